@@ -1,0 +1,43 @@
+# spikeflow: every target creates .venv when missing and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+# Pin torch for every install (an unpinned torch pulls a multi-GB CUDA build).
+export PIP_CONSTRAINT := $(abspath $(VENV))/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test test-unit test-slow test-interop bench lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	echo "$(TORCH)" > $(VENV)/constraints.txt
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,video]"
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/spikeflow demo
+
+test: test-unit test-interop
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not interop"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "slow and not interop"
+
+test-interop: $(STAMP)
+	@echo "interop tests: none yet"
+
+bench: $(STAMP)
+	@echo "benchmarks: none yet"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

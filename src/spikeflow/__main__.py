@@ -1,0 +1,3 @@
+from spikeflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Leaky integrate-and-fire (LIF) neuron: the NIR ``LIF`` node.
+
+ODE (NIR): ``tau_mem * dv/dt = (v_leak - v) + r * I``.
+Step (exact decay, DESIGN.md):
+``v <- v_leak + (v - v_leak) * a + r * x * (1 - a)`` with ``a = exp(-dt / tau_mem)``;
+a spike when ``v > v_threshold``; reset in the same step, by subtracting the
+threshold (``reset="subtract"``) or to ``v_reset`` (``reset="to_reset"``).
+During a refractory period the membrane is held (no leak, no input) and no spike
+is emitted, as in Brian2's ``unless refractory``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import torch
+
+from spikeflow.neurons.base import (
+    Value,
+    as_tensor,
+    check_finite,
+    check_non_negative,
+    check_positive,
+    check_reset_mode,
+    check_threshold_above_reset,
+    decay,
+    heaviside,
+)
+
+
+@dataclass
+class LIFParams:
+    tau_mem: Value = 20e-3
+    v_threshold: Value = 1.0
+    v_leak: Value = 0.0
+    v_reset: Value = 0.0
+    r: Value = 1.0
+    dt: float = 1e-3
+    reset: str = "subtract"
+    refractory: float = 0.0
+    detach_reset: bool = False
+
+    def __post_init__(self):
+        check_positive("dt", self.dt, "LIF")
+        check_positive("tau_mem", self.tau_mem, "LIF")
+        for name in ("v_threshold", "v_leak", "v_reset", "r"):
+            check_finite(name, getattr(self, name), "LIF")
+        check_non_negative("refractory", self.refractory, "LIF")
+        check_reset_mode(self.reset, "LIF")
+        check_threshold_above_reset(self.v_threshold, self.v_reset, "LIF")
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return decay(self.dt, self.tau_mem)
+
+    @property
+    def refractory_steps(self) -> int:
+        """Whole steps of refractoriness after a spike (rounded to the nearest step)."""
+        return int(math.floor(self.refractory / self.dt + 0.5))
+
+
+class LIFState(NamedTuple):
+    v: torch.Tensor
+    refractory: Optional[torch.Tensor] = None  # steps left, only when refractory > 0
+
+
+def init_state(shape, params: LIFParams, dtype=None, device=None) -> LIFState:
+    v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
+    refr = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps > 0 else None
+    return LIFState(v, refr)
+
+
+def leaky_integrate(v, x, alpha, v_leak, r):
+    """One exact-decay step of ``tau dv/dt = (v_leak - v) + r x`` with x held for dt."""
+    return v_leak + (v - v_leak) * alpha + r * x * (1.0 - alpha)
+
+
+def apply_reset(v, z, reset: str, v_threshold, v_reset, detach: bool):
+    """Reset after a spike ``z`` in the same step."""
+    zr = z.detach() if detach else z
+    if reset == "subtract":
+        return v - zr * v_threshold
+    if reset == "to_reset":
+        return v - zr * (v - v_reset)
+    return v
+
+
+def step(x: torch.Tensor, state: LIFState, params: LIFParams, spike_fn=heaviside):
+    """One time step; returns ``(spikes, new_state)``."""
+    v = leaky_integrate(state.v, x, params.alpha, params.v_leak, params.r)
+    refr = state.refractory
+    if refr is not None:
+        active = refr <= 0
+        v = torch.where(active, v, state.v)
+    z = spike_fn(v - params.v_threshold)
+    if refr is not None:
+        z = z * active.to(z.dtype)
+        refr = torch.where(z > 0, torch.full_like(refr, params.refractory_steps), (refr - 1).clamp(min=0))
+    v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)
+    return z, LIFState(v, refr)

@@ -1,0 +1,11 @@
+"""Torch modules for spiking networks: neuron layers, recurrent layers, time folding, Sequential."""
+
+from spikeflow.nn.fold import TimeFold
+from spikeflow.nn.neuron import ALIF, IF, LI, LIF, CubaLI, CubaLIF, Izhikevich, NeuronLayer
+from spikeflow.nn.recurrent import RALIF, RIF, RLIF, RCubaLIF, Recurrent
+from spikeflow.nn.sequential import Sequential
+
+__all__ = [
+    "ALIF", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
+    "RLIF", "RCubaLIF", "Recurrent", "Sequential", "TimeFold",
+]
