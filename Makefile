@@ -30,8 +30,21 @@ test-unit: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m "slow and not interop"
 
-test-interop: $(STAMP)
-	@echo "interop tests: none yet"
+# Peer libraries for interop tests live in their own venv (torch pinned the same way).
+IVENV  := .venv-interop
+IPY    := $(IVENV)/bin/python
+ISTAMP := $(IVENV)/.installed
+INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0
+
+$(ISTAMP): pyproject.toml
+	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
+	echo "$(TORCH)" > $(IVENV)/constraints.txt
+	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q "$(TORCH)"
+	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q -e ".[dev]" $(INTEROP_PACKAGES)
+	touch $@
+
+test-interop: $(ISTAMP)
+	$(IPY) -m pytest -q -m interop
 
 bench: $(STAMP)
 	@echo "benchmarks: none yet"
