@@ -17,6 +17,11 @@ from spikeflow.errors import SpikeflowError
 # Sub-command modules, in the order ``spikeflow --help`` lists them.
 COMMAND_MODULES = [
     "info",
+    "train",
+    "eval",
+    "convert",
+    "export",
+    "demo",
 ]
 
 

@@ -83,6 +83,11 @@ def _mix(*values: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
+def seed_all(seed: int) -> None:
+    """Seed torch's global RNG; call it before building a model so its initial weights repeat."""
+    torch.manual_seed(_mix(seed, 0x5EED))
+
+
 def _shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
     """Random integer translation of image batches ``[B, C, H, W]`` (zero fill)."""
     if x.dim() < 4:

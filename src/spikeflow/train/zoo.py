@@ -21,7 +21,7 @@ import spikeflow.nn as snn
 from spikeflow.errors import ConfigError
 
 NEURONS = ("lif", "alif", "cuba", "if", "relu")
-ENCODINGS = ("direct", "rate", "sequence", "none")
+ENCODINGS = ("direct", "rate", "sequence", "sum", "none")
 READOUTS = ("li", "spike")
 
 
@@ -89,6 +89,9 @@ class Classifier(nn.Module):
             if self.spec.get("arch") in ("mlp",) and x.dim() > 2:
                 return x.flatten(1)
             return x
+        if self.encoding == "sum":  # an ANN sees a sequence [B, T, ...] as one summed frame
+            x = x.sum(1)
+            return x.flatten(1) if self.spec.get("arch") == "mlp" else x
         if self.encoding == "sequence":
             x = x.transpose(0, 1)
             return x.flatten(2) if self.spec.get("arch") in ("mlp", "recurrent") else x
@@ -115,8 +118,8 @@ def mlp(in_features: int, classes: int, hidden: Sequence[int] = (256,), *, neuro
         dropout: float = 0.0, norm: bool = False, learn_tau: bool = False) -> Classifier:
     """Fully connected ``in -> hidden... -> classes``; ``neuron='relu'`` gives the same-shape ANN."""
     spec = dict(arch="mlp", in_features=in_features, classes=classes, hidden=list(hidden), neuron=neuron, T=T,
-                encoding="none" if neuron == "relu" else encoding, readout=readout, dt=dt, tau_mem=tau_mem,
-                dropout=dropout, norm=norm, learn_tau=learn_tau)
+                encoding="none" if neuron == "relu" and encoding != "sum" else encoding, readout=readout, dt=dt,
+                tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau)
     return build(spec)
 
 
@@ -125,7 +128,8 @@ def conv(in_shape: Sequence[int], classes: int, channels: Sequence[int] = (16, 3
          tau_mem: float = 10e-3, dropout: float = 0.0, norm: bool = True, learn_tau: bool = False) -> Classifier:
     """``[conv3x3 -> BN -> neuron -> avgpool2] x len(channels) -> (fc -> neuron) -> fc -> readout``."""
     spec = dict(arch="conv", in_shape=list(in_shape), classes=classes, channels=list(channels), hidden=hidden,
-                neuron=neuron, T=T, encoding="none" if neuron == "relu" else encoding, readout=readout, dt=dt,
+                neuron=neuron, T=T, encoding="none" if neuron == "relu" and encoding != "sum" else encoding,
+                readout=readout, dt=dt,
                 tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau)
     return build(spec)
 
@@ -196,3 +200,32 @@ def build(spec: dict) -> Classifier:
     else:
         net = snn.Sequential(*layers, _readout(spec.get("readout", "li"), classes, dt=dt, tau_mem=tau, neuron=neuron))
     return Classifier(net, spec)
+
+
+def for_data(arch: str, sample_shape: Sequence[int], classes: int, **kwargs) -> Classifier:
+    """A zoo model sized for samples of ``sample_shape`` (without the batch axis).
+
+    ``[C, H, W]`` images get ``direct`` (conv) or ``rate`` (mlp) encoding; ``[T, ...]``
+    sequences (event frames ``[T, 2, H, W]``, audio ``[T, channels]``) are fed step by step.
+    """
+    shape = tuple(int(s) for s in sample_shape)
+    if arch not in BUILDERS:
+        raise ConfigError(f"model zoo: unknown architecture {arch!r}; valid: {sorted(BUILDERS)}")
+    sequence = len(shape) in (2, 4)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if sequence:
+        kwargs["encoding"] = "sum" if kwargs.get("neuron") == "relu" else "sequence"
+        kwargs["T"] = shape[0]
+        shape = shape[1:]
+    elif arch == "recurrent":
+        raise ConfigError(f"model zoo: 'recurrent' needs sequence data [T, features], got samples of shape {shape}")
+    if arch == "conv":
+        if len(shape) != 3:
+            raise ConfigError(f"model zoo: 'conv' needs image-like samples [C, H, W] or [T, C, H, W], got {shape}")
+        return conv(shape, classes, **kwargs)
+    in_features = int(math.prod(shape))
+    if arch == "mlp":
+        return mlp(in_features, classes, **kwargs)
+    if "hidden" in kwargs and not isinstance(kwargs["hidden"], int):
+        kwargs["hidden"] = int(list(kwargs["hidden"])[0])
+    return recurrent(in_features, classes, **kwargs)
