@@ -18,8 +18,8 @@ DEMO_DATA = "nmnist5k"
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train an SNN and the same-shape ANN on nmnist5k; write runs/demo/report.html")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=4)
-    p.add_argument("--T", type=positive_int, default=8, help="event frames per sample")
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--T", type=positive_int, default=6, help="event frames per sample")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -92,11 +92,11 @@ def run(args) -> int:
     sequence = x.dim() == 5
     classes = int(y.max()) + 1
     print(f"demo: {name}, {len(y)} training and {len(yt)} test samples of shape {tuple(x.shape[1:])}")
-    kw = dict(channels=[16, 32], T=args.T)
+    kw = dict(channels=[8, 16], T=args.T)
     seed_all(0)
     snn = zoo.for_data("conv", x.shape[1:], classes, neuron="lif", **kw)
     seed_all(1)
-    ann = zoo.for_data("conv", x.shape[1:], classes, neuron="relu", channels=[16, 32])
+    ann = zoo.for_data("conv", x.shape[1:], classes, neuron="relu", channels=[8, 16])
     progress = not args.no_progress
     print("demo: training the SNN (LIF conv net, LI readout, max-membrane loss)")
     _train(snn, (x, y), out / "snn", args.epochs, "ce_max", progress, resume=True)
