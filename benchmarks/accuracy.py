@@ -41,6 +41,23 @@ def targets(runs: Path) -> dict:
     }
 
 
+def stdp(runs: Path) -> dict:
+    """Diehl & Cook style STDP on digits (100 neurons) and mnist5k (400 neurons); library call."""
+    from spikeflow.train.datasets import load_tensors
+    from spikeflow.train.stdp import STDPConfig, STDPNetwork
+
+    out = {}
+    for data, neurons, epochs in (("digits", 100, 1), ("mnist5k", 400, 1)):
+        x, y = load_tensors(data, "train")
+        xt, yt = load_tensors(data, "test")
+        t0 = time.time()
+        net = STDPNetwork(x[0].numel(), STDPConfig(neurons=neurons, epochs=epochs, seed=0)).fit(x, y)
+        acc = float((net.predict(xt) == yt).float().mean())
+        out[data] = {"neurons": neurons, "epochs": epochs, "test_accuracy": acc, "seconds": round(time.time() - t0, 1)}
+        print(f"[stdp/{data}] test accuracy {100 * acc:.2f} %", flush=True)
+    return out
+
+
 def _test_accuracy(cmd: list[str]) -> float | None:
     out = Path(cmd[cmd.index("--out") + 1])
     path = out / "result.json"
@@ -60,7 +77,12 @@ def main(argv: list[str]) -> int:
     table = targets(runs)
     results_path = runs / "accuracy.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    for name in names or list(table):
+    for name in names or [*table, "stdp"]:
+        if name == "stdp":
+            results["stdp"] = {"goal": "Diehl & Cook 2015 style STDP accuracy", "runs": stdp(runs)}
+            runs.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(results, indent=1))
+            continue
         target = table[name]
         entry = {"goal": target["goal"], "runs": {}}
         for role, cmd in target["commands"].items():

@@ -36,9 +36,9 @@ class STDPConfig:
     tau_mem: float = 100e-3  # Diehl & Cook: 100 ms excitatory membrane
     tau_trace: float = 20e-3  # pre/post trace time constant (Diehl & Cook: 20 ms)
     v_threshold: float = 0.25
-    theta_plus: float = 0.02  # threshold increase per spike
-    inhibition: float = 0.5  # lateral inhibition per spike of another neuron
-    eta_post: float = 0.01
+    theta_plus: float = 0.03  # threshold increase per spike
+    inhibition: float = 10.0  # lateral inhibition per spike of another neuron
+    eta_post: float = 0.05
     eta_pre: float = 0.0001
     x_tar: float = 0.2
     w_max: float = 1.0
