@@ -220,6 +220,8 @@ def _build(data: Dict[str, Any], path, where: str) -> nir.NIRGraph:
         nd.pop("output_type", None)
         if kind not in ("Flatten",):
             nd.pop("input_type", None)
+        if kind in ("Conv1d", "Conv2d"):
+            nd.setdefault("input_shape", None)
         if "metadata" in nd and not isinstance(nd["metadata"], dict):
             nd.pop("metadata")
         try:

@@ -1,20 +1,45 @@
-"""Atomic writing of NIR files (temp file in the same folder, then ``os.replace``)."""
+"""Atomic writing of NIR files (temp file in the same folder, then ``os.replace``).
+
+The layout is ``nir.write``'s (``version``, ``node/type``, ``node/nodes/<name>/<field>``,
+``node/edges``) with two fixes: fields that are ``None`` (e.g. a grouped convolution's
+input shape, left to type inference) are omitted instead of failing, and 0-d arrays are
+written uncompressed (h5py cannot compress scalars; Norse's graphs have them).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
+import h5py
 import nir
+import numpy as np
 
 from spikeflow.errors import NIRError
+
+
+def _write_group(group: h5py.Group, node: dict, compression) -> None:
+    for key, value in node.items():
+        key = str(key)
+        if value is None:
+            continue
+        if key == "metadata":
+            if value:
+                _write_group(group.create_group(key), value, compression)
+        elif isinstance(value, dict):
+            _write_group(group.create_group(key), value, compression)
+        elif isinstance(value, str):
+            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+        elif isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind in "fiub":
+            group.create_dataset(key, data=value, dtype=value.dtype, compression=compression)
+        else:
+            group.create_dataset(key, data=value)
 
 
 def write(module_or_graph, path, *, compression="gzip", **to_nir_kw) -> nir.NIRGraph:
     """Write a spikeflow module (exported with ``to_nir(**to_nir_kw)``) or a NIR graph to ``path``.
 
-    Returns the graph written. Graphs with 0-d parameters (Norse's) cannot be gzip-compressed
-    by h5py; they are written uncompressed.
+    Returns the graph written.
     """
     if isinstance(module_or_graph, nir.NIRGraph):
         if to_nir_kw:
@@ -31,15 +56,12 @@ def write(module_or_graph, path, *, compression="gzip", **to_nir_kw) -> nir.NIRG
     fd, tmp = tempfile.mkstemp(prefix=".nir-", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        try:
-            nir.write(tmp, graph, compression=compression)
-        except (TypeError, ValueError):  # "Scalar datasets don't support chunk/filter options"
-            nir.write(tmp, graph, compression=None)
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
+            _write_group(f.create_group("node"), graph.to_dict(), compression)
         os.replace(tmp, path)
     except Exception as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(err, NIRError):
-            raise
         raise NIRError(f"write: cannot write NIR file {path}: {err}") from err
     return graph
