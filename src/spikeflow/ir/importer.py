@@ -17,6 +17,7 @@ warning that says so (snnTorch 1.0 simulates its NIR files at 1e-4 s, Norse 1.1 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import warnings
@@ -71,11 +72,67 @@ def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], source: str = "NIR grap
     return DEFAULT_DT
 
 
+# What the peers' NIR files assume (read from snntorch 1.0.0 export_nir/import_nir and
+# norse 1.1.0 torch/utils/export_nir.py, import_nir.py, functional/lif_box.py).
+CONVENTIONS = {
+    "snntorch": dict(
+        dt=1e-4, discretization="euler", tau_in_dt_units=False,
+        note="snnTorch 1.0 writes LIF/CubaLIF with r = tau / 1e-4 s and simulates NIR graphs with forward Euler "
+             "at dt = 1e-4 s",
+    ),
+    "norse": dict(
+        dt=1e-3, discretization="euler", tau_in_dt_units=True,
+        note="Norse 1.1 simulates with forward Euler at dt = 1e-3 s and writes every tau as dt / tau_inv "
+             "(= dt * tau), so tau is divided by dt here",
+    ),
+}
+
+
+def guess_convention(graph: nir.NIRGraph) -> Optional[str]:
+    """'snntorch' or 'norse' when a graph without ``dt`` metadata carries that library's signature."""
+    if graph_dt(graph) is not None:
+        return None
+    neurons = [n for n in _all_nodes(graph) if isinstance(n, (nir.LIF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.IF))]
+    if not neurons:
+        return None
+    snn_sig = [n for n in neurons if isinstance(n, (nir.LIF, nir.CubaLIF))]
+    if snn_sig and len(snn_sig) == len(neurons) and all(
+        np.allclose(np.asarray(n.r, np.float64) * 1e-4, np.asarray(getattr(n, "tau", getattr(n, "tau_mem", 0.0)),
+                                                                    np.float64), rtol=1e-4)
+        for n in snn_sig
+    ):
+        return "snntorch"
+    zero_d = any(np.ndim(getattr(n, "v_leak", getattr(n, "r", None))) == 0 for n in neurons)
+    batch_input = any(
+        isinstance(n, nir.Input) and np.size(n.input_type.get("input")) >= 2
+        and int(np.asarray(n.input_type["input"]).reshape(-1)[0]) == 1
+        for n in graph.nodes.values()
+    )
+    return "norse" if (zero_d or batch_input) else None
+
+
+def _all_nodes(graph: nir.NIRGraph):
+    for n in graph.nodes.values():
+        if isinstance(n, nir.NIRGraph):
+            yield from _all_nodes(n)
+        else:
+            yield n
+
+
 def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Optional[float] = None,
-             discretization: str = "exact") -> "GraphModule":
-    """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``)."""
-    if discretization not in DISCRETIZATIONS:
+             discretization: Optional[str] = None, convention: str = "auto") -> "GraphModule":
+    """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``).
+
+    ``convention``: ``"auto"`` (recognise snnTorch 1.0 and Norse 1.1 files that carry no
+    ``dt``, with a warning saying what is assumed), ``"spikeflow"`` (no guessing),
+    ``"snntorch"`` or ``"norse"`` (apply that library's dt, discretization and quirks).
+    ``discretization``: ``"exact"`` (spikeflow's policy, the default) or ``"euler"``.
+    """
+    if discretization is not None and discretization not in DISCRETIZATIONS:
         raise NIRError(f"from_nir: discretization must be one of {DISCRETIZATIONS}, got {discretization!r}")
+    if convention not in ("auto", "spikeflow") + tuple(CONVENTIONS):
+        raise NIRError(f"from_nir: convention must be 'auto', 'spikeflow', {', '.join(map(repr, CONVENTIONS))}; "
+                       f"got {convention!r}")
     if isinstance(graph_or_path, nir.NIRGraph):
         graph, source = graph_or_path, "NIR graph"
     elif isinstance(graph_or_path, (str, os.PathLike)):
@@ -84,8 +141,23 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Option
         graph, source = read_graph(graph_or_path), f"NIR file {os.fspath(graph_or_path)}"
     else:
         raise NIRError(f"from_nir: expected a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
-    step = resolve_dt(graph, dt, source)
-    return GraphModule(graph, step, discretization=discretization, source=source)
+    conv = guess_convention(graph) if convention == "auto" else (None if convention == "spikeflow" else convention)
+    tau_div = None
+    if conv is not None:
+        c = CONVENTIONS[conv]
+        step = float(dt) if dt is not None else c["dt"]
+        discretization = discretization or c["discretization"]
+        if c["tau_in_dt_units"]:
+            tau_div = step
+        how = "recognised as" if convention == "auto" else "treated as"
+        warnings.warn(
+            f"{source}: {how} a {conv} file ({c['note']}); assuming dt = {step} s, discretization = "
+            f"{discretization!r}. Pass convention='spikeflow' and dt=... to override.",
+            stacklevel=2,
+        )
+    else:
+        step = resolve_dt(graph, dt, source)
+    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div)
 
 
 def _key(name: str) -> str:
@@ -103,13 +175,15 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: nir.NIRGraph, dt: float, *, discretization: str = "exact",
-                 source: str = "NIR graph"):
+                 source: str = "NIR graph", tau_divisor: Optional[float] = None):
         super().__init__()
         self.dt = float(dt)
         self.discretization = discretization
         self.source = source
+        shape_rules.strip_batch_axis(graph, source)
         flat = flatten(graph, source)
-        _normalize_inputs(flat, source)
+        if tau_divisor is not None:
+            _divide_taus(flat, tau_divisor)
         self.flat = flat
         self.shapes = shape_rules.infer(flat, source)
         self.components: List[Component] = components(flat)
@@ -244,38 +318,14 @@ class GraphModule(nn.Module):
                 traces[n] = torch.stack(trs[n])
 
 
-def _normalize_inputs(flat: FlatGraph, source: str) -> None:
-    """Norse writes a batch axis into Input types (e.g. ``(1, N)`` before an Affine of N inputs):
-    drop a leading axis that the next node does not accept, with a warning."""
-    for name in flat.inputs:
-        node = flat.nodes[name]
-        shp = shape_rules._tuple(node.input_type.get("input"))
-        if shp is None or len(shp) < 2:
-            continue
-        targets = [b for a, b in flat.edges if a == name]
-        try:
-            for b in targets:
-                shape_rules.node_output(flat.nodes[b], shp)
-            continue
-        except (ValueError, TypeError, IndexError):
-            pass
-        stripped = shp[1:]
-        try:
-            for b in targets:
-                shape_rules.node_output(flat.nodes[b], stripped)
-        except (ValueError, TypeError, IndexError):
-            continue  # not the batch quirk; the shape check reports the mismatch
-        warnings.warn(
-            f"{source}: Input node '{name}' declares shape {shp}; its leading axis is taken as a batch axis "
-            f"(as Norse writes it) and the input shape is {stripped}",
-            stacklevel=4,
-        )
-        flat.nodes[name] = nir.Input(input_type=np.array(stripped, dtype=np.int64))
-        for out in flat.outputs:  # an Output that declares the same batch axis
-            o = flat.nodes[out]
-            oshp = shape_rules._tuple(o.output_type.get("output"))
-            if oshp is not None and len(oshp) >= 2 and oshp[0] == shp[0]:
-                flat.nodes[out] = nir.Output(output_type=np.array(oshp[1:], dtype=np.int64))
+def _divide_taus(flat: FlatGraph, divisor: float) -> None:
+    for name, node in list(flat.nodes.items()):
+        fields = [f for f in ("tau", "tau_mem", "tau_syn") if getattr(node, f, None) is not None]
+        if fields:
+            node = copy.copy(node)
+            for f in fields:
+                setattr(node, f, np.asarray(getattr(node, f), dtype=np.float64) / divisor)
+            flat.nodes[name] = node
 
 
 def _t(v, shape) -> torch.Tensor:

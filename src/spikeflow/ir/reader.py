@@ -263,7 +263,9 @@ def read_graph(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> nir.NIRGraph:
         _check_structure(root, path, "graph")
         data = _load(root)
     graph = _build(data, path, "graph")
-    shapes.infer(graph, source=path)
+    source = f"NIR file {path}"
+    shapes.strip_batch_axis(graph, source)
+    shapes.infer(graph, source=source)
     return _type_checked(graph, path)
 
 

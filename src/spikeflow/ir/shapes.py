@@ -10,6 +10,7 @@ are summed, so their shapes must agree. Edges that close a cycle are checked too
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Tuple
 
 import nir
@@ -109,9 +110,9 @@ def node_output(node: nir.NIRNode, shape: Shape) -> Shape:
             raise ValueError(f"bias of shape {np.shape(node.bias)} does not fit weight of shape {w}")
         if shape is None:
             return (w[0],)
-        if len(shape) < 1 or shape[-1] != w[1]:
-            raise ValueError(f"weight of shape {w} expects inputs with last axis {w[1]}, got shape {shape}")
-        return shape[:-1] + (w[0],)
+        if len(shape) != 1 or shape[0] != w[1]:
+            raise ValueError(f"weight of shape {w} expects input of shape ({w[1]},), got shape {shape}")
+        return (w[0],)
     if kind in ("Conv1d", "Conv2d"):
         w = np.shape(node.weight)
         nsp = 1 if kind == "Conv1d" else 2
@@ -198,3 +199,36 @@ def _output(node, name: str, in_shape: Shape, source: str) -> Shape:
         return node_output(node, in_shape)
     except (ValueError, TypeError, IndexError) as err:
         raise NIRError(f"{source}: node '{name}' ({type(node).__name__}): {err}") from None
+
+
+def strip_batch_axis(graph: nir.NIRGraph, source: str = "graph") -> None:
+    """Norse writes a batch axis into Input/Output types (``(1, N)`` before an Affine of N inputs).
+    Drop a leading axis of 1 that the next node does not accept but accepts without, with a warning
+    (in place, top-level Input and Output nodes only)."""
+    for name, node in list(graph.nodes.items()):
+        if not isinstance(node, nir.Input):
+            continue
+        shp = _tuple(node.input_type.get("input"))
+        if shp is None or len(shp) < 2 or shp[0] != 1:
+            continue
+        targets = [graph.nodes[b] for a, b in graph.edges if a == name and b in graph.nodes]
+        if not targets or any(isinstance(t, nir.NIRGraph) for t in targets) or _accepts(targets, shp):
+            continue
+        if not _accepts(targets, shp[1:]):
+            continue  # not the batch quirk; the shape check reports the mismatch
+        warnings.warn(f"{source}: Input node '{name}' declares shape {shp}; its leading axis is taken as a batch "
+                      f"axis (as Norse 1.1 writes it), so the input shape is {shp[1:]}", stacklevel=3)
+        graph.nodes[name] = nir.Input(input_type=np.array(shp[1:], dtype=np.int64))
+        for oname, o in list(graph.nodes.items()):
+            oshp = _tuple(o.output_type.get("output")) if isinstance(o, nir.Output) else None
+            if oshp is not None and len(oshp) >= 2 and oshp[0] == 1:
+                graph.nodes[oname] = nir.Output(output_type=np.array(oshp[1:], dtype=np.int64))
+
+
+def _accepts(targets, shape) -> bool:
+    try:
+        for t in targets:
+            node_output(t, shape)
+    except (ValueError, TypeError, IndexError):
+        return False
+    return True
