@@ -120,14 +120,21 @@ def _all_nodes(graph: nir.NIRGraph):
 
 
 def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Optional[float] = None,
-             discretization: Optional[str] = None, convention: str = "auto") -> "GraphModule":
+             discretization: Optional[str] = None, convention: str = "auto",
+             reset: Optional[str] = None) -> "GraphModule":
     """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``).
 
     ``convention``: ``"auto"`` (recognise snnTorch 1.0 and Norse 1.1 files that carry no
     ``dt``, with a warning saying what is assumed), ``"spikeflow"`` (no guessing),
     ``"snntorch"`` or ``"norse"`` (apply that library's dt, discretization and quirks).
     ``discretization``: ``"exact"`` (spikeflow's policy, the default) or ``"euler"``.
+    ``reset``: None (a node's ``spikeflow_reset`` metadata, else NIR's reset to ``v_reset``), or
+    ``"to_reset"`` / ``"subtract"`` for every spiking node. With ``v_reset = 0``, subtracting the
+    threshold at the end of the step is the exact grid form of NIR's IF reset (the overshoot since
+    the crossing is kept), while ``"to_reset"`` loses it; the peers reset to ``v_reset``.
     """
+    if reset not in (None, "to_reset", "subtract", "none"):
+        raise NIRError(f"from_nir: reset must be None, 'to_reset', 'subtract' or 'none', got {reset!r}")
     if discretization is not None and discretization not in DISCRETIZATIONS:
         raise NIRError(f"from_nir: discretization must be one of {DISCRETIZATIONS}, got {discretization!r}")
     if convention not in ("auto", "spikeflow") + tuple(CONVENTIONS):
@@ -157,7 +164,8 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Option
         )
     else:
         step = resolve_dt(graph, dt, source)
-    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div)
+    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div,
+                       reset=reset)
 
 
 def _key(name: str) -> str:
@@ -175,7 +183,7 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: nir.NIRGraph, dt: float, *, discretization: str = "exact",
-                 source: str = "NIR graph", tau_divisor: Optional[float] = None):
+                 source: str = "NIR graph", tau_divisor: Optional[float] = None, reset: Optional[str] = None):
         super().__init__()
         self.dt = float(dt)
         self.discretization = discretization
@@ -194,7 +202,7 @@ class GraphModule(nn.Module):
                                "a graph Input")
             in_shape = self._in_shape(name)
             self.layers[_key(name)] = _build(name, node, in_shape, self.shapes[name], self.dt, discretization,
-                                             source)
+                                             source, reset)
         if not flat.inputs:
             raise NIRError(f"{source}: the graph has no Input node")
         if not flat.outputs:
@@ -343,9 +351,9 @@ def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str)
     return -dt / torch.log1p(-dt / tau.double()).to(tau.dtype)
 
 
-def _build(name, node, in_shape, out_shape, dt, discretization, source) -> nn.Module:
+def _build(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
     try:
-        return _module(name, node, in_shape, out_shape, dt, discretization, source)
+        return _module(name, node, in_shape, out_shape, dt, discretization, source, reset)
     except NIRError:
         raise
     except (SpikeflowError, ValueError, TypeError, RuntimeError, IndexError) as err:
@@ -377,7 +385,7 @@ def _padding(p, n: int):
     return _ints(p, n) if n > 1 else _ints(p, 1)[0]
 
 
-def _module(name, node, in_shape, out_shape, dt, discretization, source) -> nn.Module:
+def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
     kind = type(node).__name__
     if isinstance(node, PASS_THROUGH):
         return nn.Identity()
@@ -415,13 +423,13 @@ def _module(name, node, in_shape, out_shape, dt, discretization, source) -> nn.M
     if kind == "Delay":
         return Delay(_t(node.delay, out_shape), dt=dt)
     if kind in ("LIF", "LI", "CubaLIF", "CubaLI", "IF"):
-        return _neuron(name, node, kind, out_shape, dt, discretization, source)
+        return _neuron(name, node, kind, out_shape, dt, discretization, source, reset)
     raise NIRError(f"{source}: node '{name}' has type {kind}, which spikeflow cannot run; supported: Input, Output, "
                    "Affine, Linear, Conv1d, Conv2d, AvgPool2d, SumPool2d, Flatten, Scale, Threshold, Delay, LIF, IF, "
                    "LI, CubaLIF, CubaLI (and subgraphs)")
 
 
-def _neuron(name, node, kind, shape, dt, discretization, source) -> NeuronLayer:
+def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=None) -> NeuronLayer:
     if shape is None:
         raise NIRError(f"{source}: node '{name}' ({kind}): cannot tell the number of neurons")
     p = lambda v: _t(v, shape)  # noqa: E731
@@ -433,7 +441,7 @@ def _neuron(name, node, kind, shape, dt, discretization, source) -> NeuronLayer:
             raise NIRError(f"{source}: node '{name}' ({kind}): '{field}' must be > 0 seconds")
         return _euler_tau(t, dt, name, field, source) if euler else t
 
-    reset = _reset(node)
+    reset = reset_override or _reset(node)
     if kind == "LIF":
         refr = float(np.asarray(_meta(node).get("spikeflow_refractory", 0.0)))
         return NeuronLayer("lif", shape, tau_mem=tau(node.tau, "tau"), r=p(node.r), v_leak=p(node.v_leak),
