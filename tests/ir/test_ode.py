@@ -62,8 +62,7 @@ def simulate(node, dt, **kw):
     n = int(round(T_END / dt))
     t_mid = (np.arange(n) + 0.5) * dt
     x = torch.from_numpy(current(t_mid)).view(n, 1, 1)
-    _, traces = module.run(x, record=True)
-    out, _ = module.run(x)
+    out, traces = module.run(x, record=True)
     v = next(iter(traces.values()))[:, 0, 0].numpy()
     t_end = (np.arange(n) + 1) * dt  # a step's output and membrane are at its end
     return out[:, 0, 0].numpy(), v, t_end
