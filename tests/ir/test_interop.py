@@ -131,3 +131,33 @@ def test_spikeflow_export_runs_in_norse_with_same_spikes(tmp_path):
     assert torch.equal(y, ref)
     exact = ir.from_nir(path)(x)
     assert abs(exact.sum() - ref.sum()) <= 0.3 * ref.sum()
+
+
+def test_snntorch_recurrent_export_imports_with_same_spikes(tmp_path):
+    snn = pytest.importorskip("snntorch")
+    from snntorch import utils as snn_utils
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    kw = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6),
+        snn.RLeaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), linear_features=6, all_to_all=True, **kw),
+        torch.nn.Linear(6, 3), snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.ones(3), **kw),
+    )
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+        net[2].weight.mul_(3)
+        net[1].recurrent.weight.mul_(2)
+    x = _input(4)
+    snn_utils.reset(net)
+    with torch.no_grad():
+        ref = torch.stack([net(x[t]) for t in range(T)])
+    graph = export_to_nir(net, torch.randn(1, 4), ignore_dims=[0])
+    path = tmp_path / "rleaky.nir"
+    nir.write(str(path), graph)
+    with pytest.warns(UserWarning, match="snntorch file"):
+        module = ir.from_nir(path)
+    assert any(c.cyclic for c in module.components)  # the recurrent loop is a cycle in the graph
+    assert ref.sum() > 20
+    assert torch.equal(module(x), ref)
