@@ -5,7 +5,6 @@ Each graph is built directly with ``nir`` (not by spikeflow's exporter). The inp
 Spike times must agree within one ``dt`` and the membrane error must shrink with ``dt``.
 """
 
-import warnings
 
 import nir
 import numpy as np

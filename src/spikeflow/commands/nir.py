@@ -99,8 +99,8 @@ def run_info(args) -> int:
     if s["dt"] is None and s["convention"]:
         dt += f" (looks like a {s['convention']} file)"
     print(f"dt         {dt}")
-    print(f"inputs     " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["inputs"].items()))
-    print(f"outputs    " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["outputs"].items()))
+    print("inputs     " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["inputs"].items()))
+    print("outputs    " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["outputs"].items()))
     print(f"neurons    {s['neurons']}")
     print(f"synapses   {s['synapses']} ({s['weights']} weights)")
     print(f"nodes      {len(s['rows'])}, edges {s['edges']}, recurrent cycles {s['cycles']}")

@@ -19,7 +19,7 @@ metadata holds ``dt`` (seconds). Time conversions (DESIGN.md "Time and units"):
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import nir
 import numpy as np
@@ -58,7 +58,7 @@ def _layers(module: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
     return [(prefix or "0", module.layer if isinstance(module, TimeFold) else module)]
 
 
-def _layer_dt(layer: nn.Module) -> Optional[float]:
+def _layer_dt(layer: nn.Module) -> float | None:
     if isinstance(layer, Recurrent):
         layer = layer.neuron
     if isinstance(layer, NeuronLayer):
@@ -68,7 +68,7 @@ def _layer_dt(layer: nn.Module) -> Optional[float]:
     return None
 
 
-def _common_dt(layers, dt: Optional[float]) -> Optional[float]:
+def _common_dt(layers, dt: float | None) -> float | None:
     found = {}
     for name, layer in layers:
         d = _layer_dt(layer)
@@ -85,7 +85,7 @@ def _common_dt(layers, dt: Optional[float]) -> Optional[float]:
     return values.pop() if values else None
 
 
-def _first_shape(layers) -> Optional[Tuple[int, ...]]:
+def _first_shape(layers) -> Tuple[int, ...] | None:
     name, layer = layers[0]
     if isinstance(layer, nn.Linear):
         return (layer.in_features,)
@@ -100,7 +100,7 @@ def _first_shape(layers) -> Optional[Tuple[int, ...]]:
     return None
 
 
-def to_nir(module: nn.Module, *, dt: Optional[float] = None, input_shape: Optional[Sequence[int]] = None
+def to_nir(module: nn.Module, *, dt: float | None = None, input_shape: Sequence[int] | None = None
            ) -> nir.NIRGraph:
     """A NIR graph of ``module`` (see the module docstring for the time conversions).
 
@@ -212,9 +212,9 @@ def _conv(name: str, layer, shape) -> nir.NIRNode:
     bias = _np(layer.bias) if layer.bias is not None else np.zeros(layer.out_channels, np.float32)
     pad = layer.padding if isinstance(layer.padding, str) else layer.padding
     if isinstance(layer, nn.Conv1d):
-        return nir.Conv1d(input_shape=int(shape[-1]) if layer.groups == 1 else None, weight=_np(layer.weight), stride=int(layer.stride[0]),
-                          padding=pad if isinstance(pad, str) else int(pad[0]), dilation=int(layer.dilation[0]),
-                          groups=int(layer.groups), bias=bias)
+        return nir.Conv1d(input_shape=int(shape[-1]) if layer.groups == 1 else None, weight=_np(layer.weight),
+                          stride=int(layer.stride[0]), padding=pad if isinstance(pad, str) else int(pad[0]),
+                          dilation=int(layer.dilation[0]), groups=int(layer.groups), bias=bias)
     # nir 1.0.8's Conv nodes derive their input type from weight.shape[1] (= C_in / groups), so a
     # grouped convolution is left to nir's type inference here; files with one fail nir.read's type
     # check (a nir limitation); spikeflow's reader checks them with the right channel count

@@ -21,7 +21,7 @@ import copy
 import math
 import os
 import warnings
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import nir
 import numpy as np
@@ -40,7 +40,7 @@ DISCRETIZATIONS = ("exact", "euler")
 PASS_THROUGH = (nir.Input, nir.Output)
 
 
-def graph_dt(graph: nir.NIRGraph) -> Optional[float]:
+def graph_dt(graph: nir.NIRGraph) -> float | None:
     """The ``dt`` stored in a graph's metadata (seconds), or None."""
     meta = graph.metadata if isinstance(graph.metadata, dict) else {}
     v = meta.get("dt")
@@ -55,7 +55,7 @@ def graph_dt(graph: nir.NIRGraph) -> Optional[float]:
     return d
 
 
-def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], source: str = "NIR graph") -> float:
+def resolve_dt(graph: nir.NIRGraph, dt: float | None, source: str = "NIR graph") -> float:
     if dt is not None:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise NIRError(f"from_nir: dt must be a number of seconds > 0, got {dt!r}")
@@ -88,7 +88,7 @@ CONVENTIONS = {
 }
 
 
-def guess_convention(graph: nir.NIRGraph) -> Optional[str]:
+def guess_convention(graph: nir.NIRGraph) -> str | None:
     """'snntorch' or 'norse' when a graph without ``dt`` metadata carries that library's signature."""
     if graph_dt(graph) is not None:
         return None
@@ -119,9 +119,9 @@ def _all_nodes(graph: nir.NIRGraph):
             yield n
 
 
-def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Optional[float] = None,
-             discretization: Optional[str] = None, convention: str = "auto",
-             reset: Optional[str] = None) -> "GraphModule":
+def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float | None = None,
+             discretization: str | None = None, convention: str = "auto",
+             reset: str | None = None) -> GraphModule:
     """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``).
 
     ``convention``: ``"auto"`` (recognise snnTorch 1.0 and Norse 1.1 files that carry no
@@ -183,11 +183,13 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: nir.NIRGraph, dt: float, *, discretization: str = "exact",
-                 source: str = "NIR graph", tau_divisor: Optional[float] = None, reset: Optional[str] = None):
+                 source: str = "NIR graph", tau_divisor: float | None = None, reset: str | None = None):
         super().__init__()
         self.dt = float(dt)
         self.discretization = discretization
         self.source = source
+        graph = copy.copy(graph)  # quirk fixes below replace nodes; the caller's graph is left as it was
+        graph.nodes = dict(graph.nodes)
         shape_rules.strip_batch_axis(graph, source)
         flat = flatten(graph, source)
         if tau_divisor is not None:
@@ -215,11 +217,11 @@ class GraphModule(nn.Module):
         return None
 
     @property
-    def input_shapes(self) -> Dict[str, Optional[Tuple[int, ...]]]:
+    def input_shapes(self) -> Dict[str, Tuple[int, ...] | None]:
         return {n: self.shapes[n] for n in self.flat.inputs}
 
     @property
-    def output_shapes(self) -> Dict[str, Optional[Tuple[int, ...]]]:
+    def output_shapes(self) -> Dict[str, Tuple[int, ...] | None]:
         return {n: self.shapes[n] for n in self.flat.outputs}
 
     def forward(self, x):

@@ -19,7 +19,7 @@ import numpy as np
 from spikeflow.errors import NIRError
 from spikeflow.ir.topology import FlatGraph, components, flatten
 
-Shape = Optional[Tuple[int, ...]]
+Shape = Optional[Tuple[int, ...]]  # noqa: UP045 (a runtime alias; py3.10 target)
 
 ELEMENTWISE_FIELDS = {
     "Scale": ("scale",),

@@ -19,7 +19,6 @@ import nir
 
 from spikeflow.errors import NIRError
 
-
 NEURONS = ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I")
 
 
@@ -75,7 +74,8 @@ def _flatten_into(graph: nir.NIRGraph, prefix: str, nodes, edges, source: str) -
     for a, b in graph.edges:
         if a not in exit_ or b not in entry:
             missing = a if a not in exit_ else b
-            raise NIRError(f"{source}: edge ({prefix + a!r} -> {prefix + b!r}) refers to missing node {prefix + missing!r}")
+            raise NIRError(f"{source}: edge ({prefix + a!r} -> {prefix + b!r}) refers to missing node "
+                           f"{prefix + missing!r}")
         edges.append((exit_[a], entry[b]))
 
 
