@@ -109,3 +109,29 @@ def test_dt_changes_integration_exactly():
     v2 = snn.LI(tau_mem=20e-3, dt=0.25e-3, return_state=True)(x2)[1][-1]
     assert v1.item() == pytest.approx(v2.item(), rel=1e-12)
     assert v1.item() == pytest.approx(0.5 * (1 - math.exp(-0.5)), rel=1e-12)
+
+
+def test_izhikevich_layer_preset_matches_functional_model():
+    from spikeflow.neurons import izhikevich
+
+    x = torch.full((200, 1, 1), 10.0, dtype=torch.float64)
+    out = snn.Izhikevich(preset="chattering", dt=0.5e-3)(x)
+    p = izhikevich.IzhikevichParams.preset("chattering", dt=0.5e-3)
+    state = izhikevich.init_state((1, 1), p, torch.float64)
+    expected = []
+    for t in range(200):
+        z, state = izhikevich.step(x[t], state, p)
+        expected.append(z)
+    assert out.sum() > 0 and torch.equal(out, torch.stack(expected))
+
+
+def test_readme_quick_start_runs():
+    """The README's quick-start block is real code."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    code = re.search(r"## Quick start\s+```python\n(.*?)```", readme, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["out"].shape == (50, 32, 10)
