@@ -161,3 +161,38 @@ def test_snntorch_recurrent_export_imports_with_same_spikes(tmp_path):
     assert any(c.cyclic for c in module.components)  # the recurrent loop is a cycle in the graph
     assert ref.sum() > 20
     assert torch.equal(module(x), ref)
+
+
+def test_norse_if_export_and_import_match(tmp_path):
+    nt = pytest.importorskip("norse.torch")
+    torch.manual_seed(2)
+    net = nt.SequentialState(torch.nn.Linear(4, 5), nt.IAFCell())
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+    x = _input(5)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            o, state = net(x[t], state)
+            outs.append(o)
+    ref = torch.stack(outs)
+    path = tmp_path / "norse_if.nir"
+    ir.write(nt.to_nir(net, torch.randn(1, 4), dt=1e-3), path)
+    with pytest.warns(UserWarning, match="IF's r is divided by dt"):
+        module = ir.from_nir(path)
+    assert ref.sum() > 20
+    assert torch.equal(module(x), ref)
+    # and back: spikeflow's IF (v += r x per step, written as R = r / dt) runs in Norse's IAFCell
+    sf = sfn.Sequential(torch.nn.Linear(4, 5), sfn.IF(5, reset="to_reset", dt=1e-3))
+    with torch.no_grad():
+        sf[0].layer.weight.copy_(net[0].weight)
+        sf[0].layer.bias.copy_(net[0].bias)
+    ir.write(sf, tmp_path / "sf_if.nir")
+    peer = nt.from_nir(nir.read(str(tmp_path / "sf_if.nir")), dt=1e-3, ignore_warnings=True)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            o, state = peer(x[t], state)
+            outs.append(o)
+    assert torch.equal(torch.stack(outs), sf(x))
+    assert torch.equal(sf(x), ref)

@@ -83,7 +83,8 @@ CONVENTIONS = {
     "norse": dict(
         dt=1e-3, discretization="euler", tau_in_dt_units=True,
         note="Norse 1.1 simulates with forward Euler at dt = 1e-3 s and writes every tau as dt / tau_inv "
-             "(= dt * tau), so tau is divided by dt here",
+             "(= dt * tau), so tau is divided by dt here; its IF adds the input once per step (r per step, "
+             "not per second), so IF's r is divided by dt",
     ),
 }
 
@@ -329,8 +330,11 @@ class GraphModule(nn.Module):
 
 
 def _divide_taus(flat: FlatGraph, divisor: float) -> None:
+    """Norse 1.1's units: tau written as dt * tau, IF's r per step; both divided by dt."""
     for name, node in list(flat.nodes.items()):
         fields = [f for f in ("tau", "tau_mem", "tau_syn") if getattr(node, f, None) is not None]
+        if isinstance(node, nir.IF):
+            fields = ["r"]
         if fields:
             node = copy.copy(node)
             for f in fields:
