@@ -45,7 +45,11 @@ def _np(t) -> np.ndarray:
 
 
 def _per_neuron(value, shape) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(_np(value), shape)).astype(np.float32)
+    """Per-neuron array: float32 for tensor parameters, float64 for Python numbers, so that the
+    importer can rebuild each exactly (a float parameter's decay is computed in double precision)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return np.ascontiguousarray(np.broadcast_to(_np(value), shape)).astype(np.float32)
+    return np.full(shape, float(value), dtype=np.float64)
 
 
 def _layers(module: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
@@ -249,7 +253,8 @@ def neuron_node(name: str, layer: NeuronLayer, shape, dt, notes: List[str]) -> n
                        v_reset=a(p.v_reset), metadata=meta)
     if model == "if":
         # spikeflow: v += r * x per step; NIR: dv/dt = R I  =>  R = r / dt (module docstring)
-        return nir.IF(r=a(_np(p.r) / np.float32(p.dt)), v_threshold=a(p.v_threshold), v_reset=a(p.v_reset),
+        r_per_s = p.r / p.dt if not isinstance(p.r, torch.Tensor) else _np(p.r) / np.float32(p.dt)
+        return nir.IF(r=a(r_per_s), v_threshold=a(p.v_threshold), v_reset=a(p.v_reset),
                       metadata=meta)
     if model == "li":
         return nir.LI(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), metadata=meta)

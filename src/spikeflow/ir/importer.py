@@ -338,7 +338,7 @@ def _divide_taus(flat: FlatGraph, divisor: float) -> None:
         if fields:
             node = copy.copy(node)
             for f in fields:
-                setattr(node, f, np.asarray(getattr(node, f), dtype=np.float64) / divisor)
+                setattr(node, f, (np.asarray(getattr(node, f), dtype=np.float64) / divisor).astype(np.float32))
             flat.nodes[name] = node
 
 
@@ -347,6 +347,15 @@ def _t(v, shape) -> torch.Tensor:
     if shape is not None:
         a = np.broadcast_to(a, shape)
     return torch.from_numpy(np.ascontiguousarray(a).copy())
+
+
+def _param(v, shape):
+    """A uniform float64 array (spikeflow writes Python-number parameters so) becomes a Python float,
+    anything else a float32 tensor of the layer's shape: the source layer is rebuilt exactly."""
+    a = np.asarray(v)
+    if a.dtype == np.float64 and a.size > 0 and np.all(a == a.reshape(-1)[0]):
+        return float(a.reshape(-1)[0])
+    return _t(a, shape)
 
 
 def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str) -> torch.Tensor:
@@ -438,14 +447,21 @@ def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=N
 def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=None) -> NeuronLayer:
     if shape is None:
         raise NIRError(f"{source}: node '{name}' ({kind}): cannot tell the number of neurons")
-    p = lambda v: _t(v, shape)  # noqa: E731
+    p = lambda v: _param(v, shape)  # noqa: E731
     euler = discretization == "euler"
 
     def tau(v, field):
         t = p(v)
-        if not torch.isfinite(t).all() or (t <= 0).any():
+        tt = torch.as_tensor(t)
+        if not torch.isfinite(tt).all() or (tt <= 0).any():
             raise NIRError(f"{source}: node '{name}' ({kind}): '{field}' must be > 0 seconds")
-        return _euler_tau(t, dt, name, field, source) if euler else t
+        if not euler:
+            return t
+        if isinstance(t, float):
+            if t <= dt:
+                raise NIRError(f"{source}: node '{name}': forward Euler needs {field} > dt = {dt} s, got {t:g} s")
+            return -dt / math.log1p(-dt / t)
+        return _euler_tau(t, dt, name, field, source)
 
     reset = reset_override or _reset(node)
     if kind == "LIF":
