@@ -194,3 +194,18 @@ def test_dt_from_caller_then_metadata_then_default(tmp_path):
     g.metadata = {}
     with pytest.warns(UserWarning, match="assuming dt = 0.001 s"):
         assert ir.from_nir(g).dt == ir.DEFAULT_DT
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [lambda: snn.LIF(4, tau_mem=8e-3, v_threshold=0.2, reset="to_reset", dt=DT),
+     lambda: snn.RIF(4, v_threshold=0.5, dt=DT),
+     lambda: snn.RCubaLIF(4, tau_syn=3e-3, tau_mem=8e-3, v_threshold=0.1, dt=DT)],
+    ids=["LIF", "RIF", "RCubaLIF"],
+)
+def test_single_layer_exports(tmp_path, layer):
+    torch.manual_seed(6)
+    module = layer()
+    x = _spikes((30, 2, 4), p=0.5)
+    y, y2, _ = _roundtrip(tmp_path, module, x)
+    assert torch.equal(y, y2) and y.sum() > 0

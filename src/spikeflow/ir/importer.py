@@ -366,6 +366,13 @@ def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str)
     return -dt / torch.log1p(-dt / tau.double()).to(tau.dtype)
 
 
+def node_module(name, node, in_shape, out_shape, dt, discretization="exact", source="NIR graph",
+                reset=None) -> nn.Module:
+    """The spikeflow module that runs one (flat) NIR node under the time policy; for engines that
+    execute graphs themselves (``GraphModule`` uses it for every node)."""
+    return _build(name, node, in_shape, out_shape, dt, discretization, source, reset)
+
+
 def _build(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
     try:
         return _module(name, node, in_shape, out_shape, dt, discretization, source, reset)
