@@ -38,6 +38,7 @@ from spikeflow.nn.neuron import NeuronLayer
 DEFAULT_DT = 1e-3  # seconds; spikeflow's default step (and Norse's NIR convention)
 DISCRETIZATIONS = ("exact", "euler")
 PASS_THROUGH = (nir.Input, nir.Output)
+_STEPPABLE = (NeuronLayer, Delay, Scale, Threshold, TimeFold)
 
 
 def graph_dt(graph: nir.NIRGraph) -> float | None:
@@ -244,6 +245,41 @@ class GraphModule(nn.Module):
         result = outs[self.flat.outputs[0]] if len(outs) == 1 else outs
         return result, traces
 
+    def reset(self) -> None:
+        """Forget the streaming state: the next ``step`` starts from rest."""
+        self._stream = None
+
+    def step(self, x_t):
+        """Advance one time step of input ``[B, ...]`` (or a dict of them); state is kept until ``reset``.
+
+        Gives the same outputs, step by step, as ``forward`` on the whole sequence."""
+        if getattr(self, "_stream", None) is None:
+            self._stream = {"states": {}, "prev": {}}
+        states, prev = self._stream["states"], self._stream["prev"]
+        seq = self._feeds({k: v.unsqueeze(0) for k, v in x_t.items()} if isinstance(x_t, dict) else x_t.unsqueeze(0))
+        feeds = {k: v[0] for k, v in seq.items()}
+        ref = next(iter(feeds.values()))
+        cur: Dict[str, torch.Tensor] = {}
+        back = set().union(*(c.back_edges for c in self.components))
+        for comp in self.components:
+            for n in comp.nodes:
+                parts = [feeds[n]] if n in feeds else []
+                for src in self.flat.sources(n):
+                    if (src, n) in back:
+                        shp = (ref.shape[0],) + tuple(self.shapes[src])
+                        parts.append(prev.get(src, ref.new_zeros(shp)))
+                    else:
+                        parts.append(cur[src])
+                layer = self.layers[_key(n)]
+                x = self._sum(parts)
+                if isinstance(layer, _STEPPABLE):
+                    cur[n], states[n] = layer.step(x, states.get(n))
+                else:
+                    cur[n] = layer(x)
+        self._stream["prev"] = {src: cur[src] for src, _ in back}
+        outs = {n: cur[n] for n in self.flat.outputs}
+        return outs[self.flat.outputs[0]] if len(outs) == 1 else outs
+
     def _feeds(self, x) -> Dict[str, torch.Tensor]:
         names = self.flat.inputs
         if isinstance(x, dict):
@@ -314,7 +350,7 @@ class GraphModule(nn.Module):
                         parts.append(values[s][t])
                 layer = self.layers[_key(n)]
                 x_t = self._sum(parts)
-                if isinstance(layer, (NeuronLayer, Delay, Scale, Threshold, TimeFold)):
+                if isinstance(layer, _STEPPABLE):
                     y, states[n] = layer.step(x_t, states[n])
                     if record and isinstance(layer, NeuronLayer):
                         trs[n].append(states[n][0])
