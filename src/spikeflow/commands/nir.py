@@ -42,8 +42,9 @@ def _fmt(shape) -> str:
 def _params(node) -> str:
     parts = []
     for field, value in vars(node).items():
-        if field in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+        if field in ("input_type", "output_type", "metadata") or not isinstance(value, (np.ndarray, np.generic)):
             continue
+        value = np.asarray(value)
         if value.dtype.kind not in "fiu" or value.size == 0:
             continue
         if value.size == 1:
@@ -212,9 +213,16 @@ def run_run(args) -> int:
 
 
 def _dispatch(args) -> int:
-    if args.nir_command == "info":
-        return run_info(args)
-    if args.nir_command == "run":
-        return run_run(args)
-    args.nir_parser.print_help()
-    return 2
+    import sys
+    import warnings
+
+    if args.nir_command not in ("info", "run"):
+        args.nir_parser.print_help()
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return run_info(args) if args.nir_command == "info" else run_run(args)
+        finally:
+            for w in caught:  # what was assumed about the file, one line each
+                print(f"spikeflow: warning: {w.message}", file=sys.stderr)
