@@ -137,7 +137,10 @@ def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, 
             w, h, npol = sensor_size
             for k, hi in (("x", w - 1), ("y", h - 1), ("p", npol - 1)):
                 f.create_dataset(k, data=events[k].astype(_small_dtype(hi)), compression=compression)
-            f.create_dataset("t", data=events["t"], compression=compression, shuffle=compression is not None)
+            t = events["t"]
+            if len(t) and t.min() >= 0 and t.max() < 1 << 32:
+                t = t.astype(np.uint32)                     # halves the size of most recordings
+            f.create_dataset("t", data=t, compression=compression, shuffle=compression is not None)
             f.create_dataset("offsets", data=offsets)
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
             f.attrs["format"] = BUNDLE_FORMAT
@@ -193,10 +196,39 @@ class EventBundle:
         lab = int(self.labels[i])
         return Events(a, self.sensor_size, lab if lab >= 0 else None, validate=False)
 
-    def bin_all(self, *, n_bins=None, dt=None, duration_us=None, dtype=np.uint8) -> np.ndarray:
+    def subset(self, indices) -> EventBundle:
+        """A new in-memory bundle with the recordings ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        starts, stops = self.offsets[idx], self.offsets[idx + 1]
+        counts = stops - starts
+        take = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(int(counts.sum()))
+        return EventBundle.from_arrays(self.events[take], np.concatenate([[0], np.cumsum(counts)]),
+                                       self.labels[idx], self.sensor_size, name=self.name)
+
+    @classmethod
+    def from_arrays(cls, events, offsets, labels, sensor_size, *, name="<memory>", attrs=None) -> EventBundle:
+        self = cls.__new__(cls)
+        self.name = name
+        self.sensor_size = tuple(int(s) for s in sensor_size)
+        self.events = events
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.attrs = attrs or {}
+        return self
+
+    @classmethod
+    def from_events(cls, samples, sensor_size=None, *, name="<memory>") -> EventBundle:
+        samples = list(samples)
+        size = sensor_size or samples[0].sensor_size
+        arrays = [e.array for e in samples]
+        events = np.concatenate(arrays) if arrays else make_events_array([], [], [], [])
+        labels = [-1 if e.label is None else e.label for e in samples]
+        return cls.from_arrays(events, np.cumsum([0] + [len(a) for a in arrays]), labels, size, name=name)
+
+    def bin_all(self, *, n_bins=None, dt=None, duration_us=None, dtype=np.uint8, from_zero: bool = False) -> np.ndarray:
         """Counts ``[N, T, P, H, W]`` (audio ``[N, T, C]``) for all recordings in one pass.
 
-        Each recording's window starts at its first event; with ``n_bins`` the window is
+        Each recording's window starts at its first event (at t = 0 with ``from_zero``); with ``n_bins`` the window is
         ``duration_us`` (default: the longest recording) split in equal bins. Counts saturate
         at the dtype's maximum.
         """
@@ -208,18 +240,28 @@ class EventBundle:
         sample = np.repeat(np.arange(n), counts)
         t0 = np.zeros(n, dtype=np.int64)
         nz = counts > 0
-        t0[nz] = self.events["t"][self.offsets[:-1][nz]]
+        if not from_zero:
+            t0[nz] = self.events["t"][self.offsets[:-1][nz]]
         rel = self.events["t"] - t0[sample]
         if duration_us is None:
             duration_us = int(rel.max()) + 1 if len(rel) else 1
         bins, idx = _bin_index(rel, duration_us, n_bins, dt)
         keep = (idx >= 0) & (idx < bins)
-        flat = ((((sample * bins + idx) * npol + self.events["p"]) * h + self.events["y"]) * w + self.events["x"])[keep]
-        total = np.bincount(flat, minlength=n * bins * npol * h * w)
+        cells = bins * npol * h * w
+        flat = (((idx * npol + self.events["p"]) * h + self.events["y"]) * w + self.events["x"])
         hi = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else None
-        if hi is not None:
-            np.minimum(total, hi, out=total)
-        out = total.astype(dtype).reshape(n, bins, npol, h, w)
+        out = np.zeros((n, cells), dtype=dtype)
+        chunk = max(1, (1 << 23) // max(cells, 1))          # ~8M counters per bincount
+        for s0 in range(0, n, chunk):
+            s1 = min(n, s0 + chunk)
+            e0, e1 = self.offsets[s0], self.offsets[s1]
+            k = keep[e0:e1]
+            local = (sample[e0:e1][k] - s0) * cells + flat[e0:e1][k]
+            total = np.bincount(local, minlength=(s1 - s0) * cells)
+            if hi is not None:
+                np.minimum(total, hi, out=total)
+            out[s0:s1] = total.reshape(s1 - s0, cells)
+        out = out.reshape(n, bins, npol, h, w)
         if h == 1 and npol == 1:
             return out.reshape(n, bins, w)
         return out
