@@ -38,10 +38,16 @@ class SHDFile:
                                          f"must both have shape ({n},) like 'labels'")
             if not np.issubdtype(self.labels.dtype, np.integer):
                 raise fail(self.name, 0, f"'labels' must be integers, got {self.labels.dtype}")
-        except BaseException:
+            try:
+                attr = self.file.attrs.get("channels", SHD_CHANNELS)
+            except Exception:
+                attr = SHD_CHANNELS
+        except DataFormatError:
             self.file.close()
             raise
-        attr = self.file.attrs.get("channels", SHD_CHANNELS)
+        except Exception as err:  # h5py raises OSError, KeyError, TypeError... on damaged files
+            self.file.close()
+            raise fail(self.name, 0, f"damaged HDF5 file ({type(err).__name__}: {str(err)[:120]})") from None
         self.channels = int(channels) if channels else (int(attr) if _is_int(attr) else SHD_CHANNELS)
         self.max_events = max_events
 
