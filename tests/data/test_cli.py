@@ -1,4 +1,3 @@
-import pytest
 from data_helpers import random_events
 
 from spikeflow.cli import main

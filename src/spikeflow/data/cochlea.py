@@ -59,7 +59,8 @@ class Cochlea:
         if a.ndim == 2:
             a = a.mean(axis=1)
         if a.ndim != 1 or len(a) < 2 or not np.all(np.isfinite(a)):
-            raise InputError(f"Cochlea: audio must be a finite 1-D waveform (or [samples, channels]), got shape {np.shape(audio)}")
+            raise InputError(f"Cochlea: audio must be a finite 1-D waveform (or [samples, "
+                             f"channels]), got shape {np.shape(audio)}")
         return self.envelope_batch(a[None, :], sample_rate)[0]
 
     def envelope_batch(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:

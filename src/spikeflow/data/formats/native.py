@@ -125,11 +125,13 @@ def write_bundle(path, samples, sensor_size, *, compression="lzf") -> None:
     sensor_size = tuple(int(s) for s in sensor_size)
     arrays = [e.array for e in samples]
     labels = np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int64)
-    write_bundle_arrays(path, np.concatenate(arrays) if arrays else np.empty(0, make_events_array([], [], [], []).dtype),
+    events = np.concatenate(arrays) if arrays else make_events_array([], [], [], [])
+    write_bundle_arrays(path, events,
                         np.cumsum([0] + [len(a) for a in arrays]), labels, sensor_size, compression=compression)
 
 
-def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, *, compression="lzf", attrs=None) -> None:
+def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, *, compression="lzf",
+                        attrs=None) -> None:
     offsets = np.asarray(offsets, dtype=np.int64)
     final, tmp = atomic_path(path)
     try:
