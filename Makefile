@@ -47,7 +47,8 @@ test-interop: $(ISTAMP)
 	$(IPY) -m pytest -q -m interop
 
 bench: $(STAMP)
-	@echo "benchmarks: none yet"
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/nir_accuracy.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
