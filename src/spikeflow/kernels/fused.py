@@ -27,6 +27,9 @@ RESET_CODES = {"subtract": 0, "to_reset": 1, "none": 2}
 SURROGATE_CODES = {"heaviside": -1, "fast_sigmoid": 0, "atan": 1, "triangle": 2, "straight_through": 3}
 # Order of the parameter tensors handed to the kernels.
 PARAM_NAMES = ("a", "c", "b", "cb", "w", "r", "vl", "th", "beta", "rho", "vr")
+# The model parameter each kernel tensor comes from (for error messages).
+SOURCE_FIELD = dict(a="tau_mem", c="tau_mem", b="tau_syn", cb="tau_syn", w="w_in", r="r", vl="v_leak",
+                    th="v_threshold", beta="beta", rho="tau_adapt", vr="v_reset")
 
 
 class Config(NamedTuple):
@@ -84,7 +87,7 @@ def _full(name: str, value, dtype, shape) -> torch.Tensor:
         full = value.to(dtype).expand(shape)
     except RuntimeError:
         raise ShapeError(
-            f"kernels: parameter {name!r} of shape {tuple(value.shape)} does not broadcast to the "
+            f"kernels: parameter {SOURCE_FIELD[name]!r} of shape {tuple(value.shape)} does not broadcast to the "
             f"neurons' shape {tuple(shape)}"
         ) from None
     return full.reshape(-1)
