@@ -27,6 +27,21 @@ def test_train_then_eval(tmp_path, capsys):
     assert ev["accuracy"] == pytest.approx(result["test"]["accuracy"])
     assert ev["samples"] == result["test"]["samples"] and ev["macs"] > 0
 
+    # export: the NIR graph (BatchNorm folded into the convolutions) runs to the same readout
+    from spikeflow import ir
+    from spikeflow.commands._common import load_run
+
+    with pytest.warns(UserWarning):  # reset by subtraction is stored as NIR metadata
+        assert main(["export", str(out), "--nir", str(tmp_path / "m.nir")]) == 0
+    model, _ = load_run(out)
+    model.eval()
+    x = model.encode(torch.rand(3, 1, 8, 8))
+    with torch.no_grad():
+        mine = model.net(x)
+        theirs = ir.from_nir(ir.read_graph(tmp_path / "m.nir"))(x)
+    theirs = theirs[0] if isinstance(theirs, tuple) else theirs
+    assert torch.allclose(mine, theirs, atol=1e-5)
+
 
 def test_convert_command(tmp_path, capsys):
     out = tmp_path / "conv"
