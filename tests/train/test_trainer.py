@@ -82,11 +82,11 @@ def test_best_model_logs_and_early_stopping(tmp_path):
     model, summary = _fit(0, out=tmp_path, epochs=6, patience=1, schedule="constant", restore_best=True)
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history) == summary["epochs"] == len(_rows(tmp_path / "epochs.csv"))
-    best_epoch = max(range(len(history)), key=lambda i: history[i]["val_acc"]) + 1
+    vals = [h["val_acc"] for h in history]
+    best_epoch = max(i for i in range(len(vals)) if vals[i] == max(vals)) + 1  # ties: the later epoch
     assert summary["best_epoch"] == best_epoch
     assert summary["best_val"] == pytest.approx(max(h["val_acc"] for h in history))
-    vals = [h["val_acc"] for h in history]
-    first_stall = next((i + 1 for i in range(1, len(vals)) if vals[i] <= max(vals[:i])), None)
+    first_stall = next((i + 1 for i in range(1, len(vals)) if vals[i] < max(vals[:i])), None)
     assert summary["stopped_early"] == (first_stall is not None)
     assert summary["epochs"] == (first_stall or 6)
     best, meta = checkpoint.read_model_file(tmp_path / "best.pt")

@@ -317,7 +317,7 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         self.running = {"loss": 0.0, "correct": 0.0, "count": 0}
-        if metric > self.best_val:
+        if metric >= self.best_val:  # ties go to the later (longer-trained) epoch
             self.best_val, self.best_epoch, self.bad_epochs = metric, self.epoch, 0
             if self.out is not None and self.rank == 0:
                 ckpt.write_model(self.out / ckpt.BEST, self.model, {"spec": self.spec, "epoch": self.epoch,
