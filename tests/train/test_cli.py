@@ -79,3 +79,20 @@ def test_argparse_errors_exit_2(capsys):
         main(["train", "--data", "digits", "--out", "x", "--epochs", "-3"])
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_demo_writes_report_and_resumes(tmp_path, capsys):
+    argv = ["demo", "--data", "digits", "--limit", "256", "--epochs", "1", "--T", "3", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for png in ("accuracy.png", "accuracy_vs_stream.png", "synops.png", "energy.png", "raster.png", "input.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png in (tmp_path / "report.html").read_text()
+    assert 0 <= summary["snn_accuracy"] <= 1 and summary["ann_ops"]["macs"] > 0
+    # energy follows the 45 nm per-operation figures
+    assert summary["energy_nj_estimate"]["ann"] * 1e3 == pytest.approx(4.6 * summary["ann_ops"]["macs"])
+    # a second run finds both trainings finished and only rebuilds the report: same figures
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "summary.json").read_text())
+    assert again["snn_accuracy"] == summary["snn_accuracy"] and again["ann_accuracy"] == summary["ann_accuracy"]
