@@ -45,7 +45,8 @@ def test_train_then_eval(tmp_path, capsys):
 
 def test_convert_command(tmp_path, capsys):
     out = tmp_path / "conv"
-    assert main(["convert", "--data", "digits", "--model", "mlp", "--hidden", "64", "--epochs", "3", "--lr", "0.01", "--T", "32",
+    assert main(["convert", "--data", "digits", "--model", "mlp", "--hidden", "64", "--epochs", "3", "--lr", "0.01",
+                 "--T", "32",
                  "--out", str(out), "--no-progress", "--calibration", "200"]) == 0
     res = json.loads((out / "result.json").read_text())
     assert res["snn"][0]["T"] == 32 and res["ann_accuracy"] > 0.8

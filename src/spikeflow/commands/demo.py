@@ -152,7 +152,8 @@ def run(args) -> int:
         {"heading": "Early answers", "images": ["accuracy_vs_stream.png"],
          "text": "Accuracy when only the first part of each input stream has been seen.",
          "table": [["stream seen (%)", "SNN (%)", "ANN (%)"]] + [
-             [f"{100 * f:.0f}", f"{100 * s:.1f}", f"{100 * a:.1f}"] for f, s, a in zip(fractions, snn_curve, ann_curve)]},
+             [f"{100 * f:.0f}", f"{100 * s:.1f}", f"{100 * a:.1f}"]
+             for f, s, a in zip(fractions, snn_curve, ann_curve)]},
         {"heading": "Synaptic operations and spike rates", "images": ["synops.png"],
          "table": [["", "MAC / inference", "AC / inference"], ["SNN", f"{snn_ops.macs:.3g}", f"{snn_ops.acs:.3g}"],
                    ["ANN", f"{ann_ops.macs:.3g}", "0"]] + [[f"spike rate {k}", f"{v:.4f}", "per neuron per step"]

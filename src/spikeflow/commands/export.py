@@ -29,6 +29,7 @@ def run(args) -> int:
     from spikeflow.train.convert import fold_for_export
 
     model.eval()
-    ir.write(fold_for_export(model.net), Path(args.nir), dt=float(spec.get("dt", 1e-3)), input_shape=[int(s) for s in shape])
+    ir.write(fold_for_export(model.net), Path(args.nir), dt=float(spec.get("dt", 1e-3)),
+             input_shape=[int(s) for s in shape])
     print(f"wrote {args.nir}")
     return 0

@@ -267,7 +267,8 @@ class Trainer:
         dist_utils.barrier()
         while self.epoch < c.epochs and not self.stopped_early:
             t0 = time.time()
-            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}",
+            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
+                       desc=f"epoch {self.epoch + 1}/{c.epochs}",
                        disable=not c.progress or self.rank != 0, leave=False, dynamic_ncols=True)
             while self.step_in_epoch < self.steps_per_epoch:
                 idx = self._batch_indices(self.epoch, self.step_in_epoch)
