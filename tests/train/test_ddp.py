@@ -28,10 +28,11 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     two = _train(tmp_path / "two", 2)
     assert two["world"] == 2 and one["world"] == 1
     # Each global batch is split across the ranks and DDP averages the gradients, so the two runs
-    # take the same optimisation path up to float summation order.
+    # take the same optimisation path up to float summation order (which a spike threshold can
+    # amplify a little): weights agree to ~1e-3 while a different seed moves them by ~1e-1.
     assert abs(two["test"]["accuracy"] - one["test"]["accuracy"]) <= 0.01
     assert one["test"]["accuracy"] > 0.4  # it learned (chance is 0.1) in these 40 steps
     a, _ = checkpoint.read_checkpoint(tmp_path / "one")
     b, _ = checkpoint.read_checkpoint(tmp_path / "two")
     for k, v in a["model"].items():
-        assert torch.allclose(v, b["model"][k], atol=1e-4, rtol=1e-3), k
+        assert torch.allclose(v, b["model"][k], atol=3e-3, rtol=0), (k, (v - b["model"][k]).abs().max())
