@@ -68,6 +68,18 @@ def test_synaptic_operations_count_fanout():
     assert ops.acs == 3 * 5 and ops.macs == 0
 
 
+def test_pooled_spikes_count_as_accumulates_for_snns():
+    net = torch.nn.Sequential(torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    s = torch.zeros(1, 1, 4, 4)
+    s[0, 0, 0, 0] = s[0, 0, 0, 1] = s[0, 0, 3, 3] = 1.0  # 3 spikes -> pooled values 0.5 and 0.25
+    assert synaptic_operations(net, s).macs == 2 * 3  # NeuroBench rule: non-binary -> MAC per non-zero
+    ops = synaptic_operations(net, s, spiking=True)
+    assert ops.acs == 3 * 3 and ops.macs == 0  # one accumulate per spike and fan-out weight
+    counts = torch.tensor([[2.0, 0.0, 1.0, 0.0]])  # event counts into a Linear: 3 events
+    assert synaptic_operations(net[2], counts, spiking=True).acs == 3 * 3
+    assert synaptic_operations(net[2], torch.tensor([[0.3, 0.0, 0.0, 0.0]]), spiking=True).macs == 3
+
+
 def test_conv_synaptic_operations_match_brute_force():
     conv = torch.nn.Conv2d(1, 2, 3, padding=1)
     x = torch.zeros(1, 1, 4, 4)

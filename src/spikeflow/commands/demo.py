@@ -110,7 +110,7 @@ def run(args) -> int:
     snn_eval = evaluate(snn, xt, yt, loss="ce_max", spikes=True)
     ann_eval = evaluate(ann, xt, yt, loss="ce")
     sample = xt[:64]
-    snn_ops, ann_ops = synaptic_operations(snn, sample), synaptic_operations(ann, sample)
+    snn_ops, ann_ops = synaptic_operations(snn, sample, spiking=True), synaptic_operations(ann, sample)
     fractions = [i / 8 for i in range(1, 9)]
     snn_curve, ann_curve = _partial_accuracy(snn, ann, xt, yt, fractions, sequence)
 

@@ -33,7 +33,7 @@ def run(args) -> int:
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking)
-    ops = synaptic_operations(model, x[:64])
+    ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
     if args.json:
         print(json.dumps(result, indent=1))

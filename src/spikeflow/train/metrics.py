@@ -66,21 +66,39 @@ class SynOps:
         return self.macs * ENERGY_MAC_PJ + self.acs * ENERGY_AC_PJ
 
 
-def _fanout_ops(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Operations the layer does on input ``x``: the layer with unit weights, no bias, on x != 0."""
+def _fanout_ops(layer: nn.Module, events: torch.Tensor) -> torch.Tensor:
+    """Operations the layer does for ``events`` per input (the layer with unit weights, no bias)."""
     if isinstance(layer, nn.Linear):
-        return (x != 0).float().sum(-1) * layer.out_features
+        return events.float().sum(-1) * layer.out_features
     if isinstance(layer, nn.Conv2d):
         ones = torch.ones_like(layer.weight)
-        y = torch.nn.functional.conv2d((x != 0).float(), ones, None, layer.stride, layer.padding,
+        y = torch.nn.functional.conv2d(events.float(), ones, None, layer.stride, layer.padding,
                                        layer.dilation, layer.groups)
         return y.flatten(1).sum(-1)
     raise TypeError(type(layer))
 
 
+def _spike_events(x: torch.Tensor):
+    """Spike counts behind ``x`` when it is made of spikes: event counts (integers >= 0) or spikes
+    average-pooled over 2x2 (multiples of 1/4); ``None`` for analog input."""
+    if (x < 0).any():
+        return None
+    for q in (1.0, 4.0):
+        xq = x * q
+        if torch.equal(xq, xq.round()):
+            return xq
+    return None
+
+
 @torch.no_grad()
-def synaptic_operations(model: nn.Module, x: torch.Tensor) -> SynOps:
-    """Count MACs/ACs of every Linear and Conv2d on one forward pass of batch ``x``."""
+def synaptic_operations(model: nn.Module, x: torch.Tensor, spiking: bool = False) -> SynOps:
+    """Count MACs/ACs of every Linear and Conv2d on one forward pass of batch ``x``.
+
+    ``spiking=False`` follows NeuroBench: a binary input counts one AC per non-zero input and
+    fan-out weight, any other input one MAC. ``spiking=True`` (an SNN on event hardware) counts
+    one AC per spike and fan-out weight wherever the input is made of spikes (event counts, or
+    spikes average-pooled), so pooled spikes are not mistaken for analog values.
+    """
     ops = SynOps()
     counts: dict[str, list] = {}
     handles = []
@@ -88,8 +106,9 @@ def synaptic_operations(model: nn.Module, x: torch.Tensor) -> SynOps:
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             def hook(mod, inp, out, name=name):
                 xi = inp[0]
-                binary = bool(((xi == 0) | (xi == 1)).all())
-                n = _fanout_ops(mod, xi).sum().item()
+                events = _spike_events(xi) if spiking else None
+                binary = events is not None or bool(((xi == 0) | (xi == 1)).all())
+                n = _fanout_ops(mod, events if events is not None else (xi != 0)).sum().item()
                 c = counts.setdefault(name, [0.0, 0.0])
                 c[1 if binary else 0] += n
 
