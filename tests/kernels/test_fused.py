@@ -166,7 +166,7 @@ def test_lif_refractory_blocks_spikes():
 def _made_by_fused(t: torch.Tensor) -> bool:
     fn, seen = t.grad_fn, 0
     while fn is not None and seen < 3:
-        if "FusedNeuron" in type(fn).__name__:
+        if type(fn).__name__.startswith(("FusedNeuron", "FastNeuron")):
             return True
         fn = fn.next_functions[0][0] if fn.next_functions else None
         seen += 1
