@@ -102,8 +102,8 @@ def measure(args):
                         best = res
                     if res["other_load"] <= args.load_limit:
                         break
-                    print(f"  WARNING: other processes used {res['other_load']:.0%} of the CPUs; retrying",
-                          flush=True)
+                    more = "retrying" if attempt < args.max_retries else "no retries left: result flagged LOADED"
+                    print(f"  WARNING: other processes used {res['other_load']:.0%} of the CPUs; {more}", flush=True)
                 best["loaded"] = best["other_load"] > args.load_limit
                 results.setdefault(wl, {}).setdefault(lib, []).append(best)
     return results
