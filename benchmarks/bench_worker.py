@@ -326,7 +326,8 @@ def main(argv=None) -> int:
         threads=torch.get_num_threads(), times_ms=times, batch=wl["B"], T=wl["T"],
         rss_before_mb=rss_before, step_peak_rss_mb=step_peak, peak_rss_mb=peak_rss_mb(),
         cpu_s=time.process_time() - cpu0,
-        own_cpu_total_s=sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), wall_s=time.perf_counter() - wall0, hidden_spikes_first=hidden,
+        own_cpu_total_s=sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+        wall_s=time.perf_counter() - wall0, hidden_spikes_first=hidden,
         pid=os.getpid(),
     )
     print("RESULT " + json.dumps(result))

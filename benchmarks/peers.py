@@ -86,11 +86,12 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
-def measure(args):
+def measure(args, on_workload_done=None):
     results = {}
     for wl in args.workloads:
+        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip]
         for rnd in range(args.rounds):
-            order = list(args.libs) if rnd % 2 == 0 else list(reversed(args.libs))
+            order = libs if rnd % 2 == 0 else list(reversed(libs))
             for lib in order:
                 best = None
                 for attempt in range(args.max_retries + 1):
@@ -106,6 +107,8 @@ def measure(args):
                     print(f"  WARNING: other processes used {res['other_load']:.0%} of the CPUs; {more}", flush=True)
                 best["loaded"] = best["other_load"] > args.load_limit
                 results.setdefault(wl, {}).setdefault(lib, []).append(best)
+        if on_workload_done is not None:
+            on_workload_done(results)
     return results
 
 
@@ -136,9 +139,11 @@ def table(wl: str, summ: dict) -> list:
     peers = {k: v for k, v in summ.items() if k in PEERS}
     if sf and peers:
         fastest = min(peers, key=lambda k: peers[k]["median_ms"])
-        lines += ["", f"spikeflow vs fastest peer ({fastest}): **{peers[fastest]['median_ms'] / sf['median_ms']:.2f}x** "
-                      f"faster; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
-                  if "dense" in summ else ""]
+        speedup = peers[fastest]["median_ms"] / sf["median_ms"]
+        line = f"spikeflow vs the fastest peer ({fastest}): **{speedup:.2f}x**"
+        if "dense" in summ:
+            line += f"; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
+        lines += ["", line]
         if wl == "W4":
             low = min(peers, key=lambda k: peers[k]["rss_growth_mb"])
             lines.append(f"W4 memory: spikeflow's step memory {sf['rss_growth_mb']:.1f} MB vs the lowest peer's "
@@ -167,7 +172,11 @@ def write_results(results: dict, args, path: Path, started: str):
         "peak RSS is the whole process (interpreter, torch, compiled kernels, weights).",
         "- GPU: not measured on GPU (no GPU was lent to this task).", "",
     ]
+    if args.skip:
+        lines += [f"- skipped in this run: {', '.join(sorted(args.skip))}", ""]
     for wl in args.workloads:
+        if wl not in results:
+            continue
         summ = {lib: summarise(runs) for lib, runs in results[wl].items()}
         lines += table(wl, summ)
     text = "\n".join(lines) + "\n"
@@ -190,17 +199,18 @@ def main(argv=None) -> int:
     ap.add_argument("--max-retries", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--skip", default="", help="comma-separated WORKLOAD:LIB pairs not to run, e.g. W4:snntorch")
     args = ap.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     args.libs = [lib.strip() for lib in args.libs.split(",") if lib.strip()]
+    args.skip = {p.strip() for p in args.skip.split(",") if p.strip()}
     bad = [w for w in args.workloads if w not in WORKLOADS] + [lib for lib in args.libs if lib not in LIBS]
     if bad:
         ap.error(f"unknown workload(s)/library(ies) {bad}; valid: {WORKLOADS} and {LIBS}")
     if any(lib in PEERS for lib in args.libs) and not PEERS_PY.exists():
         ap.error(f"the peers' venv {PEERS_PY.parent.parent} is missing: run `make bench` (it creates it)")
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    results = measure(args)
-    write_results(results, args, Path(args.out), started)
+    measure(args, lambda res: write_results(res, args, Path(args.out), started))
     return 0
 
 

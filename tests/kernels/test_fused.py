@@ -215,6 +215,7 @@ def test_nn_layer_runs_fused_and_learns_tau():
 
 
 def test_bytes_per_neuron_step():
+    assert fused.bytes_per_neuron_step("lif", fast=True) == 4  # float32 membrane only
     assert fused.bytes_per_neuron_step("lif") == 5  # uint8 flags + float32 membrane
     assert fused.bytes_per_neuron_step("alif") == 9
     assert fused.bytes_per_neuron_step("lif", torch.float64) == 9

@@ -152,9 +152,17 @@ def config(model, params, spike_fn, refr, return_trace: bool, backend: str) -> C
     )
 
 
-def bytes_per_neuron_step(model_name: str, dtype=torch.float32, saves_input: bool = False) -> int:
-    """Bytes the fused forward keeps for the backward, per neuron and time step."""
+def bytes_per_neuron_step(model_name: str, dtype=torch.float32, fast: bool = False, saves_input: bool = False) -> int:
+    """Bytes the fused forward keeps for the backward, per neuron and time step.
+
+    Fast path (LIF/IF, one value per parameter, no refractory period): the membrane before reset
+    only (the spike is recomputed from it). General kernel: a flags byte (spike, refractory) and
+    that membrane, plus the current (CubaLIF) or adaptation (ALIF), plus the input when a
+    parameter multiplying it (tau_mem of LIF/ALIF/IF's r, tau_syn or w_in of CubaLIF) is learned.
+    """
     item = torch.empty((), dtype=dtype).element_size()
+    if fast:
+        return item
     extra = item if model_name in ("alif", "cubalif") else 0
     return 1 + item + extra + (item if saves_input else 0)
 
