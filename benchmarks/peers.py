@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_worker import W1_GAIN
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
@@ -170,7 +172,16 @@ def write_results(results: dict, args, path: Path, started: str):
         "- step memory = peak RSS during the timed steps (VmHWM, reset after warm-up) minus RSS before them "
         "(the training step's own working memory: activations, saved tensors, gradients); "
         "peak RSS is the whole process (interpreter, torch, compiled kernels, weights).",
-        "- GPU: not measured on GPU (no GPU was lent to this task).", "",
+        "- GPU: not measured on GPU (no GPU was lent to this task). The triton kernels are checked against "
+        "the reference on the CPU under `TRITON_INTERPRET=1` (tests/kernels/test_gpu.py).",
+        "- networks: the same layer sizes in every library; layer weights are torch's default init times "
+        f"{W1_GAIN:g} (so the hidden layer fires at ~7 %); neurons v <- 0.9 v + x, threshold 1, reset by "
+        "subtraction; Norse's LIFBox integrates dt/tau (i - v), so its synaptic weights are scaled by 10 to "
+        "compute the same function. Surrogates: each library's fast-sigmoid/default. Adam (torch default) "
+        "everywhere. spikeflow: `SpikeLinear` (event path below the measured activity crossover, dense for "
+        "layers narrower than 64 outputs) and fused `LIF` layers (numba; the backward stores 4 bytes per "
+        "neuron-step: the membrane before reset).",
+        "",
     ]
     if args.skip:
         lines += [f"- skipped in this run: {', '.join(sorted(args.skip))}", ""]
