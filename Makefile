@@ -48,6 +48,7 @@ test-interop: $(ISTAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/nir_accuracy.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

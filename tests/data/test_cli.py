@@ -1,4 +1,4 @@
-from data_helpers import random_events
+from tests.data.data_helpers import random_events
 
 from spikeflow.cli import main
 from spikeflow.data.formats import read_aedat2, write_nmnist_bin

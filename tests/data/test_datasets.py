@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from data_helpers import random_events
+from tests.data.data_helpers import random_events
 
 from spikeflow.data import DATASETS, Events, load_dataset
 from spikeflow.data.datasets import builtin

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import tonic
-from data_helpers import random_events
+from tests.data.data_helpers import random_events
 
 from spikeflow.data import EVENT_DTYPE, Events
 from spikeflow.errors import InputError, ParameterError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import random_events
+from tests.data.data_helpers import random_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
