@@ -55,3 +55,9 @@ def uniform_array(seed, stream, start, n, j):
     for a in range(n):
         out[a] = uniform(key(seed, stream, start + a, j), 0)
     return out
+
+
+@nb.njit(cache=True)
+def uniform_at(seed, stream, i, j, counter=0):
+    """The uniform draw ``counter`` of (seed, stream, i, j), callable from Python."""
+    return uniform(key(seed, stream, i, j), counter)
