@@ -29,16 +29,16 @@ def build_network(b2, n, p):
     """
     ns = {"taum": taum, "taue": taue, "taui": taui, "Vt": vt, "Vr": vr, "El": el}
     group = b2.NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms,
-                           method="exact", namespace=ns)
+                           method="exact", namespace=ns, name="cuba")
     group.v = "Vr + rand() * (Vt - Vr)"
     n_exc = n * 4 // 5
     we = (60 * 0.27 / 10) * mV
     wi = (-20 * 4.5 / 10) * mV
-    ce = b2.Synapses(group, group, on_pre="ge += we", namespace={"we": we})
-    ci = b2.Synapses(group, group, on_pre="gi += wi", namespace={"wi": wi})
+    ce = b2.Synapses(group, group, on_pre="ge += we", namespace={"we": we}, name="ce")
+    ci = b2.Synapses(group, group, on_pre="gi += wi", namespace={"wi": wi}, name="ci")
     ce.connect(f"i<{n_exc}", p=p)
     ci.connect(f"i>={n_exc}", p=p)
-    mon = b2.SpikeMonitor(group)
+    mon = b2.SpikeMonitor(group, name="spikes")
     return [group, ce, ci, mon], mon
 
 
@@ -51,7 +51,7 @@ def run_runtime(n, p, seed):
     b2.seed(seed)
     t0 = time.perf_counter()
     objs, mon = build_network(b2, n, p)
-    net = b2.Network(*objs)
+    net = b2.Network(*objs, name="net")
     net.run(0 * b2.ms)  # code generation, compilation (cached), synapse creation
     t1 = time.perf_counter()
     net.run(1 * b2.second)
@@ -69,7 +69,7 @@ def run_standalone(n, p, seed, build_dir, threads):
     b2.defaultclock.dt = 0.1 * b2.ms
     b2.seed(seed)
     objs, mon = build_network(b2, n, p)
-    net = b2.Network(*objs)
+    net = b2.Network(*objs, name="net")
     net.run(1 * b2.second)
     t0 = time.perf_counter()
     b2.device.build(directory=build_dir, compile=True, run=True, clean=False)

@@ -68,7 +68,7 @@ def reference(net, pops, conns, dtype):
     spikes, v_samples = [], []
     for s in range(STEPS):
         arr = arrivals.pop(s, {})
-        get = lambda p, c: arr.get(id(p), torch.zeros((2, p.n), dtype=td))
+        get = lambda p, c, arr=arr: arr.get(id(p), torch.zeros((2, p.n), dtype=td))
         fired = {}
         fired[id(src)] = np.unique(src.indices[src_steps == s])
         g0 = off[id(poi)]

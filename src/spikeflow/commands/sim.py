@@ -63,7 +63,8 @@ def run_cuba(args) -> int:
     net.run(args.duration, progress=not args.no_progress)
     total = time.perf_counter() - t0
     result = {"neurons": args.neurons, "processes": world, "synapses_rank0": net.n_synapses_local,
-              "build_s": round(net.timings["build"], 3), "loop_s": round(net.timings["run"], 3),
+              "build_s": round(net.timings["build"], 3), "compile_s": round(net.timings["compile"], 3),
+              "loop_s": round(net.timings["run"], 3),
               "total_s": round(total, 3),
               "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
     if mons is not None:

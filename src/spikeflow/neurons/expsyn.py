@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import torch
 
@@ -81,7 +81,7 @@ class ExpSynLIFParams:
 class ExpSynLIFState(NamedTuple):
     v: torch.Tensor
     g: torch.Tensor  # [channels, ...]
-    refractory: Optional[torch.Tensor] = None
+    refractory: torch.Tensor | None = None
 
 
 def init_state(shape, params: ExpSynLIFParams, dtype=None, device=None) -> ExpSynLIFState:

@@ -66,5 +66,6 @@ def run(n: int = 4000, seed: int = 0, duration: float = 1.0, progress: bool = Fa
     net.run(duration, progress=progress)
     idx, t = spikes(net, mons)
     return {"neurons": n, "seed": seed, "spikes": int(idx.size), "rate_hz": mean_rate(idx, n, duration),
-            "cv_isi": cv_isi(idx, t), "build_s": net.timings["build"], "loop_s": net.timings["run"],
+            "cv_isi": cv_isi(idx, t), "build_s": net.timings["build"], "compile_s": net.timings["compile"],
+            "loop_s": net.timings["run"],
             "synapses": net.n_synapses_local, "indices": idx, "times": t}

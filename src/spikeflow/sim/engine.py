@@ -53,7 +53,7 @@ def _lif2(lo, hi, a, oma, vl, th, vr, mode, rs, k0, k1, b0, b1, v, refr, g0, g1,
     """LIF with two exponential channels (``neurons.expsyn.step``), neurons ``lo .. hi-1``.
 
     Branch-free first pass (so LLVM can vectorise it), then a scan for the spikes."""
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):  # unsigned: no negative-index checks
         x0 = g0[i] + r0[i]
         x1 = g1[i] + r1[i]
         r0[i] = 0
@@ -151,7 +151,7 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
             else:
                 v[i] = vi
     elif kind == IZHIKEVICH:
-        ia = pf[p, 0]
+        pf[p, 0]
         ib = pf[p, 1]
         ic = pf[p, 2]
         idd = pf[p, 3]

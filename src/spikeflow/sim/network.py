@@ -17,7 +17,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List
 
 import numba
 import numpy as np
@@ -93,8 +93,8 @@ def available_memory() -> int:
 class Network:
     """A spiking network simulated with a fixed step ``dt`` (seconds)."""
 
-    def __init__(self, dt: float = 1e-4, seed: int = 0, dtype: str = "float32", threads: Optional[int] = None,
-                 parallel: str = "auto", memory_limit: Optional[int] = None):
+    def __init__(self, dt: float = 1e-4, seed: int = 0, dtype: str = "float32", threads: int | None = None,
+                 parallel: str = "auto", memory_limit: int | None = None):
         if not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
             raise ConfigError(f"Network: 'dt' must be a finite number of seconds > 0, got {dt!r}")
         if dtype not in ("float32", "float64"):
@@ -113,7 +113,7 @@ class Network:
         self.projections: List[Projection] = []
         self.spike_monitors: List[SpikeMonitor] = []
         self.state_monitors: List[StateMonitor] = []
-        self.timings = {"build": 0.0, "run": 0.0}
+        self.timings = {"build": 0.0, "compile": 0.0, "run": 0.0}
         self._offsets = {}
         self._n_total = 0
         self._built = False
@@ -142,7 +142,7 @@ class Network:
         if id(pop) not in self._offsets:
             raise ConfigError(f"Network: {what} {getattr(pop, 'name', pop)!r} was not added with Network.add")
 
-    def connect(self, source, target, rule: Rule, weight, channel: Optional[str] = None, delay=None,
+    def connect(self, source, target, rule: Rule, weight, channel: str | None = None, delay=None,
                 weight_dtype: str = "float32") -> Projection:
         """Connect ``source`` to ``target``'s synaptic ``channel`` with ``rule``.
 
@@ -220,7 +220,8 @@ class Network:
         every = self.dt if every is None else every
         k = every / self.dt
         if not math.isfinite(k) or k < 1 - 1e-9 or abs(k - round(k)) > 1e-6:
-            raise ConfigError(f"state_monitor: 'every' must be a positive multiple of dt = {self.dt:g} s, got {every!r}")
+            raise ConfigError(f"state_monitor: 'every' must be a positive multiple of dt = {self.dt:g} s, "
+                              f"got {every!r}")
         mon = StateMonitor(population, variable, indices, every)
         if mon.subset.size and (mon.subset.min() < 0 or mon.subset.max() >= population.n):
             raise ConfigError(f"state_monitor: indices must lie in [0, {population.n}) for {population.name!r}")
@@ -378,6 +379,11 @@ class Network:
         self._build_monitors()
         self._built = True
         self.timings["build"] = time.perf_counter() - t_start
+        if self.threads:
+            numba.set_num_threads(int(self.threads))
+        t_start = time.perf_counter()
+        self._warm_up()
+        self.timings["compile"] = time.perf_counter() - t_start
 
     def _initial_v(self, pop, g0, cnt, first, default):
         vi = pop.v_init
@@ -472,8 +478,33 @@ class Network:
                 if first <= i < first + cnt:
                     self._probes.append((mon, col, int(i - first + llo), var))
 
+    def _call(self, kernel, t, t_stop, deliver_local, rec_steps, rec_ids, rec_n, emit_steps, emit_ids, emit_n,
+              probe_var, probe_idx, probe_every, probe_off, probe_out):
+        st, tb, ss, sy = self._state, self._tables, self._ss, self._syn
+        return kernel(
+            t, t_stop, deliver_local, tb["chunk_pop"], tb["chunk_lo"], tb["chunk_hi"], tb["pop_kind"],
+            tb["pop_glo"], tb["pop_llo"], tb["pf"], tb["pi"], tb["kcoef"], tb["beta"], st["v"], st["u"],
+            st["refr"], st["g"], st["ring"], self._spike_buf, self._flag, self._chunk_count, self.seed, ss["ss_steps"],
+            ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
+            sy["indices"], sy["tgt_off"], sy["channel"], sy["w_scalar"], sy["w_off"], sy["w_kind"], sy["w32"],
+            sy["w16"], sy["d_scalar"], sy["d_off"], sy["delays"], self._rec_mask, rec_steps, rec_ids, rec_n,
+            emit_steps, emit_ids, emit_n, self._local_to_global, probe_var, probe_idx, probe_every,
+            probe_off, probe_out)
+
+    def _kernel(self):
+        n_loc = self._hi - self._lo
+        use_par = self.parallel == "yes" or (self.parallel == "auto" and n_loc >= 50_000
+                                             and numba.get_num_threads() > 1)
+        return engine.run_steps_parallel if use_par else engine.run_steps_serial
+
+    def _warm_up(self):
+        """Compile (or load from numba's cache) the time loop with a zero-step call."""
+        z, e = np.zeros(1, np.int64), np.zeros(0, np.int64)
+        self._call(self._kernel(), 0, 0, True, z, z, np.zeros(1, np.int64), z, z, np.zeros(1, np.int64), e, e,
+                   np.ones(0, np.int64), e, np.zeros(0, np.float64))
+
     # ---------------------------------------------------------------- run
-    def run(self, duration: float, progress: bool = True, steps_per_call: Optional[int] = None):
+    def run(self, duration: float, progress: bool = True, steps_per_call: int | None = None):
         """Advance the network by ``duration`` seconds (rounded to whole steps)."""
         import torch.distributed as dist
 
@@ -490,9 +521,7 @@ class Network:
         n_steps = int(math.floor(duration / self.dt + 0.5))
         t0, t_end = self.step, self.step + n_steps
         n_loc = self._hi - self._lo
-        use_par = self.parallel == "yes" or (self.parallel == "auto" and n_loc >= 50_000
-                                             and numba.get_num_threads() > 1)
-        kernel = engine.run_steps_parallel if use_par else engine.run_steps_serial
+        kernel = self._kernel()
         probes = self._probes
         probe_every = np.asarray([p[0]._every_steps for p in probes], np.int64)
         first_sample = np.asarray([-(-t0 // e) for e in probe_every], np.int64)
@@ -504,10 +533,13 @@ class Network:
         n_rec_max = int(self._rec_mask.sum())
         cap = max(4 * n_rec_max, 1 << 16)
         rec_steps, rec_ids, rec_n = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(1, np.int64)
-        interval = min(self.min_delay, max(n_steps, 1)) if distributed else (steps_per_call or max(1, int(0.05 / self.dt)))
+        if distributed:
+            interval = min(self.min_delay, max(n_steps, 1))
+        else:
+            interval = steps_per_call or max(1, int(0.05 / self.dt))
         emit_cap = max(n_loc, 1) * (interval if distributed else 0) + 1
         emit_steps, emit_ids, emit_n = np.zeros(emit_cap, np.int64), np.zeros(emit_cap, np.int64), np.zeros(1, np.int64)
-        st, tb, ss, sy = self._state, self._tables, self._ss, self._syn
+        st, sy = self._state, self._syn
         probe_var = np.asarray([p[3] for p in probes], np.int64)
         probe_idx = np.asarray([p[2] for p in probes], np.int64)
         from tqdm.auto import tqdm
@@ -518,15 +550,8 @@ class Network:
         while t < t_end:
             t_stop = min(t + interval, t_end)
             while t < t_stop:
-                t_next = kernel(
-                    t, t_stop, not distributed, tb["chunk_pop"], tb["chunk_lo"], tb["chunk_hi"], tb["pop_kind"],
-                    tb["pop_glo"], tb["pop_llo"], tb["pf"], tb["pi"], tb["kcoef"], tb["beta"], st["v"], st["u"],
-                    st["refr"], st["g"], st["ring"], self._spike_buf, self._flag, self._chunk_count, self.seed, ss["ss_steps"],
-                    ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
-                    sy["indices"], sy["tgt_off"], sy["channel"], sy["w_scalar"], sy["w_off"], sy["w_kind"], sy["w32"],
-                    sy["w16"], sy["d_scalar"], sy["d_off"], sy["delays"], self._rec_mask, rec_steps, rec_ids, rec_n,
-                    emit_steps, emit_ids, emit_n, self._local_to_global, probe_var, probe_idx, probe_every,
-                    probe_off, probe_out)
+                t_next = self._call(kernel, t, t_stop, not distributed, rec_steps, rec_ids, rec_n, emit_steps, emit_ids,
+                                    emit_n, probe_var, probe_idx, probe_every, probe_off, probe_out)
                 if t_next < t_stop:  # spike record full: grow it
                     rec_steps = np.concatenate([rec_steps, np.zeros(rec_steps.size, np.int64)])
                     rec_ids = np.concatenate([rec_ids, np.zeros(rec_ids.size, np.int64)])

@@ -10,7 +10,7 @@ a projection adds its weights to one channel of its target population.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -33,7 +33,7 @@ def _check_positive(name, value, kind):
 
 class Population:
     kind = "population"
-    name: Optional[str]
+    name: str | None
     n: int
 
     @property
@@ -54,7 +54,7 @@ class LIF(Population):
     reset: str = "to_reset"
     tau_syn: Dict[str, float] = field(default_factory=lambda: {"exc": 5e-3, "inh": 10e-3})
     v_init: object = None  # None (v_leak), a number, ("uniform", lo, hi) or an array of length n
-    name: Optional[str] = None
+    name: str | None = None
     kind = "LIF"
 
     def __post_init__(self):
@@ -91,7 +91,7 @@ class CubaLIF(Population):
     reset: str = "subtract"
     input_channels: Tuple[str, ...] = ("exc", "inh")
     v_init: object = None
-    name: Optional[str] = None
+    name: str | None = None
     kind = "CubaLIF"
 
     def __post_init__(self):
@@ -118,7 +118,7 @@ class Izhikevich(Population):
     v_peak: float = 30.0
     tau_syn: Dict[str, float] = field(default_factory=lambda: {"exc": 5e-3, "inh": 10e-3})
     v_init: object = None  # None: -65 mV, u = b v (the paper's start)
-    name: Optional[str] = None
+    name: str | None = None
     kind = "Izhikevich"
 
     def __post_init__(self):
@@ -137,7 +137,7 @@ class PoissonInput(Population):
 
     n: int
     rate: float = 10.0
-    name: Optional[str] = None
+    name: str | None = None
     kind = "PoissonInput"
 
     def __post_init__(self):
@@ -153,7 +153,7 @@ class SpikeSource(Population):
     n: int
     indices: object = None
     times: object = None
-    name: Optional[str] = None
+    name: str | None = None
     kind = "SpikeSource"
 
     def __post_init__(self):
