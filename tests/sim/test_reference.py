@@ -16,7 +16,7 @@ DT = 1e-4
 STEPS = 600
 
 
-def make_network(dtype, seed=3):
+def make_network(dtype, seed=3, weight_dtype="float32"):
     r = np.random.default_rng(seed)
     net = sim.Network(dt=DT, seed=seed, dtype=dtype)
     src = net.add(sim.SpikeSource(12, indices=r.integers(0, 12, 150), times=r.uniform(0, STEPS * DT, 150)))
@@ -32,8 +32,9 @@ def make_network(dtype, seed=3):
         s = r.integers(0, a.n, n_pairs)
         t = r.integers(0, b.n, n_pairs)
         w = r.integers(wlo, whi, n_pairs) / 64.0
+        w = w.astype(weight_dtype).astype(np.float64)  # the values the network stores
         d = r.integers(1, dmax + 1, n_pairs) * DT
-        net.connect(a, b, sim.FromArrays(s, t), weight=w, channel=channel, delay=d)
+        net.connect(a, b, sim.FromArrays(s, t), weight=w, channel=channel, delay=d, weight_dtype=weight_dtype)
         conns.append((a, b, s, t, w, np.floor(d / DT + 0.5).astype(int), channel))
 
     connect(src, lif, 120, 64, 400, "exc", 4)
@@ -98,9 +99,9 @@ def reference(net, pops, conns, dtype):
     return sorted(spikes), sl, np.array(v_samples)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_engine_equals_reference_loop(dtype):
-    net, pops, conns, mons, vmon = make_network(dtype)
+@pytest.mark.parametrize("dtype,weight_dtype", [("float64", "float32"), ("float32", "float16")])
+def test_engine_equals_reference_loop(dtype, weight_dtype):
+    net, pops, conns, mons, vmon = make_network(dtype, weight_dtype=weight_dtype)  # k/64 weights are exact in fp16
     net.run(STEPS * DT / 2, progress=False)
     net.run(STEPS * DT / 2, progress=False)  # two runs continue seamlessly
     got = sorted((int(s), net.offset(m.population) + int(i)) for m in mons for s, i in zip(m.steps, m.indices))

@@ -212,19 +212,28 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
 @nb.njit(inline="always")
 def deliver_spike(gid, s, src_glo, src_ghi, indptr, ind_off, indices, tgt_off, channel, w_scalar, w_off, w_kind,
                   w32, w16, d_scalar, d_off, delays, ring):
+    """Add the weights of ``gid``'s synapses to the ring-buffer slots of their arrival steps."""
     n_slots = ring.shape[0]
     for pr in range(src_glo.size):
         if gid < src_glo[pr] or gid >= src_ghi[pr]:
             continue
         row = ind_off[pr] + gid - src_glo[pr]
-        base = indptr[row]
+        q0 = np.uint64(indptr[row])
+        q1 = np.uint64(indptr[row + 1])
         c = channel[pr]
         t_off = tgt_off[pr]
-        for q in range(base, indptr[row + 1]):
+        wk = w_kind[pr]
+        if d_off[pr] < 0 and wk == 0:  # shared weight and delay: the common, fast case
+            r = ring[(s + d_scalar[pr]) % n_slots, c]
+            w = w_scalar[pr]
+            for q in range(q0, q1):
+                r[indices[q] + t_off] += w
+            continue
+        for q in range(q0, q1):
             tgt = indices[q] + t_off
-            if w_kind[pr] == 0:
+            if wk == 0:
                 w = w_scalar[pr]
-            elif w_kind[pr] == 1:
+            elif wk == 1:
                 w = w32[w_off[pr] + q]
             else:
                 w = _half_to_float(w16[w_off[pr] + q])
