@@ -48,34 +48,48 @@ def _reset(v, mode, v_threshold, v_reset):
     return v
 
 
-@nb.njit(inline="always")
-def _lif2(lo, hi, a, oma, vl, th, vr, mode, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, spike_buf, flag):
-    """LIF with two exponential channels (``neurons.expsyn.step``), neurons ``lo .. hi-1``.
+def _make_lif2(mode):
+    """LIF with two exponential channels (``neurons.expsyn.step``), neurons ``lo .. hi-1``,
+    specialised for one reset mode. Branch-free first pass (LLVM vectorises parts of it),
+    then a scan for the spikes."""
 
-    Branch-free first pass (so LLVM can vectorise it), then a scan for the spikes."""
-    for i in range(np.uint64(lo), np.uint64(hi)):  # unsigned: no negative-index checks
-        x0 = g0[i] + r0[i]
-        x1 = g1[i] + r1[i]
-        r0[i] = 0
-        r1[i] = 0
-        x = x0 * k0
-        x = x + x1 * k1
-        g0[i] = x0 * b0
-        g1[i] = x1 * b1
-        vi = vl + (v[i] - vl) * a + x * oma
-        ri = refr[i]
-        act = ri <= 0
-        sp = act and (vi - th > 0)
-        vn = vi if act else v[i]
-        v[i] = _reset(vn, mode, th, vr) if sp else vn
-        refr[i] = rs if sp else (ri - 1 if ri > 0 else 0)
-        flag[i] = sp
-    n = 0
-    for i in range(lo, hi):
-        if flag[i]:
-            spike_buf[lo + n] = i
-            n += 1
-    return n
+    @nb.njit(inline="always")
+    def lif2(lo, hi, a, oma, vl, th, vr, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, spike_buf, flag):
+        for i in range(np.uint64(lo), np.uint64(hi)):  # unsigned: no negative-index checks
+            x0 = g0[i] + r0[i]
+            x1 = g1[i] + r1[i]
+            r0[i] = 0
+            r1[i] = 0
+            x = x0 * k0
+            x = x + x1 * k1
+            g0[i] = x0 * b0
+            g1[i] = x1 * b1
+            vi = vl + (v[i] - vl) * a + x * oma
+            ri = refr[i]
+            act = ri <= 0
+            sp = act and (vi - th > 0)
+            vn = vi if act else v[i]
+            if mode == RESET_TO:
+                v[i] = (vn - (vn - vr)) if sp else vn
+            elif mode == RESET_SUB:
+                v[i] = (vn - th) if sp else vn
+            else:
+                v[i] = vn
+            refr[i] = rs if sp else (ri - 1 if ri > 0 else 0)
+            flag[i] = sp
+        n = 0
+        for i in range(lo, hi):
+            if flag[i]:
+                spike_buf[lo + n] = i
+                n += 1
+        return n
+
+    return lif2
+
+
+_lif2_to = _make_lif2(RESET_TO)
+_lif2_sub = _make_lif2(RESET_SUB)
+_lif2_none = _make_lif2(RESET_NONE)
 
 
 @nb.njit(inline="always")
@@ -118,9 +132,18 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
     if kind == LIF:
         rs = pi[p, 1]
         if n_ch == 2:
-            n = _lif2(lo, hi, pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4], pi[p, 0], rs, kcoef[p, 0],
-                      kcoef[p, 1], beta[p, 0], beta[p, 1], v, refr, g[0], g[1], ring[slot, 0], ring[slot, 1],
-                      spike_buf, flag)
+            a0, a1, a2, a3, a4 = pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4]
+            k0, k1, b0, b1 = kcoef[p, 0], kcoef[p, 1], beta[p, 0], beta[p, 1]
+            r0, r1 = ring[slot, 0], ring[slot, 1]
+            if pi[p, 0] == RESET_TO:
+                n = _lif2_to(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
+                             spike_buf, flag)
+            elif pi[p, 0] == RESET_SUB:
+                n = _lif2_sub(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
+                              spike_buf, flag)
+            else:
+                n = _lif2_none(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
+                               spike_buf, flag)
         else:
             n = _lif_any(lo, hi, pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4], pi[p, 0], rs, kcoef[p],
                          beta[p], v, refr, g, ring[slot], spike_buf)
