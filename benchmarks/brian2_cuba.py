@@ -78,9 +78,33 @@ def run_standalone(n, p, seed, build_dir, threads):
     return total - loop, loop, np.asarray(mon.i[:]), np.asarray(mon.t[:] / b2.second)
 
 
+def run_standalone_realisations(n, p, count, build_dir, threads):
+    """One build, ``count`` runs of the binary; without ``seed()`` each run draws a fresh
+    random seed, i.e. a new network realisation (connectivity and initial V)."""
+    import brian2 as b2
+
+    b2.set_device("cpp_standalone", build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(build_on_run=False)
+    b2.prefs.devices.cpp_standalone.openmp_threads = threads
+    b2.defaultclock.dt = 0.1 * b2.ms
+    objs, mon = build_network(b2, n, p)
+    net = b2.Network(*objs)
+    net.run(1 * b2.second)
+    b2.device.build(directory=build_dir, compile=True, run=False, clean=False)
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        b2.device.run(directory=build_dir, with_output=False)
+        total = time.perf_counter() - t0
+        loop = float(b2.device._last_run_time)
+        out.append((total - loop, loop, np.asarray(mon.i[:]), np.asarray(mon.t[:] / b2.second)))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["runtime", "standalone"], required=True)
+    ap.add_argument("--mode", choices=["runtime", "standalone", "standalone-realisations"], required=True)
     ap.add_argument("--neurons", type=int, default=4000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
     ap.add_argument("--threads", type=int, default=0, help="OpenMP threads for standalone (0: single thread)")
@@ -89,7 +113,15 @@ def main():
     args = ap.parse_args()
     p = 0.02 if args.neurons <= 4000 else 80.0 / args.neurons
     rows = {}
-    for seed in args.seeds:
+    if args.mode == "standalone-realisations":  # seeds only count the realisations here
+        res = run_standalone_realisations(args.neurons, p, len(args.seeds), f"{args.build_dir}_r{args.neurons}",
+                                          args.threads)
+        for seed, (build, loop, i, t) in zip(args.seeds, res):
+            rows.update({f"build_{seed}": build, f"loop_{seed}": loop, f"i_{seed}": i.astype(np.int32),
+                         f"t_{seed}": t})
+            print(f"brian2 standalone realisation {seed}: loop {loop:.3f} s rate {len(i) / args.neurons:.3f} Hz",
+                  flush=True)
+    for seed in ([] if args.mode == "standalone-realisations" else args.seeds):
         if args.mode == "runtime":
             build, loop, i, t = run_runtime(args.neurons, p, seed)
         else:

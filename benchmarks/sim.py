@@ -118,7 +118,8 @@ def main():
     seeds = list(range(1, args.stat_seeds + 1))
     results["stats_4k"] = {"spikeflow": stats_over_seeds(spikeflow_seeds(4000, seeds), 4000)}
     if not args.skip_brian2:
-        results["stats_4k"]["brian2_runtime"] = stats_over_seeds(run_brian2("runtime", 4000, seeds), 4000)
+        results["stats_4k"]["brian2_standalone"] = stats_over_seeds(
+            run_brian2("standalone-realisations", 4000, seeds), 4000)
     for name, st in results["stats_4k"].items():
         print(f"CUBA 4k over {st['seeds']} seeds, {name}: rate {st['rate_hz']:.3f} ± {st['rate_sem']:.3f} Hz, "
               f"CV(ISI) {st['cv_isi']:.3f} ± {st['cv_sem']:.3f}")
