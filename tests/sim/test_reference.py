@@ -115,3 +115,23 @@ def test_engine_equals_reference_loop(dtype, weight_dtype):
     else:
         np.testing.assert_allclose(vmon.values, v_samples, rtol=0, atol=1e-5)
     assert vmon.values.shape == (STEPS // 2, 3)
+
+
+def test_save_and_resume_continue_exactly(tmp_path):
+    net, _, _, mons, _ = make_network("float32")
+    net.run(STEPS * DT, progress=False)
+    straight = [(s, i) for m in mons for s, i in zip(m.steps, m.indices) if s >= STEPS // 2]
+    first, _, _, _, _ = make_network("float32")
+    first.run(STEPS * DT / 2, progress=False)
+    first.save_state(tmp_path / "state.npz")
+    resumed, _, _, mons2, _ = make_network("float32")
+    resumed.load_state(tmp_path / "state.npz")
+    resumed.run(STEPS * DT / 2, progress=False)
+    again = [(s, i) for m in mons2 for s, i in zip(m.steps, m.indices)]
+    assert sorted(again) == sorted(straight) and len(straight) > 50
+    from spikeflow.errors import CheckpointError
+
+    other = sim.Network(dt=DT, seed=99)
+    other.add(sim.LIF(5))
+    with pytest.raises(CheckpointError, match="saved for"):
+        other.load_state(tmp_path / "state.npz")

@@ -503,6 +503,45 @@ class Network:
         self._call(self._kernel(), 0, 0, True, z, z, np.zeros(1, np.int64), z, z, np.zeros(1, np.int64), e, e,
                    np.ones(0, np.int64), e, np.zeros(0, np.float64))
 
+    # ---------------------------------------------------------------- checkpoints
+    def save_state(self, path):
+        """Write the dynamic state (step, neurons, synaptic currents, delay buffer) to ``path``
+        (.npz, atomic). Connectivity is not saved: it is rebuilt from the seed."""
+        if not self._built:
+            raise ConfigError("Network.save_state: nothing to save before the network is built (run)")
+        arrays = {k: v for k, v in self._state.items()}
+        arrays.update(step=np.int64(self.step), ss_ptr=self._ss["ss_ptr"], layout=np.array(
+            [self._rank, self._world, self._n_total, self.seed], np.int64))
+        path = str(path)
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+
+    def load_state(self, path):
+        """Restore a state written by :meth:`save_state` into this (identically declared) network."""
+        from spikeflow.errors import CheckpointError
+
+        if not self._built:
+            import torch.distributed as dist
+
+            on = dist.is_available() and dist.is_initialized()
+            self.build(*((dist.get_rank(), dist.get_world_size()) if on else (0, 1)))
+        try:
+            z = np.load(str(path), allow_pickle=False)
+            layout = z["layout"]
+            if layout.tolist() != [self._rank, self._world, self._n_total, self.seed]:
+                raise CheckpointError(f"{path}: saved for (rank, world, neurons, seed) = {layout.tolist()}, this "
+                                      f"network is {[self._rank, self._world, self._n_total, self.seed]}")
+            for k, v in self._state.items():
+                if z[k].shape != v.shape or z[k].dtype != v.dtype:
+                    raise CheckpointError(f"{path}: field '{k}' has shape {z[k].shape} {z[k].dtype}, "
+                                          f"expected {v.shape} {v.dtype}")
+                v[...] = z[k]
+            self._ss["ss_ptr"][...] = z["ss_ptr"]
+            self.step = int(z["step"])
+        except (OSError, KeyError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a spikeflow.sim state file ({err})") from None
+
     # ---------------------------------------------------------------- run
     def run(self, duration: float, progress: bool = True, steps_per_call: int | None = None):
         """Advance the network by ``duration`` seconds (rounded to whole steps)."""
