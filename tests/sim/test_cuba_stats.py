@@ -19,6 +19,9 @@ from spikeflow.sim.stats import cv_isi, mean_rate
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEEDS = list(range(1, 9))
+# The live comparison averages 16 realisations on each side: with 8, the s.e.m. of the
+# difference of two means (about 1.7 %) is close to the 2 % tolerance itself.
+LIVE_SEEDS = list(range(1, 17))
 
 
 def spikeflow_stats(seeds):
@@ -30,7 +33,7 @@ def test_cuba_rate_and_cv_match_recorded_brian2():
     ref = json.load(open(os.path.join(HERE, "brian2_cuba_reference.json")))
     rates, cvs = spikeflow_stats(SEEDS)
     assert abs(rates.mean() - ref["rate_hz"]) <= 0.02 * ref["rate_hz"], (rates.mean(), ref["rate_hz"])
-    assert abs(cvs.mean() - ref["cv_isi"]) <= 0.05 * ref["cv_isi"], (cvs.mean(), ref["cv_isi"])
+    assert abs(cvs.mean() - ref["cv_isi"]) <= 0.03 * ref["cv_isi"], (cvs.mean(), ref["cv_isi"])
     assert rates.std() > 0  # the seeds give different networks
 
 
@@ -60,10 +63,10 @@ def test_cuba_rate_and_cv_match_brian2_live():
         out = os.path.join(tmp, "b2.npz")
         script = os.path.join(ROOT, "benchmarks", "brian2_cuba.py")
         subprocess.run([vpy, script, "--mode", "standalone-realisations", "--neurons", "4000", "--seeds",
-                        *map(str, SEEDS), "--out", out], check=True)
+                        *map(str, LIVE_SEEDS), "--out", out], check=True)
         z = np.load(out)
-        b2_rates = np.array([mean_rate(z[f"i_{s}"], 4000, 1.0) for s in SEEDS])
-        b2_cvs = np.array([cv_isi(z[f"i_{s}"], z[f"t_{s}"]) for s in SEEDS])
-    rates, cvs = spikeflow_stats(SEEDS)
+        b2_rates = np.array([mean_rate(z[f"i_{s}"], 4000, 1.0) for s in LIVE_SEEDS])
+        b2_cvs = np.array([cv_isi(z[f"i_{s}"], z[f"t_{s}"]) for s in LIVE_SEEDS])
+    rates, cvs = spikeflow_stats(LIVE_SEEDS)
     assert abs(rates.mean() - b2_rates.mean()) <= 0.02 * b2_rates.mean(), (rates.mean(), b2_rates.mean())
-    assert abs(cvs.mean() - b2_cvs.mean()) <= 0.05 * b2_cvs.mean(), (cvs.mean(), b2_cvs.mean())
+    assert abs(cvs.mean() - b2_cvs.mean()) <= 0.03 * b2_cvs.mean(), (cvs.mean(), b2_cvs.mean())
