@@ -10,6 +10,8 @@ import numpy as np
 from spikeflow import sim
 from spikeflow.sim.distributed import free_port
 
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+
 NET = textwrap.dedent(
     """
     import numpy as np
@@ -56,7 +58,7 @@ def test_two_ranks_equal_one_process(tmp_path):
     procs = []
     for rank in range(2):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                   PYTHONPATH=os.pathsep.join([os.path.abspath("src"), os.environ.get("PYTHONPATH", "")]))
+                   PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
         procs.append(subprocess.Popen([sys.executable, str(script), str(out)], env=env))
     assert [p.wait(timeout=600) for p in procs] == [0, 0]
 
