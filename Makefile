@@ -62,6 +62,7 @@ bench: $(STAMP) $(PSTAMP)
 	$(PY) benchmarks/peers.py
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
+	$(PY) benchmarks/sim.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

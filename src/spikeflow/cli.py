@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "info",
     "data",
     "nir",
+    "sim",
 ]
 
 
