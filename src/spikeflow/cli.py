@@ -19,6 +19,11 @@ COMMAND_MODULES = [
     "info",
     "data",
     "nir",
+    "train",
+    "eval",
+    "convert",
+    "export",
+    "demo",
     "sim",
 ]
 
