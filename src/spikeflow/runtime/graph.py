@@ -10,8 +10,9 @@ Time and cycle policy (DESIGN.md):
 - A cycle must contain a neuron node; edges leaving a neuron node inside a cycle carry
   the previous step's spikes (a one-step delay, as ``spikeflow.nn.Recurrent``:
   ``x_t + W s_{t-1}``). A cycle of linear nodes only is an algebraic loop (``NIRError``).
-- NIR's LIF/IF/CubaLIF reset to ``v_reset``; a node's ``metadata["reset"]``
-  (``"subtract"``, ``"to_reset"``, ``"none"``) overrides this.
+- NIR's LIF/IF/CubaLIF reset to ``v_reset``; a node's ``metadata["spikeflow_reset"]`` (as
+  ``spikeflow.ir`` writes it) or ``metadata["reset"]`` (``"subtract"``, ``"to_reset"``,
+  ``"none"``) overrides this.
 """
 
 from __future__ import annotations
@@ -338,7 +339,12 @@ def _convert(name: str, node) -> Node:
         nd.params = {f: _arr(name, f, getattr(node, f)) for f in fields}
         if "tau" in nd.params:
             nd.params["tau_mem"] = nd.params.pop("tau")
-        reset = (getattr(node, "metadata", None) or {}).get("reset", "to_reset")
+        meta = getattr(node, "metadata", None) or {}
+        reset = meta.get("spikeflow_reset", meta.get("reset", "to_reset"))  # spikeflow.ir writes spikeflow_reset
+        refractory = float(np.asarray(meta.get("spikeflow_refractory", 0.0)).reshape(-1)[0])
+        if refractory > 0:
+            raise NIRError(f"runtime: node '{name}' has a refractory period ({refractory:g} s); the runtime "
+                           "engines follow NIR's equations, which have none")
         reset = reset.decode() if isinstance(reset, bytes) else str(reset)
         if reset not in _RESET_MODES:
             raise NIRError(f"runtime: node '{name}': metadata 'reset' must be one of {_RESET_MODES}, got {reset!r}")

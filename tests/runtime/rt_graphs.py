@@ -60,14 +60,14 @@ def convnet(rng, kind="lif", pool="sum", size=12, channels=(2, 4, 6), n_out=5, d
     hp = h1 // 2
     h2 = hp  # 'same'-style conv, stride 1
     pool_cls = nir.SumPool2d if pool == "sum" else nir.AvgPool2d
-    k1 = rng.normal(0, 0.6, (c1, c0 // groups, 3, 3))
+    k1 = rng.normal(0, 0.6 * groups, (c1, c0 // groups, 3, 3))
     nodes = {
         "input": nir.Input(np.array([c0, size, size])),
         "conv1": nir.Conv2d(input_shape=(size, size), weight=k1, stride=stride, padding=1, dilation=1,
                             groups=groups, bias=rng.normal(0, 0.05, c1)),
         "n1": neuron(rng, kind, (c1, h1, h1)),
         "pool": pool_cls(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "conv2": nir.Conv2d(input_shape=(hp, hp), weight=rng.normal(0, 0.5, (c2, c1, 3, 3)), stride=1,
+        "conv2": nir.Conv2d(input_shape=(hp, hp), weight=rng.normal(0, 0.5 if pool == "sum" else 2.0, (c2, c1, 3, 3)), stride=1,
                             padding=1, dilation=1, groups=1, bias=rng.normal(0, 0.05, c2)),
         "n2": neuron(rng, kind, (c2, h2, h2)),
         "flat": nir.Flatten(input_type={"input": np.array([c2, h2, h2])}),
