@@ -17,6 +17,8 @@ from spikeflow.errors import SpikeflowError
 # Sub-command modules, in the order ``spikeflow --help`` lists them.
 COMMAND_MODULES = [
     "info",
+    "stream",
+    "eval_time",
 ]
 
 
