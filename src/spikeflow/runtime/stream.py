@@ -150,10 +150,7 @@ class Stream:
         arr = np.asarray(arr)
         if arr.dtype.names is None or not {"x", "t"} <= set(arr.dtype.names):
             raise InputError(f"stream: a chunk must be events with fields x, y, t, p (µs); got dtype {arr.dtype}")
-        sensor = getattr(chunk, "sensor_size", None)
-        if sensor is not None and tuple(sensor) != (self.width, self.height, self.n_pol):
-            raise InputError(f"stream: events come from a sensor of size {tuple(sensor)} (W, H, P); the model's "
-                             f"input is {self.width}x{self.height} with {self.n_pol} polarities")
+        self._check_sensor(chunk)
         t = arr["t"]
         cols = {f: arr[f] for f in ("x", "y", "p") if f in arr.dtype.names}
         for name, col in [("t", t)] + list(cols.items()):
@@ -183,6 +180,12 @@ class Stream:
             raise InputError(f"stream: event at t={int(t[0])} µs is earlier than time already processed "
                              f"({floor_us} µs); a stream cannot go back in time (reset() for a new recording)")
         return t, (p * self.height + y) * self.width + x
+
+    def _check_sensor(self, events) -> None:
+        sensor = getattr(events, "sensor_size", None)
+        if sensor is not None and tuple(int(v) for v in sensor) != (self.width, self.height, self.n_pol):
+            raise InputError(f"stream: events come from a sensor of size {tuple(sensor)} (W, H, P); the model's "
+                             f"input is {self.width}x{self.height} with {self.n_pol} polarities")
 
     def _processed_until_us(self) -> int:
         if self.engine_name == "clockfree":
@@ -297,6 +300,7 @@ class Stream:
         ``chunk_us`` windows) or an iterable of chunks (e.g. a generator reading a sensor).
         ``realtime`` paces the chunks by their timestamps (``speed`` > 1 plays faster).
         """
+        self._check_sensor(source)
         start = time.monotonic()
         for chunk in _chunks(source, chunk_us, self.t0_us, self.on_unsorted):
             if realtime:
