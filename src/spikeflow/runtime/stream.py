@@ -18,6 +18,7 @@ Bad streams (documented behaviour, never a silent wrong answer):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -131,6 +132,7 @@ class Stream:
         self._last = np.zeros(self.n_out)
         self._history = []
         self.decision: Optional[Prediction] = None
+        self._prediction = None
         self._prediction = self._predict()
 
     @property
@@ -154,13 +156,14 @@ class Stream:
         t = arr["t"]
         cols = {f: arr[f] for f in ("x", "y", "p") if f in arr.dtype.names}
         for name, col in [("t", t)] + list(cols.items()):
-            if np.issubdtype(col.dtype, np.floating) and not np.all(np.isfinite(col)):
+            kind = col.dtype.kind
+            if kind == "f" and not np.all(np.isfinite(col)):
                 bad = int(np.flatnonzero(~np.isfinite(col))[0])
                 raise InputError(f"stream: field '{name}' of event {bad} is {col[bad]} (NaN/inf); timestamps and "
                                  "coordinates must be finite")
-            if not (np.issubdtype(col.dtype, np.integer) or np.issubdtype(col.dtype, np.floating)):
+            if kind not in "iuf":
                 raise InputError(f"stream: field '{name}' must be numeric, got {col.dtype}")
-        t = np.rint(t).astype(np.int64) if np.issubdtype(t.dtype, np.floating) else t.astype(np.int64)
+        t = np.rint(t).astype(np.int64) if t.dtype.kind == "f" else t.astype(np.int64, copy=False)
         x = cols["x"].astype(np.int64)
         y = cols.get("y", np.zeros(len(t))).astype(np.int64) if self.height > 1 else np.zeros(len(t), np.int64)
         p = cols.get("p", np.zeros(len(t))).astype(np.int64) if self.n_pol > 1 else np.zeros(len(t), np.int64)
@@ -238,7 +241,7 @@ class Stream:
         ix = uniq % (self.n_pol * self.height * self.width)
         if self.engine_name == "event":
             ptr = np.searchsorted(st, np.arange(n + 1)).astype(np.int64)
-            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64))
+            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64), counters=False)
         else:
             x = np.zeros((n, 1, self.n_pol * self.height * self.width))
             x[st, 0, ix] = counts
@@ -273,6 +276,11 @@ class Stream:
 
     # ------------------------------------------------------------------ answer
     def _predict(self) -> Prediction:
+        last = getattr(self, "_prediction", None)
+        if last is not None and last.t_us == int(round(self.t0_us + self.steps * self.dt_us)) and self.steps:
+            if last.events_seen == self.events_seen:
+                return last
+            return dataclasses.replace(last, events_seen=self.events_seen)  # no new step: same answer
         if self.steps == 0:
             logits = np.zeros(self.n_out)
         elif callable(self.decoder):
