@@ -87,7 +87,7 @@ class ClockFreeEngine:
                               "spiking": kind in (LIF, IF, CUBALIF), "out": []})
         # one CSR (source -> target) per projection; convolutions made explicit here
         self.proj: Dict[int, List] = {}
-        for k, (src, dst, delay, s0, s1) in enumerate(pl.proj_i):
+        for src, dst, delay, s0, s1 in pl.proj_i:
             m = None
             for s in range(s0, s1):
                 sm = self._stage_matrix(s)

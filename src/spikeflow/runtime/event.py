@@ -73,7 +73,7 @@ class EventEngine:
             if kind not in (0, 1, 3):
                 continue
             prm = pl.prm[off:off + size]
-            alpha, r, v_leak, v_th, drive = prm[:, 0], prm[:, 2], prm[:, 3], prm[:, 4], prm[:, 7]
+            r, v_leak, v_th, drive = prm[:, 2], prm[:, 3], prm[:, 4], prm[:, 7]
             if kind == 1:
                 act = (r * drive > 0) | (self.v[off:off + size] > v_th)
             else:

@@ -294,7 +294,8 @@ class Stream:
         label = int(np.argmax(probs))
         conf = float(probs[label])
         t_us = int(round(self.t0_us + self.steps * self.dt_us))
-        pred = Prediction(label, probs, conf, t_us, self.events_seen, self.decision is not None or conf >= self.threshold)
+        decided = self.decision is not None or conf >= self.threshold
+        pred = Prediction(label, probs, conf, t_us, self.events_seen, decided)
         if self.decision is None and conf >= self.threshold and self.steps > 0:
             self.decision = pred
         return pred
