@@ -63,6 +63,7 @@ bench: $(STAMP) $(PSTAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/sim.py
+	$(PY) benchmarks/runtime.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

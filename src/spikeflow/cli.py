@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "export",
     "demo",
     "sim",
+    "stream",
+    "eval_time",
 ]
 
 
