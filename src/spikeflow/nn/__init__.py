@@ -1,11 +1,12 @@
 """Torch modules for spiking networks: neuron layers, recurrent layers, time folding, Sequential."""
 
+from spikeflow.nn.elementwise import Delay, Scale, SumPool2d, Threshold
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.neuron import ALIF, IF, LI, LIF, CubaLI, CubaLIF, Izhikevich, NeuronLayer
 from spikeflow.nn.recurrent import RALIF, RIF, RLIF, RCubaLIF, Recurrent
 from spikeflow.nn.sequential import Sequential
 
 __all__ = [
-    "ALIF", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
-    "RLIF", "RCubaLIF", "Recurrent", "Sequential", "TimeFold",
+    "ALIF", "Delay", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
+    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SumPool2d", "Threshold", "TimeFold",
 ]
