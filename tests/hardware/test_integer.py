@@ -125,3 +125,15 @@ def test_bad_input_is_named():
         run_integer(compiled, np.full((3, 1, 8), 0.5))
     with pytest.raises(ShapeError, match="8"):
         run_integer(compiled, np.zeros((3, 1, 9)))
+
+
+def test_runtime_float_reference_equals_neuron_reference_steps():
+    from spikeflow.hardware.network import float_reference, from_nir
+
+    net = from_nir(random_net(5, n_in=16, hidden=12, n_out=4, sd=2.0), dt=1e-3, reset="subtract")
+    x = poisson(6, 40, 3, 16)
+    out_rt, rec_rt = float_run(net, x)
+    out_ref, rec_ref = float_reference(net, x)
+    assert rec_rt[0].sum() > 0
+    for a, b in zip(rec_rt, rec_ref):
+        np.testing.assert_array_equal(a, b)

@@ -18,11 +18,22 @@ import numpy as np
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware.network import FloatNet, float_reference
 from spikeflow.hardware.quantize import IntLayer
+from spikeflow.runtime.dense import DenseEngine
 
 
 def float_run(net: FloatNet, x: np.ndarray):
-    """Float reference for integer-vs-float comparisons (one place to swap engines)."""
-    return float_reference(net, x)
+    """Float reference for integer-vs-float comparisons: the runtime's dense engine (float64).
+
+    Returns ``(output [T, B, n_out], per-layer outputs)``: spikes for spiking layers; a
+    readout (LI) layer's entry is its membrane when it is the graph's output.
+    """
+    if net.graph is None:
+        return float_reference(net, x)
+    x = np.asarray(x, dtype=np.float64)
+    res = DenseEngine(net.graph, dt=net.dt).run(x.reshape(x.shape[0], x.shape[1], *net.input_shape), record=True)
+    out = res.output.reshape(x.shape[0], x.shape[1], -1)
+    records = [res.spikes[L.name].reshape(x.shape[0], x.shape[1], -1) if L.spiking else out for L in net.layers]
+    return out, records
 
 
 def saturate(v: np.ndarray, lo: int, hi: int, mode: str) -> np.ndarray:

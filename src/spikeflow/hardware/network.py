@@ -1,27 +1,29 @@
 """A NIR graph as a chain of float layers (synapse matrix + neuron population).
 
-This is the hardware compiler's plain view of a feed-forward NIR graph: every
-synaptic node between two neuron populations (Affine, Linear, Conv2d, Flatten,
-Scale) is folded into one matrix ``W [n_out, n_in]`` and bias, so the integer
-model and the float reference work on the same objects. Neuron parameters are
-turned into ``spikeflow.neurons`` parameter dataclasses (the single source of
-neuron math); ``float_reference`` runs them with the models' reference ``step``.
+Built on the runtime's compiled graph (``spikeflow.runtime.graph``: validation,
+shapes, reset modes, neuron parameters): every synaptic node between two neuron
+populations (Affine, Linear, Conv2d, pooling, Flatten, Scale) is folded into one
+matrix ``W [n_out, n_in]`` and bias by applying the runtime's own linear ops to the
+identity basis, so the integer model sees exactly the float network's synapses.
+``float_reference`` runs the chain with the ``spikeflow.neurons`` reference steps
+(a cross-check of the runtime's dense engine, which is the float reference).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+import copy
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
-import nir
 import numpy as np
 import torch
 
-from spikeflow.errors import NIRError, ShapeError
+from spikeflow.errors import NIRError
 from spikeflow.neurons import if_, li, lif
+from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_graph, neuron_params
 
-NEURON_TYPES = {nir.LIF: "lif", nir.IF: "if", nir.LI: "li"}
-SYNAPSE_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.Scale)
+HW_NEURON_KINDS = ("lif", "if", "li")
+SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
 
 
 @dataclass
@@ -37,7 +39,7 @@ class FloatLayer:
     name: str  # the neuron node's name
     synapse: str  # name(s) of the synaptic node(s) feeding it
     kind: str  # lif | if | li
-    weight: np.ndarray  # [n_out, n_in] float64, as written in the graph
+    weight: np.ndarray  # [n_out, n_in] float64: every synaptic node before the neuron folded into one matrix
     bias: np.ndarray  # [n_out]
     params: object  # LIFParams | IFParams | LIParams (spikeflow.neurons)
     synapse_types: Tuple[str, ...] = ()
@@ -60,9 +62,9 @@ class FloatLayer:
         """Per-neuron factor from synaptic current to membrane increment in one step."""
         p = self.params
         if self.kind == "if":
-            return np.broadcast_to(np.asarray(_np(p.r), dtype=np.float64), (self.n_out,)).copy()
-        a = _np(p.alpha)
-        return np.broadcast_to(_np(p.r) * (1.0 - a), (self.n_out,)).astype(np.float64)
+            return np.broadcast_to(_np(p.r).reshape(-1), (self.n_out,)).astype(np.float64)
+        a = _np(p.alpha).reshape(-1)
+        return np.broadcast_to(_np(p.r).reshape(-1) * (1.0 - a), (self.n_out,)).astype(np.float64)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class FloatNet:
     layers: List[FloatLayer]
     input_shape: Tuple[int, ...]
     dt: float
-    metadata: dict = field(default_factory=dict)
+    graph: Optional[CompiledGraph] = None  # the runtime's compiled graph (float reference engine)
 
     @property
     def n_in(self) -> int:
@@ -83,132 +85,67 @@ def _np(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-def _t(a) -> torch.Tensor:
-    return torch.tensor(np.array(a, dtype=np.float64).reshape(-1))
+def _linear_matrix(nd: Node) -> Tuple[np.ndarray, np.ndarray]:
+    """A linear node as ``(M [n_out, n_in], b [n_out])``: the runtime's op applied to the identity basis."""
+    if nd.kind == "affine":
+        return np.asarray(nd.weight, dtype=np.float64), np.asarray(nd.bias, dtype=np.float64).reshape(-1)
+    n_in = int(np.prod(nd.in_shape))
+    if nd.kind == "scale":
+        return np.diag(np.broadcast_to(np.asarray(nd.weight, dtype=np.float64).reshape(-1), (n_in,))), np.zeros(n_in)
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *nd.in_shape)
+    m = apply_linear(nd, eye, with_bias=False).reshape(n_in, -1).T.numpy().copy()
+    b = apply_linear(nd, torch.zeros(1, *nd.in_shape, dtype=torch.float64)).reshape(-1).numpy().copy()
+    return m, b
 
 
-def _shape(type_dict) -> Tuple[int, ...]:
-    arr = next(iter(type_dict.values()))
-    return tuple(int(s) for s in np.asarray(arr).reshape(-1)) if arr is not None else ()
+def from_nir(graph, dt: Optional[float] = None, reset: Optional[str] = None) -> FloatNet:
+    """Fold a feed-forward NIR graph (or the runtime's ``CompiledGraph``) into a chain of ``FloatLayer``.
 
-
-def _conv_matrix(node: nir.Conv2d, in_shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray, Tuple[int, ...]]:
-    """Unroll a Conv2d into a dense matrix by convolving the identity basis."""
-    if len(in_shape) != 3:
-        if node.input_shape is None:
-            raise NIRError(f"hardware: Conv2d needs a (C, H, W) input shape, got {in_shape}")
-        in_shape = (int(node.weight.shape[1]), *[int(s) for s in node.input_shape])
-    n_in = int(np.prod(in_shape))
-    w = torch.as_tensor(np.asarray(node.weight, dtype=np.float64))
-    pad = node.padding if isinstance(node.padding, str) else tuple(int(p) for p in node.padding)
-    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *in_shape)
-    out = torch.nn.functional.conv2d(eye, w, None, tuple(node.stride), pad, tuple(node.dilation), int(node.groups))
-    out_shape = tuple(out.shape[1:])
-    bias = np.repeat(np.asarray(node.bias, dtype=np.float64).reshape(-1), out_shape[1] * out_shape[2])
-    return out.reshape(n_in, -1).T.numpy().copy(), bias, out_shape
-
-
-def _neuron_params(node, kind: str, n: int, dt: float, reset: str):
-    def per(x):
-        return _t(np.broadcast_to(np.asarray(x, dtype=np.float64).reshape(-1), (n,)))
-
-    if kind == "lif":
-        return lif.LIFParams(tau_mem=per(node.tau), v_threshold=per(node.v_threshold), v_leak=per(node.v_leak),
-                             v_reset=per(node.v_reset), r=per(node.r), dt=dt, reset=reset)
-    if kind == "if":
-        # NIR IF is dv/dt = R I, so the charge per step is R * dt (spikeflow.neurons.if_ docstring).
-        return if_.IFParams(v_threshold=per(node.v_threshold), v_reset=per(node.v_reset), r=per(node.r) * dt,
-                            dt=dt, reset=reset)
-    return li.LIParams(tau_mem=per(node.tau), v_leak=per(node.v_leak), r=per(node.r), dt=dt)
-
-
-def _compose(w: np.ndarray, acc) -> np.ndarray:
-    return w if acc is None else w @ acc
-
-
-def from_nir(graph: nir.NIRGraph, dt: Optional[float] = None, reset: Optional[str] = None) -> FloatNet:
-    """Fold a feed-forward NIR graph into a chain of ``FloatLayer``.
-
-    ``dt`` (seconds) defaults to ``graph.metadata['dt']``; ``reset`` to
-    ``graph.metadata['reset']`` or NIR's reset-to-``v_reset``.
+    ``dt`` (seconds) defaults to the graph's metadata; ``reset`` overrides every neuron's reset
+    mode (default: the node's metadata, else NIR's reset to ``v_reset``).
     """
-    meta = dict(graph.metadata or {}) if isinstance(graph.metadata, dict) else {}
-    dt = float(dt if dt is not None else meta.get("dt", 0) or 0)
-    if dt <= 0:
-        raise NIRError("hardware: the graph does not say its time step; pass dt (seconds), e.g. --dt 1e-3")
-    reset = reset or meta.get("reset", "to_reset")
-    if isinstance(reset, bytes):
-        reset = reset.decode()
-    succ = {name: [] for name in graph.nodes}
-    pred = {name: [] for name in graph.nodes}
-    for a, b in graph.edges:
-        a, b = a.split(".")[0], b.split(".")[0]
-        succ[a].append(b)
-        pred[b].append(a)
-    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    if len(inputs) != 1:
-        raise NIRError(f"hardware: the compiler needs exactly one Input node, found {len(inputs)}")
-    for name, s in succ.items():
-        if len(s) > 1 or len(pred[name]) > 1:
+    cg = copy.deepcopy(compile_graph(graph, dt))
+    dt = cg.require_dt()
+    if cg.cyclic:
+        raise NIRError("hardware: the graph has recurrent edges; the hardware compiler supports feed-forward chains")
+    succ: Dict[str, List[str]] = {n: [] for n in cg.nodes}
+    for name, nd in cg.nodes.items():
+        for p in nd.inputs:
+            succ[p].append(name)
+    for name, nd in cg.nodes.items():
+        if len(nd.inputs) > 1 or len(succ[name]) > 1:
             raise NIRError(f"hardware: node {name!r} branches or merges; the compiler supports feed-forward chains only")
-    in_shape = _shape(graph.nodes[inputs[0]].output_type)
-    name, shape = inputs[0], in_shape
-    n_cur = int(np.prod(shape))
-    w_acc, b_acc = None, np.zeros(n_cur)  # None: the identity (no synapse folded in yet)
-    syn_names, syn_types, conv = [], [], None
     layers: List[FloatLayer] = []
-    seen = {name}
-    while succ[name]:
-        name = succ[name][0]
-        if name in seen:
-            raise NIRError(f"hardware: node {name!r} closes a loop; recurrent graphs are not supported")
-        seen.add(name)
-        node = graph.nodes[name]
-        if isinstance(node, nir.Output):
-            break
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            w = np.asarray(node.weight, dtype=np.float64)
-            if w.ndim != 2 or w.shape[1] != n_cur:
-                raise ShapeError(f"hardware: node {name!r} weight {w.shape} does not take {n_cur} inputs")
-            b = np.asarray(node.bias, dtype=np.float64).reshape(-1) if isinstance(node, nir.Affine) else 0.0
-            w_acc, b_acc = _compose(w, w_acc), w @ b_acc + b
-            shape = (w.shape[0],)
-            syn_types.append("linear")
-        elif isinstance(node, nir.Conv2d):
-            w, b, out_shape = _conv_matrix(node, shape)
-            if w.shape[1] != n_cur:
-                raise ShapeError(f"hardware: node {name!r} takes {w.shape[1]} inputs, gets {n_cur}")
-            w_acc, b_acc = _compose(w, w_acc), w @ b_acc + b
-            conv = ConvInfo(tuple(int(k) for k in node.weight.shape[2:]), int(node.weight.shape[1]), int(node.weight.shape[0]))
-            shape = out_shape
-            syn_types.append("conv2d")
-        elif isinstance(node, nir.Flatten):
-            shape = (int(np.prod(shape)),)
-        elif isinstance(node, nir.Scale):
-            s = np.broadcast_to(np.asarray(node.scale, dtype=np.float64).reshape(-1), (n_cur,))
-            w_acc, b_acc = s[:, None] * (w_acc if w_acc is not None else np.eye(n_cur)), s * b_acc
-        elif type(node) in NEURON_TYPES:
-            kind = NEURON_TYPES[type(node)]
-            if not syn_names:
-                raise NIRError(f"hardware: neuron node {name!r} has no synaptic layer before it")
+    w_acc, b_acc, syn_names, syn_types, conv = None, None, [], [], None
+    for name in cg.order:
+        nd = cg.nodes[name]
+        if nd.kind in ("input", "output", "flatten", "flatten_id"):
+            continue
+        if nd.is_neuron:
+            if nd.kind not in HW_NEURON_KINDS:
+                raise NIRError(f"hardware: node {name!r} is {nd.kind}; the hardware compiler maps LIF, IF and LI neurons")
             if w_acc is None:
                 raise NIRError(f"hardware: neuron node {name!r} has no weighted synapse before it")
-            n = w_acc.shape[0]
-            layers.append(FloatLayer(name=name, synapse="+".join(syn_names), kind=kind, weight=w_acc,
-                                     bias=np.broadcast_to(b_acc, (n,)).astype(np.float64),
-                                     params=_neuron_params(node, kind, n, dt, reset), synapse_types=tuple(syn_types),
-                                     conv=conv, out_shape=tuple(shape)))
-            w_acc, b_acc, n_cur = None, np.zeros(n), n
-            syn_names, syn_types, conv = [], [], None
+            if reset is not None:
+                nd.reset = reset
+            layers.append(FloatLayer(name=name, synapse="+".join(syn_names), kind=nd.kind, weight=w_acc, bias=b_acc,
+                                     params=neuron_params(nd, dt), synapse_types=tuple(syn_types), conv=conv,
+                                     out_shape=tuple(nd.out_shape)))
+            w_acc, b_acc, syn_names, syn_types, conv = None, None, [], [], None
             continue
-        else:
-            raise NIRError(f"hardware: node {name!r} of type {type(node).__name__} is not supported; "
-                           f"supported: Affine, Linear, Conv2d, Flatten, Scale, LIF, IF, LI")
-        n_cur = int(np.prod(shape))
+        m, b = _linear_matrix(nd)
+        w_acc, b_acc = (m, b) if w_acc is None else (m @ w_acc, m @ b_acc + b)
         syn_names.append(name)
+        if nd.kind in SYNAPSE_TYPE:
+            syn_types.append(SYNAPSE_TYPE[nd.kind])
+        if nd.kind == "conv2d":
+            conv = ConvInfo(tuple(int(k) for k in nd.kernel), int(nd.in_shape[0]), int(nd.weight.shape[0]))
     if not layers:
         raise NIRError("hardware: the graph has no neuron layer")
-    return FloatNet(layers=layers, input_shape=in_shape, dt=dt, metadata=meta)
+    if w_acc is not None:
+        raise NIRError(f"hardware: synaptic nodes {syn_names} after the last neuron layer; end the graph with a "
+                       "neuron layer (e.g. an LI readout)")
+    return FloatNet(layers=layers, input_shape=tuple(cg.input_shape), dt=dt, graph=cg)
 
 
 def float_reference(net: FloatNet, x: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:

@@ -31,7 +31,7 @@ class ChipProfile:
     max_kernel: Optional[int] = None  # conv kernel side
     max_channels: Optional[int] = None  # conv feature maps per layer
     shared_core: bool = False  # True: one core holds every layer (Xylo); else each layer starts a fresh core
-    synapse_types: Tuple[str, ...] = ("linear", "conv2d")
+    synapse_types: Tuple[str, ...] = ("linear", "conv2d", "pool")
     neuron_models: Tuple[str, ...] = ("lif", "if", "li")
     # -- number formats ---------------------------------------------------------------
     weight_bits: int = 8  # signed; 2 means ternary {-1, 0, +1} x per-layer scale
@@ -76,7 +76,7 @@ class ChipProfile:
             names.insert(0, "cores")
         if set(self.neuron_models) != {"lif", "if", "li"}:
             names.append("neuron_model")
-        if set(self.synapse_types) != {"linear", "conv2d"}:
+        if set(self.synapse_types) != {"linear", "conv2d", "pool"}:
             names.append("synapse_type")
         for f in ("axons_per_core", "synapses_per_core", "max_fan_in", "fan_out_cores", "max_hidden_neurons",
                   "max_input_channels", "max_output_neurons", "max_kernel", "max_channels"):
@@ -189,7 +189,7 @@ SPECK = ChipProfile(
     mesh=(1, 9),  # cores form a configurable chain; treated as a 1 x 9 line
     max_kernel=16,  # sinabs-dynapcnn documentation: kernel up to 16 x 16
     max_channels=1024,  # sinabs-dynapcnn documentation: up to 1,024 feature maps per layer
-    synapse_types=("conv2d",),  # DYNAP-CNN cores only compute convolutions (dense = conv with full kernel)
+    synapse_types=("conv2d", "pool"),  # DYNAP-CNN cores compute convolutions and sum pooling (dense = full-size conv)
     neuron_models=("if",),  # DYNAP-CNN: non-leaky integrate-and-fire neurons
     weight_bits=8,  # sinabs-dynapcnn: 8-bit weights
     state_bits=16,  # sinabs-dynapcnn: 16-bit neuron state
