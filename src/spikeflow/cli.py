@@ -17,6 +17,7 @@ from spikeflow.errors import SpikeflowError
 # Sub-command modules, in the order ``spikeflow --help`` lists them.
 COMMAND_MODULES = [
     "info",
+    "data",
 ]
 
 

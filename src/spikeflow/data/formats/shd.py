@@ -60,6 +60,7 @@ class SHDFile:
             raise fail(self.name, 0, f"{where}: {len(t)} events is over the cap of {self.max_events}")
         if not np.issubdtype(t.dtype, np.number) or not np.issubdtype(u.dtype, np.integer):
             raise fail(self.name, 0, f"{where}: times must be numbers and units integers, got {t.dtype}, {u.dtype}")
+        t = t.astype(np.float64)
         if len(t) and (not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 9e12):
             raise fail(self.name, 0, f"{where}: times must be finite seconds in 0..9e12")
         if len(u) and (u.min() < 0 or u.max() >= self.channels):
