@@ -18,6 +18,7 @@ from spikeflow.errors import SpikeflowError
 COMMAND_MODULES = [
     "info",
     "data",
+    "hw",
 ]
 
 
