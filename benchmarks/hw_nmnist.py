@@ -111,7 +111,8 @@ def main(argv=None):
         }
         energy_chart(ev, prof.title, os.path.join(args.out, f"energy_{name}.png"))
         print(f"{name:11s} cores {compiled.cores_used:4d}  float {ev.float_accuracy:.2%}  int {ev.int_accuracy:.2%}  "
-              f"spike agreement {ev.spike_agreement:.4%}  energy {c.energy_j:.3e} J  latency {c.latency_s * 1e6:.1f} us  "
+              f"spike agreement {ev.spike_agreement:.4%}  energy {c.energy_j:.3e} J  "
+              f"latency {c.latency_s * 1e6:.1f} us  "
               f"(ANN cpu {ev.dense_j['cpu']:.2e} J, 45nm-int8 {ev.dense_j['45nm-int8']:.2e} J)")
     tmp = os.path.join(args.out, "results.json.tmp")
     with open(tmp, "w") as f:

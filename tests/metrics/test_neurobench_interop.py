@@ -22,6 +22,7 @@ from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.static import ConnectionSparsity, Footprint  # noqa: E402
 from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations  # noqa: E402
 from neurobench.models import SNNTorchModel, TorchModel  # noqa: E402
+
 from spikeflow.nn import NeuronLayer  # noqa: E402
 
 N_IN, HID, N_OUT, T, B = 20, 16, 5, 12, 6

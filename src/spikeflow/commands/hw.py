@@ -70,7 +70,7 @@ def compile_report(compiled) -> dict:
             "axons_per_core_max": int(lm.axons_per_core.max()),
             "axon_headroom": (1 - float(lm.axons_per_core.max()) / p.axons_per_core) if p.axons_per_core else None,
             "synapses_per_core_max": int(lm.synapses_per_core.max()),
-            "weight_scale": layer.scale * (1 << layer.weight_shift), "threshold_int": int(layer.threshold.max()),
+            "weight_scale": layer.scale * (1 << layer.weight_shift), "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
             "zero_weights": float((layer.weight == 0).mean()),
         })
@@ -92,7 +92,8 @@ def run_compile(args) -> int:
         ah = "-" if L["axon_headroom"] is None else f"{L['axon_headroom']:.0%}"
         print(f"{L['layer']:12s} {L['kind']:4s} {L['neurons']:7d} {L['fan_in_max']:6d} {L['cores']:5d} "
               f"{L['neurons_per_core_max']:7d} {L['neuron_headroom']:8.0%} {L['axons_per_core_max']:10d} {ah:>8s} "
-              f"{L['synapses_per_core_max']:8d} {L['threshold_int']:9d} {L['decay']:14s} {L['alpha_chip']:7.4f}")
+              f"{L['synapses_per_core_max']:8d} {str(L['threshold_int'] or '-'):>9s} {L['decay']:14s} "
+              f"{L['alpha_chip']:7.4f}")
     return 0
 
 
@@ -109,9 +110,9 @@ def _batches(ds, limit, batch):
 
 def run_run(args) -> int:
     from spikeflow.data import load_dataset
+    from spikeflow.hardware import compile_network
     from spikeflow.hardware.evaluate import energy_chart, evaluate
     from spikeflow.ir import read_graph
-    from spikeflow.hardware import compile_network
 
     graph = read_graph(args.model)
     compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Union
 
 import nir
 import numpy as np
@@ -51,7 +51,8 @@ def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
         for st in layer.synapse_types:
             if st not in profile.synapse_types:
                 raise limit_error(profile, layer.name, "synapse_type", st, "/".join(profile.synapse_types),
-                                  f"express {layer.synapse} as a convolution (a dense layer is a conv with a full-size kernel)")
+                                  f"express {layer.synapse} as a convolution "
+                                  "(a dense layer is a conv with a full-size kernel)")
         if layer.conv is not None:
             k = max(layer.conv.kernel)
             if profile.max_kernel is not None and k > profile.max_kernel:
@@ -85,7 +86,8 @@ def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
         if worst > hi:
             raise limit_error(profile, q.name, "threshold_range", f"{what} {worst} (in weight units)",
                               f"{profile.state_bits}-bit state [{lo}, {hi}]",
-                              f"the {what} is {worst / (profile.weight_max << profile.state_frac_bits):.3g}x the largest weight; "
+                              f"the {what} is {worst / (profile.weight_max << profile.state_frac_bits):.3g}x "
+                              "the largest weight; "
                               f"scale up the weights of {q.name} or lower its {what}")
 
 
@@ -98,8 +100,8 @@ def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfil
                               f"split {synapse} (fan-in {fan_in}) — {profile.title} allows {allowed}")
 
 
-def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipProfile], dt: Optional[float] = None,
-                    reset: Optional[str] = None, calibration: Optional[np.ndarray] = None) -> CompiledNetwork:
+def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipProfile], dt: float | None = None,
+                    reset: str | None = None, calibration: np.ndarray | None = None) -> CompiledNetwork:
     """Quantise ``model`` for ``chip``, check every limit and map it to cores.
 
     ``calibration`` (``[T, B, n_in]`` spikes) enables the check that

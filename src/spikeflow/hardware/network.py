@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ class FloatLayer:
     bias: np.ndarray  # [n_out]
     params: object  # LIFParams | IFParams | LIParams (spikeflow.neurons)
     synapse_types: Tuple[str, ...] = ()
-    conv: Optional[ConvInfo] = None
+    conv: ConvInfo | None = None
     out_shape: Tuple[int, ...] = ()
 
     @property
@@ -72,7 +72,7 @@ class FloatNet:
     layers: List[FloatLayer]
     input_shape: Tuple[int, ...]
     dt: float
-    graph: Optional[CompiledGraph] = None  # the runtime's compiled graph (float reference engine)
+    graph: CompiledGraph | None = None  # the runtime's compiled graph (float reference engine)
 
     @property
     def n_in(self) -> int:
@@ -98,7 +98,7 @@ def _linear_matrix(nd: Node) -> Tuple[np.ndarray, np.ndarray]:
     return m, b
 
 
-def from_nir(graph, dt: Optional[float] = None, reset: Optional[str] = None) -> FloatNet:
+def from_nir(graph, dt: float | None = None, reset: str | None = None) -> FloatNet:
     """Fold a feed-forward NIR graph (or the runtime's ``CompiledGraph``) into a chain of ``FloatLayer``.
 
     ``dt`` (seconds) defaults to the graph's metadata; ``reset`` overrides every neuron's reset
@@ -114,7 +114,8 @@ def from_nir(graph, dt: Optional[float] = None, reset: Optional[str] = None) -> 
             succ[p].append(name)
     for name, nd in cg.nodes.items():
         if len(nd.inputs) > 1 or len(succ[name]) > 1:
-            raise NIRError(f"hardware: node {name!r} branches or merges; the compiler supports feed-forward chains only")
+            raise NIRError(f"hardware: node {name!r} branches or merges; "
+                           "the compiler supports feed-forward chains only")
     layers: List[FloatLayer] = []
     w_acc, b_acc, syn_names, syn_types, conv = None, None, [], [], None
     for name in cg.order:
@@ -123,7 +124,8 @@ def from_nir(graph, dt: Optional[float] = None, reset: Optional[str] = None) -> 
             continue
         if nd.is_neuron:
             if nd.kind not in HW_NEURON_KINDS:
-                raise NIRError(f"hardware: node {name!r} is {nd.kind}; the hardware compiler maps LIF, IF and LI neurons")
+                raise NIRError(f"hardware: node {name!r} is {nd.kind}; "
+                               "the hardware compiler maps LIF, IF and LI neurons")
             if w_acc is None:
                 raise NIRError(f"hardware: neuron node {name!r} has no weighted synapse before it")
             if reset is not None:

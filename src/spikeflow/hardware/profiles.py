@@ -8,7 +8,7 @@ such figures only move energy totals, never the integer arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Tuple
 
 from spikeflow.errors import ConfigError
 
@@ -21,15 +21,15 @@ class ChipProfile:
     cores: int
     neurons_per_core: int
     mesh: Tuple[int, int]  # (rows, cols) of the 2D core mesh; rows * cols >= cores
-    axons_per_core: Optional[int] = None  # distinct presynaptic sources one core can receive
-    synapses_per_core: Optional[int] = None  # synapse memory, in synapses
-    max_fan_in: Optional[int] = None  # inputs per neuron
-    fan_out_cores: Optional[int] = None  # cores one neuron's spikes may reach
-    max_hidden_neurons: Optional[int] = None  # whole chip, spiking layers except the last
-    max_input_channels: Optional[int] = None
-    max_output_neurons: Optional[int] = None
-    max_kernel: Optional[int] = None  # conv kernel side
-    max_channels: Optional[int] = None  # conv feature maps per layer
+    axons_per_core: int | None = None  # distinct presynaptic sources one core can receive
+    synapses_per_core: int | None = None  # synapse memory, in synapses
+    max_fan_in: int | None = None  # inputs per neuron
+    fan_out_cores: int | None = None  # cores one neuron's spikes may reach
+    max_hidden_neurons: int | None = None  # whole chip, spiking layers except the last
+    max_input_channels: int | None = None
+    max_output_neurons: int | None = None
+    max_kernel: int | None = None  # conv kernel side
+    max_channels: int | None = None  # conv feature maps per layer
     shared_core: bool = False  # True: one core holds every layer (Xylo); else each layer starts a fresh core
     synapse_types: Tuple[str, ...] = ("linear", "conv2d", "pool")
     neuron_models: Tuple[str, ...] = ("lif", "if", "li")
@@ -57,7 +57,8 @@ class ChipProfile:
         if self.mesh[0] * self.mesh[1] < self.cores:
             raise ConfigError(f"profile {self.name}: mesh {self.mesh} holds fewer than {self.cores} cores")
         if self.decay not in ("multiplicative", "shift", "linear", "none"):
-            raise ConfigError(f"profile {self.name}: decay must be multiplicative|shift|linear|none, got {self.decay!r}")
+            raise ConfigError(f"profile {self.name}: decay must be multiplicative|shift|linear|none, "
+                              f"got {self.decay!r}")
         if self.overflow not in ("saturate", "wrap"):
             raise ConfigError(f"profile {self.name}: overflow must be saturate|wrap, got {self.overflow!r}")
 
@@ -97,12 +98,14 @@ LOIHI = ChipProfile(
     neurons_per_core=1024,  # Davies 2018: 1,024 compartments per core
     mesh=(8, 16),  # 128 cores on a 2D mesh NoC (Davies 2018); 8 x 16 layout assumed
     axons_per_core=4096,  # Davies 2018: 4,096 fan-in axons per core
-    synapses_per_core=64 * 1024,  # 128 KB synaptic memory (Davies 2018) at ~16 bits per 8-bit synapse incl. format overhead: estimate
+    # 128 KB synaptic memory (Davies 2018) at ~16 bits per 8-bit synapse incl. format overhead: estimate
+    synapses_per_core=64 * 1024,
     weight_bits=8,  # Davies 2018: weights 1-9 bits with a shared exponent; 8-bit signed mantissa here
     state_bits=24,  # Davies 2018: 24-bit current u and voltage v
     state_frac_bits=6,  # Lava's bit-accurate Loihi models shift weights and thresholds left by 6 bits
     decay="multiplicative", decay_bits=12,  # Davies 2018: 12-bit decays, u <- u * (4096 - delta) / 4096
-    e_synop=(23.6 + 3.5) * PJ,  # Davies 2018 Table 2 (synaptic spike op 23.6 pJ) + 3.5 pJ, as keras-spiking ModelEnergy uses
+    # Davies 2018 Table 2 (synaptic spike op 23.6 pJ) + 3.5 pJ, as keras-spiking ModelEnergy uses
+    e_synop=(23.6 + 3.5) * PJ,
     e_update_active=81 * PJ,  # Davies 2018 Table 2: neuron update (active) 81 pJ; keras-spiking uses the same
     e_update_inactive=52 * PJ,  # Davies 2018 Table 2: neuron update (inactive) 52 pJ
     e_spike_local=1.7 * PJ,  # Davies 2018 Table 2: within-tile spike energy 1.7 pJ
