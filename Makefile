@@ -47,7 +47,7 @@ test-interop: $(ISTAMP)
 	$(IPY) -m pytest -q -m interop
 
 bench: $(STAMP)
-	@echo "benchmarks: none yet"
+	$(PY) benchmarks/runtime.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

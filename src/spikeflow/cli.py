@@ -18,6 +18,8 @@ from spikeflow.errors import SpikeflowError
 COMMAND_MODULES = [
     "info",
     "data",
+    "stream",
+    "eval_time",
     "hw",
 ]
 

@@ -13,10 +13,11 @@ from typing import Optional
 
 import numpy as np
 
+from spikeflow.errors import ShapeError
 from spikeflow.runtime.event_kernel import run_steps
 from spikeflow.runtime.event_plan import build_plan
 from spikeflow.runtime.graph import compile_graph
-from spikeflow.runtime.result import RunResult, as_time_major
+from spikeflow.runtime.result import RunResult, as_time_major_numpy
 
 
 class EventEngine:
@@ -36,6 +37,7 @@ class EventEngine:
         self.dt = self.graph.require_dt()
         self.spike_value = float(spike_value)
         self.plan = build_plan(self.graph, self.dt)
+        self._act0 = None
         self.reset()
 
     def reset(self, batch: int = 1) -> None:
@@ -49,7 +51,11 @@ class EventEngine:
         self.active = np.zeros(n, dtype=np.bool_)
         self.act_list = np.zeros(n, dtype=np.int64)
         self.act_n = np.zeros(n_pop, dtype=np.int64)
-        self._init_active()
+        if self._act0 is None:
+            self._init_active()
+            self._act0 = (self.act_list.copy(), self.act_n.copy())
+        else:
+            self.act_list[:], self.act_n[:] = self._act0
         self.cur_idx, self.cur_val = np.zeros(n, dtype=np.int64), np.zeros(n)
         self.prev_idx, self.prev_val = np.zeros(n, dtype=np.int64), np.zeros(n)
         self.cur_n, self.prev_n = np.zeros(n_pop, dtype=np.int64), np.zeros(n_pop, dtype=np.int64)
@@ -80,11 +86,11 @@ class EventEngine:
 
     def run(self, x, record: bool = False) -> RunResult:
         """Run ``x [T, B, *input_shape]``, each sample from rest."""
-        x = as_time_major(x, self.graph).numpy()
+        x = as_time_major_numpy(x, self.graph)
         results = []
         for b in range(x.shape[1]):
             self.reset()
-            results.append(self.advance(x[:, b:b + 1], record=record))
+            results.append(self._advance_dense(x[:, b:b + 1], record))
         outs = {k: np.concatenate([r.outputs[k] for r in results], axis=1) for k in results[0].outputs}
         spikes = {k: np.concatenate([r.spikes[k] for r in results], axis=1) for k in results[0].spikes}
         counters = {}
@@ -97,9 +103,12 @@ class EventEngine:
 
     def advance(self, x, record: bool = False) -> RunResult:
         """Continue one sample from its current state with ``x [t, 1, *input_shape]``."""
-        x = as_time_major(x, self.graph).numpy()
+        x = as_time_major_numpy(x, self.graph)
         if x.shape[1] != 1:
-            raise ValueError("EventEngine.advance runs one sample: input must be [t, 1, ...]")
+            raise ShapeError(f"EventEngine.advance runs one sample: input must be [t, 1, ...], got {x.shape}")
+        return self._advance_dense(x, record)
+
+    def _advance_dense(self, x, record):
         flat = x.reshape(x.shape[0], -1)
         steps, idx = np.nonzero(flat)
         in_ptr = np.searchsorted(steps, np.arange(x.shape[0] + 1)).astype(np.int64)
@@ -114,24 +123,18 @@ class EventEngine:
         for p in range(len(pop_i)):
             pop_i[p, 3] = 1 if (record or p in spiking_out) else 0
         n_rec = int(sum(pop_i[p, 1] for p in range(len(pop_i)) if pop_i[p, 3] and pop_i[p, 4] < 0))
-        cap = max(1024, n_steps * n_rec // 8)
+        cap = max(16, n_steps * n_rec)  # at most one spike per neuron and step: never overflows
         trace = np.zeros((n_steps, max(pl.n_trace, 1)))
-        while True:
-            state = self._snapshot()
-            rec_t, rec_g, rec_n = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(1, np.int64)
-            ok = run_steps(
-                self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
-                pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
-                self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
-                self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
-                self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
-                self.a_idx, self.a_val, self.b_idx, self.b_val,
-                trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
-            )
-            if ok:
-                break
-            self._restore(state)  # more spikes than the record buffer held: rerun with room for all
-            cap = max(cap * 4, n_steps * n_rec)
+        rec_t, rec_g, rec_n = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(1, np.int64)
+        run_steps(
+            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
+            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
+            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
+            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
+            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
+            self.a_idx, self.a_val, self.b_idx, self.b_val,
+            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
+        )
         t0 = self.t
         self.t += n_steps
         rec_t, rec_g = rec_t[:rec_n[0]] - t0, rec_g[:rec_n[0]]
@@ -169,13 +172,3 @@ class EventEngine:
                                if self.plan.pop_i[p, 2] != 6},
             "spikes": {n: int(self.counters[p, 2]) for p, n in enumerate(names)},
         }
-
-    _STATE = ("v", "isyn", "last", "act_list", "act_n", "cur_idx", "cur_val", "cur_n", "prev_idx", "prev_val",
-              "prev_n", "counters")
-
-    def _snapshot(self):
-        return {k: getattr(self, k).copy() for k in self._STATE}
-
-    def _restore(self, state):
-        for k, val in state.items():
-            getattr(self, k)[...] = val

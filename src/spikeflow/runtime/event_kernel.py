@@ -18,20 +18,23 @@ LIF, IF, LI, CUBALIF, CUBALI, IDENT, INPUT = 0, 1, 2, 3, 4, 5, 6
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter_csr(a_idx, a_val, na, indptr, indices, data, ptr_off, nz_off, out, mark, off, touched, nt):
+def _scatter_csr(a_idx, a_val, na, indptr, indices, data, ptr_off, nz_off, out, mark, off, touched, nt, limit):
+    """Add each source's weight row into ``out``; list newly touched targets (until all ``limit`` are)."""
     ops = 0
     for e in range(na):
         j = a_idx[e]
         val = a_val[e]
-        lo = indptr[ptr_off + j]
-        hi = indptr[ptr_off + j + 1]
+        lo = indptr[ptr_off + j] + nz_off
+        hi = indptr[ptr_off + j + 1] + nz_off
         for q in range(lo, hi):
-            o = off + indices[nz_off + q]
-            out[o] += val * data[nz_off + q]
-            if not mark[o]:
-                mark[o] = True
-                touched[nt] = o
-                nt += 1
+            out[off + indices[q]] += val * data[q]
+        if nt < limit:
+            for q in range(lo, hi):
+                o = off + indices[q]
+                if not mark[o]:
+                    mark[o] = True
+                    touched[nt] = o
+                    nt += 1
         ops += hi - lo
     return nt, ops
 
@@ -126,14 +129,14 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                     if final:
                         if stage_i[s, 0] == 0:
                             n_touch, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
-                                                        stage_i[s, 4], inp, markn, off, touch, n_touch)
+                                                        stage_i[s, 4], inp, markn, off, touch, n_touch, size)
                         else:
                             n_touch, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, inp, markn, off,
                                                          touch, n_touch)
                     else:
                         if stage_i[s, 0] == 0:
                             nt, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
-                                                   stage_i[s, 4], buf, markb, 0, tbuf, 0)
+                                                   stage_i[s, 4], buf, markb, 0, tbuf, 0, stage_i[s, 2])
                         else:
                             nt, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, buf, markb, 0, tbuf, 0)
                         for e in range(nt):

@@ -400,11 +400,12 @@ def _out_shape(nd: Node, shape):
         if nd.weight.size not in (1, int(np.prod(shape))):
             raise NIRError(f"runtime: node '{name}': scale has {nd.weight.size} values for input shape {shape}")
         return shape
-    if nd.kind == "flatten":
-        full = (1,) + tuple(shape)  # NIR's dims count a batch dimension
-        s, e = nd.params["start_dim"] % len(full), nd.params["end_dim"] % len(full)
-        out = full[:s] + (int(np.prod(full[s:e + 1])),) + full[e + 1:]
-        return tuple(out[1:])
+    if nd.kind == "flatten":  # dims are batch-free, as nir's own shape inference counts them
+        s, e = nd.params["start_dim"], nd.params["end_dim"]
+        if not (-len(shape) <= s < len(shape) and -len(shape) <= e < len(shape)) or s % len(shape) > e % len(shape):
+            return (int(np.prod(shape)),)
+        s, e = s % len(shape), e % len(shape)
+        return tuple(shape[:s]) + (int(np.prod(shape[s:e + 1])),) + tuple(shape[e + 1:])
     if len(shape) != 3:
         raise NIRError(f"runtime: node '{name}' ({nd.kind}) needs a (C, H, W) input, receives shape {shape}")
     c, h, w = shape

@@ -45,3 +45,20 @@ def as_time_major(x, graph, dtype=torch.float64) -> torch.Tensor:
     if not torch.isfinite(x).all():
         raise InputError("runtime: input contains NaN or inf values")
     return x
+
+
+def as_time_major_numpy(x, graph) -> np.ndarray:
+    """``as_time_major`` without torch: a float64 numpy array ``[T, B, *input_shape]``."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"runtime: input must be a numpy array or torch tensor, got {type(x).__name__}")
+    shape = graph.input_shape
+    if x.ndim < 2 or int(np.prod(x.shape[2:])) != int(np.prod(shape)):
+        raise ShapeError(
+            f"runtime: input must be time-major [T, B, {', '.join(map(str, shape))}], got shape {tuple(x.shape)}"
+        )
+    x = np.asarray(x, dtype=np.float64).reshape(x.shape[0], x.shape[1], *shape)
+    if not np.isfinite(x).all():
+        raise InputError("runtime: input contains NaN or inf values")
+    return x
