@@ -48,6 +48,7 @@ test-interop: $(ISTAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
