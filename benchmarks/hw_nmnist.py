@@ -107,13 +107,15 @@ def main(argv=None):
             "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
             "static_j": c.static_j, "latency_s": c.latency_s, "counts": {k: float(v) for k, v in c.counts.items()},
             "ann_energy_j": ev.dense_j, "ann_macs": ev.dense_macs,
+            "dense_snn_energy_j": ev.dense_snn_j, "dense_snn_macs": ev.dense_snn_macs,
             "warnings": [str(w.message) for w in caught], "seconds": time.time() - t0,
         }
         energy_chart(ev, prof.title, os.path.join(args.out, f"energy_{name}.png"))
         print(f"{name:11s} cores {compiled.cores_used:4d}  float {ev.float_accuracy:.2%}  int {ev.int_accuracy:.2%}  "
               f"spike agreement {ev.spike_agreement:.4%}  energy {c.energy_j:.3e} J  "
               f"latency {c.latency_s * 1e6:.1f} us  "
-              f"(ANN cpu {ev.dense_j['cpu']:.2e} J, 45nm-int8 {ev.dense_j['45nm-int8']:.2e} J)")
+              f"(ANN cpu {ev.dense_j['cpu']:.2e} J, 45nm-int8 {ev.dense_j['45nm-int8']:.2e} J; "
+              f"dense SNN 45nm-int8 {ev.dense_snn_j['45nm-int8']:.2e} J)")
     tmp = os.path.join(args.out, "results.json.tmp")
     with open(tmp, "w") as f:
         json.dump(results, f, indent=2)

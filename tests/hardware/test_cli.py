@@ -56,6 +56,7 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
     assert rep["samples"] == 12 and 0 <= rep["int_accuracy"] <= 1
     assert rep["energy_j"] > 0 and rep["counts"]["synops"] > 0
     assert set(rep["ann_energy_j"]) == {"cpu", "gpu", "45nm-fp32", "45nm-int8"}
-    # the ANN reference: every synapse every step (16*12 + 12*3 per step, 20 steps)
-    assert rep["ann_macs"] == (16 * 12 + 12 * 3) * 20
+    # the ANN reference: every synapse once; the dense SNN: every synapse every step (20 steps)
+    assert rep["ann_macs"] == 16 * 12 + 12 * 3 and rep["dense_snn_macs"] == (16 * 12 + 12 * 3) * 20
+    assert rep["ann_energy_j"]["cpu"] == pytest.approx(rep["ann_macs"] * 8.6e-9)
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -70,7 +70,8 @@ def compile_report(compiled) -> dict:
             "axons_per_core_max": int(lm.axons_per_core.max()),
             "axon_headroom": (1 - float(lm.axons_per_core.max()) / p.axons_per_core) if p.axons_per_core else None,
             "synapses_per_core_max": int(lm.synapses_per_core.max()),
-            "weight_scale": layer.scale * (1 << layer.weight_shift), "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
+            "weight_scale": layer.scale * (1 << layer.weight_shift),
+            "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
             "zero_weights": float((layer.weight == 0).mean()),
         })
@@ -128,6 +129,7 @@ def run_run(args) -> int:
         "counts": {k: float(v) for k, v in c.counts.items()},
         "breakdown_j": {k: float(v) for k, v in c.breakdown_j.items()},
         "ann_macs": ev.dense_macs, "ann_energy_j": ev.dense_j,
+        "dense_snn_macs": ev.dense_snn_macs, "dense_snn_energy_j": ev.dense_snn_j,
     }
     if args.plot:
         energy_chart(ev, compiled.profile.title, args.plot)
@@ -142,6 +144,8 @@ def run_run(args) -> int:
           f"latency {c.latency_s * 1e6:.2f} us ({c.step_latency_s * 1e9:.1f} ns per step)")
     print("counts        " + ", ".join(f"{k} {v:.1f}" for k, v in c.counts.items()))
     print(f"as an ANN     {ev.dense_macs} MACs: " + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
+    print(f"dense SNN     {ev.dense_snn_macs} MACs (every synapse every step): "
+          + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_snn_j.items()))
     if args.plot:
         print(f"chart         {args.plot}")
     return 0

@@ -64,12 +64,16 @@ def chip_cost(result: RunResult, profile: ChipProfile) -> CostReport:
                       step_latency_s=float(lat.mean()), counts=c, breakdown_j=breakdown)
 
 
-def dense_macs(compiled, steps: int) -> int:
-    """MACs of the same network run as an ANN for ``steps`` steps (every synapse, every step)."""
+def dense_macs(compiled, steps: int = 1) -> int:
+    """MACs of the network on dense hardware: every synapse once per pass.
+
+    ``steps=1`` is the network as an ANN (one pass per inference); ``steps=T`` is the SNN
+    run clock-driven on dense hardware (every synapse every step).
+    """
     return int(sum(layer.weight.size for layer in compiled.float_net.layers)) * steps
 
 
-def dense_costs(compiled, steps: int) -> Dict[str, float]:
-    """Energy per inference of the network as an ANN on each dense reference (joules)."""
+def dense_costs(compiled, steps: int = 1) -> Dict[str, float]:
+    """Energy per inference on each dense reference (joules), for ``steps`` passes (see ``dense_macs``)."""
     macs = dense_macs(compiled, steps)
     return {ref.name: macs * ref.e_mac for ref in DENSE_REFERENCES}

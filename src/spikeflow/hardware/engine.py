@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import List
 
 import numpy as np
+from scipy import sparse
 
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware.network import FloatNet, float_reference
@@ -106,26 +107,32 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     records = []
     cur = s
     for layer, lm in zip(layers, maps):
+        # Per-layer tables in float64 so every product below runs on BLAS (exact: small integers).
         w = layer.weight.astype(np.float64)
-        syn_core = lm.syn_per_core.astype(np.float64)  # [cores_L, n_in]
+        nz = (layer.weight != 0).astype(np.float64)
+        reach = lm.syn_per_core > 0  # [cores_L, n_in]: source i sends one packet to each core it reaches
+        tables = np.concatenate([w, nz, lm.syn_per_core.astype(np.float64), (reach * lm.dist).astype(np.float64),
+                                 (reach & (lm.dist == 0)).astype(np.float64)])  # stacked rows, one product
+        tables_t = np.ascontiguousarray(tables.T)  # [n_in, rows]
+        nc = len(lm.cores)
+        cuts = np.cumsum([layer.n_out, layer.n_out, nc, nc])
         v = np.broadcast_to(layer.v_leak, (B, layer.n_out)).copy()
         rest = layer.v_leak
         onehot = (lm.core_of[:, None] == lm.cores[None, :]).astype(np.int64)  # [n_out, cores_L]
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
         for t in range(T):
             st = cur[t]
-            active = np.flatnonzero(st.any(axis=0))  # event-driven: only sources that spiked
-            sa = st[:, active].astype(np.float64)
-            i_syn = np.rint(sa @ w[:, active].T).astype(np.int64) << layer.weight_shift  # exact: integers < 2**53
-            cnt["synops"][t][:, lm.cores] += np.rint(sa @ syn_core[:, active].T).astype(np.int64)
-            # Packets: a spike of a source goes once to each destination core (counted by destination).
-            reach = (syn_core[:, active] > 0).astype(np.float64)
-            cnt["hops"][t][:, lm.cores] += np.rint(sa @ (reach * _dist(lm, active)).T).astype(np.int64)
-            cnt["local"][t][:, lm.cores] += np.rint(sa @ (reach * (_dist(lm, active) == 0)).T).astype(np.int64)
+            active = np.flatnonzero(st.any(axis=0))
+            # Event-driven: each (sample, source) event adds its table row once per count; work ~ events x rows.
+            prod = np.rint(sparse.csr_matrix(st.astype(np.float64)) @ tables_t).astype(np.int64)
+            i_syn, received, synops, hops, local = np.split(prod, cuts, axis=1)
+            i_syn = i_syn << layer.weight_shift
+            cnt["synops"][t][:, lm.cores] += synops
+            cnt["hops"][t][:, lm.cores] += hops
+            cnt["local"][t][:, lm.cores] += local
             if active.size:
                 max_route[t] = np.maximum(max_route[t], ((st[:, active] > 0) * lm.src_max_dist[active]).max(axis=1))
-            received = (sa @ (w[:, active] != 0).T) > 0  # [B, n_out]
-            is_active = received | (v != rest) | (layer.bias != 0)
+            is_active = (received > 0) | (v != rest) | (layer.bias != 0)
             z, v = int_step(layer, v, i_syn)
             out[t] = z
             cnt["act"][t][:, lm.cores] += is_active.astype(np.int64) @ onehot
@@ -139,8 +146,3 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     return RunResult(output=output, layer_spikes=records, synops=cnt["synops"], updates_active=cnt["act"],
                      updates_inactive=cnt["inact"], spikes=cnt["spikes"], packets_local=cnt["local"],
                      hops=cnt["hops"], max_route=max_route)
-
-
-def _dist(lm, active: np.ndarray) -> np.ndarray:
-    """Hop distance from each active source to each of the layer's cores ``[cores_L, n_active]``."""
-    return lm.dist[:, active]
