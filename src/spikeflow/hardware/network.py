@@ -164,11 +164,12 @@ def float_reference(net: FloatNet, x: np.ndarray) -> Tuple[np.ndarray, List[np.n
         mod = steps[layer.kind]
         w = torch.as_tensor(layer.weight)
         b = torch.as_tensor(layer.bias)
-        state = mod.init_state((cur.shape[1], layer.n_out), layer.params, dtype=torch.float64)
+        shape = (cur.shape[1], *(layer.out_shape or (layer.n_out,)))  # parameters may be per-neuron (C, H, W)
+        state = mod.init_state(shape, layer.params, dtype=torch.float64)
         outs = []
         for t in range(cur.shape[0]):
-            out, state = mod.step(cur[t] @ w.T + b, state, layer.params)
-            outs.append(out)
+            out, state = mod.step((cur[t] @ w.T + b).reshape(shape), state, layer.params)
+            outs.append(out.reshape(cur.shape[1], -1))
         cur = torch.stack(outs)
         records.append(cur.numpy())
     return cur.numpy(), records
