@@ -113,18 +113,21 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     int_layers, layer_maps = [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
-    groups_per_layer = []
+    placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
     for layer in net.layers:
         q = quantize_layer(layer, profile, layer_scale(layer, profile))
         _check_ranges(q, profile)
         mask = q.weight != 0
         _check_fan_in(mask, layer.name, layer.synapse, profile)
-        lower = -(-layer.n_out // profile.neurons_per_core)
         if profile.shared_core:
-            # One core holds all layers; its capacity is checked by the hidden/output neuron limits.
-            groups, n_cores = [np.arange(layer.n_out)], 0
-        else:
-            groups = greedy_cores(mask, profile) if n_cores + lower <= profile.cores else [None] * lower
+            # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
+            core_of = np.zeros(layer.n_out, dtype=np.int64)
+            placed.append((q, mask, core_of, src_core))
+            int_layers.append(q)
+            src_core, n_cores = core_of, 1
+            continue
+        lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
+        groups = greedy_cores(mask, profile) if n_cores + lower <= profile.cores else [None] * lower
         if n_cores + len(groups) > profile.cores:
             needed = n_cores + len(groups)
             raise limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores,
@@ -134,11 +137,11 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
         for k, g in enumerate(groups):
             core_of[g] = n_cores + k
         n_cores += len(groups)
-        groups_per_layer.append((q, mask, core_of, src_core))
+        placed.append((q, mask, core_of, src_core))
         int_layers.append(q)
         src_core = core_of
     positions = place(n_cores, profile)
-    for q, mask, core_of, src in groups_per_layer:
+    for q, mask, core_of, src in placed:
         cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(mask, core_of, src, positions)
         if profile.fan_out_cores is not None:
             onchip = src >= 0

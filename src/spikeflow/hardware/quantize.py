@@ -121,8 +121,6 @@ def quantize_layer(layer: FloatLayer, profile: ChipProfile, scale: float) -> Int
         decay = profile.decay
         decay_value = decay_representation(alpha, profile, np.abs(threshold) if layer.spiking else
                                            np.full(n, profile.weight_max << shift, dtype=np.int64))
-        if decay == "none" and np.any(alpha < 1.0):
-            decay = "none"  # caller (compiler) rejects leaky models on leak-free chips before this point
     lo, hi = profile.state_range
     return IntLayer(name=layer.name, kind=layer.kind, weight=w_int, bias=bias, threshold=threshold, v_reset=v_reset,
                     v_leak=v_leak, decay=decay, decay_value=decay_value, decay_bits=profile.decay_bits, reset=reset,
