@@ -47,6 +47,8 @@ test-interop: $(ISTAMP)
 	$(IPY) -m pytest -q -m interop
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 

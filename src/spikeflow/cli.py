@@ -18,6 +18,7 @@ from spikeflow.errors import SpikeflowError
 COMMAND_MODULES = [
     "info",
     "data",
+    "nir",
     "stream",
     "eval_time",
     "hw",
@@ -25,7 +26,9 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spikeflow", description="Spiking neural networks: data, training, runtime, hardware.")
+    parser = argparse.ArgumentParser(
+        prog="spikeflow", description="Spiking neural networks: data, training, runtime, hardware."
+    )
     parser.add_argument("--version", action="version", version=f"spikeflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import tonic
+from tests.data.data_helpers import random_events
 
 from spikeflow.data import EVENT_DTYPE, Events
 from spikeflow.errors import InputError, ParameterError
-from data_helpers import random_events
 
 
 def test_dtype_is_tonic_compatible_and_tonic_toframe_agrees():
@@ -12,7 +12,8 @@ def test_dtype_is_tonic_compatible_and_tonic_toframe_agrees():
     assert e.array.dtype == EVENT_DTYPE
     ours = e.to_frames(n_bins=5, t_start_us=0, duration_us=300_000)
     # tonic's ToFrame with a 60 ms window over the same events: the same counts.
-    theirs = tonic.transforms.ToFrame(sensor_size=e.sensor_size, time_window=60_000, start_time=0, end_time=300_000)(e.array)
+    to_frame = tonic.transforms.ToFrame(sensor_size=e.sensor_size, time_window=60_000, start_time=0, end_time=300_000)
+    theirs = to_frame(e.array)
     assert ours.shape == (5, 2, 34, 34)
     np.testing.assert_array_equal(ours.sum(0), theirs.sum(0))
     assert ours.sum() == 2000

@@ -7,7 +7,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from data_helpers import random_events
+from tests.data.data_helpers import random_events
 
 from spikeflow.data import Events
 from spikeflow.data.formats import (

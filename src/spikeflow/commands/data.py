@@ -47,7 +47,8 @@ def run_list(args) -> int:
 
     root = cache_root(args.cache_dir)
     print(f"cache: {root}")
-    print(f"{'name':14s} {'samples':>7s} {'classes':>7s} {'shape':16s} {'train/test':>11s} {'cached':6s} {'size':>9s} {'build s':>8s}")
+    print(f"{'name':14s} {'samples':>7s} {'classes':>7s} {'shape':16s} {'train/test':>11s} {'cached':6s} "
+          f"{'size':>9s} {'build s':>8s}")
     status = 0
     for name, info in DATASETS.items():
         key = info["cache_key"]

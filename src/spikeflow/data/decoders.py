@@ -5,8 +5,6 @@ The LI readout uses ``spikeflow.neurons.li`` (the one source of neuron math).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from spikeflow.errors import InputError, ParameterError
@@ -24,7 +22,7 @@ def spike_count(spikes):
     return _tm(spikes, "spike_count").sum(0)
 
 
-def mean_rate(spikes, dt: Optional[float] = None):
+def mean_rate(spikes, dt: float | None = None):
     """Spikes per step, or per second when ``dt`` (s) is given."""
     s = _tm(spikes, "mean_rate")
     r = s.mean(0)
@@ -53,7 +51,7 @@ def last_membrane(v):
     return _tm(v, "last_membrane")[-1]
 
 
-def first_spike_time(spikes, dt: Optional[float] = None):
+def first_spike_time(spikes, dt: float | None = None):
     """Step (or time in s with ``dt``) of each neuron's first spike; ``T`` (or ``T*dt``) if it never fires.
     The predicted class is the ``argmin``."""
     s = _tm(spikes, "first_spike_time")

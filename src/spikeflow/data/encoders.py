@@ -8,14 +8,13 @@ number of steps ``T``; signals that already vary in time (``delta``) come as
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
 from spikeflow.errors import InputError, ParameterError
 
 
-def _gen(seed, device) -> Optional[torch.Generator]:
+def _gen(seed, device) -> torch.Generator | None:
     if seed is None or isinstance(seed, torch.Generator):
         return seed
     g = torch.Generator(device=device)
@@ -36,11 +35,12 @@ def _check_unit(x: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.isfinite(x).all():
         raise InputError(f"{name}: input holds NaN or inf")
     if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise InputError(f"{name}: input must lie in [0, 1] (got {float(x.min()):.3g}..{float(x.max()):.3g}); scale it first")
+        raise InputError(f"{name}: input must lie in [0, 1] (got "
+                         f"{float(x.min()):.3g}..{float(x.max()):.3g}); scale it first")
     return x
 
 
-def rate(x, T: int, *, mode: str = "bernoulli", max_rate: Optional[float] = None, dt: float = 1e-3, seed=None):
+def rate(x, T: int, *, mode: str = "bernoulli", max_rate: float | None = None, dt: float = 1e-3, seed=None):
     """Rate coding. ``bernoulli``: at each step a spike with probability ``p``; ``poisson``:
     a Poisson count with mean ``p`` per step. ``p = x`` or, with ``max_rate`` (Hz),
     ``p = x * max_rate * dt``."""
@@ -51,7 +51,8 @@ def rate(x, T: int, *, mode: str = "bernoulli", max_rate: Optional[float] = None
     shape = (T, *x.shape)
     if mode == "bernoulli":
         if p.numel() and p.max() > 1:
-            raise ParameterError(f"rate: max_rate * dt = {max_rate * dt} > 1 spike per step; use mode='poisson' or a smaller dt")
+            raise ParameterError(f"rate: max_rate * dt = {max_rate * dt} > 1 spike per step; use "
+                                 f"mode='poisson' or a smaller dt")
         return (torch.rand(shape, generator=g, device=x.device, dtype=x.dtype) < p).to(x.dtype)
     if mode == "poisson":
         return torch.poisson(p.expand(shape).contiguous(), generator=g)

@@ -280,9 +280,7 @@ def _build_spoken_digits(channels: int):
         is_test = np.array([v in TEST_VOICES for v in voices])
         max_len = int(SPOKEN_DURATION_US * 1e-6 * SPOKEN_SR)
         audio = [a[:max_len] for _, a in waves]
-        events = []
-        for s0 in range(0, len(audio), 256):
-            events += cochlea.batch(audio[s0:s0 + 256], SPOKEN_SR, labels[s0:s0 + 256])
+        events = cochlea.batch(audio, SPOKEN_SR, labels)
         for split, mask in (("train", ~is_test), ("test", is_test)):
             idx = np.flatnonzero(mask)
             arrays = [events[i].array for i in idx]
