@@ -94,6 +94,7 @@ def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a chart is for sharing
         os.replace(tmp, path)
     finally:
         plt.close(fig)
