@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "sim",
     "stream",
     "eval_time",
+    "hw",
 ]
 
 
