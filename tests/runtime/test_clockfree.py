@@ -6,7 +6,7 @@ import math
 import nir
 import numpy as np
 import pytest
-from rt_graphs import convnet, mlp
+from tests.runtime.rt_graphs import convnet, mlp
 from scipy.optimize import brentq
 
 from spikeflow.errors import InputError
