@@ -34,7 +34,7 @@ test-slow: $(STAMP)
 IVENV  := .venv-interop
 IPY    := $(IVENV)/bin/python
 ISTAMP := $(IVENV)/.installed
-INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0
+INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0 neurobench==2.3.0
 
 $(ISTAMP): pyproject.toml
 	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
@@ -60,6 +60,11 @@ $(PSTAMP):
 bench: $(STAMP) $(PSTAMP)
 	$(PY) benchmarks/crossover.py
 	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/nir_accuracy.py
+	$(PY) benchmarks/sim.py
+	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

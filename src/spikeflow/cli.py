@@ -17,11 +17,24 @@ from spikeflow.errors import SpikeflowError
 # Sub-command modules, in the order ``spikeflow --help`` lists them.
 COMMAND_MODULES = [
     "info",
+    "data",
+    "nir",
+    "train",
+    "eval",
+    "convert",
+    "export",
+    "demo",
+    "sim",
+    "stream",
+    "eval_time",
+    "hw",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spikeflow", description="Spiking neural networks: data, training, runtime, hardware.")
+    parser = argparse.ArgumentParser(
+        prog="spikeflow", description="Spiking neural networks: data, training, runtime, hardware."
+    )
     parser.add_argument("--version", action="version", version=f"spikeflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -52,11 +52,11 @@ class ALIFParams:
         check_threshold_above_reset(self.v_threshold, self.v_reset, "ALIF")
 
     @property
-    def alpha(self) -> torch.Tensor:
+    def alpha(self) -> Value:
         return decay(self.dt, self.tau_mem)
 
     @property
-    def rho(self) -> torch.Tensor:
+    def rho(self) -> Value:
         return decay(self.dt, self.tau_adapt)
 
 

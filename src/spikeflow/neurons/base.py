@@ -71,11 +71,12 @@ def _describe(v: torch.Tensor) -> str:
     return f"tensor of shape {tuple(v.shape)} (min {v.min().item():g}, max {v.max().item():g})"
 
 
-def decay(dt: float, tau: Value) -> torch.Tensor:
-    """Exact leak factor ``exp(-dt / tau)``, differentiable in ``tau``."""
+def decay(dt: float, tau: Value) -> Value:
+    """Exact leak factor ``exp(-dt / tau)``: differentiable in a tensor ``tau``; a Python float
+    for a float ``tau`` (so it takes the dtype of the state it multiplies)."""
     if isinstance(tau, torch.Tensor):
         return torch.exp(-dt / tau)
-    return torch.as_tensor(math.exp(-dt / float(tau)), dtype=torch.get_default_dtype())
+    return math.exp(-dt / float(tau))
 
 
 def check_input(x: torch.Tensor, model: str) -> None:

@@ -48,11 +48,11 @@ class CubaLIFParams:
         check_threshold_above_reset(self.v_threshold, self.v_reset, "CubaLIF")
 
     @property
-    def alpha(self) -> torch.Tensor:
+    def alpha(self) -> Value:
         return decay(self.dt, self.tau_mem)
 
     @property
-    def alpha_syn(self) -> torch.Tensor:
+    def alpha_syn(self) -> Value:
         return decay(self.dt, self.tau_syn)
 
 

@@ -46,7 +46,7 @@ class IzhikevichParams:
             check_finite(name, getattr(self, name), "Izhikevich")
 
     @classmethod
-    def preset(cls, name: str, dt: float = 1e-3) -> "IzhikevichParams":
+    def preset(cls, name: str, dt: float = 1e-3) -> IzhikevichParams:
         if name not in PRESETS:
             raise ParameterError(f"Izhikevich: unknown preset {name!r}; valid presets: {sorted(PRESETS)}")
         a, b, c, d = PRESETS[name]

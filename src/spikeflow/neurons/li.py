@@ -28,7 +28,7 @@ class LIParams:
         check_finite("r", self.r, "LI")
 
     @property
-    def alpha(self) -> torch.Tensor:
+    def alpha(self) -> Value:
         return decay(self.dt, self.tau_mem)
 
 

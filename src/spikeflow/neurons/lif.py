@@ -52,7 +52,7 @@ class LIFParams:
         check_threshold_above_reset(self.v_threshold, self.v_reset, "LIF")
 
     @property
-    def alpha(self) -> torch.Tensor:
+    def alpha(self) -> Value:
         return decay(self.dt, self.tau_mem)
 
     @property

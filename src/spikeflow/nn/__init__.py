@@ -1,5 +1,6 @@
 """Torch modules for spiking networks: neuron layers, recurrent layers, time folding, Sequential."""
 
+from spikeflow.nn.elementwise import Delay, Scale, SumPool2d, Threshold
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.neuron import ALIF, IF, LI, LIF, CubaLI, CubaLIF, Izhikevich, NeuronLayer
 from spikeflow.nn.recurrent import RALIF, RIF, RLIF, RCubaLIF, Recurrent
@@ -7,6 +8,6 @@ from spikeflow.nn.sequential import Sequential
 from spikeflow.nn.synapse import SpikeLinear
 
 __all__ = [
-    "ALIF", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
-    "RLIF", "RCubaLIF", "Recurrent", "Sequential", "SpikeLinear", "TimeFold",
+    "ALIF", "Delay", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
+    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SpikeLinear", "SumPool2d", "Threshold", "TimeFold",
 ]

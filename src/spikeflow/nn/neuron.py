@@ -13,7 +13,8 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from spikeflow import kernels, surrogate as surrogates
+from spikeflow import kernels
+from spikeflow import surrogate as surrogates
 from spikeflow.errors import ShapeError
 from spikeflow.neurons.base import check_input, check_time_major
 from spikeflow.neurons.registry import NeuronModel, get_model
@@ -145,7 +146,20 @@ LI = _layer("li", "Leaky integrator readout: outputs the membrane (``spikeflow.n
 ALIF = _layer("alif", "Adaptive-threshold LIF layer, Bellec et al. 2018 (``spikeflow.neurons.alif``).")
 CubaLIF = _layer("cubalif", "Current-based LIF layer (``spikeflow.neurons.cuba``).")
 CubaLI = _layer("cubali", "Current-based leaky integrator readout (``spikeflow.neurons.cuba``).")
-Izhikevich = _layer("izhikevich", "Izhikevich 2003 layer (``spikeflow.neurons.izhikevich``).")
-for _cls, _n in ((LIF, "LIF"), (IF, "IF"), (LI, "LI"), (ALIF, "ALIF"), (CubaLIF, "CubaLIF"),
-                 (CubaLI, "CubaLI"), (Izhikevich, "Izhikevich")):
+
+
+class Izhikevich(NeuronLayer):
+    """Izhikevich 2003 layer (``spikeflow.neurons.izhikevich``); ``preset`` names a published
+    parameter set (``regular_spiking``, ``fast_spiking``, ``intrinsically_bursting``, ``chattering``...).
+    Spikes carry no surrogate gradient."""
+
+    def __init__(self, shape=None, preset=None, **kwargs):
+        if preset is not None:
+            from spikeflow.neurons.izhikevich import IzhikevichParams
+
+            p = IzhikevichParams.preset(preset, dt=kwargs.pop("dt", 1e-3))
+            kwargs = {"a": p.a, "b": p.b, "c": p.c, "d": p.d, "dt": p.dt, **kwargs}
+        super().__init__("izhikevich", shape, **kwargs)
+
+for _cls, _n in ((LIF, "LIF"), (IF, "IF"), (LI, "LI"), (ALIF, "ALIF"), (CubaLIF, "CubaLIF"), (CubaLI, "CubaLI")):
     _cls.__name__ = _cls.__qualname__ = _n

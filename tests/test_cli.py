@@ -1,0 +1,24 @@
+import subprocess
+import sys
+
+from spikeflow import __version__
+from spikeflow.cli import main
+
+
+def test_version(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as e:
+        assert e.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_info_lists_backends_and_threads(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "reference=yes" in out and "threads" in out
+
+
+def test_unknown_command_exits_nonzero():
+    r = subprocess.run([sys.executable, "-m", "spikeflow", "no-such-command"], capture_output=True, text=True)
+    assert r.returncode == 2
