@@ -183,6 +183,10 @@ def write_results(results: dict, args, path: Path, started: str):
         "neuron-step: the membrane before reset).",
         "",
     ]
+    if any(r["loaded"] for wl in results.values() for runs in wl.values() for r in runs):
+        lines += ["**Warning: some runs never got a quiet machine (LOADED below): other processes kept the "
+                  "CPUs busy, which slows 2-thread torch and numba code unevenly. Treat those numbers as "
+                  "preliminary and re-run `make bench` on an idle machine.**", ""]
     if args.skip:
         lines += [f"- skipped in this run: {', '.join(sorted(args.skip))}", ""]
     for wl in args.workloads:
