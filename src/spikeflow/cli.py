@@ -17,8 +17,17 @@ from spikeflow.errors import SpikeflowError
 # Sub-command modules, in the order ``spikeflow --help`` lists them.
 COMMAND_MODULES = [
     "info",
+    "data",
+    "nir",
+    "train",
+    "eval",
+    "convert",
+    "export",
+    "demo",
+    "sim",
     "stream",
     "eval_time",
+    "hw",
 ]
 
 

@@ -59,7 +59,8 @@ class Cochlea:
         if a.ndim == 2:
             a = a.mean(axis=1)
         if a.ndim != 1 or len(a) < 2 or not np.all(np.isfinite(a)):
-            raise InputError(f"Cochlea: audio must be a finite 1-D waveform (or [samples, channels]), got shape {np.shape(audio)}")
+            raise InputError(f"Cochlea: audio must be a finite 1-D waveform (or [samples, "
+                             f"channels]), got shape {np.shape(audio)}")
         return self.envelope_batch(a[None, :], sample_rate)[0]
 
     def envelope_batch(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -86,32 +87,39 @@ class Cochlea:
         x = torch.from_numpy(np.ascontiguousarray(env)) * self.gain
         state = lif.init_state(x.shape[1:], params)
         out = torch.empty_like(x)
-        with torch.no_grad():
-            for k in range(x.shape[0]):
-                out[k], state = lif.step(x[k], state, params)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small per-step tensors: extra threads only wait (and stall on a busy machine)
+        try:
+            with torch.no_grad():
+                for k in range(x.shape[0]):
+                    out[k], state = lif.step(x[k], state, params)
+        finally:
+            torch.set_num_threads(threads)
         return out.numpy()
-
-    def batch(self, audios, sample_rate: int, labels=None) -> list[Events]:
-        """Events of many recordings (padded with silence to one length, run together)."""
-        length = max(len(a) for a in audios)
-        padded = np.zeros((len(audios), length))
-        for i, a in enumerate(audios):
-            padded[i, :len(a)] = a
-        env = self.envelope_batch(padded, sample_rate)            # [N, steps, C]
-        spk = self.spikes(env.transpose(1, 0, 2))                 # [steps, N, C]
-        out = []
-        for i in range(len(audios)):
-            step, ch = np.nonzero(spk[:, i])
-            t = np.rint(step * self.dt * 1e6).astype(np.int64)
-            lab = None if labels is None else labels[i]
-            out.append(Events(make_events_array(ch, 0, t, 0), (int(self.channels), 1, 1), lab, validate=False))
-        return out
 
     def __call__(self, audio, sample_rate: int, label=None) -> Events:
         spk = self.spikes(self.envelope(audio, sample_rate))
         step, ch = np.nonzero(spk)
         t = np.rint(step * self.dt * 1e6).astype(np.int64)
         return Events(make_events_array(ch, 0, t, 0), (int(self.channels), 1, 1), label, validate=False)
+
+    def batch(self, audios, sample_rate: int, labels=None, *, chunk: int = 256) -> list[Events]:
+        """Events of many recordings: envelopes one by one, neurons for ``chunk`` recordings at once
+        (envelopes padded with zeros to one length)."""
+        out = []
+        for s0 in range(0, len(audios), chunk):
+            envs = [self.envelope(a, sample_rate) for a in audios[s0:s0 + chunk]]
+            steps = max(len(e) for e in envs)
+            stack = np.zeros((steps, len(envs), int(self.channels)), dtype=np.float32)
+            for i, e in enumerate(envs):
+                stack[:len(e), i] = e
+            spk = self.spikes(stack)                                  # [steps, n, C]
+            for i in range(len(envs)):
+                step, ch = np.nonzero(spk[:, i])
+                t = np.rint(step * self.dt * 1e6).astype(np.int64)
+                lab = None if labels is None else int(labels[s0 + i])
+                out.append(Events(make_events_array(ch, 0, t, 0), (int(self.channels), 1, 1), lab, validate=False))
+        return out
 
 
 def send_on_delta(env: np.ndarray, threshold: float) -> np.ndarray:

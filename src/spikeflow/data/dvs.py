@@ -16,7 +16,6 @@ image moves along three straight saccades forming a triangle, ~100 ms each.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numba
 import numpy as np
@@ -99,6 +98,19 @@ def _render_shifts(img, off_x, off_y, height, width):
     return out
 
 
+@numba.njit(cache=True)
+def _render_log_pixels(img, off_x, off_y, height, width, eps):
+    """``log(frame + eps)`` of the shifted frames, pixel-major ``[H*W, N]`` (the kernel's layout)."""
+    frames = _render_shifts(img, off_x, off_y, height, width)
+    n = frames.shape[0]
+    out = np.empty((height * width, n), dtype=np.float64)
+    for f in range(n):
+        for y in range(height):
+            for x in range(width):
+                out[y * width + x, f] = np.log(frames[f, y, x] + eps)
+    return out
+
+
 @dataclass
 class DVSEmulator:
     """Per-pixel contrast-threshold event generation (see module docstring).
@@ -111,7 +123,7 @@ class DVSEmulator:
     """
 
     contrast_threshold: float = 0.2
-    contrast_threshold_off: Optional[float] = None
+    contrast_threshold_off: float | None = None
     threshold_sigma: float = 0.03
     refractory: float = 0.0
     leak_rate_hz: float = 0.0
@@ -153,7 +165,7 @@ class DVSEmulator:
             raise InputError("DVSEmulator: frames must be finite intensities >= 0 (uint8 or float in 0..1)")
         return np.log(f + self.log_eps)
 
-    def emulate(self, frames, times=None, *, fps: Optional[float] = None, noise_seed: Optional[int] = None,
+    def emulate(self, frames, times=None, *, fps: float | None = None, noise_seed: int | None = None,
                 label=None) -> Events:
         """Events of ``frames`` ``[N, H, W]`` (grayscale; RGB ``[N, H, W, 3]`` is averaged).
 
@@ -239,13 +251,13 @@ def saccade_events(image, emulator: DVSEmulator, *, sensor_size=(34, 34), durati
     w, h = sensor_size[:2]
     ih, iw = img.shape
     if ih + amplitude > h or iw + amplitude > w:
-        raise ParameterError(f"saccade_events: image {img.shape} plus amplitude {amplitude} does not fit sensor {sensor_size}")
+        raise ParameterError(f"saccade_events: image {img.shape} plus amplitude {amplitude} does "
+                             f"not fit sensor {sensor_size}")
     origin = ((w - iw - amplitude) / 2, (h - ih - amplitude) / 2)
     n = 3 * frames_per_saccade + 1
     offx, offy = saccade_offsets(n, amplitude, origin)
-    frames = _render_shifts(img, offx, offy, h, w)
+    logf = _render_log_pixels(img, offx, offy, h, w, emulator.log_eps)
     times_us = np.linspace(0.0, duration * 1e6, len(offx))
-    logf = np.ascontiguousarray(np.log(frames.reshape(len(offx), h * w).T.astype(np.float64) + emulator.log_eps))
     return emulator._events(logf, times_us, h, w, noise_seed, label)
 
 
@@ -275,6 +287,6 @@ def read_video(path, *, max_frames: int = 100_000):
     return np.stack(frames), np.arange(len(frames)) / fps
 
 
-def video_to_events(path, emulator: Optional[DVSEmulator] = None, **kw) -> Events:
+def video_to_events(path, emulator: DVSEmulator | None = None, **kw) -> Events:
     frames, times = read_video(path)
     return (emulator or DVSEmulator(**kw)).emulate(frames, times)

@@ -8,7 +8,7 @@ transforms apply to ``events.array`` unchanged (see ``spikeflow.data.transforms`
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,12 +36,13 @@ class Events:
 
     __slots__ = ("array", "sensor_size", "label")
 
-    def __init__(self, array: np.ndarray, sensor_size: Sequence[int], label: Optional[int] = None,
+    def __init__(self, array: np.ndarray, sensor_size: Sequence[int], label: int | None = None,
                  *, sort: bool = False, validate: bool = True):
         array = np.asarray(array)
         if array.dtype != EVENT_DTYPE:
             if array.dtype.names is None or not {"x", "y", "t", "p"} <= set(array.dtype.names):
-                raise InputError(f"Events: array must be a structured array with fields x, y, t, p; got dtype {array.dtype}")
+                raise InputError(f"Events: array must be a structured array with fields x, y, t, p; "
+                                 f"got dtype {array.dtype}")
             conv = np.empty(array.shape, dtype=EVENT_DTYPE)
             for name in ("x", "y", "t", "p"):
                 conv[name] = array[name]
@@ -82,7 +83,8 @@ class Events:
         dt = np.diff(a["t"])
         if np.any(dt < 0):
             bad = int(np.flatnonzero(dt < 0)[0]) + 1
-            raise InputError(f"Events: timestamps decrease at event {bad} ({int(a['t'][bad - 1])} -> {int(a['t'][bad])} µs); "
+            raise InputError(f"Events: timestamps decrease at event {bad} ({int(a['t'][bad - 1])} "
+                             f"-> {int(a['t'][bad])} µs); "
                              "pass sort=True to sort them")
 
     # -- basic protocol ---------------------------------------------------------------
@@ -152,8 +154,8 @@ class Events:
             out.append(a)
         return Events(np.concatenate(out), size, parts[0].label)
 
-    def to_frames(self, *, n_bins: Optional[int] = None, dt: Optional[float] = None,
-                  t_start_us: Optional[int] = None, duration_us: Optional[int] = None,
+    def to_frames(self, *, n_bins: int | None = None, dt: float | None = None,
+                  t_start_us: int | None = None, duration_us: int | None = None,
                   dtype=np.float32) -> np.ndarray:
         """Event counts per bin: ``[T, P, H, W]`` (audio sensors ``(C, 1, 1)`` give ``[T, C]``).
 
@@ -172,14 +174,14 @@ class Events:
             return frames.reshape(bins, w)
         return frames
 
-    def to_tensor(self, *, n_bins: Optional[int] = None, dt: Optional[float] = None,
+    def to_tensor(self, *, n_bins: int | None = None, dt: float | None = None,
                   binary: bool = False, **kw) -> torch.Tensor:
         """The same as ``to_frames`` as a float32 torch tensor; ``binary`` clips counts to 0/1 spikes."""
         f = torch.from_numpy(self.to_frames(n_bins=n_bins, dt=dt, **kw))
         return f.clamp_(max=1) if binary else f
 
 
-def _bin_index(rel_t: np.ndarray, span_us: int, n_bins: Optional[int], dt: Optional[float]):
+def _bin_index(rel_t: np.ndarray, span_us: int, n_bins: int | None, dt: float | None):
     """Bin count and per-event bin index for times relative to the window start."""
     if (n_bins is None) == (dt is None):
         raise ParameterError("binning: give exactly one of n_bins (number of bins) or dt (bin width, seconds)")

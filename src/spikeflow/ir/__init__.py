@@ -15,6 +15,9 @@ Interface:
 * ``from_nir(graph_or_path, *, dt=None, discretization="exact") -> GraphModule``, a
   ``torch.nn.Module`` that runs the graph on time-major input ``[T, B, ...]`` in
   topological order; cycles run step by step through a one-step delay.
+* For engines that run graphs themselves: ``flatten``/``components`` (subgraphs inlined,
+  cycles and their delayed edges), ``infer_shapes`` (batch-free shape of every node) and
+  ``node_module`` (the spikeflow module of one node under the time policy).
 
 Time policy (DESIGN.md "Time and units"): ``dt`` and tau in seconds; a neuron step is the
 exact solution of NIR's ODE with the input held over the step: leak ``exp(-dt/tau)``,
@@ -26,8 +29,21 @@ libraries discretize with forward Euler: ``discretization="euler"`` reproduces t
 """
 
 from spikeflow.ir.export import to_nir
-from spikeflow.ir.importer import DEFAULT_DT, GraphModule, from_nir, graph_dt
+from spikeflow.ir.importer import (
+    CONVENTIONS,
+    DEFAULT_DT,
+    GraphModule,
+    from_nir,
+    graph_dt,
+    guess_convention,
+    node_module,
+)
 from spikeflow.ir.reader import read_graph
+from spikeflow.ir.shapes import infer as infer_shapes
+from spikeflow.ir.topology import components, flatten
 from spikeflow.ir.writer import write
 
-__all__ = ["DEFAULT_DT", "GraphModule", "from_nir", "graph_dt", "read_graph", "to_nir", "write"]
+__all__ = [
+    "CONVENTIONS", "DEFAULT_DT", "GraphModule", "components", "flatten", "from_nir", "graph_dt", "guess_convention",
+    "infer_shapes", "node_module", "read_graph", "to_nir", "write",
+]

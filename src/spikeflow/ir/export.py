@@ -19,7 +19,7 @@ metadata holds ``dt`` (seconds). Time conversions (DESIGN.md "Time and units"):
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import nir
 import numpy as np
@@ -45,7 +45,11 @@ def _np(t) -> np.ndarray:
 
 
 def _per_neuron(value, shape) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(_np(value), shape)).astype(np.float32)
+    """Per-neuron array: float32 for tensor parameters, float64 for Python numbers, so that the
+    importer can rebuild each exactly (a float parameter's decay is computed in double precision)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return np.ascontiguousarray(np.broadcast_to(_np(value), shape)).astype(np.float32)
+    return np.full(shape, float(value), dtype=np.float64)
 
 
 def _layers(module: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
@@ -58,7 +62,7 @@ def _layers(module: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
     return [(prefix or "0", module.layer if isinstance(module, TimeFold) else module)]
 
 
-def _layer_dt(layer: nn.Module) -> Optional[float]:
+def _layer_dt(layer: nn.Module) -> float | None:
     if isinstance(layer, Recurrent):
         layer = layer.neuron
     if isinstance(layer, NeuronLayer):
@@ -68,7 +72,7 @@ def _layer_dt(layer: nn.Module) -> Optional[float]:
     return None
 
 
-def _common_dt(layers, dt: Optional[float]) -> Optional[float]:
+def _common_dt(layers, dt: float | None) -> float | None:
     found = {}
     for name, layer in layers:
         d = _layer_dt(layer)
@@ -85,7 +89,7 @@ def _common_dt(layers, dt: Optional[float]) -> Optional[float]:
     return values.pop() if values else None
 
 
-def _first_shape(layers) -> Optional[Tuple[int, ...]]:
+def _first_shape(layers) -> Tuple[int, ...] | None:
     name, layer = layers[0]
     if isinstance(layer, nn.Linear):
         return (layer.in_features,)
@@ -100,7 +104,7 @@ def _first_shape(layers) -> Optional[Tuple[int, ...]]:
     return None
 
 
-def to_nir(module: nn.Module, *, dt: Optional[float] = None, input_shape: Optional[Sequence[int]] = None
+def to_nir(module: nn.Module, *, dt: float | None = None, input_shape: Sequence[int] | None = None
            ) -> nir.NIRGraph:
     """A NIR graph of ``module`` (see the module docstring for the time conversions).
 
@@ -212,9 +216,9 @@ def _conv(name: str, layer, shape) -> nir.NIRNode:
     bias = _np(layer.bias) if layer.bias is not None else np.zeros(layer.out_channels, np.float32)
     pad = layer.padding if isinstance(layer.padding, str) else layer.padding
     if isinstance(layer, nn.Conv1d):
-        return nir.Conv1d(input_shape=int(shape[-1]) if layer.groups == 1 else None, weight=_np(layer.weight), stride=int(layer.stride[0]),
-                          padding=pad if isinstance(pad, str) else int(pad[0]), dilation=int(layer.dilation[0]),
-                          groups=int(layer.groups), bias=bias)
+        return nir.Conv1d(input_shape=int(shape[-1]) if layer.groups == 1 else None, weight=_np(layer.weight),
+                          stride=int(layer.stride[0]), padding=pad if isinstance(pad, str) else int(pad[0]),
+                          dilation=int(layer.dilation[0]), groups=int(layer.groups), bias=bias)
     # nir 1.0.8's Conv nodes derive their input type from weight.shape[1] (= C_in / groups), so a
     # grouped convolution is left to nir's type inference here; files with one fail nir.read's type
     # check (a nir limitation); spikeflow's reader checks them with the right channel count
@@ -249,7 +253,8 @@ def neuron_node(name: str, layer: NeuronLayer, shape, dt, notes: List[str]) -> n
                        v_reset=a(p.v_reset), metadata=meta)
     if model == "if":
         # spikeflow: v += r * x per step; NIR: dv/dt = R I  =>  R = r / dt (module docstring)
-        return nir.IF(r=a(_np(p.r) / np.float32(p.dt)), v_threshold=a(p.v_threshold), v_reset=a(p.v_reset),
+        r_per_s = p.r / p.dt if not isinstance(p.r, torch.Tensor) else _np(p.r) / np.float32(p.dt)
+        return nir.IF(r=a(r_per_s), v_threshold=a(p.v_threshold), v_reset=a(p.v_reset),
                       metadata=meta)
     if model == "li":
         return nir.LI(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), metadata=meta)

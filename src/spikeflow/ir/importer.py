@@ -21,7 +21,7 @@ import copy
 import math
 import os
 import warnings
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import nir
 import numpy as np
@@ -38,9 +38,10 @@ from spikeflow.nn.neuron import NeuronLayer
 DEFAULT_DT = 1e-3  # seconds; spikeflow's default step (and Norse's NIR convention)
 DISCRETIZATIONS = ("exact", "euler")
 PASS_THROUGH = (nir.Input, nir.Output)
+_STEPPABLE = (NeuronLayer, Delay, Scale, Threshold, TimeFold)
 
 
-def graph_dt(graph: nir.NIRGraph) -> Optional[float]:
+def graph_dt(graph: nir.NIRGraph) -> float | None:
     """The ``dt`` stored in a graph's metadata (seconds), or None."""
     meta = graph.metadata if isinstance(graph.metadata, dict) else {}
     v = meta.get("dt")
@@ -55,7 +56,7 @@ def graph_dt(graph: nir.NIRGraph) -> Optional[float]:
     return d
 
 
-def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], source: str = "NIR graph") -> float:
+def resolve_dt(graph: nir.NIRGraph, dt: float | None, source: str = "NIR graph") -> float:
     if dt is not None:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise NIRError(f"from_nir: dt must be a number of seconds > 0, got {dt!r}")
@@ -83,12 +84,13 @@ CONVENTIONS = {
     "norse": dict(
         dt=1e-3, discretization="euler", tau_in_dt_units=True,
         note="Norse 1.1 simulates with forward Euler at dt = 1e-3 s and writes every tau as dt / tau_inv "
-             "(= dt * tau), so tau is divided by dt here",
+             "(= dt * tau), so tau is divided by dt here; its IF adds the input once per step (r per step, "
+             "not per second), so IF's r is divided by dt",
     ),
 }
 
 
-def guess_convention(graph: nir.NIRGraph) -> Optional[str]:
+def guess_convention(graph: nir.NIRGraph) -> str | None:
     """'snntorch' or 'norse' when a graph without ``dt`` metadata carries that library's signature."""
     if graph_dt(graph) is not None:
         return None
@@ -119,15 +121,22 @@ def _all_nodes(graph: nir.NIRGraph):
             yield n
 
 
-def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Optional[float] = None,
-             discretization: Optional[str] = None, convention: str = "auto") -> "GraphModule":
+def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float | None = None,
+             discretization: str | None = None, convention: str = "auto",
+             reset: str | None = None) -> GraphModule:
     """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``).
 
     ``convention``: ``"auto"`` (recognise snnTorch 1.0 and Norse 1.1 files that carry no
     ``dt``, with a warning saying what is assumed), ``"spikeflow"`` (no guessing),
     ``"snntorch"`` or ``"norse"`` (apply that library's dt, discretization and quirks).
     ``discretization``: ``"exact"`` (spikeflow's policy, the default) or ``"euler"``.
+    ``reset``: None (a node's ``spikeflow_reset`` metadata, else NIR's reset to ``v_reset``), or
+    ``"to_reset"`` / ``"subtract"`` for every spiking node. With ``v_reset = 0``, subtracting the
+    threshold at the end of the step is the exact grid form of NIR's IF reset (the overshoot since
+    the crossing is kept), while ``"to_reset"`` loses it; the peers reset to ``v_reset``.
     """
+    if reset not in (None, "to_reset", "subtract", "none"):
+        raise NIRError(f"from_nir: reset must be None, 'to_reset', 'subtract' or 'none', got {reset!r}")
     if discretization is not None and discretization not in DISCRETIZATIONS:
         raise NIRError(f"from_nir: discretization must be one of {DISCRETIZATIONS}, got {discretization!r}")
     if convention not in ("auto", "spikeflow") + tuple(CONVENTIONS):
@@ -157,7 +166,8 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: Option
         )
     else:
         step = resolve_dt(graph, dt, source)
-    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div)
+    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div,
+                       reset=reset)
 
 
 def _key(name: str) -> str:
@@ -175,11 +185,13 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: nir.NIRGraph, dt: float, *, discretization: str = "exact",
-                 source: str = "NIR graph", tau_divisor: Optional[float] = None):
+                 source: str = "NIR graph", tau_divisor: float | None = None, reset: str | None = None):
         super().__init__()
         self.dt = float(dt)
         self.discretization = discretization
         self.source = source
+        graph = copy.copy(graph)  # quirk fixes below replace nodes; the caller's graph is left as it was
+        graph.nodes = dict(graph.nodes)
         shape_rules.strip_batch_axis(graph, source)
         flat = flatten(graph, source)
         if tau_divisor is not None:
@@ -194,7 +206,7 @@ class GraphModule(nn.Module):
                                "a graph Input")
             in_shape = self._in_shape(name)
             self.layers[_key(name)] = _build(name, node, in_shape, self.shapes[name], self.dt, discretization,
-                                             source)
+                                             source, reset)
         if not flat.inputs:
             raise NIRError(f"{source}: the graph has no Input node")
         if not flat.outputs:
@@ -207,11 +219,11 @@ class GraphModule(nn.Module):
         return None
 
     @property
-    def input_shapes(self) -> Dict[str, Optional[Tuple[int, ...]]]:
+    def input_shapes(self) -> Dict[str, Tuple[int, ...] | None]:
         return {n: self.shapes[n] for n in self.flat.inputs}
 
     @property
-    def output_shapes(self) -> Dict[str, Optional[Tuple[int, ...]]]:
+    def output_shapes(self) -> Dict[str, Tuple[int, ...] | None]:
         return {n: self.shapes[n] for n in self.flat.outputs}
 
     def forward(self, x):
@@ -232,6 +244,41 @@ class GraphModule(nn.Module):
         outs = {n: values[n] for n in self.flat.outputs}
         result = outs[self.flat.outputs[0]] if len(outs) == 1 else outs
         return result, traces
+
+    def reset(self) -> None:
+        """Forget the streaming state: the next ``step`` starts from rest."""
+        self._stream = None
+
+    def step(self, x_t):
+        """Advance one time step of input ``[B, ...]`` (or a dict of them); state is kept until ``reset``.
+
+        Gives the same outputs, step by step, as ``forward`` on the whole sequence."""
+        if getattr(self, "_stream", None) is None:
+            self._stream = {"states": {}, "prev": {}}
+        states, prev = self._stream["states"], self._stream["prev"]
+        seq = self._feeds({k: v.unsqueeze(0) for k, v in x_t.items()} if isinstance(x_t, dict) else x_t.unsqueeze(0))
+        feeds = {k: v[0] for k, v in seq.items()}
+        ref = next(iter(feeds.values()))
+        cur: Dict[str, torch.Tensor] = {}
+        back = set().union(*(c.back_edges for c in self.components))
+        for comp in self.components:
+            for n in comp.nodes:
+                parts = [feeds[n]] if n in feeds else []
+                for src in self.flat.sources(n):
+                    if (src, n) in back:
+                        shp = (ref.shape[0],) + tuple(self.shapes[src])
+                        parts.append(prev.get(src, ref.new_zeros(shp)))
+                    else:
+                        parts.append(cur[src])
+                layer = self.layers[_key(n)]
+                x = self._sum(parts)
+                if isinstance(layer, _STEPPABLE):
+                    cur[n], states[n] = layer.step(x, states.get(n))
+                else:
+                    cur[n] = layer(x)
+        self._stream["prev"] = {src: cur[src] for src, _ in back}
+        outs = {n: cur[n] for n in self.flat.outputs}
+        return outs[self.flat.outputs[0]] if len(outs) == 1 else outs
 
     def _feeds(self, x) -> Dict[str, torch.Tensor]:
         names = self.flat.inputs
@@ -303,7 +350,7 @@ class GraphModule(nn.Module):
                         parts.append(values[s][t])
                 layer = self.layers[_key(n)]
                 x_t = self._sum(parts)
-                if isinstance(layer, (NeuronLayer, Delay, Scale, Threshold, TimeFold)):
+                if isinstance(layer, _STEPPABLE):
                     y, states[n] = layer.step(x_t, states[n])
                     if record and isinstance(layer, NeuronLayer):
                         trs[n].append(states[n][0])
@@ -319,12 +366,15 @@ class GraphModule(nn.Module):
 
 
 def _divide_taus(flat: FlatGraph, divisor: float) -> None:
+    """Norse 1.1's units: tau written as dt * tau, IF's r per step; both divided by dt."""
     for name, node in list(flat.nodes.items()):
         fields = [f for f in ("tau", "tau_mem", "tau_syn") if getattr(node, f, None) is not None]
+        if isinstance(node, nir.IF):
+            fields = ["r"]
         if fields:
             node = copy.copy(node)
             for f in fields:
-                setattr(node, f, np.asarray(getattr(node, f), dtype=np.float64) / divisor)
+                setattr(node, f, (np.asarray(getattr(node, f), dtype=np.float64) / divisor).astype(np.float32))
             flat.nodes[name] = node
 
 
@@ -335,6 +385,15 @@ def _t(v, shape) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a).copy())
 
 
+def _param(v, shape):
+    """A uniform float64 array (spikeflow writes Python-number parameters so) becomes a Python float,
+    anything else a float32 tensor of the layer's shape: the source layer is rebuilt exactly."""
+    a = np.asarray(v)
+    if a.dtype == np.float64 and a.size > 0 and np.all(a == a.reshape(-1)[0]):
+        return float(a.reshape(-1)[0])
+    return _t(a, shape)
+
+
 def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str) -> torch.Tensor:
     """The time constant whose exact decay equals forward Euler's ``1 - dt / tau``."""
     if (tau <= dt).any():
@@ -343,9 +402,16 @@ def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str)
     return -dt / torch.log1p(-dt / tau.double()).to(tau.dtype)
 
 
-def _build(name, node, in_shape, out_shape, dt, discretization, source) -> nn.Module:
+def node_module(name, node, in_shape, out_shape, dt, discretization="exact", source="NIR graph",
+                reset=None) -> nn.Module:
+    """The spikeflow module that runs one (flat) NIR node under the time policy; for engines that
+    execute graphs themselves (``GraphModule`` uses it for every node)."""
+    return _build(name, node, in_shape, out_shape, dt, discretization, source, reset)
+
+
+def _build(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
     try:
-        return _module(name, node, in_shape, out_shape, dt, discretization, source)
+        return _module(name, node, in_shape, out_shape, dt, discretization, source, reset)
     except NIRError:
         raise
     except (SpikeflowError, ValueError, TypeError, RuntimeError, IndexError) as err:
@@ -377,7 +443,7 @@ def _padding(p, n: int):
     return _ints(p, n) if n > 1 else _ints(p, 1)[0]
 
 
-def _module(name, node, in_shape, out_shape, dt, discretization, source) -> nn.Module:
+def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
     kind = type(node).__name__
     if isinstance(node, PASS_THROUGH):
         return nn.Identity()
@@ -415,25 +481,32 @@ def _module(name, node, in_shape, out_shape, dt, discretization, source) -> nn.M
     if kind == "Delay":
         return Delay(_t(node.delay, out_shape), dt=dt)
     if kind in ("LIF", "LI", "CubaLIF", "CubaLI", "IF"):
-        return _neuron(name, node, kind, out_shape, dt, discretization, source)
+        return _neuron(name, node, kind, out_shape, dt, discretization, source, reset)
     raise NIRError(f"{source}: node '{name}' has type {kind}, which spikeflow cannot run; supported: Input, Output, "
                    "Affine, Linear, Conv1d, Conv2d, AvgPool2d, SumPool2d, Flatten, Scale, Threshold, Delay, LIF, IF, "
                    "LI, CubaLIF, CubaLI (and subgraphs)")
 
 
-def _neuron(name, node, kind, shape, dt, discretization, source) -> NeuronLayer:
+def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=None) -> NeuronLayer:
     if shape is None:
         raise NIRError(f"{source}: node '{name}' ({kind}): cannot tell the number of neurons")
-    p = lambda v: _t(v, shape)  # noqa: E731
+    p = lambda v: _param(v, shape)  # noqa: E731
     euler = discretization == "euler"
 
     def tau(v, field):
         t = p(v)
-        if not torch.isfinite(t).all() or (t <= 0).any():
+        tt = torch.as_tensor(t)
+        if not torch.isfinite(tt).all() or (tt <= 0).any():
             raise NIRError(f"{source}: node '{name}' ({kind}): '{field}' must be > 0 seconds")
-        return _euler_tau(t, dt, name, field, source) if euler else t
+        if not euler:
+            return t
+        if isinstance(t, float):
+            if t <= dt:
+                raise NIRError(f"{source}: node '{name}': forward Euler needs {field} > dt = {dt} s, got {t:g} s")
+            return -dt / math.log1p(-dt / t)
+        return _euler_tau(t, dt, name, field, source)
 
-    reset = _reset(node)
+    reset = reset_override or _reset(node)
     if kind == "LIF":
         refr = float(np.asarray(_meta(node).get("spikeflow_refractory", 0.0)))
         return NeuronLayer("lif", shape, tau_mem=tau(node.tau, "tau"), r=p(node.r), v_leak=p(node.v_leak),

@@ -64,7 +64,18 @@ class _Budget:
 
 
 def _fail(path, where: str, msg: str) -> NIRError:
-    return NIRError(f"NIR file {path}: {where}: {msg}")
+    return NIRError(f"NIR file {path}: {_where(where) if where.startswith('/') else where}: {msg}")
+
+
+def _where(name: str) -> str:
+    """``/node/nodes/rec/nodes/lif/tau`` -> ``node 'rec.lif' field 'tau' (/node/nodes/rec/nodes/lif/tau)``."""
+    parts = name.strip("/").split("/")
+    nodes = [parts[i + 1] for i in range(len(parts) - 1) if parts[i] == "nodes"]
+    if not nodes:
+        return name
+    last = len(parts) - 1 - parts[::-1].index("nodes")
+    field = "/".join(parts[last + 2:])
+    return f"node '{'.'.join(nodes)}'" + (f" field '{field}'" if field else "") + f" ({name})"
 
 
 def _is_string(ds: h5py.Dataset) -> bool:

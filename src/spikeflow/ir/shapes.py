@@ -19,7 +19,7 @@ import numpy as np
 from spikeflow.errors import NIRError
 from spikeflow.ir.topology import FlatGraph, components, flatten
 
-Shape = Optional[Tuple[int, ...]]
+Shape = Optional[Tuple[int, ...]]  # noqa: UP045 (a runtime alias; py3.10 target)
 
 ELEMENTWISE_FIELDS = {
     "Scale": ("scale",),
@@ -145,7 +145,11 @@ def node_output(node: nir.NIRNode, shape: Shape) -> Shape:
         p = param_shape(node)
         if shape is None:
             return p if p != () else None
-        if tuple(np.broadcast_shapes(p, shape)) != shape:
+        try:
+            fits = tuple(np.broadcast_shapes(p, shape)) == shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"per-neuron parameters of shape {p} do not fit input of shape {shape}")
         return shape
     raise ValueError(f"node type {kind} is not supported")

@@ -5,7 +5,9 @@ nodes stay as pass-through nodes, joined to the parent's edges. The flat graph i
 split into strongly connected components (Tarjan): a component without a cycle runs on
 the whole time series at once; a component with a cycle runs step by step, and the
 edges that close a cycle ("back edges") carry the value of the previous time step
-(a one-step delay, zero at the first step).
+(a one-step delay, zero at the first step). The back edges are the ones leaving a
+neuron node where the cycle has one, so a recurrent weight acts on the previous step's
+spikes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Dict, List, Set, Tuple
 import nir
 
 from spikeflow.errors import NIRError
+
+NEURONS = ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I")
 
 
 @dataclass
@@ -70,7 +74,8 @@ def _flatten_into(graph: nir.NIRGraph, prefix: str, nodes, edges, source: str) -
     for a, b in graph.edges:
         if a not in exit_ or b not in entry:
             missing = a if a not in exit_ else b
-            raise NIRError(f"{source}: edge ({prefix + a!r} -> {prefix + b!r}) refers to missing node {prefix + missing!r}")
+            raise NIRError(f"{source}: edge ({prefix + a!r} -> {prefix + b!r}) refers to missing node "
+                           f"{prefix + missing!r}")
         edges.append((exit_[a], entry[b]))
 
 
@@ -141,7 +146,13 @@ def components(flat: FlatGraph) -> List[Component]:
 
 def _order_inside(comp, members, flat: FlatGraph, file_order) -> List[str]:
     """Depth-first order from the nodes fed from outside the component (then file order)."""
+    # Start right after the neurons, so that the delay sits on the edges leaving a neuron: a recurrent
+    # weight then sees the previous step's spikes (as in snnTorch's RLeaky and spikeflow's Recurrent,
+    # where even a recurrent bias acts from the first step). Otherwise start where outside input enters.
     entries = sorted(
+        {b for a, b in flat.edges if a in members and b in members and type(flat.nodes[a]).__name__ in NEURONS},
+        key=file_order.get,
+    ) or sorted(
         {b for a, b in flat.edges if b in members and a not in members}, key=file_order.get
     ) or [min(comp, key=file_order.get)]
     succ = {n: sorted([b for a, b in flat.edges if a == n and b in members], key=file_order.get) for n in comp}

@@ -8,8 +8,6 @@ streaming mode.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -91,7 +89,7 @@ class Delay(nn.Module):
         t = torch.arange(n_time, device=x.device).view(-1, *([1] * (x.dim() - 1)))
         return (t + self.max_steps - steps).expand(n_time, *x.shape[1:])
 
-    def multistep(self, x: torch.Tensor, state: Optional[torch.Tensor] = None):
+    def multistep(self, x: torch.Tensor, state: torch.Tensor | None = None):
         """All steps of ``x [T, B, ...]``; ``state`` holds the last ``max_steps`` inputs."""
         check_time_major(x, "Delay")
         m = self.max_steps

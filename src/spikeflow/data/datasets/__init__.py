@@ -37,10 +37,12 @@ def load_dataset(name, split: str = "train", *, T=None, dt=None, seed: int = 0, 
     if isinstance(name, str) and name in DATASETS:
         if name in ("digits", "mnist5k"):
             if T is not None or dt is not None:
-                raise ConfigError(f"dataset '{name}' holds static images: T/dt do not apply (use spikeflow.data.encoders)")
+                raise ConfigError(f"dataset '{name}' holds static images: T/dt do not apply (use "
+                                  f"spikeflow.data.encoders)")
             return builtin.load_static(name, split, cache_dir=cache_dir, transform=transform, **options)
         if name == "nmnist5k":
-            return builtin.load_nmnist5k(split, T=T, dt=dt, seed=seed, cache_dir=cache_dir, transform=transform, **options)
+            return builtin.load_nmnist5k(split, T=T, dt=dt, seed=seed, cache_dir=cache_dir, transform=transform,
+                                         **options)
         if name == "fsdd":
             if T is not None or dt is not None:
                 raise ConfigError("dataset 'fsdd' holds MFCC frames: T/dt do not apply (use max_frames=...)")

@@ -7,7 +7,7 @@ trainer can batch without Python per-sample overhead.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ from spikeflow.errors import ConfigError, ParameterError
 class ArraySplit(Dataset):
     """Samples stored as one array: images ``[N, 1, H, W]`` (uint8 with ``scale``) or MFCCs."""
 
-    def __init__(self, x, y, *, scale: float = 1.0, lengths=None, max_frames: Optional[int] = None,
-                 transform: Optional[Callable] = None, info: Optional[dict] = None):
+    def __init__(self, x, y, *, scale: float = 1.0, lengths=None, max_frames: int | None = None,
+                 transform: Callable | None = None, info: dict | None = None):
         self.x, self.y = x, np.asarray(y, dtype=np.int64)
         self.scale = scale
         self.lengths = None if lengths is None else np.asarray(lengths)
@@ -56,7 +56,8 @@ class ArraySplit(Dataset):
             xs = [self[i][0] for i in range(len(self))]
             return torch.stack(xs), torch.from_numpy(self.y)
         if self.lengths is None:
-            return torch.from_numpy(np.asarray(self.x, dtype=np.float32) * np.float32(self.scale)), torch.from_numpy(self.y)
+            x = np.asarray(self.x, dtype=np.float32) * np.float32(self.scale)
+            return torch.from_numpy(x), torch.from_numpy(self.y)
         frames = self.max_frames or int(self.lengths.max())
         out = np.stack([_fix_length(self.x[i][: self.lengths[i]], frames) for i in range(len(self))])
         return torch.from_numpy(out.astype(np.float32)), torch.from_numpy(self.y)
@@ -78,8 +79,8 @@ class EventSplit(Dataset):
     runs before binning.
     """
 
-    def __init__(self, bundle: EventBundle, indices=None, *, T: Optional[int] = None, dt: Optional[float] = None,
-                 duration_us: Optional[int] = None, transform: Optional[Callable] = None, info: Optional[dict] = None):
+    def __init__(self, bundle: EventBundle, indices=None, *, T: int | None = None, dt: float | None = None,
+                 duration_us: int | None = None, transform: Callable | None = None, info: dict | None = None):
         if T is not None and dt is not None:
             raise ConfigError("dataset: give T (number of bins) or dt (bin width, seconds), not both")
         if T is not None and int(T) < 1:
@@ -132,8 +133,8 @@ class EventSplit(Dataset):
             if not dtype.is_floating_point:
                 x = x.clamp(max=torch.iinfo(dtype).max)
             return x.to(dtype), y
-        sub = self.bundle if len(self.indices) == len(self.bundle) and np.array_equal(self.indices, np.arange(len(self.bundle))) \
-            else self.bundle.subset(self.indices)
+        whole = np.array_equal(self.indices, np.arange(len(self.bundle)))
+        sub = self.bundle if whole else self.bundle.subset(self.indices)
         np_dtype = {torch.uint8: np.uint8, torch.int16: np.int16, torch.int32: np.int32,
                     torch.float32: np.float32}.get(dtype)
         if np_dtype is None:

@@ -16,7 +16,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from spikeflow.errors import DataFormatError
 
@@ -45,7 +45,7 @@ def sha256_file(path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def verify(folder: Path) -> Optional[dict]:
+def verify(folder: Path) -> dict | None:
     """The manifest if every listed file exists with its checksum, else None."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
@@ -73,7 +73,8 @@ def ensure(key: str, build: Callable[[Path], dict], cache_dir=None) -> tuple[Pat
         manifest = verify(folder)
         if manifest is not None:
             return folder, manifest
-        warnings.warn(f"spikeflow: cache {folder} is incomplete or corrupt (checksum mismatch); rebuilding", stacklevel=3)
+        warnings.warn(f"spikeflow: cache {folder} is incomplete or corrupt (checksum mismatch); "
+                      f"rebuilding", stacklevel=3)
         shutil.rmtree(folder, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))

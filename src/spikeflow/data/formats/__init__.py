@@ -98,7 +98,8 @@ def write_events(path, events, fmt: str | None = None) -> None:
         raise DataFormatError(f"{path}: format '{fmt}' holds one recording, got {len(many)}; use .h5 for many")
     writer = {"nmnist": write_nmnist_bin, "evt2": write_evt2, "aedat2": write_aedat2, "npz": write_npz}.get(fmt)
     if writer is None:
-        raise DataFormatError(f"{path}: cannot tell the format from suffix '{suffix}'; use one of {', '.join(EVENT_SUFFIXES)}")
+        raise DataFormatError(f"{path}: cannot tell the format from suffix '{suffix}'; use one of "
+                              f"{', '.join(EVENT_SUFFIXES)}")
     writer(path, many[0])
 
 

@@ -37,7 +37,8 @@ def read_aedat2(src: Source, sensor_size=DVS128_SIZE, *, max_events: int = MAX_E
     _, start = parse_text_header(data, name, b"#")
     body = len(data) - start
     if body % RECORD:
-        raise fail(name, len(data) - body % RECORD, f"truncated record: {body} data bytes is not a multiple of {RECORD}")
+        raise fail(name, len(data) - body % RECORD, f"truncated record: {body} data bytes is not a "
+                                                    f"multiple of {RECORD}")
     check_count(name, body // RECORD, max_events, start)
     rec = np.frombuffer(data, dtype=">u4", offset=start).reshape(-1, 2).astype(np.int64)
     addr, ts = rec[:, 0], rec[:, 1]
@@ -45,7 +46,8 @@ def read_aedat2(src: Source, sensor_size=DVS128_SIZE, *, max_events: int = MAX_E
     ts = ts + wraps * (1 << 32)
     dec = np.flatnonzero(np.diff(ts) < 0)
     if len(dec):
-        raise fail(name, start + RECORD * int(dec[0] + 1), f"timestamp decreases ({int(ts[dec[0]])} -> {int(ts[dec[0] + 1])} µs)")
+        raise fail(name, start + RECORD * int(dec[0] + 1), f"timestamp decreases ({int(ts[dec[0]])} "
+                                                           f"-> {int(ts[dec[0] + 1])} µs)")
     dvs = (addr & 0x8000) == 0
     addr, ts = addr[dvs], ts[dvs]
     x = (addr >> 1) & 0x7F
@@ -75,7 +77,8 @@ def encode_aedat2(events: Events, *, flip_x: bool = False) -> bytes:
     x = a["x"].astype(np.int64)
     if flip_x:
         x = 127 - x
-    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file created by spikeflow\r\n# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
+    header = (b"#!AER-DAT2.0\r\n# This is a raw AE data file created by spikeflow\r\n"
+              b"# Data format is int32 address, int32 timestamp (8 bytes total)\r\n")
     rec = np.empty((len(a), 2), dtype=">u4")
     rec[:, 0] = (a["y"].astype(np.int64) << 8) | (x << 1) | a["p"]
     rec[:, 1] = t & 0xFFFFFFFF

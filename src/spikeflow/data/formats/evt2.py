@@ -72,7 +72,8 @@ def read_evt2(src: Source, sensor_size=None, *, max_events: int = MAX_EVENTS, la
     p = kind[cd]
     dec = np.flatnonzero(np.diff(t) < 0)
     if len(dec):
-        raise fail(name, start + 4 * int(cd[dec[0] + 1]), f"timestamp decreases ({int(t[dec[0]])} -> {int(t[dec[0] + 1])} µs)")
+        raise fail(name, start + 4 * int(cd[dec[0] + 1]), f"timestamp decreases ({int(t[dec[0]])} "
+                                                          f"-> {int(t[dec[0] + 1])} µs)")
     if sensor_size is None:
         if w is None:
             w = int(x.max()) + 1 if len(x) else 1

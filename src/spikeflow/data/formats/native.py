@@ -125,11 +125,13 @@ def write_bundle(path, samples, sensor_size, *, compression="lzf") -> None:
     sensor_size = tuple(int(s) for s in sensor_size)
     arrays = [e.array for e in samples]
     labels = np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int64)
-    write_bundle_arrays(path, np.concatenate(arrays) if arrays else np.empty(0, make_events_array([], [], [], []).dtype),
+    events = np.concatenate(arrays) if arrays else make_events_array([], [], [], [])
+    write_bundle_arrays(path, events,
                         np.cumsum([0] + [len(a) for a in arrays]), labels, sensor_size, compression=compression)
 
 
-def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, *, compression="lzf", attrs=None) -> None:
+def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, *, compression="lzf",
+                        attrs=None) -> None:
     offsets = np.asarray(offsets, dtype=np.int64)
     final, tmp = atomic_path(path)
     try:
@@ -158,20 +160,28 @@ class EventBundle:
 
     def __init__(self, src: Source, *, max_events: int = MAX_EVENTS):
         f, name = open_h5(src)
-        with f:
-            if f.attrs.get("format") not in (BUNDLE_FORMAT, BUNDLE_FORMAT.encode()):
-                raise fail(name, 0, f"not a spikeflow bundle (attribute format must be '{BUNDLE_FORMAT}')")
-            size = np.asarray(f.attrs.get("sensor_size", []))
-            ds = {k: dataset(f, k, name) for k in (*FIELDS, "offsets", "labels")}
-            n_ev = ds["t"].shape[0] if ds["t"].ndim == 1 else -1
-            if n_ev < 0 or n_ev > max_events:
-                raise fail(name, 0, f"{n_ev} events (cap {max_events})")
-            if ds["labels"].ndim != 1 or ds["labels"].shape[0] > MAX_SAMPLES:
-                raise fail(name, 0, f"'labels' must be 1-D with at most {MAX_SAMPLES} entries")
-            cols = {k: read_array(ds[k], name, k) for k in FIELDS}
-            offsets = read_array(ds["offsets"], name, "offsets")
-            labels = read_array(ds["labels"], name, "labels")
-            self.attrs = {k: f.attrs[k] for k in f.attrs}
+        try:
+            with f:
+                if f.attrs.get("format") not in (BUNDLE_FORMAT, BUNDLE_FORMAT.encode()):
+                    raise fail(name, 0, f"not a spikeflow bundle (attribute format must be '{BUNDLE_FORMAT}')")
+                size = np.asarray(f.attrs.get("sensor_size", []))
+                ds = {k: dataset(f, k, name) for k in (*FIELDS, "offsets", "labels")}
+                n_ev = ds["t"].shape[0] if ds["t"].ndim == 1 else -1
+                if n_ev < 0 or n_ev > max_events:
+                    raise fail(name, 0, f"{n_ev} events (cap {max_events})")
+                if any(ds[k].shape != (n_ev,) for k in FIELDS):
+                    raise fail(name, 0, "arrays x, y, t, p must be 1-D and equally long")
+                if ds["labels"].ndim != 1 or ds["labels"].shape[0] > MAX_SAMPLES \
+                        or ds["offsets"].shape != (ds["labels"].shape[0] + 1,):
+                    raise fail(name, 0, f"'labels' must be 1-D with at most {MAX_SAMPLES} entries, 'offsets' one more")
+                cols = {k: read_array(ds[k], name, k) for k in FIELDS}
+                offsets = read_array(ds["offsets"], name, "offsets")
+                labels = read_array(ds["labels"], name, "labels")
+                self.attrs = {k: f.attrs[k] for k in f.attrs}
+        except DataFormatError:
+            raise
+        except Exception as err:  # h5py raises OSError, KeyError, TypeError... on damaged files
+            raise fail(name, 0, f"damaged HDF5 bundle ({type(err).__name__}: {str(err)[:120]})") from None
         _assemble(name, cols, size, np.array(-1), check_order=False)  # fields and ranges
         if offsets.ndim != 1 or len(offsets) != len(labels) + 1 or not np.issubdtype(offsets.dtype, np.integer) \
                 or offsets[0] != 0 or offsets[-1] != n_ev or np.any(np.diff(offsets) < 0):

@@ -32,16 +32,23 @@ class SHDFile:
             self.labels = read_array(dataset(self.file, "labels", self.name), self.name, "labels")
             n = len(self.labels)
             if self.labels.ndim != 1 or n > MAX_SAMPLES:
-                raise fail(self.name, 0, f"'labels' must be 1-D with at most {MAX_SAMPLES} entries, got shape {self.labels.shape}")
+                raise fail(self.name, 0, f"'labels' must be 1-D with at most {MAX_SAMPLES} entries, "
+                                         f"got shape {self.labels.shape}")
             if self.times.shape != (n,) or self.units.shape != (n,):
                 raise fail(self.name, 0, f"'spikes/times' {self.times.shape} and 'spikes/units' {self.units.shape} "
                                          f"must both have shape ({n},) like 'labels'")
             if not np.issubdtype(self.labels.dtype, np.integer):
                 raise fail(self.name, 0, f"'labels' must be integers, got {self.labels.dtype}")
-        except BaseException:
+            try:
+                attr = self.file.attrs.get("channels", SHD_CHANNELS)
+            except Exception:
+                attr = SHD_CHANNELS
+        except DataFormatError:
             self.file.close()
             raise
-        attr = self.file.attrs.get("channels", SHD_CHANNELS)
+        except Exception as err:  # h5py raises OSError, KeyError, TypeError... on damaged files
+            self.file.close()
+            raise fail(self.name, 0, f"damaged HDF5 file ({type(err).__name__}: {str(err)[:120]})") from None
         self.channels = int(channels) if channels else (int(attr) if _is_int(attr) else SHD_CHANNELS)
         self.max_events = max_events
 
@@ -60,6 +67,7 @@ class SHDFile:
             raise fail(self.name, 0, f"{where}: {len(t)} events is over the cap of {self.max_events}")
         if not np.issubdtype(t.dtype, np.number) or not np.issubdtype(u.dtype, np.integer):
             raise fail(self.name, 0, f"{where}: times must be numbers and units integers, got {t.dtype}, {u.dtype}")
+        t = t.astype(np.float64)
         if len(t) and (not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 9e12):
             raise fail(self.name, 0, f"{where}: times must be finite seconds in 0..9e12")
         if len(u) and (u.min() < 0 or u.max() >= self.channels):
@@ -107,10 +115,12 @@ def write_shd(path, samples: list[Events], *, channels: int | None = None) -> No
             units = f.create_dataset("spikes/units", (len(samples),), dtype=fu)
             for i, e in enumerate(samples):
                 if e.sensor_size[1:] != (1, 1) or e.sensor_size[0] > channels:
-                    raise DataFormatError(f"{path}: sample {i} has sensor_size {e.sensor_size}; SHD needs (channels<={channels}, 1, 1)")
+                    raise DataFormatError(f"{path}: sample {i} has sensor_size {e.sensor_size}; SHD "
+                                          f"needs (channels<={channels}, 1, 1)")
                 times[i] = e.t.astype(np.float64) / 1e6
                 units[i] = e.x.astype(np.uint16)
-            f.create_dataset("labels", data=np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int32))
+            labels = np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int32)
+            f.create_dataset("labels", data=labels)
             f.attrs["channels"] = channels
         Path(tmp).replace(final)
     except BaseException:

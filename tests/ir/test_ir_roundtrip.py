@@ -194,3 +194,36 @@ def test_dt_from_caller_then_metadata_then_default(tmp_path):
     g.metadata = {}
     with pytest.warns(UserWarning, match="assuming dt = 0.001 s"):
         assert ir.from_nir(g).dt == ir.DEFAULT_DT
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [lambda: snn.LIF(4, tau_mem=8e-3, v_threshold=0.2, reset="to_reset", dt=DT),
+     lambda: snn.RIF(4, v_threshold=0.5, dt=DT),
+     lambda: snn.RCubaLIF(4, tau_syn=3e-3, tau_mem=8e-3, v_threshold=0.1, dt=DT)],
+    ids=["LIF", "RIF", "RCubaLIF"],
+)
+def test_single_layer_exports(tmp_path, layer):
+    torch.manual_seed(6)
+    module = layer()
+    x = _spikes((30, 2, 4), p=0.5)
+    y, y2, _ = _roundtrip(tmp_path, module, x)
+    assert torch.equal(y, y2) and y.sum() > 0
+
+
+def test_streaming_step_equals_forward():
+    torch.manual_seed(7)
+    rec = snn.RLIF(6, tau_mem=10e-3, v_threshold=0.3, dt=DT)
+    net = snn.Sequential(_dense(5, 6), rec, snn.Delay(torch.tensor([0.0, 2e-3] * 3), dt=DT), _dense(6, 3, seed=8),
+                         snn.CubaLI(3, dt=DT))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = ir.from_nir(ir.to_nir(net))
+    x = _spikes((20, 2, 5), p=0.5) * 2
+    with torch.no_grad():
+        whole = module(x)
+        module.reset()
+        steps = torch.stack([module.step(x[t]) for t in range(20)])
+        module.reset()
+        again = module.step(x[0])
+    assert torch.equal(steps, whole) and torch.equal(again, whole[0])
