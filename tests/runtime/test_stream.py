@@ -6,11 +6,11 @@ import time
 import nir
 import numpy as np
 import pytest
-from rt_graphs import convnet
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime import DenseEngine
 from spikeflow.runtime.stream import Stream
+from tests.runtime.rt_graphs import convnet
 
 EV = [("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)]
 
