@@ -63,10 +63,10 @@ def bench_w1(repeats: int, T: int = 100):
     event.run(np.zeros((2, 1, 700)))  # compile numba
     for act in (0.01, 0.05, 0.20):
         x = (rng.random((T, 1, 700)) < act).astype(np.float32)
-        td, cd, rd = _median_time(lambda: dense.run(x), repeats)
-        te, ce, re_ = _median_time(lambda: event.run(x), repeats)
+        td, cd, rd = _median_time(lambda x=x: dense.run(x), repeats)
+        te, ce, re_ = _median_time(lambda x=x: event.run(x), repeats)
         xb = np.repeat(x, 32, axis=1)
-        _, cdb, _ = _median_time(lambda: dense.run(xb), max(1, repeats // 2))
+        _, cdb, _ = _median_time(lambda xb=xb: dense.run(xb), max(1, repeats // 2))
         rows.append({
             "input_activity": act, "dense_ms": td * 1e3, "event_ms": te * 1e3, "speedup": td / te,
             "dense_cpu_ms": cd * 1e3, "event_cpu_ms": ce * 1e3, "speedup_cpu": cd / ce,

@@ -13,10 +13,12 @@ def _features(x):
 def _fit_score(tr, te, C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     (x, y), (xt, yt) = tr.as_tensors(), te.as_tensors()
     scaler = StandardScaler().fit(_features(x))
-    clf = LogisticRegression(max_iter=300, C=C).fit(scaler.transform(_features(x)), y.numpy())
+    with threadpool_limits(1):
+        clf = LogisticRegression(max_iter=300, C=C).fit(scaler.transform(_features(x)), y.numpy())
     return clf.score(scaler.transform(_features(xt)), yt.numpy())
 
 

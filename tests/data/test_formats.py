@@ -7,7 +7,6 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from tests.data.data_helpers import random_events
 
 from spikeflow.data import Events
 from spikeflow.data.formats import (
@@ -28,6 +27,7 @@ from spikeflow.data.formats import (
     write_shd,
 )
 from spikeflow.errors import DataFormatError
+from tests.data.data_helpers import random_events
 
 # ---------------------------------------------------------------- round trips (written files)
 

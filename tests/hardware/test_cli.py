@@ -5,7 +5,7 @@ import json
 import nir
 import numpy as np
 import pytest
-from hw_nets import chain, li, lif, poisson
+from tests.hardware.hw_nets import chain, li, lif, poisson
 
 from spikeflow.cli import main
 from spikeflow.hardware import PROFILES

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hw_nets import chain, dense, if_
+from tests.hardware.hw_nets import chain, dense, if_
 
 from spikeflow.hardware import chip_cost, compile_network, get_profile, run_integer
 

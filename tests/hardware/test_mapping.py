@@ -2,7 +2,7 @@
 
 import nir
 import numpy as np
-from hw_nets import if_, poisson
+from tests.hardware.hw_nets import if_, poisson
 
 from spikeflow.hardware import compile_network, float_run, get_profile, run_integer
 from spikeflow.hardware.engine import leak

@@ -6,7 +6,7 @@ import math
 import nir
 import numpy as np
 import pytest
-from rt_graphs import mlp
+from tests.runtime.rt_graphs import convnet, mlp
 from scipy.optimize import brentq
 
 from spikeflow.errors import InputError
@@ -174,3 +174,38 @@ def test_clockfree_rejects_unsorted_and_out_of_range_input():
         cf.advance(np.array([2e-3, 1e-3]), np.array([0, 0]))
     with pytest.raises(InputError, match="outside"):
         cf.advance(np.array([1e-3]), np.array([3]))
+
+
+def test_random_conv_pool_graph_converges_within_one_dt():
+    rng = np.random.default_rng(3)
+    g = convnet(rng, kind="lif", size=8, channels=(2, 3, 4), n_out=3)
+    for name in ("conv1", "conv2", "fc"):
+        g.nodes[name].bias[:] = 0.0
+    dur, q = 0.05, 1e-3
+    t_us = np.sort(rng.integers(0, int(dur * 1e6), 80))
+    idx = rng.integers(0, 128, 80)
+    ref = ClockFreeEngine(g, spike_area=q).run_events(t_us * 1e-6, idx, until=dur)
+    assert sum(len(v[0]) for v in ref.values()) > 50
+    step = _stepped_spike_times(g, t_us * 1e-6, idx, 128, dur, 1e-6, q)
+    for node, (ct, ci) in ref.items():
+        s = step[node].reshape(step[node].shape[0], -1)
+        for n in range(s.shape[1]):
+            a, b = np.sort(ct[ci == n]), (np.flatnonzero(s[:, n]) + 1) * 1e-6
+            assert a.size == b.size and np.all(np.abs(a - b) <= 1e-6 * (1 + 1e-6)), f"{node}[{n}]"
+
+
+def test_recurrent_runaway_without_delay_is_an_error_and_delay_fixes_it():
+    w = np.array([[0.0, 50.0], [50.0, 0.0]])
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([2])), "fc": nir.Linear(np.eye(2) * 50.0),
+               "h": nir.LIF(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+               "rec": nir.Linear(w), "output": nir.Output(np.array([2]))},
+        edges=[("input", "fc"), ("fc", "h"), ("h", "rec"), ("rec", "h"), ("h", "output")],
+        metadata={"dt": 1e-3}, type_check=False)
+    from spikeflow.errors import NIRError
+    with pytest.raises(NIRError, match="recurrent_delay"):
+        ClockFreeEngine(g).run_events(np.array([1e-3]), np.array([0]), until=0.002)
+    t, i = ClockFreeEngine(g, recurrent_delay=1e-3).run_events(np.array([1e-3]), np.array([0]), until=0.0055)["h"]
+    # each spike re-excites the other neuron 1 ms later: 0, 1, 0, 1, ... every ms from 1 ms
+    np.testing.assert_allclose(t, [1e-3, 2e-3, 3e-3, 4e-3, 5e-3], rtol=1e-12)
+    np.testing.assert_array_equal(i, [0, 1, 0, 1, 0])

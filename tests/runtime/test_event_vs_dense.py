@@ -5,7 +5,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from rt_graphs import bernoulli, convnet, mlp
+from tests.runtime.rt_graphs import bernoulli, convnet, mlp
 
 from spikeflow import neurons
 from spikeflow.runtime import DenseEngine, EventEngine

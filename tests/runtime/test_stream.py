@@ -6,7 +6,7 @@ import time
 import nir
 import numpy as np
 import pytest
-from rt_graphs import convnet
+from tests.runtime.rt_graphs import convnet
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime import DenseEngine

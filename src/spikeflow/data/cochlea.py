@@ -87,9 +87,14 @@ class Cochlea:
         x = torch.from_numpy(np.ascontiguousarray(env)) * self.gain
         state = lif.init_state(x.shape[1:], params)
         out = torch.empty_like(x)
-        with torch.no_grad():
-            for k in range(x.shape[0]):
-                out[k], state = lif.step(x[k], state, params)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small per-step tensors: extra threads only wait (and stall on a busy machine)
+        try:
+            with torch.no_grad():
+                for k in range(x.shape[0]):
+                    out[k], state = lif.step(x[k], state, params)
+        finally:
+            torch.set_num_threads(threads)
         return out.numpy()
 
     def __call__(self, audio, sample_rate: int, label=None) -> Events:

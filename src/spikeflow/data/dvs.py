@@ -98,6 +98,19 @@ def _render_shifts(img, off_x, off_y, height, width):
     return out
 
 
+@numba.njit(cache=True)
+def _render_log_pixels(img, off_x, off_y, height, width, eps):
+    """``log(frame + eps)`` of the shifted frames, pixel-major ``[H*W, N]`` (the kernel's layout)."""
+    frames = _render_shifts(img, off_x, off_y, height, width)
+    n = frames.shape[0]
+    out = np.empty((height * width, n), dtype=np.float64)
+    for f in range(n):
+        for y in range(height):
+            for x in range(width):
+                out[y * width + x, f] = np.log(frames[f, y, x] + eps)
+    return out
+
+
 @dataclass
 class DVSEmulator:
     """Per-pixel contrast-threshold event generation (see module docstring).
@@ -243,9 +256,8 @@ def saccade_events(image, emulator: DVSEmulator, *, sensor_size=(34, 34), durati
     origin = ((w - iw - amplitude) / 2, (h - ih - amplitude) / 2)
     n = 3 * frames_per_saccade + 1
     offx, offy = saccade_offsets(n, amplitude, origin)
-    frames = _render_shifts(img, offx, offy, h, w)
+    logf = _render_log_pixels(img, offx, offy, h, w, emulator.log_eps)
     times_us = np.linspace(0.0, duration * 1e6, len(offx))
-    logf = np.ascontiguousarray(np.log(frames.reshape(len(offx), h * w).T.astype(np.float64) + emulator.log_eps))
     return emulator._events(logf, times_us, h, w, noise_seed, label)
 
 

@@ -22,6 +22,7 @@ for reset by subtraction). Recurrent edges deliver after ``recurrent_delay`` sec
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 from typing import Dict, List, Optional
@@ -87,7 +88,7 @@ class ClockFreeEngine:
                               "spiking": kind in (LIF, IF, CUBALIF), "out": []})
         # one CSR (source -> target) per projection; convolutions made explicit here
         self.proj: Dict[int, List] = {}
-        for k, (src, dst, delay, s0, s1) in enumerate(pl.proj_i):
+        for src, dst, delay, s0, s1 in pl.proj_i:
             m = None
             for s in range(s0, s1):
                 sm = self._stage_matrix(s)
@@ -124,6 +125,7 @@ class ClockFreeEngine:
     def reset(self) -> None:
         self.now = 0.0
         self._heap: list = []
+        self._fifo = collections.deque()
         self._seq = itertools.count()
         for pop in self.pops:
             n = pop["size"]
@@ -306,7 +308,20 @@ class ClockFreeEngine:
         pop["count"][idx] += 1
         sc = self.counters["spikes"]
         sc[pop["name"]] = sc.get(pop["name"], 0) + idx.size
-        self._deliver(p, idx, np.ones(idx.size), t)
+        self._fifo.append((p, idx.copy(), t))  # delivered by _drain, in order, without recursion
+
+    def _drain(self):
+        """Deliver queued spikes (and the spikes they cause at the same instant) in FIFO order."""
+        n_same, t_last = 0, None
+        limit = 1000 + 100 * sum(pop["size"] for pop in self.pops)  # deliveries at one instant
+        while self._fifo:
+            p, idx, t = self._fifo.popleft()
+            n_same = n_same + 1 if t == t_last else 0
+            t_last = t
+            if n_same > limit:
+                raise NIRError(f"runtime: spikes cascade without end at t={t:.9f} s (a recurrent loop above "
+                               "threshold); give the clock-free engine recurrent_delay > 0")
+            self._deliver(p, idx, np.ones(idx.size), t)
 
     # ------------------------------------------------------------------ driving
     def advance(self, times_s, idx, val=None, until: Optional[float] = None, sample_times=None):
@@ -348,12 +363,14 @@ class ClockFreeEngine:
                 sc = self.counters["spikes"]
                 sc["input"] = sc.get("input", 0) + (e2 - e)
                 self._deliver(inp, idx[e:e2], val[e:e2], t_in)
+                self._drain()
                 e = e2
                 continue
             t, _, typ, p, payload, extra = heapq.heappop(self._heap)
             self.now = t
             if typ == 1:  # delayed recurrent delivery
                 self._deliver(p, payload[0], payload[1], t, delayed_only=True)
+                self._drain()
                 continue
             pop = self.pops[p]
             n = payload
@@ -363,6 +380,7 @@ class ClockFreeEngine:
             self._advance(p, tg, t)
             pop["v"][n] = max(pop["v"][n], np.nextafter(pop["prm"]["v_th"][n], np.inf))  # crossing reached
             self._fire_now(p, tg, t)
+            self._drain()
         while s_i < samples.size and samples[s_i] <= until:
             self._sample(out, s_i, samples[s_i])
             s_i += 1

@@ -73,7 +73,7 @@ class EventEngine:
             if kind not in (0, 1, 3):
                 continue
             prm = pl.prm[off:off + size]
-            alpha, r, v_leak, v_th, drive = prm[:, 0], prm[:, 2], prm[:, 3], prm[:, 4], prm[:, 7]
+            r, v_leak, v_th, drive = prm[:, 2], prm[:, 3], prm[:, 4], prm[:, 7]
             if kind == 1:
                 act = (r * drive > 0) | (self.v[off:off + size] > v_th)
             else:
@@ -115,14 +115,11 @@ class EventEngine:
         return self.advance_sparse(x.shape[0], in_ptr, idx.astype(np.int64), flat[steps, idx].astype(np.float64),
                                    record)
 
-    def advance_sparse(self, n_steps: int, in_ptr, in_idx, in_val, record: bool = False) -> RunResult:
+    def advance_sparse(self, n_steps: int, in_ptr, in_idx, in_val, record: bool = False,
+                       counters: bool = True) -> RunResult:
         """Advance ``n_steps`` with input given as CSR over steps (``in_ptr [n_steps + 1]``)."""
         pl = self.plan
-        pop_i = pl.pop_i.copy()
-        spiking_out = {p for p in pl.output_pop.values()}
-        for p in range(len(pop_i)):
-            pop_i[p, 3] = 1 if (record or p in spiking_out) else 0
-        n_rec = int(sum(pop_i[p, 1] for p in range(len(pop_i)) if pop_i[p, 3] and pop_i[p, 4] < 0))
+        pop_i, n_rec = self._record_table(bool(record))
         cap = max(16, n_steps * n_rec)  # at most one spike per neuron and step: never overflows
         trace = np.zeros((n_steps, max(pl.n_trace, 1)))
         rec_t, rec_g, rec_n = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(1, np.int64)
@@ -153,7 +150,20 @@ class EventEngine:
             outputs[out_name] = arr.reshape(n_steps, 1, *shape).copy()
         spikes = {k: s for k, s in spikes.items() if record or k in self.graph.nodes and
                   self.graph.nodes[k].is_neuron}
-        return RunResult(outputs, spikes if record else {}, self.counter_dict(), self.dt)
+        return RunResult(outputs, spikes if record else {}, self.counter_dict() if counters else {}, self.dt)
+
+    def _record_table(self, record: bool):
+        """Population table with the record flags set (cached): spikes of outputs, or of every node."""
+        cache = self.__dict__.setdefault("_rec_tables", {})
+        if record not in cache:
+            pl = self.plan
+            pop_i = pl.pop_i.copy()
+            spiking_out = set(pl.output_pop.values())
+            for p in range(len(pop_i)):
+                pop_i[p, 3] = 1 if (record or p in spiking_out) else 0
+            n_rec = int(sum(pop_i[p, 1] for p in range(len(pop_i)) if pop_i[p, 3] and pop_i[p, 4] < 0))
+            cache[record] = (pop_i, n_rec)
+        return cache[record]
 
     def _dense_spikes(self, p, rec_t, rec_g, n_steps):
         off, size = int(self.plan.pop_i[p, 0]), int(self.plan.pop_i[p, 1])

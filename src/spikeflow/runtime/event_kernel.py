@@ -12,7 +12,6 @@ Non-spiking populations (LI, CubaLI, identity outputs) are updated every step an
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 LIF, IF, LI, CUBALIF, CUBALI, IDENT, INPUT = 0, 1, 2, 3, 4, 5, 6
 

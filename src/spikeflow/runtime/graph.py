@@ -394,7 +394,9 @@ def _out_shape(nd: Node, shape):
         return shape
     if nd.kind == "affine":
         if int(np.prod(shape)) != nd.weight.shape[1]:
-            raise NIRError(f"runtime: node '{name}': weight expects {nd.weight.shape[1]} inputs, receives shape {shape}")
+            raise NIRError(
+                f"runtime: node '{name}': weight expects {nd.weight.shape[1]} inputs, receives shape {shape}"
+            )
         return (nd.weight.shape[0],)
     if nd.kind == "scale":
         if nd.weight.size not in (1, int(np.prod(shape))):

@@ -18,6 +18,7 @@ Bad streams (documented behaviour, never a silent wrong answer):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -131,6 +132,7 @@ class Stream:
         self._last = np.zeros(self.n_out)
         self._history = []
         self.decision: Optional[Prediction] = None
+        self._prediction = None
         self._prediction = self._predict()
 
     @property
@@ -150,20 +152,18 @@ class Stream:
         arr = np.asarray(arr)
         if arr.dtype.names is None or not {"x", "t"} <= set(arr.dtype.names):
             raise InputError(f"stream: a chunk must be events with fields x, y, t, p (µs); got dtype {arr.dtype}")
-        sensor = getattr(chunk, "sensor_size", None)
-        if sensor is not None and tuple(sensor) != (self.width, self.height, self.n_pol):
-            raise InputError(f"stream: events come from a sensor of size {tuple(sensor)} (W, H, P); the model's "
-                             f"input is {self.width}x{self.height} with {self.n_pol} polarities")
+        self._check_sensor(chunk)
         t = arr["t"]
         cols = {f: arr[f] for f in ("x", "y", "p") if f in arr.dtype.names}
         for name, col in [("t", t)] + list(cols.items()):
-            if np.issubdtype(col.dtype, np.floating) and not np.all(np.isfinite(col)):
+            kind = col.dtype.kind
+            if kind == "f" and not np.all(np.isfinite(col)):
                 bad = int(np.flatnonzero(~np.isfinite(col))[0])
                 raise InputError(f"stream: field '{name}' of event {bad} is {col[bad]} (NaN/inf); timestamps and "
                                  "coordinates must be finite")
-            if not (np.issubdtype(col.dtype, np.integer) or np.issubdtype(col.dtype, np.floating)):
+            if kind not in "iuf":
                 raise InputError(f"stream: field '{name}' must be numeric, got {col.dtype}")
-        t = np.rint(t).astype(np.int64) if np.issubdtype(t.dtype, np.floating) else t.astype(np.int64)
+        t = np.rint(t).astype(np.int64) if t.dtype.kind == "f" else t.astype(np.int64, copy=False)
         x = cols["x"].astype(np.int64)
         y = cols.get("y", np.zeros(len(t))).astype(np.int64) if self.height > 1 else np.zeros(len(t), np.int64)
         p = cols.get("p", np.zeros(len(t))).astype(np.int64) if self.n_pol > 1 else np.zeros(len(t), np.int64)
@@ -183,6 +183,12 @@ class Stream:
             raise InputError(f"stream: event at t={int(t[0])} µs is earlier than time already processed "
                              f"({floor_us} µs); a stream cannot go back in time (reset() for a new recording)")
         return t, (p * self.height + y) * self.width + x
+
+    def _check_sensor(self, events) -> None:
+        sensor = getattr(events, "sensor_size", None)
+        if sensor is not None and tuple(int(v) for v in sensor) != (self.width, self.height, self.n_pol):
+            raise InputError(f"stream: events come from a sensor of size {tuple(sensor)} (W, H, P); the model's "
+                             f"input is {self.width}x{self.height} with {self.n_pol} polarities")
 
     def _processed_until_us(self) -> int:
         if self.engine_name == "clockfree":
@@ -235,7 +241,7 @@ class Stream:
         ix = uniq % (self.n_pol * self.height * self.width)
         if self.engine_name == "event":
             ptr = np.searchsorted(st, np.arange(n + 1)).astype(np.int64)
-            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64))
+            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64), counters=False)
         else:
             x = np.zeros((n, 1, self.n_pol * self.height * self.width))
             x[st, 0, ix] = counts
@@ -270,6 +276,11 @@ class Stream:
 
     # ------------------------------------------------------------------ answer
     def _predict(self) -> Prediction:
+        last = getattr(self, "_prediction", None)
+        if last is not None and last.t_us == int(round(self.t0_us + self.steps * self.dt_us)) and self.steps:
+            if last.events_seen == self.events_seen:
+                return last
+            return dataclasses.replace(last, events_seen=self.events_seen)  # no new step: same answer
         if self.steps == 0:
             logits = np.zeros(self.n_out)
         elif callable(self.decoder):
@@ -283,7 +294,8 @@ class Stream:
         label = int(np.argmax(probs))
         conf = float(probs[label])
         t_us = int(round(self.t0_us + self.steps * self.dt_us))
-        pred = Prediction(label, probs, conf, t_us, self.events_seen, self.decision is not None or conf >= self.threshold)
+        decided = self.decision is not None or conf >= self.threshold
+        pred = Prediction(label, probs, conf, t_us, self.events_seen, decided)
         if self.decision is None and conf >= self.threshold and self.steps > 0:
             self.decision = pred
         return pred
@@ -297,6 +309,7 @@ class Stream:
         ``chunk_us`` windows) or an iterable of chunks (e.g. a generator reading a sensor).
         ``realtime`` paces the chunks by their timestamps (``speed`` > 1 plays faster).
         """
+        self._check_sensor(source)
         start = time.monotonic()
         for chunk in _chunks(source, chunk_us, self.t0_us, self.on_unsorted):
             if realtime:

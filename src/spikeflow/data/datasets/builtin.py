@@ -169,6 +169,7 @@ def pseudo_speakers(X, lengths, labels, n_speakers: int = 6) -> np.ndarray:
     from scipy.optimize import linear_sum_assignment
     from sklearn.cluster import KMeans
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     feats = np.stack([np.concatenate([X[s:s + n].mean(0), X[s:s + n].std(0)]) for s, n in zip(starts, lengths)])
@@ -177,7 +178,8 @@ def pseudo_speakers(X, lengths, labels, n_speakers: int = 6) -> np.ndarray:
     ref = None
     for digit in np.unique(labels):
         idx = np.flatnonzero(labels == digit)
-        km = KMeans(n_clusters=n_speakers, n_init=20, random_state=0).fit(feats[idx])
+        with threadpool_limits(1):  # tiny problem: OpenMP threads only wait on a busy machine
+            km = KMeans(n_clusters=n_speakers, n_init=20, random_state=0).fit(feats[idx])
         if ref is None:
             ref, mapping = km.cluster_centers_, np.arange(n_speakers)
         else:
