@@ -19,6 +19,15 @@ COMMAND_MODULES = [
     "info",
     "data",
     "nir",
+    "train",
+    "eval",
+    "convert",
+    "export",
+    "demo",
+    "sim",
+    "stream",
+    "eval_time",
+    "hw",
 ]
 
 

@@ -2,27 +2,72 @@
 
 ``multistep(model, x, state, params, spike_fn, backend="auto")`` runs a neuron model over
 all T steps of a time-major input. Backends: ``"reference"`` (the model's torch ``step``
-in a loop; the oracle and fallback), plus fused kernels where available. ``"auto"``
-picks the fastest available one for the tensor's device and model.
+in a loop; the oracle and fallback), ``"cpu"`` (numba) and ``"gpu"`` (triton) fused kernels
+for LIF, IF, ALIF and CubaLIF. ``"auto"`` uses the fused kernel of the tensor's device when
+the model, dtype and spike function are supported, else the reference loop.
 """
 
 from __future__ import annotations
 
+import os
+
+import torch
+
 from spikeflow.errors import ParameterError
-from spikeflow.kernels import reference
+from spikeflow.kernels import fused, reference
 
 BACKENDS = ("auto", "reference", "cpu", "gpu")
 
 
+def _has_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _has_triton() -> bool:
+    try:
+        from spikeflow.kernels import gpu
+    except ImportError:
+        return False
+    return gpu.AVAILABLE
+
+
+def _triton_interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "") == "1"
+
+
 def available_backends() -> dict:
-    """Which backends can run here (name -> bool)."""
-    return {"reference": True, "cpu": False, "gpu": False}
+    """Which backends can run here (name -> bool); "gpu" needs triton and CUDA (or TRITON_INTERPRET=1)."""
+    gpu_ok = _has_triton() and (torch.cuda.is_available() or _triton_interpret())
+    return {"reference": True, "cpu": _has_numba(), "gpu": gpu_ok}
+
+
+def _device_backend(x) -> str:
+    return "gpu" if x.device.type == "cuda" else "cpu"
 
 
 def multistep(model, x, state, params, spike_fn, backend: str = "auto", return_trace: bool = False):
     """Run ``model.step`` over the time axis; ``model`` is a ``spikeflow.neurons.NeuronModel``."""
     if backend not in BACKENDS:
         raise ParameterError(f"kernels: 'backend' must be one of {BACKENDS}, got {backend!r}")
-    if backend in ("cpu", "gpu") and not available_backends()[backend]:
+    if backend == "reference":
+        return reference.multistep(model.step, x, state, params, spike_fn, return_trace)
+    available = available_backends()
+    if backend == "auto":
+        chosen = _device_backend(x)
+        if not available[chosen] or fused.unsupported_reason(model, x, state, params, spike_fn) is not None:
+            return reference.multistep(model.step, x, state, params, spike_fn, return_trace)
+        return fused.multistep(model, x, state, params, spike_fn, chosen, return_trace)
+    if not available[backend]:
         raise ParameterError(f"kernels: backend {backend!r} is not available here; use 'reference' or 'auto'")
-    return reference.multistep(model.step, x, state, params, spike_fn, return_trace)
+    reason = fused.unsupported_reason(model, x, state, params, spike_fn)
+    if reason is None and backend == "cpu" and x.device.type != "cpu":
+        reason = f"the 'cpu' backend needs CPU tensors, got {x.device}"
+    if reason is None and backend == "gpu" and x.device.type != "cuda" and not _triton_interpret():
+        reason = f"the 'gpu' backend needs CUDA tensors, got {x.device}"
+    if reason is not None:
+        raise ParameterError(f"kernels: backend {backend!r} cannot run this call: {reason}")
+    return fused.multistep(model, x, state, params, spike_fn, backend, return_trace)

@@ -5,8 +5,9 @@ from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.neuron import ALIF, IF, LI, LIF, CubaLI, CubaLIF, Izhikevich, NeuronLayer
 from spikeflow.nn.recurrent import RALIF, RIF, RLIF, RCubaLIF, Recurrent
 from spikeflow.nn.sequential import Sequential
+from spikeflow.nn.synapse import SpikeLinear
 
 __all__ = [
     "ALIF", "Delay", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
-    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SumPool2d", "Threshold", "TimeFold",
+    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SpikeLinear", "SumPool2d", "Threshold", "TimeFold",
 ]

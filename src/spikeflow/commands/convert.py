@@ -1,0 +1,76 @@
+"""``spikeflow convert``: train (or load) a ReLU ANN, convert it to an IF SNN, report accuracy against T."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spikeflow.commands._common import int_list, load_run, positive_float, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("convert", help="ANN->SNN conversion with threshold balancing; accuracy against T")
+    p.add_argument("--data", required=True, help="dataset name or file path")
+    p.add_argument("--out", required=True, help="output run directory (the ANN trains in OUT/ann)")
+    p.add_argument("--ann", default=None, help="an existing ANN run directory (skips training)")
+    p.add_argument("--model", default="conv", choices=["mlp", "conv"])
+    p.add_argument("--hidden", type=int_list, default=None)
+    p.add_argument("--channels", type=int_list, default=None)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--augment", default="none", choices=["none", "shift"])
+    p.add_argument("--T", type=int_list, default=[8, 16, 32, 64], help="time steps to evaluate, e.g. 16,32,64")
+    p.add_argument("--percentile", type=positive_float, default=99.9)
+    p.add_argument("--calibration", type=positive_int, default=1000, help="training samples for balancing")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from spikeflow.errors import ConfigError
+    from spikeflow.train import zoo
+    from spikeflow.train.checkpoint import atomic_write_text, write_model
+    from spikeflow.train.convert import convert
+    from spikeflow.train.datasets import holdout, load_tensors
+    from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
+
+    if not 0 < args.percentile <= 100:
+        raise ConfigError(f"--percentile must be in (0, 100], got {args.percentile}")
+    x, y = load_tensors(args.data, "train")
+    xt, yt = load_tensors(args.data, "test")
+    if args.ann:
+        ann, _ = load_run(args.ann)
+        if ann.spiking:
+            raise ConfigError(f"--ann {args.ann} holds a spiking model; conversion needs a ReLU ANN run")
+    else:
+        kw = {"neuron": "relu", "channels": args.channels} if args.model == "conv" else {"neuron": "relu"}
+        if args.hidden:
+            kw["hidden"] = args.hidden[0] if args.model == "conv" else args.hidden
+        seed_all(args.seed)
+        ann = zoo.for_data(args.model, x.shape[1:], int(y.max()) + 1, **kw)
+        train, val = holdout(x, y, 0.1, seed=args.seed)
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss="ce", seed=args.seed,
+                          augment=args.augment, progress=not args.no_progress)
+        Trainer(ann, train, val, cfg, out_dir=Path(args.out) / "ann", extra_meta={"data": str(args.data)}).fit(
+            resume=args.resume)
+    ann_acc = evaluate(ann, xt, yt, loss="ce")["accuracy"]
+    g = torch.Generator().manual_seed(args.seed)
+    calib = x[torch.randperm(len(y), generator=g)[: args.calibration]]
+    print(f"ANN test accuracy {100 * ann_acc:.2f} %")
+    rows = []
+    snn = None
+    for T in args.T:
+        snn = convert(ann, calib, T=T, percentile=args.percentile)
+        acc = evaluate(snn, xt, yt, loss="ce_mean")["accuracy"]
+        rows.append({"T": T, "accuracy": acc, "gap_points": 100 * (ann_acc - acc)})
+        print(f"SNN T={T:4d}: {100 * acc:.2f} %  (ANN - SNN = {100 * (ann_acc - acc):+.2f} points)")
+    out = Path(args.out)
+    write_model(out / "best.pt", snn, {"spec": snn.spec, "data": str(args.data)})
+    atomic_write_text(out / "result.json", json.dumps({"data": str(args.data), "ann_accuracy": ann_acc,
+                                                        "percentile": args.percentile, "snn": rows}, indent=1))
+    return 0

@@ -1,0 +1,46 @@
+"""``spikeflow eval``: accuracy, spike rates and synaptic operations of a trained run."""
+
+from __future__ import annotations
+
+import json
+
+from spikeflow.commands._common import load_run, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained run directory on a dataset split")
+    p.add_argument("run", help="run directory written by 'spikeflow train' or 'spikeflow convert'")
+    p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--T", type=positive_int, default=None, help="override the time steps of static inputs")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from spikeflow.errors import ConfigError
+    from spikeflow.train.datasets import load_tensors
+    from spikeflow.train.metrics import synaptic_operations
+    from spikeflow.train.trainer import evaluate
+
+    model, meta = load_run(args.run)
+    data = args.data or meta.get("data")
+    if not data:
+        raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
+    if args.T:
+        model.time_steps = args.T
+    x, y = load_tensors(data, args.split)
+    loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
+                                           meta.get("config", {}).get("loss", "ce_max"))
+    result = evaluate(model, x, y, loss=loss, spikes=model.spiking)
+    ops = synaptic_operations(model, x[:64])
+    result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{data} {args.split}: accuracy {100 * result['accuracy']:.2f} % ({result['samples']} samples)")
+        for name, rate in result.get("spike_rates", {}).items():
+            print(f"  spike rate {name}: {rate:.4f} per neuron per step")
+        print(f"  synaptic ops per sample: {ops.macs:.3g} MAC + {ops.acs:.3g} AC; "
+              f"energy estimate {ops.energy_pj() / 1e3:.3g} nJ (45 nm figures, Horowitz 2014)")
+    return 0

@@ -1,0 +1,39 @@
+"""``spikeflow export``: write a trained run as a NIR graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spikeflow.commands._common import load_run
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a trained run to NIR (HDF5)")
+    p.add_argument("run", help="run directory written by 'spikeflow train'")
+    p.add_argument("--nir", required=True, help="output .nir file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from spikeflow.errors import ConfigError
+
+    try:
+        from spikeflow import ir
+    except ImportError:
+        raise ConfigError("export needs the spikeflow.ir package (NIR export), which is not installed here") from None
+    model, meta = load_run(args.run)
+    if not model.spiking:
+        raise ConfigError(f"run {args.run} holds an ANN (neuron 'relu'); NIR export takes spiking models")
+    dt = float(model.spec.get("dt", 1e-3))
+    ir.write(model.net, Path(args.nir), dt=dt) if _takes_dt(ir.write) else ir.write(model.net, Path(args.nir))
+    print(f"wrote {args.nir}")
+    return 0
+
+
+def _takes_dt(fn) -> bool:
+    import inspect
+
+    try:
+        return "dt" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

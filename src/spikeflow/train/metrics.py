@@ -1,0 +1,122 @@
+"""Metrics: accuracy, per-layer spike rate, activation sparsity and synaptic operations.
+
+Synaptic operations follow NeuroBench's definitions (ECOSYSTEM.md): a spike (binary)
+input to a synaptic layer counts one accumulate (AC) per fan-out weight, a non-binary
+input one multiply-accumulate (MAC); counts are per sample and per inference (all T steps).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from spikeflow.nn import NeuronLayer, Recurrent
+
+# 45 nm CMOS, 32-bit float: MAC 4.6 pJ, add 0.9 pJ (Horowitz, ISSCC 2014).
+ENERGY_MAC_PJ = 4.6
+ENERGY_AC_PJ = 0.9
+
+
+def accuracy(scores: torch.Tensor, target: torch.Tensor) -> float:
+    return (scores.argmax(-1) == target).float().mean().item()
+
+
+def _spiking(m: nn.Module) -> bool:
+    if isinstance(m, Recurrent):
+        return True
+    return isinstance(m, NeuronLayer) and m.model.spiking
+
+
+@contextmanager
+def record_spikes(model: nn.Module, keep_graph: bool = False):
+    """Within the block, ``rec`` maps each spiking layer's name to its outputs' list.
+
+    ``keep_graph=True`` keeps autograd (for rate regularisation); otherwise outputs are detached.
+    """
+    rec: dict[str, list[torch.Tensor]] = {}
+    handles = []
+    for name, m in model.named_modules():
+        if _spiking(m) and not any(name.startswith(p + ".") for p in rec):
+            rec[name] = []
+
+            def hook(mod, inp, out, name=name):
+                out = out[0] if isinstance(out, tuple) else out
+                rec[name].append(out if keep_graph else out.detach())
+
+            handles.append(m.register_forward_hook(hook))
+    try:
+        yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass
+class SynOps:
+    """Synaptic operations per sample: MACs (analog input) and ACs (spike input)."""
+
+    macs: float = 0.0
+    acs: float = 0.0
+    per_layer: dict = field(default_factory=dict)
+
+    def energy_pj(self) -> float:
+        return self.macs * ENERGY_MAC_PJ + self.acs * ENERGY_AC_PJ
+
+
+def _fanout_ops(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Operations the layer does on input ``x``: the layer with unit weights, no bias, on x != 0."""
+    if isinstance(layer, nn.Linear):
+        return (x != 0).float().sum(-1) * layer.out_features
+    if isinstance(layer, nn.Conv2d):
+        ones = torch.ones_like(layer.weight)
+        y = torch.nn.functional.conv2d((x != 0).float(), ones, None, layer.stride, layer.padding,
+                                       layer.dilation, layer.groups)
+        return y.flatten(1).sum(-1)
+    raise TypeError(type(layer))
+
+
+@torch.no_grad()
+def synaptic_operations(model: nn.Module, x: torch.Tensor) -> SynOps:
+    """Count MACs/ACs of every Linear and Conv2d on one forward pass of batch ``x``."""
+    ops = SynOps()
+    counts: dict[str, list] = {}
+    handles = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            def hook(mod, inp, out, name=name):
+                xi = inp[0]
+                binary = bool(((xi == 0) | (xi == 1)).all())
+                n = _fanout_ops(mod, xi).sum().item()
+                c = counts.setdefault(name, [0.0, 0.0])
+                c[1 if binary else 0] += n
+
+            handles.append(m.register_forward_hook(hook))
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    b = x.shape[0]
+    for name, (mac, ac) in counts.items():
+        ops.per_layer[name] = {"macs": mac / b, "acs": ac / b}
+        ops.macs += mac / b
+        ops.acs += ac / b
+    return ops
+
+
+def spike_rates(rec: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """Mean spikes per neuron per step for each recorded layer."""
+    return {k: float(torch.cat([o.reshape(-1) for o in v]).float().mean()) for k, v in rec.items() if v}
+
+
+def activation_sparsity(rec: dict[str, list[torch.Tensor]]) -> float:
+    """Fraction of zero outputs over all spiking layers, steps and samples (NeuroBench)."""
+    zeros = total = 0
+    for outs in rec.values():
+        for o in outs:
+            zeros += int((o == 0).sum())
+            total += o.numel()
+    return zeros / total if total else 0.0

@@ -1,0 +1,117 @@
+"""Trainer: determinism, kill -9 and resume, early stopping, best-model keeping, logs."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeflow.errors import CheckpointError, ConfigError
+from spikeflow.train import TrainConfig, Trainer, checkpoint, seed_all, zoo
+from spikeflow.train.datasets import holdout, load_tensors
+
+HERE = Path(__file__).parent
+SRC = str(HERE.parents[1] / "src")
+
+
+def _digits():
+    x, y = load_tensors("digits", "train")
+    return holdout(x, y, 0.1, seed=0)
+
+
+def _job(out, *extra):
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(HERE / "digits_job.py"), str(out), *extra], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_kill9_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    ref = _job(tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    killed = _job(tmp_path / "run", "--kill-at", "30")  # epoch 1 has 40 steps; checkpoints at 7, 14, 21, 28
+    assert killed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "run" / "final.json").exists()
+    pointer = json.loads((tmp_path / "run" / "latest.json").read_text())
+    assert pointer["step"] == 28 and pointer["epoch"] == 0 and pointer["step_in_epoch"] == 28
+    resumed = _job(tmp_path / "run")
+    assert resumed.returncode == 0, resumed.stderr
+
+    rows, ref_rows = _rows(tmp_path / "run" / "steps.csv"), _rows(tmp_path / "ref" / "steps.csv")
+    assert [int(r["global_step"]) for r in rows] == list(range(1, len(ref_rows) + 1))  # no gap, no repeat
+    assert rows == ref_rows  # same losses, accuracies and learning rates at every step
+    assert _rows(tmp_path / "run" / "epochs.csv")[-1]["val_acc"] == _rows(tmp_path / "ref" / "epochs.csv")[-1]["val_acc"]
+    assert json.loads((tmp_path / "run" / "final.json").read_text()) == json.loads(
+        (tmp_path / "ref" / "final.json").read_text())
+    a, _ = checkpoint.read_checkpoint(tmp_path / "run")
+    b, _ = checkpoint.read_checkpoint(tmp_path / "ref")
+    for k in b["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def _fit(seed, out=None, epochs=1, **cfg):
+    train, val = _digits()
+    seed_all(seed)
+    model = zoo.mlp(64, 10, [32], T=4, encoding="rate")
+    config = TrainConfig(epochs=epochs, batch_size=64, lr=5e-3, seed=seed, progress=False, **cfg)
+    summary = Trainer(model, train, val, config, out_dir=out).fit()
+    return model, summary
+
+
+def test_same_seed_identical_weights_other_seed_differs():
+    torch.set_num_threads(1)
+    a, _ = _fit(7)
+    b, _ = _fit(7)
+    c, _ = _fit(8)
+    for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_best_model_logs_and_early_stopping(tmp_path):
+    # patience=1: training stops at the first epoch without a validation gain; the best epoch is kept
+    model, summary = _fit(0, out=tmp_path, epochs=6, patience=1, schedule="constant", restore_best=True)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == summary["epochs"] == len(_rows(tmp_path / "epochs.csv"))
+    best_epoch = max(range(len(history)), key=lambda i: history[i]["val_acc"]) + 1
+    assert summary["best_epoch"] == best_epoch
+    assert summary["best_val"] == pytest.approx(max(h["val_acc"] for h in history))
+    vals = [h["val_acc"] for h in history]
+    first_stall = next((i + 1 for i in range(1, len(vals)) if vals[i] <= max(vals[:i])), None)
+    assert summary["stopped_early"] == (first_stall is not None)
+    assert summary["epochs"] == (first_stall or 6)
+    best, meta = checkpoint.read_model_file(tmp_path / "best.pt")
+    assert meta["epoch"] == best_epoch
+    for k, v in best.items():
+        assert torch.equal(v, model.state_dict()[k])  # the trainer handed back the best weights
+    steps = _rows(tmp_path / "steps.csv")
+    assert [int(r["global_step"]) for r in steps] == list(range(1, summary["global_step"] + 1))
+
+
+def test_refuses_to_overwrite_a_run_and_reports_corrupt_checkpoint(tmp_path):
+    _fit(0, out=tmp_path)
+    with pytest.raises(ConfigError, match="resume"):
+        _fit(0, out=tmp_path)
+    pointer = json.loads((tmp_path / "latest.json").read_text())
+    path = tmp_path / pointer["file"]
+    path.write_bytes(path.read_bytes()[:100])
+    train, val = _digits()
+    trainer = Trainer(zoo.mlp(64, 10, [32], T=4), train, val, TrainConfig(epochs=2, progress=False), out_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        trainer.fit(resume=True)
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ConfigError, match="'lr'"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ConfigError, match="'schedule'"):
+        TrainConfig(schedule="linear")
