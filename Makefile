@@ -34,7 +34,7 @@ test-slow: $(STAMP)
 IVENV  := .venv-interop
 IPY    := $(IVENV)/bin/python
 ISTAMP := $(IVENV)/.installed
-INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0
+INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0 neurobench==2.3.0
 
 $(ISTAMP): pyproject.toml
 	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
@@ -46,9 +46,25 @@ $(ISTAMP): pyproject.toml
 test-interop: $(ISTAMP)
 	$(IPY) -m pytest -q -m interop
 
-bench: $(STAMP)
+# Peer libraries for the speed benchmark (benchmarks/peers.py), torch pinned the same way.
+PVENV  := benchmarks/.venv-peers
+PSTAMP := $(PVENV)/.installed
+PEER_PACKAGES := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0
+
+$(PSTAMP):
+	test -x $(PVENV)/bin/python || $(PYTHON) -m venv $(PVENV)
+	echo "$(TORCH)" > $(PVENV)/constraints.txt
+	PIP_CONSTRAINT=$(abspath $(PVENV))/constraints.txt $(PVENV)/bin/pip install -q "$(TORCH)" $(PEER_PACKAGES)
+	touch $@
+
+bench: $(STAMP) $(PSTAMP)
+	$(PY) benchmarks/crossover.py
+	$(PY) benchmarks/peers.py
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
+	$(PY) benchmarks/sim.py
+	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

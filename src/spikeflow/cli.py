@@ -24,6 +24,10 @@ COMMAND_MODULES = [
     "convert",
     "export",
     "demo",
+    "sim",
+    "stream",
+    "eval_time",
+    "hw",
 ]
 
 

@@ -1,7 +1,6 @@
-from tests.data.data_helpers import random_events
-
 from spikeflow.cli import main
 from spikeflow.data.formats import read_aedat2, write_nmnist_bin
+from tests.data.data_helpers import random_events
 
 
 def test_data_list_without_build(tmp_path, capsys):

@@ -4,7 +4,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from tests.data.data_helpers import random_events
 
 from spikeflow.data import DATASETS, Events, load_dataset
 from spikeflow.data.datasets import builtin
@@ -12,6 +11,7 @@ from spikeflow.data.datasets.cache import cache_root
 from spikeflow.data.formats import write_nmnist_bin, write_npz, write_shd
 from spikeflow.data.transforms import Downsample, Tonic
 from spikeflow.errors import ConfigError
+from tests.data.data_helpers import random_events
 
 
 def test_cache_dir_comes_from_env(tmp_path, monkeypatch):

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import tonic
-from tests.data.data_helpers import random_events
 
 from spikeflow.data import EVENT_DTYPE, Events
 from spikeflow.errors import InputError, ParameterError
+from tests.data.data_helpers import random_events
 
 
 def test_dtype_is_tonic_compatible_and_tonic_toframe_agrees():

@@ -7,7 +7,6 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from tests.data.data_helpers import random_events
 
 from spikeflow.data import Events
 from spikeflow.data.formats import (
@@ -28,6 +27,7 @@ from spikeflow.data.formats import (
     write_shd,
 )
 from spikeflow.errors import DataFormatError
+from tests.data.data_helpers import random_events
 
 # ---------------------------------------------------------------- round trips (written files)
 
@@ -237,3 +237,18 @@ def test_bundle_rejects_bad_offsets(tmp_path):
 def test_events_equality_sanity():
     a = random_events(5, seed=1)
     assert a != random_events(5, seed=2) and a == Events(a.array.copy(), a.sensor_size)
+
+
+def test_isolated_reader_turns_a_crash_into_data_format_error():
+    import os
+    import signal
+
+    from spikeflow.data.formats._h5 import run_isolated
+
+    def crash():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    with pytest.raises(DataFormatError, match="crashed reading this file"):
+        run_isolated(crash, name="x.h5")
+    out = run_isolated(lambda: {"a": np.arange(3)}, name="x.h5")
+    assert out["a"].tolist() == [0, 1, 2]

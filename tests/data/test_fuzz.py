@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.data.data_helpers import random_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from spikeflow.data.formats import (
     write_shd,
 )
 from spikeflow.errors import DataFormatError
+from tests.data.data_helpers import random_events
 
 N = 10_000
 SETTINGS = settings(max_examples=N, deadline=None, derandomize=True, database=None,

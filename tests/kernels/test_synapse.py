@@ -65,9 +65,11 @@ def test_spike_linear_paths_agree_on_w1_layer():
 def test_auto_path_follows_crossover():
     x_sparse = (torch.rand(4, 3, 50) < 0.02).float()
     x_dense = torch.ones(4, 3, 50)
-    assert synapse.use_event_path(x_sparse, 0.1)
-    assert not synapse.use_event_path(x_dense, 0.1)
-    assert not synapse.use_event_path(x_sparse.to(torch.float16), 0.1)
+    assert synapse.use_event_path(x_sparse, 256, 0.1)
+    assert not synapse.use_event_path(x_sparse, 8, 0.1)  # too narrow a layer
+    assert not synapse.use_event_path(x_dense, 256, 0.1)
+    assert not synapse.use_event_path(x_sparse.to(torch.float16), 256, 0.1)
+    assert abs(synapse.activity((torch.rand(1000, 700) < 0.05).float()) - 0.05) < 0.01
 
 
 def test_spike_linear_in_sequential_with_lif():

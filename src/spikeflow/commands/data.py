@@ -108,12 +108,15 @@ def run_show(args) -> int:
             ax.scatter(x.t / 1e3, x.x, s=1, c="k")
             ax.set_xlabel("time (ms)")
             ax.set_ylabel("channel")
-        else:                       # event frame: ON - OFF counts
+        else:                       # event frame: ON in red, OFF in blue, brightness = count
             f = x.to_frames(n_bins=1)[0]
-            img = f[1] - f[0] if npol == 2 else f.sum(0)
-            lim = max(float(np.abs(img).max()), 1.0)
-            im = ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
-            fig.colorbar(im, ax=ax, label="ON - OFF events")
+            rgb = np.zeros((h, w, 3))
+            scale = max(float(f.max()), 1.0)
+            rgb[..., 0] = f[-1] / scale
+            if npol > 1:
+                rgb[..., 2] = f[0] / scale
+            ax.imshow(rgb)
+            ax.set_xlabel("x (red ON, blue OFF)")
         title += f", {len(x)} events"
     else:
         arr = np.asarray(x)

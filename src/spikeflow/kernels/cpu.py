@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numba as nb
+import numpy as np
 import torch
 
 RESET_CODES = {"subtract": 0, "to_reset": 1, "none": 2}
@@ -51,77 +52,62 @@ def surrogate_grad(kind, u, scale):
     return 0.0
 
 
+BLOCK = 32  # neurons per work item: the inner loop over a block is contiguous and vectorises
+
+
 @nb.njit(parallel=True, cache=True)
 def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr,
             reset_mode, use_refr, refr_steps, store_i, store_s, store_trace, one,
             out, h_st, flags, i_st, s_st, trace, v_t, i_t, s_t, refr_t):
     n_steps, n = x.shape
     zero = one - one
-    for k in nb.prange(n):
-        v = v0[k]
-        i = i0[k]
-        s = s0[k]
-        rc = refr0[k]
-        ak, ck, bk, cbk, wk, rk = a[k], c[k], b[k], cb[k], w[k], r[k]
-        vlk, thk, betak, rhok, vrk = vl[k], th[k], beta[k], rho[k], vr[k]
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        k0 = blk * BLOCK
+        m = min(BLOCK, n - k0)
+        k1 = k0 + m
+        v = v0[k0:k1].copy()
+        i = i0[k0:k1].copy()
+        s = s0[k0:k1].copy()
+        rc = refr0[k0:k1].copy()
+        ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
+        vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
         for t in range(n_steps):
-            ip = i * bk + (wk * x[t, k]) * cbk
-            h = (vlk + (v - vlk) * ak) + (rk * ip) * ck
-            active = True
-            if use_refr:
-                active = rc <= 0
-                if not active:
-                    h = v
-            theta = thk + betak * s
-            spike = active and (h - theta > zero)
-            if spike:
-                out[t, k] = one
+            xt = x[t, k0:k1]
+            for j in range(m):
+                ip = i[j] * bk[j] + (wk[j] * xt[j]) * cbk[j]
+                h = (vlk[j] + (v[j] - vlk[j]) * ak[j]) + (rk[j] * ip) * ck[j]
+                active = True
+                if use_refr:
+                    active = rc[j] <= 0
+                    h = h if active else v[j]
+                theta = thk[j] + betak[j] * s[j]
+                spike = active & (h - theta > zero)
+                zf = one if spike else zero
                 if reset_mode == 0:
-                    v = h - theta
+                    vn = h - zf * theta
                 elif reset_mode == 1:
-                    v = h - (h - vrk)
+                    vn = h - zf * (h - vrk[j])
                 else:
-                    v = h
-                s = rhok * s + one
-            else:
-                out[t, k] = zero
-                v = h
-                s = rhok * s + zero
-            if use_refr:
-                rc = refr_steps if spike else max(rc - 1, 0)
-            h_st[t, k] = h
-            flags[t, k] = (1 if spike else 0) | (0 if active else 2)
-            if store_i:
-                i_st[t, k] = ip
-            if store_s:
-                s_st[t, k] = s
-            if store_trace:
-                trace[t, k] = v
-            i = ip
-        v_t[k] = v
-        i_t[k] = i
-        s_t[k] = s
-        refr_t[k] = rc
-
-
-@nb.njit(cache=True)
-def _s_at(step, k, s_st, has_s, s0, zero):
-    """Adaptation after ``step`` (``s0`` before the first step)."""
-    if step < 0:
-        return s0[k]
-    return s_st[step, k] if has_s else zero
-
-
-@nb.njit(cache=True)
-def _i_at(step, k, i_st, has_i, x, has_x, i0, zero):
-    """Current ``i'`` after ``step``: stored (CubaLIF), else the input itself (i' = x)."""
-    if step < 0:
-        return i0[k]
-    if has_i:
-        return i_st[step, k]
-    if has_x:
-        return x[step, k]
-    return zero
+                    vn = h
+                s[j] = rhok[j] * s[j] + zf
+                if use_refr:
+                    rc[j] = refr_steps if spike else max(rc[j] - 1, 0)
+                out[t, k0 + j] = zf
+                h_st[t, k0 + j] = h
+                flags[t, k0 + j] = (1 if spike else 0) | (0 if active else 2)
+                if store_i:
+                    i_st[t, k0 + j] = ip
+                if store_s:
+                    s_st[t, k0 + j] = s[j]
+                if store_trace:
+                    trace[t, k0 + j] = vn
+                v[j] = vn
+                i[j] = ip
+        v_t[k0:k1] = v
+        i_t[k0:k1] = i
+        s_t[k0:k1] = s
+        refr_t[k0:k1] = rc
 
 
 @nb.njit(parallel=True, cache=True)
@@ -132,94 +118,109 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
              g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho, g_vr):
     n_steps, n = h_st.shape
     zero = one - one
-    for k in nb.prange(n):
-        ak, ck, bk, cbk, wk, rk = a[k], c[k], b[k], cb[k], w[k], r[k]
-        vlk, thk, betak, rhok, vrk = vl[k], th[k], beta[k], rho[k], vr[k]
-        gv = g_v_t[k]
-        gi = g_i_t[k]
-        gs = g_s_t[k]
-        acc_a = acc_c = acc_b = acc_cb = acc_w = acc_r = zero
-        acc_vl = acc_th = acc_beta = acc_rho = acc_vr = zero
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        k0 = blk * BLOCK
+        m = min(BLOCK, n - k0)
+        k1 = k0 + m
+        ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
+        vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
+        zeros = np.zeros(m, h_st.dtype)
+        gv = g_v_t[k0:k1].copy()
+        gi = g_i_t[k0:k1].copy()
+        gs = g_s_t[k0:k1].copy()
+        acc_a, acc_c, acc_b, acc_cb = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+        acc_w, acc_r, acc_vl, acc_th = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+        acc_beta, acc_rho, acc_vr = zeros.copy(), zeros.copy(), zeros.copy()
         for t in range(n_steps - 1, -1, -1):
-            h = h_st[t, k]
-            f = flags[t, k]
-            z = one if (f & 1) else zero
-            active = (f & 2) == 0
-            s_prev = _s_at(t - 1, k, s_st, has_s, s0, zero)
-            theta = thk + betak * s_prev
-            if has_g_trace:
-                gv = gv + g_trace[t, k]
-            # partials of the reset v' = reset(h, z, theta)
-            if reset_mode == 0:
-                dvdh = one
-                dvdz = zero if detach else -theta
-                dvdth = -z
-                dvdvr = zero
-            elif reset_mode == 1:
-                dvdh = one - z
-                dvdz = zero if detach else -(h - vrk)
-                dvdth = zero
-                dvdvr = z
+            # the rows this step reads: adaptation before step t and t-1, currents i'(t), i'(t-1)
+            s_prev = s0[k0:k1] if t == 0 else (s_st[t - 1, k0:k1] if has_s else zeros)
+            s_prev2 = s0[k0:k1] if t <= 1 else (s_st[t - 2, k0:k1] if has_s else zeros)
+            i_now = i_st[t, k0:k1] if has_i else (x[t, k0:k1] if has_x else zeros)
+            if t == 0:
+                i_prev = i0[k0:k1]
             else:
-                dvdh = one
-                dvdz = zero
-                dvdth = zero
-                dvdvr = zero
-            gz = g_out[t, k] + gv * dvdz + gs
-            gu = gz * surrogate_grad(sg_kind, h - theta, sg_scale) if active else zero
-            gh = gv * dvdh + gu
-            gtheta = gv * dvdth - gu
-            acc_th += gtheta
-            acc_beta += gtheta * s_prev
-            acc_rho += gs * s_prev
-            acc_vr += gv * dvdvr
-            gs = gtheta * betak + gs * rhok
-            if active:
-                if t > 0:
-                    hp = h_st[t - 1, k]
-                    if flags[t - 1, k] & 1:
-                        if reset_mode == 0:
-                            v_prev = hp - (thk + betak * _s_at(t - 2, k, s_st, has_s, s0, zero))
-                        elif reset_mode == 1:
-                            v_prev = hp - (hp - vrk)
+                i_prev = i_st[t - 1, k0:k1] if has_i else (x[t - 1, k0:k1] if has_x else zeros)
+            for j in range(m):
+                k = k0 + j
+                h = h_st[t, k]
+                f = flags[t, k]
+                z = one if (f & 1) else zero
+                active = (f & 2) == 0
+                theta = thk[j] + betak[j] * s_prev[j]
+                gvj = gv[j] + g_trace[t, k] if has_g_trace else gv[j]
+                # partials of the reset v' = reset(h, z, theta)
+                if reset_mode == 0:
+                    dvdh = one
+                    dvdz = zero if detach else -theta
+                    dvdth = -z
+                    dvdvr = zero
+                elif reset_mode == 1:
+                    dvdh = one - z
+                    dvdz = zero if detach else -(h - vrk[j])
+                    dvdth = zero
+                    dvdvr = z
+                else:
+                    dvdh = one
+                    dvdz = zero
+                    dvdth = zero
+                    dvdvr = zero
+                gsj = gs[j]
+                gz = g_out[t, k] + gvj * dvdz + gsj
+                gu = gz * surrogate_grad(sg_kind, h - theta, sg_scale) if active else zero
+                gh = gvj * dvdh + gu
+                gtheta = gvj * dvdth - gu
+                acc_th[j] += gtheta
+                acc_beta[j] += gtheta * s_prev[j]
+                acc_rho[j] += gsj * s_prev[j]
+                acc_vr[j] += gvj * dvdvr
+                gs[j] = gtheta * betak[j] + gsj * rhok[j]
+                if active:
+                    if t > 0:
+                        hp = h_st[t - 1, k]
+                        if flags[t - 1, k] & 1:
+                            if reset_mode == 0:
+                                v_prev = hp - (thk[j] + betak[j] * s_prev2[j])
+                            elif reset_mode == 1:
+                                v_prev = hp - (hp - vrk[j])
+                            else:
+                                v_prev = hp
                         else:
                             v_prev = hp
                     else:
-                        v_prev = hp
+                        v_prev = v0[k]
+                    ip = i_now[j]
+                    acc_a[j] += gh * (v_prev - vlk[j])
+                    acc_vl[j] += gh * (one - ak[j])
+                    acc_c[j] += gh * (rk[j] * ip)
+                    acc_r[j] += gh * (ip * ck[j])
+                    gip = gi[j] + gh * (rk[j] * ck[j])
+                    gv[j] = gh * ak[j]
                 else:
-                    v_prev = v0[k]
-                ip = _i_at(t, k, i_st, has_i, x, has_x, i0, zero)
-                acc_a += gh * (v_prev - vlk)
-                acc_vl += gh * (one - ak)
-                acc_c += gh * (rk * ip)
-                acc_r += gh * (ip * ck)
-                gip = gi + gh * (rk * ck)
-                gv = gh * ak
-            else:
-                gip = gi
-                gv = gh
-            acc_b += gip * _i_at(t - 1, k, i_st, has_i, x, has_x, i0, zero)
-            gwx = gip * cbk
-            if has_x:
-                xt = x[t, k]
-                acc_cb += gip * (wk * xt)
-                acc_w += gwx * xt
-            g_x[t, k] = gwx * wk
-            gi = gip * bk
-        g_v0[k] = gv
-        g_i0[k] = gi
-        g_s0[k] = gs
-        g_a[k] = acc_a
-        g_c[k] = acc_c
-        g_b[k] = acc_b
-        g_cb[k] = acc_cb
-        g_w[k] = acc_w
-        g_r[k] = acc_r
-        g_vl[k] = acc_vl
-        g_th[k] = acc_th
-        g_beta[k] = acc_beta
-        g_rho[k] = acc_rho
-        g_vr[k] = acc_vr
+                    gip = gi[j]
+                    gv[j] = gh
+                acc_b[j] += gip * i_prev[j]
+                gwx = gip * cbk[j]
+                if has_x:
+                    xt = x[t, k]
+                    acc_cb[j] += gip * (wk[j] * xt)
+                    acc_w[j] += gwx * xt
+                g_x[t, k] = gwx * wk[j]
+                gi[j] = gip * bk[j]
+        g_v0[k0:k1] = gv
+        g_i0[k0:k1] = gi
+        g_s0[k0:k1] = gs
+        g_a[k0:k1] = acc_a
+        g_c[k0:k1] = acc_c
+        g_b[k0:k1] = acc_b
+        g_cb[k0:k1] = acc_cb
+        g_w[k0:k1] = acc_w
+        g_r[k0:k1] = acc_r
+        g_vl[k0:k1] = acc_vl
+        g_th[k0:k1] = acc_th
+        g_beta[k0:k1] = acc_beta
+        g_rho[k0:k1] = acc_rho
+        g_vr[k0:k1] = acc_vr
 
 
 def _np(t: torch.Tensor):
@@ -256,3 +257,104 @@ def run_backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_s
         g_x.numpy(), *[v.numpy() for v in vecs],
     )
     return (g_x, *vecs)
+
+
+# ---------------------------------------------------------------- fast path
+# LIF and IF with one value per parameter, no refractory period and no parameter gradients:
+# the same float operations in the same order as ``forward``/``backward`` above, laid out as
+# a time-outer, neuron-inner loop that LLVM vectorises. The spike is recomputed in the backward
+# from the stored membrane (the same comparison), so only ``h`` is stored: 4 bytes per neuron-step.
+
+CHUNK = 512  # neurons per parallel work item
+
+
+@nb.njit(parallel=True, cache=True)
+def fast_forward(x, v0, a, c, r, vl, th, vr, reset_mode, store_trace, one, out, h_st, trace, v_t):
+    n_steps, n = x.shape
+    zero = one - one
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for ch in nb.prange(n_chunks):
+        k0 = ch * CHUNK
+        k1 = min(n, k0 + CHUNK)
+        v = v0[k0:k1].copy()
+        for t in range(n_steps):
+            xt = x[t, k0:k1]
+            ot = out[t, k0:k1]
+            ht = h_st[t, k0:k1]
+            if reset_mode == 0:
+                for j in range(k1 - k0):
+                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
+                    zf = one if h - th > zero else zero
+                    ot[j] = zf
+                    ht[j] = h
+                    v[j] = h - zf * th
+            elif reset_mode == 1:
+                for j in range(k1 - k0):
+                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
+                    zf = one if h - th > zero else zero
+                    ot[j] = zf
+                    ht[j] = h
+                    v[j] = h - zf * (h - vr)
+            else:
+                for j in range(k1 - k0):
+                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
+                    ot[j] = one if h - th > zero else zero
+                    ht[j] = h
+                    v[j] = h
+            if store_trace:
+                trace[t, k0:k1] = v
+        v_t[k0:k1] = v
+
+
+@nb.njit(inline="always")
+def _sg_typed(kind, u, scale, one, half_pi):
+    """``surrogate_grad`` in the dtype of ``one`` (no float64 promotion, so the loop vectorises)."""
+    zero = one - one
+    if kind == 0:
+        d = scale * abs(u) + one
+        return one / (d * d)
+    if kind == 1:
+        q = half_pi * scale * u
+        return (scale / (one + one)) / (one + q * q)
+    if kind == 2:
+        return max(zero, one - abs(u) / scale) / scale
+    if kind == 3:
+        return one if abs(u) < scale / (one + one) else zero
+    return zero
+
+
+@nb.njit(parallel=True, cache=True)
+def fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind,
+                  sg_scale, one, half_pi, g_x, g_v0):
+    n_steps, n = h_st.shape
+    zero = one - one
+    rc = r * c
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for ch in nb.prange(n_chunks):
+        k0 = ch * CHUNK
+        k1 = min(n, k0 + CHUNK)
+        gv = g_v_t[k0:k1].copy()
+        for t in range(n_steps - 1, -1, -1):
+            if has_g_trace:
+                gv += g_trace[t, k0:k1]
+            ht = h_st[t, k0:k1]
+            go = g_out[t, k0:k1]
+            gx = g_x[t, k0:k1]
+            for j in range(k1 - k0):
+                h = ht[j]
+                u = h - th
+                zf = one if u > zero else zero
+                if reset_mode == 0:
+                    dvdh = one
+                    dvdz = zero if detach else -th
+                elif reset_mode == 1:
+                    dvdh = one - zf
+                    dvdz = zero if detach else -(h - vr)
+                else:
+                    dvdh = one
+                    dvdz = zero
+                gz = go[j] + gv[j] * dvdz
+                gh = gv[j] * dvdh + gz * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+                gx[j] = gh * rc
+                gv[j] = gh * a
+        g_v0[k0:k1] = gv

@@ -11,6 +11,7 @@ tensor (autograd then maps ``alpha`` back to ``tau`` and sums expanded parameter
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import torch
@@ -44,8 +45,18 @@ class Config(NamedTuple):
     backend: str
 
 
-def unsupported_reason(model, x, state, params, spike_fn) -> str | None:
-    """Why the fused kernels cannot run this call (``None`` when they can)."""
+GPU_SCOPE = "LIF/IF with one value per parameter (none learned), float32, no refractory period"
+
+
+def unsupported_reason(model, x, state, params, spike_fn, backend: str = "cpu") -> str | None:
+    """Why the fused kernels of ``backend`` cannot run this call (``None`` when they can)."""
+    reason = _unsupported(model, x, state, params, spike_fn)
+    if reason is None and backend == "gpu" and _fast_scalars(model, x, state, params, backend) is None:
+        reason = f"the GPU kernel covers {GPU_SCOPE}"
+    return reason
+
+
+def _unsupported(model, x, state, params, spike_fn) -> str | None:
     if model.name not in FUSED_MODELS:
         return f"model {model.name!r} has no fused kernel (fused: {FUSED_MODELS})"
     if not isinstance(x, torch.Tensor) or x.dtype not in (torch.float32, torch.float64):
@@ -141,9 +152,17 @@ def config(model, params, spike_fn, refr, return_trace: bool, backend: str) -> C
     )
 
 
-def bytes_per_neuron_step(model_name: str, dtype=torch.float32, saves_input: bool = False) -> int:
-    """Bytes the fused forward keeps for the backward, per neuron and time step."""
+def bytes_per_neuron_step(model_name: str, dtype=torch.float32, fast: bool = False, saves_input: bool = False) -> int:
+    """Bytes the fused forward keeps for the backward, per neuron and time step.
+
+    Fast path (LIF/IF, one value per parameter, no refractory period): the membrane before reset
+    only (the spike is recomputed from it). General kernel: a flags byte (spike, refractory) and
+    that membrane, plus the current (CubaLIF) or adaptation (ALIF), plus the input when a
+    parameter multiplying it (tau_mem of LIF/ALIF/IF's r, tau_syn or w_in of CubaLIF) is learned.
+    """
     item = torch.empty((), dtype=dtype).element_size()
+    if fast:
+        return item
     extra = item if model_name in ("alif", "cubalif") else 0
     return 1 + item + extra + (item if saves_input else 0)
 
@@ -223,11 +242,107 @@ class FusedNeuron(torch.autograd.Function):
         return (None, g_x, g_v0, g_i0, g_s0, None, *g_params)
 
 
+FAST_FIELDS = ("a", "c", "r", "vl", "th", "vr")
+
+
+class FastNeuron(torch.autograd.Function):
+    """LIF/IF with one value per parameter, no refractory period, gradients for x and v0 only.
+
+    Inputs: cfg, scalars (a, c, r, vl, th, vr as numpy scalars of x's dtype), x [T, N], v0 [N].
+    Outputs: spikes [T, N], v_T [N], trace [T, N] (empty unless asked). Stores only ``h``.
+    """
+
+    @staticmethod
+    def forward(ctx, cfg: Config, scalars, x, v0):
+        n_steps, n = x.shape
+        out = torch.empty((n_steps, n), dtype=x.dtype, device=x.device)
+        h_st = torch.empty((n_steps, n), dtype=x.dtype, device=x.device)
+        trace = torch.empty((n_steps, n) if cfg.return_trace else (1, 1), dtype=x.dtype, device=x.device)
+        v_t = torch.empty(n, dtype=x.dtype, device=x.device)
+        ctx.cfg, ctx.scalars = cfg, scalars
+        ctx.save_for_backward(h_st)
+        if cfg.backend == "gpu":
+            from spikeflow.kernels import gpu
+
+            gpu.fast_forward(x.detach().contiguous(), v0.detach().contiguous(), scalars, cfg, out, h_st, trace, v_t)
+            if not cfg.return_trace:
+                trace = torch.empty((0, n), dtype=x.dtype, device=x.device)
+            return out, v_t, trace
+        from spikeflow.kernels import cpu
+
+        cpu.set_threads()
+        cpu.fast_forward(x.detach().contiguous().numpy(), v0.detach().contiguous().numpy(), *scalars,
+                         int(cfg.reset_mode), bool(cfg.return_trace), scalars[0].dtype.type(1),
+                         out.numpy(), h_st.numpy(), trace.numpy(), v_t.numpy())
+        if not cfg.return_trace:
+            trace = torch.empty((0, n), dtype=x.dtype)
+        return out, v_t, trace
+
+    @staticmethod
+    def backward(ctx, g_out, g_v_t, g_trace):
+        cfg = ctx.cfg
+        (h_st,) = ctx.saved_tensors
+        n_steps, n = h_st.shape
+        a, c, r, vl, th, vr = ctx.scalars
+        g_out = torch.zeros_like(h_st) if g_out is None else g_out.contiguous()
+        g_v_t = torch.zeros(n, dtype=h_st.dtype, device=h_st.device) if g_v_t is None else g_v_t.contiguous()
+        has_g_trace = cfg.return_trace and g_trace is not None
+        g_trace = (g_trace.contiguous() if has_g_trace
+                   else torch.empty((1, 1), dtype=h_st.dtype, device=h_st.device))
+        if cfg.backend == "gpu":
+            from spikeflow.kernels import gpu
+
+            g_x, g_v0 = gpu.fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, ctx.scalars, cfg)
+            return None, None, g_x, g_v0
+        from spikeflow.kernels import cpu
+
+        cpu.set_threads()
+        g_x = torch.empty_like(h_st)
+        g_v0 = torch.empty(n, dtype=h_st.dtype)
+        cpu.fast_backward(g_out.numpy(), g_trace.numpy(), has_g_trace, g_v_t.numpy(), h_st.numpy(), a, c, r, th,
+                          vr, int(cfg.reset_mode), bool(cfg.detach), int(cfg.sg_kind), a.dtype.type(cfg.sg_scale),
+                          a.dtype.type(1), a.dtype.type(math.pi / 2), g_x.numpy(), g_v0.numpy())
+        return None, None, g_x, g_v0
+
+
+def _fast_scalars(model, x, state, params, backend):
+    """The fast path's scalar parameters, or ``None`` when the general kernel is needed."""
+    if model.name not in ("lif", "if") or getattr(state, "refractory", None) is not None:
+        return None
+    if backend == "gpu" and x.dtype != torch.float32:
+        return None
+    if model.name == "if":
+        values = dict(a=1.0, c=1.0, vl=0.0)
+    else:
+        a = params.alpha
+        values = dict(a=a, c=1.0 - a, vl=params.v_leak)
+    values.update(r=params.r, th=params.v_threshold, vr=params.v_reset)
+    out = []
+    for k in FAST_FIELDS:
+        v = values[k]
+        if isinstance(v, torch.Tensor):
+            if v.numel() != 1 or v.requires_grad:
+                return None
+            v = v.detach().to(x.dtype).reshape(())
+        else:
+            v = torch.as_tensor(float(v), dtype=x.dtype)
+        out.append(v.numpy()[()])
+    return tuple(out)
+
+
 def multistep(model, x, state, params, spike_fn, backend: str, return_trace: bool = False):
     """The fused equivalent of ``reference.multistep`` (same outputs, same gradients)."""
     if params.reset not in RESET_CODES:
         raise ParameterError(f"kernels: unknown reset mode {params.reset!r}; valid: {tuple(RESET_CODES)}")
     n_steps, shape = x.shape[0], x.shape[1:]
+    scalars = _fast_scalars(model, x, state, params, backend)
+    if scalars is not None:
+        cfg = config(model, params, spike_fn, None, return_trace, backend)
+        v0 = state.v.to(x.dtype).expand(shape).reshape(-1)
+        out, v_t, trace = FastNeuron.apply(cfg, scalars, x.reshape(n_steps, -1), v0)
+        v_t = v_t.reshape(shape)
+        final = LIFState(v_t, None) if model.name == "lif" else IFState(v_t)
+        return out.reshape(x.shape), final, (trace.reshape(x.shape) if return_trace else None)
     tensors, (v0, i0, s0), refr = pack(model, x, state, params)
     cfg = config(model, params, spike_fn, refr, return_trace, backend)
     refr0 = (refr.to(torch.int32).reshape(-1).contiguous() if refr is not None

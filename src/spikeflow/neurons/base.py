@@ -85,7 +85,9 @@ def check_input(x: torch.Tensor, model: str) -> None:
         raise InputError(f"{model}: input must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise InputError(f"{model}: input must be a floating-point tensor, got dtype {x.dtype}")
-    if not torch.isfinite(x).all():
+    # One cheap reduction first: any NaN/inf makes the sum non-finite; only then (or on
+    # overflow of a finite sum) run the element-wise check.
+    if x.numel() and not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
         raise InputError(f"{model}: input contains NaN or inf values")
 
 

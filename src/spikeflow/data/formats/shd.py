@@ -15,7 +15,7 @@ import numpy as np
 
 from spikeflow.data.events import Events, make_events_array
 from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, atomic_path, fail
-from spikeflow.data.formats._h5 import dataset, open_h5, read_array
+from spikeflow.data.formats._h5 import dataset, open_h5, read_array, run_isolated
 from spikeflow.errors import DataFormatError
 
 SHD_CHANNELS = 700
@@ -96,9 +96,38 @@ def _is_int(v) -> bool:
         return False
 
 
-def read_shd(src: Source, *, channels: int | None = None, max_events: int = MAX_EVENTS) -> list[Events]:
+def read_shd(src: Source, *, channels: int | None = None, max_events: int = MAX_EVENTS,
+             isolate: bool = True) -> list[Events]:
+    """Every sample of an SHD-style file. ``isolate`` (default) parses the HDF5 file in a forked
+    child process, so a damaged file that crashes the HDF5 library raises ``DataFormatError``
+    instead of killing the caller; ``SHDFile`` reads lazily in-process (trusted files)."""
+    if not isolate:
+        with SHDFile(src, channels=channels, max_events=max_events) as f:
+            return [f[i] for i in range(len(f))]
+    name = "<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src)
+    with SHDFile(src, channels=channels, max_events=max_events):
+        pass  # structure and shapes checked in-process (fast refusal of most bad files)
+    flat = run_isolated(_read_flat, src, channels, max_events, name=name)
+    flat["events"] = make_events_array(flat["events_x"], flat["events_y"], flat["events_t"], flat["events_p"])
+    offsets, size = flat["offsets"], tuple(int(s) for s in flat["sensor_size"])
+    out = []
+    for i in range(len(offsets) - 1):
+        a = flat["events"][offsets[i]:offsets[i + 1]]
+        lab = int(flat["labels"][i])
+        out.append(Events(a.copy(), size, lab if lab >= 0 else None, validate=False))
+    return out
+
+
+def _read_flat(src, channels, max_events) -> dict:
     with SHDFile(src, channels=channels, max_events=max_events) as f:
-        return [f[i] for i in range(len(f))]
+        samples = [f[i] for i in range(len(f))]
+        size = (f.channels, 1, 1)
+    arrays = [e.array for e in samples]
+    events = np.concatenate(arrays) if arrays else make_events_array([], [], [], [])
+    return {"events_x": events["x"], "events_y": events["y"], "events_t": events["t"], "events_p": events["p"],
+            "offsets": np.cumsum([0] + [len(a) for a in arrays]),
+            "labels": np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int64),
+            "sensor_size": np.array(size)}
 
 
 def write_shd(path, samples: list[Events], *, channels: int | None = None) -> None:

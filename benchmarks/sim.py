@@ -1,0 +1,141 @@
+"""CUBA benchmark: spikeflow.sim against Brian2 2.11 (runtime/Cython and cpp_standalone).
+
+    python benchmarks/sim.py                 # 4k, 16k, 64k side by side + rate/CV over 8 seeds
+    python benchmarks/sim.py --huge          # also 4,000,000 neurons (about 80 synapses each), 1 s
+    python benchmarks/sim.py --skip-brian2   # spikeflow only
+
+Brian2 needs Python >= 3.13: the script creates ``benchmarks/.venv-brian2`` from
+``$BRIAN2_PYTHON`` (default: pyenv's 3.13.0, else ``python3.13``) when it is missing.
+Every simulator runs 1 s of biological time at dt = 0.1 ms in its own process; build time
+(network construction incl. synapses; for Brian2 also code generation and compilation)
+and loop time (the simulation loop alone) are reported separately. spikeflow's numba
+kernels come from numba's on-disk cache after the first run ("compile" column).
+Results go to ``benchmarks/results/sim.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENV = os.path.join(HERE, ".venv-brian2")
+VPY = os.path.join(VENV, "bin", "python")
+BRIAN2 = "brian2==2.11.0"
+
+
+def ensure_brian2_venv() -> str:
+    if os.path.exists(VPY):
+        return VPY
+    base = os.environ.get("BRIAN2_PYTHON") or next(
+        (p for p in ("/root/.pyenv/versions/3.13.0/bin/python", shutil.which("python3.13") or "") if os.path.exists(p)),
+        None)
+    if not base:
+        raise SystemExit("Brian2 2.11 needs Python >= 3.13: set BRIAN2_PYTHON to one (or use --skip-brian2)")
+    subprocess.run([base, "-m", "venv", VENV], check=True)
+    subprocess.run([VPY, "-m", "pip", "install", "-q", BRIAN2], check=True)
+    return VPY
+
+
+def spikeflow_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "src"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def run_spikeflow(n, seed=1, extra=()):
+    cmd = [sys.executable, "-m", "spikeflow", "sim", "cuba", "--neurons", str(n), "--seed", str(seed), "--json",
+           "--no-progress", *extra]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=spikeflow_env()).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_brian2(mode, n, seeds, threads=0):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "b2.npz")
+        subprocess.run([VPY, os.path.join(HERE, "brian2_cuba.py"), "--mode", mode, "--neurons", str(n), "--seeds",
+                        *map(str, seeds), "--threads", str(threads), "--out", out], check=True)
+        z = np.load(out)
+        return [{"seed": int(s), "build_s": float(z[f"build_{s}"]), "loop_s": float(z[f"loop_{s}"]),
+                 "indices": z[f"i_{s}"], "times": z[f"t_{s}"]} for s in z["seeds"]]
+
+
+def stats_over_seeds(rows, n):
+    sys.path.insert(0, os.path.join(ROOT, "src"))
+    from spikeflow.sim.stats import cv_isi, mean_rate
+
+    rates = np.array([mean_rate(r["indices"], n, 1.0) for r in rows])
+    cvs = np.array([cv_isi(r["indices"], r["times"]) for r in rows])
+    sem = lambda a: float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else float("nan")
+    return {"seeds": len(rows), "rate_hz": float(rates.mean()), "rate_sem": sem(rates), "cv_isi": float(cvs.mean()),
+            "cv_sem": sem(cvs), "rates": rates.round(4).tolist()}
+
+
+def spikeflow_seeds(n, seeds):
+    sys.path.insert(0, os.path.join(ROOT, "src"))
+    from spikeflow.sim import cuba
+
+    return [cuba.run(n, seed=s) for s in seeds]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[4000, 16000, 64000])
+    ap.add_argument("--stat-seeds", type=int, default=8, help="seeds for the rate/CV comparison at 4k")
+    ap.add_argument("--skip-brian2", action="store_true")
+    ap.add_argument("--brian2-modes", nargs="+", default=["runtime", "standalone"], choices=["runtime", "standalone"])
+    ap.add_argument("--huge", action="store_true", help="also run 4,000,000 neurons (takes minutes, ~4 GB)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "sim.json"))
+    args = ap.parse_args()
+    if not args.skip_brian2:
+        ensure_brian2_venv()
+    results = {"sizes": {}, "note": "1 s biological time, dt 0.1 ms; spikeflow uses all cores (numba), "
+               "Brian2 one thread; times in seconds"}
+    print(f"{'neurons':>9} {'simulator':<22} {'build s':>9} {'compile s':>9} {'loop s':>9} {'rate Hz':>8}")
+    for n in args.sizes:
+        row = {}
+        run_spikeflow(n)  # first run fills numba's cache
+        sf = run_spikeflow(n)
+        row["spikeflow"] = sf
+        print(f"{n:>9} {'spikeflow':<22} {sf['build_s']:>9.3f} {sf['compile_s']:>9.3f} {sf['loop_s']:>9.3f} "
+              f"{sf['rate_hz']:>8.3f}", flush=True)
+        if not args.skip_brian2:
+            for mode in args.brian2_modes:
+                b = run_brian2(mode, n, [1])[0]
+                rate = b["indices"].size / n
+                row[f"brian2_{mode}"] = {"build_s": b["build_s"], "loop_s": b["loop_s"], "rate_hz": rate}
+                print(f"{n:>9} {'brian2 ' + mode:<22} {b['build_s']:>9.3f} {'':>9} {b['loop_s']:>9.3f} "
+                      f"{rate:>8.3f}", flush=True)
+            if "brian2_standalone" in row:
+                row["loop_ratio_vs_standalone"] = sf["loop_s"] / row["brian2_standalone"]["loop_s"]
+        results["sizes"][str(n)] = row
+    seeds = list(range(1, args.stat_seeds + 1))
+    results["stats_4k"] = {"spikeflow": stats_over_seeds(spikeflow_seeds(4000, seeds), 4000)}
+    if not args.skip_brian2:
+        results["stats_4k"]["brian2_standalone"] = stats_over_seeds(
+            run_brian2("standalone-realisations", 4000, seeds), 4000)
+    for name, st in results["stats_4k"].items():
+        print(f"CUBA 4k over {st['seeds']} seeds, {name}: rate {st['rate_hz']:.3f} ± {st['rate_sem']:.3f} Hz, "
+              f"CV(ISI) {st['cv_isi']:.3f} ± {st['cv_sem']:.3f}")
+    if args.huge:
+        results["huge"] = run_spikeflow(4_000_000)
+        h = results["huge"]
+        print(f"4,000,000 neurons: {h['synapses_rank0']} synapses, build {h['build_s']} s, loop {h['loop_s']} s, "
+              f"total {h['total_s']} s, peak RSS {h['peak_rss_gb']} GB")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()

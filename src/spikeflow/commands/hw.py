@@ -1,0 +1,151 @@
+"""``spikeflow hw``: chip profiles, compiling a NIR model for a chip, integer runs with energy and latency."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("hw", help="neuromorphic hardware: chip profiles, compile a NIR model, integer run + energy")
+    hw = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND")
+    hw.required = True
+
+    c = hw.add_parser("chips", help="table of the chip profiles")
+    c.set_defaults(func=run_chips)
+
+    def model_args(q):
+        q.add_argument("model", help="NIR file (.nir / .h5)")
+        q.add_argument("--chip", default="loihi", help="chip profile (see `spikeflow hw chips`)")
+        q.add_argument("--dt", type=float, default=None, help="time step in seconds (default: the file's metadata)")
+        q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,
+                       help="override every neuron's reset (default: the file's metadata, else NIR's reset to v_reset)")
+        q.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    k = hw.add_parser("compile", help="quantise and map a NIR model to a chip: cores, fan-in, headroom, violations")
+    model_args(k)
+    k.set_defaults(func=run_compile)
+
+    r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
+    model_args(r)
+    r.add_argument("--data", required=True, help="dataset name (e.g. nmnist5k) or path (spikeflow.data.load_dataset)")
+    r.add_argument("--split", default="test")
+    r.add_argument("--T", type=int, default=None, help="time bins per sample (default: the model's dt)")
+    r.add_argument("--limit", type=int, default=None, help="use the first N samples")
+    r.add_argument("--batch", type=int, default=50)
+    r.add_argument("--plot", default=None, help="write a PNG bar chart of energy per inference here")
+    r.set_defaults(func=run_run)
+
+
+def run_chips(args) -> int:
+    from spikeflow.hardware import PROFILES
+
+    head = f"{'chip':11s} {'title':22s} {'cores':>5s} {'n/core':>7s} {'axons':>6s} {'w bits':>6s} {'state':>5s} " \
+           f"{'decay':14s} {'synop pJ':>8s} {'update pJ':>9s} {'hop pJ':>6s} {'static W':>8s}"
+    print(head)
+    for p in PROFILES.values():
+        print(f"{p.name:11s} {p.title:22s} {p.cores:5d} {p.neurons_per_core:7d} {str(p.axons_per_core or '-'):>6s} "
+              f"{p.weight_bits:6d} {p.state_bits:5d} {p.decay:14s} {p.e_synop * 1e12:8.1f} "
+              f"{p.e_update_active * 1e12:9.1f} {p.e_hop * 1e12:6.1f} {p.static_power:8.4f}")
+    return 0
+
+
+def _compile(args, calibration=None):
+    from spikeflow.hardware import compile_network
+    from spikeflow.ir import read_graph
+
+    return compile_network(read_graph(args.model), args.chip, dt=args.dt, reset=args.reset, calibration=calibration)
+
+
+def compile_report(compiled) -> dict:
+    from spikeflow.hardware.quantize import effective_alpha
+
+    p = compiled.profile
+    layers = []
+    for layer, lm, fl in zip(compiled.layers, compiled.mapping.layers, compiled.float_net.layers):
+        layers.append({
+            "layer": layer.name, "synapse": fl.synapse, "kind": layer.kind, "neurons": layer.n_out,
+            "fan_in_max": int((layer.weight != 0).sum(axis=1).max()), "cores": len(lm.cores),
+            "neurons_per_core_max": int(lm.neurons_per_core.max()),
+            "neuron_headroom": 1 - float(lm.neurons_per_core.max()) / p.neurons_per_core,
+            "axons_per_core_max": int(lm.axons_per_core.max()),
+            "axon_headroom": (1 - float(lm.axons_per_core.max()) / p.axons_per_core) if p.axons_per_core else None,
+            "synapses_per_core_max": int(lm.synapses_per_core.max()),
+            "weight_scale": layer.scale * (1 << layer.weight_shift),
+            "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
+            "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
+            "zero_weights": float((layer.weight == 0).mean()),
+        })
+    return {"chip": p.name, "title": p.title, "cores_used": compiled.cores_used, "cores": p.cores,
+            "weight_bits": p.weight_bits, "state_bits": p.state_bits, "layers": layers, "violations": []}
+
+
+def run_compile(args) -> int:
+    compiled = _compile(args)
+    rep = compile_report(compiled)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    print(f"{rep['title']}: {rep['cores_used']} of {rep['cores']} cores, {rep['weight_bits']}-bit weights, "
+          f"{rep['state_bits']}-bit state; no limit violated")
+    print(f"{'layer':12s} {'kind':4s} {'neurons':>7s} {'fan-in':>6s} {'cores':>5s} {'n/core':>7s} {'headroom':>8s} "
+          f"{'axons/core':>10s} {'headroom':>8s} {'syn/core':>8s} {'threshold':>9s} {'decay':14s} {'alpha':>7s}")
+    for L in rep["layers"]:
+        ah = "-" if L["axon_headroom"] is None else f"{L['axon_headroom']:.0%}"
+        print(f"{L['layer']:12s} {L['kind']:4s} {L['neurons']:7d} {L['fan_in_max']:6d} {L['cores']:5d} "
+              f"{L['neurons_per_core_max']:7d} {L['neuron_headroom']:8.0%} {L['axons_per_core_max']:10d} {ah:>8s} "
+              f"{L['synapses_per_core_max']:8d} {str(L['threshold_int'] or '-'):>9s} {L['decay']:14s} "
+              f"{L['alpha_chip']:7.4f}")
+    return 0
+
+
+def _batches(ds, limit, batch):
+    import numpy as np
+
+    n = len(ds) if limit is None else min(limit, len(ds))
+    for start in range(0, n, batch):
+        items = [ds[i] for i in range(start, min(start + batch, n))]
+        x = np.stack([np.asarray(it[0], dtype=np.float64) for it in items], axis=1)  # [T, B, ...]
+        y = np.array([int(it[1]) for it in items])
+        yield x, y
+
+
+def run_run(args) -> int:
+    from spikeflow.data import load_dataset
+    from spikeflow.hardware import compile_network
+    from spikeflow.hardware.evaluate import energy_chart, evaluate
+    from spikeflow.ir import read_graph
+
+    graph = read_graph(args.model)
+    compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
+    dt = compiled.float_net.dt
+    ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}))
+    ev = evaluate(compiled, _batches(ds, args.limit, args.batch))
+    c = ev.cost
+    rep = {
+        "chip": compiled.profile.name, "samples": ev.samples, "float_accuracy": ev.float_accuracy,
+        "int_accuracy": ev.int_accuracy, "prediction_agreement": ev.prediction_agreement,
+        "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
+        "static_j": c.static_j, "latency_s": c.latency_s, "step_latency_s": c.step_latency_s,
+        "counts": {k: float(v) for k, v in c.counts.items()},
+        "breakdown_j": {k: float(v) for k, v in c.breakdown_j.items()},
+        "ann_macs": ev.dense_macs, "ann_energy_j": ev.dense_j,
+        "dense_snn_macs": ev.dense_snn_macs, "dense_snn_energy_j": ev.dense_snn_j,
+    }
+    if args.plot:
+        energy_chart(ev, compiled.profile.title, args.plot)
+        rep["plot"] = args.plot
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    print(f"{compiled.profile.title}, {ev.samples} samples of {args.data}/{args.split}")
+    print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
+          f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
+    print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "
+          f"latency {c.latency_s * 1e6:.2f} us ({c.step_latency_s * 1e9:.1f} ns per step)")
+    print("counts        " + ", ".join(f"{k} {v:.1f}" for k, v in c.counts.items()))
+    print(f"as an ANN     {ev.dense_macs} MACs: " + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
+    print(f"dense SNN     {ev.dense_snn_macs} MACs (every synapse every step): "
+          + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_snn_j.items()))
+    if args.plot:
+        print(f"chart         {args.plot}")
+    return 0

@@ -1,0 +1,178 @@
+"""Compile a NIR graph for a chip profile: check limits, quantise, map to cores."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import List, Union
+
+import nir
+import numpy as np
+
+from spikeflow.errors import HardwareLimitError
+from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_routes, place
+from spikeflow.hardware.network import FloatNet, from_nir
+from spikeflow.hardware.profiles import ChipProfile, get_profile
+from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+
+
+class QuantizationWarning(UserWarning):
+    """Quantisation changed a layer's behaviour badly (e.g. left it silent)."""
+
+
+@dataclass
+class CompiledNetwork:
+    profile: ChipProfile
+    float_net: FloatNet
+    layers: List[IntLayer]
+    mapping: Mapping
+
+    @property
+    def cores_used(self) -> int:
+        return self.mapping.n_cores
+
+
+def limit_error(profile: ChipProfile, layer: str, limit: str, value, allowed, hint: str) -> HardwareLimitError:
+    err = HardwareLimitError(
+        f"{profile.title}: layer {layer!r} exceeds limit '{limit}' (needs {value}, allowed {allowed}): {hint}"
+    )
+    err.layer, err.limit, err.value, err.allowed = layer, limit, value, allowed
+    return err
+
+
+def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
+    for layer in net.layers:
+        if layer.kind not in profile.neuron_models:
+            raise limit_error(profile, layer.name, "neuron_model", layer.kind, "/".join(profile.neuron_models),
+                              f"retrain {layer.name} with {profile.neuron_models[0].upper()} neurons")
+        if layer.kind in ("lif", "li") and profile.decay == "none":
+            raise limit_error(profile, layer.name, "neuron_model", f"{layer.kind} (leaky)", "non-leaky IF",
+                              f"retrain {layer.name} with IF neurons")
+        for st in layer.synapse_types:
+            if st not in profile.synapse_types:
+                raise limit_error(profile, layer.name, "synapse_type", st, "/".join(profile.synapse_types),
+                                  f"express {layer.synapse} as a convolution "
+                                  "(a dense layer is a conv with a full-size kernel)")
+        if layer.conv is not None:
+            k = max(layer.conv.kernel)
+            if profile.max_kernel is not None and k > profile.max_kernel:
+                raise limit_error(profile, layer.name, "max_kernel", f"{layer.conv.kernel[0]}x{layer.conv.kernel[1]}",
+                                  f"{profile.max_kernel}x{profile.max_kernel}",
+                                  f"use a smaller kernel or a strided stack in {layer.synapse}")
+            ch = max(layer.conv.in_channels, layer.conv.out_channels)
+            if profile.max_channels is not None and ch > profile.max_channels:
+                raise limit_error(profile, layer.name, "max_channels", ch, profile.max_channels,
+                                  f"reduce the feature maps of {layer.synapse}")
+    if profile.max_input_channels is not None and net.n_in > profile.max_input_channels:
+        raise limit_error(profile, "input", "max_input_channels", net.n_in, profile.max_input_channels,
+                          f"reduce the input to {profile.max_input_channels} channels (e.g. fewer filterbank bands)")
+    last = net.layers[-1]
+    if profile.max_output_neurons is not None and last.n_out > profile.max_output_neurons:
+        raise limit_error(profile, last.name, "max_output_neurons", last.n_out, profile.max_output_neurons,
+                          f"use at most {profile.max_output_neurons} output classes")
+    hidden = sum(layer.n_out for layer in net.layers[:-1])
+    if profile.max_hidden_neurons is not None and hidden > profile.max_hidden_neurons:
+        raise limit_error(profile, net.layers[0].name if len(net.layers) > 1 else last.name, "max_hidden_neurons",
+                          hidden, profile.max_hidden_neurons, "shrink the hidden layers")
+
+
+def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
+    lo, hi = profile.state_range
+    for what, arr in (("threshold", q.threshold if q.spiking else None), ("v_reset", q.v_reset),
+                      ("v_leak", q.v_leak), ("bias", q.bias)):
+        if arr is None or arr.size == 0:
+            continue
+        worst = int(np.max(np.abs(arr)))
+        if worst > hi:
+            raise limit_error(profile, q.name, "threshold_range", f"{what} {worst} (in weight units)",
+                              f"{profile.state_bits}-bit state [{lo}, {hi}]",
+                              f"the {what} is {worst / (profile.weight_max << profile.state_frac_bits):.3g}x "
+                              "the largest weight; "
+                              f"scale up the weights of {q.name} or lower its {what}")
+
+
+def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfile) -> None:
+    fan_in = int(mask.sum(axis=1).max()) if mask.size else 0
+    for limit in ("max_fan_in", "axons_per_core", "synapses_per_core"):
+        allowed = getattr(profile, limit)
+        if allowed is not None and fan_in > allowed:
+            raise limit_error(profile, name, limit, f"fan-in {fan_in}", allowed,
+                              f"split {synapse} (fan-in {fan_in}) — {profile.title} allows {allowed}")
+
+
+def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipProfile], dt: float | None = None,
+                    reset: str | None = None, calibration: np.ndarray | None = None) -> CompiledNetwork:
+    """Quantise ``model`` for ``chip``, check every limit and map it to cores.
+
+    ``calibration`` (``[T, B, n_in]`` spikes) enables the check that
+    quantisation leaves no spiking layer silent that was active in float.
+    """
+    profile = get_profile(chip) if isinstance(chip, str) else chip
+    net = model if isinstance(model, FloatNet) else from_nir(model, dt=dt, reset=reset)
+    _check_layer_types(net, profile)
+    int_layers, layer_maps = [], []
+    src_core = np.full(net.n_in, -1, dtype=np.int64)
+    n_cores = 0
+    placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
+    for layer in net.layers:
+        q = quantize_layer(layer, profile, layer_scale(layer, profile))
+        _check_ranges(q, profile)
+        mask = q.weight != 0
+        _check_fan_in(mask, layer.name, layer.synapse, profile)
+        if profile.shared_core:
+            # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
+            core_of = np.zeros(layer.n_out, dtype=np.int64)
+            placed.append((q, mask, core_of, src_core))
+            int_layers.append(q)
+            src_core, n_cores = core_of, 1
+            continue
+        lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
+        groups = greedy_cores(mask, profile) if n_cores + lower <= profile.cores else [None] * lower
+        if n_cores + len(groups) > profile.cores:
+            needed = n_cores + len(groups)
+            raise limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores,
+                              f"{layer.name} alone needs {len(groups)} cores of {profile.neurons_per_core} neurons; "
+                              "shrink the network or split it over several chips")
+        core_of = np.empty(layer.n_out, dtype=np.int64)
+        for k, g in enumerate(groups):
+            core_of[g] = n_cores + k
+        n_cores += len(groups)
+        placed.append((q, mask, core_of, src_core))
+        int_layers.append(q)
+        src_core = core_of
+    positions = place(n_cores, profile)
+    for q, mask, core_of, src in placed:
+        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(mask, core_of, src, positions)
+        if profile.fan_out_cores is not None:
+            onchip = src >= 0
+            worst = int(packets[onchip].max()) if onchip.any() else 0
+            if worst > profile.fan_out_cores:
+                raise limit_error(profile, q.name, "fan_out_cores", f"sources reaching {worst} cores",
+                                  profile.fan_out_cores, f"each {profile.title} neuron reaches one core; keep {q.name} "
+                                  f"within {profile.neurons_per_core} neurons or duplicate the source neurons")
+        layer_maps.append(LayerMap(
+            core_of=core_of, cores=cores, syn_per_core=syn_per_core,
+            axons_per_core=(syn_per_core > 0).sum(axis=1), synapses_per_core=syn_per_core.sum(axis=1),
+            neurons_per_core=np.array([(core_of == c).sum() for c in cores]), src_hops=hops, src_packets=packets,
+            src_local=local, src_max_dist=max_dist, src_core=src, dist=dist))
+    compiled = CompiledNetwork(profile=profile, float_net=net, layers=int_layers,
+                               mapping=Mapping(layers=layer_maps, positions=positions))
+    if calibration is not None:
+        check_silence(compiled, calibration)
+    return compiled
+
+
+def check_silence(compiled: CompiledNetwork, x: np.ndarray) -> List[str]:
+    """Warn (``QuantizationWarning``) for each spiking layer active in float but silent as integers."""
+    from spikeflow.hardware.engine import float_run, run_integer
+
+    _, float_spikes = float_run(compiled.float_net, x)
+    result = run_integer(compiled, x)
+    silent = []
+    for layer, fs, ispk in zip(compiled.layers, float_spikes, result.layer_spikes):
+        if layer.spiking and fs.sum() > 0 and ispk.sum() == 0:
+            silent.append(layer.name)
+            warnings.warn(QuantizationWarning(
+                f"{compiled.profile.title}: quantisation to {compiled.profile.weight_bits}-bit weights silences layer "
+                f"{layer.name!r} on the calibration data (float: {int(fs.sum())} spikes, integer: 0)"), stacklevel=2)
+    return silent

@@ -1,0 +1,175 @@
+"""A NIR graph as a chain of float layers (synapse matrix + neuron population).
+
+Built on the runtime's compiled graph (``spikeflow.runtime.graph``: validation,
+shapes, reset modes, neuron parameters): every synaptic node between two neuron
+populations (Affine, Linear, Conv2d, pooling, Flatten, Scale) is folded into one
+matrix ``W [n_out, n_in]`` and bias by applying the runtime's own linear ops to the
+identity basis, so the integer model sees exactly the float network's synapses.
+``float_reference`` runs the chain with the ``spikeflow.neurons`` reference steps
+(a cross-check of the runtime's dense engine, which is the float reference).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from spikeflow.errors import NIRError
+from spikeflow.neurons import if_, li, lif
+from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_graph, neuron_params
+
+HW_NEURON_KINDS = ("lif", "if", "li")
+SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
+
+
+@dataclass
+class ConvInfo:
+    """What a conv-only chip needs to know about a layer's convolution."""
+    kernel: Tuple[int, int]
+    in_channels: int
+    out_channels: int
+
+
+@dataclass
+class FloatLayer:
+    name: str  # the neuron node's name
+    synapse: str  # name(s) of the synaptic node(s) feeding it
+    kind: str  # lif | if | li
+    weight: np.ndarray  # [n_out, n_in] float64: every synaptic node before the neuron folded into one matrix
+    bias: np.ndarray  # [n_out]
+    params: object  # LIFParams | IFParams | LIParams (spikeflow.neurons)
+    synapse_types: Tuple[str, ...] = ()
+    conv: ConvInfo | None = None
+    out_shape: Tuple[int, ...] = ()
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def spiking(self) -> bool:
+        return self.kind != "li"
+
+    def gain(self) -> np.ndarray:
+        """Per-neuron factor from synaptic current to membrane increment in one step."""
+        p = self.params
+        if self.kind == "if":
+            return np.broadcast_to(_np(p.r).reshape(-1), (self.n_out,)).astype(np.float64)
+        a = _np(p.alpha).reshape(-1)
+        return np.broadcast_to(_np(p.r).reshape(-1) * (1.0 - a), (self.n_out,)).astype(np.float64)
+
+
+@dataclass
+class FloatNet:
+    layers: List[FloatLayer]
+    input_shape: Tuple[int, ...]
+    dt: float
+    graph: CompiledGraph | None = None  # the runtime's compiled graph (float reference engine)
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.input_shape))
+
+
+def _np(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().double().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def _linear_matrix(nd: Node) -> Tuple[np.ndarray, np.ndarray]:
+    """A linear node as ``(M [n_out, n_in], b [n_out])``: the runtime's op applied to the identity basis."""
+    if nd.kind == "affine":
+        return np.asarray(nd.weight, dtype=np.float64), np.asarray(nd.bias, dtype=np.float64).reshape(-1)
+    n_in = int(np.prod(nd.in_shape))
+    if nd.kind == "scale":
+        return np.diag(np.broadcast_to(np.asarray(nd.weight, dtype=np.float64).reshape(-1), (n_in,))), np.zeros(n_in)
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *nd.in_shape)
+    m = apply_linear(nd, eye, with_bias=False).reshape(n_in, -1).T.numpy().copy()
+    b = apply_linear(nd, torch.zeros(1, *nd.in_shape, dtype=torch.float64)).reshape(-1).numpy().copy()
+    return m, b
+
+
+def from_nir(graph, dt: float | None = None, reset: str | None = None) -> FloatNet:
+    """Fold a feed-forward NIR graph (or the runtime's ``CompiledGraph``) into a chain of ``FloatLayer``.
+
+    ``dt`` (seconds) defaults to the graph's metadata; ``reset`` overrides every neuron's reset
+    mode (default: the node's metadata, else NIR's reset to ``v_reset``).
+    """
+    cg = copy.deepcopy(compile_graph(graph, dt))
+    dt = cg.require_dt()
+    if cg.cyclic:
+        raise NIRError("hardware: the graph has recurrent edges; the hardware compiler supports feed-forward chains")
+    succ: Dict[str, List[str]] = {n: [] for n in cg.nodes}
+    for name, nd in cg.nodes.items():
+        for p in nd.inputs:
+            succ[p].append(name)
+    for name, nd in cg.nodes.items():
+        if len(nd.inputs) > 1 or len(succ[name]) > 1:
+            raise NIRError(f"hardware: node {name!r} branches or merges; "
+                           "the compiler supports feed-forward chains only")
+    layers: List[FloatLayer] = []
+    w_acc, b_acc, syn_names, syn_types, conv = None, None, [], [], None
+    for name in cg.order:
+        nd = cg.nodes[name]
+        if nd.kind in ("input", "output", "flatten", "flatten_id"):
+            continue
+        if nd.is_neuron:
+            if nd.kind not in HW_NEURON_KINDS:
+                raise NIRError(f"hardware: node {name!r} is {nd.kind}; "
+                               "the hardware compiler maps LIF, IF and LI neurons")
+            if w_acc is None:
+                raise NIRError(f"hardware: neuron node {name!r} has no weighted synapse before it")
+            if reset is not None:
+                nd.reset = reset
+            layers.append(FloatLayer(name=name, synapse="+".join(syn_names), kind=nd.kind, weight=w_acc, bias=b_acc,
+                                     params=neuron_params(nd, dt), synapse_types=tuple(syn_types), conv=conv,
+                                     out_shape=tuple(nd.out_shape)))
+            w_acc, b_acc, syn_names, syn_types, conv = None, None, [], [], None
+            continue
+        m, b = _linear_matrix(nd)
+        w_acc, b_acc = (m, b) if w_acc is None else (m @ w_acc, m @ b_acc + b)
+        syn_names.append(name)
+        if nd.kind in SYNAPSE_TYPE:
+            syn_types.append(SYNAPSE_TYPE[nd.kind])
+        if nd.kind == "conv2d":
+            conv = ConvInfo(tuple(int(k) for k in nd.kernel), int(nd.in_shape[0]), int(nd.weight.shape[0]))
+    if not layers:
+        raise NIRError("hardware: the graph has no neuron layer")
+    if w_acc is not None:
+        raise NIRError(f"hardware: synaptic nodes {syn_names} after the last neuron layer; end the graph with a "
+                       "neuron layer (e.g. an LI readout)")
+    return FloatNet(layers=layers, input_shape=tuple(cg.input_shape), dt=dt, graph=cg)
+
+
+def float_reference(net: FloatNet, x: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:
+    """Run the float network on input ``x [T, B, n_in]`` with the ``spikeflow.neurons`` reference steps.
+
+    Returns ``(output [T, B, n_out], spikes per layer [T, B, n])``. The last
+    layer's output is its spikes, or its membrane for a readout (LI).
+    """
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(x.shape[0], x.shape[1], -1))
+    steps = {"lif": lif, "if": if_, "li": li}
+    records = []
+    cur = x
+    for layer in net.layers:
+        mod = steps[layer.kind]
+        w = torch.as_tensor(layer.weight)
+        b = torch.as_tensor(layer.bias)
+        shape = (cur.shape[1], *(layer.out_shape or (layer.n_out,)))  # parameters may be per-neuron (C, H, W)
+        state = mod.init_state(shape, layer.params, dtype=torch.float64)
+        outs = []
+        for t in range(cur.shape[0]):
+            out, state = mod.step((cur[t] @ w.T + b).reshape(shape), state, layer.params)
+            outs.append(out.reshape(cur.shape[1], -1))
+        cur = torch.stack(outs)
+        records.append(cur.numpy())
+    return cur.numpy(), records

@@ -1,0 +1,184 @@
+"""Event-driven engine: stepped by ``dt``, but work is done only where spikes happen.
+
+For each spike, its weight row (CSR) or its convolution footprint (computed from the
+kernel) is added to its targets; only neurons that received input, or that could fire on
+their own, are updated; the rest decay lazily from their last update step. Counts
+synaptic events, neuron updates and spikes per layer. Spikes are identical to the dense
+engine's for the same ``dt`` (up to floating-point summation order; use float64).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from spikeflow.errors import ShapeError
+from spikeflow.runtime.event_kernel import run_steps
+from spikeflow.runtime.event_plan import build_plan
+from spikeflow.runtime.graph import compile_graph
+from spikeflow.runtime.result import RunResult, as_time_major_numpy
+
+
+class EventEngine:
+    """Run a NIR graph event-driven (numba). One sample at a time; ``run`` loops over the batch.
+
+    Args:
+        graph: a ``nir.NIRGraph`` or ``CompiledGraph``.
+        dt: step in seconds (default: the graph's metadata ``dt``).
+        spike_value: what one spike transmits downstream (see ``DenseEngine``).
+        record: record the spikes of every spiking node (else only of output nodes).
+    """
+
+    name = "event"
+
+    def __init__(self, graph, dt: Optional[float] = None, spike_value: float = 1.0):
+        self.graph = compile_graph(graph, dt)
+        self.dt = self.graph.require_dt()
+        self.spike_value = float(spike_value)
+        self.plan = build_plan(self.graph, self.dt)
+        self._act0 = None
+        self.reset()
+
+    def reset(self, batch: int = 1) -> None:
+        pl = self.plan
+        n, m = pl.n_neurons, max(pl.max_stage, pl.n_neurons)
+        n_pop = len(pl.pop_names)
+        self.t = 0
+        self.v = pl.v0.copy()
+        self.isyn = np.zeros(n)
+        self.last = np.full(n, -1, dtype=np.int64)
+        self.active = np.zeros(n, dtype=np.bool_)
+        self.act_list = np.zeros(n, dtype=np.int64)
+        self.act_n = np.zeros(n_pop, dtype=np.int64)
+        if self._act0 is None:
+            self._init_active()
+            self._act0 = (self.act_list.copy(), self.act_n.copy())
+        else:
+            self.act_list[:], self.act_n[:] = self._act0
+        self.cur_idx, self.cur_val = np.zeros(n, dtype=np.int64), np.zeros(n)
+        self.prev_idx, self.prev_val = np.zeros(n, dtype=np.int64), np.zeros(n)
+        self.cur_n, self.prev_n = np.zeros(n_pop, dtype=np.int64), np.zeros(n_pop, dtype=np.int64)
+        self.inp, self.markn, self.touch = np.zeros(n), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64)
+        self.buf, self.markb, self.tbuf = np.zeros(m), np.zeros(m, dtype=np.bool_), np.zeros(m, dtype=np.int64)
+        self.a_idx, self.a_val = np.zeros(m, dtype=np.int64), np.zeros(m)
+        self.b_idx, self.b_val = np.zeros(m, dtype=np.int64), np.zeros(m)
+        self.counters = np.zeros((n_pop, 3), dtype=np.int64)
+
+    def _init_active(self):
+        """Neurons that fire from rest without input (bias drive above threshold)."""
+        pl = self.plan
+        for p, row in enumerate(pl.pop_i):
+            off, size, kind = int(row[0]), int(row[1]), int(row[2])
+            if kind not in (0, 1, 3):
+                continue
+            prm = pl.prm[off:off + size]
+            r, v_leak, v_th, drive = prm[:, 2], prm[:, 3], prm[:, 4], prm[:, 7]
+            if kind == 1:
+                act = (r * drive > 0) | (self.v[off:off + size] > v_th)
+            else:
+                w_in = prm[:, 6] if kind == 3 else 1.0
+                act = v_leak + r * w_in * drive > v_th - 1e-9 * (1 + np.abs(v_th))
+                act |= self.v[off:off + size] > v_th
+            idx = np.flatnonzero(act)
+            self.act_list[off:off + idx.size] = idx
+            self.act_n[p] = idx.size
+
+    def run(self, x, record: bool = False) -> RunResult:
+        """Run ``x [T, B, *input_shape]``, each sample from rest."""
+        x = as_time_major_numpy(x, self.graph)
+        results = []
+        for b in range(x.shape[1]):
+            self.reset()
+            results.append(self._advance_dense(x[:, b:b + 1], record))
+        outs = {k: np.concatenate([r.outputs[k] for r in results], axis=1) for k in results[0].outputs}
+        spikes = {k: np.concatenate([r.spikes[k] for r in results], axis=1) for k in results[0].spikes}
+        counters = {}
+        for r in results:
+            for c, per in r.counters.items():
+                d = counters.setdefault(c, {})
+                for k, val in per.items():
+                    d[k] = d.get(k, 0) + val
+        return RunResult(outs, spikes, counters, self.dt)
+
+    def advance(self, x, record: bool = False) -> RunResult:
+        """Continue one sample from its current state with ``x [t, 1, *input_shape]``."""
+        x = as_time_major_numpy(x, self.graph)
+        if x.shape[1] != 1:
+            raise ShapeError(f"EventEngine.advance runs one sample: input must be [t, 1, ...], got {x.shape}")
+        return self._advance_dense(x, record)
+
+    def _advance_dense(self, x, record):
+        flat = x.reshape(x.shape[0], -1)
+        steps, idx = np.nonzero(flat)
+        in_ptr = np.searchsorted(steps, np.arange(x.shape[0] + 1)).astype(np.int64)
+        return self.advance_sparse(x.shape[0], in_ptr, idx.astype(np.int64), flat[steps, idx].astype(np.float64),
+                                   record)
+
+    def advance_sparse(self, n_steps: int, in_ptr, in_idx, in_val, record: bool = False,
+                       counters: bool = True) -> RunResult:
+        """Advance ``n_steps`` with input given as CSR over steps (``in_ptr [n_steps + 1]``)."""
+        pl = self.plan
+        pop_i, n_rec = self._record_table(bool(record))
+        cap = max(16, n_steps * n_rec)  # at most one spike per neuron and step: never overflows
+        trace = np.zeros((n_steps, max(pl.n_trace, 1)))
+        rec_t, rec_g, rec_n = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(1, np.int64)
+        run_steps(
+            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
+            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
+            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
+            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
+            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
+            self.a_idx, self.a_val, self.b_idx, self.b_val,
+            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
+        )
+        t0 = self.t
+        self.t += n_steps
+        rec_t, rec_g = rec_t[:rec_n[0]] - t0, rec_g[:rec_n[0]]
+        spikes = {}
+        for p, name in enumerate(pl.pop_names):
+            if pop_i[p, 3] and pop_i[p, 4] < 0 and pop_i[p, 2] != 6:
+                spikes[name] = self._dense_spikes(p, rec_t, rec_g, n_steps)
+        outputs = {}
+        for out_name, p in pl.output_pop.items():
+            off, size, _, _, col, _ = pl.pop_i[p]
+            shape = self.graph.nodes[out_name].out_shape
+            if col >= 0:
+                arr = trace[:, col:col + size]
+            else:
+                arr = spikes[pl.pop_names[p]].reshape(n_steps, size) * self.spike_value
+            outputs[out_name] = arr.reshape(n_steps, 1, *shape).copy()
+        spikes = {k: s for k, s in spikes.items() if record or k in self.graph.nodes and
+                  self.graph.nodes[k].is_neuron}
+        return RunResult(outputs, spikes if record else {}, self.counter_dict() if counters else {}, self.dt)
+
+    def _record_table(self, record: bool):
+        """Population table with the record flags set (cached): spikes of outputs, or of every node."""
+        cache = self.__dict__.setdefault("_rec_tables", {})
+        if record not in cache:
+            pl = self.plan
+            pop_i = pl.pop_i.copy()
+            spiking_out = set(pl.output_pop.values())
+            for p in range(len(pop_i)):
+                pop_i[p, 3] = 1 if (record or p in spiking_out) else 0
+            n_rec = int(sum(pop_i[p, 1] for p in range(len(pop_i)) if pop_i[p, 3] and pop_i[p, 4] < 0))
+            cache[record] = (pop_i, n_rec)
+        return cache[record]
+
+    def _dense_spikes(self, p, rec_t, rec_g, n_steps):
+        off, size = int(self.plan.pop_i[p, 0]), int(self.plan.pop_i[p, 1])
+        sel = (rec_g >= off) & (rec_g < off + size)
+        arr = np.zeros((n_steps, size))
+        arr[rec_t[sel], rec_g[sel] - off] = 1.0
+        shape = self.graph.nodes[self.plan.pop_names[p]].out_shape
+        return arr.reshape(n_steps, 1, *shape)
+
+    def counter_dict(self):
+        """Totals since ``reset``: ``synaptic_ops``, ``neuron_updates`` and ``spikes`` per node."""
+        names = self.plan.pop_names
+        return {
+            "synaptic_ops": {n: int(self.counters[p, 0]) for p, n in enumerate(names) if self.counters[p, 0]},
+            "neuron_updates": {n: int(self.counters[p, 1]) for p, n in enumerate(names)
+                               if self.plan.pop_i[p, 2] != 6},
+            "spikes": {n: int(self.counters[p, 2]) for p, n in enumerate(names)},
+        }

@@ -1,0 +1,257 @@
+"""The event-driven time loop (numba). See ``event_plan`` for the array layout.
+
+Per step and population (in graph order): the spikes of each source population are
+pushed through their projection's stages (CSR rows or implicit convolution), adding into
+the targets' input; then only the neurons that received input, or that could fire without
+input ("active": e.g. a bias above threshold, or a CubaLIF whose current still rises), are
+updated. A neuron left alone is brought up to date lazily from its last update step with
+the closed form of the same discrete recursion the reference ``step`` runs.
+Non-spiking populations (LI, CubaLI, identity outputs) are updated every step and traced.
+"""
+
+from __future__ import annotations
+
+import numba
+
+LIF, IF, LI, CUBALIF, CUBALI, IDENT, INPUT = 0, 1, 2, 3, 4, 5, 6
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_csr(a_idx, a_val, na, indptr, indices, data, ptr_off, nz_off, out, mark, off, touched, nt, limit):
+    """Add each source's weight row into ``out``; list newly touched targets (until all ``limit`` are)."""
+    ops = 0
+    for e in range(na):
+        j = a_idx[e]
+        val = a_val[e]
+        lo = indptr[ptr_off + j] + nz_off
+        hi = indptr[ptr_off + j + 1] + nz_off
+        for q in range(lo, hi):
+            out[off + indices[q]] += val * data[q]
+        if nt < limit:
+            for q in range(lo, hi):
+                o = off + indices[q]
+                if not mark[o]:
+                    mark[o] = True
+                    touched[nt] = o
+                    nt += 1
+        ops += hi - lo
+    return nt, ops
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_conv(a_idx, a_val, na, st, w, out, mark, off, touched, nt):
+    cin, h, wd, cout, oh, ow = st[6], st[7], st[8], st[9], st[10], st[11]
+    kh, kw, sh, sw, ph, pw, dh, dw, groups = st[12], st[13], st[14], st[15], st[16], st[17], st[18], st[19], st[20]
+    w_off = st[5]
+    cin_g = cin // groups
+    cout_g = cout // groups
+    ops = 0
+    for e in range(na):
+        j = a_idx[e]
+        val = a_val[e]
+        c = j // (h * wd)
+        rem = j - c * h * wd
+        y = rem // wd
+        x = rem - y * wd
+        g = c // cin_g
+        ci = c - g * cin_g
+        for ky in range(kh):
+            ny = y + ph - ky * dh
+            if ny < 0 or ny % sh != 0:
+                continue
+            oy = ny // sh
+            if oy >= oh:
+                continue
+            for kx in range(kw):
+                nx = x + pw - kx * dw
+                if nx < 0 or nx % sw != 0:
+                    continue
+                ox = nx // sw
+                if ox >= ow:
+                    continue
+                for co in range(g * cout_g, (g + 1) * cout_g):
+                    o = off + (co * oh + oy) * ow + ox
+                    out[o] += val * w[w_off + ((co * cin_g + ci) * kh + ky) * kw + kx]
+                    if not mark[o]:
+                        mark[o] = True
+                        touched[nt] = o
+                        nt += 1
+                    ops += 1
+    return nt, ops
+
+
+@numba.njit(cache=True, nogil=True)
+def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
+              pop_i, prm, proj_i, pop_proj_ptr, stage_i, indptr, indices, data, weights,
+              v, isyn, last, active, act_list, act_n, cur_idx, cur_val, cur_n, prev_idx, prev_val, prev_n,
+              inp, markn, touch, buf, markb, tbuf, a_idx, a_val, b_idx, b_val,
+              trace, rec_t, rec_g, rec_n, counters, has_delay):
+    """Advance ``n_steps`` steps from global step ``t0``. Returns False if ``rec_*`` overflowed."""
+    n_pop = pop_i.shape[0]
+    ok = True
+    cap = rec_t.shape[0]
+    for t in range(n_steps):
+        tg = t0 + t
+        for p in range(n_pop):
+            off = pop_i[p, 0]
+            size = pop_i[p, 1]
+            kind = pop_i[p, 2]
+            if kind == INPUT:
+                n = 0
+                for e in range(in_ptr[t], in_ptr[t + 1]):
+                    cur_idx[off + n] = in_idx[e]
+                    cur_val[off + n] = in_val[e]
+                    n += 1
+                cur_n[p] = n
+                counters[p, 2] += n
+                continue
+            # 1. gather input from every projection into p
+            n_touch = 0
+            for k in range(pop_proj_ptr[p], pop_proj_ptr[p + 1]):
+                src = proj_i[k, 0]
+                s_off = pop_i[src, 0]
+                if proj_i[k, 2] == 0:
+                    na = cur_n[src]
+                    for e in range(na):
+                        a_idx[e] = cur_idx[s_off + e]
+                        a_val[e] = cur_val[s_off + e]
+                else:
+                    na = prev_n[src]
+                    for e in range(na):
+                        a_idx[e] = prev_idx[s_off + e]
+                        a_val[e] = prev_val[s_off + e]
+                if na == 0:
+                    continue
+                s_end = proj_i[k, 4]
+                for s in range(proj_i[k, 3], s_end):
+                    final = s == s_end - 1
+                    if final:
+                        if stage_i[s, 0] == 0:
+                            n_touch, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
+                                                        stage_i[s, 4], inp, markn, off, touch, n_touch, size)
+                        else:
+                            n_touch, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, inp, markn, off,
+                                                         touch, n_touch)
+                    else:
+                        if stage_i[s, 0] == 0:
+                            nt, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
+                                                   stage_i[s, 4], buf, markb, 0, tbuf, 0, stage_i[s, 2])
+                        else:
+                            nt, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, buf, markb, 0, tbuf, 0)
+                        for e in range(nt):
+                            o = tbuf[e]
+                            a_idx[e] = o
+                            a_val[e] = buf[o]
+                            buf[o] = 0.0
+                            markb[o] = False
+                        na = nt
+                    counters[p, 0] += ops
+            # 2. update touched + active neurons (every neuron of a traced population)
+            traced = pop_i[p, 4] >= 0
+            if traced:
+                for e in range(n_touch):
+                    markn[touch[e]] = False
+                n_upd = size
+            else:
+                n_old = act_n[p]
+                n_upd = n_touch
+                for e in range(n_old):
+                    g = off + act_list[off + e]
+                    if not markn[g]:
+                        touch[n_upd] = g
+                        n_upd += 1
+                for e in range(n_touch):
+                    markn[touch[e]] = False
+            reset_mode = pop_i[p, 5]
+            n_spk = 0
+            n_act = 0
+            for e in range(n_upd):
+                g = off + e if traced else touch[e]
+                alpha = prm[g, 0]
+                r = prm[g, 2]
+                v_leak = prm[g, 3]
+                drive = prm[g, 7]
+                x = drive + inp[g]
+                inp[g] = 0.0
+                k = tg - 1 - last[g]
+                vv = 0.0
+                if kind == LIF or kind == LI:
+                    if k > 0:
+                        vinf = v_leak + r * drive
+                        v[g] = vinf + (v[g] - vinf) * alpha ** k
+                    vv = v_leak + (v[g] - v_leak) * alpha + r * x * (1.0 - alpha)
+                elif kind == IF:
+                    if k > 0:
+                        v[g] = v[g] + k * (r * drive)
+                    vv = v[g] + r * x
+                elif kind == CUBALIF or kind == CUBALI:
+                    beta = prm[g, 1]
+                    w_in = prm[g, 6]
+                    if k > 0:
+                        iinf = w_in * drive
+                        vinf = v_leak + r * iinf
+                        d0 = isyn[g] - iinf
+                        u0 = v[g] - vinf
+                        ak = alpha ** k
+                        bk = beta ** k
+                        if alpha != beta:
+                            u = ak * u0 + r * (1.0 - alpha) * d0 * beta * (ak - bk) / (alpha - beta)
+                        else:
+                            u = ak * u0 + r * (1.0 - alpha) * d0 * k * ak
+                        v[g] = vinf + u
+                        isyn[g] = iinf + d0 * bk
+                    ii = isyn[g] * beta + w_in * x * (1.0 - beta)
+                    isyn[g] = ii
+                    vv = v_leak + (v[g] - v_leak) * alpha + r * ii * (1.0 - alpha)
+                else:  # identity output
+                    vv = x
+                last[g] = tg
+                if traced:
+                    trace[t, pop_i[p, 4] + g - off] = vv
+                    v[g] = vv
+                    continue
+                v_th = prm[g, 4]
+                if vv - v_th > 0.0:
+                    cur_idx[off + n_spk] = g - off
+                    cur_val[off + n_spk] = spike_value
+                    n_spk += 1
+                    if pop_i[p, 3] == 1:
+                        c = rec_n[0]
+                        if c < cap:
+                            rec_t[c] = tg
+                            rec_g[c] = g
+                            rec_n[0] = c + 1
+                        else:
+                            ok = False
+                    if reset_mode == 0:
+                        vv = vv - v_th
+                    elif reset_mode == 1:
+                        vv = vv - (vv - prm[g, 5])
+                v[g] = vv
+                # can it fire without further input? then keep updating it every step
+                margin = 1e-9 * (1.0 + abs(v_th))
+                if kind == LIF:
+                    vinf = v_leak + r * drive
+                    still = max(vv, vinf) > v_th - margin
+                elif kind == IF:
+                    still = r * drive > 0.0 or vv > v_th - margin
+                else:
+                    iinf = prm[g, 6] * drive
+                    vinf = v_leak + r * iinf
+                    bound = vinf + max(vv - vinf, 0.0) + max(r * (isyn[g] - iinf), 0.0)
+                    still = bound > v_th - margin
+                if still:
+                    act_list[off + n_act] = g - off  # the old list was already copied into touch
+                    n_act += 1
+            cur_n[p] = n_spk
+            act_n[p] = n_act
+            counters[p, 1] += n_upd
+            counters[p, 2] += n_spk
+        if has_delay:
+            for p in range(n_pop):
+                off = pop_i[p, 0]
+                for e in range(cur_n[p]):
+                    prev_idx[off + e] = cur_idx[off + e]
+                    prev_val[off + e] = cur_val[off + e]
+                prev_n[p] = cur_n[p]
+    return ok

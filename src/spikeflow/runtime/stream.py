@@ -1,0 +1,346 @@
+"""Anytime inference on event streams: ``Stream.push(events) -> Prediction``.
+
+The stream owns one engine's state for one recording. Events are ``(x, y, t µs, p)``
+(a structured array or anything with such an ``.array``, e.g. ``spikeflow.data.Events``);
+event ``(x, y, p)`` feeds input neuron ``p*H*W + y*W + x`` of a ``(P, H, W)`` input
+(``x`` of an ``(N,)`` input). Stepped engines (``event``, ``dense``) bin events into steps of
+``dt`` from ``t0_us`` (counts per step, as datasets bin them); a step is run once an event
+at or after its end arrived, or ``advance_to`` says that time has passed. The clock-free
+engine takes each event at its own µs timestamp.
+
+Bad streams (documented behaviour, never a silent wrong answer):
+- timestamps out of order inside a chunk are sorted (``on_unsorted="sort"``, the default)
+  or rejected (``"error"``); an event earlier than time already processed is an ``InputError``;
+- coordinates or polarity outside the input (sensor) raise ``InputError`` naming the field;
+- NaN or inf timestamps/coordinates raise ``InputError``;
+- an empty chunk is valid (nothing happened): the prediction is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from spikeflow.errors import ConfigError, InputError
+from spikeflow.runtime.graph import compile_graph
+
+DECODERS = ("count", "max", "mean", "last")
+
+
+@dataclass
+class Prediction:
+    label: int
+    probabilities: np.ndarray
+    confidence: float
+    t_us: int  # the stream time up to which the answer accounts
+    events_seen: int
+    decided: bool  # confidence has reached the threshold (now or earlier)
+
+
+def load_model(model, dt: Optional[float] = None):
+    """A ``CompiledGraph`` from a NIR file path, a ``nir.NIRGraph`` or a ``CompiledGraph``."""
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        from spikeflow.ir import read_graph
+
+        model = read_graph(model)
+    return compile_graph(model, dt)
+
+
+def make_engine(graph, engine: str, dt: Optional[float] = None):
+    from spikeflow.runtime.clockfree import ClockFreeEngine
+    from spikeflow.runtime.dense import DenseEngine
+    from spikeflow.runtime.event import EventEngine
+
+    engines = {"event": EventEngine, "dense": DenseEngine, "clockfree": ClockFreeEngine}
+    if engine not in engines:
+        raise ConfigError(f"stream: engine must be one of {sorted(engines)}, got {engine!r}")
+    return engines[engine](graph, dt=dt)
+
+
+class Stream:
+    """Feed events as they arrive; get the current answer after each chunk.
+
+    Args:
+        model: NIR file path, ``nir.NIRGraph`` or ``CompiledGraph``.
+        engine: ``"event"`` (default), ``"dense"`` or ``"clockfree"``.
+        decoder: ``"count"`` (output spikes or summed output), ``"max"``, ``"mean"``, ``"last"``
+            (of the output over the steps so far), ``"auto"`` (count for spiking outputs, max for
+            a membrane readout), or a callable ``history [t, n] -> logits [n]``.
+        confidence: the early-exit threshold on the top softmax probability.
+        dt: step in seconds (default: the graph's ``dt``).
+        t0_us: the stream's time origin (datasets bin from 0).
+        temperature: softmax temperature applied to the decoder's logits.
+        on_unsorted: ``"sort"`` or ``"error"`` for out-of-order timestamps inside a chunk.
+    """
+
+    def __init__(self, model, engine: str = "event", decoder: Union[str, Callable] = "auto",
+                 confidence: float = 0.9, dt: Optional[float] = None, t0_us: int = 0, temperature: float = 1.0,
+                 on_unsorted: str = "sort"):
+        self.graph = load_model(model, dt)
+        self.dt = self.graph.require_dt()
+        self.dt_us = self.dt * 1e6
+        if not 0.0 < confidence <= 1.0:
+            raise ConfigError(f"stream: confidence must be in (0, 1], got {confidence}")
+        if on_unsorted not in ("sort", "error"):
+            raise ConfigError(f"stream: on_unsorted must be 'sort' or 'error', got {on_unsorted!r}")
+        if not temperature > 0:
+            raise ConfigError(f"stream: temperature must be > 0, got {temperature}")
+        self.engine_name = engine
+        self.engine = make_engine(self.graph, engine, self.dt)
+        self.threshold = float(confidence)
+        self.temperature = float(temperature)
+        self.on_unsorted = on_unsorted
+        self.t0_us = int(t0_us)
+        out = self.graph.outputs[0]
+        self.output_name = out
+        self.n_out = self.graph.nodes[out].size
+        src = (self.graph.nodes[out].inputs or [None])[0]
+        spiking_out = src is not None and self.graph.nodes[src].spiking
+        if decoder == "auto":
+            decoder = "count" if spiking_out else "max"
+        if not callable(decoder) and decoder not in DECODERS:
+            raise ConfigError(f"stream: decoder must be one of {DECODERS + ('auto',)} or a callable, got {decoder!r}")
+        self.decoder = decoder
+        shape = self.graph.input_shape
+        if len(shape) == 3:
+            self.n_pol, self.height, self.width = shape
+        elif len(shape) == 2:
+            self.n_pol, (self.height, self.width) = 1, shape
+        elif len(shape) == 1:
+            self.n_pol, self.height, self.width = 1, 1, shape[0]
+        else:
+            raise ConfigError(f"stream: cannot map events onto an input of shape {shape}")
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget everything: the next event starts a new recording."""
+        if self.engine_name == "clockfree":
+            self.engine.reset()
+        else:
+            self.engine.reset(1)
+        self.steps = 0
+        self.events_seen = 0
+        self.latest_us = self.t0_us
+        self._pending = np.zeros(0, dtype=[("t", np.int64), ("i", np.int64)])
+        self._sum = np.zeros(self.n_out)
+        self._max = np.full(self.n_out, -np.inf)
+        self._last = np.zeros(self.n_out)
+        self._history = []
+        self.decision: Optional[Prediction] = None
+        self._prediction = None
+        self._prediction = self._predict()
+
+    @property
+    def decided(self) -> bool:
+        """True once the confidence reached the threshold (early exit is allowed)."""
+        return self.decision is not None
+
+    @property
+    def prediction(self) -> Prediction:
+        return self._prediction
+
+    # ------------------------------------------------------------------ input
+    def _to_indices(self, chunk):
+        arr = getattr(chunk, "array", chunk)
+        if isinstance(arr, (list, tuple)) and len(arr) == 0:
+            arr = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+        arr = np.asarray(arr)
+        if arr.dtype.names is None or not {"x", "t"} <= set(arr.dtype.names):
+            raise InputError(f"stream: a chunk must be events with fields x, y, t, p (µs); got dtype {arr.dtype}")
+        self._check_sensor(chunk)
+        t = arr["t"]
+        cols = {f: arr[f] for f in ("x", "y", "p") if f in arr.dtype.names}
+        for name, col in [("t", t)] + list(cols.items()):
+            kind = col.dtype.kind
+            if kind == "f" and not np.all(np.isfinite(col)):
+                bad = int(np.flatnonzero(~np.isfinite(col))[0])
+                raise InputError(f"stream: field '{name}' of event {bad} is {col[bad]} (NaN/inf); timestamps and "
+                                 "coordinates must be finite")
+            if kind not in "iuf":
+                raise InputError(f"stream: field '{name}' must be numeric, got {col.dtype}")
+        t = np.rint(t).astype(np.int64) if t.dtype.kind == "f" else t.astype(np.int64, copy=False)
+        x = cols["x"].astype(np.int64)
+        y = cols.get("y", np.zeros(len(t))).astype(np.int64) if self.height > 1 else np.zeros(len(t), np.int64)
+        p = cols.get("p", np.zeros(len(t))).astype(np.int64) if self.n_pol > 1 else np.zeros(len(t), np.int64)
+        for name, v, hi in (("x", x, self.width), ("y", y, self.height), ("p", p, self.n_pol)):
+            if len(v) and (v.min() < 0 or v.max() >= hi):
+                bad = int(np.flatnonzero((v < 0) | (v >= hi))[0])
+                raise InputError(f"stream: field '{name}' of event {bad} is {int(v[bad])}; valid is 0..{hi - 1} for "
+                                 f"the model's input (P, H, W) = ({self.n_pol}, {self.height}, {self.width})")
+        if len(t) > 1 and np.any(np.diff(t) < 0):
+            if self.on_unsorted == "error":
+                bad = int(np.flatnonzero(np.diff(t) < 0)[0]) + 1
+                raise InputError(f"stream: timestamps decrease at event {bad} ({t[bad - 1]} -> {t[bad]} µs)")
+            order = np.argsort(t, kind="stable")
+            t, x, y, p = t[order], x[order], y[order], p[order]
+        floor_us = self._processed_until_us()
+        if len(t) and t[0] < floor_us:
+            raise InputError(f"stream: event at t={int(t[0])} µs is earlier than time already processed "
+                             f"({floor_us} µs); a stream cannot go back in time (reset() for a new recording)")
+        return t, (p * self.height + y) * self.width + x
+
+    def _check_sensor(self, events) -> None:
+        sensor = getattr(events, "sensor_size", None)
+        if sensor is not None and tuple(int(v) for v in sensor) != (self.width, self.height, self.n_pol):
+            raise InputError(f"stream: events come from a sensor of size {tuple(sensor)} (W, H, P); the model's "
+                             f"input is {self.width}x{self.height} with {self.n_pol} polarities")
+
+    def _processed_until_us(self) -> int:
+        if self.engine_name == "clockfree":
+            return int(self.latest_us)
+        return int(np.ceil(self.t0_us + self.steps * self.dt_us - 1e-6))
+
+    def push(self, chunk) -> Prediction:
+        """Add a chunk of events; returns the answer from all complete steps so far."""
+        t, idx = self._to_indices(chunk)
+        if len(t) == 0:
+            return self._prediction
+        self.events_seen += len(t)
+        self.latest_us = max(self.latest_us, int(t[-1]))
+        if self.engine_name == "clockfree":
+            self._clockfree(t, idx, until_us=int(t[-1]))
+        else:
+            new = np.empty(len(t), dtype=self._pending.dtype)
+            new["t"], new["i"] = t, idx
+            self._pending = np.concatenate([self._pending, new])
+            self._run_steps(int(np.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)))
+        self._prediction = self._predict()
+        return self._prediction
+
+    def advance_to(self, t_us: int) -> Prediction:
+        """Declare that time ``t_us`` has passed (no more events before it); run the steps it completes."""
+        t_us = int(t_us)
+        if t_us < self.latest_us:
+            t_us = self.latest_us
+        self.latest_us = t_us
+        if self.engine_name == "clockfree":
+            self._clockfree(np.zeros(0, np.int64), np.zeros(0, np.int64), until_us=t_us)
+        else:
+            self._run_steps(int(np.floor((t_us - self.t0_us) / self.dt_us + 1e-9)))
+        self._prediction = self._predict()
+        return self._prediction
+
+    # ------------------------------------------------------------------ engines
+    def _run_steps(self, upto: int) -> None:
+        n = upto - self.steps
+        if n <= 0:
+            return
+        pend = self._pending
+        step = np.floor((pend["t"] - self.t0_us) / self.dt_us + 1e-9).astype(np.int64) - self.steps
+        take = step < n
+        step, idx = step[take], pend["i"][take]
+        self._pending = pend[~take]
+        key = step * (self.n_pol * self.height * self.width) + idx
+        uniq, counts = np.unique(key, return_counts=True)  # events per input neuron and step
+        st = uniq // (self.n_pol * self.height * self.width)
+        ix = uniq % (self.n_pol * self.height * self.width)
+        if self.engine_name == "event":
+            ptr = np.searchsorted(st, np.arange(n + 1)).astype(np.int64)
+            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64), counters=False)
+        else:
+            x = np.zeros((n, 1, self.n_pol * self.height * self.width))
+            x[st, 0, ix] = counts
+            res = self.engine.advance(x)
+        self._accumulate(res.outputs[self.output_name].reshape(n, self.n_out))
+        self.steps = upto
+
+    def _clockfree(self, t_us, idx, until_us: int) -> None:
+        first = self.steps + 1
+        last = int(np.floor((until_us - self.t0_us) / self.dt_us + 1e-9))
+        samples = (self.t0_us + np.arange(first, last + 1) * self.dt_us) * 1e-6
+        out = self.engine.advance(t_us * 1e-6, idx, until=until_us * 1e-6, sample_times=samples)
+        vals = out[self.output_name]
+        if len(vals):
+            if self._spiking_output():
+                vals = np.diff(np.vstack([self._sum[None], vals]), axis=0)  # counts per step
+            self._accumulate(vals)
+        self.steps = max(self.steps, last)
+
+    def _spiking_output(self) -> bool:
+        src = (self.graph.nodes[self.output_name].inputs or [None])[0]
+        return src is not None and self.graph.nodes[src].spiking
+
+    def _accumulate(self, y: np.ndarray) -> None:
+        if len(y) == 0:
+            return
+        self._sum += y.sum(0)
+        self._max = np.maximum(self._max, y.max(0))
+        self._last = y[-1].copy()
+        if callable(self.decoder):
+            self._history.append(y)
+
+    # ------------------------------------------------------------------ answer
+    def _predict(self) -> Prediction:
+        last = getattr(self, "_prediction", None)
+        if last is not None and last.t_us == int(round(self.t0_us + self.steps * self.dt_us)) and self.steps:
+            if last.events_seen == self.events_seen:
+                return last
+            return dataclasses.replace(last, events_seen=self.events_seen)  # no new step: same answer
+        if self.steps == 0:
+            logits = np.zeros(self.n_out)
+        elif callable(self.decoder):
+            logits = np.asarray(self.decoder(np.concatenate(self._history)), dtype=np.float64).reshape(-1)
+        else:
+            logits = {"count": self._sum, "max": self._max, "mean": self._sum / max(self.steps, 1),
+                      "last": self._last}[self.decoder]
+        z = logits / self.temperature
+        z = np.exp(z - z.max())
+        probs = z / z.sum()
+        label = int(np.argmax(probs))
+        conf = float(probs[label])
+        t_us = int(round(self.t0_us + self.steps * self.dt_us))
+        decided = self.decision is not None or conf >= self.threshold
+        pred = Prediction(label, probs, conf, t_us, self.events_seen, decided)
+        if self.decision is None and conf >= self.threshold and self.steps > 0:
+            self.decision = pred
+        return pred
+
+    # ------------------------------------------------------------------ sources
+    def run(self, source, chunk_us: int = 10_000, realtime: bool = False, speed: float = 1.0,
+            stop_on_decision: bool = False) -> Iterator[Prediction]:
+        """Push every chunk of ``source`` and yield each prediction.
+
+        ``source``: one recording (events with ``.array``/a structured array, cut into
+        ``chunk_us`` windows) or an iterable of chunks (e.g. a generator reading a sensor).
+        ``realtime`` paces the chunks by their timestamps (``speed`` > 1 plays faster).
+        """
+        self._check_sensor(source)
+        start = time.monotonic()
+        for chunk in _chunks(source, chunk_us, self.t0_us, self.on_unsorted):
+            if realtime:
+                t = getattr(chunk, "array", chunk)
+                if len(t):
+                    due = (int(np.asarray(t["t"]).max()) - self.t0_us) * 1e-6 / speed
+                    wait = due - (time.monotonic() - start)
+                    if wait > 0:
+                        time.sleep(wait)
+            pred = self.push(chunk)
+            yield pred
+            if stop_on_decision and self.decided:
+                return
+
+
+def _chunks(source, chunk_us: int, t0_us: int, on_unsorted: str) -> Iterable:
+    arr = getattr(source, "array", source)
+    if isinstance(arr, np.ndarray) and arr.dtype.names is not None:
+        t = arr["t"]
+        if len(t) == 0:
+            return
+        if np.any(np.diff(t) < 0):
+            if on_unsorted == "error":
+                raise InputError("stream: the recording's timestamps are not sorted (on_unsorted='sort' sorts them)")
+            arr = arr[np.argsort(t, kind="stable")]
+            t = arr["t"]
+        edges = np.arange(t0_us + chunk_us, int(t.max()) + chunk_us + 1, chunk_us)
+        cuts = np.searchsorted(t, edges, "left")
+        lo = 0
+        for hi in cuts:
+            yield arr[lo:hi]
+            lo = hi
+        return
+    yield from source

@@ -1,0 +1,62 @@
+"""`spikeflow hw chips|compile|run` end to end on small files."""
+
+import json
+
+import nir
+import numpy as np
+import pytest
+from tests.hardware.hw_nets import chain, li, lif, poisson
+
+from spikeflow.cli import main
+from spikeflow.hardware import PROFILES
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    rng = np.random.default_rng(0)
+    graph = chain(16, nir.Affine(rng.normal(0, 1.5, (12, 16)), np.zeros(12)), lif(12),
+                  nir.Linear(rng.normal(0, 1.5, (3, 12))), li(3))
+    graph.metadata = {"dt": 1e-3}
+    path = tmp_path / "m.nir"
+    nir.write(str(path), graph)
+    return path
+
+
+def test_chips_table_lists_every_profile(capsys):
+    assert main(["hw", "chips"]) == 0
+    out = capsys.readouterr().out
+    for name, prof in PROFILES.items():
+        assert name in out and prof.title in out
+
+
+def test_compile_reports_cores_and_headroom(model_file, capsys):
+    assert main(["hw", "compile", str(model_file), "--chip", "loihi", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["cores_used"] == 2 and [L["neurons"] for L in rep["layers"]] == [12, 3]
+    assert rep["layers"][0]["fan_in_max"] == 16 and rep["layers"][0]["neuron_headroom"] == pytest.approx(1 - 12 / 1024)
+
+
+def test_compile_violation_is_one_line_and_exit_2(model_file, capsys):
+    assert main(["hw", "compile", str(model_file), "--chip", "speck"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Speck" in err and "neuron_model" in err
+
+
+def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monkeypatch, capsys):
+    x = poisson(1, 20, 12, 16, p=0.3)
+    labels = np.arange(12) % 3
+    data = [(x[:, i], int(labels[i])) for i in range(12)]
+    import spikeflow.data
+
+    monkeypatch.setattr(spikeflow.data, "load_dataset", lambda name, split, **kw: data)
+    png = tmp_path / "e.png"
+    assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", "fake", "--batch", "5",
+                 "--plot", str(png), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["samples"] == 12 and 0 <= rep["int_accuracy"] <= 1
+    assert rep["energy_j"] > 0 and rep["counts"]["synops"] > 0
+    assert set(rep["ann_energy_j"]) == {"cpu", "gpu", "45nm-fp32", "45nm-int8"}
+    # the ANN reference: every synapse once; the dense SNN: every synapse every step (20 steps)
+    assert rep["ann_macs"] == 16 * 12 + 12 * 3 and rep["dense_snn_macs"] == (16 * 12 + 12 * 3) * 20
+    assert rep["ann_energy_j"]["cpu"] == pytest.approx(rep["ann_macs"] * 8.6e-9)
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,125 @@
+"""Every limit of every chip profile is tripped by some graph, with an error naming layer, limit and value."""
+
+import dataclasses
+
+import nir
+import numpy as np
+import pytest
+from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif
+
+from spikeflow.errors import ConfigError, HardwareLimitError
+from spikeflow.hardware import PROFILES, compile_network, get_profile
+
+
+def _neuron(profile, n, **kw):
+    return if_(n, **kw) if "lif" not in profile.neuron_models else lif(n, **kw)
+
+
+def _syn(profile, n_in, n_out, w=0.5):
+    """A dense synapse the chip accepts: Linear, or a full-size 1x1-image conv on conv-only chips."""
+    if "linear" in profile.synapse_types:
+        return dense(n_in, n_out, w), (n_in,)
+    return nir.Conv2d(input_shape=(1, 1), weight=np.full((n_out, n_in, 1, 1), w), stride=1, padding=0, dilation=1,
+                      groups=1, bias=np.zeros(n_out)), (n_in, 1, 1)
+
+
+def _graph(profile, sizes, w=0.5):
+    """A chain through layer sizes; layers are named by nir.from_list (linear/conv2d, lif/if ...)."""
+    nodes = []
+    in_shape = None
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        syn, shape = _syn(profile, a, b, w)
+        in_shape = in_shape or shape
+        nodes += [syn, _neuron(profile, b)]
+    return nir.NIRGraph.from_list(nir.Input(np.array(in_shape)), *nodes, nir.Output(np.array([sizes[-1]])),
+                                  type_check=False)
+
+
+def violating_graph(profile, limit):
+    """A graph that breaks exactly ``limit`` of ``profile`` (and passes the checks made before it)."""
+    p = profile
+    if limit == "cores":
+        if p.name == "speck":  # one conv layer per core: one layer too many
+            return _graph(p, [1] * (p.cores + 2))
+        return _graph(p, [1, p.cores * p.neurons_per_core + 1])
+    if limit == "threshold_range":
+        return _graph(p, [4, 4], w=1e-12)
+    if limit == "neuron_model":
+        bad = "lif" if "lif" not in p.neuron_models else "li"
+        syn, shape = _syn(p, 4, 4)
+        node = lif(4) if bad == "lif" else li(4)
+        return nir.NIRGraph.from_list(nir.Input(np.array(shape)), syn, node, nir.Output(np.array([4])),
+                                      type_check=False)
+    if limit == "synapse_type":
+        return chain(4, dense(4, 4), _neuron(p, 4))
+    if limit in ("axons_per_core", "synapses_per_core"):
+        return _graph(p, [getattr(p, limit) + 1, 2])
+    if limit == "max_fan_in":
+        return _graph(p, [min(p.max_input_channels or 8, 8), p.max_fan_in + 1, 2])
+    if limit == "fan_out_cores":
+        return _graph(p, [4, 10, p.neurons_per_core + 1])
+    if limit == "max_hidden_neurons":
+        return _graph(p, [4, p.max_hidden_neurons + 1, 2])
+    if limit == "max_input_channels":
+        return _graph(p, [p.max_input_channels + 1, 2])
+    if limit == "max_output_neurons":
+        return _graph(p, [4, p.max_output_neurons + 1])
+    if limit == "max_kernel":
+        k = p.max_kernel + 1
+        return nir.NIRGraph.from_list(nir.Input(np.array([1, k, k])), conv(1, 1, k, k), if_(1),
+                                      nir.Output(np.array([1])), type_check=False)
+    if limit == "max_channels":
+        c = p.max_channels + 1
+        return nir.NIRGraph.from_list(nir.Input(np.array([1, 1, 1])), conv(1, c, 1, 1), if_(c),
+                                      nir.Output(np.array([c])), type_check=False)
+    raise AssertionError(f"no violating graph for {limit}")
+
+
+CASES = [(name, limit) for name, prof in PROFILES.items() for limit in prof.limits()]
+
+
+@pytest.mark.parametrize("chip,limit", CASES, ids=[f"{c}-{lim}" for c, lim in CASES])
+def test_every_limit_trips_with_named_error(chip, limit):
+    profile = get_profile(chip)
+    graph = violating_graph(profile, limit)
+    with pytest.raises(HardwareLimitError) as info:
+        compile_network(graph, profile, dt=1e-3, reset="subtract")
+    err = info.value
+    assert err.limit == limit
+    msg = str(err)
+    assert f"'{limit}'" in msg and profile.title in msg
+    assert str(err.allowed).split()[0] in msg
+    assert err.layer == "input" or err.layer in graph.nodes
+
+
+def test_every_profile_has_its_documented_limits():
+    assert set(PROFILES) == {"loihi", "loihi2", "truenorth", "spinnaker2", "speck", "xylo"}
+    assert "max_fan_in" in PROFILES["xylo"].limits() and PROFILES["xylo"].max_fan_in == 63
+    assert "fan_out_cores" in PROFILES["truenorth"].limits()
+    assert {"max_kernel", "max_channels", "synapse_type", "neuron_model"} <= set(PROFILES["speck"].limits())
+    for prof in PROFILES.values():
+        assert "threshold_range" in prof.limits()
+
+
+def test_fan_in_hint_names_layer_and_suggests_split():
+    p = get_profile("xylo")
+    graph = _graph(p, [8, 2312 // 36, 2])  # hidden layer of 64 neurons: the second linear has fan-in 64
+    with pytest.raises(HardwareLimitError, match=r"split linear_1 \(fan-in 64\) — SynSense Xylo Audio 2 allows 63"):
+        compile_network(graph, p, dt=1e-3)
+
+
+def test_same_graph_fits_the_bigger_chip():
+    graph = _graph(get_profile("loihi"), [300, 20, 2])  # 300 inputs break TrueNorth's 256 axons per core
+    with pytest.raises(HardwareLimitError):
+        compile_network(graph, "truenorth", dt=1e-3)
+    assert compile_network(graph, "loihi", dt=1e-3).cores_used == 2
+
+
+def test_unknown_chip_lists_valid_ones():
+    with pytest.raises(ConfigError, match="loihi"):
+        get_profile("tpu")
+
+
+def test_profile_rejects_too_small_mesh():
+    with pytest.raises(ConfigError, match="mesh"):
+        dataclasses.replace(get_profile("loihi"), mesh=(2, 2))
