@@ -21,8 +21,8 @@ def targets(runs: Path) -> dict:
             "snn": ["train", "--data", "digits", "--model", "mlp", "--hidden", "256", "--encoding", "rate", "--T", "10",
                     "--epochs", "25", "--lr", "0.003", "--batch-size", "32", "--out", f"{r}/digits-mlp"]}},
         "mnist5k": {"goal": "conv SNN within 0.5 points of the same-size ANN", "commands": {
-            "snn": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128", "--T", "4",
-                    "--epochs", "20", "--lr", "0.003", "--augment", "shift", "--out", f"{r}/mnist5k-snn"],
+            "snn": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
+                    "--T", "4", "--epochs", "20", "--lr", "0.003", "--augment", "shift", "--out", f"{r}/mnist5k-snn"],
             "ann": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
                     "--neuron", "relu", "--epochs", "20", "--lr", "0.003", "--augment", "shift",
                     "--out", f"{r}/mnist5k-ann"]}},

@@ -40,8 +40,8 @@ def main() -> int:
     print("activity  dense ms  event ms")
     for p in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
         x = (torch.rand(3200, 700) < p).float()
-        dense = timed(lambda: torch.autograd.grad(F.linear(x, w), w, g))
-        event = timed(lambda: torch.autograd.grad(synapse.event_linear(x, w), w, g))
+        dense = timed(lambda x=x: torch.autograd.grad(F.linear(x, w), w, g))
+        event = timed(lambda x=x: torch.autograd.grad(synapse.event_linear(x, w), w, g))
         print(f"{p:8.2f}  {dense:8.2f}  {event:8.2f}")
         if crossover is None and event >= dense:
             crossover = p

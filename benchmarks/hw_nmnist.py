@@ -31,7 +31,8 @@ from spikeflow.data import load_dataset
 from spikeflow.errors import HardwareLimitError
 from spikeflow.hardware import PROFILES, QuantizationWarning, compile_network
 from spikeflow.hardware.evaluate import energy_chart, evaluate
-from spikeflow.ir import read_graph, write
+from spikeflow.ir import from_nir, read_graph, write
+from spikeflow.metrics import connection_sparsity, footprint, workload_metrics
 
 T, DT, TAU = 30, 10e-3, 50e-3
 
@@ -91,6 +92,12 @@ def main(argv=None):
         write(net, nir_path, input_shape=(2, 34, 34))
     graph = read_graph(nir_path)
     results = {"model": nir_path, "T": T, "dt": DT, "test_samples": int(x_te.shape[1]), "chips": {}}
+    # NeuroBench-definition metrics of the float model (the NIR file run as a torch module).
+    module = from_nir(graph)
+    results["neurobench_metrics"] = {
+        "footprint_bytes": footprint(module), "connection_sparsity": connection_sparsity(module),
+        **workload_metrics(module, [x_te[:, i:i + 100].float() for i in range(0, x_te.shape[1], 100)])}
+    print("neurobench metrics (float model):", json.dumps(results["neurobench_metrics"]))
     calib = x_te[:, :50].numpy()
     for name, prof in PROFILES.items():
         t0 = time.time()

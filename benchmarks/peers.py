@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_worker import W1_GAIN
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
@@ -86,11 +88,12 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
-def measure(args):
+def measure(args, on_workload_done=None):
     results = {}
     for wl in args.workloads:
+        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip]
         for rnd in range(args.rounds):
-            order = list(args.libs) if rnd % 2 == 0 else list(reversed(args.libs))
+            order = libs if rnd % 2 == 0 else list(reversed(libs))
             for lib in order:
                 best = None
                 for attempt in range(args.max_retries + 1):
@@ -102,10 +105,12 @@ def measure(args):
                         best = res
                     if res["other_load"] <= args.load_limit:
                         break
-                    print(f"  WARNING: other processes used {res['other_load']:.0%} of the CPUs; retrying",
-                          flush=True)
+                    more = "retrying" if attempt < args.max_retries else "no retries left: result flagged LOADED"
+                    print(f"  WARNING: other processes used {res['other_load']:.0%} of the CPUs; {more}", flush=True)
                 best["loaded"] = best["other_load"] > args.load_limit
                 results.setdefault(wl, {}).setdefault(lib, []).append(best)
+        if on_workload_done is not None:
+            on_workload_done(results)
     return results
 
 
@@ -136,9 +141,11 @@ def table(wl: str, summ: dict) -> list:
     peers = {k: v for k, v in summ.items() if k in PEERS}
     if sf and peers:
         fastest = min(peers, key=lambda k: peers[k]["median_ms"])
-        lines += ["", f"spikeflow vs fastest peer ({fastest}): **{peers[fastest]['median_ms'] / sf['median_ms']:.2f}x** "
-                      f"faster; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
-                  if "dense" in summ else ""]
+        speedup = peers[fastest]["median_ms"] / sf["median_ms"]
+        line = f"spikeflow vs the fastest peer ({fastest}): **{speedup:.2f}x**"
+        if "dense" in summ:
+            line += f"; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
+        lines += ["", line]
         if wl == "W4":
             low = min(peers, key=lambda k: peers[k]["rss_growth_mb"])
             lines.append(f"W4 memory: spikeflow's step memory {sf['rss_growth_mb']:.1f} MB vs the lowest peer's "
@@ -165,9 +172,26 @@ def write_results(results: dict, args, path: Path, started: str):
         "- step memory = peak RSS during the timed steps (VmHWM, reset after warm-up) minus RSS before them "
         "(the training step's own working memory: activations, saved tensors, gradients); "
         "peak RSS is the whole process (interpreter, torch, compiled kernels, weights).",
-        "- GPU: not measured on GPU (no GPU was lent to this task).", "",
+        "- GPU: not measured on GPU (no GPU was lent to this task). The triton kernels are checked against "
+        "the reference on the CPU under `TRITON_INTERPRET=1` (tests/kernels/test_gpu.py).",
+        "- networks: the same layer sizes in every library; layer weights are torch's default init times "
+        f"{W1_GAIN:g} (so the hidden layer fires at ~7 %); neurons v <- 0.9 v + x, threshold 1, reset by "
+        "subtraction; Norse's LIFBox integrates dt/tau (i - v), so its synaptic weights are scaled by 10 to "
+        "compute the same function. Surrogates: each library's fast-sigmoid/default. Adam (torch default) "
+        "everywhere. spikeflow: `SpikeLinear` (event path below the measured activity crossover, dense for "
+        "layers narrower than 64 outputs) and fused `LIF` layers (numba; the backward stores 4 bytes per "
+        "neuron-step: the membrane before reset).",
+        "",
     ]
+    if any(r["loaded"] for wl in results.values() for runs in wl.values() for r in runs):
+        lines += ["**Warning: some runs never got a quiet machine (LOADED below): other processes kept the "
+                  "CPUs busy, which slows 2-thread torch and numba code unevenly. Treat those numbers as "
+                  "preliminary and re-run `make bench` on an idle machine.**", ""]
+    if args.skip:
+        lines += [f"- skipped in this run: {', '.join(sorted(args.skip))}", ""]
     for wl in args.workloads:
+        if wl not in results:
+            continue
         summ = {lib: summarise(runs) for lib, runs in results[wl].items()}
         lines += table(wl, summ)
     text = "\n".join(lines) + "\n"
@@ -190,17 +214,18 @@ def main(argv=None) -> int:
     ap.add_argument("--max-retries", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--skip", default="", help="comma-separated WORKLOAD:LIB pairs not to run, e.g. W4:snntorch")
     args = ap.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     args.libs = [lib.strip() for lib in args.libs.split(",") if lib.strip()]
+    args.skip = {p.strip() for p in args.skip.split(",") if p.strip()}
     bad = [w for w in args.workloads if w not in WORKLOADS] + [lib for lib in args.libs if lib not in LIBS]
     if bad:
         ap.error(f"unknown workload(s)/library(ies) {bad}; valid: {WORKLOADS} and {LIBS}")
     if any(lib in PEERS for lib in args.libs) and not PEERS_PY.exists():
         ap.error(f"the peers' venv {PEERS_PY.parent.parent} is missing: run `make bench` (it creates it)")
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    results = measure(args)
-    write_results(results, args, Path(args.out), started)
+    measure(args, lambda res: write_results(res, args, Path(args.out), started))
     return 0
 
 

@@ -215,6 +215,7 @@ def test_nn_layer_runs_fused_and_learns_tau():
 
 
 def test_bytes_per_neuron_step():
+    assert fused.bytes_per_neuron_step("lif", fast=True) == 4  # float32 membrane only
     assert fused.bytes_per_neuron_step("lif") == 5  # uint8 flags + float32 membrane
     assert fused.bytes_per_neuron_step("alif") == 9
     assert fused.bytes_per_neuron_step("lif", torch.float64) == 9
@@ -250,3 +251,30 @@ def test_decay_constant_for_peer_lif():
     """tau = -dt/ln(0.9) gives the peers' 0.9 decay per step."""
     p = MODELS["lif"].params_cls(tau_mem=-1e-3 / math.log(0.9), r=10.0)
     assert abs(float(p.alpha) - 0.9) < 1e-7
+
+
+def _node(t: torch.Tensor, prefix: str):
+    fn = t.grad_fn
+    for _ in range(4):
+        if fn is None:
+            return None
+        if type(fn).__name__.startswith(prefix):
+            return fn
+        fn = fn.next_functions[0][0] if fn.next_functions else None
+    return None
+
+
+def test_backward_keeps_only_membrane_and_flags():
+    """Memory: the fast path saves 4 bytes per neuron-step, the general kernel 5 (LIF, float32)."""
+    m = MODELS["lif"]
+    x = torch.rand(50, 4, 8, requires_grad=True)
+    n_steps, n = 50, 32
+    p = m.params_cls(tau_mem=5e-3, r=4.0)
+    out = kernels.multistep(m, x, m.init_state(x.shape[1:], p), p, Surrogate(), backend="cpu")[0]
+    saved = _node(out, "FastNeuron").saved_tensors
+    fast_bytes = fused.bytes_per_neuron_step("lif", fast=True)
+    assert sum(t.numel() * t.element_size() for t in saved) == fast_bytes * n_steps * n
+    p = m.params_cls(tau_mem=torch.full((8,), 5e-3), r=4.0)  # per-neuron tau (not learned): general kernel
+    out = kernels.multistep(m, x, m.init_state(x.shape[1:], p), p, Surrogate(), backend="cpu")[0]
+    big = [t for t in _node(out, "FusedNeuron").saved_tensors if t is not None and t.dim() == 2]
+    assert sum(t.numel() * t.element_size() for t in big) == fused.bytes_per_neuron_step("lif") * n_steps * n

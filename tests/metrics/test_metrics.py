@@ -52,3 +52,14 @@ def test_batches_must_be_time_major():
     net, _ = _net()
     with pytest.raises(ShapeError, match="time-major"):
         workload_metrics(net, [torch.zeros(2, 2)])
+
+
+def test_readout_membrane_counts_as_updates_not_as_activations():
+    lin = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    net = snn.Sequential(lin, snn.LI(1, tau_mem=20e-3, dt=1e-3))
+    x = torch.tensor([[1.0], [0.0], [0.0]])[:, None, :]
+    m = workload_metrics(net, [x])
+    # the leaky membrane changes at every step (rise, then decay): 1 + 2 updates; no spiking layer
+    assert m["membrane_updates"] == 3 and m["activation_sparsity"] == 0.0

@@ -6,12 +6,12 @@ import math
 import nir
 import numpy as np
 import pytest
-from tests.runtime.rt_graphs import convnet, mlp
 from scipy.optimize import brentq
 
 from spikeflow.errors import InputError
 from spikeflow.runtime import EventEngine
 from spikeflow.runtime.clockfree import ClockFreeEngine
+from tests.runtime.rt_graphs import convnet, mlp
 
 
 def one_neuron(node, bias=0.0, weight=1.0, dt=1e-3):

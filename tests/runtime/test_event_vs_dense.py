@@ -5,10 +5,10 @@ import nir
 import numpy as np
 import pytest
 import torch
-from tests.runtime.rt_graphs import bernoulli, convnet, mlp
 
 from spikeflow import neurons
 from spikeflow.runtime import DenseEngine, EventEngine
+from tests.runtime.rt_graphs import bernoulli, convnet, mlp
 
 
 def _same(graph, x):

@@ -6,11 +6,11 @@ import time
 import nir
 import numpy as np
 import pytest
-from tests.runtime.rt_graphs import convnet
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime import DenseEngine
 from spikeflow.runtime.stream import Stream
+from tests.runtime.rt_graphs import convnet
 
 EV = [("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)]
 
@@ -165,3 +165,22 @@ def test_bad_options(graph):
         Stream(graph, confidence=1.5)
     with pytest.raises(ConfigError):
         Stream(graph, decoder="median")
+
+
+def test_generator_of_events_chunks(graph):
+    """A live source: a generator yielding spikeflow.data.Events chunks gives the one-shot answer."""
+    from spikeflow.data.events import Events
+
+    ev = events(np.random.default_rng(7))
+
+    def sensor():
+        for lo in range(0, len(ev), 37):
+            part = ev[lo:lo + 37]
+            yield Events(part, (12, 12, 2))
+
+    a = Stream(graph)
+    preds = list(a.run(sensor()))
+    assert len(preds) == int(np.ceil(len(ev) / 37)) and preds[-1].events_seen == len(ev)
+    b = Stream(graph)
+    b.push(ev)
+    np.testing.assert_array_equal(a.advance_to(40_000).probabilities, b.advance_to(40_000).probabilities)

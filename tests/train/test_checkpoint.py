@@ -12,7 +12,8 @@ from spikeflow.train import checkpoint as ckpt
 def _state():
     g = torch.Generator().manual_seed(1)
     return {"model": {"w": torch.randn(4, 3, generator=g), "b": torch.zeros(3)},
-            "optimizer": {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99)}]}}
+            "optimizer": {"state": {0: {"step": torch.tensor(3.0)}},
+                          "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99)}]}}
 
 
 def test_round_trip_and_pruning(tmp_path):

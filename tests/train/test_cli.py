@@ -27,10 +27,26 @@ def test_train_then_eval(tmp_path, capsys):
     assert ev["accuracy"] == pytest.approx(result["test"]["accuracy"])
     assert ev["samples"] == result["test"]["samples"] and ev["macs"] > 0
 
+    # export: the NIR graph (BatchNorm folded into the convolutions) runs to the same readout
+    from spikeflow import ir
+    from spikeflow.commands._common import load_run
+
+    with pytest.warns(UserWarning):  # reset by subtraction is stored as NIR metadata
+        assert main(["export", str(out), "--nir", str(tmp_path / "m.nir")]) == 0
+    model, _ = load_run(out)
+    model.eval()
+    x = model.encode(torch.rand(3, 1, 8, 8))
+    with torch.no_grad():
+        mine = model.net(x)
+        theirs = ir.from_nir(ir.read_graph(tmp_path / "m.nir"))(x)
+    theirs = theirs[0] if isinstance(theirs, tuple) else theirs
+    assert torch.allclose(mine, theirs, atol=1e-5)
+
 
 def test_convert_command(tmp_path, capsys):
     out = tmp_path / "conv"
-    assert main(["convert", "--data", "digits", "--model", "mlp", "--hidden", "64", "--epochs", "3", "--lr", "0.01", "--T", "32",
+    assert main(["convert", "--data", "digits", "--model", "mlp", "--hidden", "64", "--epochs", "3", "--lr", "0.01",
+                 "--T", "32",
                  "--out", str(out), "--no-progress", "--calibration", "200"]) == 0
     res = json.loads((out / "result.json").read_text())
     assert res["snn"][0]["T"] == 32 and res["ann_accuracy"] > 0.8
@@ -64,3 +80,20 @@ def test_argparse_errors_exit_2(capsys):
         main(["train", "--data", "digits", "--out", "x", "--epochs", "-3"])
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_demo_writes_report_and_resumes(tmp_path, capsys):
+    argv = ["demo", "--data", "digits", "--limit", "256", "--epochs", "1", "--T", "3", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for png in ("accuracy.png", "accuracy_vs_stream.png", "synops.png", "energy.png", "raster.png", "input.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png in (tmp_path / "report.html").read_text()
+    assert 0 <= summary["snn_accuracy"] <= 1 and summary["ann_ops"]["macs"] > 0
+    # energy follows the 45 nm per-operation figures
+    assert summary["energy_nj_estimate"]["ann"] * 1e3 == pytest.approx(4.6 * summary["ann_ops"]["macs"])
+    # a second run finds both trainings finished and only rebuilds the report: same figures
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "summary.json").read_text())
+    assert again["snn_accuracy"] == summary["snn_accuracy"] and again["ann_accuracy"] == summary["ann_accuracy"]

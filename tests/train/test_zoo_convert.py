@@ -24,7 +24,7 @@ def test_builders_forward_backward(arch, neuron):
     out.max(0).values.sum().backward()
     grads = [p.grad for p in m.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert any(isinstance(l, snn.NeuronLayer) for l in m.modules())
+    assert any(isinstance(layer, snn.NeuronLayer) for layer in m.modules())
     rebuilt = zoo.build(m.spec)
     rebuilt.load_state_dict(m.state_dict())  # the spec alone rebuilds the same architecture
 

@@ -21,19 +21,19 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=3)
     p.add_argument("--T", type=positive_int, default=6, help="event frames per sample")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument("--data", default=DEMO_DATA, help="dataset (default nmnist5k)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
-def _load(T: int):
-    """nmnist5k event frames ``[N, T, 2, 34, 34]`` when the data package has them, else mnist5k."""
-    from spikeflow.errors import ConfigError
+def _load(name: str, T: int):
+    """Event frames ``[N, T, 2, 34, 34]`` for event datasets (nmnist5k), images otherwise."""
     from spikeflow.train.datasets import load_tensors
 
-    try:
-        return DEMO_DATA, load_tensors(DEMO_DATA, "train", T=T), load_tensors(DEMO_DATA, "test", T=T)
-    except ConfigError:
-        return "mnist5k", load_tensors("mnist5k", "train"), load_tensors("mnist5k", "test")
+    kw = {"T": T} if name in ("nmnist5k", "spoken-digits") else {}
+    return name, load_tensors(name, "train", **kw), load_tensors(name, "test", **kw)
 
 
 def _train(model, data, out: Path, epochs: int, loss: str, progress: bool, resume: bool):
@@ -88,7 +88,11 @@ def run(args) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    name, (x, y), (xt, yt) = _load(args.T)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name, (x, y), (xt, yt) = _load(args.data, args.T)
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
     sequence = x.dim() == 5
     classes = int(y.max()) + 1
     print(f"demo: {name}, {len(y)} training and {len(yt)} test samples of shape {tuple(x.shape[1:])}")
@@ -140,9 +144,7 @@ def run(args) -> int:
         "seconds": round(time.time() - t0, 1),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    note = "" if name == DEMO_DATA else (
-        " nmnist5k was not available (the spikeflow.data package is missing), so this run used mnist5k "
-        "images fed as constant input currents.")
+    note = "" if sequence else " Static images are fed to the SNN as constant input currents."
     sections = [
         {"heading": "Test accuracy", "text": f"Dataset {name}.{note}", "images": ["accuracy.png"],
          "table": [["model", "test accuracy (%)"], ["SNN (LIF)", f"{100 * snn_eval['accuracy']:.2f}"],
@@ -150,7 +152,8 @@ def run(args) -> int:
         {"heading": "Early answers", "images": ["accuracy_vs_stream.png"],
          "text": "Accuracy when only the first part of each input stream has been seen.",
          "table": [["stream seen (%)", "SNN (%)", "ANN (%)"]] + [
-             [f"{100 * f:.0f}", f"{100 * s:.1f}", f"{100 * a:.1f}"] for f, s, a in zip(fractions, snn_curve, ann_curve)]},
+             [f"{100 * f:.0f}", f"{100 * s:.1f}", f"{100 * a:.1f}"]
+             for f, s, a in zip(fractions, snn_curve, ann_curve)]},
         {"heading": "Synaptic operations and spike rates", "images": ["synops.png"],
          "table": [["", "MAC / inference", "AC / inference"], ["SNN", f"{snn_ops.macs:.3g}", f"{snn_ops.acs:.3g}"],
                    ["ANN", f"{ann_ops.macs:.3g}", "0"]] + [[f"spike rate {k}", f"{v:.4f}", "per neuron per step"]

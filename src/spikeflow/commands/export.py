@@ -24,16 +24,12 @@ def run(args) -> int:
     model, meta = load_run(args.run)
     if not model.spiking:
         raise ConfigError(f"run {args.run} holds an ANN (neuron 'relu'); NIR export takes spiking models")
-    dt = float(model.spec.get("dt", 1e-3))
-    ir.write(model.net, Path(args.nir), dt=dt) if _takes_dt(ir.write) else ir.write(model.net, Path(args.nir))
+    spec = model.spec
+    shape = spec["in_shape"] if spec.get("arch") == "conv" else [spec["in_features"]]
+    from spikeflow.train.convert import fold_for_export
+
+    model.eval()
+    ir.write(fold_for_export(model.net), Path(args.nir), dt=float(spec.get("dt", 1e-3)),
+             input_shape=[int(s) for s in shape])
     print(f"wrote {args.nir}")
     return 0
-
-
-def _takes_dt(fn) -> bool:
-    import inspect
-
-    try:
-        return "dt" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False

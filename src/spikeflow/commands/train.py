@@ -109,6 +109,7 @@ def run(args) -> int:
 
         atomic_write_text(Path(args.out) / "result.json", json.dumps(result, indent=1))
         print(f"test accuracy {100 * test['accuracy']:.2f} % on {test['samples']} samples "
-              f"(best validation {100 * summary['best_val']:.2f} % at epoch {summary['best_epoch']}); run in {args.out}")
+              f"(best validation {100 * summary['best_val']:.2f} % at epoch {summary['best_epoch']}); "
+              f"run in {args.out}")
     distributed.shutdown()
     return 0

@@ -58,12 +58,12 @@ def multistep(model, x, state, params, spike_fn, backend: str = "auto", return_t
     available = available_backends()
     if backend == "auto":
         chosen = _device_backend(x)
-        if not available[chosen] or fused.unsupported_reason(model, x, state, params, spike_fn) is not None:
+        if not available[chosen] or fused.unsupported_reason(model, x, state, params, spike_fn, chosen) is not None:
             return reference.multistep(model.step, x, state, params, spike_fn, return_trace)
         return fused.multistep(model, x, state, params, spike_fn, chosen, return_trace)
     if not available[backend]:
         raise ParameterError(f"kernels: backend {backend!r} is not available here; use 'reference' or 'auto'")
-    reason = fused.unsupported_reason(model, x, state, params, spike_fn)
+    reason = fused.unsupported_reason(model, x, state, params, spike_fn, backend)
     if reason is None and backend == "cpu" and x.device.type != "cpu":
         reason = f"the 'cpu' backend needs CPU tensors, got {x.device}"
     if reason is None and backend == "gpu" and x.device.type != "cuda" and not _triton_interpret():

@@ -45,8 +45,18 @@ class Config(NamedTuple):
     backend: str
 
 
-def unsupported_reason(model, x, state, params, spike_fn) -> str | None:
-    """Why the fused kernels cannot run this call (``None`` when they can)."""
+GPU_SCOPE = "LIF/IF with one value per parameter (none learned), float32, no refractory period"
+
+
+def unsupported_reason(model, x, state, params, spike_fn, backend: str = "cpu") -> str | None:
+    """Why the fused kernels of ``backend`` cannot run this call (``None`` when they can)."""
+    reason = _unsupported(model, x, state, params, spike_fn)
+    if reason is None and backend == "gpu" and _fast_scalars(model, x, state, params, backend) is None:
+        reason = f"the GPU kernel covers {GPU_SCOPE}"
+    return reason
+
+
+def _unsupported(model, x, state, params, spike_fn) -> str | None:
     if model.name not in FUSED_MODELS:
         return f"model {model.name!r} has no fused kernel (fused: {FUSED_MODELS})"
     if not isinstance(x, torch.Tensor) or x.dtype not in (torch.float32, torch.float64):
@@ -142,9 +152,17 @@ def config(model, params, spike_fn, refr, return_trace: bool, backend: str) -> C
     )
 
 
-def bytes_per_neuron_step(model_name: str, dtype=torch.float32, saves_input: bool = False) -> int:
-    """Bytes the fused forward keeps for the backward, per neuron and time step."""
+def bytes_per_neuron_step(model_name: str, dtype=torch.float32, fast: bool = False, saves_input: bool = False) -> int:
+    """Bytes the fused forward keeps for the backward, per neuron and time step.
+
+    Fast path (LIF/IF, one value per parameter, no refractory period): the membrane before reset
+    only (the spike is recomputed from it). General kernel: a flags byte (spike, refractory) and
+    that membrane, plus the current (CubaLIF) or adaptation (ALIF), plus the input when a
+    parameter multiplying it (tau_mem of LIF/ALIF/IF's r, tau_syn or w_in of CubaLIF) is learned.
+    """
     item = torch.empty((), dtype=dtype).element_size()
+    if fast:
+        return item
     extra = item if model_name in ("alif", "cubalif") else 0
     return 1 + item + extra + (item if saves_input else 0)
 
@@ -236,36 +254,49 @@ class FastNeuron(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cfg: Config, scalars, x, v0):
+        n_steps, n = x.shape
+        out = torch.empty((n_steps, n), dtype=x.dtype, device=x.device)
+        h_st = torch.empty((n_steps, n), dtype=x.dtype, device=x.device)
+        trace = torch.empty((n_steps, n) if cfg.return_trace else (1, 1), dtype=x.dtype, device=x.device)
+        v_t = torch.empty(n, dtype=x.dtype, device=x.device)
+        ctx.cfg, ctx.scalars = cfg, scalars
+        ctx.save_for_backward(h_st)
+        if cfg.backend == "gpu":
+            from spikeflow.kernels import gpu
+
+            gpu.fast_forward(x.detach().contiguous(), v0.detach().contiguous(), scalars, cfg, out, h_st, trace, v_t)
+            if not cfg.return_trace:
+                trace = torch.empty((0, n), dtype=x.dtype, device=x.device)
+            return out, v_t, trace
         from spikeflow.kernels import cpu
 
         cpu.set_threads()
-        n_steps, n = x.shape
-        out = torch.empty((n_steps, n), dtype=x.dtype)
-        h_st = torch.empty((n_steps, n), dtype=x.dtype)
-        trace = torch.empty((n_steps, n) if cfg.return_trace else (1, 1), dtype=x.dtype)
-        v_t = torch.empty(n, dtype=x.dtype)
         cpu.fast_forward(x.detach().contiguous().numpy(), v0.detach().contiguous().numpy(), *scalars,
                          int(cfg.reset_mode), bool(cfg.return_trace), scalars[0].dtype.type(1),
                          out.numpy(), h_st.numpy(), trace.numpy(), v_t.numpy())
-        ctx.cfg, ctx.scalars = cfg, scalars
-        ctx.save_for_backward(h_st)
         if not cfg.return_trace:
             trace = torch.empty((0, n), dtype=x.dtype)
         return out, v_t, trace
 
     @staticmethod
     def backward(ctx, g_out, g_v_t, g_trace):
-        from spikeflow.kernels import cpu
-
-        cpu.set_threads()
         cfg = ctx.cfg
         (h_st,) = ctx.saved_tensors
         n_steps, n = h_st.shape
         a, c, r, vl, th, vr = ctx.scalars
         g_out = torch.zeros_like(h_st) if g_out is None else g_out.contiguous()
-        g_v_t = torch.zeros(n, dtype=h_st.dtype) if g_v_t is None else g_v_t.contiguous()
+        g_v_t = torch.zeros(n, dtype=h_st.dtype, device=h_st.device) if g_v_t is None else g_v_t.contiguous()
         has_g_trace = cfg.return_trace and g_trace is not None
-        g_trace = g_trace.contiguous() if has_g_trace else torch.empty((1, 1), dtype=h_st.dtype)
+        g_trace = (g_trace.contiguous() if has_g_trace
+                   else torch.empty((1, 1), dtype=h_st.dtype, device=h_st.device))
+        if cfg.backend == "gpu":
+            from spikeflow.kernels import gpu
+
+            g_x, g_v0 = gpu.fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, ctx.scalars, cfg)
+            return None, None, g_x, g_v0
+        from spikeflow.kernels import cpu
+
+        cpu.set_threads()
         g_x = torch.empty_like(h_st)
         g_v0 = torch.empty(n, dtype=h_st.dtype)
         cpu.fast_backward(g_out.numpy(), g_trace.numpy(), has_g_trace, g_v_t.numpy(), h_st.numpy(), a, c, r, th,
@@ -276,7 +307,9 @@ class FastNeuron(torch.autograd.Function):
 
 def _fast_scalars(model, x, state, params, backend):
     """The fast path's scalar parameters, or ``None`` when the general kernel is needed."""
-    if backend != "cpu" or model.name not in ("lif", "if") or getattr(state, "refractory", None) is not None:
+    if model.name not in ("lif", "if") or getattr(state, "refractory", None) is not None:
+        return None
+    if backend == "gpu" and x.dtype != torch.float32:
         return None
     if model.name == "if":
         values = dict(a=1.0, c=1.0, vl=0.0)

@@ -10,7 +10,8 @@ neurobench 2.3.0 code), computed on spikeflow models with time-major ``[T, B, ..
   multiply-accumulates (MACs); "Dense" is the same count with all weights and inputs set to 1.
   Averaged per sample.
 - membrane updates: per sample, every neuron on the first step, then each neuron whose membrane
-  (after reset) differs from the previous step's.
+  (after reset) differs from the previous step's; spiking layers and readouts (LI) alike, as
+  neurobench counts every snnTorch neuron layer.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ class Workload:
                 else:
                     self.macs += ops
 
-    def add_neurons(self, out: torch.Tensor, v_trace: torch.Tensor) -> None:
-        self.zeros += int((out == 0).sum())
-        self.activations += out.numel()
+    def add_neurons(self, out: torch.Tensor, v_trace: torch.Tensor, spiking: bool = True) -> None:
+        if spiking:  # activation sparsity: spike outputs only; a readout's output is its membrane
+            self.zeros += int((out == 0).sum())
+            self.activations += out.numel()
         self.membrane_updates += v_trace[0].numel() + int((v_trace[1:] != v_trace[:-1]).sum())
 
     def result(self) -> Dict[str, object]:
@@ -120,18 +122,25 @@ def workload_metrics(model: nn.Module, batches: Iterable[torch.Tensor]) -> Dict[
             x = x.unsqueeze(0)
         acc.add_connection(module, x)
 
-    def neuron_hook(module, inputs, output):
-        out = output[0] if isinstance(output, tuple) else output
-        with torch.no_grad():
-            _, _, trace = module.multistep(inputs[0], None, return_trace=True)
-        acc.add_neurons(out, trace)
+    def recording(layer):
+        """``layer.multistep`` wrapped to record spikes and the membrane trace (forward and graph runners
+        both go through it), restored afterwards."""
+        original = layer.multistep
 
-    handles = []
+        def multistep(x, state=None, return_trace=False):
+            out, final, trace = original(x, state, return_trace=True)
+            acc.add_neurons(out.detach(), trace.detach(), layer.model.spiking)
+            return out, final, (trace if return_trace else None)
+
+        return multistep
+
+    handles, wrapped = [], []
     for m in model.modules():
         if isinstance(m, CONNECTION_LAYERS):
             handles.append(m.register_forward_pre_hook(conn_hook))
-        elif isinstance(m, NeuronLayer) and m.model.spiking:
-            handles.append(m.register_forward_hook(neuron_hook))
+        elif isinstance(m, NeuronLayer):
+            m.multistep = recording(m)
+            wrapped.append(m)
     try:
         with torch.no_grad():
             for x in batches:
@@ -143,4 +152,6 @@ def workload_metrics(model: nn.Module, batches: Iterable[torch.Tensor]) -> Dict[
     finally:
         for h in handles:
             h.remove()
+        for m in wrapped:
+            del m.multistep
     return acc.result()

@@ -36,7 +36,8 @@ class SpikeLinear(nn.Linear):
                 f"SpikeLinear({self.in_features}->{self.out_features}): input's last axis must be "
                 f"{self.in_features}, got shape {tuple(x.shape)}"
             )
-        if self.event == "always" or (self.event == "auto" and synapse.use_event_path(x, self.out_features, self.crossover)):
+        auto = self.event == "auto" and synapse.use_event_path(x, self.out_features, self.crossover)
+        if self.event == "always" or auto:
             if x.device.type != "cpu":
                 raise ParameterError("SpikeLinear: the event path runs on the CPU; use event='never' on GPU")
             return synapse.event_linear(x, self.weight, self.bias)

@@ -17,7 +17,10 @@ CubaLIF current by ``w_in * w * q / tau_syn``. The stepped engines converge to t
 ``dt -> 0`` when a spike there carries ``q / dt`` (``spike_value``); with ``q = dt`` the
 stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order.
 A neuron pushed above threshold by a jump fires at that instant (again while still above,
-for reset by subtraction). Recurrent edges deliver after ``recurrent_delay`` seconds.
+for reset by subtraction). Spikes caused at the same instant are delivered in FIFO order.
+Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'
+one-step delay shrinks to 0 as dt -> 0); a loop that re-excites itself without end at one
+instant raises ``NIRError`` asking for a delay.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def read_pointer(run_dir: Path) -> dict:
     try:
         pointer = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"checkpoint pointer {path} is corrupt: {err.msg if hasattr(err, 'msg') else err}") from None
+        raise CheckpointError(f"checkpoint pointer {path} is corrupt: {getattr(err, 'msg', err)}") from None
     for key in ("file", "sha256", "step"):
         if key not in pointer:
             raise CheckpointError(f"checkpoint pointer {path} lacks the field {key!r}")

@@ -25,10 +25,15 @@ _SYNAPSE = (nn.Linear, nn.Conv2d)
 _PASS = (nn.AvgPool2d, nn.Flatten, nn.AdaptiveAvgPool2d)
 
 
-def fold_batchnorm(layers: list[nn.Module]) -> list[nn.Module]:
-    """Merge every BatchNorm (eval statistics) into the Linear/Conv2d before it; drop Dropout."""
+def fold_batchnorm(layers: list[nn.Module], strict: bool = True) -> list[nn.Module]:
+    """Merge every BatchNorm (eval statistics) into the Linear/Conv2d before it; drop Dropout.
+
+    ``strict``: only layers an ANN->SNN conversion understands; otherwise other layers
+    (neuron layers) pass through unchanged."""
     out: list[nn.Module] = []
     for m in layers:
+        if isinstance(m, snn.TimeFold):
+            m = m.layer
         if isinstance(m, nn.Dropout):
             continue
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -43,7 +48,7 @@ def fold_batchnorm(layers: list[nn.Module]) -> list[nn.Module]:
             fused.bias = nn.Parameter((bias - m.running_mean) * scale + m.bias.detach())
             out[-1] = fused
             continue
-        if not isinstance(m, (*_SYNAPSE, *_PASS, nn.ReLU)):
+        if strict and not isinstance(m, (*_SYNAPSE, *_PASS, nn.ReLU)):
             raise ConfigError(f"ANN->SNN: cannot convert a {type(m).__name__} layer "
                               f"(supported: Linear, Conv2d, BatchNorm, ReLU, AvgPool2d, Flatten, Dropout)")
         out.append(copy.deepcopy(m))
@@ -114,6 +119,11 @@ class _IFWithInit(snn.IF):
     def init_state(self, batch_shape, dtype=None, device=None):
         state = super().init_state(batch_shape, dtype, device)
         return state._replace(v=state.v + self.v_init)
+
+
+def fold_for_export(net: nn.Module) -> nn.Module:
+    """A copy of a spiking ``Sequential`` with BatchNorm folded into its synapses (for NIR export)."""
+    return snn.Sequential(*fold_batchnorm(list(net), strict=False))
 
 
 def rebuild(spec: dict) -> Classifier:

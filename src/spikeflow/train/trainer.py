@@ -267,7 +267,8 @@ class Trainer:
         dist_utils.barrier()
         while self.epoch < c.epochs and not self.stopped_early:
             t0 = time.time()
-            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}",
+            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
+                       desc=f"epoch {self.epoch + 1}/{c.epochs}",
                        disable=not c.progress or self.rank != 0, leave=False, dynamic_ncols=True)
             while self.step_in_epoch < self.steps_per_epoch:
                 idx = self._batch_indices(self.epoch, self.step_in_epoch)
@@ -317,7 +318,7 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         self.running = {"loss": 0.0, "correct": 0.0, "count": 0}
-        if metric > self.best_val:
+        if metric >= self.best_val:  # ties go to the later (longer-trained) epoch
             self.best_val, self.best_epoch, self.bad_epochs = metric, self.epoch, 0
             if self.out is not None and self.rank == 0:
                 ckpt.write_model(self.out / ckpt.BEST, self.model, {"spec": self.spec, "epoch": self.epoch,

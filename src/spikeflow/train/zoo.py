@@ -161,7 +161,7 @@ def build(spec: dict) -> Classifier:
     if arch == "mlp" or arch == "recurrent":
         hidden = _check_sizes("hidden", spec.get("hidden", [256]))
         width = int(spec["in_features"])
-        for i, h in enumerate(hidden):
+        for h in hidden:
             layers.append(nn.Linear(width, h))
             if spec.get("norm"):
                 layers.append(nn.BatchNorm1d(h))
