@@ -5,10 +5,10 @@ import json
 import nir
 import numpy as np
 import pytest
-from tests.hardware.hw_nets import chain, li, lif, poisson
 
 from spikeflow.cli import main
 from spikeflow.hardware import PROFILES
+from tests.hardware.hw_nets import chain, li, lif, poisson
 
 
 @pytest.fixture

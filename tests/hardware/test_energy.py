@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from tests.hardware.hw_nets import chain, dense, if_
 
 from spikeflow.hardware import chip_cost, compile_network, get_profile, run_integer
+from tests.hardware.hw_nets import chain, dense, if_
 
 PJ, NS = 1e-12, 1e-9
 

@@ -5,10 +5,10 @@ import warnings
 
 import numpy as np
 import pytest
-from tests.hardware.hw_nets import chain, dense, if_, poisson, random_net
 
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware import QuantizationWarning, compile_network, float_run, get_profile, run_integer
+from tests.hardware.hw_nets import chain, dense, if_, poisson, random_net
 
 
 def scalar_reference(layers, x):

@@ -5,10 +5,10 @@ import dataclasses
 import nir
 import numpy as np
 import pytest
-from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif
 
 from spikeflow.errors import ConfigError, HardwareLimitError
 from spikeflow.hardware import PROFILES, compile_network, get_profile
+from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif
 
 
 def _neuron(profile, n, **kw):

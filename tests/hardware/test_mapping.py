@@ -2,11 +2,11 @@
 
 import nir
 import numpy as np
-from tests.hardware.hw_nets import if_, poisson
 
 from spikeflow.hardware import compile_network, float_run, get_profile, run_integer
 from spikeflow.hardware.engine import leak
 from spikeflow.hardware.mapping import place, snake_position
+from tests.hardware.hw_nets import if_, poisson
 
 
 def _one_neuron_layer(chip, tau):

@@ -12,6 +12,7 @@ measured by ``benchmarks/crossover.py`` on the 700->256 layer of the W1 benchmar
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 import torch
 
 from spikeflow.kernels.cpu import set_threads
@@ -19,75 +20,118 @@ from spikeflow.kernels.cpu import set_threads
 # Measured with benchmarks/crossover.py (700->256, 3200 rows, 2 threads, on a loaded machine): the event
 # forward + weight gradient was faster than dense up to 20 % activity and slower at 30 %.
 CROSSOVER = 0.15
-WGRAD_BLOCK = 200  # inputs per weight-gradient work item (their gradient rows stay in cache)
 MIN_OUT_FEATURES = 64  # measured: a 256->20 layer at 7 % activity is ~3x faster dense
 
 
 @nb.njit(parallel=True, cache=True)
-def _forward(x, wt, bias, out):
+def _to_csr(x):
+    """Active entries of each row of ``x``: ``(indptr, indices, values)`` (compressed sparse rows)."""
     rows, n_in = x.shape
-    n_out = wt.shape[1]
+    counts = np.zeros(rows + 1, np.int64)
     for r in nb.prange(rows):
-        for j in range(n_out):
-            out[r, j] = bias[j]
+        c = 0
         for i in range(n_in):
-            xv = x[r, i]
-            if xv != 0:
-                for j in range(n_out):
-                    out[r, j] += xv * wt[i, j]
+            if x[r, i] != 0:
+                c += 1
+        counts[r + 1] = c
+    indptr = np.cumsum(counts)
+    indices = np.empty(indptr[rows], np.int32)
+    values = np.empty(indptr[rows], x.dtype)
+    for r in nb.prange(rows):
+        k = indptr[r]
+        for i in range(n_in):
+            if x[r, i] != 0:
+                indices[k] = i
+                values[k] = x[r, i]
+                k += 1
+    return indptr, indices, values
 
 
-@nb.njit(parallel=True, cache=True)
-def _weight_grad(x, g, n_blocks, gwt):
-    """``gwt[i, :] = sum_r x[r, i] * g[r, :]``, parallel over blocks of inputs (disjoint writes)."""
-    rows, n_in = x.shape
-    n_out = g.shape[1]
-    for blk in nb.prange(n_blocks):
-        i0 = blk * n_in // n_blocks
-        i1 = (blk + 1) * n_in // n_blocks
-        for i in range(i0, i1):
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _forward(indptr, indices, values, wt, bias, out):
+    """``out[r] = bias + sum over active i of x[r, i] * wt[i]``: one weight row per event."""
+    rows, n_out = out.shape
+    for r in nb.prange(rows):
+        o = out[r]
+        for j in range(n_out):
+            o[j] = bias[j]
+        for k in range(indptr[r], indptr[r + 1]):
+            xv = values[k]
+            wi = wt[indices[k]]
             for j in range(n_out):
-                gwt[i, j] = 0
-        for r in range(rows):
-            gr = g[r]
-            for i in range(i0, i1):
-                xv = x[r, i]
-                if xv != 0:
-                    acc = gwt[i]
-                    for j in range(n_out):
-                        acc[j] += xv * gr[j]
+                o[j] += xv * wi[j]
+
+
+@nb.njit(cache=True)
+def _transpose(indptr, indices, values, n_in):
+    """CSR of ``x`` -> CSC (events grouped by input), by counting sort in O(events)."""
+    rows = indptr.shape[0] - 1
+    colptr = np.zeros(n_in + 1, np.int64)
+    for k in range(indices.shape[0]):
+        colptr[indices[k] + 1] += 1
+    colptr = np.cumsum(colptr)
+    fill = colptr[:-1].copy()
+    row_of = np.empty(indices.shape[0], np.int32)
+    col_values = np.empty(indices.shape[0], values.dtype)
+    for r in range(rows):
+        for k in range(indptr[r], indptr[r + 1]):
+            i = indices[k]
+            row_of[fill[i]] = r
+            col_values[fill[i]] = values[k]
+            fill[i] += 1
+    return colptr, row_of, col_values
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _weight_grad(colptr, row_of, col_values, g, gwt):
+    """``gwt[i] = sum over rows r where input i was active of x[r, i] * g[r]`` (disjoint writes per i)."""
+    n_in, n_out = gwt.shape
+    for i in nb.prange(n_in):
+        acc = gwt[i]
+        for j in range(n_out):
+            acc[j] = 0
+        for k in range(colptr[i], colptr[i + 1]):
+            xv = col_values[k]
+            gr = g[row_of[k]]
+            for j in range(n_out):
+                acc[j] += xv * gr[j]
 
 
 class EventLinear(torch.autograd.Function):
-    """``F.linear(x, weight, bias)`` for 2-D CPU ``x`` by events (see module docstring)."""
+    """``F.linear(x, weight, bias)`` for 2-D CPU ``x`` by events (see module docstring).
+
+    Only the active inputs (compressed rows) are kept for the backward, not the dense input.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         set_threads()
-        x_c = x.detach().contiguous()
+        indptr, indices, values = _to_csr(x.detach().contiguous().numpy())
         wt = weight.detach().t().contiguous()
         b = bias.detach().contiguous() if bias is not None else torch.zeros(weight.shape[0], dtype=x.dtype)
-        out = torch.empty((x_c.shape[0], weight.shape[0]), dtype=x.dtype)
-        _forward(x_c.numpy(), wt.numpy(), b.numpy(), out.numpy())
-        ctx.save_for_backward(x_c, weight)
+        out = torch.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+        _forward(indptr, indices, values, wt.numpy(), b.numpy(), out.numpy())
+        ctx.events = (indptr, indices, values)
+        ctx.save_for_backward(weight)
         ctx.has_bias = bias is not None
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, weight = ctx.saved_tensors
+        (weight,) = ctx.saved_tensors
         g = g.contiguous()
         g_x = g_w = g_b = None
         if ctx.needs_input_grad[0]:
             g_x = g @ weight
         if ctx.needs_input_grad[1]:
             set_threads()
+            colptr, row_of, col_values = _transpose(*ctx.events, weight.shape[1])
             gwt = torch.empty((weight.shape[1], weight.shape[0]), dtype=g.dtype)
-            n_blocks = max(4 * nb.get_num_threads(), x.shape[1] // WGRAD_BLOCK)
-            _weight_grad(x.numpy(), g.numpy(), n_blocks, gwt.numpy())
+            _weight_grad(colptr, row_of, col_values, g.numpy(), gwt.numpy())
             g_w = gwt.t().contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             g_b = g.sum(0)
+        ctx.events = None
         return g_x, g_w, g_b
 
 
