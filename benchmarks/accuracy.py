@@ -19,7 +19,8 @@ def targets(runs: Path) -> dict:
     return {
         "digits": {"goal": "rate-coded MLP >= 97.5 %", "commands": {
             "snn": ["train", "--data", "digits", "--model", "mlp", "--hidden", "512", "--encoding", "rate", "--T", "16",
-                    "--epochs", "25", "--lr", "0.003", "--batch-size", "32", "--dropout", "0.2", "--out", f"{r}/digits-mlp"]}},
+                    "--epochs", "25", "--lr", "0.003", "--batch-size", "32", "--dropout", "0.2",
+                    "--out", f"{r}/digits-mlp"]}},
         "mnist5k": {"goal": "conv SNN within 0.5 points of the same-size ANN", "commands": {
             "snn": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
                     "--T", "4", "--epochs", "20", "--lr", "0.003", "--augment", "shift", "--out", f"{r}/mnist5k-snn"],
