@@ -18,7 +18,7 @@ DEMO_DATA = "nmnist5k"
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train an SNN and the same-shape ANN on nmnist5k; write runs/demo/report.html")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--epochs", type=positive_int, default=5)
     p.add_argument("--T", type=positive_int, default=6, help="event frames per sample")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     p.add_argument("--data", default=DEMO_DATA, help="dataset (default nmnist5k)")
