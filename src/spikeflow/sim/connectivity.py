@@ -9,6 +9,7 @@ the same network as a single process would.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 
@@ -19,19 +20,32 @@ from spikeflow.errors import ConfigError
 from spikeflow.sim import rng
 
 
-class Rule:
+class Rule(abc.ABC):
     """A connectivity rule; ``build`` returns ``(indptr, indices, perm)``."""
 
     name = "rule"
 
     def check(self, n_src: int, n_tgt: int, where: str) -> None:
-        pass
+        """Raise ``ConfigError`` (naming ``where``) for invalid rule parameters; the default accepts all."""
+        return None
 
+    @abc.abstractmethod
     def expected_synapses(self, n_src: int, n_tgt: int) -> float:
-        raise NotImplementedError
+        """An upper estimate of the synapse count, checked against memory before building."""
 
+    @abc.abstractmethod
     def build(self, n_src, n_tgt, lo, hi, seed):
-        raise NotImplementedError
+        """The CSR of the targets in ``[lo, hi)`` for every source."""
+
+
+def _count_then_fill(rows_kernel, n_src, *args):
+    """Run a two-pass row kernel: count each source's synapses, then fill the CSR indices."""
+    counts = rows_kernel(*args, np.zeros(n_src + 1, np.int64), np.zeros(0, np.int32), True)
+    indptr = np.zeros(n_src + 1, np.int64)
+    np.cumsum(counts[:n_src], out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), np.int32)
+    rows_kernel(*args, indptr, indices, False)
+    return indptr, indices, None
 
 
 @dataclass
@@ -52,12 +66,7 @@ class FixedProbability(Rule):
         p = float(self.p)
         if p <= 0.0:
             return np.zeros(n_src + 1, np.int64), np.zeros(0, np.int32), None
-        counts = _prob_rows(seed, n_src, n_tgt, lo, hi, p, np.zeros(n_src + 1, np.int64), np.zeros(0, np.int32), True)
-        indptr = np.zeros(n_src + 1, np.int64)
-        np.cumsum(counts[:n_src], out=indptr[1:])
-        indices = np.empty(int(indptr[-1]), np.int32)
-        _prob_rows(seed, n_src, n_tgt, lo, hi, p, indptr, indices, False)
-        return indptr, indices, None
+        return _count_then_fill(_prob_rows, n_src, seed, n_src, n_tgt, lo, hi, p)
 
 
 @dataclass
@@ -75,13 +84,7 @@ class FixedOutDegree(Rule):
         return float(n_src) * self.k
 
     def build(self, n_src, n_tgt, lo, hi, seed):
-        k = int(self.k)
-        counts = _degree_rows(seed, n_src, n_tgt, k, lo, hi, np.zeros(n_src + 1, np.int64), np.zeros(0, np.int32), True)
-        indptr = np.zeros(n_src + 1, np.int64)
-        np.cumsum(counts[:n_src], out=indptr[1:])
-        indices = np.empty(int(indptr[-1]), np.int32)
-        _degree_rows(seed, n_src, n_tgt, k, lo, hi, indptr, indices, False)
-        return indptr, indices, None
+        return _count_then_fill(_degree_rows, n_src, seed, n_src, n_tgt, int(self.k), lo, hi)
 
 
 @dataclass
