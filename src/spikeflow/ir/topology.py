@@ -79,11 +79,10 @@ def _flatten_into(graph: nir.NIRGraph, prefix: str, nodes, edges, source: str) -
         edges.append((exit_[a], entry[b]))
 
 
-def components(flat: FlatGraph) -> List[Component]:
-    """Strongly connected components in topological order (sources first)."""
-    succ: Dict[str, List[str]] = {n: [] for n in flat.nodes}
-    for a, b in flat.edges:
-        succ[a].append(b)
+def strongly_connected(names: List[str], succ: Dict[str, List[str]]) -> List[List[str]]:
+    """Tarjan's strongly connected components (iterative), in reverse topological order.
+
+    Each component lists its members with its root (first visited) last."""
     index: Dict[str, int] = {}
     low: Dict[str, int] = {}
     on_stack: Set[str] = set()
@@ -125,9 +124,18 @@ def components(flat: FlatGraph) -> List[Component]:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
 
-    for v in flat.nodes:
+    for v in names:
         if v not in index:
             strongconnect(v)
+    return found
+
+
+def components(flat: FlatGraph) -> List[Component]:
+    """Strongly connected components in topological order (sources first)."""
+    succ: Dict[str, List[str]] = {n: [] for n in flat.nodes}
+    for a, b in flat.edges:
+        succ[a].append(b)
+    found = strongly_connected(list(flat.nodes), succ)
     found.reverse()  # Tarjan emits components in reverse topological order
     file_order = {n: i for i, n in enumerate(flat.nodes)}
     out = []

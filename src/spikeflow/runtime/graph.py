@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from spikeflow.errors import NIRError
+from spikeflow.ir.topology import strongly_connected
 
 NEURON_KINDS = ("lif", "if", "li", "cubalif", "cubali")
 SPIKING_KINDS = ("lif", "if", "cubalif")
@@ -188,48 +189,12 @@ def _delayed_edges(nodes, edges):
     succ = {n: [] for n in nodes}
     for s, d in edges:
         succ[s].append(d)
-    comp = _scc(list(nodes), succ)
+    comp = {n: c[-1] for c in strongly_connected(list(nodes), succ) for n in c}
     delayed = set()
     for s, d in edges:
         if comp[s] == comp[d] and nodes[s].is_neuron:
             delayed.add((s, d))
     return delayed
-
-
-def _scc(names, succ):
-    """Tarjan's strongly connected components (iterative); returns node -> component id."""
-    index, low, comp, stack, on = {}, {}, {}, [], set()
-    counter = [0]
-    for root in names:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter[0]
-                counter[0] += 1
-                stack.append(v)
-                on.add(v)
-            if i < len(succ[v]):
-                work.append((v, i + 1))
-                w = succ[v][i]
-                if w not in index:
-                    work.append((w, 0))
-                elif w in on:
-                    low[v] = min(low[v], index[w])
-                continue
-            for w in succ[v]:
-                if w in on:
-                    low[v] = min(low[v], low[w])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp[w] = v
-                    if w == v:
-                        break
-    return comp
 
 
 def _toposort(nodes):
