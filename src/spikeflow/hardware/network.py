@@ -34,17 +34,8 @@ class ConvInfo:
     out_channels: int
 
 
-@dataclass
-class FloatLayer:
-    name: str  # the neuron node's name
-    synapse: str  # name(s) of the synaptic node(s) feeding it
-    kind: str  # lif | if | li
-    weight: np.ndarray  # [n_out, n_in] float64: every synaptic node before the neuron folded into one matrix
-    bias: np.ndarray  # [n_out]
-    params: object  # LIFParams | IFParams | LIParams (spikeflow.neurons)
-    synapse_types: Tuple[str, ...] = ()
-    conv: ConvInfo | None = None
-    out_shape: Tuple[int, ...] = ()
+class LayerShape:
+    """Sizes and spiking flag derived from a layer's ``weight [n_out, n_in]`` and neuron ``kind``."""
 
     @property
     def n_in(self) -> int:
@@ -57,6 +48,20 @@ class FloatLayer:
     @property
     def spiking(self) -> bool:
         return self.kind != "li"
+
+
+@dataclass
+class FloatLayer(LayerShape):
+    name: str  # the neuron node's name
+    synapse: str  # name(s) of the synaptic node(s) feeding it
+    kind: str  # lif | if | li
+    weight: np.ndarray  # [n_out, n_in] float64: every synaptic node before the neuron folded into one matrix
+    bias: np.ndarray  # [n_out]
+    params: object  # LIFParams | IFParams | LIParams (spikeflow.neurons)
+    synapse_types: Tuple[str, ...] = ()
+    conv: ConvInfo | None = None
+    out_shape: Tuple[int, ...] = ()
+
 
     def gain(self) -> np.ndarray:
         """Per-neuron factor from synaptic current to membrane increment in one step."""

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikeflow.hardware.network import FloatLayer, _np
+from spikeflow.hardware.network import FloatLayer, LayerShape, _np
 from spikeflow.hardware.profiles import ChipProfile
 
 
 @dataclass
-class IntLayer:
+class IntLayer(LayerShape):
     name: str
     kind: str  # lif | if | li
     weight: np.ndarray  # [n_out, n_in] int64
@@ -36,18 +36,6 @@ class IntLayer:
     state_min: int
     state_max: int
     overflow: str
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def spiking(self) -> bool:
-        return self.kind != "li"
 
 
 def _round(x) -> np.ndarray:
