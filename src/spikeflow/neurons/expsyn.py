@@ -28,7 +28,7 @@ from typing import NamedTuple, Tuple
 import torch
 
 from spikeflow.neurons.base import check_finite, check_non_negative, check_positive, heaviside
-from spikeflow.neurons.lif import apply_reset, leaky_integrate
+from spikeflow.neurons.lif import apply_reset, fire, leaky_integrate
 
 
 def input_coefficient(dt: float, tau_mem: float, tau_syn: float) -> float:
@@ -103,14 +103,7 @@ def step(arrivals: torch.Tensor, state: ExpSynLIFState, params: ExpSynLIFParams,
     v = leaky_integrate(state.v, x, alpha, v_leak, torch.as_tensor(1.0, dtype=dtype))
     beta = torch.as_tensor(params.beta, dtype=dtype).reshape((-1,) + (1,) * state.v.dim())
     g = g * beta
-    refr = state.refractory
-    if refr is not None:
-        active = refr <= 0
-        v = torch.where(active, v, state.v)
-    z = spike_fn(v - params.v_threshold)
-    if refr is not None:
-        z = z * active.to(z.dtype)
-        refr = torch.where(z > 0, torch.full_like(refr, params.refractory_steps), (refr - 1).clamp(min=0))
+    v, z, refr = fire(v, state.v, state.refractory, params.v_threshold, params.refractory_steps, spike_fn)
     v = apply_reset(v, z, params.reset, torch.as_tensor(params.v_threshold, dtype=dtype),
                     torch.as_tensor(params.v_reset, dtype=dtype), False)
     return z, ExpSynLIFState(v, g, refr)

@@ -87,16 +87,25 @@ def apply_reset(v, z, reset: str, v_threshold, v_reset, detach: bool):
     return v
 
 
+def fire(v, v_before, refractory, v_threshold, refractory_steps: int, spike_fn):
+    """Threshold crossing with an optional refractory counter (steps left, or ``None``).
+
+    While refractory, the membrane is held at ``v_before`` and no spike is emitted; a spike
+    restarts the counter. Returns ``(v, spikes, refractory)``; the reset is the caller's.
+    """
+    if refractory is not None:
+        active = refractory <= 0
+        v = torch.where(active, v, v_before)
+    z = spike_fn(v - v_threshold)
+    if refractory is not None:
+        z = z * active.to(z.dtype)
+        refractory = torch.where(z > 0, torch.full_like(refractory, refractory_steps), (refractory - 1).clamp(min=0))
+    return v, z, refractory
+
+
 def step(x: torch.Tensor, state: LIFState, params: LIFParams, spike_fn=heaviside):
     """One time step; returns ``(spikes, new_state)``."""
     v = leaky_integrate(state.v, x, params.alpha, params.v_leak, params.r)
-    refr = state.refractory
-    if refr is not None:
-        active = refr <= 0
-        v = torch.where(active, v, state.v)
-    z = spike_fn(v - params.v_threshold)
-    if refr is not None:
-        z = z * active.to(z.dtype)
-        refr = torch.where(z > 0, torch.full_like(refr, params.refractory_steps), (refr - 1).clamp(min=0))
+    v, z, refr = fire(v, state.v, state.refractory, params.v_threshold, params.refractory_steps, spike_fn)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)
     return z, LIFState(v, refr)
