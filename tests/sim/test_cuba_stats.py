@@ -19,9 +19,20 @@ from spikeflow.sim.stats import cv_isi, mean_rate
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEEDS = list(range(1, 9))
-# The live comparison averages 16 realisations on each side: with 8, the s.e.m. of the
-# difference of two means (about 1.7 %) is close to the 2 % tolerance itself.
-LIVE_SEEDS = list(range(1, 17))
+# Brian2's standalone realisations draw fresh seeds on every run, so the live comparison
+# is a two-sample test: the difference of the means must lie within four standard errors
+# of that difference (a false alarm about once in 16,000 runs). With 48 realisations a side
+# the bound is about 3 % of the rate, so a model error of that size is still caught.
+LIVE_SEEDS = list(range(1, 49))
+LIVE_SIGMAS = 4.0
+
+
+def assert_same_mean(ours, theirs, name):
+    se = np.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs))
+    diff = abs(ours.mean() - theirs.mean())
+    assert diff <= LIVE_SIGMAS * se, f"{name}: spikeflow {ours.mean():.4f} vs Brian2 {theirs.mean():.4f}, " \
+        f"difference {diff:.4f} > {LIVE_SIGMAS} x s.e. {se:.4f}"
+    return se
 
 
 def spikeflow_stats(seeds):
@@ -68,5 +79,6 @@ def test_cuba_rate_and_cv_match_brian2_live():
         b2_rates = np.array([mean_rate(z[f"i_{s}"], 4000, 1.0) for s in LIVE_SEEDS])
         b2_cvs = np.array([cv_isi(z[f"i_{s}"], z[f"t_{s}"]) for s in LIVE_SEEDS])
     rates, cvs = spikeflow_stats(LIVE_SEEDS)
-    assert abs(rates.mean() - b2_rates.mean()) <= 0.02 * b2_rates.mean(), (rates.mean(), b2_rates.mean())
-    assert abs(cvs.mean() - b2_cvs.mean()) <= 0.03 * b2_cvs.mean(), (cvs.mean(), b2_cvs.mean())
+    rate_se = assert_same_mean(rates, b2_rates, "mean rate (Hz)")
+    assert_same_mean(cvs, b2_cvs, "mean CV of ISIs")
+    assert LIVE_SIGMAS * rate_se < 0.04 * b2_rates.mean()  # the test is sharp enough to mean something
