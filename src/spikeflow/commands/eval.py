@@ -29,7 +29,8 @@ def run(args) -> int:
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
     if args.T:
         model.time_steps = args.T
-    x, y = load_tensors(data, args.split)
+    options = (meta.get("data_options") or {}) if str(data) == str(meta.get("data")) else {}
+    x, y = load_tensors(data, args.split, **options)
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking)

@@ -23,13 +23,20 @@ def register(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"])
     p.add_argument("--loss", default=None, help="ce_max, ce_mean, ce_last, ce_count, mse_count, first_spike, ce")
-    p.add_argument("--T", type=positive_int, default=None, help="time steps for static inputs")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps: of the encoding for static inputs; event bins or MFCC frames for sequence data")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
     p.add_argument("--readout", default="li", choices=["li", "spike"])
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
     p.add_argument("--channels", type=int_list, default=None, help="conv channels, e.g. 16,32")
     p.add_argument("--tau-mem", type=positive_float, default=None, help="membrane time constant (s)")
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
+    p.add_argument("--input-norm", action="store_true",
+                   help="sequence data: standardise each input feature with training-split statistics")
+    p.add_argument("--deltas", type=int, default=0, choices=[0, 1], help="sequence data: append causal deltas")
+    p.add_argument("--log-input", action="store_true", help="sequence data: log1p-compress inputs (spike counts)")
+    p.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (0: off)")
     p.add_argument("--augment", default="none", choices=["none", "shift"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-frac", type=float, default=0.1, help="part of the training split held out for validation")
@@ -62,7 +69,13 @@ def _argv_without_nproc(args) -> list[str]:
 
 def model_kwargs(args) -> dict:
     kw = {"neuron": args.neuron, "T": args.T, "encoding": args.encoding, "readout": args.readout,
-          "tau_mem": args.tau_mem, "dropout": args.dropout or None}
+          "tau_mem": args.tau_mem, "dropout": args.dropout or None, "learn_tau": args.learn_tau or None}
+    if args.model == "recurrent":
+        kw.update(input_norm=args.input_norm or None, deltas=args.deltas or None, log_input=args.log_input or None)
+    elif args.input_norm or args.deltas or args.log_input:
+        from spikeflow.errors import ConfigError
+
+        raise ConfigError("--input-norm, --deltas and --log-input apply to --model recurrent (sequence data)")
     if args.model == "conv":
         kw["channels"] = args.channels
         kw["hidden"] = args.hidden[0] if args.hidden else None
@@ -76,7 +89,7 @@ def run(args) -> int:
 
     from spikeflow.errors import ConfigError
     from spikeflow.train import distributed, zoo
-    from spikeflow.train.datasets import holdout, load_tensors
+    from spikeflow.train.datasets import holdout, load_tensors, sequence_options
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -87,20 +100,25 @@ def run(args) -> int:
     rank, world = distributed.init_from_env()
     if args.threads:
         torch.set_num_threads(args.threads)
-    x, y = load_tensors(args.data, "train")
+    data_options = sequence_options(args.data, args.T)
+    x, y = load_tensors(args.data, "train", **data_options)
     classes = int(y.max()) + 1
     train, val = holdout(x, y, args.val_frac, seed=args.seed)
     seed_all(args.seed)
     model = zoo.for_data(args.model, x.shape[1:], classes, **model_kwargs(args))
+    if hasattr(model, "fit_features"):
+        model.fit_features(train[0])  # input statistics from the training part only
     loss = args.loss or ("ce" if args.neuron == "relu" else "ce_max" if args.readout == "li" else "ce_count")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          schedule=args.schedule, loss=loss, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                         patience=args.patience, augment=args.augment, progress=not args.no_progress)
+                         patience=args.patience, augment=args.augment, grad_clip=args.grad_clip,
+                         progress=not args.no_progress)
     trainer = Trainer(model, train, val, config, out_dir=args.out,
-                      extra_meta={"data": str(args.data), "classes": classes})
+                      extra_meta={"data": str(args.data), "classes": classes,
+                                  "data_options": data_options})
     summary = trainer.fit(resume=args.resume)
     if rank == 0:
-        xt, yt = load_tensors(args.data, "test")
+        xt, yt = load_tensors(args.data, "test", **data_options)
         test = evaluate(model, xt, yt, loss=loss, seed=args.seed, spikes=model.spiking)
         result = {"data": str(args.data), "model": model.spec, "config": asdict(config),
                   "test": test, "best_val": summary["best_val"], "best_epoch": summary["best_epoch"],

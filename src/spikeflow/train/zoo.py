@@ -19,6 +19,7 @@ from torch import nn
 
 import spikeflow.nn as snn
 from spikeflow.errors import ConfigError
+from spikeflow.train.features import SequenceFeatures
 
 NEURONS = ("lif", "alif", "cuba", "if", "relu")
 ENCODINGS = ("direct", "rate", "sequence", "sum", "none")
@@ -105,6 +106,14 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.encode(x))
 
+    def fit_features(self, x: torch.Tensor) -> bool:
+        """Fit the input ``SequenceFeatures`` (if the model has one) on training data ``x``
+        ``[N, T, ...]``; ``True`` when there was one to fit."""
+        feats = [m for m in self.net.modules() if isinstance(m, SequenceFeatures)]
+        for m in feats:
+            m.fit(x.flatten(2).float())
+        return bool(feats)
+
 
 def _check_sizes(name: str, sizes: Sequence[int]) -> list[int]:
     sizes = [int(s) for s in sizes]
@@ -136,11 +145,17 @@ def conv(in_shape: Sequence[int], classes: int, channels: Sequence[int] = (16, 3
 
 def recurrent(in_features: int, classes: int, hidden: int = 128, *, neuron: str = "lif", T: int = 0,
               encoding: str = "sequence", readout: str = "li", dt: float = 1e-3, tau_mem: float = 20e-3,
-              dropout: float = 0.0, norm: bool = False, learn_tau: bool = False) -> Classifier:
-    """``in -> fc -> recurrent neurons -> fc -> readout`` for sequences ``[B, T, features]``."""
+              dropout: float = 0.0, norm: bool = False, learn_tau: bool = False, input_norm: bool = False,
+              deltas: int = 0, log_input: bool = False) -> Classifier:
+    """``in -> [features] -> fc -> recurrent neurons -> fc -> readout`` for sequences ``[B, T, features]``.
+
+    ``input_norm`` / ``deltas`` / ``log_input`` add a ``SequenceFeatures`` first layer
+    (standardised inputs, causal deltas, log-compressed counts); call
+    ``Classifier.fit_features(train_x)`` once before training to set its statistics.
+    """
     spec = dict(arch="recurrent", in_features=in_features, classes=classes, hidden=[int(hidden)], neuron=neuron,
                 T=T, encoding=encoding, readout=readout, dt=dt, tau_mem=tau_mem, dropout=dropout, norm=norm,
-                learn_tau=learn_tau)
+                learn_tau=learn_tau, input_norm=bool(input_norm), deltas=int(deltas), log_input=bool(log_input))
     return build(spec)
 
 
@@ -161,6 +176,10 @@ def build(spec: dict) -> Classifier:
     if arch == "mlp" or arch == "recurrent":
         hidden = _check_sizes("hidden", spec.get("hidden", [256]))
         width = int(spec["in_features"])
+        if arch == "recurrent" and (spec.get("input_norm") or spec.get("deltas") or spec.get("log_input")):
+            feats = SequenceFeatures(width, deltas=int(spec.get("deltas", 0)), log=bool(spec.get("log_input")))
+            layers.append(feats)
+            width = feats.out_features
         for h in hidden:
             layers.append(nn.Linear(width, h))
             if spec.get("norm"):
