@@ -109,3 +109,50 @@ def test_zoo_model_keeps_statistics_through_train_and_eval(tmp_path, capsys, mon
     capsys.readouterr()
     assert main(["eval", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(result["test"]["accuracy"])
+
+
+def _shifted(a: np.ndarray, s: int, axis: int) -> np.ndarray:
+    """numpy reference: ``a`` moved by ``s`` along ``axis`` (0 or 1 of a 2-D array), zero fill."""
+    out = np.zeros_like(a)
+    n = a.shape[axis]
+    src = slice(max(0, -s), min(n, n - s))
+    dst = slice(max(0, s), min(n, n + s))
+    if axis == 0:
+        out[dst] = a[src]
+    else:
+        out[:, dst] = a[:, src]
+    return out
+
+
+def test_sequence_augmentations_match_numpy_shifts():
+    from spikeflow.train.augment import augment, channel_shift, time_warp
+
+    x = torch.rand(16, 12, 6) + 0.1
+    torch.manual_seed(3)
+    out = time_warp(x, max_shift=3, stretch=0.0).numpy()
+    for i in range(16):  # every sample is its input moved by one of the allowed shifts
+        assert any(np.array_equal(out[i], _shifted(x[i].numpy(), s, 0)) for s in range(-3, 4))
+    torch.manual_seed(3)
+    out = channel_shift(x, max_channels=2).numpy()
+    seen = set()
+    for i in range(16):
+        match = [s for s in range(-2, 3) if np.array_equal(out[i], _shifted(x[i].numpy(), s, 1))]
+        assert match
+        seen.update(match)
+    assert len(seen) > 1  # the draw differs between samples
+    # a stretch resamples time: rate r takes input frame round(t * r)
+    torch.manual_seed(0)
+    y = time_warp(torch.arange(400.0).view(1, 400, 1), max_shift=0, stretch=0.3)[0, :, 0].numpy()
+    t = np.arange(400)
+    valid = np.round(t * 1.3) < 400  # frames whose source exists for any allowed rate
+    r = (y[valid] * t[valid]).sum() / (t[valid] ** 2).sum()  # least-squares rate
+    assert 0.7 <= r <= 1.3 and abs(r - 1) > 1e-3
+    assert np.abs(y[valid] - t[valid] * r).max() <= 0.52  # nearest frame of a straight line through 0
+    torch.manual_seed(5)
+    a = augment(x, "time_freq")
+    torch.manual_seed(5)
+    assert torch.equal(a, augment(x, "time_freq"))  # seeded: reproducible
+    with pytest.raises(ShapeError, match="B, T, features"):
+        augment(torch.zeros(2, 3), "time")
+    with pytest.raises(ConfigError, match="time_freq"):
+        augment(x, "pitch")

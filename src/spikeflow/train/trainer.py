@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 from spikeflow.errors import CheckpointError, ConfigError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
+from spikeflow.train.augment import augment as augment_sequences
 from spikeflow.train.losses import LOSSES, classification_loss, logits, rate_regularizer
 from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates
 
 SCHEDULES = ("cosine", "constant", "step")
-AUGMENTS = ("none", "shift")
+AUGMENTS = ("none", "shift", "time", "time_freq")  # shift: images; time, time_freq: sequences
 STEP_FIELDS = ["global_step", "epoch", "step", "loss", "acc", "lr"]
 EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
 
@@ -238,6 +239,8 @@ class Trainer:
         self.model.train()
         if c.augment == "shift":
             xb = _shift(xb)
+        elif c.augment in ("time", "time_freq"):
+            xb = augment_sequences(xb, c.augment)
         lr = self.lr_at(self.global_step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
