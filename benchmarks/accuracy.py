@@ -35,7 +35,8 @@ def targets(runs: Path) -> dict:
                     "--epochs", "15", "--lr", "0.003", "--out", f"{r}/nmnist5k-snn"]}},
         "fsdd": {"goal": "random split >= 95 %", "commands": {
             "snn": ["train", "--data", "fsdd", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
-                    "--tau-mem", "0.02", "--epochs", "30", "--lr", "0.003", "--out", f"{r}/fsdd-rsnn"]}},
+                    "--tau-mem", "0.02", "--T", "32", "--input-norm", "--epochs", "12", "--lr", "0.003",
+                    "--out", f"{r}/fsdd-rsnn"]}},
         "spoken": {"goal": "unseen voices >= 90 %", "commands": {
             "snn": ["train", "--data", "spoken-digits", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
                     "--epochs", "30", "--lr", "0.003", "--out", f"{r}/spoken-rsnn"]}},
