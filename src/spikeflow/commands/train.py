@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (0: off)")
     p.add_argument("--augment", default="none", choices=["none", "shift", "time", "time_freq"],
                    help="shift: images by up to 2 pixels; time: sequences stretched and shifted in time; "
-                        "time_freq: also shifted by up to 2 frequency channels")
+                        "time_freq: also shifted by up to 4 frequency channels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-frac", type=float, default=0.1, help="part of the training split held out for validation")
     p.add_argument("--patience", type=int, default=0, help="stop after this many epochs without validation gain")

@@ -5,7 +5,7 @@ before every step, so augmented runs stay reproducible and resumable.
 
 - ``time``: a random stretch (speaking rate, factor in ``[1 - stretch, 1 + stretch]``, nearest
   frame) and a random shift of up to ``max_shift`` frames (zero fill).
-- ``time_freq``: ``time`` plus a shift of up to ``max_channels`` frequency channels (zero fill):
+- ``time_freq``: ``time`` plus a shift of up to ``max_channels`` (4) frequency channels (zero fill):
   on a mel-spaced filterbank a different vocal tract length moves the formants by a roughly
   constant number of channels (the idea of vocal tract length perturbation, Jaitly & Hinton 2013).
 """
@@ -44,7 +44,7 @@ def time_warp(x: torch.Tensor, max_shift: int = 8, stretch: float = 0.15) -> tor
     return _take(x, src, 1)
 
 
-def channel_shift(x: torch.Tensor, max_channels: int = 2) -> torch.Tensor:
+def channel_shift(x: torch.Tensor, max_channels: int = 4) -> torch.Tensor:
     """Per sample: feature ``c`` of the output is feature ``c - shift`` of the input."""
     _check(x, "time_freq")
     b, _, f = x.shape
