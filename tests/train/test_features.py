@@ -92,16 +92,15 @@ def test_zoo_model_keeps_statistics_through_train_and_eval(tmp_path, capsys, mon
     x[:, 5:] = 0  # padding
 
     def fake(name, split, **kw):
-        assert name == "fake-seq" and kw == {"T": 7}
+        assert name == "fake-seq" and kw == {}
         return (x, y) if split == "train" else (x[:30], y[:30])
 
     monkeypatch.setattr(datasets, "load_tensors", fake)
     out = tmp_path / "run"
     assert main(["train", "--data", "fake-seq", "--model", "recurrent", "--hidden", "16", "--loss", "ce_mean",
-                 "--T", "7", "--epochs", "2", "--batch-size", "16", "--input-norm", "--deltas", "1",
+                 "--epochs", "2", "--batch-size", "16", "--input-norm", "--deltas", "1",
                  "--out", str(out), "--no-progress"]) == 0
     model, meta = load_run(out)
-    assert meta["data_options"] == {"T": 7}
     feats = model.net[0]
     assert isinstance(feats, SequenceFeatures) and feats.out_features == 10
     assert float(feats.mean[0]) > 40  # fitted on the data, stored with the model
@@ -156,3 +155,13 @@ def test_sequence_augmentations_match_numpy_shifts():
         augment(torch.zeros(2, 3), "time")
     with pytest.raises(ConfigError, match="time_freq"):
         augment(x, "pitch")
+
+
+def test_fsdd_frames_follow_T():
+    """`--T` for fsdd keeps that many MFCC frames in both splits (crop or zero-pad)."""
+    from spikeflow.train.datasets import data_options, load_tensors
+
+    assert data_options("fsdd", 32) == {"max_frames": 32}
+    x, _ = load_tensors("fsdd", "train", **data_options("fsdd", 32))
+    xt, _ = load_tensors("fsdd", "test", **data_options("fsdd", 32))
+    assert x.shape[1:] == xt.shape[1:] == (32, 13)

@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"])
     p.add_argument("--loss", default=None, help="ce_max, ce_mean, ce_last, ce_count, mse_count, first_spike, ce")
     p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps: of the encoding for static inputs; event bins or MFCC frames for sequence data")
+                   help="time steps for static inputs; time bins for event data (nmnist5k: 8); frames kept of fsdd")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
     p.add_argument("--readout", default="li", choices=["li", "spike"])
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
@@ -91,7 +91,7 @@ def run(args) -> int:
 
     from spikeflow.errors import ConfigError
     from spikeflow.train import distributed, zoo
-    from spikeflow.train.datasets import holdout, load_tensors, sequence_options
+    from spikeflow.train.datasets import data_options, holdout, load_tensors
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -102,8 +102,8 @@ def run(args) -> int:
     rank, world = distributed.init_from_env()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data_options = sequence_options(args.data, args.T)
-    x, y = load_tensors(args.data, "train", **data_options)
+    opts = data_options(args.data, args.T)
+    x, y = load_tensors(args.data, "train", **opts)
     classes = int(y.max()) + 1
     train, val = holdout(x, y, args.val_frac, seed=args.seed)
     seed_all(args.seed)
@@ -117,10 +117,10 @@ def run(args) -> int:
                          progress=not args.no_progress)
     trainer = Trainer(model, train, val, config, out_dir=args.out,
                       extra_meta={"data": str(args.data), "classes": classes,
-                                  "data_options": data_options})
+                                  "data_options": opts})
     summary = trainer.fit(resume=args.resume)
     if rank == 0:
-        xt, yt = load_tensors(args.data, "test", **data_options)
+        xt, yt = load_tensors(args.data, "test", **opts)
         test = evaluate(model, xt, yt, loss=loss, seed=args.seed, spikes=model.spiking)
         result = {"data": str(args.data), "model": model.spec, "config": asdict(config),
                   "test": test, "best_val": summary["best_val"], "best_epoch": summary["best_epoch"],

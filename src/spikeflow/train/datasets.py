@@ -16,6 +16,22 @@ import torch
 from spikeflow.errors import ConfigError
 
 LOCAL = ("digits", "mnist5k", "fsdd")
+# time bins an event dataset is cut into when the caller gives none (``--T`` overrides)
+DEFAULT_BINS = {"nmnist5k": 8, "spoken-digits": 50}
+
+
+def data_options(name: str, T: int | None = None) -> dict:
+    """Loader options for dataset ``name``: event datasets need their number of time bins ``T``."""
+    try:
+        from spikeflow.data import DATASETS
+    except ImportError:
+        return {}
+    info = DATASETS.get(str(name))
+    if info is not None and info.get("kind") == "sequence":  # fsdd: MFCC frames kept (default: the longest)
+        return {"max_frames": int(T)} if T else {}
+    if info is None or info.get("kind") != "events":
+        return {}
+    return {"T": int(T) if T else DEFAULT_BINS.get(str(name), 16)}
 
 
 def _stratified(y: np.ndarray, test_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,30 +74,10 @@ def _local(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(x[idx])), torch.from_numpy(y[idx])
 
 
-# Time steps of sequence datasets when the caller gives none, so train and test splits (and
-# `spikeflow eval`) agree: cochlea bins of 10 ms over the 1 s window; for fsdd, 48 MFCC
-# frames cover all but the longest ~1 % of recordings (median 17, 95th percentile 27).
-DEFAULT_T = {"spoken-digits": 100, "fsdd": 48}
-
-
-def sequence_options(name, T: int | None = None) -> dict:
-    """``load_tensors`` keyword arguments giving sequence dataset ``name`` ``T`` time steps
-    (event bins, or MFCC frames for ``fsdd``); ``{}`` for other data."""
-    T = T or DEFAULT_T.get(str(name))
-    if T is None:
-        return {}
-    return {"max_frames": int(T)} if str(name) == "fsdd" else {"T": int(T)}
-
-
 def load_tensors(name: str, split: str = "train", **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` of dataset ``name`` (or a file path) and ``split`` (``train`` or ``test``).
-
-    Sequence datasets without ``T``/``max_frames`` in ``kwargs`` get ``DEFAULT_T`` steps.
-    """
+    """``(x, y)`` of dataset ``name`` (or a file path) and ``split`` (``train`` or ``test``)."""
     if split not in ("train", "test"):
         raise ConfigError(f"dataset split must be 'train' or 'test', got {split!r}")
-    if not {"T", "dt", "max_frames"} & set(kwargs):
-        kwargs = {**sequence_options(name), **kwargs}
     try:
         from spikeflow.data import load_dataset
     except ImportError:
