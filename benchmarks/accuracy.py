@@ -47,8 +47,9 @@ def targets(runs: Path) -> dict:
                     "--tau-mem", "0.02", "--T", "32", "--input-norm", "--epochs", "12", "--lr", "0.003",
                     "--out", f"{r}/fsdd-rsnn"]}},
         "spoken": {"goal": "unseen voices >= 90 %", "commands": {
-            "snn": ["train", "--data", "spoken-digits", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
-                    "--epochs", "30", "--lr", "0.003", "--out", f"{r}/spoken-rsnn"]}},
+            "snn": ["train", "--data", "spoken-digits", "--T", "50", "--model", "recurrent", "--hidden", "128",
+                    "--loss", "ce_mean", "--tau-mem", "0.02", "--input-norm", "--log-input", "--augment", "time_freq",
+                    "--dropout", "0.2", "--epochs", "20", "--lr", "0.003", "--out", f"{r}/spoken-rsnn"]}},
     }
 
 
