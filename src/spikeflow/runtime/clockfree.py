@@ -174,9 +174,16 @@ class ClockFreeEngine:
         return iinf, vinf, d0, u0, tm, ts, eq, k, c
 
     def _cuba_at(self, p, idx, s, terms=None):
+        """State after ``s`` seconds: ``u = u0 e^{-s/tm} + r d0 K(s)`` with the coupling
+        ``K(s) = ts/(ts - tm) (e^{-s/ts} - e^{-s/tm}) = e^{-s/tm} (s/tm) expm1(z)/z``,
+        ``z = s (1/tm - 1/ts)`` (stable for equal and nearly equal taus; ``neurons.cuba``)."""
         iinf, vinf, d0, u0, tm, ts, eq, k, c = terms or self._cuba_terms(p, idx)
         em, es = np.exp(-s / tm), np.exp(-s / ts)
-        u = np.where(eq, (u0 + c * s) * em, (u0 - k) * em + k * es)
+        z = s * (1.0 / tm - 1.0 / ts)
+        small = np.abs(z) < 1e-5
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(small, 1.0 + z * (0.5 + z / 6.0), np.expm1(z) / np.where(small, 1.0, z))
+        u = u0 * em + c * s * em * phi  # c = r d0 / tm
         return vinf + u, iinf + d0 * es
 
     def _crossing(self, p, idx) -> np.ndarray:
