@@ -149,7 +149,7 @@ def test_cuba_step_is_exact_for_held_input():
     _, traces = module.run(torch.from_numpy(levels).view(-1, 1, 1), record=True)
     y, expected = np.array([0.0, 0.1]), []
     for level in levels:
-        sol = solve_ivp(lambda t, y: [(-y[0] + 1.5 * level) / TAU_SYN, (0.1 - y[1] + 2.0 * y[0]) / TAU],
+        sol = solve_ivp(lambda t, y, level=level: [(-y[0] + 1.5 * level) / TAU_SYN, (0.1 - y[1] + 2.0 * y[0]) / TAU],
                         (0.0, dt), y, method="DOP853", rtol=1e-12, atol=1e-14)
         y = sol.y[:, -1]
         expected.append(y[1])

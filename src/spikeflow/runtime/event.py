@@ -156,19 +156,19 @@ class EventEngine:
         """``advance_sparse`` for one Output node, without counters or a ``RunResult``: the
         ``[n_steps, n_out]`` output (``Stream``'s per-chunk path; buffers are reused)."""
         pl = self.plan
-        p = pl.output_pop[output]
-        off, size, _, _, col, _ = (int(v) for v in pl.pop_i[p])
-        pop_i, n_rec = self._record_table(False)
+        lean = self.__dict__.setdefault("_lean", {})
+        if output not in lean:
+            p = pl.output_pop[output]
+            pop_i, n_rec = self._record_table(False)
+            lean[output] = (int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4]), pop_i, n_rec)
+        size, col, pop_i, n_rec = lean[output]
         if col < 0 or n_rec:  # a spiking output: its spikes are recorded
             res = self.advance_sparse(n_steps, in_ptr, in_idx, in_val, counters=False)
             return res.outputs[output].reshape(n_steps, size)
-        bufs = self.__dict__.setdefault("_lean", {})
-        if n_steps not in bufs:
-            if len(bufs) > 8:
-                bufs.clear()
-            bufs[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64), np.empty(16, np.int64))
-        trace, rec_t, rec_g = bufs[n_steps]
-        rec_n = np.zeros(1, np.int64)
+        if n_steps not in lean:
+            lean[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64), np.empty(16, np.int64),
+                             np.zeros(1, np.int64))
+        trace, rec_t, rec_g, rec_n = lean[n_steps]
         run_steps(
             self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
             pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,

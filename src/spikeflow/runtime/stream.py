@@ -18,6 +18,7 @@ Bad streams (documented behaviour, never a silent wrong answer):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -203,7 +204,7 @@ class Stream:
     def _processed_until_us(self) -> int:
         if self.engine_name == "clockfree":
             return int(self.latest_us)
-        return int(np.ceil(self.t0_us + self.steps * self.dt_us - 1e-6))
+        return math.ceil(self.t0_us + self.steps * self.dt_us - 1e-6)
 
     @property
     def _floor_us(self) -> int:
@@ -222,7 +223,7 @@ class Stream:
             if len(self._pend_t):
                 t, idx = np.concatenate([self._pend_t, t]), np.concatenate([self._pend_i, idx])
             self._pend_t, self._pend_i = t, idx
-            upto = int(np.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9))
+            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
             if upto <= self.steps:  # no step completed: the answer is unchanged
                 self._prediction = self._with_events(self._prediction)
                 return self._prediction
@@ -244,7 +245,7 @@ class Stream:
         if self.engine_name == "clockfree":
             self._clockfree(np.zeros(0, np.int64), np.zeros(0, np.int64), until_us=t_us)
         else:
-            self._run_steps(int(np.floor((t_us - self.t0_us) / self.dt_us + 1e-9)))
+            self._run_steps(math.floor((t_us - self.t0_us) / self.dt_us + 1e-9))
         self._prediction = self._predict()
         return self._prediction
 
@@ -272,7 +273,7 @@ class Stream:
 
     def _clockfree(self, t_us, idx, until_us: int) -> None:
         first = self.steps + 1
-        last = int(np.floor((until_us - self.t0_us) / self.dt_us + 1e-9))
+        last = math.floor((until_us - self.t0_us) / self.dt_us + 1e-9)
         samples = (self.t0_us + np.arange(first, last + 1) * self.dt_us) * 1e-6
         out = self.engine.advance(t_us * 1e-6, idx, until=until_us * 1e-6, sample_times=samples)
         vals = out[self.output_name]
@@ -300,17 +301,23 @@ class Stream:
         last = getattr(self, "_prediction", None)
         if last is not None and last.t_us == int(round(self.t0_us + self.steps * self.dt_us)) and self.steps:
             return self._with_events(last)  # no new step: same answer
+        d = self.decoder
         if self.steps == 0:
             logits = np.zeros(self.n_out)
-        elif callable(self.decoder):
-            logits = np.asarray(self.decoder(np.concatenate(self._history)), dtype=np.float64).reshape(-1)
+        elif callable(d):
+            logits = np.asarray(d(np.concatenate(self._history)), dtype=np.float64).reshape(-1)
+        elif d == "max":
+            logits = self._max
+        elif d == "count":
+            logits = self._sum
+        elif d == "mean":
+            logits = self._sum / max(self.steps, 1)
         else:
-            logits = {"count": self._sum, "max": self._max, "mean": self._sum / max(self.steps, 1),
-                      "last": self._last}[self.decoder]
-        z = logits / self.temperature
+            logits = self._last
+        z = logits / self.temperature if self.temperature != 1.0 else logits
         z = np.exp(z - z.max())
         probs = z / z.sum()
-        label = int(np.argmax(probs))
+        label = int(probs.argmax())
         conf = float(probs[label])
         t_us = int(round(self.t0_us + self.steps * self.dt_us))
         decided = self.decision is not None or conf >= self.threshold
