@@ -15,7 +15,11 @@ Spikes are Dirac impulses of area ``spike_area`` seconds (default: the graph's `
 a spike of weight ``w`` makes LIF/LI jump by ``r * w * q / tau``, IF by ``R * w * q`` and a
 CubaLIF current by ``w_in * w * q / tau_syn``. The stepped engines converge to this as
 ``dt -> 0`` when a spike there carries ``q / dt`` (``spike_value``); with ``q = dt`` the
-stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order.
+stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order. (The stepped
+CubaLIF step is exact for input held over the step: a stepped spike is its charge spread
+evenly over the step, whose first-order equivalent Dirac sits at the step's middle; a
+crossing is then reported at the end of its step, within one dt, and each reset at the step's
+end delays a neuron's later crossings by a fraction of a step: O(dt), see the tests.)
 A neuron pushed above threshold by a jump fires at that instant (again while still above,
 for reset by subtraction). Spikes caused at the same instant are delivered in FIFO order.
 Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'
