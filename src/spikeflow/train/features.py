@@ -103,7 +103,7 @@ class SequenceFeatures(nn.Module):
         return out, (z, valid)
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "SequenceFeatures":
+    def fit(self, x: torch.Tensor) -> SequenceFeatures:
         """Set the standardisation from training sequences ``x`` ``[N, T, F]`` (batch-major, raw)."""
         if x.dim() != 3:
             raise ShapeError(f"SequenceFeatures.fit: needs sequences [N, T, features], got {tuple(x.shape)}")
@@ -118,7 +118,7 @@ class SequenceFeatures(nn.Module):
             raise ConfigError("SequenceFeatures.fit: the training data has no non-zero frame")
         self.mean[:f], self.std[:f] = _masked_moments(z, mask)
         if self.deltas:
-            z, valid = self._base(x)
+            z = (z - self.mean[:f]) / self.std[:f]  # as forward() will see it
             z_prev = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
             v_prev = torch.cat([torch.zeros_like(valid[:1]), valid[:-1]])
             d, both = self._deltas(z, valid, z_prev, v_prev)
