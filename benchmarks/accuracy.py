@@ -48,7 +48,8 @@ def targets(runs: Path) -> dict:
                     "--out", f"{r}/fsdd-rsnn"]}},
         "spoken": {"goal": "unseen voices >= 90 %", "commands": {
             "snn": ["train", "--data", "spoken-digits", "--T", "50", "--model", "recurrent", "--hidden", "128",
-                    "--loss", "ce_mean", "--tau-mem", "0.02", "--input-norm", "--log-input", "--augment", "time_freq",
+                    "--loss", "ce_mean", "--tau-mem", "0.02", "--input-norm", "--log-input", "--deltas", "1",
+                    "--augment", "time_freq",
                     "--dropout", "0.2", "--epochs", "20", "--lr", "0.003", "--out", f"{r}/spoken-rsnn"]}},
     }
 
