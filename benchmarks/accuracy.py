@@ -43,14 +43,16 @@ def targets(runs: Path) -> dict:
                     "--T", "6", "--epochs", "10", "--lr", "0.003", "--augment", "shift",
                     "--out", f"{r}/nmnist5k-snn"]}},
         "fsdd": {"goal": "random split >= 95 %", "commands": {
+            # standardised MFCCs: 98.5 % / 97.0 % (seeds 0 / 1); the same without --input-norm: 83.7 %
             "snn": ["train", "--data", "fsdd", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
                     "--tau-mem", "0.02", "--T", "32", "--input-norm", "--epochs", "12", "--lr", "0.003",
                     "--out", f"{r}/fsdd-rsnn"]}},
         "spoken": {"goal": "unseen voices >= 90 %", "commands": {
+            # raw cochlea counts (20 ms bins) as input currents: 97.8 % / 99.4 % (seeds 0 / 1); standardised
+            # log counts + deltas + time_freq augmentation gave 95.8 % / 95.8 %, augmentation alone 91.1 %
             "snn": ["train", "--data", "spoken-digits", "--T", "50", "--model", "recurrent", "--hidden", "128",
-                    "--loss", "ce_mean", "--tau-mem", "0.02", "--input-norm", "--log-input", "--deltas", "1",
-                    "--augment", "time_freq",
-                    "--dropout", "0.2", "--epochs", "20", "--lr", "0.003", "--out", f"{r}/spoken-rsnn"]}},
+                    "--loss", "ce_mean", "--tau-mem", "0.02", "--epochs", "20", "--lr", "0.003",
+                    "--out", f"{r}/spoken-rsnn"]}},
     }
 
 
