@@ -323,8 +323,8 @@ def _run_steps(t0, t1, deliver_local, chunk_pop, chunk_lo, chunk_hi, pop_kind, p
         slot = s % n_slots
         for ch in nb.prange(n_chunks):
             chunk_count[ch] = _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo,
-                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, xbuf, spike_buf, flag, flag64, seed,
-                                            ss_steps, ss_ids, ss_ptr)
+                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, xbuf, spike_buf, flag,
+                                            flag64, seed, ss_steps, ss_ids, ss_ptr)
         for ch in range(n_chunks):
             lo = chunk_lo[ch]
             for q in range(chunk_count[ch]):

@@ -259,7 +259,7 @@ class Network:
         n_ch = self.n_channels()
         slots = 1 + max([int(np.max(pr.delay_steps)) for pr in self.projections] + [1])
         need_u = any(isinstance(p, (CubaLIF, Izhikevich)) for p in self.populations)
-        per_neuron = item * (1 + n_ch + slots * n_ch + (1 if need_u else 0)) + 4 + 4 + 4 + 1 + 8 * 2
+        per_neuron = item * (2 + n_ch + slots * n_ch + (1 if need_u else 0)) + 4 + 4 + 4 + 1 + 8 * 2  # v and xbuf: 2
         total = per_neuron * n_loc
         frac = n_loc / max(self._n_total, 1)
         for pr in self.projections:
@@ -485,8 +485,8 @@ class Network:
         return kernel(
             t, t_stop, deliver_local, tb["chunk_pop"], tb["chunk_lo"], tb["chunk_hi"], tb["pop_kind"],
             tb["pop_glo"], tb["pop_llo"], tb["pf"], tb["pi"], tb["kcoef"], tb["beta"], st["v"], st["u"],
-            st["refr"], st["g"], st["ring"], self._xbuf, self._spike_buf, self._flag, self._chunk_count, self.seed, ss["ss_steps"],
-            ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
+            st["refr"], st["g"], st["ring"], self._xbuf, self._spike_buf, self._flag, self._chunk_count, self.seed,
+            ss["ss_steps"], ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
             sy["indices"], sy["tgt_off"], sy["channel"], sy["w_scalar"], sy["w_off"], sy["w_kind"], sy["w32"],
             sy["w16"], sy["d_scalar"], sy["d_off"], sy["delays"], self._rec_mask, rec_steps, rec_ids, rec_n,
             emit_steps, emit_ids, emit_n, self._local_to_global, probe_var, probe_idx, probe_every,
