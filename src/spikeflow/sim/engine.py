@@ -50,29 +50,28 @@ def _reset(v, mode, v_threshold, v_reset):
 
 def _make_lif2(mode):
     """LIF with two exponential channels (``neurons.expsyn.step``), neurons ``lo .. hi-1``,
-    specialised for one reset mode. A branch-free first pass that LLVM vectorises (no
-    short-circuit ``and``, selects only, 32-bit state next to float32), then a scan of
-    the spike flags eight at a time (``flag64`` views ``flag``)."""
+    specialised for one reset mode. One branch-free pass that LLVM vectorises (unsigned
+    indices, so no negative-index wraparound; no short-circuit ``and``; selects only;
+    int32 counters next to float32 state), then a scan of the spike flags eight at a
+    time (``flag64`` views ``flag``)."""
 
     @nb.njit(inline="always")
-    def lif2(lo, hi, a, oma, vl, th, vr, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, xbuf, spike_buf, flag,
-             flag64):
+    def lif2(lo, hi, a, oma, vl, th, vr, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, spike_buf, flag, flag64):
         zero = np.int32(0)
         one = np.int32(1)
-        ulo = np.uint64(lo)  # unsigned indices: no negative-index wraparound, which blocks vectorisation
+        ulo = np.uint64(lo)
         uhi = np.uint64(hi)
-        for i in range(ulo, uhi):  # synaptic input (few arrays per loop: LLVM's alias checks stay cheap)
+        for i in range(ulo, uhi):
             x0 = g0[i] + r0[i]
             x1 = g1[i] + r1[i]
             r0[i] = 0
             r1[i] = 0
             x = x0 * k0
-            xbuf[i] = x + x1 * k1
+            x = x + x1 * k1
             g0[i] = x0 * b0
             g1[i] = x1 * b1
-        for i in range(ulo, uhi):  # membrane, threshold, refractory counter
             vo = v[i]
-            vi = vl + (vo - vl) * a + xbuf[i] * oma
+            vi = vl + (vo - vl) * a + x * oma
             ri = refr[i]
             act = ri <= zero
             sp = act & (vi - th > 0)
@@ -151,7 +150,7 @@ def _lif_any(lo, hi, a, oma, vl, th, vr, mode, rs, kc, bc, v, refr, g, ring_s, s
 
 @nb.njit(inline="always")
 def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo, pf, pi, kcoef, beta,
-                  n_ch, v, u, refr, g, ring, xbuf, spike_buf, flag, flag64, seed, ss_steps, ss_ids, ss_ptr):
+                  n_ch, v, u, refr, g, ring, spike_buf, flag, flag64, seed, ss_steps, ss_ids, ss_ptr):
     """Advance the neurons of chunk ``ch`` by step ``s``; returns the number of spikes."""
     p = chunk_pop[ch]
     kind = pop_kind[p]
@@ -165,13 +164,13 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
             k0, k1, b0, b1 = kcoef[p, 0], kcoef[p, 1], beta[p, 0], beta[p, 1]
             r0, r1 = ring[slot, 0], ring[slot, 1]
             if pi[p, 0] == RESET_TO:
-                n = _lif2_to(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1, xbuf,
+                n = _lif2_to(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
                              spike_buf, flag, flag64)
             elif pi[p, 0] == RESET_SUB:
-                n = _lif2_sub(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1, xbuf,
+                n = _lif2_sub(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
                               spike_buf, flag, flag64)
             else:
-                n = _lif2_none(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1, xbuf,
+                n = _lif2_none(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
                                spike_buf, flag, flag64)
         else:
             n = _lif_any(lo, hi, pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4], pi[p, 0], rs, kcoef[p],
@@ -294,7 +293,7 @@ def deliver_spike(gid, s, src_glo, src_ghi, indptr, ind_off, indices, tgt_off, c
 
 
 def _run_steps(t0, t1, deliver_local, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo, pf, pi, kcoef, beta,
-               v, u, refr, g, ring, xbuf, spike_buf, flag, chunk_count, seed, ss_steps, ss_ids, ss_ptr,
+               v, u, refr, g, ring, spike_buf, flag, chunk_count, seed, ss_steps, ss_ids, ss_ptr,
                src_glo, src_ghi, indptr, ind_off, indices, tgt_off, channel, w_scalar, w_off, w_kind, w32, w16,
                d_scalar, d_off, delays, rec_mask, rec_steps, rec_ids, rec_n, emit_steps, emit_ids, emit_n,
                local_to_global, probe_var, probe_idx, probe_every, probe_off, probe_out):
@@ -323,7 +322,7 @@ def _run_steps(t0, t1, deliver_local, chunk_pop, chunk_lo, chunk_hi, pop_kind, p
         slot = s % n_slots
         for ch in nb.prange(n_chunks):
             chunk_count[ch] = _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo,
-                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, xbuf, spike_buf, flag,
+                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, spike_buf, flag,
                                             flag64, seed, ss_steps, ss_ids, ss_ptr)
         for ch in range(n_chunks):
             lo = chunk_lo[ch]

@@ -259,7 +259,7 @@ class Network:
         n_ch = self.n_channels()
         slots = 1 + max([int(np.max(pr.delay_steps)) for pr in self.projections] + [1])
         need_u = any(isinstance(p, (CubaLIF, Izhikevich)) for p in self.populations)
-        per_neuron = item * (2 + n_ch + slots * n_ch + (1 if need_u else 0)) + 4 + 4 + 4 + 1 + 8 * 2  # v and xbuf: 2
+        per_neuron = item * (1 + n_ch + slots * n_ch + (1 if need_u else 0)) + 4 + 4 + 4 + 1 + 8 * 2
         total = per_neuron * n_loc
         frac = n_loc / max(self._n_total, 1)
         for pr in self.projections:
@@ -375,7 +375,6 @@ class Network:
         self._spike_buf = np.zeros(max(n_loc, 1), np.int64)
         self._chunk_count = np.zeros(len(chunk_pop), np.int64)
         self._flag = np.zeros(-(-max(n_loc, 1) // 8) * 8, np.uint8)  # viewed as uint64 words
-        self._xbuf = np.zeros(max(n_loc, 1), dtype)  # synaptic input of the current step
         self._build_synapses()
         self._build_monitors()
         self._built = True
@@ -485,7 +484,7 @@ class Network:
         return kernel(
             t, t_stop, deliver_local, tb["chunk_pop"], tb["chunk_lo"], tb["chunk_hi"], tb["pop_kind"],
             tb["pop_glo"], tb["pop_llo"], tb["pf"], tb["pi"], tb["kcoef"], tb["beta"], st["v"], st["u"],
-            st["refr"], st["g"], st["ring"], self._xbuf, self._spike_buf, self._flag, self._chunk_count, self.seed,
+            st["refr"], st["g"], st["ring"], self._spike_buf, self._flag, self._chunk_count, self.seed,
             ss["ss_steps"], ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
             sy["indices"], sy["tgt_off"], sy["channel"], sy["w_scalar"], sy["w_off"], sy["w_kind"], sy["w32"],
             sy["w16"], sy["d_scalar"], sy["d_off"], sy["delays"], self._rec_mask, rec_steps, rec_ids, rec_n,
