@@ -139,8 +139,8 @@ def main():
     args = ap.parse_args()
     if not args.skip_brian2:
         ensure_brian2_venv()
-    results = {"sizes": {}, "note": "1 s biological time, dt 0.1 ms; spikeflow uses all cores (numba), "
-               "Brian2 one thread; times in seconds"}
+    results = {"sizes": {}, "note": "1 s biological time, dt 0.1 ms; spikeflow single-threaded below 50,000 "
+               "neurons per process (4k, 16k), all cores above (numba); Brian2 one thread; times in seconds"}
     print(f"{'neurons':>9} {'simulator':<22} {'build s':>9} {'compile s':>9} {'loop s':>9} {'rate Hz':>8}")
     for n in args.sizes:
         row = {}
