@@ -282,13 +282,13 @@ def event_conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), pool: int 
 
 
 def dense_conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), pool: int = 1) -> torch.Tensor:
-    """The dense reference of ``event_conv2d`` (torch)."""
+    """The dense (torch) path of ``event_conv2d``."""
     if pool > 1:
         x = F.avg_pool2d(x, pool)
     return F.conv2d(x, weight, bias, stride, padding)
 
 
-def pooled_activity(x: torch.Tensor, pool: int = 1, max_frames: int = 64) -> float:
+def pooled_activity(x: torch.Tensor, pool: int = 1, max_frames: int = 16) -> float:
     """Fraction of non-zero entries of ``avg_pool2d(x, pool)`` (the event count per input entry of the
     convolution), estimated on at most ``max_frames`` evenly strided frames of ``x [N, C, H, W]``."""
     step = max(1, x.shape[0] // max_frames)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from spikeflow.errors import InputError, ParameterError, ShapeError
 from spikeflow.kernels import conv as kconv
@@ -82,9 +81,7 @@ class SpikeConv2d(nn.Conv2d):
             if x.device.type != "cpu":
                 raise ParameterError(f"{self._name()}: the event path runs on the CPU; use event='never' on GPU")
             return kconv.event_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.pool)
-        if self.pool > 1:
-            x = F.avg_pool2d(x, self.pool)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return kconv.dense_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
