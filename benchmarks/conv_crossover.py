@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             x = bernoulli_with_pooled_activity(shape, act, pool, gen).requires_grad_(need_x)
             times = {}
             for impl, fn in (("dense", kconv.dense_conv2d), ("event", kconv.event_conv2d)):
-                def step(fn=fn):
+                def step(fn=fn, x=x, w=w, b=b, pool=pool):
                     y = fn(x, w, b, (1, 1), (2, 2), pool)
                     y.backward(torch.ones_like(y))
                 times[impl] = cpu_ms(step, args.reps)
