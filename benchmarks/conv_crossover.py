@@ -7,10 +7,13 @@ for a network's first layer) and the pooled conv2 ``AvgPool2 -> 16 -> 32, k5 p2`
 gradient included). Activity is the fraction of non-zero entries of the convolution's input
 (after pooling). Times are CPU seconds of this process (``time.process_time``, min of the
 repetitions), which a loaded shared machine disturbs less than wall time; at 2 threads they
-include the threads' waiting. ``spikeflow.kernels.conv.CROSSOVER`` holds the value measured here:
-on the loaded 2-core development machine (1 thread) the event path won at conv1's 10 % activity
-(about 3x) and lost at conv2's 30 % pooled activity (the dense kernels are more efficient per
-multiply-add than the scatter, so the event path needs well under a third of the work).
+include the threads' waiting. ``spikeflow.kernels.conv.CROSSOVER`` holds the value measured here.
+
+Measured 2026-11-27 (``--threads 1 --frames 80 --reps 2``, shared 2-core machine at load ~10, so
+single figures scatter by +-30 %): conv1 event/dense 0.4-0.86 at 2-20 % activity, 1.2-1.3 at
+30-50 %; the pooled conv2 about 1.0 at 2-20 % (its dense input gradient, which both paths share,
+dominates) and 1.3 at 50 %. Hence ``CROSSOVER = 0.2``: W2's conv1 (10 %) takes the event path,
+its pooled conv2 (30 % non-zero 2x2 windows) the dense one.
 """
 
 from __future__ import annotations
