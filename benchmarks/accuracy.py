@@ -22,6 +22,11 @@ def _mnist_ann(r: str) -> list[str]:
             "--neuron", "relu", *MNIST_RECIPE, "--out", f"{r}/mnist5k-ann"]
 
 
+def _nmnist(r: str, epochs: int) -> list[str]:
+    return ["train", "--data", "nmnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
+            "--T", "6", "--epochs", str(epochs), "--lr", "0.003", "--augment", "shift", "--out", f"{r}/nmnist5k-snn"]
+
+
 def targets(runs: Path) -> dict:
     r = str(runs)
     return {
@@ -38,10 +43,10 @@ def targets(runs: Path) -> dict:
             "ann": _mnist_ann(r),
             "convert": ["convert", "--data", "mnist5k", "--ann", f"{r}/mnist5k-ann", "--T", "8,16,32,64",
                         "--out", f"{r}/mnist5k-convert"]}},
+        # 10 cosine epochs, then the same run extended to 14 (--resume with more epochs: a warm restart of the
+        # cosine schedule at lr ~6e-4 decaying to 0); the second command's result is the target's figure
         "nmnist5k": {"goal": ">= 97 %", "commands": {
-            "snn": ["train", "--data", "nmnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
-                    "--T", "6", "--epochs", "10", "--lr", "0.003", "--augment", "shift",
-                    "--out", f"{r}/nmnist5k-snn"]}},
+            "snn-10": _nmnist(r, 10), "snn": _nmnist(r, 14)}},
         "fsdd": {"goal": "random split >= 95 %", "commands": {
             # standardised MFCCs: 98.5 % / 97.0 % (seeds 0 / 1); the same without --input-norm: 83.7 %
             "snn": ["train", "--data", "fsdd", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",

@@ -24,7 +24,8 @@ def register(sub) -> None:
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"])
     p.add_argument("--loss", default=None, help="ce_max, ce_mean, ce_last, ce_count, mse_count, first_spike, ce")
     p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps for static inputs; time bins for event data (nmnist5k: 8); frames kept of fsdd")
+                   help="time steps for static inputs; time bins for event data (nmnist5k: 6, as the demo); "
+                        "MFCC frames kept for fsdd")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
     p.add_argument("--readout", default="li", choices=["li", "spike"])
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")

@@ -17,7 +17,7 @@ from spikeflow.errors import ConfigError
 
 LOCAL = ("digits", "mnist5k", "fsdd")
 # time bins an event dataset is cut into when the caller gives none (``--T`` overrides)
-DEFAULT_BINS = {"nmnist5k": 8, "spoken-digits": 50}
+DEFAULT_BINS = {"nmnist5k": 6, "spoken-digits": 50}
 
 
 def data_options(name: str, T: int | None = None) -> dict:
