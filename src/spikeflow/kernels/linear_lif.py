@@ -35,6 +35,9 @@ from spikeflow.errors import InputError
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
 A, C, R, VL, TH, VR = range(6)
+SEGMENT = 32  # steps between the membrane checkpoints of the recompute mode
+# "auto" recompute: when keeping the membrane of every step would take more than this many bytes
+RECOMPUTE_ABOVE_BYTES = 4 << 20
 
 
 class Config(NamedTuple):
@@ -44,29 +47,36 @@ class Config(NamedTuple):
     sg_scale: float
     store_h: bool  # a gradient will be asked for: keep the membrane for the backward
     layer: str  # the layer's name, for error messages
+    recompute: bool  # keep the membrane every SEGMENT steps and recompute it in the backward
 
 
 @nb.njit(parallel=True, cache=True)
 def compress(x):
     """Active entries of each row of ``x [rows, n_in]``: ``(indptr, indices, values, finite)``.
 
-    Two streaming passes over ``x``: count (and check finiteness: ``x * 0`` is NaN for NaN/inf),
-    then a branch-free gather of each row into a small buffer, copied to the row's place.
+    ``values`` is empty when every active entry is 1 (binary spikes). Two streaming passes over
+    ``x``: count (and check finiteness: ``x * 0`` is NaN for NaN/inf), then a branch-free gather
+    of each row into a small buffer, copied to the row's place.
     """
     rows, n_in = x.shape
     counts = np.zeros(rows + 1, np.int64)
     bad = np.zeros(rows, np.bool_)
+    non_binary = np.zeros(rows, np.bool_)
     for r in nb.prange(rows):
         c = 0
+        nbin = 0
         z = x[r, 0] * 0
         for i in range(n_in):
             c += x[r, i] != 0
+            nbin += (x[r, i] != 0) & (x[r, i] != 1)
             z += x[r, i] * 0
         counts[r + 1] = c
         bad[r] = z != z
+        non_binary[r] = nbin > 0
     indptr = np.cumsum(counts)
     indices = np.empty(indptr[rows], np.int32)
-    values = np.empty(indptr[rows], x.dtype)
+    values = np.empty(indptr[rows] if non_binary.any() else 0, x.dtype)
+    has_values = values.shape[0] > 0
     n_chunks = min(rows, 64)
     for ch in nb.prange(n_chunks):
         buf = np.empty(n_in + 1, np.int32)
@@ -79,7 +89,9 @@ def compress(x):
             k0 = indptr[r]
             for k in range(m):
                 indices[k0 + k] = buf[k]
-                values[k0 + k] = xr[buf[k]]
+            if has_values:
+                for k in range(m):
+                    values[k0 + k] = xr[buf[k]]
     return indptr, indices, values, not bad.any()
 
 
@@ -89,48 +101,68 @@ def _current(indptr, indices, values, row, wt, bias, cur):
     (ascending i, as the event Linear)."""
     for j in range(cur.shape[0]):
         cur[j] = bias[j]
-    for k in range(indptr[row], indptr[row + 1]):
-        xv = values[k]
-        wi = wt[indices[k]]
+    if values.shape[0] == 0:  # binary input: add the rows
+        for k in range(indptr[row], indptr[row + 1]):
+            wi = wt[indices[k]]
+            for j in range(cur.shape[0]):
+                cur[j] += wi[j]
+    else:
+        for k in range(indptr[row], indptr[row + 1]):
+            xv = values[k]
+            wi = wt[indices[k]]
+            for j in range(cur.shape[0]):
+                cur[j] += xv * wi[j]
+
+
+@nb.njit(inline="always")
+def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
+    """The LIF step on the current ``cur``: ``cur`` becomes ``h``, ``ot`` the spikes, ``v`` the new membrane."""
+    zero = one - one
+    for j in range(cur.shape[0]):
+        cur[j] = (vl[j] + (v[j] - vl[j]) * a[j]) + (r[j] * cur[j]) * c[j]
+    if reset_mode == 0:
         for j in range(cur.shape[0]):
-            cur[j] += xv * wi[j]
+            zf = one if cur[j] - th[j] > zero else zero
+            ot[j] = zf
+            v[j] = cur[j] - zf * th[j]
+    elif reset_mode == 1:
+        for j in range(cur.shape[0]):
+            zf = one if cur[j] - th[j] > zero else zero
+            ot[j] = zf
+            v[j] = cur[j] - zf * (cur[j] - vr[j])
+    else:
+        for j in range(cur.shape[0]):
+            ot[j] = one if cur[j] - th[j] > zero else zero
+            v[j] = cur[j]
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store_h, one, out, h_st, v_t):
+def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
+            out, h_st, v_ck, v_t):
+    """``store``: 0 keep nothing, 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``."""
     n_steps, n_batch, n_out = out.shape
-    zero = one - one
     for b in nb.prange(n_batch):
         v = v0[b].copy()
         cur = np.empty(n_out, wt.dtype)
         for t in range(n_steps):
+            if store == 2 and t % seg == 0:
+                v_ck[t // seg, b] = v
             _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
-            ot = out[t, b]
-            for j in range(n_out):
-                cur[j] = (vl[j] + (v[j] - vl[j]) * a[j]) + (r[j] * cur[j]) * c[j]  # cur now holds h
-            if store_h:
+            _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
+            if store == 1:
                 h_st[t, b] = cur
-            if reset_mode == 0:
-                for j in range(n_out):
-                    zf = one if cur[j] - th[j] > zero else zero
-                    ot[j] = zf
-                    v[j] = cur[j] - zf * th[j]
-            elif reset_mode == 1:
-                for j in range(n_out):
-                    zf = one if cur[j] - th[j] > zero else zero
-                    ot[j] = zf
-                    v[j] = cur[j] - zf * (cur[j] - vr[j])
-            else:
-                for j in range(n_out):
-                    ot[j] = one if cur[j] - th[j] > zero else zero
-                    v[j] = cur[j]
         v_t[b] = v
 
 
 @nb.njit(parallel=True, cache=True)
-def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v0, a, c, r, vl, th, vr, reset_mode, detach, sg_kind, sg_scale,
-             one, half_pi, need_params, need_gi, g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
-    n_steps, n_batch, n_out = h_st.shape
+def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+             reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
+    """Reverse pass, segment by segment of ``seg`` steps: the segment's ``h`` comes from ``h_st``
+    or, when ``v_ck`` holds the membrane at each segment start, is recomputed from it."""
+    n_steps, n_batch, n_out = g_out.shape
+    recompute = v_ck.shape[0] > 0
+    n_seg = (n_steps + seg - 1) // seg
     n_chunks = g_wt_parts.shape[0]
     zero = one - one
     # the reset's partials without branches (so the neuron loop vectorises):
@@ -152,52 +184,83 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v0, a, c, r,
         gv_in = np.empty(n_out, wt.dtype)
         cur = np.empty(n_out, wt.dtype)
         gv = np.empty(n_out, wt.dtype)
+        hbuf = np.empty((seg, n_out), wt.dtype)
+        v_start = np.empty(n_out, wt.dtype)  # the membrane before the segment's first step
+        v_run = np.empty(n_out, wt.dtype)
+        spk = np.empty(n_out, wt.dtype)
         for b in range(ch * n_batch // n_chunks, (ch + 1) * n_batch // n_chunks):
             gv[:] = g_v_t[b]
-            for t in range(n_steps - 1, -1, -1):
-                ht = h_st[t, b]
-                go = g_out[t, b]
-                if need_params:
-                    gv_in[:] = gv
-                for j in range(n_out):
-                    h = ht[j]
-                    u = h - th[j]
-                    zf = one if u > zero else zero
-                    dvdh = one - zf * k_to
-                    dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
-                    guj = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-                    ghj = gv[j] * dvdh + guj
-                    gu[j] = guj
-                    gh[j] = ghj
-                    gi[j] = ghj * rc[j]
-                    gb[j] += ghj * rc[j]
-                    gv[j] = ghj * a[j]
-                if need_gi:
-                    g_i[t, b] = gi
-                row = t * n_batch + b
-                for k in range(indptr[row], indptr[row + 1]):
-                    xv = values[k]
-                    gwi = gw[indices[k]]
-                    for j in range(n_out):
-                        gwi[j] += xv * gi[j]
-                if need_params:
-                    for j in range(n_out):
-                        zf = one if ht[j] - th[j] > zero else zero
-                        gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
-                        gp[VR, j] += gv_in[j] * (zf * k_to)
-                        if t > 0:
-                            hp = h_st[t - 1, b, j]
-                            zp = one if hp - th[j] > zero else zero
-                            v_prev = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+            for s in range(n_seg - 1, -1, -1):
+                t0 = s * seg
+                t1 = min(n_steps, t0 + seg)
+                if recompute:
+                    v_start[:] = v_ck[s, b]
+                    v_run[:] = v_start
+                    for t in range(t0, t1):
+                        _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
+                        _lif_step(cur, v_run, a, c, r, vl, th, vr, reset_mode, one, spk)
+                        hbuf[t - t0] = cur
+                else:
+                    for t in range(t0, t1):
+                        hbuf[t - t0] = h_st[t, b]
+                    if need_params:
+                        if t0 == 0:
+                            v_start[:] = v0[b]
                         else:
-                            v_prev = v0[b, j]
-                        gp[A, j] += gh[j] * (v_prev - vl[j])
-                        gp[VL, j] += gh[j] * (one - a[j])
-                    # c and r multiply the current: recompute it exactly as the forward did
-                    _current(indptr, indices, values, row, wt, bias, cur)
+                            for j in range(n_out):
+                                hp = h_st[t0 - 1, b, j]
+                                zp = one if hp - th[j] > zero else zero
+                                v_start[j] = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                for t in range(t1 - 1, t0 - 1, -1):
+                    ht = hbuf[t - t0]
+                    go = g_out[t, b]
+                    if need_params:
+                        gv_in[:] = gv
                     for j in range(n_out):
-                        gp[C, j] += gh[j] * (r[j] * cur[j])
-                        gp[R, j] += gh[j] * (cur[j] * c[j])
+                        h = ht[j]
+                        u = h - th[j]
+                        zf = one if u > zero else zero
+                        dvdh = one - zf * k_to
+                        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
+                        guj = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+                        ghj = gv[j] * dvdh + guj
+                        gu[j] = guj
+                        gh[j] = ghj
+                        gi[j] = ghj * rc[j]
+                        gb[j] += ghj * rc[j]
+                        gv[j] = ghj * a[j]
+                    if need_gi:
+                        g_i[t, b] = gi
+                    row = t * n_batch + b
+                    if values.shape[0] == 0:  # binary input
+                        for k in range(indptr[row], indptr[row + 1]):
+                            gwi = gw[indices[k]]
+                            for j in range(n_out):
+                                gwi[j] += gi[j]
+                    else:
+                        for k in range(indptr[row], indptr[row + 1]):
+                            xv = values[k]
+                            gwi = gw[indices[k]]
+                            for j in range(n_out):
+                                gwi[j] += xv * gi[j]
+                    if need_params:
+                        for j in range(n_out):
+                            zf = one if ht[j] - th[j] > zero else zero
+                            gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
+                            gp[VR, j] += gv_in[j] * (zf * k_to)
+                            if t > t0:
+                                hp = hbuf[t - 1 - t0, j]
+                                zp = one if hp - th[j] > zero else zero
+                                v_prev = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                            else:
+                                v_prev = v_start[j]
+                            gp[A, j] += gh[j] * (v_prev - vl[j])
+                            gp[VL, j] += gh[j] * (one - a[j])
+                        # c and r multiply the current: recompute it exactly as the forward did
+                        _current(indptr, indices, values, row, wt, bias, cur)
+                        for j in range(n_out):
+                            gp[C, j] += gh[j] * (r[j] * cur[j])
+                            gp[R, j] += gh[j] * (cur[j] * c[j])
             g_v0[b] = gv
 
 
@@ -221,28 +284,33 @@ class LinearLIFFunction(torch.autograd.Function):
         b = bias.detach().contiguous()
         v0_c = v0.detach().contiguous()
         p = [q.detach().contiguous() for q in params]
-        store_h = cfg.store_h
+        store = 0 if not cfg.store_h else (2 if cfg.recompute else 1)
         out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
-        h_st = torch.empty((n_steps, n_batch, n_out) if store_h else (1, 1, 1), dtype=dtype)
+        h_st = torch.empty((n_steps, n_batch, n_out) if store == 1 else (1, 1, 1), dtype=dtype)
+        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
+        v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
         v_t = torch.empty((n_batch, n_out), dtype=dtype)
         forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
-                store_h, x_c.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_t.numpy())
+                store, SEGMENT, x_c.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
         ctx.cfg = cfg
-        if store_h:
-            ctx.save_for_backward(wt, b, h_st, v0_c, *p)
+        if store:
+            ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
             ctx.events = events  # the active inputs (compressed rows), not the dense input
+            ctx.shape = (n_steps, n_batch, n_out)
         return out, v_t
 
     @staticmethod
     def backward(ctx, g_out, g_v_t):
         set_threads()
         cfg = ctx.cfg
-        wt, b, h_st, v0, *p = ctx.saved_tensors
+        wt, b, h_st, v_ck, v0, *p = ctx.saved_tensors
         events = ctx.events
-        n_steps, n_batch, n_out = h_st.shape
+        n_steps, n_batch, n_out = ctx.shape
         n_in = wt.shape[0]
         dtype = h_st.dtype
-        g_out = torch.zeros_like(h_st) if g_out is None else g_out.contiguous()
+        if g_out is None:
+            g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype)
+        g_out = g_out.contiguous()
         g_v_t = torch.zeros((n_batch, n_out), dtype=dtype) if g_v_t is None else g_v_t.contiguous()
         need_x = ctx.needs_input_grad[1]
         need_params = any(ctx.needs_input_grad[5:])
@@ -253,7 +321,8 @@ class LinearLIFFunction(torch.autograd.Function):
         g_i = torch.empty((n_steps, n_batch, n_out) if need_x else (1, 1, 1), dtype=dtype)
         g_v0 = torch.empty((n_batch, n_out), dtype=dtype)
         one = h_st.new_ones(()).numpy()[()]
-        backward(g_out.numpy(), g_v_t.numpy(), *events, wt.numpy(), b.numpy(), h_st.numpy(), v0.numpy(),
+        backward(g_out.numpy(), g_v_t.numpy(), *events, wt.numpy(), b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT,
+                 v0.numpy(),
                  *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
                  one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
                  g_p_parts.numpy(), g_i.numpy(), g_v0.numpy())
@@ -303,7 +372,7 @@ def unsupported_reason(x, weight, params, spike_fn, refractory: bool, return_tra
     return None
 
 
-def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearLIF"):
+def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearLIF", recompute=None):
     """Spikes ``[T, *batch, out]`` and final membrane ``[*batch, out]`` of LIF(Linear(x)) over all T.
 
     ``params`` is a ``LIFParams``; ``v0`` the initial membrane (default ``v_leak``). The caller has
@@ -327,7 +396,10 @@ def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearL
     sg_kind, sg_scale = _surrogate_code(spike_fn)
     inputs = [x3, weight, bias, v0, *[vec[k] for k in PARAMS]]
     store_h = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
-    cfg = Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, store_h, layer)
+    if recompute is None:
+        recompute = n_steps * n_batch * n_out * x.element_size() > RECOMPUTE_ABOVE_BYTES
+    cfg = Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, store_h, layer,
+                 bool(recompute))
     out, v_t = LinearLIFFunction.apply(cfg, *inputs)
     return out.reshape(n_steps, *batch, n_out), v_t.reshape(*batch, n_out)
 

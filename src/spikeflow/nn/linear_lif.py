@@ -40,7 +40,7 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     return reason
 
 
-def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None):
+def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None):
     """``neuron.multistep(linear(x))`` by the fused kernel: ``(spikes, LIFState)``.
 
     Checks the input as both layers do (shape; NaN/inf, found while compressing the input)."""
@@ -57,7 +57,7 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None):
                          f"outputs of the Linear before it")
     v0 = None if state is None else state.v
     name = f"LinearLIF({linear.in_features}->{linear.out_features})"
-    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name)
+    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute)
     return out, LIFState(v_t, None)
 
 
@@ -74,6 +74,11 @@ class LinearLIF(nn.Module):
             (default ``spikeflow.kernels.synapse.CROSSOVER``).
         learn_tau, learn_threshold, surrogate, **lif_params: as ``spikeflow.nn.LIF``
             (``tau_mem``, ``v_threshold``, ``reset``, ``dt`` ...; seconds).
+        recompute: the fused backward needs the membrane of every step; ``False`` keeps it
+            (4 bytes per neuron-step in float32), ``True`` keeps it only every 32 steps and
+            recomputes the rest in the backward (one more pass over the active inputs, far less
+            memory for long sequences); ``None`` recomputes when keeping it would take more than
+            ``spikeflow.kernels.linear_lif.RECOMPUTE_ABOVE_BYTES`` (4 MiB).
 
     Fused: LIF without a refractory period and without ``return_state``, every reset mode,
     ``detach_reset``, all surrogates, learnable ``tau_mem`` and ``v_threshold``. Outside that
@@ -82,11 +87,12 @@ class LinearLIF(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, event: str = "auto",
                  crossover: float | None = None, learn_tau: bool = False, learn_threshold: bool = False,
-                 surrogate=None, backend: str = "auto", **lif_params):
+                 surrogate=None, backend: str = "auto", recompute: bool | None = None, **lif_params):
         super().__init__()
         if event not in EVENT_MODES:
             raise ParameterError(f"LinearLIF: 'event' must be one of {EVENT_MODES}, got {event!r}")
         self.event = event
+        self.recompute = recompute
         self.linear = SpikeLinear(in_features, out_features, bias, crossover=crossover,
                                   event="never" if event == "never" else "auto")
         self.lif = LIF(out_features, learn_tau=learn_tau, learn_threshold=learn_threshold, surrogate=surrogate,
@@ -96,7 +102,7 @@ class LinearLIF(nn.Module):
         """All T steps of ``x [T, B, ..., in]`` from ``state`` (a ``LIFState``); returns ``(spikes, final_state)``."""
         reason = fused_reason(x, self.linear, self.lif, self.event)
         if reason is None:
-            return fused_multistep(x, self.linear, self.lif, state)
+            return fused_multistep(x, self.linear, self.lif, state, self.recompute)
         if self.event == "always":
             raise ParameterError(f"LinearLIF: event='always' but the fused kernel cannot run this call: {reason}")
         out, final, _ = self.lif.multistep(self.linear(x), state)
@@ -110,4 +116,4 @@ class LinearLIF(nn.Module):
         return self.lif.step(self.linear(x_t), state)
 
     def extra_repr(self) -> str:
-        return f"event={self.event}"
+        return f"event={self.event}, recompute={self.recompute}"
