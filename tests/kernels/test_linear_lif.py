@@ -197,3 +197,13 @@ def test_bad_input_names_the_layer():
         fused(x)
     with pytest.raises(ParameterError, match="event"):
         LinearLIF(3, 2, event="sometimes")
+
+
+def test_hooks_see_the_layers_run_unfused():
+    """A forward hook (spike recorder, metrics) on either layer turns the fusion off, so it fires."""
+    seq = Sequential(SpikeLinear(12, 16, event="always"), LIF(16, tau_mem=5e-3, r=5.0))
+    x = (torch.rand(10, 2, 12) < 0.2).float()
+    seen = []
+    seq[1].register_forward_hook(lambda m, i, o: seen.append(o))
+    out = seq(x)
+    assert len(seen) == 1 and torch.equal(seen[0], out)

@@ -28,6 +28,9 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     """
     if event == "never":
         return "event='never'"
+    for m in (linear, neuron):
+        if _intercepted(m):
+            return f"{type(m).__name__} has forward hooks or a wrapped forward/multistep (they must see the layer run)"
     if neuron.model.name != "lif":
         return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
     p = neuron.params
@@ -38,6 +41,14 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     if reason is None and event == "auto" and synapse.activity(x) >= linear.crossover:
         reason = f"input activity is above the crossover {linear.crossover:g} (dense is faster)"
     return reason
+
+
+def _intercepted(m: nn.Module) -> bool:
+    """Hooks or instance-level wrappers (metrics, recorders) that a fused run would bypass."""
+    from torch.nn.modules import module as _module
+
+    return bool(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ or "multistep" in m.__dict__
+                or _module._global_forward_hooks or _module._global_forward_pre_hooks)
 
 
 def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None):
@@ -82,7 +93,9 @@ class LinearLIF(nn.Module):
 
     Fused: LIF without a refractory period and without ``return_state``, every reset mode,
     ``detach_reset``, all surrogates, learnable ``tau_mem`` and ``v_threshold``. Outside that
-    scope ``"auto"`` falls back to the unfused layers (same results).
+    scope ``"auto"`` falls back to the unfused layers (same results); so it does when
+    ``self.linear`` or ``self.lif`` carries forward hooks or a wrapped ``multistep`` (spike
+    recorders, metrics), which must see those layers run.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, event: str = "auto",

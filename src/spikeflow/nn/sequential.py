@@ -23,8 +23,9 @@ class Sequential(nn.Sequential):
 
     In ``forward``, a ``SpikeLinear`` directly followed by a ``LIF`` layer runs as one fused
     kernel (``spikeflow.nn.LinearLIF``'s) when that kernel supports the pair and, for
-    ``event="auto"``, the input is sparse enough; forward hooks of those two layers are then
-    not called. ``event="never"`` on the ``SpikeLinear`` keeps them apart.
+    ``event="auto"``, the input is sparse enough, and neither layer carries forward hooks or
+    a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
+    ``SpikeLinear`` keeps them apart too.
     """
 
     def __init__(self, *layers: nn.Module):
