@@ -104,8 +104,11 @@ def test_imported_neuron_matches_nir_ode(kind):
         if spiking:
             sf_spikes = t_end[out > 0]
             assert len(sf_spikes) == len(ref_spikes), (dt, sf_spikes, ref_spikes)
-            # detected at the end of the crossing step; CubaLIF's first-order current step may be early
-            assert np.all(np.abs(sf_spikes - ref_spikes) <= dt), (dt, (sf_spikes - ref_spikes) / dt)
+            # detected at the end of the crossing step: the first spike within one dt; each reset at the
+            # step's end (not at the crossing) delays the next crossing a little, so later spikes may
+            # drift further, by a fraction of dt per earlier spike (it vanishes with dt)
+            err = np.abs(sf_spikes - ref_spikes)
+            assert err[0] <= dt and np.all(err <= 1.5 * dt), (dt, (sf_spikes - ref_spikes) / dt)
             window = t_end < ref_spikes[0] - 1e-3  # membrane compared before the first reset
         else:
             np.testing.assert_array_equal(out, v)  # readouts output their membrane
@@ -130,5 +133,25 @@ def test_exact_decay_is_exact_for_held_input():
         inf = 0.1 + 2.0 * level
         v = inf + (v - inf) * np.exp(-dt / TAU)
         expected.append(v)
+    # parameters are stored as float32 (spikeflow modules are float32), hence 1e-6 rather than 1e-12
+    np.testing.assert_allclose(next(iter(traces.values()))[:, 0, 0].numpy(), expected, rtol=1e-6)
+
+
+def test_cuba_step_is_exact_for_held_input():
+    """CubaLI (current + membrane): with an input constant over each step, an imported node's step
+    equals a tight ODE integration of NIR's coupled equations, step by step."""
+    dt = 1e-3
+    graph = nir.NIRGraph.from_list(nir.CubaLI(tau_syn=one(TAU_SYN), tau_mem=one(TAU), r=one(2.0), v_leak=one(0.1),
+                                              w_in=one(1.5)))
+    graph.metadata = {"dt": dt}
+    module = ir.from_nir(graph).double()
+    levels = np.array([0.5, 1.0, -0.3, 0.8, 0.0, 0.0, 0.0])
+    _, traces = module.run(torch.from_numpy(levels).view(-1, 1, 1), record=True)
+    y, expected = np.array([0.0, 0.1]), []
+    for level in levels:
+        sol = solve_ivp(lambda t, y, level=level: [(-y[0] + 1.5 * level) / TAU_SYN, (0.1 - y[1] + 2.0 * y[0]) / TAU],
+                        (0.0, dt), y, method="DOP853", rtol=1e-12, atol=1e-14)
+        y = sol.y[:, -1]
+        expected.append(y[1])
     # parameters are stored as float32 (spikeflow modules are float32), hence 1e-6 rather than 1e-12
     np.testing.assert_allclose(next(iter(traces.values()))[:, 0, 0].numpy(), expected, rtol=1e-6)

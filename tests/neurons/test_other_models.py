@@ -81,21 +81,90 @@ def test_cuba_current_decays_with_tau_syn_exactly():
         assert state.i.item() == pytest.approx(i0 * math.exp(-k * dt / tau_syn), rel=1e-12)
 
 
-def test_cubalif_fires_and_matches_two_stage_integration():
-    p = cuba.CubaLIFParams(tau_syn=5e-3, tau_mem=10e-3, w_in=1.0, r=1.0, v_threshold=0.5, dt=1e-3)
-    out, states = simulate(cuba.step, cuba.init_state((1,), p, torch.float64), p, [2.0] * 50)
-    assert sum(out) > 0
-    # hand recursion of the two exact-decay stages, with reset by subtraction
-    b, a = math.exp(-1 / 5), math.exp(-1 / 10)
-    i = v = 0.0
-    expected = []
-    for _ in range(50):
-        i = i * b + 2.0 * (1 - b)
-        v = v * a + i * (1 - a)
-        s = 1.0 if v > 0.5 else 0.0
-        v -= s * 0.5
+def cuba_step_response(t, tau_syn, tau_mem, r=1.0, w_in=1.0, level=1.0):
+    """Closed-form membrane (relative to v_leak) of NIR's CubaLIF ODEs from rest, for an input
+    switched on at t = 0: I(t) = w_in x (1 - e^{-t/ts}),
+    u(t) = r w_in x [1 - e^{-t/tm} - ts / (ts - tm) (e^{-t/ts} - e^{-t/tm})]; equal taus:
+    u(t) = r w_in x [1 - e^{-t/tau} (1 + t/tau)]."""
+    if t <= 0:
+        return 0.0
+    g = r * w_in * level
+    if tau_syn == tau_mem:
+        return g * (1.0 - math.exp(-t / tau_mem) * (1.0 + t / tau_mem))
+    es, em = math.exp(-t / tau_syn), math.exp(-t / tau_mem)
+    return g * (1.0 - em - tau_syn / (tau_syn - tau_mem) * (es - em))
+
+
+CUBA_TAUS = [(5e-3, 20e-3), (30e-3, 8e-3), (10e-3, 10e-3)]
+
+
+@pytest.mark.parametrize("tau_syn, tau_mem", CUBA_TAUS)
+def test_cubalif_membrane_is_exact_for_constant_input(tau_syn, tau_mem):
+    """At every step the membrane equals the closed-form solution of the coupled ODE."""
+    dt, r, w_in, vl, level = 1e-3, 2.5, 1.5, 0.1, 0.8
+    p = cuba.CubaLIParams(tau_syn=tau_syn, tau_mem=tau_mem, r=r, w_in=w_in, v_leak=vl, dt=dt)
+    out, states = simulate(cuba.step_li, cuba.init_state((1,), p, torch.float64), p, [level] * 200)
+    for k in range(1, 201):
+        expected = vl + cuba_step_response(k * dt, tau_syn, tau_mem, r, w_in, level)
+        assert out[k - 1] == pytest.approx(expected, rel=1e-12, abs=1e-14)
+        assert states[k - 1].i.item() == pytest.approx(w_in * level * (1 - math.exp(-k * dt / tau_syn)), rel=1e-12)
+
+
+@pytest.mark.parametrize("tau_syn, tau_mem", CUBA_TAUS)
+def test_cubalif_membrane_is_exact_for_pulse_input(tau_syn, tau_mem):
+    """A pulse held for 3 steps is the difference of two step responses (superposition)."""
+    dt, r, level = 0.5e-3, 4.0, 2.0
+    p = cuba.CubaLIParams(tau_syn=tau_syn, tau_mem=tau_mem, r=r, dt=dt)
+    xs = [level] * 3 + [0.0] * 150
+    out, _ = simulate(cuba.step_li, cuba.init_state((1,), p, torch.float64), p, xs)
+    for k in range(1, len(xs) + 1):
+        t = k * dt
+        expected = (cuba_step_response(t, tau_syn, tau_mem, r, 1.0, level)
+                    - cuba_step_response(t - 3 * dt, tau_syn, tau_mem, r, 1.0, level))
+        assert out[k - 1] == pytest.approx(expected, rel=1e-11, abs=1e-14)
+
+
+def test_cubalif_nearly_equal_time_constants_are_stable():
+    """tau_syn = tau_mem (1 + 1e-10): the naive ts / (ts - tm) (b - a) loses ~6 digits; the step
+    must match the equal-tau closed form to 1e-12."""
+    tau, dt = 10e-3, 1e-3
+    p = cuba.CubaLIParams(tau_syn=tau * (1 + 1e-10), tau_mem=tau, dt=dt)
+    out, _ = simulate(cuba.step_li, cuba.init_state((1,), p, torch.float64), p, [1.0] * 100)
+    for k in range(1, 101):
+        assert out[k - 1] == pytest.approx(cuba_step_response(k * dt, tau, tau), rel=1e-9, abs=1e-14)
+    # learned (tensor) time constants: same value, finite gradients at exact equality
+    ts = torch.tensor(tau, dtype=torch.float64, requires_grad=True)
+    tm = torch.tensor(tau, dtype=torch.float64, requires_grad=True)
+    k_coef = cuba.CubaLIParams(tau_syn=ts, tau_mem=tm, dt=dt).coupling
+    assert k_coef.item() == pytest.approx(dt / tau * math.exp(-dt / tau), rel=1e-15)
+    k_coef.backward()
+    assert torch.isfinite(ts.grad) and torch.isfinite(tm.grad)
+    # d K / d tau_syn at equality, by central differences of the unequal closed form
+    h = 1e-6  # 1e-4 of tau: far enough from equality for the naive form, close enough for O(h^2)
+
+    def k_of(ts_):
+        return ts_ / (ts_ - tau) * (math.exp(-dt / ts_) - math.exp(-dt / tau))
+
+    assert ts.grad.item() == pytest.approx((k_of(tau + h) - k_of(tau - h)) / (2 * h), rel=1e-4)
+
+
+def test_cubalif_spikes_follow_the_closed_form_with_subtractive_reset():
+    """Reset by subtraction is linear: v_n = v_step(n dt) - th * sum over earlier spikes k of a^(n-k),
+    so the spike train follows from the closed form alone."""
+    ts, tm, th, dt = 5e-3, 10e-3, 0.5, 1e-3
+    p = cuba.CubaLIFParams(tau_syn=ts, tau_mem=tm, w_in=1.0, r=1.0, v_threshold=th, dt=dt)
+    out, states = simulate(cuba.step, cuba.init_state((1,), p, torch.float64), p, [2.0] * 60)
+    a = math.exp(-dt / tm)
+    spikes, expected = [], []
+    for n in range(1, 61):
+        v = cuba_step_response(n * dt, ts, tm, level=2.0) - th * sum(a ** (n - k) for k in spikes)
+        s = 1.0 if v > th else 0.0
+        if s:
+            spikes.append(n)
+            v -= th
         expected.append(s)
-    assert out == expected
+        assert states[n - 1].v.item() == pytest.approx(v, abs=1e-12)
+    assert out == expected and sum(out) >= 5
 
 
 def izhikevich_reference(a, b, c, d, current, duration_ms=1000.0):

@@ -16,12 +16,15 @@ def _lif(rng, shape, reset=None, bias_free=False):
     return node
 
 
-def _cuba(rng, shape):
-    return nir.CubaLIF(
+def _cuba(rng, shape, reset=None):
+    node = nir.CubaLIF(
         tau_syn=rng.uniform(2e-3, 10e-3, shape), tau_mem=rng.uniform(5e-3, 30e-3, shape),
         r=rng.uniform(5.0, 20.0, shape), v_leak=np.zeros(shape), v_threshold=rng.uniform(0.5, 1.5, shape),
         v_reset=np.zeros(shape), w_in=rng.uniform(0.5, 2.0, shape),
     )
+    if reset:
+        node.metadata = {"reset": reset}
+    return node
 
 
 def _if(rng, shape):
@@ -29,7 +32,7 @@ def _if(rng, shape):
 
 
 def neuron(rng, kind, shape, reset=None):
-    return {"lif": lambda: _lif(rng, shape, reset), "cubalif": lambda: _cuba(rng, shape),
+    return {"lif": lambda: _lif(rng, shape, reset), "cubalif": lambda: _cuba(rng, shape, reset),
             "if": lambda: _if(rng, shape)}[kind]()
 
 

@@ -98,15 +98,19 @@ def test_cubalif_single_pulse_crossing_within_xtol():
     assert expected <= t[0] <= expected + 1e-10 + 1e-15
 
 
-def test_cubalif_equal_time_constants():
-    ts = tm = 10e-3
+@pytest.mark.parametrize("rel", [0.0, 1e-9])
+def test_cubalif_equal_time_constants(rel):
+    """Equal (and nearly equal: ts/(ts - tm) ~ 1e9 would lose digits) time constants."""
+    tm = 10e-3
+    ts = tm * (1 + rel)
     node = nir.CubaLIF(tau_syn=np.array([ts]), tau_mem=np.array([tm]), r=np.array([10.0]), v_leak=np.zeros(1),
                        v_threshold=np.array([1.0]), v_reset=np.zeros(1), w_in=np.ones(1))
     cf = ClockFreeEngine(one_neuron(node, weight=30.0), spike_area=1e-3, xtol=1e-10)
     t, _ = cf.run_events(np.array([0.0]), np.array([0]), until=0.1)["n"]
     di = 30.0 * 1e-3 / ts  # v(s) = r dI (s / tm) e^{-s/tm}
     expected = brentq(lambda s: 10.0 * di * s / tm * math.exp(-s / tm) - 1.0, 0.0, tm, xtol=1e-14)
-    assert t.size >= 1 and expected <= t[0] <= expected + 2e-10
+    # rel = 1e-9 moves the true crossing by ~1e-11 s from the equal-tau one
+    assert t.size >= 1 and expected - 2e-11 * (rel > 0) <= t[0] <= expected + 2e-10
 
 
 def _stepped_spike_times(graph, t_s, idx, n_in, dur, dt, q):
@@ -140,32 +144,92 @@ def test_random_graph_stepped_converges_within_one_dt(kind):
                 assert np.all(np.abs(a - b) <= dt * (1 + 1e-6)), f"{kind} dt={dt} {node}[{n}]"
 
 
-def test_random_cubalif_graph_converges():
-    """CubaLIF's stepped scheme holds the current over a step (an O(dt) error), so spike times
-    converge in proportion to dt rather than within one dt; spike counts agree once dt is small."""
-    rng = np.random.default_rng(1)
-    g = mlp(rng, sizes=(20, 16, 4), kind="cubalif", readout_li=False, bias=0.0)
-    dur, q = 0.05, 1e-3
-    t_us = np.sort(rng.integers(0, int(dur * 1e6), 60))
-    idx = rng.integers(0, 20, 60)
-    ref = ClockFreeEngine(g, spike_area=q).run_events(t_us * 1e-6, idx, until=dur)
-    errors = []
+def _cuba_node(ts, tm, r=10.0, th=1.0, reset=None):
+    node = nir.CubaLIF(tau_syn=np.array([ts]), tau_mem=np.array([tm]), r=np.array([r]), v_leak=np.zeros(1),
+                       v_threshold=np.array([th]), v_reset=np.zeros(1), w_in=np.ones(1))
+    if reset:
+        node.metadata = {"reset": reset}
+    return node
+
+
+def _mid_step(t_s, dt):
+    """The clock-free image of a stepped input: a spike in step n carries charge q spread evenly
+    over the step (the stepped CubaLIF step is exact for that held input), whose first-order
+    equivalent Dirac sits at the step's middle."""
+    return (np.floor(np.asarray(t_s) / dt + 1e-9) + 0.5) * dt
+
+
+@pytest.mark.parametrize("ts, tm", [(5e-3, 20e-3), (20e-3, 5e-3), (10e-3, 10e-3)])
+def test_cubalif_one_neuron_stepped_within_one_dt_of_hand_solved_crossing(ts, tm):
+    """One input spike of charge q: the hand-solved crossing t* (brentq on the closed form
+    v(s) = r dI ts/(ts - tm) (e^{-s/ts} - e^{-s/tm}), or r dI (s/tm) e^{-s/tm} for equal taus).
+    The clock-free engine finds it; the stepped engines spike at the end of the step holding it
+    (t* <= t_step <= t* + dt) for dt = 100, 10 and 1 µs, including equal time constants."""
+    r, w, q, t0 = 10.0, 40.0, 1e-3, 2e-3
+    di = w * q / ts
+
+    def v(s):
+        if ts == tm:
+            return r * di * s / tm * math.exp(-s / tm) - 1.0
+        return r * di * ts / (ts - tm) * (math.exp(-s / ts) - math.exp(-s / tm)) - 1.0
+
+    s_peak = tm if ts == tm else math.log(ts / tm) / (1 / tm - 1 / ts)
+    assert v(s_peak) > 0.1  # a clear crossing, not a graze
+    g = one_neuron(_cuba_node(ts, tm, r), weight=w)
     for dt in (1e-4, 1e-5, 1e-6):
-        step = _stepped_spike_times(g, t_us * 1e-6, idx, 20, dur, dt, q)
-        worst, missing = 0.0, 0
-        for node in ("h", "out"):
-            ct, ci = ref[node]
-            for n in range(step[node].shape[1]):
-                a, b = np.sort(ct[ci == n]), (np.flatnonzero(step[node][:, n]) + 1) * dt
-                if a.size != b.size:
-                    missing += abs(a.size - b.size)
-                    continue
-                if a.size:
-                    worst = max(worst, float(np.abs(a - b).max()))
-        errors.append((worst, missing))
-    assert errors[-1][1] == 0 and errors[-2][1] == 0
-    assert errors[2][0] < errors[1][0] < errors[0][0] or errors[0][1] > 0
-    assert errors[2][0] <= 20 * 1e-6 and errors[1][0] <= 20 * 1e-5
+        t_in = _mid_step([t0], dt)
+        t_star = t_in[0] + brentq(v, 0.0, s_peak, xtol=1e-15)
+        cf, _ = ClockFreeEngine(g, spike_area=q, xtol=1e-12).run_events(t_in, np.array([0]), until=0.1)["n"]
+        assert t_star <= cf[0] <= t_star + 1e-12 + 1e-15
+        step = _stepped_spike_times(g, np.array([t0]), np.array([0]), 1, 0.1, dt, q)["n"][:, 0]
+        t_step = (np.flatnonzero(step) + 1) * dt
+        assert t_step.size >= 1  # later spikes (from the lasting current) are the random-graph test's subject
+        assert t_star <= t_step[0] <= t_star + dt * (1 + 1e-6), (dt, (t_step[0] - t_star) / dt)
+
+
+def _spike_time_errors(ref, step, dt, nodes):
+    """Per node and neuron: (stepped end-of-step time - clock-free time) / dt, or None on a count mismatch."""
+    out = {}
+    for node in nodes:
+        ct, ci = ref[node]
+        s = step[node].reshape(step[node].shape[0], -1)
+        for n in range(s.shape[1]):
+            a, b = np.sort(ct[ci == n]), (np.flatnonzero(s[:, n]) + 1) * dt
+            out[(node, n)] = (b - a) / dt if a.size == b.size else None
+    return out
+
+
+@pytest.mark.parametrize("reset", ["subtract", "to_reset"])
+def test_random_cubalif_graph_converges_within_one_dt(reset):
+    """CubaLIF on random 2-layer graphs (several seeds), stepped at dt = 10 and 1 µs vs the clock-free
+    engine: the same spike counts; the first spike of every first-layer neuron within one dt
+    (t* <= t_step <= t* + dt); every spike's error shrinks with dt (first order).
+
+    Later spikes of one neuron are not bounded by one dt: the stepped engines reset at the end of
+    the crossing step rather than at the crossing, which delays the neuron's next crossing by up to
+    about a step per spike (more when the drive is barely above threshold). That is the
+    discrete-time model (DESIGN.md: reset in the same step), and it vanishes as dt -> 0."""
+    dur, q = 0.05, 1e-3
+    n_first = 0
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        g = mlp(rng, sizes=(20, 16, 4), kind="cubalif", reset=reset, readout_li=False, bias=0.0)
+        t_s = np.sort(rng.integers(0, int(dur * 1e6), 60)) * 1e-6
+        idx = rng.integers(0, 20, 60)
+        worst = []
+        for dt in (1e-5, 1e-6):
+            ref = ClockFreeEngine(g, spike_area=q, xtol=1e-12).run_events(_mid_step(t_s, dt), idx, until=dur)
+            assert sum(len(v[0]) for v in ref.values()) >= 20
+            step = _stepped_spike_times(g, t_s, idx, 20, dur, dt, q)
+            errs = _spike_time_errors(ref, step, dt, ("h", "out"))
+            assert all(e is not None for e in errs.values()), f"seed {seed} dt={dt}: spike counts differ"
+            for (node, n), e in errs.items():
+                if node == "h" and e.size:
+                    assert -1e-6 <= e[0] <= 1 + 1e-6, f"seed {seed} dt={dt} h[{n}] first spike off by {e[0]} dt"
+                    n_first += 1
+            worst.append(max(np.abs(e).max() * dt for e in errs.values() if e.size))
+        assert worst[1] <= worst[0] / 5, f"seed {seed}: error {worst} does not shrink with dt"
+    assert n_first >= 20
 
 
 def test_clockfree_rejects_unsorted_and_out_of_range_input():

@@ -50,6 +50,29 @@ def test_chunked_stream_equals_batch_run(graph, engine):
     assert p.label == int(np.argmax(logits))
 
 
+@pytest.mark.parametrize("engine", ["event", "dense"])
+def test_late_events_of_an_open_step_and_duplicates_are_binned(graph, engine):
+    """Chunk 2 holds events earlier than chunk 1's last one but in a step not yet run, and repeated
+    (pixel, step) events; the answer equals one run of the binned recording."""
+    rng = np.random.default_rng(5)
+    ev = events(rng, n=300)
+    ev = np.concatenate([ev, ev[::7]])  # duplicates: the same pixel twice in a step
+    ev = ev[np.argsort(ev["t"], kind="stable")]
+    ref = DenseEngine(graph).run(binned(ev, 40)).output[:, 0]
+    s = Stream(graph, engine=engine, decoder="mean")
+    for k in range(40):  # step k's events in two chunks: its later half first, shuffled, then its earlier half
+        part = ev[(ev["t"] >= k * 1000) & (ev["t"] < (k + 1) * 1000)]
+        half = len(part) // 2
+        s.push(part[half:][rng.permutation(len(part) - half)])
+        assert s.steps == k  # step k is still open
+        s.push(part[:half])
+    p = s.advance_to(40_000)
+    logits = ref.mean(0)
+    expect = np.exp(logits - logits.max())
+    np.testing.assert_allclose(p.probabilities, expect / expect.sum(), atol=1e-9)
+    assert p.events_seen == len(ev)
+
+
 def test_steps_run_only_when_complete(graph):
     ev = np.zeros(2, dtype=EV)
     ev["t"] = [500, 2500]

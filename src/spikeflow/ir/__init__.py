@@ -21,7 +21,8 @@ Interface:
 
 Time policy (DESIGN.md "Time and units"): ``dt`` and tau in seconds; a neuron step is the
 exact solution of NIR's ODE with the input held over the step: leak ``exp(-dt/tau)``,
-input ``r * I * (1 - exp(-dt/tau))`` (LIF, LI, and both compartments of CubaLIF/CubaLI);
+input ``r * I * (1 - exp(-dt/tau))`` (LIF, LI, CubaLIF/CubaLI's current); CubaLIF/CubaLI's
+membrane takes the exact solution of the coupled current/membrane ODEs (``neurons.cuba``);
 IF (``dv/dt = R I`` in NIR, ``v += r x`` per step in spikeflow) converts as ``R = r / dt``.
 ``dt`` for import: the caller's, else the graph's metadata, else ``DEFAULT_DT`` (1 ms)
 with a warning. snnTorch 1.0 files assume 1e-4 s and Norse 1.1 files 1e-3 s, and both

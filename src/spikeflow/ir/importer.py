@@ -9,7 +9,9 @@ Time policy (DESIGN.md "Time and units"): each neuron node becomes a spikeflow
 ``discretization="euler"`` reproduces forward Euler (``v += dt / tau * (v_leak - v + r I)``),
 the scheme snnTorch and Norse use, with the same spikeflow step: forward Euler's decay
 ``1 - dt / tau`` is the exact decay of ``tau' = -dt / log(1 - dt / tau)`` and its input gain
-``dt / tau = 1 - exp(-dt / tau')``, so only the time constants change.
+``dt / tau = 1 - exp(-dt / tau')``, so only the time constants change. (For CubaLIF/CubaLI
+this reproduces Euler's decays and the current's input gain; the membrane keeps the exact
+coupled step of ``neurons.cuba``, which differs from Euler's coupling at second order in dt/tau.)
 
 ``dt`` comes from the caller, else the graph's metadata ``dt``, else ``DEFAULT_DT`` with a
 warning that says so (snnTorch 1.0 simulates its NIR files at 1e-4 s, Norse 1.1 at 1e-3 s).

@@ -5,7 +5,10 @@ that lacks a part gets parameters that make that part an exact identity, so the 
 operations are the reference's, in the reference's order (see ``spikeflow.kernels.fused``):
 
     i' = i * b + (w * x) * cb                      # CubaLIF synaptic current (else b=0, w=cb=1: i' = x)
-    h  = (vl + (v - vl) * a) + (r * i') * c         # leak + input (IF: vl=0, a=c=1: h = v + r x)
+    h  = (vl + (v - vl) * a) + (r * i) * k + (r * (w * x)) * c
+                                                    # leak + current + input; CubaLIF: k = coupling K,
+                                                    # c = input gain E (neurons.cuba); else k = 0,
+                                                    # c = 1 - a (IF: vl=0, a=c=1: h = v + r x)
     theta = th + beta * s                           # ALIF adaptive threshold (else beta = 0)
     z  = h - theta > 0  (and not refractory)
     v' = reset(h, z, theta);  s' = rho * s + z
@@ -56,7 +59,7 @@ BLOCK = 32  # neurons per work item: the inner loop over a block is contiguous a
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr,
+def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc,
             reset_mode, use_refr, refr_steps, store_i, store_s, store_trace, one,
             out, h_st, flags, i_st, s_st, trace, v_t, i_t, s_t, refr_t):
     n_steps, n = x.shape
@@ -72,11 +75,13 @@ def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr,
         rc = refr0[k0:k1].copy()
         ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
         vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
+        kck = kc[k0:k1]
         for t in range(n_steps):
             xt = x[t, k0:k1]
             for j in range(m):
-                ip = i[j] * bk[j] + (wk[j] * xt[j]) * cbk[j]
-                h = (vlk[j] + (v[j] - vlk[j]) * ak[j]) + (rk[j] * ip) * ck[j]
+                wx = wk[j] * xt[j]
+                ip = i[j] * bk[j] + wx * cbk[j]
+                h = ((vlk[j] + (v[j] - vlk[j]) * ak[j]) + (rk[j] * i[j]) * kck[j]) + (rk[j] * wx) * ck[j]
                 active = True
                 if use_refr:
                     active = rc[j] <= 0
@@ -113,9 +118,9 @@ def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr,
 @nb.njit(parallel=True, cache=True)
 def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
              x, has_x, h_st, flags, i_st, has_i, s_st, has_s, v0, i0, s0,
-             a, c, b, cb, w, r, vl, th, beta, rho, vr,
+             a, c, b, cb, w, r, vl, th, beta, rho, vr, kc,
              reset_mode, detach, sg_kind, sg_scale, one,
-             g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho, g_vr):
+             g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho, g_vr, g_kc):
     n_steps, n = h_st.shape
     zero = one - one
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -125,18 +130,18 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
         k1 = k0 + m
         ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
         vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
+        kck = kc[k0:k1]
         zeros = np.zeros(m, h_st.dtype)
         gv = g_v_t[k0:k1].copy()
         gi = g_i_t[k0:k1].copy()
         gs = g_s_t[k0:k1].copy()
         acc_a, acc_c, acc_b, acc_cb = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
         acc_w, acc_r, acc_vl, acc_th = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
-        acc_beta, acc_rho, acc_vr = zeros.copy(), zeros.copy(), zeros.copy()
+        acc_beta, acc_rho, acc_vr, acc_kc = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
         for t in range(n_steps - 1, -1, -1):
-            # the rows this step reads: adaptation before step t and t-1, currents i'(t), i'(t-1)
+            # the rows this step reads: adaptation before step t and t-1, the current i'(t-1)
             s_prev = s0[k0:k1] if t == 0 else (s_st[t - 1, k0:k1] if has_s else zeros)
             s_prev2 = s0[k0:k1] if t <= 1 else (s_st[t - 2, k0:k1] if has_s else zeros)
-            i_now = i_st[t, k0:k1] if has_i else (x[t, k0:k1] if has_x else zeros)
             if t == 0:
                 i_prev = i0[k0:k1]
             else:
@@ -175,6 +180,9 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
                 acc_rho[j] += gsj * s_prev[j]
                 acc_vr[j] += gvj * dvdvr
                 gs[j] = gtheta * betak[j] + gsj * rhok[j]
+                gip = gi[j]  # d loss / d i'(t), from step t + 1
+                gwx = gip * cbk[j]  # ... / d (w x)
+                gi_prev = gip * bk[j]  # ... / d i'(t - 1)
                 if active:
                     if t > 0:
                         hp = h_st[t - 1, k]
@@ -189,24 +197,24 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
                             v_prev = hp
                     else:
                         v_prev = v0[k]
-                    ip = i_now[j]
+                    wxj = wk[j] * x[t, k] if has_x else zero
                     acc_a[j] += gh * (v_prev - vlk[j])
                     acc_vl[j] += gh * (one - ak[j])
-                    acc_c[j] += gh * (rk[j] * ip)
-                    acc_r[j] += gh * (ip * ck[j])
-                    gip = gi[j] + gh * (rk[j] * ck[j])
+                    acc_c[j] += gh * (rk[j] * wxj)
+                    acc_r[j] += gh * (wxj * ck[j] + i_prev[j] * kck[j])
+                    acc_kc[j] += gh * (rk[j] * i_prev[j])
+                    gwx += gh * (rk[j] * ck[j])
+                    gi_prev += gh * (rk[j] * kck[j])
                     gv[j] = gh * ak[j]
                 else:
-                    gip = gi[j]
                     gv[j] = gh
                 acc_b[j] += gip * i_prev[j]
-                gwx = gip * cbk[j]
                 if has_x:
                     xt = x[t, k]
                     acc_cb[j] += gip * (wk[j] * xt)
                     acc_w[j] += gwx * xt
                 g_x[t, k] = gwx * wk[j]
-                gi[j] = gip * bk[j]
+                gi[j] = gi_prev
         g_v0[k0:k1] = gv
         g_i0[k0:k1] = gi
         g_s0[k0:k1] = gs
@@ -221,6 +229,7 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
         g_beta[k0:k1] = acc_beta
         g_rho[k0:k1] = acc_rho
         g_vr[k0:k1] = acc_vr
+        g_kc[k0:k1] = acc_kc
 
 
 def _np(t: torch.Tensor):

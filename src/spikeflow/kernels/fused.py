@@ -27,10 +27,10 @@ FUSED_MODELS = ("lif", "if", "alif", "cubalif")
 RESET_CODES = {"subtract": 0, "to_reset": 1, "none": 2}
 SURROGATE_CODES = {"heaviside": -1, "fast_sigmoid": 0, "atan": 1, "triangle": 2, "straight_through": 3}
 # Order of the parameter tensors handed to the kernels.
-PARAM_NAMES = ("a", "c", "b", "cb", "w", "r", "vl", "th", "beta", "rho", "vr")
+PARAM_NAMES = ("a", "c", "b", "cb", "w", "r", "vl", "th", "beta", "rho", "vr", "k")
 # The model parameter each kernel tensor comes from (for error messages).
 SOURCE_FIELD = dict(a="tau_mem", c="tau_mem", b="tau_syn", cb="tau_syn", w="w_in", r="r", vl="v_leak",
-                    th="v_threshold", beta="beta", rho="tau_adapt", vr="v_reset")
+                    th="v_threshold", beta="beta", rho="tau_adapt", vr="v_reset", k="tau_syn")
 
 
 class Config(NamedTuple):
@@ -116,17 +116,18 @@ def pack(model, x, state, params):
         a = params.alpha
         c = 1.0 - a  # the reference's own expression (rounded in alpha's dtype)
         vl = params.v_leak
-    if name == "cubalif":
+    if name == "cubalif":  # the exact coupled step of neurons.cuba: input gain E, current coupling K
         b = params.alpha_syn
         cb, w = 1.0 - b, params.w_in
+        c, k = params.input_gain, params.coupling
     else:
-        b, cb, w = 0.0, 1.0, 1.0
+        b, cb, w, k = 0.0, 1.0, 1.0, 0.0
     if name == "alif":
         beta, rho = params.beta, params.rho
     else:
         beta, rho = 0.0, 0.0
     values = dict(a=a, c=c, b=b, cb=cb, w=w, r=params.r, vl=vl, th=params.v_threshold, beta=beta, rho=rho,
-                  vr=params.v_reset)
+                  vr=params.v_reset, k=k)
     tensors = [_full(k, values[k], dtype, shape) for k in PARAM_NAMES]
     v0 = state.v
     i0 = state.i if name == "cubalif" else zeros
@@ -158,7 +159,7 @@ def bytes_per_neuron_step(model_name: str, dtype=torch.float32, fast: bool = Fal
     Fast path (LIF/IF, one value per parameter, no refractory period): the membrane before reset
     only (the spike is recomputed from it). General kernel: a flags byte (spike, refractory) and
     that membrane, plus the current (CubaLIF) or adaptation (ALIF), plus the input when a
-    parameter multiplying it (tau_mem of LIF/ALIF/IF's r, tau_syn or w_in of CubaLIF) is learned.
+    parameter multiplying it (tau_mem or r; for CubaLIF also tau_syn or w_in) is learned.
     """
     item = torch.empty((), dtype=dtype).element_size()
     if fast:
@@ -192,7 +193,7 @@ class FusedNeuron(torch.autograd.Function):
         is_cuba, is_alif = cfg.model == "cubalif", cfg.model == "alif"
         needs = dict(zip(PARAM_NAMES, ctx.needs_input_grad[6:]))
         # x is needed by the backward only for the gradients of parameters that multiply it.
-        save_x = (needs["cb"] or needs["w"]) if is_cuba else (needs["c"] or needs["r"])
+        save_x = needs["c"] or needs["r"] or (is_cuba and (needs["cb"] or needs["w"]))
         out = torch.empty((n_steps, n), dtype=dtype, device=dev)
         h_st = torch.empty((n_steps, n), dtype=dtype, device=dev)
         flags = torch.empty((n_steps, n), dtype=torch.uint8, device=dev)

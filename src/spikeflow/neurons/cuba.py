@@ -1,14 +1,29 @@
 """Current-based LIF (CubaLIF) and its non-spiking readout (CubaLI): NIR's
 ``CubaLIF``/``CubaLI`` nodes, the same two-compartment dynamics as Loihi's CUBA neuron.
 
-ODEs (NIR): ``tau_syn * dI/dt = -I + w_in * S`` and
-``tau_mem * dv/dt = (v_leak - v) + r * I``.
-Step (exact decays): ``I <- I * b + w_in * x * (1 - b)``, ``b = exp(-dt / tau_syn)``;
-then the LIF step driven by the new ``I``.
+ODEs (NIR, Pedersen et al. 2024, "Neuromorphic intermediate representation", Nat. Commun.
+15:8122): ``tau_syn * dI/dt = -I + w_in * S`` and ``tau_mem * dv/dt = (v_leak - v) + r * I``.
+
+Step: the exact solution of this linear system over one step with the input ``x`` held
+constant (DESIGN.md's time policy, as for LIF; exact integration of linear ODEs per Rotter &
+Diesmann 1999, Biol. Cybern. 81:381, "Exact digital simulation of time-invariant linear
+systems"). With ``a = exp(-dt/tau_mem)``, ``b = exp(-dt/tau_syn)``::
+
+    I' = I * b + w_in * x * (1 - b)
+    v' = v_leak + (v - v_leak) * a + r * I * K + r * w_in * x * E
+    K  = tau_syn / (tau_syn - tau_mem) * (b - a)     (tau_syn == tau_mem: K = (dt/tau) * a)
+    E  = 1 - a - K
+
+``K`` is the membrane's response after ``dt`` to a unit current decaying with ``tau_syn``;
+``E`` its response to a unit current switched on for the step. ``K`` is evaluated as
+``a * (dt/tau_mem) * expm1(d) / d`` with ``d = dt/tau_mem - dt/tau_syn``, which is stable for
+equal and nearly equal time constants. The clock-free engine (``spikeflow.runtime.clockfree``)
+integrates the same ODEs in continuous time.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,7 +39,7 @@ from spikeflow.neurons.base import (
     decay,
     heaviside,
 )
-from spikeflow.neurons.lif import apply_reset, leaky_integrate
+from spikeflow.neurons.lif import apply_reset
 
 
 @dataclass
@@ -55,6 +70,16 @@ class CubaLIFParams:
     def alpha_syn(self) -> Value:
         return decay(self.dt, self.tau_syn)
 
+    @property
+    def coupling(self) -> Value:
+        """``K``: the membrane's response after one step to the current present at its start."""
+        return coupling(self.dt, self.tau_mem, self.tau_syn)
+
+    @property
+    def input_gain(self) -> Value:
+        """``E = 1 - a - K``: the membrane's response after one step to input held over it."""
+        return input_gain(self.dt, self.tau_mem, self.tau_syn)
+
 
 @dataclass
 class CubaLIParams:
@@ -70,6 +95,37 @@ class CubaLIParams:
 
     alpha = CubaLIFParams.alpha
     alpha_syn = CubaLIFParams.alpha_syn
+    coupling = CubaLIFParams.coupling
+    input_gain = CubaLIFParams.input_gain
+
+
+_TAYLOR = 1e-5  # |z| below which expm1(z)/z uses its series (error < z^3/24 < 5e-17)
+
+
+def _expm1_over(z):
+    """``expm1(z) / z`` (1 at z = 0), for floats and tensors; finite gradients at z = 0."""
+    if isinstance(z, torch.Tensor):
+        small = z.abs() < _TAYLOR
+        safe = torch.where(small, torch.ones_like(z), z)
+        return torch.where(small, 1.0 + z * (0.5 + z / 6.0), torch.expm1(safe) / safe)
+    if abs(z) < _TAYLOR:
+        return 1.0 + z * (0.5 + z / 6.0)
+    return math.expm1(z) / z
+
+
+def coupling(dt: float, tau_mem: Value, tau_syn: Value) -> Value:
+    """``K = tau_syn / (tau_syn - tau_mem) * (exp(-dt/tau_syn) - exp(-dt/tau_mem))`` (see module doc)."""
+    xm = dt / tau_mem
+    d = xm - dt / tau_syn
+    a = decay(dt, tau_mem)
+    return a * xm * _expm1_over(d)
+
+
+def input_gain(dt: float, tau_mem: Value, tau_syn: Value) -> Value:
+    """``E = 1 - exp(-dt/tau_mem) - K`` (``1 - a`` via expm1, so E keeps its digits for small dt)."""
+    xm = dt / tau_mem
+    one_minus_a = -torch.expm1(-xm) if isinstance(xm, torch.Tensor) else -math.expm1(-xm)
+    return one_minus_a - coupling(dt, tau_mem, tau_syn)
 
 
 def _check_cuba(p, model: str) -> None:
@@ -91,9 +147,12 @@ def init_state(shape, params, dtype=None, device=None) -> CubaState:
 
 
 def _integrate(x, state: CubaState, params):
+    """One exact step (module doc); the fused kernels repeat these operations in this order."""
     b = params.alpha_syn
-    i = state.i * b + params.w_in * x * (1.0 - b)
-    v = leaky_integrate(state.v, i, params.alpha, params.v_leak, params.r)
+    wx = params.w_in * x
+    i = state.i * b + wx * (1.0 - b)
+    v_leak, r = params.v_leak, params.r
+    v = v_leak + (state.v - v_leak) * params.alpha + r * state.i * params.coupling + r * wx * params.input_gain
     return v, i
 
 

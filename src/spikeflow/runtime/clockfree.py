@@ -15,7 +15,11 @@ Spikes are Dirac impulses of area ``spike_area`` seconds (default: the graph's `
 a spike of weight ``w`` makes LIF/LI jump by ``r * w * q / tau``, IF by ``R * w * q`` and a
 CubaLIF current by ``w_in * w * q / tau_syn``. The stepped engines converge to this as
 ``dt -> 0`` when a spike there carries ``q / dt`` (``spike_value``); with ``q = dt`` the
-stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order.
+stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order. (The stepped
+CubaLIF step is exact for input held over the step: a stepped spike is its charge spread
+evenly over the step, whose first-order equivalent Dirac sits at the step's middle; a
+crossing is then reported at the end of its step, within one dt, and each reset at the step's
+end delays a neuron's later crossings by a fraction of a step: O(dt), see the tests.)
 A neuron pushed above threshold by a jump fires at that instant (again while still above,
 for reset by subtraction). Spikes caused at the same instant are delivered in FIFO order.
 Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'
@@ -174,9 +178,16 @@ class ClockFreeEngine:
         return iinf, vinf, d0, u0, tm, ts, eq, k, c
 
     def _cuba_at(self, p, idx, s, terms=None):
+        """State after ``s`` seconds: ``u = u0 e^{-s/tm} + r d0 K(s)`` with the coupling
+        ``K(s) = ts/(ts - tm) (e^{-s/ts} - e^{-s/tm}) = e^{-s/tm} (s/tm) expm1(z)/z``,
+        ``z = s (1/tm - 1/ts)`` (stable for equal and nearly equal taus; ``neurons.cuba``)."""
         iinf, vinf, d0, u0, tm, ts, eq, k, c = terms or self._cuba_terms(p, idx)
         em, es = np.exp(-s / tm), np.exp(-s / ts)
-        u = np.where(eq, (u0 + c * s) * em, (u0 - k) * em + k * es)
+        z = s * (1.0 / tm - 1.0 / ts)
+        small = np.abs(z) < 1e-5
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(small, 1.0 + z * (0.5 + z / 6.0), np.expm1(z) / np.where(small, 1.0, z))
+        u = u0 * em + c * s * em * phi  # c = r d0 / tm
         return vinf + u, iinf + d0 * es
 
     def _crossing(self, p, idx) -> np.ndarray:

@@ -152,6 +152,35 @@ class EventEngine:
                   self.graph.nodes[k].is_neuron}
         return RunResult(outputs, spikes if record else {}, self.counter_dict() if counters else {}, self.dt)
 
+    def advance_output(self, n_steps: int, in_ptr, in_idx, in_val, output: str) -> np.ndarray:
+        """``advance_sparse`` for one Output node, without counters or a ``RunResult``: the
+        ``[n_steps, n_out]`` output (``Stream``'s per-chunk path; buffers are reused)."""
+        pl = self.plan
+        lean = self.__dict__.setdefault("_lean", {})
+        if output not in lean:
+            p = pl.output_pop[output]
+            pop_i, n_rec = self._record_table(False)
+            lean[output] = (int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4]), pop_i, n_rec)
+        size, col, pop_i, n_rec = lean[output]
+        if col < 0 or n_rec:  # a spiking output: its spikes are recorded
+            res = self.advance_sparse(n_steps, in_ptr, in_idx, in_val, counters=False)
+            return res.outputs[output].reshape(n_steps, size)
+        if n_steps not in lean:
+            lean[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64), np.empty(16, np.int64),
+                             np.zeros(1, np.int64))
+        trace, rec_t, rec_g, rec_n = lean[n_steps]
+        run_steps(
+            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
+            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
+            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
+            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
+            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
+            self.a_idx, self.a_val, self.b_idx, self.b_val,
+            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
+        )
+        self.t += n_steps
+        return trace[:, col:col + size].copy()
+
     def _record_table(self, record: bool):
         """Population table with the record flags set (cached): spikes of outputs, or of every node."""
         cache = self.__dict__.setdefault("_rec_tables", {})

@@ -11,9 +11,19 @@ Non-spiking populations (LI, CubaLI, identity outputs) are updated every step an
 
 from __future__ import annotations
 
+import math
+
 import numba
 
 LIF, IF, LI, CUBALIF, CUBALI, IDENT, INPUT = 0, 1, 2, 3, 4, 5, 6
+
+
+@numba.njit(cache=True, nogil=True)
+def _cuba_coupling(alpha_k, x_mem_k, d_k):
+    """CubaLIF's coupling K over k steps, ``a^k (k dt/tau_mem) expm1(k d) / (k d)`` (``neurons.cuba``)."""
+    if abs(d_k) < 1e-5:
+        return alpha_k * x_mem_k * (1.0 + d_k * (0.5 + d_k / 6.0))
+    return alpha_k * x_mem_k * (math.expm1(d_k) / d_k)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -187,22 +197,18 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                 elif kind == CUBALIF or kind == CUBALI:
                     beta = prm[g, 1]
                     w_in = prm[g, 6]
-                    if k > 0:
+                    if k > 0:  # k steps of constant drive: the exact solution over k dt
                         iinf = w_in * drive
                         vinf = v_leak + r * iinf
                         d0 = isyn[g] - iinf
-                        u0 = v[g] - vinf
                         ak = alpha ** k
-                        bk = beta ** k
-                        if alpha != beta:
-                            u = ak * u0 + r * (1.0 - alpha) * d0 * beta * (ak - bk) / (alpha - beta)
-                        else:
-                            u = ak * u0 + r * (1.0 - alpha) * d0 * k * ak
-                        v[g] = vinf + u
-                        isyn[g] = iinf + d0 * bk
-                    ii = isyn[g] * beta + w_in * x * (1.0 - beta)
-                    isyn[g] = ii
-                    vv = v_leak + (v[g] - v_leak) * alpha + r * ii * (1.0 - alpha)
+                        coup = _cuba_coupling(ak, k * prm[g, 10], k * prm[g, 11])
+                        v[g] = vinf + ak * (v[g] - vinf) + r * d0 * coup
+                        isyn[g] = iinf + d0 * beta ** k
+                    wx = w_in * x
+                    i0 = isyn[g]
+                    isyn[g] = i0 * beta + wx * (1.0 - beta)
+                    vv = v_leak + (v[g] - v_leak) * alpha + r * i0 * prm[g, 8] + r * wx * prm[g, 9]
                 else:  # identity output
                     vv = x
                 last[g] = tg

@@ -24,13 +24,16 @@ KIND_CODE = {"lif": 0, "if": 1, "li": 2, "cubalif": 3, "cubali": 4, "ident": 5, 
 RESET_CODE = {"subtract": 0, "to_reset": 1, "none": 2}
 STAGE_CSR, STAGE_CONV = 0, 1
 N_STAGE_INTS = 21
+N_PRM = 12
 
 
 @dataclass
 class EventPlan:
     pop_names: List[str]
     pop_i: np.ndarray  # [P, 6]: offset, size, kind, record, trace column (-1: none), reset code
-    prm: np.ndarray  # [N, 8]: alpha, beta(syn), r, v_leak, v_threshold, v_reset, w_in, drive
+    # [N, 12]: alpha, beta(syn), r, v_leak, v_threshold, v_reset, w_in, drive, and for CubaLIF/CubaLI
+    # the step's current coupling K and input gain E, dt/tau_mem and dt/tau_mem - dt/tau_syn
+    prm: np.ndarray
     v0: np.ndarray  # [N] initial membrane
     proj_i: np.ndarray  # [K, 5]: src pop, dst pop, delay, first stage, end stage (sorted by dst)
     pop_proj_ptr: np.ndarray  # [P + 1]
@@ -76,7 +79,7 @@ def build_plan(cg: CompiledGraph, dt: float) -> EventPlan:
     sizes = [nodes[n].size for n in pops]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n_total = int(offsets[-1])
-    prm = np.zeros((n_total, 8))
+    prm = np.zeros((n_total, N_PRM))
     v0 = np.zeros(n_total)
     pop_i = np.zeros((len(pops), 6), dtype=np.int64)
     n_trace = 0
@@ -159,6 +162,11 @@ def _fill_params(prm, v0, nd: Node, dt: float):
     if nd.kind in ("cubalif", "cubali"):
         prm[:, 1] = col(p.alpha_syn)
         prm[:, 6] = col(p.w_in)
+        prm[:, 8] = col(p.coupling)
+        prm[:, 9] = col(p.input_gain)
+        x_mem = dt / col(p.tau_mem)
+        prm[:, 10] = x_mem
+        prm[:, 11] = x_mem - dt / col(p.tau_syn)
     prm[:, 2] = col(p.r)
     if nd.spiking:
         prm[:, 4] = col(p.v_threshold)

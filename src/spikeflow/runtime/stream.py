@@ -18,7 +18,7 @@ Bad streams (documented behaviour, never a silent wrong answer):
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -27,8 +27,10 @@ import numpy as np
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime.graph import compile_graph
+from spikeflow.runtime.stream_kernel import BAD_P, BAD_X, BAD_Y, UNSORTED, bin_steps, index_events
 
 DECODERS = ("count", "max", "mean", "last")
+_EMPTY = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Stream:
         self.steps = 0
         self.events_seen = 0
         self.latest_us = self.t0_us
-        self._pending = np.zeros(0, dtype=[("t", np.int64), ("i", np.int64)])
+        self._pend_t, self._pend_i = np.zeros(0, np.int64), np.zeros(0, np.int64)  # events of unfinished steps
         self._sum = np.zeros(self.n_out)
         self._max = np.full(self.n_out, -np.inf)
         self._last = np.zeros(self.n_out)
@@ -148,13 +150,40 @@ class Stream:
     def _to_indices(self, chunk):
         arr = getattr(chunk, "array", chunk)
         if isinstance(arr, (list, tuple)) and len(arr) == 0:
-            arr = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+            arr = _EMPTY
         arr = np.asarray(arr)
-        if arr.dtype.names is None or not {"x", "t"} <= set(arr.dtype.names):
+        names = arr.dtype.names
+        if names is None or "x" not in names or "t" not in names:
             raise InputError(f"stream: a chunk must be events with fields x, y, t, p (µs); got dtype {arr.dtype}")
         self._check_sensor(chunk)
         t = arr["t"]
-        cols = {f: arr[f] for f in ("x", "y", "p") if f in arr.dtype.names}
+        cols = {f: arr[f] for f in ("x", "y", "p") if f in names}
+        if t.dtype.kind not in "iu" or any(c.dtype.kind not in "iu" for c in cols.values()):
+            t, cols = self._numeric_fields(t, cols)
+        n = len(t)
+        use_y, use_p = self.height > 1 and "y" in cols, self.n_pol > 1 and "p" in cols
+        x = cols["x"]
+        y, p = cols.get("y", x), cols.get("p", x)  # ignored unless use_y / use_p
+        out_t, idx = np.empty(n, np.int64), np.empty(n, np.int64)
+        code, bad = index_events(t, x, y, p, self.width, self.height, self.n_pol, use_y, use_p, out_t, idx)
+        if code in (BAD_X, BAD_Y, BAD_P):
+            name, v, hi = {BAD_X: ("x", x, self.width), BAD_Y: ("y", y, self.height), BAD_P: ("p", p, self.n_pol)}[code]
+            raise InputError(f"stream: field '{name}' of event {bad} is {int(v[bad])}; valid is 0..{hi - 1} for "
+                             f"the model's input (P, H, W) = ({self.n_pol}, {self.height}, {self.width})")
+        t = out_t
+        if code == UNSORTED:
+            if self.on_unsorted == "error":
+                raise InputError(f"stream: timestamps decrease at event {bad} ({t[bad - 1]} -> {t[bad]} µs)")
+            order = np.argsort(t, kind="stable")
+            t, idx = t[order], idx[order]
+        if n and t[0] < self._floor_us:
+            raise InputError(f"stream: event at t={int(t[0])} µs is earlier than time already processed "
+                             f"({self._floor_us} µs); a stream cannot go back in time (reset() for a new recording)")
+        return t, idx
+
+    @staticmethod
+    def _numeric_fields(t, cols):
+        """Non-integer fields (rare): reject NaN/inf and non-numbers; round ``t``, truncate coordinates."""
         for name, col in [("t", t)] + list(cols.items()):
             kind = col.dtype.kind
             if kind == "f" and not np.all(np.isfinite(col)):
@@ -163,26 +192,8 @@ class Stream:
                                  "coordinates must be finite")
             if kind not in "iuf":
                 raise InputError(f"stream: field '{name}' must be numeric, got {col.dtype}")
-        t = np.rint(t).astype(np.int64) if t.dtype.kind == "f" else t.astype(np.int64, copy=False)
-        x = cols["x"].astype(np.int64)
-        y = cols.get("y", np.zeros(len(t))).astype(np.int64) if self.height > 1 else np.zeros(len(t), np.int64)
-        p = cols.get("p", np.zeros(len(t))).astype(np.int64) if self.n_pol > 1 else np.zeros(len(t), np.int64)
-        for name, v, hi in (("x", x, self.width), ("y", y, self.height), ("p", p, self.n_pol)):
-            if len(v) and (v.min() < 0 or v.max() >= hi):
-                bad = int(np.flatnonzero((v < 0) | (v >= hi))[0])
-                raise InputError(f"stream: field '{name}' of event {bad} is {int(v[bad])}; valid is 0..{hi - 1} for "
-                                 f"the model's input (P, H, W) = ({self.n_pol}, {self.height}, {self.width})")
-        if len(t) > 1 and np.any(np.diff(t) < 0):
-            if self.on_unsorted == "error":
-                bad = int(np.flatnonzero(np.diff(t) < 0)[0]) + 1
-                raise InputError(f"stream: timestamps decrease at event {bad} ({t[bad - 1]} -> {t[bad]} µs)")
-            order = np.argsort(t, kind="stable")
-            t, x, y, p = t[order], x[order], y[order], p[order]
-        floor_us = self._processed_until_us()
-        if len(t) and t[0] < floor_us:
-            raise InputError(f"stream: event at t={int(t[0])} µs is earlier than time already processed "
-                             f"({floor_us} µs); a stream cannot go back in time (reset() for a new recording)")
-        return t, (p * self.height + y) * self.width + x
+        t = np.rint(t).astype(np.int64) if t.dtype.kind == "f" else t
+        return t, {k: c.astype(np.int64) for k, c in cols.items()}
 
     def _check_sensor(self, events) -> None:
         sensor = getattr(events, "sensor_size", None)
@@ -193,7 +204,11 @@ class Stream:
     def _processed_until_us(self) -> int:
         if self.engine_name == "clockfree":
             return int(self.latest_us)
-        return int(np.ceil(self.t0_us + self.steps * self.dt_us - 1e-6))
+        return math.ceil(self.t0_us + self.steps * self.dt_us - 1e-6)
+
+    @property
+    def _floor_us(self) -> int:
+        return self._processed_until_us()
 
     def push(self, chunk) -> Prediction:
         """Add a chunk of events; returns the answer from all complete steps so far."""
@@ -205,12 +220,21 @@ class Stream:
         if self.engine_name == "clockfree":
             self._clockfree(t, idx, until_us=int(t[-1]))
         else:
-            new = np.empty(len(t), dtype=self._pending.dtype)
-            new["t"], new["i"] = t, idx
-            self._pending = np.concatenate([self._pending, new])
-            self._run_steps(int(np.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)))
+            if len(self._pend_t):
+                t, idx = np.concatenate([self._pend_t, t]), np.concatenate([self._pend_i, idx])
+            self._pend_t, self._pend_i = t, idx
+            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
+            if upto <= self.steps:  # no step completed: the answer is unchanged
+                self._prediction = self._with_events(self._prediction)
+                return self._prediction
+            self._run_steps(upto)
         self._prediction = self._predict()
         return self._prediction
+
+    def _with_events(self, pred: Prediction) -> Prediction:
+        if pred.events_seen == self.events_seen:
+            return pred
+        return Prediction(pred.label, pred.probabilities, pred.confidence, pred.t_us, self.events_seen, pred.decided)
 
     def advance_to(self, t_us: int) -> Prediction:
         """Declare that time ``t_us`` has passed (no more events before it); run the steps it completes."""
@@ -221,7 +245,7 @@ class Stream:
         if self.engine_name == "clockfree":
             self._clockfree(np.zeros(0, np.int64), np.zeros(0, np.int64), until_us=t_us)
         else:
-            self._run_steps(int(np.floor((t_us - self.t0_us) / self.dt_us + 1e-9)))
+            self._run_steps(math.floor((t_us - self.t0_us) / self.dt_us + 1e-9))
         self._prediction = self._predict()
         return self._prediction
 
@@ -230,28 +254,26 @@ class Stream:
         n = upto - self.steps
         if n <= 0:
             return
-        pend = self._pending
-        step = np.floor((pend["t"] - self.t0_us) / self.dt_us + 1e-9).astype(np.int64) - self.steps
-        take = step < n
-        step, idx = step[take], pend["i"][take]
-        self._pending = pend[~take]
-        key = step * (self.n_pol * self.height * self.width) + idx
-        uniq, counts = np.unique(key, return_counts=True)  # events per input neuron and step
-        st = uniq // (self.n_pol * self.height * self.width)
-        ix = uniq % (self.n_pol * self.height * self.width)
+        pt, pi = self._pend_t, self._pend_i
+        m = len(pt)
+        ptr = np.empty(n + 1, np.int64)
+        ix, val = np.empty(m, np.int64), np.empty(m)
+        keep_t, keep_i = np.empty(m, np.int64), np.empty(m, np.int64)
+        n_ix, n_kept = bin_steps(pt, pi, self.t0_us, self.dt_us, self.steps, n, ptr, ix, val, keep_t, keep_i)
+        self._pend_t, self._pend_i = keep_t[:n_kept], keep_i[:n_kept]
         if self.engine_name == "event":
-            ptr = np.searchsorted(st, np.arange(n + 1)).astype(np.int64)
-            res = self.engine.advance_sparse(n, ptr, ix.astype(np.int64), counts.astype(np.float64), counters=False)
+            y = self.engine.advance_output(n, ptr, ix[:n_ix], val[:n_ix], self.output_name)
         else:
             x = np.zeros((n, 1, self.n_pol * self.height * self.width))
-            x[st, 0, ix] = counts
-            res = self.engine.advance(x)
-        self._accumulate(res.outputs[self.output_name].reshape(n, self.n_out))
+            st = np.repeat(np.arange(n), np.diff(ptr))
+            x[st, 0, ix[:n_ix]] = val[:n_ix]
+            y = self.engine.advance(x).outputs[self.output_name]
+        self._accumulate(y.reshape(n, self.n_out))
         self.steps = upto
 
     def _clockfree(self, t_us, idx, until_us: int) -> None:
         first = self.steps + 1
-        last = int(np.floor((until_us - self.t0_us) / self.dt_us + 1e-9))
+        last = math.floor((until_us - self.t0_us) / self.dt_us + 1e-9)
         samples = (self.t0_us + np.arange(first, last + 1) * self.dt_us) * 1e-6
         out = self.engine.advance(t_us * 1e-6, idx, until=until_us * 1e-6, sample_times=samples)
         vals = out[self.output_name]
@@ -278,20 +300,24 @@ class Stream:
     def _predict(self) -> Prediction:
         last = getattr(self, "_prediction", None)
         if last is not None and last.t_us == int(round(self.t0_us + self.steps * self.dt_us)) and self.steps:
-            if last.events_seen == self.events_seen:
-                return last
-            return dataclasses.replace(last, events_seen=self.events_seen)  # no new step: same answer
+            return self._with_events(last)  # no new step: same answer
+        d = self.decoder
         if self.steps == 0:
             logits = np.zeros(self.n_out)
-        elif callable(self.decoder):
-            logits = np.asarray(self.decoder(np.concatenate(self._history)), dtype=np.float64).reshape(-1)
+        elif callable(d):
+            logits = np.asarray(d(np.concatenate(self._history)), dtype=np.float64).reshape(-1)
+        elif d == "max":
+            logits = self._max
+        elif d == "count":
+            logits = self._sum
+        elif d == "mean":
+            logits = self._sum / max(self.steps, 1)
         else:
-            logits = {"count": self._sum, "max": self._max, "mean": self._sum / max(self.steps, 1),
-                      "last": self._last}[self.decoder]
-        z = logits / self.temperature
+            logits = self._last
+        z = logits / self.temperature if self.temperature != 1.0 else logits
         z = np.exp(z - z.max())
         probs = z / z.sum()
-        label = int(np.argmax(probs))
+        label = int(probs.argmax())
         conf = float(probs[label])
         t_us = int(round(self.t0_us + self.steps * self.dt_us))
         decided = self.decision is not None or conf >= self.threshold

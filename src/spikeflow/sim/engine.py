@@ -20,7 +20,8 @@ LIF, CUBALIF, IZHIKEVICH, POISSON, SOURCE = 0, 1, 2, 3, 4
 
 # Columns of the per-population parameter table ``pf`` (state dtype) and ``pi`` (int64).
 # LIF:        pf = [alpha, 1-alpha, v_leak, v_threshold, v_reset]; pi = [reset_mode, refractory_steps]
-# CubaLIF:    pf = [alpha, 1-alpha, v_leak, v_threshold, v_reset, b_syn, 1-b_syn, w_in, r]; pi = [reset_mode]
+# CubaLIF:    pf = [alpha, E, v_leak, v_threshold, v_reset, b_syn, 1-b_syn, w_in, r, K]; pi = [reset_mode]
+#             (E, K: the exact step's input gain and current coupling, neurons.cuba)
 # Izhikevich: pf = [a, b, c, d, v_peak, h_v, h_u_a, 0.04, 5, 140]; pi = [0, 0, substeps]
 # Poisson:    pf = [probability per step]
 RESET_TO, RESET_SUB, RESET_NONE = 0, 1, 2
@@ -149,7 +150,7 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
                          beta[p], v, refr, g, ring[slot], spike_buf)
     elif kind == CUBALIF:
         a = pf[p, 0]
-        oma = pf[p, 1]
+        e_in = pf[p, 1]
         vl = pf[p, 2]
         th = pf[p, 3]
         vr = pf[p, 4]
@@ -157,6 +158,7 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
         omb = pf[p, 6]
         w_in = pf[p, 7]
         r = pf[p, 8]
+        kc = pf[p, 9]
         mode = pi[p, 0]
         for i in range(lo, hi):
             x = ring[slot, 0, i]
@@ -164,9 +166,10 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
             for c in range(1, n_ch):
                 x = x + ring[slot, c, i]
                 ring[slot, c, i] = 0
-            cur = u[i] * b + w_in * x * omb
-            u[i] = cur
-            vi = vl + (v[i] - vl) * a + r * cur * oma
+            wx = w_in * x
+            i0 = u[i]
+            u[i] = i0 * b + wx * omb
+            vi = vl + (v[i] - vl) * a + r * i0 * kc + r * wx * e_in
             if vi - th > 0:
                 v[i] = _reset(vi, mode, th, vr)
                 spike_buf[lo + n] = i

@@ -330,8 +330,8 @@ class Network:
                                                pop.r, pop.w_in, dt, pop.reset)
                 a = dtype.type(float(prm.alpha))
                 b = dtype.type(float(prm.alpha_syn))
-                pf[p_i, :9] = [a, dtype.type(1) - a, pop.v_leak, pop.v_threshold, pop.v_reset, b, dtype.type(1) - b,
-                               pop.w_in, pop.r]
+                pf[p_i, :10] = [a, dtype.type(float(prm.input_gain)), pop.v_leak, pop.v_threshold, pop.v_reset, b,
+                                dtype.type(1) - b, pop.w_in, pop.r, dtype.type(float(prm.coupling))]
                 pi[p_i, 0] = _RESET[pop.reset]
                 v[sl] = self._initial_v(pop, g0, cnt, first, pop.v_leak)
             elif isinstance(pop, Izhikevich):
