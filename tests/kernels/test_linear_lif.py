@@ -83,7 +83,7 @@ def check(dtype, n_steps, batch, n_in, n_out, reset, detach, learn, per_neuron, 
     return out_r
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     dtype=st.sampled_from([torch.float32, torch.float64]),
     n_steps=st.integers(1, 70),
