@@ -55,28 +55,21 @@ def compress(x):
     """Active entries of each row of ``x [rows, n_in]``: ``(indptr, indices, values, finite)``.
 
     ``values`` is empty when every active entry is 1 (binary spikes). Two streaming passes over
-    ``x``: count (and check finiteness: ``x * 0`` is NaN for NaN/inf), then a branch-free gather
-    of each row into a small buffer, copied to the row's place.
+    ``x``: count, then a branch-free gather of each row into a small buffer, copied to the row's
+    place; finiteness is checked on the active entries only (``v * 0`` is NaN for NaN/inf).
     """
     rows, n_in = x.shape
     counts = np.zeros(rows + 1, np.int64)
-    bad = np.zeros(rows, np.bool_)
-    non_binary = np.zeros(rows, np.bool_)
     for r in nb.prange(rows):
         c = 0
-        nbin = 0
-        z = x[r, 0] * 0
         for i in range(n_in):
-            c += x[r, i] != 0
-            nbin += (x[r, i] != 0) & (x[r, i] != 1)
-            z += x[r, i] * 0
+            c += x[r, i] != 0  # NaN and inf count as active: they are checked below
         counts[r + 1] = c
-        bad[r] = z != z
-        non_binary[r] = nbin > 0
     indptr = np.cumsum(counts)
     indices = np.empty(indptr[rows], np.int32)
-    values = np.empty(indptr[rows] if non_binary.any() else 0, x.dtype)
-    has_values = values.shape[0] > 0
+    values = np.empty(indptr[rows], x.dtype)
+    bad = np.zeros(rows, np.bool_)
+    non_binary = np.zeros(rows, np.bool_)
     n_chunks = min(rows, 64)
     for ch in nb.prange(n_chunks):
         buf = np.empty(n_in + 1, np.int32)
@@ -87,11 +80,18 @@ def compress(x):
                 buf[m] = i
                 m += xr[i] != 0
             k0 = indptr[r]
+            nbin = False
+            z = xr[0] * 0
             for k in range(m):
+                v = xr[buf[k]]
                 indices[k0 + k] = buf[k]
-            if has_values:
-                for k in range(m):
-                    values[k0 + k] = xr[buf[k]]
+                values[k0 + k] = v
+                nbin |= v != 1
+                z += v * 0
+            bad[r] = z != z
+            non_binary[r] = nbin
+    if not non_binary.any():
+        values = np.empty(0, x.dtype)
     return indptr, indices, values, not bad.any()
 
 
