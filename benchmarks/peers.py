@@ -180,7 +180,10 @@ def write_results(results: dict, args, path: Path, started: str):
         "compute the same function. Surrogates: each library's fast-sigmoid/default. Adam (torch default) "
         "everywhere. spikeflow: `SpikeLinear` (event path below the measured activity crossover, dense for "
         "layers narrower than 64 outputs) and fused `LIF` layers (numba; the backward stores 4 bytes per "
-        "neuron-step: the membrane before reset).",
+        "neuron-step: the membrane before reset); in W2 `SpikeConv2d` (event path for the first conv, whose "
+        "input is 10 % active; the second conv with the first AvgPool2d folded in (`pool=2`) sees 30 % "
+        "non-zero pooled input, above the measured crossover, so it runs torch's dense conv), channels-last "
+        "memory kept through the LIF kernels.",
         "",
     ]
     if any(r["loaded"] for wl in results.values() for runs in wl.values() for r in runs):

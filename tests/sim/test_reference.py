@@ -135,3 +135,18 @@ def test_save_and_resume_continue_exactly(tmp_path):
     other.add(sim.LIF(5))
     with pytest.raises(CheckpointError, match="saved for"):
         other.load_state(tmp_path / "state.npz")
+
+
+def test_parallel_kernel_equals_serial():
+    """The threaded time loop (used from 50,000 local neurons on) gives the serial loop's spikes and state."""
+    runs = []
+    for parallel in ("no", "yes"):
+        net, _, _, mons, vmon = make_network("float32")
+        net.parallel = parallel
+        net.run(STEPS * DT, progress=False)
+        spikes = sorted((int(s), net.offset(m.population) + int(i)) for m in mons for s, i in zip(m.steps, m.indices))
+        runs.append((spikes, net._state["v"].copy(), vmon.values.copy()))
+    (s0, v0, m0), (s1, v1, m1) = runs
+    assert len(s0) > 50 and s0 == s1
+    np.testing.assert_array_equal(v0, v1)
+    np.testing.assert_array_equal(m0, m1)

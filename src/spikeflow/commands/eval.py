@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from spikeflow.errors import ConfigError
-    from spikeflow.train.datasets import load_tensors
+    from spikeflow.train.datasets import data_options, load_tensors
     from spikeflow.train.metrics import synaptic_operations
     from spikeflow.train.trainer import evaluate
 
@@ -27,9 +27,10 @@ def run(args) -> int:
     data = args.data or meta.get("data")
     if not data:
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
-    if args.T:
+    sequence = model.spec.get("encoding") in ("sequence", "sum")
+    if args.T and not sequence:
         model.time_steps = args.T
-    x, y = load_tensors(data, args.split)
+    x, y = load_tensors(data, args.split, **data_options(data, args.T or model.spec.get("T")))
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking)

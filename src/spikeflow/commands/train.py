@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"])
     p.add_argument("--loss", default=None, help="ce_max, ce_mean, ce_last, ce_count, mse_count, first_spike, ce")
-    p.add_argument("--T", type=positive_int, default=None, help="time steps for static inputs")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps for static inputs; time bins for event data (nmnist5k: 6, as the demo)")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
     p.add_argument("--readout", default="li", choices=["li", "spike"])
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
@@ -76,7 +77,7 @@ def run(args) -> int:
 
     from spikeflow.errors import ConfigError
     from spikeflow.train import distributed, zoo
-    from spikeflow.train.datasets import holdout, load_tensors
+    from spikeflow.train.datasets import data_options, holdout, load_tensors
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -87,7 +88,8 @@ def run(args) -> int:
     rank, world = distributed.init_from_env()
     if args.threads:
         torch.set_num_threads(args.threads)
-    x, y = load_tensors(args.data, "train")
+    opts = data_options(args.data, args.T)
+    x, y = load_tensors(args.data, "train", **opts)
     classes = int(y.max()) + 1
     train, val = holdout(x, y, args.val_frac, seed=args.seed)
     seed_all(args.seed)
@@ -100,7 +102,7 @@ def run(args) -> int:
                       extra_meta={"data": str(args.data), "classes": classes})
     summary = trainer.fit(resume=args.resume)
     if rank == 0:
-        xt, yt = load_tensors(args.data, "test")
+        xt, yt = load_tensors(args.data, "test", **opts)
         test = evaluate(model, xt, yt, loss=loss, seed=args.seed, spikes=model.spiking)
         result = {"data": str(args.data), "model": model.spec, "config": asdict(config),
                   "test": test, "best_val": summary["best_val"], "best_epoch": summary["best_epoch"],

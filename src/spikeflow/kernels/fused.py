@@ -331,6 +331,16 @@ def _fast_scalars(model, x, state, params, backend):
     return tuple(out)
 
 
+def memory_order(x: torch.Tensor) -> list:
+    """The dims of ``x`` in memory order when ``x.permute(order)`` is contiguous with time still
+    first (e.g. a channels-last ``[T, B, C, H, W]``); otherwise the identity (reshape copies)."""
+    ident = list(range(x.dim()))
+    if x.is_contiguous():
+        return ident
+    order = [0] + sorted(range(1, x.dim()), key=lambda d: (-x.stride(d), d))
+    return order if x.permute(order).is_contiguous() else ident
+
+
 def multistep(model, x, state, params, spike_fn, backend: str, return_trace: bool = False):
     """The fused equivalent of ``reference.multistep`` (same outputs, same gradients)."""
     if params.reset not in RESET_CODES:
@@ -339,11 +349,16 @@ def multistep(model, x, state, params, spike_fn, backend: str, return_trace: boo
     scalars = _fast_scalars(model, x, state, params, backend)
     if scalars is not None:
         cfg = config(model, params, spike_fn, None, return_trace, backend)
-        v0 = state.v.to(x.dtype).expand(shape).reshape(-1)
-        out, v_t, trace = FastNeuron.apply(cfg, scalars, x.reshape(n_steps, -1), v0)
-        v_t = v_t.reshape(shape)
+        # elementwise in space: run in x's memory order (e.g. channels-last conv output), no copy
+        perm = memory_order(x)
+        xp = x.permute(perm)
+        inv = sorted(range(len(perm)), key=perm.__getitem__)
+        v0 = state.v.to(x.dtype).expand(shape).permute([d - 1 for d in perm[1:]]).reshape(-1)
+        out, v_t, trace = FastNeuron.apply(cfg, scalars, xp.reshape(n_steps, -1), v0)
+        v_t = v_t.reshape(xp.shape[1:]).permute([d - 1 for d in inv[1:]])
         final = LIFState(v_t, None) if model.name == "lif" else IFState(v_t)
-        return out.reshape(x.shape), final, (trace.reshape(x.shape) if return_trace else None)
+        out = out.reshape(xp.shape).permute(inv)
+        return out, final, (trace.reshape(xp.shape).permute(inv) if return_trace else None)
     tensors, (v0, i0, s0), refr = pack(model, x, state, params)
     cfg = config(model, params, spike_fn, refr, return_trace, backend)
     refr0 = (refr.to(torch.int32).reshape(-1).contiguous() if refr is not None

@@ -1,5 +1,6 @@
 """Torch modules for spiking networks: neuron layers, recurrent layers, time folding, Sequential."""
 
+from spikeflow.nn.conv import SpikeConv2d
 from spikeflow.nn.elementwise import Delay, Scale, SumPool2d, Threshold
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import LinearLIF
@@ -10,5 +11,6 @@ from spikeflow.nn.synapse import SpikeLinear
 
 __all__ = [
     "ALIF", "Delay", "IF", "LI", "LIF", "LinearLIF", "CubaLI", "CubaLIF", "Izhikevich", "NeuronLayer", "RALIF", "RIF",
-    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SpikeLinear", "SumPool2d", "Threshold", "TimeFold",
+    "RLIF", "RCubaLIF", "Recurrent", "Scale", "Sequential", "SpikeConv2d", "SpikeLinear", "SumPool2d", "Threshold",
+    "TimeFold",
 ]

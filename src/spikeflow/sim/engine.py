@@ -51,12 +51,18 @@ def _reset(v, mode, v_threshold, v_reset):
 
 def _make_lif2(mode):
     """LIF with two exponential channels (``neurons.expsyn.step``), neurons ``lo .. hi-1``,
-    specialised for one reset mode. Branch-free first pass (LLVM vectorises parts of it),
-    then a scan for the spikes."""
+    specialised for one reset mode. One branch-free pass that LLVM vectorises (unsigned
+    indices, so no negative-index wraparound; no short-circuit ``and``; selects only;
+    int32 counters next to float32 state), then a scan of the spike flags eight at a
+    time (``flag64`` views ``flag``)."""
 
     @nb.njit(inline="always")
-    def lif2(lo, hi, a, oma, vl, th, vr, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, spike_buf, flag):
-        for i in range(np.uint64(lo), np.uint64(hi)):  # unsigned: no negative-index checks
+    def lif2(lo, hi, a, oma, vl, th, vr, rs, k0, k1, b0, b1, v, refr, g0, g1, r0, r1, spike_buf, flag, flag64):
+        zero = np.int32(0)
+        one = np.int32(1)
+        ulo = np.uint64(lo)
+        uhi = np.uint64(hi)
+        for i in range(ulo, uhi):
             x0 = g0[i] + r0[i]
             x1 = g1[i] + r1[i]
             r0[i] = 0
@@ -65,27 +71,49 @@ def _make_lif2(mode):
             x = x + x1 * k1
             g0[i] = x0 * b0
             g1[i] = x1 * b1
-            vi = vl + (v[i] - vl) * a + x * oma
+            vo = v[i]
+            vi = vl + (vo - vl) * a + x * oma
             ri = refr[i]
-            act = ri <= 0
-            sp = act and (vi - th > 0)
-            vn = vi if act else v[i]
+            act = ri <= zero
+            sp = act & (vi - th > 0)
+            vn = vi if act else vo
             if mode == RESET_TO:
                 v[i] = (vn - (vn - vr)) if sp else vn
             elif mode == RESET_SUB:
                 v[i] = (vn - th) if sp else vn
             else:
                 v[i] = vn
-            refr[i] = rs if sp else (ri - 1 if ri > 0 else 0)
+            refr[i] = rs if sp else max(ri - one, zero)
             flag[i] = sp
-        n = 0
-        for i in range(lo, hi):
-            if flag[i]:
-                spike_buf[lo + n] = i
-                n += 1
-        return n
+        return _collect_flags(lo, hi, flag, flag64, spike_buf)
 
     return lif2
+
+
+@nb.njit(inline="always")
+def _collect_flags(lo, hi, flag, flag64, spike_buf):
+    """Indices ``i`` in ``lo .. hi-1`` with ``flag[i]`` set, ascending, into ``spike_buf[lo:]``.
+    Spikes are rare: whole 8-byte words of zeros are skipped."""
+    n = 0
+    i = lo
+    while i < hi and i % 8 != 0:
+        if flag[i]:
+            spike_buf[lo + n] = i
+            n += 1
+        i += 1
+    while i + 8 <= hi:
+        if flag64[i >> 3] != 0:
+            for j in range(i, i + 8):
+                if flag[j]:
+                    spike_buf[lo + n] = j
+                    n += 1
+        i += 8
+    while i < hi:
+        if flag[i]:
+            spike_buf[lo + n] = i
+            n += 1
+        i += 1
+    return n
 
 
 _lif2_to = _make_lif2(RESET_TO)
@@ -123,7 +151,7 @@ def _lif_any(lo, hi, a, oma, vl, th, vr, mode, rs, kc, bc, v, refr, g, ring_s, s
 
 @nb.njit(inline="always")
 def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo, pf, pi, kcoef, beta,
-                  n_ch, v, u, refr, g, ring, spike_buf, flag, seed, ss_steps, ss_ids, ss_ptr):
+                  n_ch, v, u, refr, g, ring, spike_buf, flag, flag64, seed, ss_steps, ss_ids, ss_ptr):
     """Advance the neurons of chunk ``ch`` by step ``s``; returns the number of spikes."""
     p = chunk_pop[ch]
     kind = pop_kind[p]
@@ -131,20 +159,20 @@ def _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo,
     hi = chunk_hi[ch]
     n = 0
     if kind == LIF:
-        rs = pi[p, 1]
+        rs = np.int32(pi[p, 1])
         if n_ch == 2:
             a0, a1, a2, a3, a4 = pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4]
             k0, k1, b0, b1 = kcoef[p, 0], kcoef[p, 1], beta[p, 0], beta[p, 1]
             r0, r1 = ring[slot, 0], ring[slot, 1]
             if pi[p, 0] == RESET_TO:
                 n = _lif2_to(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
-                             spike_buf, flag)
+                             spike_buf, flag, flag64)
             elif pi[p, 0] == RESET_SUB:
                 n = _lif2_sub(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
-                              spike_buf, flag)
+                              spike_buf, flag, flag64)
             else:
                 n = _lif2_none(lo, hi, a0, a1, a2, a3, a4, rs, k0, k1, b0, b1, v, refr, g[0], g[1], r0, r1,
-                               spike_buf, flag)
+                               spike_buf, flag, flag64)
         else:
             n = _lif_any(lo, hi, pf[p, 0], pf[p, 1], pf[p, 2], pf[p, 3], pf[p, 4], pi[p, 0], rs, kcoef[p],
                          beta[p], v, refr, g, ring[slot], spike_buf)
@@ -276,6 +304,7 @@ def _run_steps(t0, t1, deliver_local, chunk_pop, chunk_lo, chunk_hi, pop_kind, p
     n_ch = g.shape[0]
     n_slots = ring.shape[0]
     n_chunks = chunk_pop.size
+    flag64 = flag.view(np.uint64)  # flag: uint8, size a multiple of 8
     n_rec_max = 0
     for i in range(rec_mask.size):
         n_rec_max += rec_mask[i]
@@ -296,8 +325,8 @@ def _run_steps(t0, t1, deliver_local, chunk_pop, chunk_lo, chunk_hi, pop_kind, p
         slot = s % n_slots
         for ch in nb.prange(n_chunks):
             chunk_count[ch] = _update_chunk(ch, s, slot, chunk_pop, chunk_lo, chunk_hi, pop_kind, pop_glo, pop_llo,
-                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, spike_buf, flag, seed,
-                                            ss_steps, ss_ids, ss_ptr)
+                                            pf, pi, kcoef, beta, n_ch, v, u, refr, g, ring, spike_buf, flag,
+                                            flag64, seed, ss_steps, ss_ids, ss_ptr)
         for ch in range(n_chunks):
             lo = chunk_lo[ch]
             for q in range(chunk_count[ch]):

@@ -374,7 +374,7 @@ class Network:
         self._local_to_global = local_to_global
         self._spike_buf = np.zeros(max(n_loc, 1), np.int64)
         self._chunk_count = np.zeros(len(chunk_pop), np.int64)
-        self._flag = np.zeros(max(n_loc, 1), np.bool_)
+        self._flag = np.zeros(-(-max(n_loc, 1) // 8) * 8, np.uint8)  # viewed as uint64 words
         self._build_synapses()
         self._build_monitors()
         self._built = True
@@ -484,8 +484,8 @@ class Network:
         return kernel(
             t, t_stop, deliver_local, tb["chunk_pop"], tb["chunk_lo"], tb["chunk_hi"], tb["pop_kind"],
             tb["pop_glo"], tb["pop_llo"], tb["pf"], tb["pi"], tb["kcoef"], tb["beta"], st["v"], st["u"],
-            st["refr"], st["g"], st["ring"], self._spike_buf, self._flag, self._chunk_count, self.seed, ss["ss_steps"],
-            ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
+            st["refr"], st["g"], st["ring"], self._spike_buf, self._flag, self._chunk_count, self.seed,
+            ss["ss_steps"], ss["ss_ids"], ss["ss_ptr"], sy["src_glo"], sy["src_ghi"], sy["indptr"], sy["ind_off"],
             sy["indices"], sy["tgt_off"], sy["channel"], sy["w_scalar"], sy["w_off"], sy["w_kind"], sy["w32"],
             sy["w16"], sy["d_scalar"], sy["d_off"], sy["delays"], self._rec_mask, rec_steps, rec_ids, rec_n,
             emit_steps, emit_ids, emit_n, self._local_to_global, probe_var, probe_idx, probe_every,

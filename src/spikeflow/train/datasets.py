@@ -16,6 +16,20 @@ import torch
 from spikeflow.errors import ConfigError
 
 LOCAL = ("digits", "mnist5k", "fsdd")
+# time bins an event dataset is cut into when the caller gives none (``--T`` overrides)
+DEFAULT_BINS = {"nmnist5k": 6, "spoken-digits": 50}
+
+
+def data_options(name: str, T: int | None = None) -> dict:
+    """Loader options for dataset ``name``: event datasets need their number of time bins ``T``."""
+    try:
+        from spikeflow.data import DATASETS
+    except ImportError:
+        return {}
+    info = DATASETS.get(str(name))
+    if info is None or info.get("kind") != "events":
+        return {}
+    return {"T": int(T) if T else DEFAULT_BINS.get(str(name), 16)}
 
 
 def _stratified(y: np.ndarray, test_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,83 @@
+"""Where the event-path convolution stops paying: dense vs event forward + backward, by input activity.
+
+    python benchmarks/conv_crossover.py [--threads 2] [--frames 160]
+
+The two W2 layers (``T*B`` frames): conv1 ``2 -> 16, k5 p2`` on 32x32 (no input gradient, as
+for a network's first layer) and the pooled conv2 ``AvgPool2 -> 16 -> 32, k5 p2`` (input
+gradient included). Activity is the fraction of non-zero entries of the convolution's input
+(after pooling). Times are CPU seconds of this process (``time.process_time``, min of the
+repetitions), which a loaded shared machine disturbs less than wall time; at 2 threads they
+include the threads' waiting. ``spikeflow.kernels.conv.CROSSOVER`` holds the value measured here.
+
+Measured 2026-11-27 (``--threads 1 --frames 80 --reps 2``, shared 2-core machine at load ~10, so
+single figures scatter by +-30 %): conv1 event/dense 0.4-0.86 at 2-20 % activity, 1.2-1.3 at
+30-50 %; the pooled conv2 about 1.0 at 2-20 % (its dense input gradient, which both paths share,
+dominates) and 1.3 at 50 %. Hence ``CROSSOVER = 0.2``: W2's conv1 (10 %) takes the event path,
+its pooled conv2 (30 % non-zero 2x2 windows) the dense one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+
+from spikeflow.kernels import conv as kconv  # noqa: E402
+from spikeflow.kernels.cpu import set_threads  # noqa: E402
+
+
+def cpu_ms(fn, reps: int) -> float:
+    fn()
+    out = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        fn()
+        out.append(time.process_time() - t0)
+    return min(out) * 1e3
+
+
+def bernoulli_with_pooled_activity(shape, pooled: float, pool: int, gen) -> torch.Tensor:
+    """Binary spikes whose ``pool x pool`` windows are non-zero with probability ``pooled``."""
+    p = 1.0 - (1.0 - pooled) ** (1.0 / (pool * pool))
+    return (torch.rand(shape, generator=gen) < p).float()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=160, help="T*B frames per call (W2: 320)")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    set_threads()
+    gen = torch.Generator().manual_seed(0)
+    layers = [  # name, input shape, weight shape, pool, input needs a gradient
+        ("conv1 2->16 k5 32x32", (args.frames, 2, 32, 32), (16, 2, 5, 5), 1, False),
+        ("pool2+conv2 16->32 k5 16x16", (args.frames, 16, 32, 32), (32, 16, 5, 5), 2, True),
+    ]
+    print(f"threads={args.threads} frames={args.frames}; CPU ms of forward + backward (min of {args.reps})")
+    print(f"{'layer':30s} {'activity':>8s} {'dense':>8s} {'event':>8s} {'event/dense':>11s}")
+    for name, shape, wshape, pool, need_x in layers:
+        w = (torch.randn(wshape, generator=gen) * 0.1).requires_grad_()
+        b = torch.zeros(wshape[0], requires_grad=True)
+        for act in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5):
+            x = bernoulli_with_pooled_activity(shape, act, pool, gen).requires_grad_(need_x)
+            times = {}
+            for impl, fn in (("dense", kconv.dense_conv2d), ("event", kconv.event_conv2d)):
+                def step(fn=fn, x=x, w=w, b=b, pool=pool):
+                    y = fn(x, w, b, (1, 1), (2, 2), pool)
+                    y.backward(torch.ones_like(y))
+                times[impl] = cpu_ms(step, args.reps)
+            print(f"{name:30s} {act:8.2f} {times['dense']:8.1f} {times['event']:8.1f} "
+                  f"{times['event'] / times['dense']:11.2f}")
+    print(f"spikeflow.kernels.conv.CROSSOVER = {kconv.CROSSOVER}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

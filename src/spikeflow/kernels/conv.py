@@ -1,0 +1,299 @@
+"""Spike-driven (event) 2-D convolution: work proportional to the number of active input pixels.
+
+An input pixel ``(c, y, x)`` with value ``v != 0`` adds ``v * W[:, c, ky, kx]`` to every output
+pixel whose receptive field holds it at kernel tap ``(ky, kx)``. The output is laid out
+channels-last (``[N, OH, OW, O]``), so one event adds a contiguous row of ``O`` weights per tap.
+The weight gradient accumulates ``v * g[n, oy, ox, :]`` over the same (event, tap) pairs only.
+The input gradient (when asked for) is the dense transposed convolution (torch/mkldnn).
+
+Optional input average pooling (``pool`` > 1, windows ``pool x pool``, stride ``pool``, no
+padding, rows/columns beyond the last whole window dropped, as ``nn.AvgPool2d``) is folded in:
+the events are the non-zero pooled pixels, so binary spikes stay a short event list and the
+pooled map is never materialised; its gradient is spread back to the ``pool x pool`` window.
+
+Results equal ``F.conv2d(F.avg_pool2d(x, pool), W, b, stride, padding)`` up to float
+summation order. ``CROSSOVER`` (fraction of non-zero entries of the conv's input, after
+pooling) is measured by ``benchmarks/conv_crossover.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from spikeflow.kernels.cpu import set_threads
+
+# Measured with benchmarks/conv_crossover.py (loaded shared machine; figures in that script's docstring): the
+# event path won below 20 % non-zero input and lost at 30 % and above.
+CROSSOVER = 0.2
+
+
+class ConvGeometry(NamedTuple):
+    stride: tuple  # (sh, sw)
+    padding: tuple  # (ph, pw)
+    pool: int
+
+
+def output_size(size: int, k: int, stride: int, pad: int, pool: int = 1) -> int:
+    """Output length of one spatial axis (pooling by ``pool`` first, then the convolution)."""
+    return (size // pool + 2 * pad - k) // stride + 1
+
+
+@nb.njit(inline="always")
+def _window_sum(x, n, c, y, xx, pool, cl):
+    """Sum of the ``pool x pool`` window at pooled position ``(y, xx)`` of channel ``c``."""
+    if cl:  # x is [N, H, W, C]
+        s = x[n, y * pool, xx * pool, c]
+        for a in range(pool):
+            for b in range(pool):
+                if a + b > 0:
+                    s += x[n, y * pool + a, xx * pool + b, c]
+    else:  # x is [N, C, H, W]
+        s = x[n, c, y * pool, xx * pool]
+        for a in range(pool):
+            for b in range(pool):
+                if a + b > 0:
+                    s += x[n, c, y * pool + a, xx * pool + b]
+    return s
+
+
+@nb.njit(parallel=True, cache=True)
+def _count(x, pool, cl, n_ch, h, w):
+    """Per frame, the number of non-zero (pooled) pixels of ``x`` (``[N,H,W,C]`` if ``cl`` else ``[N,C,H,W]``)."""
+    n_frames = x.shape[0]
+    ph, pw = h // pool, w // pool
+    counts = np.zeros(n_frames + 1, np.int64)
+    for n in nb.prange(n_frames):
+        k = 0
+        if pool == 1:  # a flat scan in memory order
+            flat = x[n].ravel()
+            for i in range(flat.shape[0]):
+                k += flat[i] != 0
+        elif cl:
+            for y in range(ph):
+                for xx in range(pw):
+                    for c in range(n_ch):
+                        k += _window_sum(x, n, c, y, xx, pool, cl) != 0
+        else:
+            for c in range(n_ch):
+                for y in range(ph):
+                    for xx in range(pw):
+                        k += _window_sum(x, n, c, y, xx, pool, cl) != 0
+        counts[n + 1] = k
+    return counts
+
+
+@nb.njit(parallel=True, cache=True)
+def _fill(x, pool, cl, n_ch, h, w, indptr, ey, ex, ec, ev):
+    """Events of each frame in memory order: pooled position, channel and window sum."""
+    n_frames = x.shape[0]
+    ph, pw = h // pool, w // pool
+    for n in nb.prange(n_frames):
+        k = indptr[n]
+        if cl:
+            for y in range(ph):
+                for xx in range(pw):
+                    for c in range(n_ch):
+                        s = _window_sum(x, n, c, y, xx, pool, cl)
+                        if s != 0:
+                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, s
+                            k += 1
+        else:
+            for c in range(n_ch):
+                for y in range(ph):
+                    for xx in range(pw):
+                        s = _window_sum(x, n, c, y, xx, pool, cl)
+                        if s != 0:
+                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, s
+                            k += 1
+
+
+def events(x: torch.Tensor, pool: int):
+    """``(indptr, ey, ex, ec, ev)``: the non-zero (pooled) pixels of each frame of ``x [N, C, H, W]``,
+    compressed by frame. ``ev`` holds the window *sum*; the caller folds ``1 / pool**2`` into the weights.
+
+    Scans in memory order: channels-last memory is read as ``[N, H, W, C]``, anything else as
+    contiguous ``[N, C, H, W]``."""
+    n, c, h, w = x.shape
+    cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).numpy()
+    indptr = np.cumsum(_count(arr, pool, cl, c, h, w))
+    total = int(indptr[-1])
+    ey = np.empty(total, np.int32)
+    ex = np.empty(total, np.int32)
+    ec = np.empty(total, np.int32)
+    ev = np.empty(total, arr.dtype)
+    _fill(arr, pool, cl, c, h, w, indptr, ey, ex, ec, ev)
+    return indptr, ey, ex, ec, ev
+
+
+@nb.njit(inline="always")
+def _reach(i, k, s, n_out):
+    """Outputs ``range(lo, hi)`` that padded input coordinate ``i`` reaches, through tap ``i - o * s``
+    in ``[0, k)`` (two divisions per event and axis, none per tap)."""
+    lo = 0
+    if i - k + 1 > 0:
+        lo = (i - k + s) // s  # ceil((i - k + 1) / s)
+    hi = min(i // s + 1, n_out)
+    return lo, hi
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, out):
+    """``out`` (flat ``[N, OH, OW, O]``) = bias + per event and tap, ``v * wt[c, ky, kx, :]`` (``wt`` flat
+    ``[C, KH, KW, O]``). Flat offsets: numba array views per tap would cost more than the arithmetic."""
+    n_frames = indptr.shape[0] - 1
+    n_out = bias.shape[0]
+    frame = oh * ow * n_out
+    for n in nb.prange(n_frames):
+        base = n * frame
+        for i in range(oh * ow):
+            out[base + i * n_out:base + (i + 1) * n_out] = bias
+        for e in range(indptr[n], indptr[n + 1]):
+            iy = ey[e] + padh
+            ix = ex[e] + padw
+            v = ev[e]
+            wc = ec[e] * kh * kw
+            y0, y1 = _reach(iy, kh, sh, oh)
+            x0, x1 = _reach(ix, kw, sw, ow)
+            for oy in range(y0, y1):
+                row = base + oy * ow * n_out
+                wrow = (wc + (iy - oy * sh) * kw) * n_out
+                for ox in range(x0, x1):
+                    d = row + ox * n_out
+                    w0 = wrow + (ix - ox * sw) * n_out
+                    dst = out[d:d + n_out]  # slices: loop indices >= 0, so no wrap-around and it vectorises
+                    src = wt[w0:w0 + n_out]
+                    for m in range(n_out):
+                        dst[m] += v * src[m]
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
+def _weight_grad(indptr, ey, ex, ec, ev, g, kh, kw, sh, sw, padh, padw, oh, ow, n_out, partial):
+    """``partial[p]`` (flat ``[C, KH, KW, O]``) = sum over the frames of chunk p of ``v * g[n, oy, ox, :]``
+    (``g`` flat ``[N, OH, OW, O]``)."""
+    n_parts = partial.shape[0]
+    n_frames = indptr.shape[0] - 1
+    frame = oh * ow * n_out
+    for p in nb.prange(n_parts):
+        acc = partial[p]
+        acc[:] = 0
+        for n in range(p * n_frames // n_parts, (p + 1) * n_frames // n_parts):
+            base = n * frame
+            for e in range(indptr[n], indptr[n + 1]):
+                iy = ey[e] + padh
+                ix = ex[e] + padw
+                v = ev[e]
+                wc = ec[e] * kh * kw
+                y0, y1 = _reach(iy, kh, sh, oh)
+                x0, x1 = _reach(ix, kw, sw, ow)
+                for oy in range(y0, y1):
+                    row = base + oy * ow * n_out
+                    wrow = (wc + (iy - oy * sh) * kw) * n_out
+                    for ox in range(x0, x1):
+                        s0 = row + ox * n_out
+                        w0 = wrow + (ix - ox * sw) * n_out
+                        dst = acc[w0:w0 + n_out]
+                        src = g[s0:s0 + n_out]
+                        for m in range(n_out):
+                            dst[m] += v * src[m]
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    """A ``[N, C, H, W]`` tensor as an ``[N, H, W, C]`` view (no copy; any strides)."""
+    return t.permute(0, 2, 3, 1)
+
+
+def _unpool_grad(g_pooled: torch.Tensor, pool: int, size: tuple) -> torch.Tensor:
+    """Gradient of ``avg_pool2d(x, pool)`` w.r.t. ``x [N, C, H, W]``: each window gets ``g / pool**2``."""
+    n, c, ph, pw = g_pooled.shape
+    h, w = size
+    g = (g_pooled / (pool * pool)).permute(0, 2, 3, 1)  # [N, PH, PW, C]
+    g = g[:, :, None, :, None, :].expand(n, ph, pool, pw, pool, c).reshape(n, ph * pool, pw * pool, c)
+    if (ph * pool, pw * pool) != (h, w):
+        g = F.pad(g, (0, 0, 0, w - pw * pool, 0, h - ph * pool))
+    return g.permute(0, 3, 1, 2)  # [N, C, H, W] view of channels-last memory
+
+
+class EventConv2d(torch.autograd.Function):
+    """``conv2d(avg_pool2d(x, pool), weight, bias, stride, padding)`` for 4-D CPU ``x`` by events.
+
+    Only the event list is kept for the backward, not the dense input. The output is a
+    ``[N, O, OH, OW]`` tensor in channels-last memory.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geom: ConvGeometry):
+        set_threads()
+        n, c, h, w = x.shape
+        o, _, kh, kw = weight.shape
+        (sh, sw), (ph, pw), pool = geom
+        oh = output_size(h, kh, sh, ph, pool)
+        ow = output_size(w, kw, sw, pw, pool)
+        ev = events(x.detach(), pool)
+        scale = 1.0 / (pool * pool)
+        wt = (weight.detach() * scale if pool > 1 else weight.detach()).permute(1, 2, 3, 0).contiguous()
+        b = bias.detach().contiguous() if bias is not None else torch.zeros(o, dtype=x.dtype)
+        out = torch.empty((n, oh, ow, o), dtype=x.dtype)
+        _forward(*ev, wt.reshape(-1).numpy(), b.numpy(), kh, kw, sh, sw, ph, pw, oh, ow, out.view(-1).numpy())
+        ctx.events = ev
+        ctx.geom = geom
+        ctx.in_shape = (n, c, h, w)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(weight)
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, g):
+        (weight,) = ctx.saved_tensors
+        (sh, sw), (ph, pw), pool = ctx.geom
+        n, c, h, w = ctx.in_shape
+        o, _, kh, kw = weight.shape
+        g_nhwc = _nhwc(g).contiguous()
+        g_x = g_w = g_b = None
+        if ctx.needs_input_grad[0]:
+            gin = torch.nn.grad.conv2d_input((n, c, h // pool, w // pool), weight, g_nhwc.permute(0, 3, 1, 2),
+                                             (sh, sw), (ph, pw))
+            g_x = _unpool_grad(gin, pool, (h, w)) if pool > 1 else gin
+        if ctx.needs_input_grad[1]:
+            set_threads()
+            parts = max(1, min(n, 2 * torch.get_num_threads()))
+            partial = torch.empty((parts, c * kh * kw * o), dtype=g.dtype)
+            oh, ow = g_nhwc.shape[1], g_nhwc.shape[2]
+            _weight_grad(*ctx.events, g_nhwc.view(-1).numpy(), kh, kw, sh, sw, ph, pw, oh, ow, o, partial.numpy())
+            gwt = (partial.sum(0) if parts > 1 else partial[0]).view(c, kh, kw, o)
+            if pool > 1:
+                gwt = gwt / (pool * pool)
+            g_w = gwt.permute(3, 0, 1, 2).contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            g_b = g_nhwc.sum((0, 1, 2))
+        ctx.events = None
+        return g_x, g_w, g_b, None
+
+
+def event_conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), pool: int = 1) -> torch.Tensor:
+    """Event-path ``conv2d(avg_pool2d(x, pool), weight, bias, stride, padding)`` of ``x [N, C, H, W]``."""
+    dtype = torch.promote_types(x.dtype, weight.dtype)
+    return EventConv2d.apply(x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype),
+                             ConvGeometry(tuple(stride), tuple(padding), int(pool)))
+
+
+def dense_conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), pool: int = 1) -> torch.Tensor:
+    """The dense (torch) path of ``event_conv2d``."""
+    if pool > 1:
+        x = F.avg_pool2d(x, pool)
+    return F.conv2d(x, weight, bias, stride, padding)
+
+
+def pooled_activity(x: torch.Tensor, pool: int = 1, max_frames: int = 16) -> float:
+    """Fraction of non-zero entries of ``avg_pool2d(x, pool)`` (the event count per input entry of the
+    convolution), estimated on at most ``max_frames`` evenly strided frames of ``x [N, C, H, W]``."""
+    step = max(1, x.shape[0] // max_frames)
+    sample = x[::step]
+    if pool > 1:
+        sample = F.avg_pool2d(sample, pool, divisor_override=1)
+    return torch.count_nonzero(sample).item() / max(1, sample.numel())
