@@ -113,15 +113,15 @@ def build_spikeflow(kind, layers):
 
     lif = dict(tau_mem=-1e-3 / math.log(DECAY), r=1.0 / (1.0 - DECAY), dt=1e-3, v_threshold=1.0, reset="subtract")
     if kind == "mlp":
-        l1, l2 = snn.SpikeLinear(700, 256), snn.SpikeLinear(256, 20)
-        l1.load_state_dict(layers[0].state_dict())
-        l2.load_state_dict(layers[1].state_dict())
-        n1, n2 = snn.LIF(**lif), snn.LIF(**lif)
-        net = nn.ModuleList([l1, n1, l2, n2])
+        # Linear + LIF fused into one spike-driven kernel per layer (spikeflow.nn.LinearLIF)
+        m1, m2 = snn.LinearLIF(700, 256, **lif), snn.LinearLIF(256, 20, **lif)
+        m1.linear.load_state_dict(layers[0].state_dict())
+        m2.linear.load_state_dict(layers[1].state_dict())
+        net = nn.ModuleList([m1, m2])
 
         def forward(x):
-            h = n1(l1(x))
-            return n2(l2(h)), h
+            h = m1(x)
+            return m2(h), h
     else:
         # event-path convolutions where the (pooled) input is sparse enough (spikeflow.nn.SpikeConv2d);
         # the second one folds the first AvgPool2d in (pool=2)

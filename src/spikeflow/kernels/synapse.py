@@ -144,12 +144,17 @@ def event_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return out.reshape(*lead, weight.shape[0])
 
 
-def activity(x: torch.Tensor, max_samples: int = 1 << 16) -> float:
-    """Fraction of non-zero entries, estimated on an evenly strided sample of at most ``max_samples``."""
+def activity(x: torch.Tensor, max_samples: int = 1 << 16, blocks: int = 64) -> float:
+    """Fraction of non-zero entries, estimated on at most ``max_samples`` entries taken as
+    ``blocks`` evenly spaced contiguous runs (a strided sample would touch one cache line per entry)."""
     flat = x.reshape(-1)
-    step = max(1, flat.numel() // max_samples)
-    sample = flat[::step]
-    return torch.count_nonzero(sample).item() / max(1, sample.numel())
+    n = flat.numel()
+    if n <= max_samples:
+        return torch.count_nonzero(flat).item() / max(1, n)
+    run = max_samples // blocks
+    starts = torch.linspace(0, n - run, blocks).long()
+    sample = flat[(starts[:, None] + torch.arange(run)).reshape(-1)]
+    return torch.count_nonzero(sample).item() / sample.numel()
 
 
 def use_event_path(x: torch.Tensor, out_features: int, crossover: float = CROSSOVER) -> bool:

@@ -6,8 +6,10 @@ import torch
 from torch import nn
 
 from spikeflow.nn.fold import TimeFold
+from spikeflow.nn.linear_lif import fused_multistep, fused_reason
 from spikeflow.nn.neuron import NeuronLayer
 from spikeflow.nn.recurrent import Recurrent
+from spikeflow.nn.synapse import SpikeLinear
 
 _STATEFUL = (NeuronLayer, Recurrent, TimeFold)
 
@@ -18,11 +20,32 @@ class Sequential(nn.Sequential):
     Plain torch layers are wrapped in ``TimeFold`` automatically. ``forward`` runs a whole
     sequence from a fresh state. For streaming, ``step(x_t)`` advances one time step and
     keeps each layer's state in this object until ``reset()``.
+
+    In ``forward``, a ``SpikeLinear`` directly followed by a ``LIF`` layer runs as one fused
+    kernel (``spikeflow.nn.LinearLIF``'s) when that kernel supports the pair and, for
+    ``event="auto"``, the input is sparse enough, and neither layer carries forward hooks or
+    a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
+    ``SpikeLinear`` keeps them apart too.
     """
 
     def __init__(self, *layers: nn.Module):
         super().__init__(*[m if isinstance(m, _STATEFUL) or _is_stateful(m) else TimeFold(m) for m in layers])
         self._states = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            if (isinstance(layer, SpikeLinear) and isinstance(nxt, NeuronLayer) and isinstance(x, torch.Tensor)
+                    and fused_reason(x, layer, nxt, layer.event) is None):
+                x = fused_multistep(x, layer, nxt)[0]
+                i += 2
+                continue
+            x = layer(x)
+            i += 1
+        return x
 
     def reset(self) -> None:
         """Forget the streaming state: the next ``step`` starts from rest."""

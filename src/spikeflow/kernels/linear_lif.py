@@ -1,0 +1,409 @@
+"""Fused spike-driven Linear + LIF (numba, CPU): the synaptic current is never materialised.
+
+Forward, one kernel over all T, parallel over the batch: for each ``(t, b)`` the active
+(non-zero) inputs are gathered and their weight rows (weights laid out ``[in, out]``) added
+to the bias, then the LIF step of ``spikeflow.neurons.lif`` runs in place on that current:
+
+    h = (v_leak + (v - v_leak) * a) + (r * I) * c      # a = exp(-dt / tau_mem), c = 1 - a
+    z = h - v_threshold > 0;  v' = reset(h, z)
+
+The forward keeps only the membrane before reset ``h`` (one float per neuron-step; the spike
+is recomputed from it) and the input the caller already holds. The backward is one reverse
+pass over T: the surrogate-gradient LIF backward gives ``dL/dI_t``, which is at once added to
+the weight gradient over the active inputs of step ``t`` (one buffer per thread, summed at the
+end), to the bias gradient and, only when the input needs a gradient, stored so that
+``dL/dx = dL/dI @ W`` is one dense matmul. Parameter gradients (``tau_mem`` through ``a`` and
+``c``, ``v_threshold``, ``v_leak``, ``v_reset``, ``r``) are accumulated only when asked for.
+
+Scope: the LIF model without a refractory period and without a membrane trace output, one
+value per parameter or one per output neuron, float32/float64 CPU tensors. ``unsupported_reason``
+says why a call is outside it; callers then use the unfused path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+import torch
+
+from spikeflow.kernels.cpu import RESET_CODES, _sg_typed, set_threads
+from spikeflow.kernels.fused import _surrogate_code
+from spikeflow.errors import InputError
+
+PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
+A, C, R, VL, TH, VR = range(6)
+SEGMENT = 32  # steps between the membrane checkpoints of the recompute mode
+# "auto" recompute: when keeping the membrane of every step would take more than this many bytes
+RECOMPUTE_ABOVE_BYTES = 4 << 20
+
+
+class Config(NamedTuple):
+    reset_mode: int
+    detach: bool
+    sg_kind: int
+    sg_scale: float
+    store_h: bool  # a gradient will be asked for: keep the membrane for the backward
+    layer: str  # the layer's name, for error messages
+    recompute: bool  # keep the membrane every SEGMENT steps and recompute it in the backward
+
+
+@nb.njit(parallel=True, cache=True)
+def compress(x):
+    """Active entries of each row of ``x [rows, n_in]``: ``(indptr, indices, values, finite)``.
+
+    ``values`` is empty when every active entry is 1 (binary spikes). Two streaming passes over
+    ``x``: count, then a branch-free gather of each row into a small buffer, copied to the row's
+    place; finiteness is checked on the active entries only (``v * 0`` is NaN for NaN/inf).
+    """
+    rows, n_in = x.shape
+    counts = np.zeros(rows + 1, np.int64)
+    for r in nb.prange(rows):
+        c = 0
+        for i in range(n_in):
+            c += x[r, i] != 0  # NaN and inf count as active: they are checked below
+        counts[r + 1] = c
+    indptr = np.cumsum(counts)
+    indices = np.empty(indptr[rows], np.int32)
+    values = np.empty(indptr[rows], x.dtype)
+    bad = np.zeros(rows, np.bool_)
+    non_binary = np.zeros(rows, np.bool_)
+    n_chunks = min(rows, 64)
+    for ch in nb.prange(n_chunks):
+        buf = np.empty(n_in + 1, np.int32)
+        for r in range(ch * rows // n_chunks, (ch + 1) * rows // n_chunks):
+            xr = x[r]
+            m = 0
+            for i in range(n_in):
+                buf[m] = i
+                m += xr[i] != 0
+            k0 = indptr[r]
+            nbin = False
+            z = xr[0] * 0
+            for k in range(m):
+                v = xr[buf[k]]
+                indices[k0 + k] = buf[k]
+                values[k0 + k] = v
+                nbin |= v != 1
+                z += v * 0
+            bad[r] = z != z
+            non_binary[r] = nbin
+    if not non_binary.any():
+        values = np.empty(0, x.dtype)
+    return indptr, indices, values, not bad.any()
+
+
+@nb.njit(inline="always")
+def _current(indptr, indices, values, row, wt, bias, cur):
+    """``cur = bias + sum over active i of x[i] * wt[i]`` for one row of the compressed input
+    (ascending i, as the event Linear)."""
+    for j in range(cur.shape[0]):
+        cur[j] = bias[j]
+    if values.shape[0] == 0:  # binary input: add the rows
+        for k in range(indptr[row], indptr[row + 1]):
+            wi = wt[indices[k]]
+            for j in range(cur.shape[0]):
+                cur[j] += wi[j]
+    else:
+        for k in range(indptr[row], indptr[row + 1]):
+            xv = values[k]
+            wi = wt[indices[k]]
+            for j in range(cur.shape[0]):
+                cur[j] += xv * wi[j]
+
+
+@nb.njit(inline="always")
+def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
+    """The LIF step on the current ``cur``: ``cur`` becomes ``h``, ``ot`` the spikes, ``v`` the new membrane."""
+    zero = one - one
+    for j in range(cur.shape[0]):
+        cur[j] = (vl[j] + (v[j] - vl[j]) * a[j]) + (r[j] * cur[j]) * c[j]
+    if reset_mode == 0:
+        for j in range(cur.shape[0]):
+            zf = one if cur[j] - th[j] > zero else zero
+            ot[j] = zf
+            v[j] = cur[j] - zf * th[j]
+    elif reset_mode == 1:
+        for j in range(cur.shape[0]):
+            zf = one if cur[j] - th[j] > zero else zero
+            ot[j] = zf
+            v[j] = cur[j] - zf * (cur[j] - vr[j])
+    else:
+        for j in range(cur.shape[0]):
+            ot[j] = one if cur[j] - th[j] > zero else zero
+            v[j] = cur[j]
+
+
+@nb.njit(parallel=True, cache=True)
+def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
+            out, h_st, v_ck, v_t):
+    """``store``: 0 keep nothing, 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``."""
+    n_steps, n_batch, n_out = out.shape
+    for b in nb.prange(n_batch):
+        v = v0[b].copy()
+        cur = np.empty(n_out, wt.dtype)
+        for t in range(n_steps):
+            if store == 2 and t % seg == 0:
+                v_ck[t // seg, b] = v
+            _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
+            _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
+            if store == 1:
+                h_st[t, b] = cur
+        v_t[b] = v
+
+
+@nb.njit(parallel=True, cache=True)
+def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+             reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
+    """Reverse pass, segment by segment of ``seg`` steps: the segment's ``h`` comes from ``h_st``
+    or, when ``v_ck`` holds the membrane at each segment start, is recomputed from it."""
+    n_steps, n_batch, n_out = g_out.shape
+    recompute = v_ck.shape[0] > 0
+    n_seg = (n_steps + seg - 1) // seg
+    n_chunks = g_wt_parts.shape[0]
+    zero = one - one
+    # the reset's partials without branches (so the neuron loop vectorises):
+    # subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0
+    k_sub = one if reset_mode == 0 else zero
+    k_to = one if reset_mode == 1 else zero
+    k_z = zero if detach else one
+    rc = r * c
+    for ch in nb.prange(n_chunks):
+        gw = g_wt_parts[ch]
+        gb = g_b_parts[ch]
+        gp = g_p_parts[ch]
+        gw[:] = zero
+        gb[:] = zero
+        gp[:] = zero
+        gi = np.empty(n_out, wt.dtype)
+        gh = np.empty(n_out, wt.dtype)
+        gu = np.empty(n_out, wt.dtype)
+        gv_in = np.empty(n_out, wt.dtype)
+        cur = np.empty(n_out, wt.dtype)
+        gv = np.empty(n_out, wt.dtype)
+        hbuf = np.empty((seg, n_out), wt.dtype)
+        v_start = np.empty(n_out, wt.dtype)  # the membrane before the segment's first step
+        v_run = np.empty(n_out, wt.dtype)
+        spk = np.empty(n_out, wt.dtype)
+        for b in range(ch * n_batch // n_chunks, (ch + 1) * n_batch // n_chunks):
+            gv[:] = g_v_t[b]
+            for s in range(n_seg - 1, -1, -1):
+                t0 = s * seg
+                t1 = min(n_steps, t0 + seg)
+                if recompute:
+                    v_start[:] = v_ck[s, b]
+                    v_run[:] = v_start
+                    for t in range(t0, t1):
+                        _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
+                        _lif_step(cur, v_run, a, c, r, vl, th, vr, reset_mode, one, spk)
+                        hbuf[t - t0] = cur
+                else:
+                    for t in range(t0, t1):
+                        hbuf[t - t0] = h_st[t, b]
+                    if need_params:
+                        if t0 == 0:
+                            v_start[:] = v0[b]
+                        else:
+                            for j in range(n_out):
+                                hp = h_st[t0 - 1, b, j]
+                                zp = one if hp - th[j] > zero else zero
+                                v_start[j] = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                for t in range(t1 - 1, t0 - 1, -1):
+                    ht = hbuf[t - t0]
+                    go = g_out[t, b]
+                    if need_params:
+                        gv_in[:] = gv
+                    for j in range(n_out):
+                        h = ht[j]
+                        u = h - th[j]
+                        zf = one if u > zero else zero
+                        dvdh = one - zf * k_to
+                        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
+                        guj = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+                        ghj = gv[j] * dvdh + guj
+                        gu[j] = guj
+                        gh[j] = ghj
+                        gi[j] = ghj * rc[j]
+                        gb[j] += ghj * rc[j]
+                        gv[j] = ghj * a[j]
+                    if need_gi:
+                        g_i[t, b] = gi
+                    row = t * n_batch + b
+                    if values.shape[0] == 0:  # binary input
+                        for k in range(indptr[row], indptr[row + 1]):
+                            gwi = gw[indices[k]]
+                            for j in range(n_out):
+                                gwi[j] += gi[j]
+                    else:
+                        for k in range(indptr[row], indptr[row + 1]):
+                            xv = values[k]
+                            gwi = gw[indices[k]]
+                            for j in range(n_out):
+                                gwi[j] += xv * gi[j]
+                    if need_params:
+                        for j in range(n_out):
+                            zf = one if ht[j] - th[j] > zero else zero
+                            gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
+                            gp[VR, j] += gv_in[j] * (zf * k_to)
+                            if t > t0:
+                                hp = hbuf[t - 1 - t0, j]
+                                zp = one if hp - th[j] > zero else zero
+                                v_prev = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                            else:
+                                v_prev = v_start[j]
+                            gp[A, j] += gh[j] * (v_prev - vl[j])
+                            gp[VL, j] += gh[j] * (one - a[j])
+                        # c and r multiply the current: recompute it exactly as the forward did
+                        _current(indptr, indices, values, row, wt, bias, cur)
+                        for j in range(n_out):
+                            gp[C, j] += gh[j] * (r[j] * cur[j])
+                            gp[R, j] += gh[j] * (cur[j] * c[j])
+            g_v0[b] = gv
+
+
+class LinearLIFFunction(torch.autograd.Function):
+    """Inputs: cfg, x [T, B, in], weight [out, in], bias [out], v0 [B, out], then ``PARAMS`` tensors [out].
+
+    Outputs: spikes [T, B, out], v_T [B, out].
+    """
+
+    @staticmethod
+    def forward(ctx, cfg: Config, x, weight, bias, v0, *params):
+        set_threads()
+        n_steps, n_batch, _ = x.shape
+        n_out = weight.shape[0]
+        dtype = x.dtype
+        x_c = x.detach().contiguous()
+        *events, finite = compress(x_c.reshape(n_steps * n_batch, -1).numpy())
+        if not finite:
+            raise InputError(f"{cfg.layer}: input contains NaN or inf values")
+        wt = weight.detach().t().contiguous()
+        b = bias.detach().contiguous()
+        v0_c = v0.detach().contiguous()
+        p = [q.detach().contiguous() for q in params]
+        store = 0 if not cfg.store_h else (2 if cfg.recompute else 1)
+        out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
+        h_st = torch.empty((n_steps, n_batch, n_out) if store == 1 else (1, 1, 1), dtype=dtype)
+        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
+        v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
+        v_t = torch.empty((n_batch, n_out), dtype=dtype)
+        forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
+                store, SEGMENT, x_c.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
+        ctx.cfg = cfg
+        if store:
+            ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
+            ctx.events = events  # the active inputs (compressed rows), not the dense input
+            ctx.shape = (n_steps, n_batch, n_out)
+        return out, v_t
+
+    @staticmethod
+    def backward(ctx, g_out, g_v_t):
+        set_threads()
+        cfg = ctx.cfg
+        wt, b, h_st, v_ck, v0, *p = ctx.saved_tensors
+        events = ctx.events
+        n_steps, n_batch, n_out = ctx.shape
+        n_in = wt.shape[0]
+        dtype = h_st.dtype
+        if g_out is None:
+            g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype)
+        g_out = g_out.contiguous()
+        g_v_t = torch.zeros((n_batch, n_out), dtype=dtype) if g_v_t is None else g_v_t.contiguous()
+        need_x = ctx.needs_input_grad[1]
+        need_params = any(ctx.needs_input_grad[5:])
+        n_chunks = max(1, min(n_batch, nb.get_num_threads()))
+        g_wt_parts = torch.empty((n_chunks, n_in, n_out), dtype=dtype)
+        g_b_parts = torch.empty((n_chunks, n_out), dtype=dtype)
+        g_p_parts = torch.empty((n_chunks, len(PARAMS), n_out), dtype=dtype)
+        g_i = torch.empty((n_steps, n_batch, n_out) if need_x else (1, 1, 1), dtype=dtype)
+        g_v0 = torch.empty((n_batch, n_out), dtype=dtype)
+        one = h_st.new_ones(()).numpy()[()]
+        backward(g_out.numpy(), g_v_t.numpy(), *events, wt.numpy(), b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT,
+                 v0.numpy(),
+                 *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
+                 one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
+                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy())
+        g_x = g_i @ wt.t() if need_x else None
+        g_w = g_wt_parts.sum(0).t() if ctx.needs_input_grad[2] else None
+        g_b = g_b_parts.sum(0) if ctx.needs_input_grad[3] else None
+        g_p = g_p_parts.sum(0) if need_params else None
+        g_params = [g_p[k] if (need_params and ctx.needs_input_grad[5 + k]) else None for k in range(len(PARAMS))]
+        return (None, g_x, g_w, g_b, g_v0 if ctx.needs_input_grad[4] else None, *g_params)
+
+
+def _vector(value, dtype, n_out: int):
+    """A LIF parameter as an ``[n_out]`` tensor of ``dtype`` (autograd sums an expanded one back), or ``None``."""
+    if not isinstance(value, torch.Tensor):
+        return torch.full((n_out,), float(value), dtype=dtype)
+    if value.dim() > 1 or value.numel() not in (1, n_out) or value.device.type != "cpu":
+        return None
+    return value.to(dtype).reshape(-1).expand(n_out)
+
+
+def unsupported_reason(x, weight, params, spike_fn, refractory: bool, return_trace: bool) -> str | None:
+    """Why the fused kernel cannot run this call, or ``None`` (``params``: ``spikeflow.neurons.lif.LIFParams``)."""
+    if x.device.type != "cpu" or weight.device.type != "cpu":
+        return "it runs on the CPU only"
+    if x.dtype not in (torch.float32, torch.float64) or weight.dtype != x.dtype:
+        return f"input and weight must share a float32/float64 dtype (got {x.dtype} and {weight.dtype})"
+    if x.dim() < 2 or x.shape[0] == 0:
+        return f"input must be time-major [T, B, ..., in_features], got shape {tuple(x.shape)}"
+    if refractory:
+        return "a refractory period is not fused (option 'refractory')"
+    if return_trace:
+        return "the membrane trace output is not fused (option 'return_state')"
+    if params.reset not in RESET_CODES:
+        return f"unknown reset mode {params.reset!r}"
+    if _surrogate_code(spike_fn) is None:
+        return f"spike function {spike_fn!r} is neither a spikeflow Surrogate nor heaviside"
+    n_out = weight.shape[0]
+    for name in ("tau_mem", "v_threshold", "v_leak", "v_reset", "r"):
+        value = getattr(params, name)
+        if isinstance(value, torch.Tensor):
+            if value.dim() > 1 or value.numel() not in (1, n_out):
+                return f"parameter {name!r} must be one value or one per output neuron, got shape {tuple(value.shape)}"
+            if torch.promote_types(value.dtype, x.dtype) != x.dtype:
+                return f"parameter {name!r} ({value.dtype}) would promote the {x.dtype} input"
+            if value.device.type != "cpu":
+                return f"parameter {name!r} is on {value.device}"
+    return None
+
+
+def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearLIF", recompute=None):
+    """Spikes ``[T, *batch, out]`` and final membrane ``[*batch, out]`` of LIF(Linear(x)) over all T.
+
+    ``params`` is a ``LIFParams``; ``v0`` the initial membrane (default ``v_leak``). The caller has
+    checked ``unsupported_reason``. Same results as ``F.linear`` followed by the reference LIF.
+    """
+    n_steps, batch, n_in = x.shape[0], x.shape[1:-1], x.shape[-1]
+    n_out = weight.shape[0]
+    dtype = x.dtype
+    x3 = x.reshape(n_steps, -1, n_in)
+    n_batch = x3.shape[1]
+    a = params.alpha
+    c = 1.0 - a  # the reference's own expression
+    vec = {k: _vector(v, dtype, n_out) for k, v in
+           dict(a=a, c=c, r=params.r, vl=params.v_leak, th=params.v_threshold, vr=params.v_reset).items()}
+    if v0 is None:
+        v0 = vec["vl"].detach().expand(n_batch, n_out).contiguous()
+    else:
+        v0 = v0.to(dtype).expand(*batch, n_out).reshape(n_batch, n_out)
+    if bias is None:
+        bias = torch.zeros(n_out, dtype=dtype)
+    sg_kind, sg_scale = _surrogate_code(spike_fn)
+    inputs = [x3, weight, bias, v0, *[vec[k] for k in PARAMS]]
+    store_h = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if recompute is None:
+        recompute = n_steps * n_batch * n_out * x.element_size() > RECOMPUTE_ABOVE_BYTES
+    cfg = Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, store_h, layer,
+                 bool(recompute))
+    out, v_t = LinearLIFFunction.apply(cfg, *inputs)
+    return out.reshape(n_steps, *batch, n_out), v_t.reshape(*batch, n_out)
+
+
+def bytes_per_neuron_step(dtype=torch.float32) -> int:
+    """Bytes kept for the backward per output neuron and time step: the membrane before reset."""
+    return torch.empty((), dtype=dtype).element_size()

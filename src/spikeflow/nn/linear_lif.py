@@ -1,0 +1,132 @@
+"""``LinearLIF``: a spike-driven Linear followed by a LIF layer, fused into one CPU kernel.
+
+The fused kernel (``spikeflow.kernels.linear_lif``) adds the weight rows of the active inputs
+and steps the LIF neurons in place, so the ``[T, B, out]`` synaptic current and its gradient
+are never stored. ``spikeflow.nn.Sequential`` applies the same fusion to an adjacent
+``SpikeLinear`` + ``LIF`` pair.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from spikeflow.errors import ParameterError, ShapeError
+from spikeflow.kernels import linear_lif as kernel
+from spikeflow.kernels import synapse
+from spikeflow.neurons.base import check_time_major
+from spikeflow.nn.neuron import LIF, NeuronLayer
+from spikeflow.nn.synapse import SpikeLinear
+
+EVENT_MODES = ("auto", "always", "never")
+
+
+def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto"):
+    """Why ``neuron(linear(x))`` cannot take the fused kernel here (``None`` when it can).
+
+    ``event="auto"`` also requires the input's activity to be below ``linear.crossover``
+    (above it the dense matmul is faster); ``"always"`` ignores activity.
+    """
+    if event == "never":
+        return "event='never'"
+    for m in (linear, neuron):
+        if _intercepted(m):
+            return f"{type(m).__name__} has forward hooks or a wrapped forward/multistep (they must see the layer run)"
+    if neuron.model.name != "lif":
+        return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
+    p = neuron.params
+    reason = kernel.unsupported_reason(x, linear.weight, p, neuron.surrogate, p.refractory_steps > 0,
+                                       neuron.return_state)
+    if reason is None and linear.bias is not None and linear.bias.dtype != x.dtype:
+        reason = f"bias dtype {linear.bias.dtype} differs from the input's {x.dtype}"
+    if reason is None and event == "auto" and synapse.activity(x) >= linear.crossover:
+        reason = f"input activity is above the crossover {linear.crossover:g} (dense is faster)"
+    return reason
+
+
+def _intercepted(m: nn.Module) -> bool:
+    """Hooks or instance-level wrappers (metrics, recorders) that a fused run would bypass."""
+    from torch.nn.modules import module as _module
+
+    return bool(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ or "multistep" in m.__dict__
+                or _module._global_forward_hooks or _module._global_forward_pre_hooks)
+
+
+def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None):
+    """``neuron.multistep(linear(x))`` by the fused kernel: ``(spikes, LIFState)``.
+
+    Checks the input as both layers do (shape; NaN/inf, found while compressing the input)."""
+    from spikeflow.neurons.lif import LIFState
+
+    if x.shape[-1] != linear.in_features:
+        raise ShapeError(
+            f"SpikeLinear({linear.in_features}->{linear.out_features}): input's last axis must be "
+            f"{linear.in_features}, got shape {tuple(x.shape)}"
+        )
+    check_time_major(x, neuron._name())
+    if neuron.shape is not None and neuron.shape != (linear.out_features,):
+        raise ShapeError(f"{neuron._name()}: layer shape {neuron.shape} does not match the {linear.out_features} "
+                         f"outputs of the Linear before it")
+    v0 = None if state is None else state.v
+    name = f"LinearLIF({linear.in_features}->{linear.out_features})"
+    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute)
+    return out, LIFState(v_t, None)
+
+
+class LinearLIF(nn.Module):
+    """``LIF(SpikeLinear(x))`` over time-major ``[T, B, ..., in_features]`` input, fused on the CPU.
+
+    Args:
+        in_features, out_features, bias: as ``nn.Linear`` (the weights live in ``self.linear``).
+        event: ``"auto"`` fuses when the kernel supports the call and the input's fraction of
+            non-zero entries is below ``crossover``; ``"always"`` fuses or raises
+            ``ParameterError`` naming the unsupported option; ``"never"`` runs the two layers
+            unfused (dense Linear, then the LIF kernels).
+        crossover: activity above which ``"auto"`` uses the unfused dense path
+            (default ``spikeflow.kernels.synapse.CROSSOVER``).
+        learn_tau, learn_threshold, surrogate, **lif_params: as ``spikeflow.nn.LIF``
+            (``tau_mem``, ``v_threshold``, ``reset``, ``dt`` ...; seconds).
+        recompute: the fused backward needs the membrane of every step; ``False`` keeps it
+            (4 bytes per neuron-step in float32), ``True`` keeps it only every 32 steps and
+            recomputes the rest in the backward (one more pass over the active inputs, far less
+            memory for long sequences); ``None`` recomputes when keeping it would take more than
+            ``spikeflow.kernels.linear_lif.RECOMPUTE_ABOVE_BYTES`` (4 MiB).
+
+    Fused: LIF without a refractory period and without ``return_state``, every reset mode,
+    ``detach_reset``, all surrogates, learnable ``tau_mem`` and ``v_threshold``. Outside that
+    scope ``"auto"`` falls back to the unfused layers (same results); so it does when
+    ``self.linear`` or ``self.lif`` carries forward hooks or a wrapped ``multistep`` (spike
+    recorders, metrics), which must see those layers run.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, event: str = "auto",
+                 crossover: float | None = None, learn_tau: bool = False, learn_threshold: bool = False,
+                 surrogate=None, backend: str = "auto", recompute: bool | None = None, **lif_params):
+        super().__init__()
+        if event not in EVENT_MODES:
+            raise ParameterError(f"LinearLIF: 'event' must be one of {EVENT_MODES}, got {event!r}")
+        self.event = event
+        self.recompute = recompute
+        self.linear = SpikeLinear(in_features, out_features, bias, crossover=crossover,
+                                  event="never" if event == "never" else "auto")
+        self.lif = LIF(out_features, learn_tau=learn_tau, learn_threshold=learn_threshold, surrogate=surrogate,
+                       backend=backend, **lif_params)
+
+    def multistep(self, x, state=None):
+        """All T steps of ``x [T, B, ..., in]`` from ``state`` (a ``LIFState``); returns ``(spikes, final_state)``."""
+        reason = fused_reason(x, self.linear, self.lif, self.event)
+        if reason is None:
+            return fused_multistep(x, self.linear, self.lif, state, self.recompute)
+        if self.event == "always":
+            raise ParameterError(f"LinearLIF: event='always' but the fused kernel cannot run this call: {reason}")
+        out, final, _ = self.lif.multistep(self.linear(x), state)
+        return out, final
+
+    def forward(self, x):
+        return self.multistep(x)[0]
+
+    def step(self, x_t, state=None):
+        """One time step of ``x_t [B, ..., in]``; returns ``(spikes, new_state)`` (unfused)."""
+        return self.lif.step(self.linear(x_t), state)
+
+    def extra_repr(self) -> str:
+        return f"event={self.event}, recompute={self.recompute}"

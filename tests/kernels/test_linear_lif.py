@@ -1,0 +1,209 @@
+"""Fused spike-driven Linear+LIF against the unfused reference: the dense ``F.linear`` followed by
+the LIF model's own ``step`` loop (``spikeflow.neurons``). Same spikes, same final membrane, same
+gradients for input, weight, bias, initial membrane, tau and threshold.
+
+Weights, bias and input values are multiples of 1/64 so that every synaptic current is exact in
+float32 whatever the summation order: the two paths then see the very same current and their
+spikes must be identical, not merely close."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.nn import functional as F
+
+from spikeflow import kernels
+from spikeflow.errors import InputError, ParameterError
+from spikeflow.kernels import linear_lif as kernel
+from spikeflow.neurons import MODELS, heaviside
+from spikeflow.nn import LIF, LinearLIF, Sequential, SpikeLinear
+from spikeflow.surrogate import Surrogate
+
+SURROGATES = [Surrogate("fast_sigmoid", 10.0), Surrogate("atan", 2.0), Surrogate("triangle", 1.0),
+              Surrogate("straight_through", 1.0)]
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
+
+
+def _dyadic(t: torch.Tensor) -> torch.Tensor:
+    return torch.round(t * 64) / 64
+
+
+def _case(dtype, n_steps, batch, n_in, n_out, reset, detach, learn, per_neuron, binary, bias, seed):
+    g = torch.Generator().manual_seed(seed)
+    shape = (n_out,) if per_neuron else ()
+
+    def value(v, spread):
+        t = torch.full(shape, float(v), dtype=dtype)
+        if per_neuron:
+            t = t * (1 + spread * torch.rand(shape, generator=g, dtype=dtype))
+        return t.requires_grad_(learn)
+
+    kw = dict(reset=reset, detach_reset=detach, v_threshold=value(1.0, 0.5), tau_mem=value(8e-3, 1.0),
+              v_leak=0.05, r=3.0)
+    if reset == "to_reset":
+        kw["v_reset"] = -0.2
+    params = MODELS["lif"].params_cls(**kw)
+    active = torch.rand((n_steps, *batch, n_in), generator=g) < 0.3
+    vals = torch.ones_like(active, dtype=dtype) if binary else _dyadic(torch.rand(active.shape, generator=g,
+                                                                                   dtype=dtype) * 2)
+    x = (active * vals).to(dtype).requires_grad_()
+    w = _dyadic(torch.randn((n_out, n_in), generator=g, dtype=dtype) * 0.6).requires_grad_()
+    b = _dyadic(torch.randn(n_out, generator=g, dtype=dtype) * 0.2).requires_grad_() if bias else None
+    v0 = (0.5 * torch.rand((*batch, n_out), generator=g, dtype=dtype)).requires_grad_()
+    leaves = [x, w, v0] + ([b] if bias else []) + [v for v in (kw["v_threshold"], kw["tau_mem"]) if v.requires_grad]
+    return params, x, w, b, v0, leaves
+
+
+def _loss(out, v_t, seed):
+    g = torch.Generator().manual_seed(seed + 1)
+    w_out = torch.randn(out.shape, generator=g, dtype=out.dtype)
+    return (out * w_out).sum() + v_t.sum()
+
+
+def check(dtype, n_steps, batch, n_in, n_out, reset, detach, learn, per_neuron, binary, bias, sg, recompute, seed):
+    params, x, w, b, v0, leaves = _case(dtype, n_steps, batch, n_in, n_out, reset, detach, learn, per_neuron,
+                                        binary, bias, seed)
+    out_f, v_f = kernel.linear_lif(x, w, b, params, sg, v0, recompute=recompute)
+    g_f = torch.autograd.grad(_loss(out_f, v_f, seed), leaves)
+    m = MODELS["lif"]
+    state = m.init_state(v0.shape, params, dtype=dtype)._replace(v=v0)
+    out_r, fin, _ = kernels.multistep(m, F.linear(x, w, b), state, params, sg, backend="reference")
+    g_r = torch.autograd.grad(_loss(out_r, fin.v, seed), leaves)
+    assert out_f.dtype == out_r.dtype == dtype and out_f.shape == out_r.shape
+    assert torch.equal(out_f, out_r), "spikes differ"
+    assert (v_f - fin.v).abs().max().item() <= 1e-5
+    for i, (a, r) in enumerate(zip(g_f, g_r)):
+        assert a.shape == r.shape
+        assert _rel(a, r) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, r)}"
+    return out_r
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    n_steps=st.integers(1, 70),
+    batch=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    n_in=st.integers(1, 24),
+    n_out=st.integers(1, 20),
+    reset=st.sampled_from(["subtract", "to_reset", "none"]),
+    detach=st.booleans(),
+    learn=st.booleans(),
+    per_neuron=st.booleans(),
+    binary=st.booleans(),
+    bias=st.booleans(),
+    sg=st.sampled_from(SURROGATES),
+    recompute=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_fused_matches_unfused_reference(dtype, n_steps, batch, n_in, n_out, reset, detach, learn, per_neuron,
+                                         binary, bias, sg, recompute, seed):
+    check(dtype, n_steps, tuple(batch), n_in, n_out, reset, detach, learn, per_neuron, binary, bias, sg, recompute,
+          seed)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "to_reset", "none"])
+@pytest.mark.parametrize("recompute", [False, True])
+def test_every_reset_mode_with_learned_parameters(reset, recompute):
+    """Each reset mode, learned per-neuron tau and threshold, several recompute segments (T=75)."""
+    for dtype in (torch.float32, torch.float64):
+        out = check(dtype, 75, (3,), 20, 9, reset, False, True, True, False, True, SURROGATES[0], recompute, seed=5)
+        assert 0 < out.mean() < 0.9  # the case exercises spikes and resets
+
+
+def test_heaviside_forward_only():
+    params = MODELS["lif"].params_cls(tau_mem=5e-3, r=4.0)
+    x = (torch.rand(30, 2, 10) < 0.3).float()
+    w = _dyadic(torch.randn(6, 10))
+    with torch.no_grad():
+        out, v_t = kernel.linear_lif(x, w, None, params, heaviside)
+    m = MODELS["lif"]
+    ref, fin, _ = kernels.multistep(m, F.linear(x, w), m.init_state((2, 6), params), params, heaviside,
+                                    backend="reference")
+    assert torch.equal(out, ref) and torch.allclose(v_t, fin.v, atol=1e-6)
+
+
+def _pair(n_in=12, n_out=7, **lif):
+    torch.manual_seed(0)
+    fused = LinearLIF(n_in, n_out, tau_mem=5e-3, r=5.0, **lif)
+    with torch.no_grad():
+        fused.linear.weight.copy_(_dyadic(fused.linear.weight * 4))
+        fused.linear.bias.copy_(_dyadic(fused.linear.bias))
+    lin = SpikeLinear(n_in, n_out, event="never")
+    lin.load_state_dict(fused.linear.state_dict())
+    lif_layer = LIF(n_out, tau_mem=5e-3, r=5.0, backend="reference", **lif)
+    lif_layer.load_state_dict(fused.lif.state_dict())
+    return fused, lin, lif_layer
+
+
+def test_module_matches_unfused_layers_and_trains_tau_threshold():
+    fused, lin, lif_layer = _pair(learn_tau=True, learn_threshold=True)
+    x = (torch.rand(40, 3, 12) < 0.1).float()
+    out = fused(x)
+    ref = lif_layer(lin(x))
+    assert torch.equal(out, ref)
+    (out.sum(0) ** 2).sum().backward()
+    (ref.sum(0) ** 2).sum().backward()
+    for a, b in ((fused.linear.weight, lin.weight), (fused.linear.bias, lin.bias),
+                 (fused.lif.tau_mem, lif_layer.tau_mem), (fused.lif.v_threshold, lif_layer.v_threshold)):
+        assert _rel(a.grad, b.grad) <= 1e-4
+
+
+def test_sequential_fuses_spikelinear_and_lif(monkeypatch):
+    torch.manual_seed(1)
+    seq = Sequential(SpikeLinear(12, 16, event="always"), LIF(16, tau_mem=5e-3, r=5.0), SpikeLinear(16, 4, event="always"),
+                     LIF(tau_mem=5e-3, r=5.0))
+    with torch.no_grad():
+        for m in (seq[0], seq[2]):
+            m.weight.copy_(_dyadic(m.weight * 4))
+            m.bias.copy_(_dyadic(m.bias))
+    x = (torch.rand(30, 2, 12) < 0.1).float()
+    calls = []
+    real = kernel.linear_lif
+    monkeypatch.setattr(kernel, "linear_lif", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = seq(x)
+    assert len(calls) == 2  # both pairs took the fused kernel
+    ref = x
+    for m in seq:  # layer by layer: the unfused path
+        ref = m(ref) if not isinstance(m, SpikeLinear) else torch.nn.functional.linear(ref, m.weight, m.bias)
+    assert torch.equal(out, ref)
+
+
+def test_unsupported_option_falls_back_or_is_refused():
+    fused, lin, lif_layer = _pair(refractory=2e-3)
+    x = (torch.rand(25, 2, 12) < 0.2).float()
+    assert torch.equal(fused(x), lif_layer(lin(x)))  # "auto": the unfused layers
+    fused.event = "always"
+    with pytest.raises(ParameterError, match="LinearLIF.*refractory"):
+        fused(x)
+
+
+def test_dense_input_takes_unfused_path_with_same_result():
+    fused, lin, lif_layer = _pair()
+    x = _dyadic(torch.rand(20, 2, 12))  # every input active: above the crossover
+    assert kernel is not None and torch.equal(fused(x), lif_layer(lin(x)))
+
+
+def test_bad_input_names_the_layer():
+    fused, _, _ = _pair()
+    fused.event = "always"
+    x = torch.zeros(5, 2, 12)
+    x[2, 1, 3] = float("nan")
+    with pytest.raises(InputError, match=r"LinearLIF\(12->7\).*NaN"):
+        fused(x)
+    with pytest.raises(ParameterError, match="event"):
+        LinearLIF(3, 2, event="sometimes")
+
+
+def test_hooks_see_the_layers_run_unfused():
+    """A forward hook (spike recorder, metrics) on either layer turns the fusion off, so it fires."""
+    seq = Sequential(SpikeLinear(12, 16, event="always"), LIF(16, tau_mem=5e-3, r=5.0))
+    x = (torch.rand(10, 2, 12) < 0.2).float()
+    seen = []
+    seq[1].register_forward_hook(lambda m, i, o: seen.append(o))
+    out = seq(x)
+    assert len(seen) == 1 and torch.equal(seen[0], out)
