@@ -90,3 +90,18 @@ def test_spike_linear_bad_input_and_options():
         SpikeLinear(3, 2, crossover=2.0)
     with pytest.raises(ShapeError, match="last axis must be 3"):
         SpikeLinear(3, 2)(torch.zeros(4, 5))
+
+
+def test_activity_estimate_matches_the_exact_fraction():
+    g = torch.Generator().manual_seed(0)
+    small = (torch.rand(50, 40, generator=g) < 0.3).float()
+    assert synapse.activity(small) == torch.count_nonzero(small).item() / small.numel()  # counted exactly
+    for p in (0.01, 0.05, 0.2):
+        big = (torch.rand(100, 32, 700, generator=g) < p).float()
+        assert abs(synapse.activity(big) - p) < 0.15 * p + 0.002
+        # a non-contiguous view is sampled as the same values
+        assert synapse.activity(big.transpose(0, 1)) == pytest.approx(p, rel=0.15, abs=0.002)
+    # the sample spans the whole tensor: activity only in the last time steps is seen
+    late = torch.zeros(100, 32, 700)
+    late[80:] = 1.0
+    assert synapse.activity(late) == pytest.approx(0.2, abs=0.03)

@@ -123,15 +123,7 @@ class EventEngine:
         cap = max(16, n_steps * n_rec)  # at most one spike per neuron and step: never overflows
         trace = np.zeros((n_steps, max(pl.n_trace, 1)))
         rec_t, rec_g, rec_n = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(1, np.int64)
-        run_steps(
-            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
-            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
-            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
-            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
-            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
-            self.a_idx, self.a_val, self.b_idx, self.b_val,
-            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
-        )
+        self._run_steps(n_steps, in_ptr, in_idx, in_val, pop_i, trace, rec_t, rec_g, rec_n)
         t0 = self.t
         self.t += n_steps
         rec_t, rec_g = rec_t[:rec_n[0]] - t0, rec_g[:rec_n[0]]
@@ -152,6 +144,19 @@ class EventEngine:
                   self.graph.nodes[k].is_neuron}
         return RunResult(outputs, spikes if record else {}, self.counter_dict() if counters else {}, self.dt)
 
+    def _run_steps(self, n_steps, in_ptr, in_idx, in_val, pop_i, trace, rec_t, rec_g, rec_n) -> None:
+        """One call of the numba kernel over ``n_steps`` on this engine's state."""
+        pl = self.plan
+        run_steps(
+            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
+            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
+            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
+            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
+            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
+            self.a_idx, self.a_val, self.b_idx, self.b_val,
+            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
+        )
+
     def advance_output(self, n_steps: int, in_ptr, in_idx, in_val, output: str) -> np.ndarray:
         """``advance_sparse`` for one Output node, without counters or a ``RunResult``: the
         ``[n_steps, n_out]`` output (``Stream``'s per-chunk path; buffers are reused)."""
@@ -169,15 +174,7 @@ class EventEngine:
             lean[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64), np.empty(16, np.int64),
                              np.zeros(1, np.int64))
         trace, rec_t, rec_g, rec_n = lean[n_steps]
-        run_steps(
-            self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
-            pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
-            self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
-            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
-            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
-            self.a_idx, self.a_val, self.b_idx, self.b_val,
-            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
-        )
+        self._run_steps(n_steps, in_ptr, in_idx, in_val, pop_i, trace, rec_t, rec_g, rec_n)
         self.t += n_steps
         return trace[:, col:col + size].copy()
 
