@@ -178,9 +178,10 @@ def write_results(results: dict, args, path: Path, started: str):
         f"{W1_GAIN:g} (so the hidden layer fires at ~7 %); neurons v <- 0.9 v + x, threshold 1, reset by "
         "subtraction; Norse's LIFBox integrates dt/tau (i - v), so its synaptic weights are scaled by 10 to "
         "compute the same function. Surrogates: each library's fast-sigmoid/default. Adam (torch default) "
-        "everywhere. spikeflow: `SpikeLinear` (event path below the measured activity crossover, dense for "
-        "layers narrower than 64 outputs) and fused `LIF` layers (numba; the backward stores 4 bytes per "
-        "neuron-step: the membrane before reset); in W2 `SpikeConv2d` (event path for the first conv, whose "
+        "everywhere. spikeflow: in W1/W3/W4 two `LinearLIF` layers (spike-driven Linear and LIF fused in one "
+        "numba kernel: the synaptic current is never stored; the backward keeps 4 bytes per neuron-step, the "
+        "membrane before reset, or in W4 a checkpoint every 32 steps and recomputes the rest); "
+        "in W2 `SpikeConv2d` (event path for the first conv, whose "
         "input is 10 % active; the second conv with the first AvgPool2d folded in (`pool=2`) sees 30 % "
         "non-zero pooled input, above the measured crossover, so it runs torch's dense conv), channels-last "
         "memory kept through the LIF kernels.",
