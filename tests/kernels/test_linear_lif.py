@@ -155,8 +155,8 @@ def test_module_matches_unfused_layers_and_trains_tau_threshold():
 
 def test_sequential_fuses_spikelinear_and_lif(monkeypatch):
     torch.manual_seed(1)
-    seq = Sequential(SpikeLinear(12, 16, event="always"), LIF(16, tau_mem=5e-3, r=5.0), SpikeLinear(16, 4, event="always"),
-                     LIF(tau_mem=5e-3, r=5.0))
+    seq = Sequential(SpikeLinear(12, 16, event="always"), LIF(16, tau_mem=5e-3, r=5.0),
+                     SpikeLinear(16, 4, event="always"), LIF(tau_mem=5e-3, r=5.0))
     with torch.no_grad():
         for m in (seq[0], seq[2]):
             m.weight.copy_(_dyadic(m.weight * 4))

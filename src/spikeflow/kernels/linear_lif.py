@@ -29,9 +29,9 @@ import numba as nb
 import numpy as np
 import torch
 
+from spikeflow.errors import InputError
 from spikeflow.kernels.cpu import RESET_CODES, _sg_typed, set_threads
 from spikeflow.kernels.fused import _surrogate_code
-from spikeflow.errors import InputError
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
 A, C, R, VL, TH, VR = range(6)
