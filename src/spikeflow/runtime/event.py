@@ -64,6 +64,8 @@ class EventEngine:
         self.a_idx, self.a_val = np.zeros(m, dtype=np.int64), np.zeros(m)
         self.b_idx, self.b_val = np.zeros(m, dtype=np.int64), np.zeros(m)
         self.counters = np.zeros((n_pop, 3), dtype=np.int64)
+        self._output_meta = {}  # advance_output: per Output node (size, trace column, record table, n_rec)
+        self._output_bufs = {}  # advance_output: reusable kernel buffers per chunk length
 
     def _init_active(self):
         """Neurons that fire from rest without input (bias drive above threshold)."""
@@ -161,19 +163,18 @@ class EventEngine:
         """``advance_sparse`` for one Output node, without counters or a ``RunResult``: the
         ``[n_steps, n_out]`` output (``Stream``'s per-chunk path; buffers are reused)."""
         pl = self.plan
-        lean = self.__dict__.setdefault("_lean", {})
-        if output not in lean:
+        if output not in self._output_meta:
             p = pl.output_pop[output]
             pop_i, n_rec = self._record_table(False)
-            lean[output] = (int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4]), pop_i, n_rec)
-        size, col, pop_i, n_rec = lean[output]
+            self._output_meta[output] = (int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4]), pop_i, n_rec)
+        size, col, pop_i, n_rec = self._output_meta[output]
         if col < 0 or n_rec:  # a spiking output: its spikes are recorded
             res = self.advance_sparse(n_steps, in_ptr, in_idx, in_val, counters=False)
             return res.outputs[output].reshape(n_steps, size)
-        if n_steps not in lean:
-            lean[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64), np.empty(16, np.int64),
-                             np.zeros(1, np.int64))
-        trace, rec_t, rec_g, rec_n = lean[n_steps]
+        if n_steps not in self._output_bufs:
+            self._output_bufs[n_steps] = (np.empty((n_steps, max(pl.n_trace, 1))), np.empty(16, np.int64),
+                                          np.empty(16, np.int64), np.zeros(1, np.int64))
+        trace, rec_t, rec_g, rec_n = self._output_bufs[n_steps]
         self._run_steps(n_steps, in_ptr, in_idx, in_val, pop_i, trace, rec_t, rec_g, rec_n)
         self.t += n_steps
         return trace[:, col:col + size].copy()
