@@ -216,19 +216,23 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     go = g_out[t, b]
                     if need_params:
                         gv_in[:] = gv
-                    for j in range(n_out):
+                    # one store per loop: with more, numba's loops stay scalar (the vectoriser
+                    # gives up on the run-time aliasing checks between the arrays)
+                    for j in range(n_out):  # through the spike: dL/du
                         h = ht[j]
                         u = h - th[j]
                         zf = one if u > zero else zero
-                        dvdh = one - zf * k_to
                         dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
-                        guj = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-                        ghj = gv[j] * dvdh + guj
-                        gu[j] = guj
-                        gh[j] = ghj
-                        gi[j] = ghj * rc[j]
-                        gb[j] += ghj * rc[j]
-                        gv[j] = ghj * a[j]
+                        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+                    for j in range(n_out):  # dL/dh = dL/dv' dv'/dh + dL/du
+                        zf = one if ht[j] - th[j] > zero else zero
+                        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
+                    for j in range(n_out):
+                        gi[j] = gh[j] * rc[j]
+                    for j in range(n_out):
+                        gb[j] += gi[j]
+                    for j in range(n_out):
+                        gv[j] = gh[j] * a[j]
                     if need_gi:
                         g_i[t, b] = gi
                     row = t * n_batch + b
