@@ -113,11 +113,11 @@ def test_cubalif_equal_time_constants(rel):
     assert t.size >= 1 and expected - 2e-11 * (rel > 0) <= t[0] <= expected + 2e-10
 
 
-def _stepped_spike_times(graph, t_s, idx, n_in, dur, dt, q):
+def _stepped_spike_times(graph, t_s, idx, n_in, dur, dt, q, reset_timing="step"):
     steps = int(round(dur / dt))
     x = np.zeros((steps, 1, n_in))
     np.add.at(x[:, 0, :], (np.floor(t_s / dt + 1e-9).astype(int), idx), q / dt)
-    res = EventEngine(graph, dt=dt, spike_value=q / dt).run(x, record=True)
+    res = EventEngine(graph, dt=dt, spike_value=q / dt, reset_timing=reset_timing).run(x, record=True)
     return {k: v[:, 0] for k, v in res.spikes.items()}
 
 
