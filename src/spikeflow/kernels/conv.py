@@ -144,8 +144,10 @@ def _reach(i, k, s, n_out):
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
 def _forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, out):
-    """``out`` (flat ``[N, OH, OW, O]``) = bias + per event and tap, ``v * wt[c, ky, kx, :]`` (``wt`` flat
-    ``[C, KH, KW, O]``). Flat offsets: numba array views per tap would cost more than the arithmetic."""
+    """``out`` (flat ``[N, OH, OW, O]``) = bias + per event and tap, ``v * wt[c, ky, kw - 1 - kx, :]`` (``wt`` flat
+    ``[C, KH, KW, O]``, ``kx`` reversed). With stride 1 along x, one event's taps on an output row are one
+    contiguous run in both ``out`` and ``wt``, added in a single loop. Flat offsets and 1-D slices:
+    numba array views per tap would cost more than the arithmetic."""
     n_frames = indptr.shape[0] - 1
     n_out = bias.shape[0]
     frame = oh * ow * n_out
@@ -160,30 +162,38 @@ def _forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
             wc = ec[e] * kh * kw
             y0, y1 = _reach(iy, kh, sh, oh)
             x0, x1 = _reach(ix, kw, sw, ow)
+            if x1 <= x0:
+                continue
+            run = (x1 - x0) * n_out if sw == 1 else n_out
             for oy in range(y0, y1):
-                row = base + oy * ow * n_out
-                wrow = (wc + (iy - oy * sh) * kw) * n_out
-                for ox in range(x0, x1):
-                    d = row + ox * n_out
-                    w0 = wrow + (ix - ox * sw) * n_out
-                    dst = out[d:d + n_out]  # slices: loop indices >= 0, so no wrap-around and it vectorises
-                    src = wt[w0:w0 + n_out]
-                    for m in range(n_out):
+                for ox in range(x0, x1 if sw > 1 else x0 + 1):
+                    d = base + (oy * ow + ox) * n_out
+                    w0 = (wc + (iy - oy * sh) * kw + kw - 1 - (ix - ox * sw)) * n_out
+                    dst = out[d:d + run]  # slices: loop indices >= 0, so no wrap-around and it vectorises
+                    src = wt[w0:w0 + run]
+                    for m in range(run):
                         dst[m] += v * src[m]
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
-def _weight_grad(indptr, ey, ex, ec, ev, g, kh, kw, sh, sw, padh, padw, oh, ow, n_out, partial):
-    """``partial[p]`` (flat ``[C, KH, KW, O]``) = sum over the frames of chunk p of ``v * g[n, oy, ox, :]``
-    (``g`` flat ``[N, OH, OW, O]``)."""
+def _weight_grad(indptr, ey, ex, ec, ev, g, kh, kw, sh, sw, padh, padw, oh, ow, n_out, partial, partial_b):
+    """``partial[p]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed) = sum over the frames of chunk p of
+    ``v * g[n, oy, ox, :]`` (``g`` flat ``[N, OH, OW, O]``), by the runs of ``_forward``; ``partial_b[p]`` =
+    the chunk's sum of ``g`` over all positions (the bias gradient), from the frame just read."""
     n_parts = partial.shape[0]
     n_frames = indptr.shape[0] - 1
     frame = oh * ow * n_out
     for p in nb.prange(n_parts):
         acc = partial[p]
         acc[:] = 0
+        acc_b = partial_b[p]
+        acc_b[:] = 0
         for n in range(p * n_frames // n_parts, (p + 1) * n_frames // n_parts):
             base = n * frame
+            for i in range(oh * ow):
+                row = g[base + i * n_out:base + (i + 1) * n_out]
+                for m in range(n_out):
+                    acc_b[m] += row[m]
             for e in range(indptr[n], indptr[n + 1]):
                 iy = ey[e] + padh
                 ix = ex[e] + padw
@@ -191,15 +201,16 @@ def _weight_grad(indptr, ey, ex, ec, ev, g, kh, kw, sh, sw, padh, padw, oh, ow, 
                 wc = ec[e] * kh * kw
                 y0, y1 = _reach(iy, kh, sh, oh)
                 x0, x1 = _reach(ix, kw, sw, ow)
+                if x1 <= x0:
+                    continue
+                run = (x1 - x0) * n_out if sw == 1 else n_out
                 for oy in range(y0, y1):
-                    row = base + oy * ow * n_out
-                    wrow = (wc + (iy - oy * sh) * kw) * n_out
-                    for ox in range(x0, x1):
-                        s0 = row + ox * n_out
-                        w0 = wrow + (ix - ox * sw) * n_out
-                        dst = acc[w0:w0 + n_out]
-                        src = g[s0:s0 + n_out]
-                        for m in range(n_out):
+                    for ox in range(x0, x1 if sw > 1 else x0 + 1):
+                        s0 = base + (oy * ow + ox) * n_out
+                        w0 = (wc + (iy - oy * sh) * kw + kw - 1 - (ix - ox * sw)) * n_out
+                        dst = acc[w0:w0 + run]
+                        src = g[s0:s0 + run]
+                        for m in range(run):
                             dst[m] += v * src[m]
 
 
@@ -236,7 +247,8 @@ class EventConv2d(torch.autograd.Function):
         ow = output_size(w, kw, sw, pw, pool)
         ev = events(x.detach(), pool)
         scale = 1.0 / (pool * pool)
-        wt = (weight.detach() * scale if pool > 1 else weight.detach()).permute(1, 2, 3, 0).contiguous()
+        # [C, KH, KW, O] with kx reversed (see _forward)
+        wt = (weight.detach() * scale if pool > 1 else weight.detach()).flip(3).permute(1, 2, 3, 0).contiguous()
         b = bias.detach().contiguous() if bias is not None else torch.zeros(o, dtype=x.dtype)
         out = torch.empty((n, oh, ow, o), dtype=x.dtype)
         _forward(*ev, wt.reshape(-1).numpy(), b.numpy(), kh, kw, sh, sw, ph, pw, oh, ow, out.view(-1).numpy())
@@ -263,13 +275,17 @@ class EventConv2d(torch.autograd.Function):
             set_threads()
             parts = max(1, min(n, 2 * torch.get_num_threads()))
             partial = torch.empty((parts, c * kh * kw * o), dtype=g.dtype)
+            partial_b = torch.empty((parts, o), dtype=g.dtype)
             oh, ow = g_nhwc.shape[1], g_nhwc.shape[2]
-            _weight_grad(*ctx.events, g_nhwc.view(-1).numpy(), kh, kw, sh, sw, ph, pw, oh, ow, o, partial.numpy())
-            gwt = (partial.sum(0) if parts > 1 else partial[0]).view(c, kh, kw, o)
+            _weight_grad(*ctx.events, g_nhwc.view(-1).numpy(), kh, kw, sh, sw, ph, pw, oh, ow, o, partial.numpy(),
+                         partial_b.numpy())
+            gwt = (partial.sum(0) if parts > 1 else partial[0]).view(c, kh, kw, o).flip(2)
             if pool > 1:
                 gwt = gwt / (pool * pool)
             g_w = gwt.permute(3, 0, 1, 2).contiguous()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+            if ctx.has_bias and ctx.needs_input_grad[2]:
+                g_b = partial_b.sum(0)
+        if g_b is None and ctx.has_bias and ctx.needs_input_grad[2]:
             g_b = g_nhwc.sum((0, 1, 2))
         ctx.events = None
         return g_x, g_w, g_b, None
