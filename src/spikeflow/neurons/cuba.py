@@ -171,8 +171,9 @@ def step_crossing(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spik
     (Hansel et al. 1998, see ``lif.reset_at_crossing``): ``f = (v_th - v_prev) / (v_pre - v_prev)``
     in [0, 1] (0 when the step starts above threshold), and the reset jump in ``v`` (the current
     is not reset) decays with ``tau_mem`` alone for the rest of the step: ``v = v_pre - Delta
-    a^(1 - f)``, ``a = exp(-dt/tau_mem)``. The error of ``f`` is O(dt^2), so the membrane after
-    a spike is O(dt^2) from the continuous one instead of O(dt). Spikes are decided as in ``step``.
+    a^(1 - f)``, ``a = exp(-dt/tau_mem)``. The crossing time ``f dt`` is O(dt^2) off (the
+    membrane's curvature), so the membrane after a spike is O(dt^2) from the continuous one instead
+    of O(dt) (tests/neurons/test_step_crossing.py). Spikes are decided as in ``step``.
     """
     v0 = state.v
     v, i = _integrate(x, state, params)
