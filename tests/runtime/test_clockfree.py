@@ -113,11 +113,11 @@ def test_cubalif_equal_time_constants(rel):
     assert t.size >= 1 and expected - 2e-11 * (rel > 0) <= t[0] <= expected + 2e-10
 
 
-def _stepped_spike_times(graph, t_s, idx, n_in, dur, dt, q):
+def _stepped_spike_times(graph, t_s, idx, n_in, dur, dt, q, reset_timing="step"):
     steps = int(round(dur / dt))
     x = np.zeros((steps, 1, n_in))
     np.add.at(x[:, 0, :], (np.floor(t_s / dt + 1e-9).astype(int), idx), q / dt)
-    res = EventEngine(graph, dt=dt, spike_value=q / dt).run(x, record=True)
+    res = EventEngine(graph, dt=dt, spike_value=q / dt, reset_timing=reset_timing).run(x, record=True)
     return {k: v[:, 0] for k, v in res.spikes.items()}
 
 
@@ -205,10 +205,11 @@ def test_random_cubalif_graph_converges_within_one_dt(reset):
     engine: the same spike counts; the first spike of every first-layer neuron within one dt
     (t* <= t_step <= t* + dt); every spike's error shrinks with dt (first order).
 
-    Later spikes of one neuron are not bounded by one dt: the stepped engines reset at the end of
-    the crossing step rather than at the crossing, which delays the neuron's next crossing by up to
-    about a step per spike (more when the drive is barely above threshold). That is the
-    discrete-time model (DESIGN.md: reset in the same step), and it vanishes as dt -> 0."""
+    Later spikes of one neuron are not bounded by one dt: by default (``reset_timing="step"``) the
+    stepped engines reset at the end of the crossing step rather than at the crossing, which delays
+    the neuron's next crossing by up to about a step per spike (more when the drive is barely above
+    threshold). That is the discrete-time model (DESIGN.md: reset in the same step), and it vanishes
+    as dt -> 0; ``reset_timing="crossing"`` removes it (test_reset_timing.py)."""
     dur, q = 0.05, 1e-3
     n_first = 0
     for seed in (1, 2, 3):

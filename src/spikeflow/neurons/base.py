@@ -17,6 +17,11 @@ Value = Union[float, torch.Tensor]
 
 RESET_MODES = ("subtract", "to_reset", "none")
 
+# When a stepped engine applies the reset: at the end of the step that crossed threshold
+# ("step", the discrete model trained networks and NIR export use), or at the crossing time
+# located inside that step ("crossing": each model's ``step_crossing``).
+RESET_TIMINGS = ("step", "crossing")
+
 
 def as_tensor(value: Value, dtype=None, device=None) -> torch.Tensor:
     """A float or tensor parameter as a tensor (kept as is when already one)."""
@@ -54,6 +59,11 @@ def check_finite(name: str, value: Value, model: str) -> None:
 def check_reset_mode(reset: str, model: str) -> None:
     if reset not in RESET_MODES:
         raise ParameterError(f"{model}: parameter 'reset' must be one of {RESET_MODES}, got {reset!r}")
+
+
+def check_reset_timing(reset_timing: str, where: str) -> None:
+    if reset_timing not in RESET_TIMINGS:
+        raise ParameterError(f"{where}: option 'reset_timing' must be one of {RESET_TIMINGS}, got {reset_timing!r}")
 
 
 def check_threshold_above_reset(v_threshold: Value, v_reset: Value, model: str) -> None:

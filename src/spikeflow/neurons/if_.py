@@ -17,13 +17,14 @@ import torch
 
 from spikeflow.neurons.base import (
     Value,
+    as_tensor,
     check_finite,
     check_positive,
     check_reset_mode,
     check_threshold_above_reset,
     heaviside,
 )
-from spikeflow.neurons.lif import apply_reset
+from spikeflow.neurons.lif import apply_reset, reset_at_crossing
 
 
 @dataclass
@@ -55,4 +56,22 @@ def step(x: torch.Tensor, state: IFState, params: IFParams, spike_fn=heaviside):
     v = state.v + params.r * x
     z = spike_fn(v - params.v_threshold)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)
+    return z, IFState(v)
+
+
+def step_crossing(x: torch.Tensor, drive, state: IFState, params: IFParams, spike_fn=heaviside):
+    """``step`` with the reset at the crossing time inside the step (``reset_timing="crossing"``,
+    see ``lif.step_crossing``). Without leak the reset does not decay, so only where the constant
+    ``drive`` crossed threshold inside the step does anything change: reset ``"to_reset"`` keeps
+    the charge the drive added after the crossing (``v = v_reset + (v - v_threshold)``), as the
+    continuous neuron does. Input spikes are jumps at the step's end (their overshoot is lost on a
+    reset to ``v_reset``); reset ``"subtract"`` is ``step``'s.
+    """
+    v0 = state.v
+    v = v0 + params.r * x
+    z = spike_fn(v - params.v_threshold)
+    th = as_tensor(params.v_threshold, v.dtype, v.device)
+    by_drive = v0 + params.r * drive > th
+    v_star = torch.where(by_drive, torch.maximum(v0, th), v)
+    v = reset_at_crossing(v, z, params.reset, params.v_threshold, params.v_reset, v_star, 1.0, params.detach_reset)
     return z, IFState(v)

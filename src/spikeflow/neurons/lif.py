@@ -17,6 +17,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
+from spikeflow.errors import ParameterError
 from spikeflow.neurons.base import (
     Value,
     as_tensor,
@@ -109,3 +110,67 @@ def step(x: torch.Tensor, state: LIFState, params: LIFParams, spike_fn=heaviside
     v, z, refr = fire(v, state.v, state.refractory, params.v_threshold, params.refractory_steps, spike_fn)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)
     return z, LIFState(v, refr)
+
+
+# ---------------------------------------------------------------- reset at the crossing time
+#
+# The stepped models reset at the end of the step in which ``v`` crossed threshold, while the
+# continuous neuron resets at the crossing time t* inside the step; the membrane then carries a
+# deficit ``Delta * (1 - a^(1 - f))`` that delays the next crossing, by many steps when the drive
+# is barely above threshold. Locating t* inside the step and applying the reset there is the cure
+# of Hansel, Mato, Meunier & Neltner 1998 (Neural Comput. 10:467, "On numerical simulations of
+# integrate-and-fire neural networks"; linear interpolation of the crossing), also behind NEST's
+# precise-spike-timing models (Morrison, Straube, Plesser & Diesmann 2007, Neural Comput. 19:47).
+# The reset is a jump of -Delta in ``v`` alone at t*; the ODEs are linear, so at the step's end it
+# is that jump decayed by the membrane for the rest of the step: ``exp(-(1 - f) dt / tau_mem)``.
+
+
+def reset_at_crossing(v, z, reset: str, v_threshold, v_reset, v_star, rest_decay, detach: bool = False):
+    """The reset applied at the crossing time t* (fraction ``f`` into the step), seen at the step's end.
+
+    ``v`` is the step-end membrane before reset, ``v_star`` the membrane at t* (the threshold for a
+    continuous crossing), ``rest_decay = exp(-(1 - f) dt / tau_mem)`` (1 without leak). The jump is
+    ``Delta = v_threshold`` (``"subtract"``) or ``v_star - v_reset`` (``"to_reset"``); ``"none"``: no reset.
+    """
+    zr = z.detach() if detach else z
+    if reset == "subtract":
+        return v - zr * v_threshold * rest_decay
+    if reset == "to_reset":
+        return v - zr * (v_star - v_reset) * rest_decay
+    return v
+
+
+def step_crossing(x: torch.Tensor, drive, state: LIFState, params: LIFParams, spike_fn=heaviside):
+    """``step`` with the reset at the crossing time inside the step (``reset_timing="crossing"``).
+
+    Input spikes reach a LIF as jumps (the clock-free engine's Dirac impulses), taken at the step's
+    end; only the constant ``drive`` (the bias current every step carries, part of ``x``) moves
+    ``v`` continuously inside the step. So: if the drive alone takes ``v`` above threshold during
+    the step, the crossing is located exactly on that exponential,
+    ``exp(f dt/tau) = (v_inf - v_prev) / (v_inf - v_threshold)`` with ``v_inf = v_leak + r drive``
+    (``f = 0`` when the step starts above threshold), so ``a^(1 - f) = a (v_inf - v_prev) / (v_inf -
+    v_threshold)``; otherwise a jump crossed it at the step's end and the reset is ``step``'s. Exact
+    for a neuron driven by a constant bias. Spikes are decided as in ``step``.
+    """
+    if params.refractory_steps > 0:
+        raise ParameterError("LIF: reset_timing='crossing' does not model a refractory period (refractory > 0)")
+    v0 = state.v
+    alpha, v_leak, r = params.alpha, params.v_leak, params.r
+    v = leaky_integrate(v0, x, alpha, v_leak, r)
+    z = spike_fn(v - params.v_threshold)
+    th = as_tensor(params.v_threshold, v.dtype, v.device)
+    v_mid = leaky_integrate(v0, drive, alpha, v_leak, r)  # the drive alone over the step
+    by_drive = v_mid > th
+    below = v0 < th
+    v_inf = v_leak + r * drive
+    inside = by_drive & below  # then v0 < th < v_mid < v_inf: the ratio below is > 1
+    num = torch.where(inside, v_inf - v0, torch.ones_like(v))
+    den = torch.where(inside, v_inf - th, torch.ones_like(v))
+    alpha_t = as_tensor(alpha, v.dtype, v.device)
+    rest = torch.where(inside, torch.minimum(torch.maximum(alpha * num / den, alpha_t), torch.ones_like(v)),
+                       alpha_t.expand_as(v))
+    rest = torch.where(by_drive, rest, torch.ones_like(v))
+    v_star = torch.where(by_drive, torch.maximum(v0, th), v)
+    v = reset_at_crossing(v, z, params.reset, params.v_threshold, params.v_reset, v_star, rest,
+                          params.detach_reset)
+    return z, LIFState(v, state.refractory)

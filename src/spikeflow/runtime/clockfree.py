@@ -18,8 +18,13 @@ CubaLIF current by ``w_in * w * q / tau_syn``. The stepped engines converge to t
 stepped engine's jump is ``r w (1 - exp(-dt/tau))``, the same to first order. (The stepped
 CubaLIF step is exact for input held over the step: a stepped spike is its charge spread
 evenly over the step, whose first-order equivalent Dirac sits at the step's middle; a
-crossing is then reported at the end of its step, within one dt, and each reset at the step's
-end delays a neuron's later crossings by a fraction of a step: O(dt), see the tests.)
+crossing is then reported at the end of its step, within one dt. With the stepped engines'
+default ``reset_timing="step"`` each reset at the step's end, not at the crossing, leaves a
+deficit that delays the neuron's later crossings, by many steps when the drive is barely above
+threshold (Hansel et al. 1998); their ``reset_timing="crossing"`` resets at the crossing located
+inside the step and keeps every first-layer spike within one dt. A later layer's stepped input
+spikes sit at their steps' middles instead of their true times, which moves its crossings by up to
+about 1.6 dt: see tests/runtime/test_reset_timing.py and benchmarks/clockfree_convergence.py.)
 A neuron pushed above threshold by a jump fires at that instant (again while still above,
 for reset by subtraction). Spikes caused at the same instant are delivered in FIFO order.
 Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'

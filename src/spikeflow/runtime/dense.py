@@ -8,12 +8,22 @@ recurrent edges runs step by step.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 
-from spikeflow.runtime.graph import apply_linear, compile_graph, dense_macs, neuron_model, neuron_params
+from spikeflow.neurons import cuba, if_, lif
+from spikeflow.neurons.base import check_reset_timing
+from spikeflow.runtime.graph import (
+    apply_linear,
+    compile_graph,
+    constant_drive,
+    dense_macs,
+    neuron_model,
+    neuron_params,
+)
 from spikeflow.runtime.result import RunResult, as_time_major
 
 
@@ -26,18 +36,43 @@ class DenseEngine:
         dtype: torch dtype of the state (float64 makes engines comparable bit for bit).
         spike_value: what one output spike transmits downstream (1.0; ``q / dt`` makes a
             spike a charge of area ``q`` for ``dt``-convergence studies).
+        reset_timing: ``"step"`` (default): reset at the end of the step that crossed threshold,
+            the discrete model of DESIGN.md that trained models and NIR export use. ``"crossing"``:
+            the reset is applied at the threshold-crossing time located inside the step (Hansel
+            et al. 1998), so spike trains converge to the clock-free engine's spike by spike as
+            dt -> 0; the math is each model's ``step_crossing`` in ``spikeflow.neurons`` (CubaLIF:
+            linear interpolation; LIF/IF: exact where the constant bias drive crosses inside the
+            step, unchanged where an input spike's jump does).
     """
 
     name = "dense"
 
-    def __init__(self, graph, dt: Optional[float] = None, dtype=torch.float64, spike_value: float = 1.0):
+    def __init__(self, graph, dt: Optional[float] = None, dtype=torch.float64, spike_value: float = 1.0,
+                 reset_timing: str = "step"):
+        check_reset_timing(reset_timing, "DenseEngine")
         self.graph = compile_graph(graph, dt)
         self.dt = self.graph.require_dt()
         self.dtype = dtype
         self.spike_value = float(spike_value)
+        self.reset_timing = reset_timing
         self._params = {n: neuron_params(self.graph.nodes[n], self.dt, dtype) for n in self.graph.neuron_nodes}
         self._models = {n: neuron_model(self.graph.nodes[n]) for n in self.graph.neuron_nodes}
+        self._steps = self._step_functions()
         self.reset()
+
+    def _step_functions(self):
+        """Per neuron node: ``step(x, state, params) -> (out, state)`` for this ``reset_timing``."""
+        steps = {n: self._models[n].step for n in self.graph.neuron_nodes}
+        if self.reset_timing == "crossing":
+            drive = constant_drive(self.graph)
+            for n in self.graph.neuron_nodes:
+                kind = self.graph.nodes[n].kind
+                if kind == "cubalif":
+                    steps[n] = cuba.step_crossing
+                elif kind in ("lif", "if"):
+                    d = torch.as_tensor(drive[n], dtype=self.dtype)
+                    steps[n] = partial(lif.step_crossing if kind == "lif" else if_.step_crossing, drive=d)
+        return steps
 
     def reset(self, batch: int = 1) -> None:
         self.batch = batch
@@ -89,9 +124,9 @@ class DenseEngine:
                 total = v if total is None else total + v
             if nd.is_neuron:
                 outs = []
-                state, params, model = self._state[name], self._params[name], self._models[name]
+                state, params, step = self._state[name], self._params[name], self._steps[name]
                 for k in range(t_len):
-                    o, state = model.step(total[k], state, params)
+                    o, state = step(total[k], state=state, params=params)
                     outs.append(o)
                 self._state[name] = state
                 o = torch.stack(outs)

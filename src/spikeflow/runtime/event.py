@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from spikeflow.errors import ShapeError
+from spikeflow.neurons.base import check_reset_timing
 from spikeflow.runtime.event_kernel import run_steps
 from spikeflow.runtime.event_plan import build_plan
 from spikeflow.runtime.graph import compile_graph
@@ -27,15 +28,18 @@ class EventEngine:
         graph: a ``nir.NIRGraph`` or ``CompiledGraph``.
         dt: step in seconds (default: the graph's metadata ``dt``).
         spike_value: what one spike transmits downstream (see ``DenseEngine``).
-        record: record the spikes of every spiking node (else only of output nodes).
+        reset_timing: ``"step"`` (default) or ``"crossing"``: when a spiking neuron is reset (see
+            ``DenseEngine``; both engines give the same spikes in either mode).
     """
 
     name = "event"
 
-    def __init__(self, graph, dt: Optional[float] = None, spike_value: float = 1.0):
+    def __init__(self, graph, dt: Optional[float] = None, spike_value: float = 1.0, reset_timing: str = "step"):
+        check_reset_timing(reset_timing, "EventEngine")
         self.graph = compile_graph(graph, dt)
         self.dt = self.graph.require_dt()
         self.spike_value = float(spike_value)
+        self.reset_timing = reset_timing
         self.plan = build_plan(self.graph, self.dt)
         self._act0 = None
         self.reset()
@@ -156,7 +160,7 @@ class EventEngine:
             self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
             self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
             self.a_idx, self.a_val, self.b_idx, self.b_val,
-            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay,
+            trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay, self.reset_timing == "crossing",
         )
 
     def advance_output(self, n_steps: int, in_ptr, in_idx, in_val, output: str) -> np.ndarray:

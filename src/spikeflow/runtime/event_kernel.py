@@ -7,6 +7,9 @@ input ("active": e.g. a bias above threshold, or a CubaLIF whose current still r
 updated. A neuron left alone is brought up to date lazily from its last update step with
 the closed form of the same discrete recursion the reference ``step`` runs.
 Non-spiking populations (LI, CubaLI, identity outputs) are updated every step and traced.
+With ``crossing`` (the engines' ``reset_timing="crossing"``) a neuron that spikes is reset at
+its threshold-crossing time inside the step (``_reset_at_crossing``: the operations of
+``spikeflow.neurons``' ``step_crossing`` functions, computed only for neurons that spike).
 """
 
 from __future__ import annotations
@@ -24,6 +27,38 @@ def _cuba_coupling(alpha_k, x_mem_k, d_k):
     if abs(d_k) < 1e-5:
         return alpha_k * x_mem_k * (1.0 + d_k * (0.5 + d_k / 6.0))
     return alpha_k * x_mem_k * (math.expm1(d_k) / d_k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _reset_at_crossing(kind, reset_mode, v_prev, v_pre, v_th, v_reset, alpha, r, v_leak, drive):
+    """Step-end membrane of a neuron that spiked, reset at its crossing time inside the step.
+
+    The same operations, in the same order, as ``neurons.cuba.step_crossing`` (CubaLIF: linear
+    interpolation of the crossing, Hansel et al. 1998), ``neurons.lif.step_crossing`` (LIF: exact
+    where the constant drive crosses inside the step) and ``neurons.if_.step_crossing``; the jump
+    is ``neurons.lif.reset_at_crossing``'s. ``reset_mode``: 0 subtract, 1 to_reset (not 2: none).
+    """
+    rest = 1.0
+    v_star = max(v_prev, v_th)
+    if kind == CUBALIF:
+        f = 0.0
+        if v_prev < v_th and v_pre > v_prev:
+            f = min(max((v_th - v_prev) / (v_pre - v_prev), 0.0), 1.0)
+        rest = alpha ** (1.0 - f)
+    elif kind == LIF:
+        v_mid = v_leak + (v_prev - v_leak) * alpha + r * drive * (1.0 - alpha)
+        if v_mid > v_th:
+            rest = alpha
+            if v_prev < v_th:
+                v_inf = v_leak + r * drive
+                rest = min(max(alpha * (v_inf - v_prev) / (v_inf - v_th), alpha), 1.0)
+        else:  # an input jump crossed at the step's end
+            v_star = v_pre
+    elif not v_prev + r * drive > v_th:  # IF: the same
+        v_star = v_pre
+    if reset_mode == 0:
+        return v_pre - v_th * rest
+    return v_pre - (v_star - v_reset) * rest
 
 
 @numba.njit(cache=True, nogil=True)
@@ -95,7 +130,7 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
               pop_i, prm, proj_i, pop_proj_ptr, stage_i, indptr, indices, data, weights,
               v, isyn, last, active, act_list, act_n, cur_idx, cur_val, cur_n, prev_idx, prev_val, prev_n,
               inp, markn, touch, buf, markb, tbuf, a_idx, a_val, b_idx, b_val,
-              trace, rec_t, rec_g, rec_n, counters, has_delay):
+              trace, rec_t, rec_g, rec_n, counters, has_delay, crossing):
     """Advance ``n_steps`` steps from global step ``t0``. Returns False if ``rec_*`` overflowed."""
     n_pop = pop_i.shape[0]
     ok = True
@@ -229,7 +264,9 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                             rec_n[0] = c + 1
                         else:
                             ok = False
-                    if reset_mode == 0:
+                    if crossing and reset_mode != 2:
+                        vv = _reset_at_crossing(kind, reset_mode, v[g], vv, v_th, prm[g, 5], alpha, r, v_leak, drive)
+                    elif reset_mode == 0:
                         vv = vv - v_th
                     elif reset_mode == 1:
                         vv = vv - (vv - prm[g, 5])
