@@ -19,6 +19,23 @@ systems"). With ``a = exp(-dt/tau_mem)``, ``b = exp(-dt/tau_syn)``::
 ``a * (dt/tau_mem) * expm1(d) / d`` with ``d = dt/tau_mem - dt/tau_syn``, which is stable for
 equal and nearly equal time constants. The clock-free engine (``spikeflow.runtime.clockfree``)
 integrates the same ODEs in continuous time.
+
+Spikes with their time inside the step (``reset_timing="crossing"``; the idea of NEST's precise
+spike times, Morrison, Straube, Plesser & Diesmann 2007, Neural Comput. 19:47): a spike is a
+charge ``Q`` delivered at its crossing time ``t*``, a lag ``lam = (t_n - t*)/dt`` in [0, 1] before
+the step's end ``t_n``. The held input ``x = Q/dt`` above is exact for charge spread evenly over the
+step, i.e. (to first order) a Dirac at ``lam = 1/2``. A Dirac at ``lam`` adds at the step's end
+``dI = w_in (Q/tau_syn) b^lam`` and ``dv = r w_in (Q/tau_syn) K(lam dt)`` (``K(s)`` the coupling over
+``s``; ``tau_mem K'(s) = exp(-s/tau_syn) - K(s)``). Their first-order terms in ``lam - 1/2``, per unit
+of held input, are the lag gains::
+
+    G_i = d/dlam [(dt/tau_syn) b^lam]       = -(dt/tau_syn)^2 b^(1/2)
+    G_v = d/dlam [(dt/tau_syn) K(lam dt)]   = (dt/tau_syn) (dt/tau_mem) (b^(1/2) - K(dt/2))
+
+so a "lag moment" input ``y = sum_j W_j x_j (lam_j - 1/2)`` (the same linear synapses applied to the
+lag-weighted spikes) adds ``I += w_in y G_i`` and ``v += r w_in y G_v``: a spike's time error drops
+from up to dt/2 to O(dt^2), and ``y = 0`` (data input, which has no time inside the step) is the
+held step.
 """
 
 from __future__ import annotations
@@ -80,6 +97,11 @@ class CubaLIFParams:
         """``E = 1 - a - K``: the membrane's response after one step to input held over it."""
         return input_gain(self.dt, self.tau_mem, self.tau_syn)
 
+    @property
+    def lag_gains(self):
+        """``(G_i, G_v)``: the current's and membrane's first-order response to a spike's lag (module doc)."""
+        return lag_gains(self.dt, self.tau_mem, self.tau_syn)
+
 
 @dataclass
 class CubaLIParams:
@@ -97,6 +119,7 @@ class CubaLIParams:
     alpha_syn = CubaLIFParams.alpha_syn
     coupling = CubaLIFParams.coupling
     input_gain = CubaLIFParams.input_gain
+    lag_gains = CubaLIFParams.lag_gains
 
 
 _TAYLOR = 1e-5  # |z| below which expm1(z)/z uses its series (error < z^3/24 < 5e-17)
@@ -128,6 +151,14 @@ def input_gain(dt: float, tau_mem: Value, tau_syn: Value) -> Value:
     return one_minus_a - coupling(dt, tau_mem, tau_syn)
 
 
+def lag_gains(dt: float, tau_mem: Value, tau_syn: Value):
+    """``(G_i, G_v)`` of the module doc: per unit of held input, the step-end current's and
+    membrane's derivative with respect to the lag of a Dirac input, at the step's middle."""
+    xs, xm = dt / tau_syn, dt / tau_mem
+    half_b = decay(0.5 * dt, tau_syn)
+    return -xs * xs * half_b, xs * xm * (half_b - coupling(0.5 * dt, tau_mem, tau_syn))
+
+
 def _check_cuba(p, model: str) -> None:
     check_positive("dt", p.dt, model)
     check_positive("tau_syn", p.tau_syn, model)
@@ -146,13 +177,19 @@ def init_state(shape, params, dtype=None, device=None) -> CubaState:
     return CubaState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 
-def _integrate(x, state: CubaState, params):
-    """One exact step (module doc); the fused kernels repeat these operations in this order."""
+def _integrate(x, state: CubaState, params, lag_input=None):
+    """One exact step (module doc); the fused kernels repeat these operations in this order.
+    ``lag_input``: the lag moment ``y`` of spikes with times inside the step (None: none)."""
     b = params.alpha_syn
     wx = params.w_in * x
     i = state.i * b + wx * (1.0 - b)
     v_leak, r = params.v_leak, params.r
     v = v_leak + (state.v - v_leak) * params.alpha + r * state.i * params.coupling + r * wx * params.input_gain
+    if lag_input is not None:
+        g_i, g_v = params.lag_gains
+        wy = params.w_in * lag_input
+        i = i + wy * g_i
+        v = v + r * wy * g_v
     return v, i
 
 
@@ -163,7 +200,8 @@ def step(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spike_fn=heav
     return z, CubaState(v, i)
 
 
-def step_crossing(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spike_fn=heaviside):
+def step_crossing(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spike_fn=heaviside,
+                  lag_input=None, return_lag: bool = False):
     """``step`` with the reset at the crossing time inside the step (``reset_timing="crossing"``).
 
     CubaLIF's input drives the current, so ``v`` is continuous inside the step; the crossing is
@@ -174,9 +212,13 @@ def step_crossing(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spik
     a^(1 - f)``, ``a = exp(-dt/tau_mem)``. The crossing time ``f dt`` is O(dt^2) off (the
     membrane's curvature), so the membrane after a spike is O(dt^2) from the continuous one instead
     of O(dt) (tests/neurons/test_step_crossing.py). Spikes are decided as in ``step``.
+
+    ``lag_input``: the lag moment ``y`` of input spikes (module doc; None: input held over the
+    step). ``return_lag``: also return each neuron's lag ``1 - f`` (meaningful where it spiked),
+    as ``(z, state, lag)``.
     """
     v0 = state.v
-    v, i = _integrate(x, state, params)
+    v, i = _integrate(x, state, params, lag_input)
     z = spike_fn(v - params.v_threshold)
     th = as_tensor(params.v_threshold, v.dtype, v.device)
     below = v0 < th
@@ -186,10 +228,12 @@ def step_crossing(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spik
     rest = as_tensor(params.alpha, v.dtype, v.device) ** (1.0 - f)
     v_star = torch.maximum(v0, th)
     v = reset_at_crossing(v, z, params.reset, params.v_threshold, params.v_reset, v_star, rest, params.detach_reset)
+    if return_lag:
+        return z, CubaState(v, i), 1.0 - f
     return z, CubaState(v, i)
 
 
-def step_li(x: torch.Tensor, state: CubaState, params: CubaLIParams, spike_fn=None):
-    """CubaLI: returns ``(v, new_state)``."""
-    v, i = _integrate(x, state, params)
+def step_li(x: torch.Tensor, state: CubaState, params: CubaLIParams, spike_fn=None, lag_input=None):
+    """CubaLI: returns ``(v, new_state)``; ``lag_input`` as in ``step_crossing``."""
+    v, i = _integrate(x, state, params, lag_input)
     return v, CubaState(v, i)

@@ -59,7 +59,8 @@ def step(x: torch.Tensor, state: IFState, params: IFParams, spike_fn=heaviside):
     return z, IFState(v)
 
 
-def step_crossing(x: torch.Tensor, drive, state: IFState, params: IFParams, spike_fn=heaviside):
+def step_crossing(x: torch.Tensor, drive, state: IFState, params: IFParams, spike_fn=heaviside,
+                  return_lag: bool = False):
     """``step`` with the reset at the crossing time inside the step (``reset_timing="crossing"``,
     see ``lif.step_crossing``). Without leak the reset does not decay, so only where the constant
     ``drive`` crossed threshold inside the step does anything change: reset ``"to_reset"`` keeps
@@ -74,4 +75,9 @@ def step_crossing(x: torch.Tensor, drive, state: IFState, params: IFParams, spik
     by_drive = v0 + params.r * drive > th
     v_star = torch.where(by_drive, torch.maximum(v0, th), v)
     v = reset_at_crossing(v, z, params.reset, params.v_threshold, params.v_reset, v_star, 1.0, params.detach_reset)
+    if return_lag:
+        inside = by_drive & (v0 < th)
+        rd = torch.where(inside, params.r * drive + torch.zeros_like(v), torch.ones_like(v))
+        lag = torch.where(inside, 1.0 - (th - v0) / rd, torch.where(by_drive, torch.ones_like(v), torch.zeros_like(v)))
+        return z, IFState(v), lag
     return z, IFState(v)

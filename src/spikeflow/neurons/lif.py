@@ -140,7 +140,8 @@ def reset_at_crossing(v, z, reset: str, v_threshold, v_reset, v_star, rest_decay
     return v
 
 
-def step_crossing(x: torch.Tensor, drive, state: LIFState, params: LIFParams, spike_fn=heaviside):
+def step_crossing(x: torch.Tensor, drive, state: LIFState, params: LIFParams, spike_fn=heaviside,
+                  return_lag: bool = False):
     """``step`` with the reset at the crossing time inside the step (``reset_timing="crossing"``).
 
     Input spikes reach a LIF as jumps (the clock-free engine's Dirac impulses), taken at the step's
@@ -151,6 +152,10 @@ def step_crossing(x: torch.Tensor, drive, state: LIFState, params: LIFParams, sp
     (``f = 0`` when the step starts above threshold), so ``a^(1 - f) = a (v_inf - v_prev) / (v_inf -
     v_threshold)``; otherwise a jump crossed it at the step's end and the reset is ``step``'s. Exact
     for a neuron driven by a constant bias. Spikes are decided as in ``step``.
+
+    ``return_lag``: also return the crossing's lag ``1 - f`` before the step's end (``ln(a^(1 - f)) /
+    ln a``; 0 for a jump at the step's end), as ``(z, state, lag)`` (``neurons.cuba``'s precise
+    spike times). Input lags are not modelled for LIF targets (their inputs are jumps at the end).
     """
     if params.refractory_steps > 0:
         raise ParameterError("LIF: reset_timing='crossing' does not model a refractory period (refractory > 0)")
@@ -173,4 +178,7 @@ def step_crossing(x: torch.Tensor, drive, state: LIFState, params: LIFParams, sp
     v_star = torch.where(by_drive, torch.maximum(v0, th), v)
     v = reset_at_crossing(v, z, params.reset, params.v_threshold, params.v_reset, v_star, rest,
                           params.detach_reset)
+    if return_lag:
+        lag = torch.where(by_drive, torch.log(rest) / torch.log(alpha_t), torch.zeros_like(v))
+        return z, LIFState(v, state.refractory), lag
     return z, LIFState(v, state.refractory)

@@ -42,7 +42,11 @@ class DenseEngine:
             et al. 1998), so spike trains converge to the clock-free engine's spike by spike as
             dt -> 0; the math is each model's ``step_crossing`` in ``spikeflow.neurons`` (CubaLIF:
             linear interpolation; LIF/IF: exact where the constant bias drive crosses inside the
-            step, unchanged where an input spike's jump does).
+            step, unchanged where an input spike's jump does). Spikes then also carry their time
+            inside the step to CubaLIF/CubaLI targets: each synaptic path carries, beside the
+            input ``x``, the lag moment ``y`` (the same linear op, without bias, applied to the
+            spikes times their lag - 1/2; ``neurons.cuba``'s module doc), which moves a spike's
+            delivery from the step's middle to its crossing time to first order.
     """
 
     name = "dense"
@@ -61,17 +65,24 @@ class DenseEngine:
         self.reset()
 
     def _step_functions(self):
-        """Per neuron node: ``step(x, state, params) -> (out, state)`` for this ``reset_timing``."""
-        steps = {n: self._models[n].step for n in self.graph.neuron_nodes}
-        if self.reset_timing == "crossing":
-            drive = constant_drive(self.graph)
-            for n in self.graph.neuron_nodes:
-                kind = self.graph.nodes[n].kind
-                if kind == "cubalif":
-                    steps[n] = cuba.step_crossing
-                elif kind in ("lif", "if"):
-                    d = torch.as_tensor(drive[n], dtype=self.dtype)
-                    steps[n] = partial(lif.step_crossing if kind == "lif" else if_.step_crossing, drive=d)
+        """Per neuron node: ``step(x, y, state, params) -> (out, lag, state)`` for this
+        ``reset_timing``: ``y`` the input's lag moment (None: none), ``lag`` the spikes' lags
+        (None: spikes at the step's end, "step" mode, or a non-spiking node)."""
+        steps = {}
+        drive = constant_drive(self.graph) if self.reset_timing == "crossing" else {}
+        for n in self.graph.neuron_nodes:
+            kind = self.graph.nodes[n].kind
+            if self.reset_timing != "crossing":
+                steps[n] = _no_lag(self._models[n].step)
+            elif kind == "cubalif":
+                steps[n] = _cuba_crossing
+            elif kind == "cubali":
+                steps[n] = _cuba_li
+            elif kind in ("lif", "if"):
+                d = torch.as_tensor(drive[n], dtype=self.dtype)
+                steps[n] = partial(_jump_crossing, lif.step_crossing if kind == "lif" else if_.step_crossing, d)
+            else:  # LI: inputs are jumps at the step's end, lags not modelled
+                steps[n] = _no_lag(self._models[n].step)
         return steps
 
     def reset(self, batch: int = 1) -> None:
@@ -79,10 +90,12 @@ class DenseEngine:
         self.t = 0
         self._state: Dict[str, object] = {}
         self._prev: Dict[str, torch.Tensor] = {}  # previous step's outputs of neuron nodes (delayed edges)
+        self._prev_lag: Dict[str, Optional[torch.Tensor]] = {}  # and their lag moments (crossing mode)
         for n in self.graph.neuron_nodes:
             nd = self.graph.nodes[n]
             self._state[n] = self._models[n].init_state((batch, *nd.out_shape), self._params[n], dtype=self.dtype)
             self._prev[n] = torch.zeros(1, batch, *nd.out_shape, dtype=self.dtype)
+            self._prev_lag[n] = None
         self.counters = {"neuron_updates": {}, "spikes": {}, "synaptic_ops": {}}
 
     def run(self, x, record: bool = False) -> RunResult:
@@ -109,44 +122,53 @@ class DenseEngine:
         g = self.graph
         t_len, b = x.shape[:2]
         vals: Dict[str, torch.Tensor] = {}
+        lags: Dict[str, Optional[torch.Tensor]] = {}  # lag moments (crossing mode; None: none)
         spikes = {}
         for name in g.order:
             nd = g.nodes[name]
             if nd.kind == "input":
-                vals[name] = x
+                vals[name], lags[name] = x, None
                 continue
-            total = None
-            for p in nd.inputs:
-                v = vals[p].reshape(t_len, b, *nd.in_shape)
+            total = total_lag = None
+            for p, v, lv in [(p, vals[p], lags[p]) for p in nd.inputs] + \
+                    [(p, self._prev[p], self._prev_lag[p]) for p in nd.delayed]:
+                v = v.reshape(t_len, b, *nd.in_shape)
                 total = v if total is None else total + v
-            for p in nd.delayed:
-                v = self._prev[p].reshape(t_len, b, *nd.in_shape)
-                total = v if total is None else total + v
+                if lv is not None:
+                    lv = lv.reshape(t_len, b, *nd.in_shape)
+                    total_lag = lv if total_lag is None else total_lag + lv
             if nd.is_neuron:
-                outs = []
+                outs, out_lags = [], []
                 state, params, step = self._state[name], self._params[name], self._steps[name]
                 for k in range(t_len):
-                    o, state = step(total[k], state=state, params=params)
+                    o, lag, state = step(total[k], None if total_lag is None else total_lag[k], state, params)
                     outs.append(o)
+                    out_lags.append(lag)
                 self._state[name] = state
                 o = torch.stack(outs)
+                lag = None
                 if nd.spiking:
                     if record:
                         spikes[name] = o.numpy().copy()
                     self._count(name, nd.size * t_len * b, float(o.sum()))
                     o = o * self.spike_value if self.spike_value != 1.0 else o
+                    if out_lags[0] is not None:  # each spike's value times (lag - 1/2)
+                        lag = o * (torch.stack(out_lags) - 0.5)
                 else:
                     self._count(name, nd.size * t_len * b, 0.0)
-                vals[name] = o
+                vals[name], lags[name] = o, lag
                 if name in self._prev:
                     self._prev[name] = o[-1:]
+                    self._prev_lag[name] = None if lag is None else lag[-1:]
             elif nd.kind == "output":
-                vals[name] = total
+                vals[name], lags[name] = total, total_lag
             else:
                 y = apply_linear(nd, total.reshape(t_len * b, *nd.in_shape))
                 ops = self.counters["synaptic_ops"]
                 ops[name] = ops.get(name, 0) + dense_macs(nd) * t_len * b
                 vals[name] = y.reshape(t_len, b, *nd.out_shape)
+                lags[name] = None if total_lag is None else apply_linear(
+                    nd, total_lag.reshape(t_len * b, *nd.in_shape), with_bias=False).reshape(t_len, b, *nd.out_shape)
         outs = {name: vals[name].numpy().copy() for name in g.outputs}
         return outs, spikes
 
@@ -157,3 +179,27 @@ class DenseEngine:
 
     def _counter_totals(self):
         return {k: dict(v) for k, v in self.counters.items()}
+
+
+def _no_lag(step):
+    """A reference ``step`` in the ``(x, y, state, params) -> (out, lag, state)`` form (``y`` ignored)."""
+    def run(x, y, state, params):
+        out, state = step(x, state=state, params=params)
+        return out, None, state
+    return run
+
+
+def _cuba_crossing(x, y, state, params):
+    z, state, lag = cuba.step_crossing(x, state, params, lag_input=y, return_lag=True)
+    return z, lag, state
+
+
+def _cuba_li(x, y, state, params):
+    v, state = cuba.step_li(x, state, params, lag_input=y)
+    return v, None, state
+
+
+def _jump_crossing(step_crossing, drive, x, y, state, params):
+    """LIF/IF in crossing mode: spikes carry their lag; input lags are ignored (jumps at the end)."""
+    z, state, lag = step_crossing(x, drive, state, params, return_lag=True)
+    return z, lag, state

@@ -62,6 +62,7 @@ class EventEngine:
             self.act_list[:], self.act_n[:] = self._act0
         self.cur_idx, self.cur_val = np.zeros(n, dtype=np.int64), np.zeros(n)
         self.prev_idx, self.prev_val = np.zeros(n, dtype=np.int64), np.zeros(n)
+        self.cur_lag, self.prev_lag, self.inp_lag = np.zeros(n), np.zeros(n), np.zeros(n)  # crossing mode
         self.cur_n, self.prev_n = np.zeros(n_pop, dtype=np.int64), np.zeros(n_pop, dtype=np.int64)
         self.inp, self.markn, self.touch = np.zeros(n), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64)
         self.buf, self.markb, self.tbuf = np.zeros(m), np.zeros(m, dtype=np.bool_), np.zeros(m, dtype=np.int64)
@@ -157,8 +158,8 @@ class EventEngine:
             self.t, n_steps, in_ptr, in_idx, in_val, self.spike_value,
             pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr, pl.indices, pl.data, pl.weights,
             self.v, self.isyn, self.last, self.active, self.act_list, self.act_n,
-            self.cur_idx, self.cur_val, self.cur_n, self.prev_idx, self.prev_val, self.prev_n,
-            self.inp, self.markn, self.touch, self.buf, self.markb, self.tbuf,
+            self.cur_idx, self.cur_val, self.cur_lag, self.cur_n, self.prev_idx, self.prev_val, self.prev_lag,
+            self.prev_n, self.inp, self.inp_lag, self.markn, self.touch, self.buf, self.markb, self.tbuf,
             self.a_idx, self.a_val, self.b_idx, self.b_val,
             trace, rec_t, rec_g, rec_n, self.counters, pl.has_delay, self.reset_timing == "crossing",
         )

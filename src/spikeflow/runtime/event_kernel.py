@@ -8,8 +8,11 @@ updated. A neuron left alone is brought up to date lazily from its last update s
 the closed form of the same discrete recursion the reference ``step`` runs.
 Non-spiking populations (LI, CubaLI, identity outputs) are updated every step and traced.
 With ``crossing`` (the engines' ``reset_timing="crossing"``) a neuron that spikes is reset at
-its threshold-crossing time inside the step (``_reset_at_crossing``: the operations of
-``spikeflow.neurons``' ``step_crossing`` functions, computed only for neurons that spike).
+its threshold-crossing time inside the step (``_crossing``: the operations of
+``spikeflow.neurons``' ``step_crossing`` functions, computed only for neurons that spike), and
+each spike carries its lag before the step's end (``cur_lag``: value * (lag - 1/2)) to CubaLIF and
+CubaLI targets, whose input gets a second accumulator ``inp_lag`` (``neurons.cuba``'s precise
+spike times); in the default mode none of this runs.
 """
 
 from __future__ import annotations
@@ -30,21 +33,24 @@ def _cuba_coupling(alpha_k, x_mem_k, d_k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _reset_at_crossing(kind, reset_mode, v_prev, v_pre, v_th, v_reset, alpha, r, v_leak, drive):
-    """Step-end membrane of a neuron that spiked, reset at its crossing time inside the step.
+def _crossing(kind, v_prev, v_pre, v_th, alpha, r, v_leak, drive):
+    """Where a neuron that spiked crossed threshold inside the step: ``(rest, v_star, lag)``.
 
     The same operations, in the same order, as ``neurons.cuba.step_crossing`` (CubaLIF: linear
     interpolation of the crossing, Hansel et al. 1998), ``neurons.lif.step_crossing`` (LIF: exact
-    where the constant drive crosses inside the step) and ``neurons.if_.step_crossing``; the jump
-    is ``neurons.lif.reset_at_crossing``'s. ``reset_mode``: 0 subtract, 1 to_reset (not 2: none).
+    where the constant drive crosses inside the step) and ``neurons.if_.step_crossing``: ``rest``
+    the reset's decay to the step's end, ``v_star`` the membrane at the crossing, ``lag`` the
+    crossing's distance to the step's end in steps (0: a jump at the end).
     """
     rest = 1.0
     v_star = max(v_prev, v_th)
+    lag = 1.0
     if kind == CUBALIF:
         f = 0.0
         if v_prev < v_th and v_pre > v_prev:
             f = min(max((v_th - v_prev) / (v_pre - v_prev), 0.0), 1.0)
         rest = alpha ** (1.0 - f)
+        lag = 1.0 - f
     elif kind == LIF:
         v_mid = v_leak + (v_prev - v_leak) * alpha + r * drive * (1.0 - alpha)
         if v_mid > v_th:
@@ -52,13 +58,16 @@ def _reset_at_crossing(kind, reset_mode, v_prev, v_pre, v_th, v_reset, alpha, r,
             if v_prev < v_th:
                 v_inf = v_leak + r * drive
                 rest = min(max(alpha * (v_inf - v_prev) / (v_inf - v_th), alpha), 1.0)
+            lag = math.log(rest) / math.log(alpha)
         else:  # an input jump crossed at the step's end
             v_star = v_pre
+            lag = 0.0
     elif not v_prev + r * drive > v_th:  # IF: the same
         v_star = v_pre
-    if reset_mode == 0:
-        return v_pre - v_th * rest
-    return v_pre - (v_star - v_reset) * rest
+        lag = 0.0
+    elif v_prev < v_th:
+        lag = 1.0 - (v_th - v_prev) / (r * drive)
+    return rest, v_star, lag
 
 
 @numba.njit(cache=True, nogil=True)
@@ -128,8 +137,8 @@ def _scatter_conv(a_idx, a_val, na, st, w, out, mark, off, touched, nt):
 @numba.njit(cache=True, nogil=True)
 def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
               pop_i, prm, proj_i, pop_proj_ptr, stage_i, indptr, indices, data, weights,
-              v, isyn, last, active, act_list, act_n, cur_idx, cur_val, cur_n, prev_idx, prev_val, prev_n,
-              inp, markn, touch, buf, markb, tbuf, a_idx, a_val, b_idx, b_val,
+              v, isyn, last, active, act_list, act_n, cur_idx, cur_val, cur_lag, cur_n, prev_idx, prev_val, prev_lag,
+              prev_n, inp, inp_lag, markn, touch, buf, markb, tbuf, a_idx, a_val, b_idx, b_val,
               trace, rec_t, rec_g, rec_n, counters, has_delay, crossing):
     """Advance ``n_steps`` steps from global step ``t0``. Returns False if ``rec_*`` overflowed."""
     n_pop = pop_i.shape[0]
@@ -150,47 +159,55 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                 cur_n[p] = n
                 counters[p, 2] += n
                 continue
-            # 1. gather input from every projection into p
+            # 1. gather input from every projection into p; in crossing mode a second pass carries
+            # the spikes' lag moments (value * (lag - 1/2)) into ``inp_lag`` for CubaLIF/CubaLI
+            # targets (``neurons.cuba``'s precise spike times; data input has none)
             n_touch = 0
+            lag_target = crossing and (kind == CUBALIF or kind == CUBALI)
             for k in range(pop_proj_ptr[p], pop_proj_ptr[p + 1]):
                 src = proj_i[k, 0]
                 s_off = pop_i[src, 0]
-                if proj_i[k, 2] == 0:
-                    na = cur_n[src]
-                    for e in range(na):
-                        a_idx[e] = cur_idx[s_off + e]
-                        a_val[e] = cur_val[s_off + e]
-                else:
-                    na = prev_n[src]
-                    for e in range(na):
-                        a_idx[e] = prev_idx[s_off + e]
-                        a_val[e] = prev_val[s_off + e]
-                if na == 0:
+                delayed = proj_i[k, 2] != 0
+                na0 = prev_n[src] if delayed else cur_n[src]
+                if na0 == 0:
                     continue
-                s_end = proj_i[k, 4]
-                for s in range(proj_i[k, 3], s_end):
-                    final = s == s_end - 1
-                    if final:
-                        if stage_i[s, 0] == 0:
-                            n_touch, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
-                                                        stage_i[s, 4], inp, markn, off, touch, n_touch, size)
+                n_pass = 2 if lag_target and pop_i[src, 2] != INPUT else 1
+                for ps in range(n_pass):
+                    out = inp if ps == 0 else inp_lag
+                    na = na0
+                    for e in range(na):
+                        if delayed:
+                            a_idx[e] = prev_idx[s_off + e]
+                            a_val[e] = prev_val[s_off + e] if ps == 0 else prev_lag[s_off + e]
                         else:
-                            n_touch, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, inp, markn, off,
-                                                         touch, n_touch)
-                    else:
-                        if stage_i[s, 0] == 0:
-                            nt, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
-                                                   stage_i[s, 4], buf, markb, 0, tbuf, 0, stage_i[s, 2])
+                            a_idx[e] = cur_idx[s_off + e]
+                            a_val[e] = cur_val[s_off + e] if ps == 0 else cur_lag[s_off + e]
+                    s_end = proj_i[k, 4]
+                    for s in range(proj_i[k, 3], s_end):
+                        final = s == s_end - 1
+                        if final:  # (the lag pass touches the value pass's targets: no new ones)
+                            if stage_i[s, 0] == 0:
+                                n_touch, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
+                                                            stage_i[s, 4], out, markn, off, touch, n_touch, size)
+                            else:
+                                n_touch, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, out, markn, off,
+                                                             touch, n_touch)
                         else:
-                            nt, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, buf, markb, 0, tbuf, 0)
-                        for e in range(nt):
-                            o = tbuf[e]
-                            a_idx[e] = o
-                            a_val[e] = buf[o]
-                            buf[o] = 0.0
-                            markb[o] = False
-                        na = nt
-                    counters[p, 0] += ops
+                            if stage_i[s, 0] == 0:
+                                nt, ops = _scatter_csr(a_idx, a_val, na, indptr, indices, data, stage_i[s, 3],
+                                                       stage_i[s, 4], buf, markb, 0, tbuf, 0, stage_i[s, 2])
+                            else:
+                                nt, ops = _scatter_conv(a_idx, a_val, na, stage_i[s], weights, buf, markb, 0, tbuf,
+                                                        0)
+                            for e in range(nt):
+                                o = tbuf[e]
+                                a_idx[e] = o
+                                a_val[e] = buf[o]
+                                buf[o] = 0.0
+                                markb[o] = False
+                            na = nt
+                        if ps == 0:
+                            counters[p, 0] += ops
             # 2. update touched + active neurons (every neuron of a traced population)
             traced = pop_i[p, 4] >= 0
             if traced:
@@ -244,6 +261,11 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                     i0 = isyn[g]
                     isyn[g] = i0 * beta + wx * (1.0 - beta)
                     vv = v_leak + (v[g] - v_leak) * alpha + r * i0 * prm[g, 8] + r * wx * prm[g, 9]
+                    if lag_target:  # first-order response to the input spikes' lags (neurons.cuba)
+                        wy = w_in * inp_lag[g]
+                        inp_lag[g] = 0.0
+                        isyn[g] = isyn[g] + wy * prm[g, 12]
+                        vv = vv + r * wy * prm[g, 13]
                 else:  # identity output
                     vv = x
                 last[g] = tg
@@ -255,6 +277,10 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                 if vv - v_th > 0.0:
                     cur_idx[off + n_spk] = g - off
                     cur_val[off + n_spk] = spike_value
+                    rest, v_star, lag = 1.0, 0.0, 0.5
+                    if crossing:
+                        rest, v_star, lag = _crossing(kind, v[g], vv, v_th, alpha, r, v_leak, drive)
+                        cur_lag[off + n_spk] = spike_value * (lag - 0.5)
                     n_spk += 1
                     if pop_i[p, 3] == 1:
                         c = rec_n[0]
@@ -264,8 +290,10 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                             rec_n[0] = c + 1
                         else:
                             ok = False
-                    if crossing and reset_mode != 2:
-                        vv = _reset_at_crossing(kind, reset_mode, v[g], vv, v_th, prm[g, 5], alpha, r, v_leak, drive)
+                    if crossing and reset_mode == 0:  # neurons.lif.reset_at_crossing
+                        vv = vv - v_th * rest
+                    elif crossing and reset_mode == 1:
+                        vv = vv - (v_star - prm[g, 5]) * rest
                     elif reset_mode == 0:
                         vv = vv - v_th
                     elif reset_mode == 1:
@@ -296,5 +324,6 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                 for e in range(cur_n[p]):
                     prev_idx[off + e] = cur_idx[off + e]
                     prev_val[off + e] = cur_val[off + e]
+                    prev_lag[off + e] = cur_lag[off + e]
                 prev_n[p] = cur_n[p]
     return ok

@@ -24,15 +24,16 @@ KIND_CODE = {"lif": 0, "if": 1, "li": 2, "cubalif": 3, "cubali": 4, "ident": 5, 
 RESET_CODE = {"subtract": 0, "to_reset": 1, "none": 2}
 STAGE_CSR, STAGE_CONV = 0, 1
 N_STAGE_INTS = 21
-N_PRM = 12
+N_PRM = 14
 
 
 @dataclass
 class EventPlan:
     pop_names: List[str]
     pop_i: np.ndarray  # [P, 6]: offset, size, kind, record, trace column (-1: none), reset code
-    # [N, 12]: alpha, beta(syn), r, v_leak, v_threshold, v_reset, w_in, drive, and for CubaLIF/CubaLI
-    # the step's current coupling K and input gain E, dt/tau_mem and dt/tau_mem - dt/tau_syn
+    # [N, 14]: alpha, beta(syn), r, v_leak, v_threshold, v_reset, w_in, drive, and for CubaLIF/CubaLI
+    # the step's current coupling K and input gain E, dt/tau_mem and dt/tau_mem - dt/tau_syn, and the
+    # lag gains G_i, G_v (``neurons.cuba``: precise spike times in ``reset_timing="crossing"``)
     prm: np.ndarray
     v0: np.ndarray  # [N] initial membrane
     proj_i: np.ndarray  # [K, 5]: src pop, dst pop, delay, first stage, end stage (sorted by dst)
@@ -167,6 +168,9 @@ def _fill_params(prm, v0, nd: Node, dt: float):
         x_mem = dt / col(p.tau_mem)
         prm[:, 10] = x_mem
         prm[:, 11] = x_mem - dt / col(p.tau_syn)
+        g_i, g_v = p.lag_gains
+        prm[:, 12] = col(g_i)
+        prm[:, 13] = col(g_v)
     prm[:, 2] = col(p.r)
     if nd.spiking:
         prm[:, 4] = col(p.v_threshold)
