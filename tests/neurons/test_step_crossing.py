@@ -82,3 +82,58 @@ def test_cubalif_interpolated_crossing_is_second_order(reset):
         assert e_cross < e_step / 5
     for (e1, _), (e2, _) in zip(errs, errs[1:]):
         assert 3.5 < e1 / e2 < 4.5
+
+
+def test_lif_and_if_crossing_lags():
+    """The lag a spike carries, (t_n - t*) / dt, for the crossings solved above: LIF's bias
+    crossing at t* = tau ln(0.6/0.5) of a 5 ms step, IF's a third into the step, jumps at the end."""
+    p = lif.LIFParams(tau_mem=20e-3, r=10.0, dt=5e-3)
+    *_, lag = lif.step_crossing(_t(0.15), _t(0.15), lif.LIFState(_t(0.9)), p, return_lag=True)
+    assert lag.item() == pytest.approx(1.0 - 20e-3 * math.log(0.6 / 0.5) / 5e-3, abs=1e-12)
+    *_, lag = lif.step_crossing(_t(2.0), _t(0.0), lif.LIFState(_t(0.5)), p, return_lag=True)
+    assert lag.item() == 0.0
+    q = if_.IFParams(r=1.0, dt=1e-3)
+    *_, lag = if_.step_crossing(_t(0.3), _t(0.3), if_.IFState(_t(0.9)), q, return_lag=True)
+    assert lag.item() == pytest.approx(2.0 / 3.0, abs=1e-12)
+    *_, lag = if_.step_crossing(_t(2.0), _t(0.0), if_.IFState(_t(0.5)), q, return_lag=True)
+    assert lag.item() == 0.0
+
+
+def _dirac_response(lag, dt, ts, tm, r, w_in):
+    """Step-end (i, v) of a CubaLIF at rest after a unit charge at ``lag * dt`` before the step's
+    end (closed form: I jumps by w_in / ts, then v = r dI K(s); equal taus: K(s) = (s/tm) e^{-s/tm})."""
+    s, di = lag * dt, w_in / ts
+    k = s / tm * math.exp(-s / tm) if ts == tm else ts / (ts - tm) * (math.exp(-s / ts) - math.exp(-s / tm))
+    return di * math.exp(-s / ts), r * di * k
+
+
+@pytest.mark.parametrize("ts, tm", [(5e-3, 20e-3), (20e-3, 5e-3), (10e-3, 10e-3)])
+def test_cubalif_lag_gains_are_the_dirac_response_derivative(ts, tm):
+    """``lag_gains``: per unit of held input (charge dt), the derivative of the closed-form Dirac
+    response with respect to its lag at the step's middle (central difference). For a unit charge
+    at lag 0.9, the held step (a Dirac at the middle) is O(dt) off the closed form in ``v`` (error
+    ratio ~2 per halving of dt); with the lag term, ``v`` and ``i`` are O(dt^2) off (ratio ~4)."""
+    r, w_in = 10.0, 1.5
+    for dt in (1e-3, 1e-4):
+        p = cuba.CubaLIFParams(tau_syn=ts, tau_mem=tm, r=r, w_in=w_in, dt=dt)
+        g_i, g_v = p.lag_gains
+        h = 1e-4
+        hi, lo = _dirac_response(0.5 + h, dt, ts, tm, r, w_in), _dirac_response(0.5 - h, dt, ts, tm, r, w_in)
+        # a unit held input x is the charge dt: dt * d(response to a unit charge)/dlam = w_in G_i, r w_in G_v
+        assert w_in * g_i == pytest.approx(dt * (hi[0] - lo[0]) / (2 * h), rel=1e-6)
+        assert r * w_in * g_v == pytest.approx(dt * (hi[1] - lo[1]) / (2 * h), rel=1e-6)
+    lag = 0.9
+    errs = []
+    for dt in (4e-4, 2e-4, 1e-4):
+        p = cuba.CubaLIFParams(tau_syn=ts, tau_mem=tm, r=r, w_in=w_in, dt=dt, v_threshold=1e9)
+        x = _t(1.0 / dt)  # unit charge
+        rest = cuba.CubaState(_t(0.0), _t(0.0))
+        _, with_lag = cuba.step_crossing(x, rest, p, lag_input=x * (lag - 0.5))
+        _, held = cuba.step(x, rest, p)
+        i_true, v_true = _dirac_response(lag, dt, ts, tm, r, w_in)
+        errs.append((abs(with_lag.v.item() - v_true), abs(held.v.item() - v_true),
+                     abs(with_lag.i.item() - i_true)))
+    for (e1, h1, c1), (e2, h2, c2) in zip(errs, errs[1:]):
+        assert 3.5 < e1 / e2 < 4.5 and 3.5 < c1 / c2 < 4.5  # second order with the lag term
+        assert 1.8 < h1 / h2 < 2.2  # first order without it
+        assert e1 < h1 / 50
