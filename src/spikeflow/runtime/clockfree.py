@@ -22,9 +22,10 @@ crossing is then reported at the end of its step, within one dt. With the steppe
 default ``reset_timing="step"`` each reset at the step's end, not at the crossing, leaves a
 deficit that delays the neuron's later crossings, by many steps when the drive is barely above
 threshold (Hansel et al. 1998); their ``reset_timing="crossing"`` resets at the crossing located
-inside the step and keeps every first-layer spike within one dt. A later layer's stepped input
-spikes sit at their steps' middles instead of their true times, which moves its crossings by up to
-about 1.6 dt: see tests/runtime/test_reset_timing.py and benchmarks/clockfree_convergence.py.)
+inside the step, and delivers the spike to CubaLIF targets at that time to first order (not at the
+step's middle, which would move a later layer's crossings by up to about 1.6 dt), which keeps
+every spike of the random CubaLIF graphs within one dt: see tests/runtime/test_reset_timing.py
+and benchmarks/clockfree_convergence.py.)
 A neuron pushed above threshold by a jump fires at that instant (again while still above,
 for reset by subtraction). Spikes caused at the same instant are delivered in FIFO order.
 Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'

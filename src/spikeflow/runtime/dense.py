@@ -130,8 +130,8 @@ class DenseEngine:
                 vals[name], lags[name] = x, None
                 continue
             total = total_lag = None
-            for p, v, lv in [(p, vals[p], lags[p]) for p in nd.inputs] + \
-                    [(p, self._prev[p], self._prev_lag[p]) for p in nd.delayed]:
+            sources = [(vals[p], lags[p]) for p in nd.inputs] + [(self._prev[p], self._prev_lag[p]) for p in nd.delayed]
+            for v, lv in sources:
                 v = v.reshape(t_len, b, *nd.in_shape)
                 total = v if total is None else total + v
                 if lv is not None:

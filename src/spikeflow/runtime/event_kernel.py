@@ -175,13 +175,14 @@ def run_steps(t0, n_steps, in_ptr, in_idx, in_val, spike_value,
                 for ps in range(n_pass):
                     out = inp if ps == 0 else inp_lag
                     na = na0
+                    src_idx = prev_idx if delayed else cur_idx
+                    if ps == 0:
+                        src_val = prev_val if delayed else cur_val
+                    else:
+                        src_val = prev_lag if delayed else cur_lag
                     for e in range(na):
-                        if delayed:
-                            a_idx[e] = prev_idx[s_off + e]
-                            a_val[e] = prev_val[s_off + e] if ps == 0 else prev_lag[s_off + e]
-                        else:
-                            a_idx[e] = cur_idx[s_off + e]
-                            a_val[e] = cur_val[s_off + e] if ps == 0 else cur_lag[s_off + e]
+                        a_idx[e] = src_idx[s_off + e]
+                        a_val[e] = src_val[s_off + e]
                     s_end = proj_i[k, 4]
                     for s in range(proj_i[k, 3], s_end):
                         final = s == s_end - 1
