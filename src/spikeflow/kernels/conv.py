@@ -43,72 +43,42 @@ def output_size(size: int, k: int, stride: int, pad: int, pool: int = 1) -> int:
     return (size // pool + 2 * pad - k) // stride + 1
 
 
-@nb.njit(inline="always")
-def _window_sum(x, n, c, y, xx, pool, cl):
-    """Sum of the ``pool x pool`` window at pooled position ``(y, xx)`` of channel ``c``."""
-    if cl:  # x is [N, H, W, C]
-        s = x[n, y * pool, xx * pool, c]
-        for a in range(pool):
-            for b in range(pool):
-                if a + b > 0:
-                    s += x[n, y * pool + a, xx * pool + b, c]
-    else:  # x is [N, C, H, W]
-        s = x[n, c, y * pool, xx * pool]
-        for a in range(pool):
-            for b in range(pool):
-                if a + b > 0:
-                    s += x[n, c, y * pool + a, xx * pool + b]
-    return s
-
-
 @nb.njit(parallel=True, cache=True)
-def _count(x, pool, cl, n_ch, h, w):
-    """Per frame, the number of non-zero (pooled) pixels of ``x`` (``[N,H,W,C]`` if ``cl`` else ``[N,C,H,W]``)."""
+def _count(x):
+    """Per frame, the number of non-zero entries of ``x [N, ...]`` (a flat scan in memory order)."""
     n_frames = x.shape[0]
-    ph, pw = h // pool, w // pool
     counts = np.zeros(n_frames + 1, np.int64)
     for n in nb.prange(n_frames):
+        flat = x[n].ravel()
         k = 0
-        if pool == 1:  # a flat scan in memory order
-            flat = x[n].ravel()
-            for i in range(flat.shape[0]):
-                k += flat[i] != 0
-        elif cl:
-            for y in range(ph):
-                for xx in range(pw):
-                    for c in range(n_ch):
-                        k += _window_sum(x, n, c, y, xx, pool, cl) != 0
-        else:
-            for c in range(n_ch):
-                for y in range(ph):
-                    for xx in range(pw):
-                        k += _window_sum(x, n, c, y, xx, pool, cl) != 0
+        for i in range(flat.shape[0]):
+            k += flat[i] != 0
         counts[n + 1] = k
     return counts
 
 
 @nb.njit(parallel=True, cache=True)
-def _fill(x, pool, cl, n_ch, h, w, indptr, ey, ex, ec, ev):
-    """Events of each frame in memory order: pooled position, channel and window sum."""
+def _fill(x, cl, indptr, ey, ex, ec, ev):
+    """Events of each frame in memory order (``x`` is ``[N,H,W,C]`` if ``cl`` else ``[N,C,H,W]``):
+    position, channel and value."""
     n_frames = x.shape[0]
-    ph, pw = h // pool, w // pool
     for n in nb.prange(n_frames):
         k = indptr[n]
         if cl:
-            for y in range(ph):
-                for xx in range(pw):
-                    for c in range(n_ch):
-                        s = _window_sum(x, n, c, y, xx, pool, cl)
-                        if s != 0:
-                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, s
+            for y in range(x.shape[1]):
+                for xx in range(x.shape[2]):
+                    for c in range(x.shape[3]):
+                        v = x[n, y, xx, c]
+                        if v != 0:
+                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, v
                             k += 1
         else:
-            for c in range(n_ch):
-                for y in range(ph):
-                    for xx in range(pw):
-                        s = _window_sum(x, n, c, y, xx, pool, cl)
-                        if s != 0:
-                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, s
+            for c in range(x.shape[1]):
+                for y in range(x.shape[2]):
+                    for xx in range(x.shape[3]):
+                        v = x[n, c, y, xx]
+                        if v != 0:
+                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, v
                             k += 1
 
 
@@ -116,18 +86,19 @@ def events(x: torch.Tensor, pool: int):
     """``(indptr, ey, ex, ec, ev)``: the non-zero (pooled) pixels of each frame of ``x [N, C, H, W]``,
     compressed by frame. ``ev`` holds the window *sum*; the caller folds ``1 / pool**2`` into the weights.
 
-    Scans in memory order: channels-last memory is read as ``[N, H, W, C]``, anything else as
-    contiguous ``[N, C, H, W]``."""
-    n, c, h, w = x.shape
+    Pooled sums come from torch's ``avg_pool2d`` (``divisor_override=1``), then one scan in memory
+    order: channels-last memory is read as ``[N, H, W, C]``, anything else as contiguous ``[N, C, H, W]``."""
+    if pool > 1:
+        x = F.avg_pool2d(x, pool, divisor_override=1)
     cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).numpy()
-    indptr = np.cumsum(_count(arr, pool, cl, c, h, w))
+    indptr = np.cumsum(_count(arr))
     total = int(indptr[-1])
     ey = np.empty(total, np.int32)
     ex = np.empty(total, np.int32)
     ec = np.empty(total, np.int32)
     ev = np.empty(total, arr.dtype)
-    _fill(arr, pool, cl, c, h, w, indptr, ey, ex, ec, ev)
+    _fill(arr, cl, indptr, ey, ex, ec, ev)
     return indptr, ey, ex, ec, ev
 
 

@@ -2,7 +2,7 @@
 
 Forward, one kernel over all T, parallel over the batch: for each ``(t, b)`` the active
 (non-zero) inputs are gathered and their weight rows (weights laid out ``[in, out]``) added
-to the bias, then the LIF step of ``spikeflow.neurons.lif`` runs in place on that current:
+to the bias (four rows per pass), then the LIF step of ``spikeflow.neurons.lif`` runs in place on that current:
 
     h = (v_leak + (v - v_leak) * a) + (r * I) * c      # a = exp(-dt / tau_mem), c = 1 - a
     z = h - v_threshold > 0;  v' = reset(h, z)
@@ -97,42 +97,56 @@ def compress(x):
 
 @nb.njit(inline="always")
 def _current(indptr, indices, values, row, wt, bias, cur):
-    """``cur = bias + sum over active i of x[i] * wt[i]`` for one row of the compressed input
-    (ascending i, as the event Linear)."""
-    for j in range(cur.shape[0]):
+    """``cur = bias + sum over active i of x[i] * wt[i]`` for one row of the compressed input, four
+    weight rows per pass over ``cur`` (a quarter of its loads and stores)."""
+    m = cur.shape[0]
+    for j in range(m):
         cur[j] = bias[j]
+    k = indptr[row]
+    k1 = indptr[row + 1]
     if values.shape[0] == 0:  # binary input: add the rows
-        for k in range(indptr[row], indptr[row + 1]):
-            wi = wt[indices[k]]
-            for j in range(cur.shape[0]):
+        while k + 4 <= k1:
+            w1, w2, w3, w4 = wt[indices[k]], wt[indices[k + 1]], wt[indices[k + 2]], wt[indices[k + 3]]
+            for j in range(m):
+                cur[j] += (w1[j] + w2[j]) + (w3[j] + w4[j])
+            k += 4
+        for rest in range(k, k1):
+            wi = wt[indices[rest]]
+            for j in range(m):
                 cur[j] += wi[j]
     else:
-        for k in range(indptr[row], indptr[row + 1]):
-            xv = values[k]
-            wi = wt[indices[k]]
-            for j in range(cur.shape[0]):
+        while k + 4 <= k1:
+            w1, w2, w3, w4 = wt[indices[k]], wt[indices[k + 1]], wt[indices[k + 2]], wt[indices[k + 3]]
+            x1, x2, x3, x4 = values[k], values[k + 1], values[k + 2], values[k + 3]
+            for j in range(m):
+                cur[j] += (x1 * w1[j] + x2 * w2[j]) + (x3 * w3[j] + x4 * w4[j])
+            k += 4
+        for rest in range(k, k1):
+            xv = values[rest]
+            wi = wt[indices[rest]]
+            for j in range(m):
                 cur[j] += xv * wi[j]
 
 
 @nb.njit(inline="always")
 def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
-    """The LIF step on the current ``cur``: ``cur`` becomes ``h``, ``ot`` the spikes, ``v`` the new membrane."""
+    """The LIF step on the current ``cur``: ``cur`` becomes ``h``, ``ot`` the spikes, ``v`` the new membrane.
+
+    One store per loop: with more, numba's loops stay scalar (the vectoriser gives up on the
+    run-time aliasing checks between the arrays)."""
     zero = one - one
     for j in range(cur.shape[0]):
         cur[j] = (vl[j] + (v[j] - vl[j]) * a[j]) + (r[j] * cur[j]) * c[j]
+    for j in range(cur.shape[0]):
+        ot[j] = one if cur[j] - th[j] > zero else zero
     if reset_mode == 0:
         for j in range(cur.shape[0]):
-            zf = one if cur[j] - th[j] > zero else zero
-            ot[j] = zf
-            v[j] = cur[j] - zf * th[j]
+            v[j] = cur[j] - ot[j] * th[j]
     elif reset_mode == 1:
         for j in range(cur.shape[0]):
-            zf = one if cur[j] - th[j] > zero else zero
-            ot[j] = zf
-            v[j] = cur[j] - zf * (cur[j] - vr[j])
+            v[j] = cur[j] - ot[j] * (cur[j] - vr[j])
     else:
         for j in range(cur.shape[0]):
-            ot[j] = one if cur[j] - th[j] > zero else zero
             v[j] = cur[j]
 
 
