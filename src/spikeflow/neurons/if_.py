@@ -66,7 +66,10 @@ def step_crossing(x: torch.Tensor, drive, state: IFState, params: IFParams, spik
     ``drive`` crossed threshold inside the step does anything change: reset ``"to_reset"`` keeps
     the charge the drive added after the crossing (``v = v_reset + (v - v_threshold)``), as the
     continuous neuron does. Input spikes are jumps at the step's end (their overshoot is lost on a
-    reset to ``v_reset``); reset ``"subtract"`` is ``step``'s.
+    reset to ``v_reset``); reset ``"subtract"`` is ``step``'s. ``return_lag``: also return the
+    crossing's lag before the step's end, ``1 - (v_threshold - v_prev) / (r drive)`` (1 if the step
+    starts above threshold, 0 for a jump), as ``(z, state, lag)`` (``neurons.cuba``'s precise spike
+    times); input lags are not modelled for IF targets (their inputs are jumps at the end).
     """
     v0 = state.v
     v = v0 + params.r * x
