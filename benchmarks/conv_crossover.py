@@ -9,11 +9,12 @@ gradient included). Activity is the fraction of non-zero entries of the convolut
 repetitions), which a loaded shared machine disturbs less than wall time; at 2 threads they
 include the threads' waiting. ``spikeflow.kernels.conv.CROSSOVER`` holds the value measured here.
 
-Measured 2026-11-27 (``--threads 1 --frames 80 --reps 2``, shared 2-core machine at load ~10, so
-single figures scatter by +-30 %): conv1 event/dense 0.4-0.86 at 2-20 % activity, 1.2-1.3 at
-30-50 %; the pooled conv2 about 1.0 at 2-20 % (its dense input gradient, which both paths share,
-dominates) and 1.3 at 50 %. Hence ``CROSSOVER = 0.2``: W2's conv1 (10 %) takes the event path,
-its pooled conv2 (30 % non-zero 2x2 windows) the dense one.
+Measured 2026-11-27 10:57 UTC, idle machine, ``--frames 320 --reps 3`` (the W2 size; 2 threads;
+after the event kernels add each event's taps on an output row as one contiguous run): conv1
+event/dense 0.13-0.34 at 2-30 % activity, 0.47 at 50 %; the pooled conv2 (its dense input gradient,
+which both paths share, is the larger part) 0.63-0.82 at 2-10 %, 1.01 at 20 %, 1.11 at 30 %, 1.50 at
+50 %. Hence ``CROSSOVER = 0.2``: W2's conv1 (10 %) takes the event path, its pooled conv2 (30 %
+non-zero 2x2 windows) the dense one.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from torch.nn import functional as F
 
 from spikeflow.kernels.cpu import set_threads
 
-# Measured with benchmarks/conv_crossover.py (loaded shared machine; figures in that script's docstring): the
-# event path won below 20 % non-zero input and lost at 30 % and above.
+# Measured with benchmarks/conv_crossover.py (idle machine, W2 sizes; figures in that script's docstring):
+# the pooled conv2 breaks even at 20 % non-zero input and loses from 30 %; conv1 wins up to 50 %.
 CROSSOVER = 0.2
 
 
