@@ -45,11 +45,11 @@ def output_size(size: int, k: int, stride: int, pad: int, pool: int = 1) -> int:
 
 @nb.njit(parallel=True, cache=True)
 def _count(x):
-    """Per frame, the number of non-zero entries of ``x [N, ...]`` (a flat scan in memory order)."""
+    """Per frame (row of ``x [N, M]``), the number of non-zero entries."""
     n_frames = x.shape[0]
     counts = np.zeros(n_frames + 1, np.int64)
     for n in nb.prange(n_frames):
-        flat = x[n].ravel()
+        flat = x[n]
         k = 0
         for i in range(flat.shape[0]):
             k += flat[i] != 0
@@ -58,28 +58,22 @@ def _count(x):
 
 
 @nb.njit(parallel=True, cache=True)
-def _fill(x, cl, indptr, ey, ex, ec, ev):
-    """Events of each frame in memory order (``x`` is ``[N,H,W,C]`` if ``cl`` else ``[N,C,H,W]``):
-    position, channel and value."""
-    n_frames = x.shape[0]
-    for n in nb.prange(n_frames):
+def _fill(x, cl, n_ch, w, indptr, ey, ex, ec, ev):
+    """Events of each frame of ``x`` (``[N, H*W*C]`` flat if ``cl``, else ``[N, C*H*W]``), in memory
+    order: position, channel and value."""
+    n_pix = x.shape[1] // n_ch
+    outer, inner = (n_pix, n_ch) if cl else (n_ch, n_pix)
+    for n in nb.prange(x.shape[0]):
         k = indptr[n]
-        if cl:
-            for y in range(x.shape[1]):
-                for xx in range(x.shape[2]):
-                    for c in range(x.shape[3]):
-                        v = x[n, y, xx, c]
-                        if v != 0:
-                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, v
-                            k += 1
-        else:
-            for c in range(x.shape[1]):
-                for y in range(x.shape[2]):
-                    for xx in range(x.shape[3]):
-                        v = x[n, c, y, xx]
-                        if v != 0:
-                            ey[k], ex[k], ec[k], ev[k] = y, xx, c, v
-                            k += 1
+        row = x[n]
+        for o in range(outer):
+            base = o * inner
+            for q in range(inner):
+                v = row[base + q]
+                if v != 0:
+                    pix, c = (o, q) if cl else (q, o)
+                    ey[k], ex[k], ec[k], ev[k] = pix // w, pix % w, c, v
+                    k += 1
 
 
 def events(x: torch.Tensor, pool: int):
@@ -90,15 +84,16 @@ def events(x: torch.Tensor, pool: int):
     order: channels-last memory is read as ``[N, H, W, C]``, anything else as contiguous ``[N, C, H, W]``."""
     if pool > 1:
         x = F.avg_pool2d(x, pool, divisor_override=1)
+    n, c, h, w = x.shape
     cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).numpy()
+    arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).reshape(n, -1).numpy()
     indptr = np.cumsum(_count(arr))
     total = int(indptr[-1])
     ey = np.empty(total, np.int32)
     ex = np.empty(total, np.int32)
     ec = np.empty(total, np.int32)
     ev = np.empty(total, arr.dtype)
-    _fill(arr, cl, indptr, ey, ex, ec, ev)
+    _fill(arr, cl, c, w, indptr, ey, ex, ec, ev)
     return indptr, ey, ex, ec, ev
 
 
