@@ -64,6 +64,8 @@ bench: $(STAMP) $(PSTAMP)
 	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/sim.py
 	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/clockfree_convergence.py
+	$(PY) benchmarks/conv_crossover.py --frames 320
 	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
 lint: $(STAMP)
