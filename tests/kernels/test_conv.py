@@ -176,3 +176,5 @@ def test_bad_input_names_the_layer():
         layer(torch.zeros(1, 2, 2, 2))
     with pytest.raises(InputError, match=r"SpikeConv2d\(2->4\).*floating-point"):
         layer(torch.zeros(1, 2, 8, 8, dtype=torch.int64))
+    with pytest.raises(ShapeError, match=r"SpikeConv2d\(2->4\).*1x1 is smaller than the 2x2 pooling window"):
+        SpikeConv2d(2, 4, 3, padding=2, pool=2)(torch.ones(1, 2, 1, 1))

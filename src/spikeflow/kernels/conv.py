@@ -86,7 +86,7 @@ def events(x: torch.Tensor, pool: int):
         x = F.avg_pool2d(x, pool, divisor_override=1)
     n, c, h, w = x.shape
     cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).reshape(n, -1).numpy()
+    arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).reshape(n, c * h * w).numpy()
     indptr = np.cumsum(_count(arr))
     total = int(indptr[-1])
     ey = np.empty(total, np.int32)

@@ -2,7 +2,8 @@
 
 Forward, one kernel over all T, parallel over the batch: for each ``(t, b)`` the active
 (non-zero) inputs are gathered and their weight rows (weights laid out ``[in, out]``) added
-to the bias (four rows per pass), then the LIF step of ``spikeflow.neurons.lif`` runs in place on that current:
+to the bias (four rows per pass), then the LIF step of ``spikeflow.neurons.lif`` runs in place
+on that current:
 
     h = (v_leak + (v - v_leak) * a) + (r * I) * c      # a = exp(-dt / tau_mem), c = 1 - a
     z = h - v_threshold > 0;  v' = reset(h, z)
@@ -235,7 +236,6 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     for j in range(n_out):  # through the spike: dL/du
                         h = ht[j]
                         u = h - th[j]
-                        zf = one if u > zero else zero
                         dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
                         gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
                     for j in range(n_out):  # dL/dh = dL/dv' dv'/dh + dL/du

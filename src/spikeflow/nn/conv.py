@@ -63,6 +63,9 @@ class SpikeConv2d(nn.Conv2d):
             raise ShapeError(f"{self._name()}: input must be [N, {self.in_channels}, H, W] or time-major "
                              f"[T, B, {self.in_channels}, H, W], got {shape}")
         h, w = x.shape[-2:]
+        if min(h, w) < self.pool:
+            raise ShapeError(f"{self._name()}: input of {h}x{w} is smaller than the {self.pool}x{self.pool} "
+                             f"pooling window")
         for size, k, p in zip((h, w), self.kernel_size, self.padding):
             if size // self.pool + 2 * p < k:
                 raise ShapeError(f"{self._name()}: input of {h}x{w} (pooled by {self.pool}) plus padding "
