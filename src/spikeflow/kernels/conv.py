@@ -108,11 +108,31 @@ def _reach(i, k, s, n_out):
     return lo, hi
 
 
+@nb.njit(inline="always")
+def _event_runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out):
+    """Where event ``e`` lands: output rows ``[y0, y1)``, run starts ``ox`` in ``[x0, x_end)`` and the run
+    length. With stride 1 along x all of a row's taps are one contiguous run (``x_end = x0 + 1``,
+    ``run = (x1 - x0) * n_out``) in both the output and the ``kx``-reversed weights; otherwise one run per tap."""
+    iy = ey[e] + padh
+    ix = ex[e] + padw
+    y0, y1 = _reach(iy, kh, sh, oh)
+    x0, x1 = _reach(ix, kw, sw, ow)
+    if sw == 1:
+        return iy, ix, y0, y1, x0, min(x1, x0 + 1), max(x1 - x0, 0) * n_out
+    return iy, ix, y0, y1, x0, x1, n_out
+
+
+@nb.njit(inline="always")
+def _tap_offset(c, iy, ix, oy, ox, kh, kw, sh, sw, n_out):
+    """Flat offset in the ``[C, KH, KW, O]`` (``kx`` reversed) weights of the tap joining input ``(iy, ix)`` of
+    channel ``c`` to output ``(oy, ox)``."""
+    return ((c * kh + iy - oy * sh) * kw + kw - 1 - (ix - ox * sw)) * n_out
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True)
 def _forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, out):
     """``out`` (flat ``[N, OH, OW, O]``) = bias + per event and tap, ``v * wt[c, ky, kw - 1 - kx, :]`` (``wt`` flat
-    ``[C, KH, KW, O]``, ``kx`` reversed). With stride 1 along x, one event's taps on an output row are one
-    contiguous run in both ``out`` and ``wt``, added in a single loop. Flat offsets and 1-D slices:
+    ``[C, KH, KW, O]``, ``kx`` reversed), added by the runs of ``_event_runs``. Flat offsets and 1-D slices:
     numba array views per tap would cost more than the arithmetic."""
     n_frames = indptr.shape[0] - 1
     n_out = bias.shape[0]
@@ -122,19 +142,12 @@ def _forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
         for i in range(oh * ow):
             out[base + i * n_out:base + (i + 1) * n_out] = bias
         for e in range(indptr[n], indptr[n + 1]):
-            iy = ey[e] + padh
-            ix = ex[e] + padw
-            v = ev[e]
-            wc = ec[e] * kh * kw
-            y0, y1 = _reach(iy, kh, sh, oh)
-            x0, x1 = _reach(ix, kw, sw, ow)
-            if x1 <= x0:
-                continue
-            run = (x1 - x0) * n_out if sw == 1 else n_out
+            iy, ix, y0, y1, x0, x_end, run = _event_runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+            v, c = ev[e], ec[e]
             for oy in range(y0, y1):
-                for ox in range(x0, x1 if sw > 1 else x0 + 1):
+                for ox in range(x0, x_end):
                     d = base + (oy * ow + ox) * n_out
-                    w0 = (wc + (iy - oy * sh) * kw + kw - 1 - (ix - ox * sw)) * n_out
+                    w0 = _tap_offset(c, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
                     dst = out[d:d + run]  # slices: loop indices >= 0, so no wrap-around and it vectorises
                     src = wt[w0:w0 + run]
                     for m in range(run):
@@ -161,19 +174,12 @@ def _weight_grad(indptr, ey, ex, ec, ev, g, kh, kw, sh, sw, padh, padw, oh, ow, 
                 for m in range(n_out):
                     acc_b[m] += row[m]
             for e in range(indptr[n], indptr[n + 1]):
-                iy = ey[e] + padh
-                ix = ex[e] + padw
-                v = ev[e]
-                wc = ec[e] * kh * kw
-                y0, y1 = _reach(iy, kh, sh, oh)
-                x0, x1 = _reach(ix, kw, sw, ow)
-                if x1 <= x0:
-                    continue
-                run = (x1 - x0) * n_out if sw == 1 else n_out
+                iy, ix, y0, y1, x0, x_end, run = _event_runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+                v, c = ev[e], ec[e]
                 for oy in range(y0, y1):
-                    for ox in range(x0, x1 if sw > 1 else x0 + 1):
+                    for ox in range(x0, x_end):
                         s0 = base + (oy * ow + ox) * n_out
-                        w0 = (wc + (iy - oy * sh) * kw + kw - 1 - (ix - ox * sw)) * n_out
+                        w0 = _tap_offset(c, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
                         dst = acc[w0:w0 + run]
                         src = g[s0:s0 + run]
                         for m in range(run):
