@@ -66,6 +66,7 @@ bench: $(STAMP) $(PSTAMP)
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/clockfree_convergence.py
 	$(PY) benchmarks/conv_crossover.py --frames 320
+	$(PY) benchmarks/profile_w1.py
 	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
 lint: $(STAMP)

@@ -2,6 +2,9 @@
 
     python benchmarks/conv_crossover.py [--threads 2] [--frames 160]
 
+It ends with W2's pooled conv2 part by part (dense forward, input and weight gradients, and the
+event weight gradient) at its 30 % activity: the parts that bound W2.
+
 The two W2 layers (``T*B`` frames): conv1 ``2 -> 16, k5 p2`` on 32x32 (no input gradient, as
 for a network's first layer) and the pooled conv2 ``AvgPool2 -> 16 -> 32, k5 p2`` (input
 gradient included). Activity is the fraction of non-zero entries of the convolution's input
@@ -77,7 +80,37 @@ def main(argv=None) -> int:
             print(f"{name:30s} {act:8.2f} {times['dense']:8.1f} {times['event']:8.1f} "
                   f"{times['event'] / times['dense']:11.2f}")
     print(f"spikeflow.kernels.conv.CROSSOVER = {kconv.CROSSOVER}")
+    conv2_parts(args.frames, args.reps, gen)
     return 0
+
+
+def conv2_parts(frames: int, reps: int, gen) -> None:
+    """W2's pooled conv2 at its 30 % activity, part by part: what bounds W2 (wall ms, min of ``reps``)."""
+    x = bernoulli_with_pooled_activity((frames, 16, 32, 32), 0.3, 2, gen).contiguous(
+        memory_format=torch.channels_last)
+    pooled = torch.nn.functional.avg_pool2d(x, 2)
+    w = torch.randn((32, 16, 5, 5), generator=gen) * 0.1
+    g = torch.randn((frames, 32, 16, 16), generator=gen).contiguous(memory_format=torch.channels_last)
+    ev = kconv.events(x, 2)
+    g_flat = g.permute(0, 2, 3, 1).contiguous().view(-1).numpy()
+    partial = torch.empty((2 * torch.get_num_threads(), 16 * 25 * 32))
+    partial_b = torch.empty((partial.shape[0], 32))
+    parts = {
+        "dense forward": lambda: torch.nn.functional.conv2d(pooled, w, None, 1, 2),
+        "dense input gradient": lambda: torch.nn.grad.conv2d_input(pooled.shape, w, g, 1, 2),
+        "dense weight gradient": lambda: torch.nn.grad.conv2d_weight(pooled, w.shape, g, 1, 2),
+        "event weight gradient": lambda: kconv._weight_grad(*ev, g_flat, 5, 5, 1, 1, 2, 2, 16, 16, 32,
+                                                            partial.numpy(), partial_b.numpy()),
+    }
+    print(f"pool2+conv2 at 30 % activity, {frames} frames: wall ms (min of {reps})")
+    for name, fn in parts.items():
+        fn()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        print(f"  {name:24s} {min(times) * 1e3:7.1f}")
 
 
 if __name__ == "__main__":
