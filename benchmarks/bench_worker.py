@@ -123,17 +123,17 @@ def build_spikeflow(kind, layers):
             h = m1(x)
             return m2(h), h
     else:
-        # event-path convolutions where the (pooled) input is sparse enough (spikeflow.nn.SpikeConv2d);
-        # the second one folds the first AvgPool2d in (pool=2)
+        # event-path convolutions where the input is sparse enough (spikeflow.nn.SpikeConv2d); each
+        # LIF + AvgPool2d pair runs as one kernel (spikeflow.nn.Sequential fuses it)
         c1, c2, fc = layers
-        sc1, sc2 = snn.SpikeConv2d(2, 16, 5, padding=2), snn.SpikeConv2d(16, 32, 5, padding=2, pool=2)
+        sc1, sc2 = snn.SpikeConv2d(2, 16, 5, padding=2), snn.SpikeConv2d(16, 32, 5, padding=2)
         sc1.load_state_dict(c1.state_dict())
         sc2.load_state_dict(c2.state_dict())
         fc2 = snn.SpikeLinear(2048, 10)
         fc2.load_state_dict(fc.state_dict())
         n1, n2, n3 = snn.LIF(**lif), snn.LIF(**lif), snn.LIF(**lif)
         net = nn.ModuleList([sc1, n1, sc2, n2, fc2, n3])
-        seq = snn.Sequential(sc1, n1, sc2, n2, nn.AvgPool2d(2), nn.Flatten(), fc2, n3)
+        seq = snn.Sequential(sc1, n1, nn.AvgPool2d(2), sc2, n2, nn.AvgPool2d(2), nn.Flatten(), fc2, n3)
 
         def forward(x):
             out = seq(x)

@@ -277,10 +277,23 @@ def run_backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_s
 CHUNK = 512  # neurons per parallel work item
 
 
+@nb.njit(inline="always")
+def fast_step(v, x, a, c, r, vl, th, vr, reset_mode, one):
+    """One fast-path neuron step: ``(h, spike, v')``. Call it with a literal ``reset_mode`` inside a
+    loop so the branch folds away and the loop vectorises."""
+    zero = one - one
+    h = (vl + (v - vl) * a) + (r * x) * c
+    zf = one if h - th > zero else zero
+    if reset_mode == 0:
+        return h, zf, h - zf * th
+    if reset_mode == 1:
+        return h, zf, h - zf * (h - vr)
+    return h, zf, h
+
+
 @nb.njit(parallel=True, cache=True)
 def fast_forward(x, v0, a, c, r, vl, th, vr, reset_mode, store_trace, one, out, h_st, trace, v_t):
     n_steps, n = x.shape
-    zero = one - one
     n_chunks = (n + CHUNK - 1) // CHUNK
     for ch in nb.prange(n_chunks):
         k0 = ch * CHUNK
@@ -292,24 +305,13 @@ def fast_forward(x, v0, a, c, r, vl, th, vr, reset_mode, store_trace, one, out, 
             ht = h_st[t, k0:k1]
             if reset_mode == 0:
                 for j in range(k1 - k0):
-                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
-                    zf = one if h - th > zero else zero
-                    ot[j] = zf
-                    ht[j] = h
-                    v[j] = h - zf * th
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 0, one)
             elif reset_mode == 1:
                 for j in range(k1 - k0):
-                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
-                    zf = one if h - th > zero else zero
-                    ot[j] = zf
-                    ht[j] = h
-                    v[j] = h - zf * (h - vr)
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 1, one)
             else:
                 for j in range(k1 - k0):
-                    h = (vl + (v[j] - vl) * a) + (r * xt[j]) * c
-                    ot[j] = one if h - th > zero else zero
-                    ht[j] = h
-                    v[j] = h
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 2, one)
             if store_trace:
                 trace[t, k0:k1] = v
         v_t[k0:k1] = v
@@ -332,11 +334,29 @@ def _sg_typed(kind, u, scale, one, half_pi):
     return zero
 
 
+@nb.njit(inline="always")
+def fast_grad(h, g_spike, gv, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    """One reverse fast-path step from the stored membrane ``h``, the spike's gradient and the
+    gradient of the membrane after the step: ``(g_x, g_v before the step)``."""
+    zero = one - one
+    u = h - th
+    if reset_mode == 0:
+        dvdh = one
+        dvdz = zero if detach else -th
+    elif reset_mode == 1:
+        dvdh = one - (one if u > zero else zero)
+        dvdz = zero if detach else -(h - vr)
+    else:
+        dvdh = one
+        dvdz = zero
+    gh = gv * dvdh + (g_spike + gv * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+    return gh * rc, gh * a
+
+
 @nb.njit(parallel=True, cache=True)
 def fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind,
                   sg_scale, one, half_pi, g_x, g_v0):
     n_steps, n = h_st.shape
-    zero = one - one
     rc = r * c
     n_chunks = (n + CHUNK - 1) // CHUNK
     for ch in nb.prange(n_chunks):
@@ -350,20 +370,6 @@ def fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, a, c, r, th, vr, res
             go = g_out[t, k0:k1]
             gx = g_x[t, k0:k1]
             for j in range(k1 - k0):
-                h = ht[j]
-                u = h - th
-                zf = one if u > zero else zero
-                if reset_mode == 0:
-                    dvdh = one
-                    dvdz = zero if detach else -th
-                elif reset_mode == 1:
-                    dvdh = one - zf
-                    dvdz = zero if detach else -(h - vr)
-                else:
-                    dvdh = one
-                    dvdz = zero
-                gz = go[j] + gv[j] * dvdz
-                gh = gv[j] * dvdh + gz * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-                gx[j] = gh * rc
-                gv[j] = gh * a
+                gx[j], gv[j] = fast_grad(ht[j], go[j], gv[j], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale,
+                                         one, half_pi)
         g_v0[k0:k1] = gv

@@ -8,6 +8,7 @@ from torch import nn
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import fused_multistep, fused_reason
 from spikeflow.nn.neuron import NeuronLayer
+from spikeflow.nn.pooled import pooled_multistep, pooled_reason
 from spikeflow.nn.recurrent import Recurrent
 from spikeflow.nn.synapse import SpikeLinear
 
@@ -25,7 +26,9 @@ class Sequential(nn.Sequential):
     kernel (``spikeflow.nn.LinearLIF``'s) when that kernel supports the pair and, for
     ``event="auto"``, the input is sparse enough, and neither layer carries forward hooks or
     a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
-    ``SpikeLinear`` keeps them apart too.
+    ``SpikeLinear`` keeps them apart too. Likewise a ``LIF``/``IF`` layer directly followed by an
+    ``nn.AvgPool2d(k)`` runs as one CPU kernel (``spikeflow.kernels.pool_lif``) that never stores
+    the full-size spike map.
     """
 
     def __init__(self, *layers: nn.Module):
@@ -41,6 +44,11 @@ class Sequential(nn.Sequential):
             if (isinstance(layer, SpikeLinear) and isinstance(nxt, NeuronLayer) and isinstance(x, torch.Tensor)
                     and fused_reason(x, layer, nxt, layer.event) is None):
                 x = fused_multistep(x, layer, nxt)[0]
+                i += 2
+                continue
+            if (isinstance(layer, NeuronLayer) and isinstance(nxt, TimeFold) and isinstance(x, torch.Tensor)
+                    and pooled_reason(x, layer, nxt) is None):
+                x = pooled_multistep(x, layer, nxt)
                 i += 2
                 continue
             x = layer(x)
