@@ -10,6 +10,12 @@ then timed steps; the table shows the median over all timed steps of all rounds.
 records how busy the other processes kept the CPUs during its timed steps; a run above
 ``--load-limit`` is retried (a shared core wrecks 2-thread torch timings) and flagged if it
 never gets a quiet machine.
+
+Every library's process gets the same glibc malloc settings (``--malloc``). By default
+(``keep``) freed memory stays in the process for reuse instead of going back to the OS after
+each step, which otherwise makes the next step page-fault its large buffers in again (tens of
+MB per W2 step on this machine); PyTorch's CPU performance guide gives the same advice (a
+caching allocator such as jemalloc or tcmalloc). ``--malloc default`` runs glibc as it comes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ ROOT = HERE.parent
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
 PEERS = ("snntorch", "spikingjelly", "norse")
 LIBS = ("spikeflow",) + PEERS + ("dense",)
+# glibc malloc settings given to every worker: never trim the heap, and serve blocks up to 32 MiB
+# (glibc's largest mmap threshold) from it, so freed activations are reused without page faults
+MALLOC_KEEP = {"MALLOC_TRIM_THRESHOLD_": str(1 << 40), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
 WORKLOADS = ("W1", "W2", "W3", "W4")
 TITLES = {
     "W1": "W1 train: 700-256-20 LIF MLP, T=100, B=32, p=0.05 input (fwd + bwd + Adam)",
@@ -59,6 +68,8 @@ def run_worker(lib: str, workload: str, args) -> dict:
     py = sys.executable if lib in ("spikeflow", "dense") else str(PEERS_PY)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
+    if args.malloc == "keep":
+        env.update(MALLOC_KEEP)
     cmd = [py, str(HERE / "bench_worker.py"), lib, workload, "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--threads", str(args.threads)]
     hz = os.sysconf("SC_CLK_TCK")
@@ -166,6 +177,11 @@ def write_results(results: dict, args, path: Path, started: str):
         f"{args.warmup} warm-up + {args.steps} timed steps per run; median over all timed steps. "
         f"Runs where other processes used more than {args.load_limit:.0%} of the CPUs were retried "
         f"(up to {args.max_retries}x); LOADED marks those that never got a quiet machine.",
+        "- allocator: " + ("every library's process runs with glibc malloc keeping freed memory for reuse ("
+                           + ", ".join(f"`{k}={v}`" for k, v in MALLOC_KEEP.items())
+                           + "), so large per-step buffers are not page-faulted in again every step; "
+                           "`--malloc default` measures plain glibc" if args.malloc == "keep"
+                           else "plain glibc malloc (`--malloc default`)"),
         "- the same seeded initial weights and input spikes for every library; 'hidden spikes' counts the "
         "hidden layer's spikes in the first forward: equal counts show the libraries compute the same function "
         "(snnTorch's `Leaky` resets with its own convention, so its count differs slightly).",
@@ -181,10 +197,10 @@ def write_results(results: dict, args, path: Path, started: str):
         "everywhere. spikeflow: in W1/W3/W4 two `LinearLIF` layers (spike-driven Linear and LIF fused in one "
         "numba kernel: the synaptic current is never stored; the backward keeps 4 bytes per neuron-step, the "
         "membrane before reset, or in W4 a checkpoint every 32 steps and recomputes the rest); "
-        "in W2 `SpikeConv2d` (event path for the first conv, whose "
-        "input is 10 % active; the second conv with the first AvgPool2d folded in (`pool=2`) sees 30 % "
-        "non-zero pooled input, above the measured crossover, so it runs torch's dense conv), channels-last "
-        "memory kept through the LIF kernels.",
+        "in W2 `SpikeConv2d` (event path for the first conv, whose input is 10 % active; the second conv "
+        "sees 30 % non-zero pooled input, above the measured crossover, so it runs torch's dense conv) and "
+        "each LIF + AvgPool2d pair fused in one kernel by `spikeflow.nn.Sequential` (no full-size spike "
+        "map; channels-last memory kept from the event conv through the LIF kernel).",
         "",
     ]
     if any(r["loaded"] for wl in results.values() for runs in wl.values() for r in runs):
@@ -218,6 +234,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-retries", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                    help="glibc malloc settings for every library's process (see the module docstring)")
     ap.add_argument("--skip", default="", help="comma-separated WORKLOAD:LIB pairs not to run, e.g. W4:snntorch")
     args = ap.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
