@@ -3,6 +3,7 @@ same states, same gradients for input, initial state, tau and threshold."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -66,8 +67,9 @@ def _case(model, dtype, shape, reset, detach, learn, per_neuron, refractory, see
 def _run(m, params, x, state, spike_fn, backend, leaves, seed):
     out, final, trace = kernels.multistep(m, x, state, params, spike_fn, backend=backend, return_trace=True)
     g = torch.Generator().manual_seed(seed + 1)
-    w_out = torch.randn(out.shape, generator=g, dtype=out.dtype)
-    w_tr = torch.randn(out.shape, generator=g, dtype=out.dtype)
+    # drawn in float32 for every dtype, so a float64 run of a float32 case has the same loss
+    w_out = torch.randn(out.shape, generator=g).to(out.dtype)
+    w_tr = torch.randn(out.shape, generator=g).to(out.dtype)
     loss = (out * w_out).sum() + 0.1 * (trace * w_tr).sum() + final.v.sum()
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
     return out.detach(), [s.detach() if s is not None else None for s in final], trace.detach(), grads
@@ -87,13 +89,43 @@ def check_against_reference(model, dtype, shape, reset, detach, learn, per_neuro
         else:
             assert torch.equal(a, b)
     assert (tr_f - tr_r).abs().max().item() <= 1e-5
+    g_64 = None
     for i, (a, b) in enumerate(zip(g_f, g_r)):
         if b is None:
             assert a is None or a.abs().max().item() == 0
             continue
         assert a.shape == b.shape
-        assert _rel(a, b) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, b)}"
+        if _rel(a, b) <= 1e-4:
+            continue
+        # A float32 sum over many neurons and steps can cancel to a value far smaller than its terms
+        # (a learned scalar tau's gradient), and then two summation orders differ by more than 1e-4 of
+        # it. Judge such a case against the float64 reference: the fused kernel must be as close to it
+        # as the float32 reference is (up to 4x), or within 1e-4 of it.
+        assert dtype == torch.float32, f"gradient of leaf {i} differs: rel {_rel(a, b)}"
+        if g_64 is None:
+            g_64 = _float64_reference_grads(m, params, x, state, sg, leaves, seed, out_r)
+        exact = g_64[i].to(a.dtype)
+        err, ref_err = (a - exact).abs().max().item(), (b - exact).abs().max().item()
+        assert err <= max(1e-4 * exact.abs().max().item(), 4 * ref_err), (
+            f"gradient of leaf {i} differs: rel {_rel(a, b)} to the float32 reference; error {err:.3g} against "
+            f"float64, the float32 reference's {ref_err:.3g}")
     return out_r
+
+
+def _float64_reference_grads(m, params, x, state, sg, leaves, seed, spikes32):
+    """The reference's gradients of the same case computed in float64 (same spikes required)."""
+    cast = {id(leaf): leaf.detach().double().requires_grad_() for leaf in leaves}
+
+    def to64(v):
+        if not isinstance(v, torch.Tensor):
+            return v
+        return cast[id(v)] if id(v) in cast else (v.detach().double() if v.is_floating_point() else v)
+
+    p64 = dataclasses.replace(params, **{f.name: to64(getattr(params, f.name)) for f in dataclasses.fields(params)})
+    s64 = type(state)(*[to64(s) if s is not None else None for s in state])
+    out, _, _, grads = _run(m, p64, to64(x), s64, sg, "reference", [cast[id(leaf)] for leaf in leaves], seed)
+    assert torch.equal(out.float(), spikes32), "float64 spikes differ: no exact reference for this case"
+    return grads
 
 
 shapes = st.tuples(st.integers(1, 12), st.integers(1, 3), st.integers(1, 5))
