@@ -22,7 +22,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from spikeflow.errors import ShapeError
+from spikeflow.errors import ParameterError
 from spikeflow.kernels import fused
 from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
 
@@ -159,13 +159,13 @@ def _planes(x: torch.Tensor):
 
 def lif_avgpool(model, x, state, params, spike_fn, pool: int, name: str = "LIF+AvgPool2d"):
     """``(avg_pool2d(spikes, pool), final_state)`` of ``model`` (LIF or IF) over ``x [T, B, C, H, W]``
-    from ``state`` (``None``: rest), fused; raises ``ShapeError`` when it cannot run (see
-    ``unsupported_reason``)."""
+    from ``state`` (``None``: rest), fused; raises ``ParameterError`` naming the reason when it
+    cannot run (``unsupported_reason``)."""
     if state is None and isinstance(x, torch.Tensor) and x.dim() == 5:
         state = model.init_state(x.shape[1:], params, dtype=x.dtype)
     reason = unsupported_reason(model, x, state, params, spike_fn, pool)
     if reason is not None:
-        raise ShapeError(f"{name}: {reason}")
+        raise ParameterError(f"{name}: the fused kernel cannot run this call: {reason}")
     from spikeflow.neurons.if_ import IFState
     from spikeflow.neurons.lif import LIFState
 
