@@ -109,8 +109,8 @@ def test_sequential_fuses_neuron_and_avgpool(monkeypatch, event):
     seq[0].event = event
     x = (torch.rand(9, 2, 2, 8, 8) < 0.3).float()
     calls = []
-    real = pool_lif.lif_avgpool
-    monkeypatch.setattr(pool_lif, "lif_avgpool", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = pool_lif.run_fused
+    monkeypatch.setattr(pool_lif, "run_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = seq(x)
     out.square().sum().backward()
     assert calls == [1]
@@ -130,7 +130,7 @@ def test_sequential_fuses_neuron_and_avgpool(monkeypatch, event):
                                   nn.MaxPool2d(2)])
 def test_other_pooling_runs_unfused(monkeypatch, pool):
     seq = _conv_net(pool, head=False)
-    monkeypatch.setattr(pool_lif, "lif_avgpool", lambda *a, **k: pytest.fail("fused out of scope"))
+    monkeypatch.setattr(pool_lif, "run_fused", lambda *a, **k: pytest.fail("fused out of scope"))
     x = (torch.rand(4, 2, 2, 8, 8) < 0.3).float()
     ref = x
     for m in seq:
@@ -139,7 +139,7 @@ def test_other_pooling_runs_unfused(monkeypatch, pool):
 
 
 def test_learned_threshold_and_hooks_run_unfused(monkeypatch):
-    monkeypatch.setattr(pool_lif, "lif_avgpool", lambda *a, **k: pytest.fail("fused out of scope"))
+    monkeypatch.setattr(pool_lif, "run_fused", lambda *a, **k: pytest.fail("fused out of scope"))
     x = (torch.rand(4, 2, 2, 8, 8) < 0.3).float()
     _conv_net(nn.AvgPool2d(2), LIF((4, 8, 8), learn_threshold=True))(x)
     seq = _conv_net(nn.AvgPool2d(2), IF())

@@ -166,6 +166,12 @@ def lif_avgpool(model, x, state, params, spike_fn, pool: int, name: str = "LIF+A
     reason = unsupported_reason(model, x, state, params, spike_fn, pool)
     if reason is not None:
         raise ParameterError(f"{name}: the fused kernel cannot run this call: {reason}")
+    return run_fused(model, x, state, params, spike_fn, pool)
+
+
+def run_fused(model, x, state, params, spike_fn, pool: int):
+    """``lif_avgpool`` without its checks, for a caller that has had ``unsupported_reason`` return ``None``
+    for these arguments (``state`` given, not ``None``)."""
     from spikeflow.neurons.if_ import IFState
     from spikeflow.neurons.lif import LIFState
 

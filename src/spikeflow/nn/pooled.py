@@ -3,6 +3,7 @@ applied by ``spikeflow.nn.Sequential``."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from spikeflow.kernels import available_backends, pool_lif
@@ -21,7 +22,7 @@ def fusable_window(pool: nn.Module):
     """``k`` when ``pool`` (or the layer of a ``TimeFold``) is an ``nn.AvgPool2d`` of square ``k x k``
     windows with stride ``k``, no padding, no ``ceil_mode`` and no ``divisor_override`` (the
     kernel's scope), and no hooks; else ``None``."""
-    if isinstance(pool, TimeFold):
+    if isinstance(pool, TimeFold):  # how Sequential holds a torch layer
         if _intercepted(pool):
             return None
         pool = pool.layer
@@ -33,20 +34,18 @@ def fusable_window(pool: nn.Module):
     return k
 
 
-def pooled_reason(x, neuron: NeuronLayer, pool: nn.Module):
-    """Why ``pool(neuron(x))`` cannot take the fused kernel (``None`` when it can)."""
+def pooled_forward(x, neuron: nn.Module, pool):
+    """``pool(neuron(x))`` by the fused kernel from rest, or ``None`` when the pair (a ``NeuronLayer``,
+    then a layer ``fusable_window`` accepts) is out of its scope: then run the layers apart."""
+    if not isinstance(neuron, NeuronLayer) or not isinstance(x, torch.Tensor) or x.dim() != 5:
+        return None
     k = fusable_window(pool)
-    if k is None:
-        return "the pooling is not a plain AvgPool2d(k) (square windows, stride k, no padding)"
-    if _intercepted(neuron) or neuron.return_state or neuron.backend not in ("auto", "cpu"):
-        return "the neuron layer has hooks, return_state or a forced backend"
-    if not available_backends()["cpu"]:
-        return "numba is not installed"
-    return pool_lif.unsupported_reason(neuron.model, x, None, neuron.params, neuron.surrogate, k)
-
-
-def pooled_multistep(x, neuron: NeuronLayer, pool: nn.Module):
-    """``pool(neuron(x))`` by the fused kernel (after ``pooled_reason`` returned ``None``)."""
+    if (k is None or _intercepted(neuron) or neuron.return_state or neuron.backend not in ("auto", "cpu")
+            or not available_backends()["cpu"]):
+        return None
+    params = neuron.params
+    state = neuron.model.init_state(x.shape[1:], params, dtype=x.dtype)
+    if pool_lif.unsupported_reason(neuron.model, x, state, params, neuron.surrogate, k) is not None:
+        return None
     neuron._check(x, x.dim() - 2)
-    name = f"{neuron._name()}+AvgPool2d({fusable_window(pool)})"
-    return pool_lif.lif_avgpool(neuron.model, x, None, neuron.params, neuron.surrogate, fusable_window(pool), name)[0]
+    return pool_lif.run_fused(neuron.model, x, state, params, neuron.surrogate, k)[0]

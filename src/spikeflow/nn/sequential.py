@@ -8,7 +8,7 @@ from torch import nn
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import fused_multistep, fused_reason
 from spikeflow.nn.neuron import NeuronLayer
-from spikeflow.nn.pooled import pooled_multistep, pooled_reason
+from spikeflow.nn.pooled import pooled_forward
 from spikeflow.nn.recurrent import Recurrent
 from spikeflow.nn.synapse import SpikeLinear
 
@@ -46,9 +46,9 @@ class Sequential(nn.Sequential):
                 x = fused_multistep(x, layer, nxt)[0]
                 i += 2
                 continue
-            if (isinstance(layer, NeuronLayer) and isinstance(nxt, TimeFold) and isinstance(x, torch.Tensor)
-                    and pooled_reason(x, layer, nxt) is None):
-                x = pooled_multistep(x, layer, nxt)
+            pooled = pooled_forward(x, layer, nxt)
+            if pooled is not None:
+                x = pooled
                 i += 2
                 continue
             x = layer(x)
