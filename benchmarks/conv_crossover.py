@@ -35,13 +35,14 @@ from spikeflow.kernels import conv as kconv  # noqa: E402
 from spikeflow.kernels.cpu import set_threads  # noqa: E402
 
 
-def cpu_ms(fn, reps: int) -> float:
+def min_ms(fn, reps: int, clock=time.process_time) -> float:
+    """Min over ``reps`` calls after one warm-up, in ms of ``clock`` (default: this process's CPU time)."""
     fn()
     out = []
     for _ in range(reps):
-        t0 = time.process_time()
+        t0 = clock()
         fn()
-        out.append(time.process_time() - t0)
+        out.append(clock() - t0)
     return min(out) * 1e3
 
 
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
                 def step(fn=fn, x=x, w=w, b=b, pool=pool):
                     y = fn(x, w, b, (1, 1), (2, 2), pool)
                     y.backward(torch.ones_like(y))
-                times[impl] = cpu_ms(step, args.reps)
+                times[impl] = min_ms(step, args.reps)
             print(f"{name:30s} {act:8.2f} {times['dense']:8.1f} {times['event']:8.1f} "
                   f"{times['event'] / times['dense']:11.2f}")
     print(f"spikeflow.kernels.conv.CROSSOVER = {kconv.CROSSOVER}")
@@ -104,13 +105,7 @@ def conv2_parts(frames: int, reps: int, gen) -> None:
     }
     print(f"pool2+conv2 at 30 % activity, {frames} frames: wall ms (min of {reps})")
     for name, fn in parts.items():
-        fn()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        print(f"  {name:24s} {min(times) * 1e3:7.1f}")
+        print(f"  {name:24s} {min_ms(fn, reps, time.perf_counter):7.1f}")
 
 
 if __name__ == "__main__":
