@@ -173,8 +173,8 @@ def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mo
 def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
              g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
-    """Reverse pass, segment by segment of ``seg`` steps: the segment's ``h`` comes from ``h_st``
-    or, when ``v_ck`` holds the membrane at each segment start, is recomputed from it."""
+    """Reverse pass, segment by segment of ``seg`` steps: the step's ``h`` is read from ``h_st`` or,
+    when ``v_ck`` holds the membrane at each segment start, recomputed from it into ``hbuf``."""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
@@ -215,19 +215,16 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                         _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
                         _lif_step(cur, v_run, a, c, r, vl, th, vr, reset_mode, one, spk)
                         hbuf[t - t0] = cur
-                else:
-                    for t in range(t0, t1):
-                        hbuf[t - t0] = h_st[t, b]
-                    if need_params:
-                        if t0 == 0:
-                            v_start[:] = v0[b]
-                        else:
-                            for j in range(n_out):
-                                hp = h_st[t0 - 1, b, j]
-                                zp = one if hp - th[j] > zero else zero
-                                v_start[j] = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                elif need_params:
+                    if t0 == 0:
+                        v_start[:] = v0[b]
+                    else:
+                        for j in range(n_out):
+                            hp = h_st[t0 - 1, b, j]
+                            zp = one if hp - th[j] > zero else zero
+                            v_start[j] = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
                 for t in range(t1 - 1, t0 - 1, -1):
-                    ht = hbuf[t - t0]
+                    ht = hbuf[t - t0] if recompute else h_st[t, b]
                     go = g_out[t, b]
                     if need_params:
                         gv_in[:] = gv
@@ -267,7 +264,7 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                             gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
                             gp[VR, j] += gv_in[j] * (zf * k_to)
                             if t > t0:
-                                hp = hbuf[t - 1 - t0, j]
+                                hp = hbuf[t - 1 - t0, j] if recompute else h_st[t - 1, b, j]
                                 zp = one if hp - th[j] > zero else zero
                                 v_prev = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
                             else:
