@@ -182,10 +182,44 @@ def test_unsupported_option_falls_back_or_is_refused():
         fused(x)
 
 
-def test_dense_input_takes_unfused_path_with_same_result():
+def _count_fused_runs(monkeypatch) -> list:
+    calls = []
+    real = kernel.linear_lif
+    monkeypatch.setattr(kernel, "linear_lif", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_dense_input_takes_unfused_path_with_same_result(monkeypatch):
     fused, lin, lif_layer = _pair()
+    calls = _count_fused_runs(monkeypatch)
     x = _dyadic(torch.rand(20, 2, 12))  # every input active: above the crossover
-    assert kernel is not None and torch.equal(fused(x), lif_layer(lin(x)))
+    assert torch.equal(fused(x), lif_layer(lin(x)))
+    assert calls == []
+
+
+def test_auto_fuses_below_the_exact_crossover_only(monkeypatch):
+    """The activity is counted exactly (while compressing): 48 of 480 entries active is 0.1."""
+    fused, lin, lif_layer = _pair()
+    x = torch.zeros(20, 2, 12)
+    x.view(-1)[torch.randperm(480, generator=torch.Generator().manual_seed(3))[:48]] = 1.0
+    calls = _count_fused_runs(monkeypatch)
+    fused.linear.crossover = 0.1  # activity == crossover: dense
+    out_dense = fused(x)
+    assert calls == []
+    fused.linear.crossover = 0.1001
+    out_fused = fused(x)
+    assert calls == [1]
+    assert torch.equal(out_dense, out_fused) and torch.equal(out_fused, lif_layer(lin(x)))
+
+
+def test_inference_mode_first_then_training():
+    """Constant parameter vectors are cached; one made under inference_mode must still train."""
+    fused = LinearLIF(12, 7, tau_mem=7.25e-3, r=5.0, event="always")  # a value no other test caches first
+    x = (torch.rand(15, 2, 12) < 0.2).float()
+    with torch.inference_mode():
+        fused(x)
+    fused(x).sum().backward()
+    assert fused.linear.weight.grad is not None
 
 
 def test_bad_input_names_the_layer():

@@ -23,6 +23,7 @@ says why a call is outside it; callers then use the unfused path.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -39,6 +40,15 @@ A, C, R, VL, TH, VR = range(6)
 SEGMENT = 32  # steps between the membrane checkpoints of the recompute mode
 # "auto" recompute: when keeping the membrane of every step would take more than this many bytes
 RECOMPUTE_ABOVE_BYTES = 4 << 20
+
+
+class Events(NamedTuple):
+    """The active entries of an input ``[T, B, in]``, one compressed row per ``(t, b)`` (``compress``)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray  # empty when every active entry is 1
+    activity: float  # fraction of non-zero entries
 
 
 class Config(NamedTuple):
@@ -94,6 +104,15 @@ def compress(x):
     if not non_binary.any():
         values = np.empty(0, x.dtype)
     return indptr, indices, values, not bad.any()
+
+
+def compress_input(x: torch.Tensor, layer: str) -> Events:
+    """``compress`` of ``x [..., in]`` (CPU float32/float64); ``InputError`` naming ``layer`` for NaN/inf."""
+    x2 = x.detach().reshape(-1, x.shape[-1]).contiguous()
+    indptr, indices, values, finite = compress(x2.numpy())
+    if not finite:
+        raise InputError(f"{layer}: input contains NaN or inf values")
+    return Events(indptr, indices, values, int(indptr[-1]) / max(1, x2.numel()))
 
 
 @nb.njit(inline="always")
@@ -280,21 +299,19 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
 
 
 class LinearLIFFunction(torch.autograd.Function):
-    """Inputs: cfg, x [T, B, in], weight [out, in], bias [out], v0 [B, out], then ``PARAMS`` tensors [out].
+    """Inputs: cfg, events (of x), x [T, B, in], weight [out, in], bias [out], v0 [B, out], then ``PARAMS``
+    tensors [out].
 
     Outputs: spikes [T, B, out], v_T [B, out].
     """
 
     @staticmethod
-    def forward(ctx, cfg: Config, x, weight, bias, v0, *params):
+    def forward(ctx, cfg: Config, events: Events, x, weight, bias, v0, *params):
         set_threads()
         n_steps, n_batch, _ = x.shape
         n_out = weight.shape[0]
         dtype = x.dtype
-        x_c = x.detach().contiguous()
-        *events, finite = compress(x_c.reshape(n_steps * n_batch, -1).numpy())
-        if not finite:
-            raise InputError(f"{cfg.layer}: input contains NaN or inf values")
+        events = events[:3]
         wt = weight.detach().t().contiguous()
         b = bias.detach().contiguous()
         v0_c = v0.detach().contiguous()
@@ -306,7 +323,7 @@ class LinearLIFFunction(torch.autograd.Function):
         v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
         v_t = torch.empty((n_batch, n_out), dtype=dtype)
         forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
-                store, SEGMENT, x_c.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
+                store, SEGMENT, x.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
         ctx.cfg = cfg
         if store:
             ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
@@ -327,8 +344,9 @@ class LinearLIFFunction(torch.autograd.Function):
             g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype)
         g_out = g_out.contiguous()
         g_v_t = torch.zeros((n_batch, n_out), dtype=dtype) if g_v_t is None else g_v_t.contiguous()
-        need_x = ctx.needs_input_grad[1]
-        need_params = any(ctx.needs_input_grad[5:])
+        needs = ctx.needs_input_grad[2:]  # x, weight, bias, v0, *params (cfg and events come first)
+        need_x = needs[0]
+        need_params = any(needs[4:])
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
         g_wt_parts = torch.empty((n_chunks, n_in, n_out), dtype=dtype)
         g_b_parts = torch.empty((n_chunks, n_out), dtype=dtype)
@@ -342,17 +360,25 @@ class LinearLIFFunction(torch.autograd.Function):
                  one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
                  g_p_parts.numpy(), g_i.numpy(), g_v0.numpy())
         g_x = g_i @ wt.t() if need_x else None
-        g_w = g_wt_parts.sum(0).t() if ctx.needs_input_grad[2] else None
-        g_b = g_b_parts.sum(0) if ctx.needs_input_grad[3] else None
+        g_w = g_wt_parts.sum(0).t() if needs[1] else None
+        g_b = g_b_parts.sum(0) if needs[2] else None
         g_p = g_p_parts.sum(0) if need_params else None
-        g_params = [g_p[k] if (need_params and ctx.needs_input_grad[5 + k]) else None for k in range(len(PARAMS))]
-        return (None, g_x, g_w, g_b, g_v0 if ctx.needs_input_grad[4] else None, *g_params)
+        g_params = [g_p[k] if (need_params and needs[4 + k]) else None for k in range(len(PARAMS))]
+        return (None, None, g_x, g_w, g_b, g_v0 if needs[3] else None, *g_params)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant(value: float, dtype, n_out: int) -> torch.Tensor:
+    """``[n_out]`` filled with ``value``, made once (the kernels only read it); never an inference
+    tensor, so a first call under ``torch.inference_mode`` does not spoil later training."""
+    with torch.inference_mode(False):
+        return torch.full((n_out,), value, dtype=dtype)
 
 
 def _vector(value, dtype, n_out: int):
     """A LIF parameter as an ``[n_out]`` tensor of ``dtype`` (autograd sums an expanded one back), or ``None``."""
     if not isinstance(value, torch.Tensor):
-        return torch.full((n_out,), float(value), dtype=dtype)
+        return _constant(float(value), dtype, n_out)
     if value.dim() > 1 or value.numel() not in (1, n_out) or value.device.type != "cpu":
         return None
     return value.to(dtype).reshape(-1).expand(n_out)
@@ -387,11 +413,13 @@ def unsupported_reason(x, weight, params, spike_fn, refractory: bool, return_tra
     return None
 
 
-def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearLIF", recompute=None):
+def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearLIF", recompute=None,
+               events: Events | None = None):
     """Spikes ``[T, *batch, out]`` and final membrane ``[*batch, out]`` of LIF(Linear(x)) over all T.
 
-    ``params`` is a ``LIFParams``; ``v0`` the initial membrane (default ``v_leak``). The caller has
-    checked ``unsupported_reason``. Same results as ``F.linear`` followed by the reference LIF.
+    ``params`` is a ``LIFParams``; ``v0`` the initial membrane (default ``v_leak``); ``events`` the
+    input's ``compress_input`` when the caller already has it. The caller has checked
+    ``unsupported_reason``. Same results as ``F.linear`` followed by the reference LIF.
     """
     n_steps, batch, n_in = x.shape[0], x.shape[1:-1], x.shape[-1]
     n_out = weight.shape[0]
@@ -415,7 +443,9 @@ def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearL
         recompute = n_steps * n_batch * n_out * x.element_size() > RECOMPUTE_ABOVE_BYTES
     cfg = Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, store_h, layer,
                  bool(recompute))
-    out, v_t = LinearLIFFunction.apply(cfg, *inputs)
+    if events is None:
+        events = compress_input(x3, layer)
+    out, v_t = LinearLIFFunction.apply(cfg, events, *inputs)
     return out.reshape(n_steps, *batch, n_out), v_t.reshape(*batch, n_out)
 
 

@@ -12,7 +12,6 @@ from torch import nn
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
-from spikeflow.kernels import synapse
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
 from spikeflow.nn.synapse import SpikeLinear
@@ -23,8 +22,8 @@ EVENT_MODES = ("auto", "always", "never")
 def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto"):
     """Why ``neuron(linear(x))`` cannot take the fused kernel here (``None`` when it can).
 
-    ``event="auto"`` also requires the input's activity to be below ``linear.crossover``
-    (above it the dense matmul is faster); ``"always"`` ignores activity.
+    The input's activity is not looked at here: ``fused_multistep`` counts it exactly while
+    compressing the input.
     """
     if event == "never":
         return "event='never'"
@@ -38,8 +37,6 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
                                        neuron.return_state)
     if reason is None and linear.bias is not None and linear.bias.dtype != x.dtype:
         reason = f"bias dtype {linear.bias.dtype} differs from the input's {x.dtype}"
-    if reason is None and event == "auto" and synapse.activity(x) >= linear.crossover:
-        reason = f"input activity is above the crossover {linear.crossover:g} (dense is faster)"
     return reason
 
 
@@ -51,8 +48,10 @@ def _intercepted(m: nn.Module) -> bool:
                 or _module._global_forward_hooks or _module._global_forward_pre_hooks)
 
 
-def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None):
-    """``neuron.multistep(linear(x))`` by the fused kernel: ``(spikes, LIFState)``.
+def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None, event: str = "auto"):
+    """``neuron.multistep(linear(x))`` by the fused kernel: ``(spikes, LIFState)``; ``None`` when
+    ``event="auto"`` and the input's fraction of non-zero entries is at or above ``linear.crossover``
+    (the dense matmul is faster there).
 
     Checks the input as both layers do (shape; NaN/inf, found while compressing the input)."""
     from spikeflow.neurons.lif import LIFState
@@ -68,7 +67,11 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
                          f"outputs of the Linear before it")
     v0 = None if state is None else state.v
     name = f"LinearLIF({linear.in_features}->{linear.out_features})"
-    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute)
+    events = kernel.compress_input(x, name)
+    if event == "auto" and events.activity >= linear.crossover:
+        return None
+    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute,
+                                 events)
     return out, LIFState(v_t, None)
 
 
@@ -115,7 +118,10 @@ class LinearLIF(nn.Module):
         """All T steps of ``x [T, B, ..., in]`` from ``state`` (a ``LIFState``); returns ``(spikes, final_state)``."""
         reason = fused_reason(x, self.linear, self.lif, self.event)
         if reason is None:
-            return fused_multistep(x, self.linear, self.lif, state, self.recompute)
+            fused = fused_multistep(x, self.linear, self.lif, state, self.recompute, self.event)
+            if fused is not None:
+                return fused
+            reason = f"input activity is above the crossover {self.linear.crossover:g}"
         if self.event == "always":
             raise ParameterError(f"LinearLIF: event='always' but the fused kernel cannot run this call: {reason}")
         out, final, _ = self.lif.multistep(self.linear(x), state)

@@ -43,9 +43,11 @@ class Sequential(nn.Sequential):
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             if (isinstance(layer, SpikeLinear) and isinstance(nxt, NeuronLayer) and isinstance(x, torch.Tensor)
                     and fused_reason(x, layer, nxt, layer.event) is None):
-                x = fused_multistep(x, layer, nxt)[0]
-                i += 2
-                continue
+                fused = fused_multistep(x, layer, nxt, event=layer.event)
+                if fused is not None:
+                    x = fused[0]
+                    i += 2
+                    continue
             pooled = pooled_forward(x, layer, nxt)
             if pooled is not None:
                 x = pooled
