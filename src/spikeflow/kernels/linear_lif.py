@@ -171,29 +171,42 @@ def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
+def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one, n_chunks,
             out, h_st, v_ck, v_t):
-    """``store``: 0 keep nothing, 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``."""
+    """``store``: 0 keep nothing, 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``.
+
+    Each of ``n_chunks`` threads takes a range of samples and runs them step by step together
+    (time-major), so its writes to ``out``/``h_st`` are contiguous runs instead of one row per
+    ``B`` rows (measured: 3.1 -> 2.5 ms on W1's 700->256 layer, 2 threads)."""
     n_steps, n_batch, n_out = out.shape
-    for b in nb.prange(n_batch):
-        v = v0[b].copy()
+    for ch in nb.prange(n_chunks):
+        b0 = ch * n_batch // n_chunks
+        b1 = (ch + 1) * n_batch // n_chunks
+        vs = np.empty((b1 - b0, n_out), wt.dtype)
+        for b in range(b0, b1):
+            vs[b - b0] = v0[b]
         cur = np.empty(n_out, wt.dtype)
         for t in range(n_steps):
-            if store == 2 and t % seg == 0:
-                v_ck[t // seg, b] = v
-            _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
-            _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-            if store == 1:
-                h_st[t, b] = cur
-        v_t[b] = v
+            for b in range(b0, b1):
+                v = vs[b - b0]
+                if store == 2 and t % seg == 0:
+                    v_ck[t // seg, b] = v
+                _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
+                _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
+                if store == 1:
+                    h_st[t, b] = cur
+        for b in range(b0, b1):
+            v_t[b] = vs[b - b0]
 
 
 @nb.njit(parallel=True, cache=True)
 def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
              g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
-    """Reverse pass, segment by segment of ``seg`` steps: the step's ``h`` is read from ``h_st`` or,
-    when ``v_ck`` holds the membrane at each segment start, recomputed from it into ``hbuf``."""
+    """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
+    each thread's samples. The step's ``h`` is read from ``h_st`` or, when ``v_ck`` holds the
+    membrane at each segment start, recomputed from it into ``hbuf`` (the thread's samples, one
+    segment)."""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
@@ -212,38 +225,34 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
         gw[:] = zero
         gb[:] = zero
         gp[:] = zero
+        b0 = ch * n_batch // n_chunks
+        b1 = (ch + 1) * n_batch // n_chunks
+        gvs = np.empty((b1 - b0, n_out), wt.dtype)  # dL/dv of each sample, carried backwards in time
+        for b in range(b0, b1):
+            gvs[b - b0] = g_v_t[b]
         gi = np.empty(n_out, wt.dtype)
         gh = np.empty(n_out, wt.dtype)
         gu = np.empty(n_out, wt.dtype)
         gv_in = np.empty(n_out, wt.dtype)
         cur = np.empty(n_out, wt.dtype)
-        gv = np.empty(n_out, wt.dtype)
-        hbuf = np.empty((seg, n_out), wt.dtype)
-        v_start = np.empty(n_out, wt.dtype)  # the membrane before the segment's first step
-        v_run = np.empty(n_out, wt.dtype)
+        hbuf = np.empty((seg if recompute else 1, b1 - b0, n_out), wt.dtype)
+        v_run = np.empty((b1 - b0, n_out), wt.dtype)
         spk = np.empty(n_out, wt.dtype)
-        for b in range(ch * n_batch // n_chunks, (ch + 1) * n_batch // n_chunks):
-            gv[:] = g_v_t[b]
-            for s in range(n_seg - 1, -1, -1):
-                t0 = s * seg
-                t1 = min(n_steps, t0 + seg)
-                if recompute:
-                    v_start[:] = v_ck[s, b]
-                    v_run[:] = v_start
-                    for t in range(t0, t1):
-                        _current(indptr, indices, values, t * n_batch + b, wt, bias, cur)
-                        _lif_step(cur, v_run, a, c, r, vl, th, vr, reset_mode, one, spk)
-                        hbuf[t - t0] = cur
-                elif need_params:
-                    if t0 == 0:
-                        v_start[:] = v0[b]
-                    else:
-                        for j in range(n_out):
-                            hp = h_st[t0 - 1, b, j]
-                            zp = one if hp - th[j] > zero else zero
-                            v_start[j] = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
-                for t in range(t1 - 1, t0 - 1, -1):
-                    ht = hbuf[t - t0] if recompute else h_st[t, b]
+        for s in range(n_seg - 1, -1, -1):
+            t0 = s * seg
+            t1 = min(n_steps, t0 + seg)
+            if recompute:
+                for b in range(b0, b1):
+                    v_run[b - b0] = v_ck[s, b]
+                for t in range(t0, t1):
+                    for b in range(b0, b1):
+                        hb = hbuf[t - t0, b - b0]
+                        _current(indptr, indices, values, t * n_batch + b, wt, bias, hb)
+                        _lif_step(hb, v_run[b - b0], a, c, r, vl, th, vr, reset_mode, one, spk)
+            for t in range(t1 - 1, t0 - 1, -1):
+                for b in range(b0, b1):
+                    ht = hbuf[t - t0, b - b0] if recompute else h_st[t, b]
+                    gv = gvs[b - b0]
                     go = g_out[t, b]
                     if need_params:
                         gv_in[:] = gv
@@ -278,16 +287,20 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                             for j in range(n_out):
                                 gwi[j] += xv * gi[j]
                     if need_params:
+                        # the membrane before the step: the segment's checkpoint or v0 at the first
+                        # step, else the step before's h after its reset
+                        first = t == t0 if recompute else t == 0
+                        v_first = v_ck[s, b] if recompute else v0[b]
+                        hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
                         for j in range(n_out):
                             zf = one if ht[j] - th[j] > zero else zero
                             gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
                             gp[VR, j] += gv_in[j] * (zf * k_to)
-                            if t > t0:
-                                hp = hbuf[t - 1 - t0, j] if recompute else h_st[t - 1, b, j]
-                                zp = one if hp - th[j] > zero else zero
-                                v_prev = hp - zp * (k_sub * th[j] + k_to * (hp - vr[j]))
+                            if first:
+                                v_prev = v_first[j]
                             else:
-                                v_prev = v_start[j]
+                                zp = one if hp[j] - th[j] > zero else zero
+                                v_prev = hp[j] - zp * (k_sub * th[j] + k_to * (hp[j] - vr[j]))
                             gp[A, j] += gh[j] * (v_prev - vl[j])
                             gp[VL, j] += gh[j] * (one - a[j])
                         # c and r multiply the current: recompute it exactly as the forward did
@@ -295,7 +308,8 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                         for j in range(n_out):
                             gp[C, j] += gh[j] * (r[j] * cur[j])
                             gp[R, j] += gh[j] * (cur[j] * c[j])
-            g_v0[b] = gv
+        for b in range(b0, b1):
+            g_v0[b] = gvs[b - b0]
 
 
 class LinearLIFFunction(torch.autograd.Function):
@@ -323,7 +337,8 @@ class LinearLIFFunction(torch.autograd.Function):
         v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
         v_t = torch.empty((n_batch, n_out), dtype=dtype)
         forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
-                store, SEGMENT, x.new_ones(()).numpy()[()], out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
+                store, SEGMENT, x.new_ones(()).numpy()[()], max(1, min(n_batch, nb.get_num_threads())), out.numpy(),
+                h_st.numpy(), v_ck.numpy(), v_t.numpy())
         ctx.cfg = cfg
         if store:
             ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
