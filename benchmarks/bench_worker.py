@@ -295,6 +295,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--adam", choices=("fused", "default"), default="fused",
+                    help="torch's fused CPU Adam (one kernel per step) or its default implementation")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     wl = WORKLOADS[args.workload]
@@ -302,7 +304,7 @@ def main(argv=None) -> int:
     layers = shared_weights(kind)
     forward, reset, params, version = BUILDERS[args.lib](kind, layers)
     params = list(params)
-    opt = torch.optim.Adam(params, lr=1e-3) if wl["train"] else None
+    opt = torch.optim.Adam(params, lr=1e-3, fused=args.adam == "fused") if wl["train"] else None
     data = make_data(kind, wl["T"], wl["B"])
     hidden = None
 

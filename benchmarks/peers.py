@@ -11,6 +11,10 @@ records how busy the other processes kept the CPUs during its timed steps; a run
 ``--load-limit`` is retried (a shared core wrecks 2-thread torch timings) and flagged if it
 never gets a quiet machine.
 
+Every library trains with the same optimizer, torch's fused CPU Adam by default (``--adam``):
+the Adam update is the same whatever library computed the gradients, and the fused one spends
+less of every library's step on it.
+
 Every library's process gets the same glibc malloc settings (``--malloc``). By default
 (``keep``) freed memory stays in the process for reuse instead of going back to the OS after
 each step, which otherwise makes the next step page-fault its large buffers in again (tens of
@@ -71,7 +75,7 @@ def run_worker(lib: str, workload: str, args) -> dict:
     if args.malloc == "keep":
         env.update(MALLOC_KEEP)
     cmd = [py, str(HERE / "bench_worker.py"), lib, workload, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads)]
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--adam", args.adam]
     hz = os.sysconf("SC_CLK_TCK")
     ncpu = stat_cpus()
     busy0, t0 = cpu_busy_jiffies(), time.perf_counter()
@@ -193,8 +197,10 @@ def write_results(results: dict, args, path: Path, started: str):
         "- networks: the same layer sizes in every library; layer weights are torch's default init times "
         f"{W1_GAIN:g} (so the hidden layer fires at ~7 %); neurons v <- 0.9 v + x, threshold 1, reset by "
         "subtraction; Norse's LIFBox integrates dt/tau (i - v), so its synaptic weights are scaled by 10 to "
-        "compute the same function. Surrogates: each library's fast-sigmoid/default. Adam (torch default) "
-        "everywhere. spikeflow: in W1/W3/W4 two `LinearLIF` layers (spike-driven Linear and LIF fused in one "
+        "compute the same function. Surrogates: each library's fast-sigmoid/default. "
+        + ("torch's fused CPU Adam (`Adam(fused=True)`, the same update in one kernel) for every library; "
+           "`--adam default` uses torch's default Adam" if args.adam == "fused" else "torch's default Adam everywhere")
+        + ". spikeflow: in W1/W3/W4 two `LinearLIF` layers (spike-driven Linear and LIF fused in one "
         "numba kernel: the synaptic current is never stored; the backward keeps 4 bytes per neuron-step, the "
         "membrane before reset, or in W4 a checkpoint every 32 steps and recomputes the rest); "
         "in W2 `SpikeConv2d` (event path for the first conv, whose input is 10 % active; the second conv "
@@ -236,6 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--malloc", choices=("keep", "default"), default="keep",
                     help="glibc malloc settings for every library's process (see the module docstring)")
+    ap.add_argument("--adam", choices=("fused", "default"), default="fused",
+                    help="every library's optimizer: torch's fused CPU Adam (one kernel per step) or its default")
     ap.add_argument("--skip", default="", help="comma-separated WORKLOAD:LIB pairs not to run, e.g. W4:snntorch")
     args = ap.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]

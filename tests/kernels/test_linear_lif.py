@@ -182,10 +182,41 @@ def test_unsupported_option_falls_back_or_is_refused():
         fused(x)
 
 
+@pytest.mark.parametrize("binary", [True, False])
+def test_no_grad_forward_equals_the_training_forward(binary):
+    """Without a gradient the kernel scans the dense input instead of compressing it first: the same
+    spikes and final membrane, bit for bit (the same additions in the same order)."""
+    g = torch.Generator().manual_seed(4)
+    params = MODELS["lif"].params_cls(tau_mem=5e-3, r=4.0)
+    mask = torch.rand(40, 5, 33, generator=g) < 0.1
+    x = mask.float()
+    if not binary:
+        x = x * torch.rand(40, 5, 33, generator=g) * 2
+    w = torch.randn(70, 33, generator=g, requires_grad=True)
+    b = torch.randn(70, generator=g)
+    out_g, v_g = kernel.linear_lif(x, w, b, params, SURROGATES[0])
+    assert out_g.requires_grad
+    with torch.no_grad():
+        out_n, v_n = kernel.linear_lif(x, w, b, params, SURROGATES[0])
+    assert 0 < out_n.mean() < 0.9
+    assert torch.equal(out_n, out_g) and torch.equal(v_n, v_g)
+    x[7, 2, 5] = float("inf")
+    with torch.no_grad(), pytest.raises(InputError, match=r"LinearLIF.*NaN or inf"):
+        kernel.linear_lif(x, w, b, params, SURROGATES[0])
+
+
 def _count_fused_runs(monkeypatch) -> list:
+    """Counts the calls in which the fused kernel ran (``linear_lif`` returns ``None`` when it declines)."""
     calls = []
     real = kernel.linear_lif
-    monkeypatch.setattr(kernel, "linear_lif", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def counted(*a, **k):
+        out = real(*a, **k)
+        if out is not None:
+            calls.append(1)
+        return out
+
+    monkeypatch.setattr(kernel, "linear_lif", counted)
     return calls
 
 

@@ -22,8 +22,7 @@ EVENT_MODES = ("auto", "always", "never")
 def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto"):
     """Why ``neuron(linear(x))`` cannot take the fused kernel here (``None`` when it can).
 
-    The input's activity is not looked at here: ``fused_multistep`` counts it exactly while
-    compressing the input.
+    The input's activity is not looked at here but by ``fused_multistep``.
     """
     if event == "never":
         return "event='never'"
@@ -67,12 +66,11 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
                          f"outputs of the Linear before it")
     v0 = None if state is None else state.v
     name = f"LinearLIF({linear.in_features}->{linear.out_features})"
-    events = kernel.compress_input(x, name)
-    if event == "auto" and events.activity >= linear.crossover:
+    fused = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute,
+                              linear.crossover if event == "auto" else None)
+    if fused is None:
         return None
-    out, v_t = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute,
-                                 events)
-    return out, LIFState(v_t, None)
+    return fused[0], LIFState(fused[1], None)
 
 
 class LinearLIF(nn.Module):
