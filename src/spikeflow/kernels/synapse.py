@@ -156,7 +156,7 @@ def _count_nonzero_runs(flat, blocks, run):
     return count
 
 
-def activity(x: torch.Tensor, max_samples: int = 1 << 16, blocks: int = 64) -> float:
+def activity(x: torch.Tensor, max_samples: int = 1 << 13, blocks: int = 64) -> float:
     """Fraction of non-zero entries, estimated on at most ``max_samples`` entries taken as
     ``blocks`` evenly spaced contiguous runs (a strided sample would touch one cache line per entry)."""
     flat = x.reshape(-1)
