@@ -355,7 +355,7 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
 
 
 def _kernel_operands(weight, bias, v0, params):
-    """The weight input-major (``[in, out]``; a view for ``SpikeLinear``'s own layout), the rest contiguous."""
+    """The weight input-major (``[in, out]``, one row per input), the rest contiguous."""
     wt = weight.detach().t().contiguous()
     return wt, bias.detach().contiguous(), v0.detach().contiguous(), [q.detach().contiguous() for q in params]
 

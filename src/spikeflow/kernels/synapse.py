@@ -128,7 +128,7 @@ class EventLinear(torch.autograd.Function):
             colptr, row_of, col_values = _transpose(*ctx.events, weight.shape[1])
             gwt = torch.empty((weight.shape[1], weight.shape[0]), dtype=g.dtype)
             _weight_grad(colptr, row_of, col_values, g.numpy(), gwt.numpy())
-            g_w = gwt.t()  # input-major, as SpikeLinear stores its weight
+            g_w = gwt.t()  # autograd lays it out as the weight (a copy unless the weight is input-major)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             g_b = g.sum(0)
         ctx.events = None

@@ -29,9 +29,6 @@ class SpikeLinear(nn.Linear):
         if not 0.0 <= self.crossover <= 1.0:
             raise ParameterError(f"SpikeLinear: 'crossover' must be a fraction in [0, 1], got {crossover}")
         self.event = event
-        # input-major storage (``weight.t()`` is contiguous): the event path reads one weight row per
-        # active input and writes its weight gradient the same way, with no transposed copy
-        self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 1 or x.shape[-1] != self.in_features:
