@@ -1,15 +1,17 @@
 """Fused spike-driven Linear + LIF (numba, CPU): the synaptic current is never materialised.
 
-Forward, one kernel over all T, parallel over the batch: for each ``(t, b)`` the active
-(non-zero) inputs are gathered and their weight rows (weights laid out ``[in, out]``) added
-to the bias (four rows per pass), then the LIF step of ``spikeflow.neurons.lif`` runs in place
-on that current:
+Forward, one kernel over all T, each thread taking a range of samples time-major: for each
+``(t, b)`` the active (non-zero) inputs are gathered and their weight rows (weights laid out
+``[in, out]``) added to the bias (four rows per pass), then the LIF step of
+``spikeflow.neurons.lif`` runs in place on that current:
 
     h = (v_leak + (v - v_leak) * a) + (r * I) * c      # a = exp(-dt / tau_mem), c = 1 - a
     z = h - v_threshold > 0;  v' = reset(h, z)
 
-The forward keeps only the membrane before reset ``h`` (one float per neuron-step; the spike
-is recomputed from it) and the input the caller already holds. The backward is one reverse
+When a gradient is asked for, the input is first compressed (``compress``: the active entries
+of each row, kept for the backward instead of the dense input) and the forward keeps only the
+membrane before reset ``h`` (one float per neuron-step; the spike is recomputed from it).
+Without one, ``forward_scan`` finds each row's active inputs itself and keeps nothing. The backward is one reverse
 pass over T: the surrogate-gradient LIF backward gives ``dL/dI_t``, which is at once added to
 the weight gradient over the active inputs of step ``t`` (one buffer per thread, summed at the
 end), to the bias gradient and, only when the input needs a gradient, stored so that
@@ -173,7 +175,7 @@ def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
 @nb.njit(parallel=True, cache=True)
 def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one, n_chunks,
             out, h_st, v_ck, v_t):
-    """``store``: 0 keep nothing, 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``.
+    """``store``: 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``.
 
     Each of ``n_chunks`` threads takes a range of samples and runs them step by step together
     (time-major), so its writes to ``out``/``h_st`` are contiguous runs instead of one row per

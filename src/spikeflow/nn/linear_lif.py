@@ -52,7 +52,7 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
     ``event="auto"`` and the input's fraction of non-zero entries is at or above ``linear.crossover``
     (the dense matmul is faster there).
 
-    Checks the input as both layers do (shape; NaN/inf, found while compressing the input)."""
+    Checks the input as both layers do (shape here; NaN/inf in the kernel)."""
     from spikeflow.neurons.lif import LIFState
 
     if x.shape[-1] != linear.in_features:
@@ -115,12 +115,11 @@ class LinearLIF(nn.Module):
     def multistep(self, x, state=None):
         """All T steps of ``x [T, B, ..., in]`` from ``state`` (a ``LIFState``); returns ``(spikes, final_state)``."""
         reason = fused_reason(x, self.linear, self.lif, self.event)
-        if reason is None:
+        if reason is None:  # None back from the fused run: "auto" and the input is too dense
             fused = fused_multistep(x, self.linear, self.lif, state, self.recompute, self.event)
             if fused is not None:
                 return fused
-            reason = f"input activity is above the crossover {self.linear.crossover:g}"
-        if self.event == "always":
+        elif self.event == "always":
             raise ParameterError(f"LinearLIF: event='always' but the fused kernel cannot run this call: {reason}")
         out, final, _ = self.lif.multistep(self.linear(x), state)
         return out, final
