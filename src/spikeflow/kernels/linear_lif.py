@@ -358,7 +358,8 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
 
 def _kernel_operands(weight, bias, v0, params):
     """The weight input-major (``[in, out]``, one row per input), the rest contiguous."""
-    wt = weight.detach().t().contiguous()
+    # numpy's transposing copy: 90 us for W1's 256 x 700 weight, torch's .t().contiguous() 160-290 us
+    wt = torch.from_numpy(np.ascontiguousarray(weight.detach().numpy().T))
     return wt, bias.detach().contiguous(), v0.detach().contiguous(), [q.detach().contiguous() for q in params]
 
 
