@@ -229,7 +229,7 @@ def test_dense_input_takes_unfused_path_with_same_result(monkeypatch):
 
 
 def test_auto_fuses_below_the_exact_crossover_only(monkeypatch):
-    """The activity is counted exactly (while compressing): 48 of 480 entries active is 0.1."""
+    """A small input's activity is counted exactly (synapse.activity): 48 of 480 entries active is 0.1."""
     fused, lin, lif_layer = _pair()
     x = torch.zeros(20, 2, 12)
     x.view(-1)[torch.randperm(480, generator=torch.Generator().manual_seed(3))[:48]] = 1.0

@@ -236,8 +236,13 @@ def _np(t: torch.Tensor):
     return t.detach().contiguous().numpy()
 
 
+_ONES = {torch.float32: np.float32(1), torch.float64: np.float64(1)}
+
+
 def _one(t: torch.Tensor):
-    return t.new_ones(()).numpy()[()]  # a numpy scalar of the tensor's dtype
+    """A numpy scalar 1 of the tensor's dtype (the kernels' typed constant)."""
+    one = _ONES.get(t.dtype)
+    return one if one is not None else t.new_ones(()).numpy()[()]
 
 
 def run_forward(x, v0, i0, s0, refr0, params, cfg, store_i, store_s,

@@ -35,12 +35,11 @@ import torch
 
 from spikeflow.errors import InputError
 from spikeflow.kernels import synapse
-from spikeflow.kernels.cpu import RESET_CODES, _sg_typed, set_threads
+from spikeflow.kernels.cpu import RESET_CODES, _one, _sg_typed, set_threads
 from spikeflow.kernels.fused import _surrogate_code
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
 A, C, R, VL, TH, VR = range(6)
-ONE = {torch.float32: np.float32(1), torch.float64: np.float64(1)}  # the kernels' dtype-typed 1
 SEGMENT = 32  # steps between the membrane checkpoints of the recompute mode
 # "auto" recompute: when keeping the membrane of every step would take more than this many bytes
 RECOMPUTE_ABOVE_BYTES = 4 << 20
@@ -52,7 +51,6 @@ class Events(NamedTuple):
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray  # empty when every active entry is 1
-    activity: float  # fraction of non-zero entries
 
 
 class Config(NamedTuple):
@@ -115,7 +113,7 @@ def compress_input(x: torch.Tensor, layer: str) -> Events:
     indptr, indices, values, finite = compress(x2.numpy())
     if not finite:
         raise InputError(f"{layer}: input contains NaN or inf values")
-    return Events(indptr, indices, values, int(indptr[-1]) / max(1, x2.numel()))
+    return Events(indptr, indices, values)
 
 
 @nb.njit(inline="always")
@@ -366,7 +364,7 @@ def _forward_without_grad(cfg: Config, x, weight, bias, v0, *params):
     out = torch.empty((n_steps, n_batch, n_out), dtype=x.dtype)
     v_t = torch.empty((n_batch, n_out), dtype=x.dtype)
     finite = forward_scan(x.detach().reshape(n_steps * n_batch, -1).contiguous().numpy(), wt.numpy(), b.numpy(),
-                          v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode, ONE[x.dtype],
+                          v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode, _one(x),
                           max(1, min(n_batch, nb.get_num_threads())), out.numpy(), v_t.numpy())
     if not finite:
         raise InputError(f"{cfg.layer}: input contains NaN or inf values")
@@ -386,7 +384,6 @@ class LinearLIFFunction(torch.autograd.Function):
         n_steps, n_batch, _ = x.shape
         n_out = weight.shape[0]
         dtype = x.dtype
-        events = events[:3]
         wt, b, v0_c, p = _kernel_operands(weight, bias, v0, params)
         store = 2 if cfg.recompute else 1
         out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
@@ -395,7 +392,7 @@ class LinearLIFFunction(torch.autograd.Function):
         v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
         v_t = torch.empty((n_batch, n_out), dtype=dtype)
         forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
-                store, SEGMENT, ONE[dtype], max(1, min(n_batch, nb.get_num_threads())), out.numpy(),
+                store, SEGMENT, _one(x), max(1, min(n_batch, nb.get_num_threads())), out.numpy(),
                 h_st.numpy(), v_ck.numpy(), v_t.numpy())
         ctx.cfg = cfg
         ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
@@ -425,7 +422,7 @@ class LinearLIFFunction(torch.autograd.Function):
         g_p_parts = torch.empty((n_chunks, len(PARAMS), n_out), dtype=dtype)
         g_i = torch.empty((n_steps, n_batch, n_out) if need_x else (1, 1, 1), dtype=dtype)
         g_v0 = torch.empty((n_batch, n_out), dtype=dtype)
-        one = ONE[dtype]
+        one = _one(h_st)
         backward(g_out.numpy(), g_v_t.numpy(), *events, wt.numpy(), b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT,
                  v0.numpy(),
                  *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
@@ -491,10 +488,11 @@ def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearL
 
     ``params`` is a ``LIFParams``; ``v0`` the initial membrane (default ``v_leak``). The caller has
     checked ``unsupported_reason``. Same results as ``F.linear`` followed by the reference LIF.
-    With ``crossover``, returns ``None`` instead when the input's fraction of non-zero entries is
-    at or above it: counted exactly while compressing the input when a gradient is asked for,
-    else estimated (``synapse.activity``), as no compressed copy is made then.
+    With ``crossover``, returns ``None`` instead when the input's fraction of non-zero entries
+    (``synapse.activity``) is at or above it.
     """
+    if crossover is not None and synapse.activity(x) >= crossover:
+        return None
     n_steps, batch, n_in = x.shape[0], x.shape[1:-1], x.shape[-1]
     n_out = weight.shape[0]
     dtype = x.dtype
@@ -516,13 +514,8 @@ def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearL
         recompute = n_steps * n_batch * n_out * x.element_size() > RECOMPUTE_ABOVE_BYTES
     cfg = Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, layer, bool(recompute))
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
-        events = compress_input(x3, layer)
-        if crossover is not None and events.activity >= crossover:
-            return None
-        out, v_t = LinearLIFFunction.apply(cfg, events, *inputs)
+        out, v_t = LinearLIFFunction.apply(cfg, compress_input(x3, layer), *inputs)
     else:
-        if crossover is not None and synapse.activity(x3) >= crossover:
-            return None
         out, v_t = _forward_without_grad(cfg, *inputs)
     return out.reshape(n_steps, *batch, n_out), v_t.reshape(*batch, n_out)
 

@@ -128,7 +128,7 @@ class EventLinear(torch.autograd.Function):
             colptr, row_of, col_values = _transpose(*ctx.events, weight.shape[1])
             gwt = torch.empty((weight.shape[1], weight.shape[0]), dtype=g.dtype)
             _weight_grad(colptr, row_of, col_values, g.numpy(), gwt.numpy())
-            g_w = gwt.t()  # autograd lays it out as the weight (a copy unless the weight is input-major)
+            g_w = gwt.t().contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             g_b = g.sum(0)
         ctx.events = None
@@ -159,18 +159,12 @@ def _count_nonzero_runs(flat, blocks, run):
 def activity(x: torch.Tensor, max_samples: int = 1 << 13, blocks: int = 64) -> float:
     """Fraction of non-zero entries, estimated on at most ``max_samples`` entries taken as
     ``blocks`` evenly spaced contiguous runs (a strided sample would touch one cache line per entry)."""
-    flat = x.reshape(-1)
+    flat = x.detach().reshape(-1)
+    if flat.device.type != "cpu" or flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.to("cpu", torch.float32)  # non-zero stays non-zero
     n = flat.numel()
-    if n <= max_samples:
-        blocks, run = 1, n
-    else:
-        run = max_samples // blocks
-    if flat.device.type == "cpu" and flat.dtype in (torch.float32, torch.float64):
-        return _count_nonzero_runs(flat.detach().numpy(), blocks, run) / max(1, blocks * run)
-    # the runs as one strided view of ``flat`` (no index tensor, no copy)
-    step = (n - run) // (blocks - 1) if blocks > 1 else 0
-    sample = flat.as_strided((blocks, run), (step, 1), flat.storage_offset())
-    return torch.count_nonzero(sample).item() / max(1, sample.numel())
+    blocks, run = (1, n) if n <= max_samples else (blocks, max_samples // blocks)
+    return _count_nonzero_runs(flat.numpy(), blocks, run) / max(1, blocks * run)
 
 
 def use_event_path(x: torch.Tensor, out_features: int, crossover: float = CROSSOVER) -> bool:

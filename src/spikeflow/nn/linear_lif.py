@@ -49,8 +49,8 @@ def _intercepted(m: nn.Module) -> bool:
 
 def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, recompute=None, event: str = "auto"):
     """``neuron.multistep(linear(x))`` by the fused kernel: ``(spikes, LIFState)``; ``None`` when
-    ``event="auto"`` and the input's fraction of non-zero entries is at or above ``linear.crossover``
-    (the dense matmul is faster there).
+    ``event="auto"`` and the input's fraction of non-zero entries (``synapse.activity``) is at or
+    above ``linear.crossover`` (the dense matmul is faster there).
 
     Checks the input as both layers do (shape here; NaN/inf in the kernel)."""
     from spikeflow.neurons.lif import LIFState
