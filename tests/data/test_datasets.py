@@ -95,6 +95,23 @@ def test_spoken_digits_without_espeak_names_install_command(monkeypatch, tmp_pat
         load_dataset("spoken-digits", cache_dir=tmp_path)
 
 
+def test_spoken_digits_split_is_speaker_disjoint():
+    """No test utterance comes from a base voice (before '+variant') that any training utterance uses."""
+    rows = builtin.spoken_digit_table()
+    base = {"train": set(), "test": set()}
+    for voice, *_, split in rows:
+        base[split].add(voice.split("+")[0])
+    assert base["train"] and base["test"] and not base["train"] & base["test"]
+    # every variant of a test speaker is in the test split, all 10 words in every split
+    assert {v for v, *_, s in rows if s == "test"} == {b + var for b in base["test"] for var in builtin.VARIANTS}
+    assert {w for _, w, *_, s in rows if s == "test"} == set(range(10)) == {w for _, w, *_, s in rows if s == "train"}
+    n_test = sum(s == "test" for *_, s in rows)
+    assert n_test == 2 * 2 * 10 * 3 * 3                # 2 base voices x 2 variants x 10 words x 3 speeds x 3 pitches
+    assert DATASETS["spoken-digits"]["splits"] == (len(rows) - n_test, n_test)
+    # the cache key names the split's version, so a cache built with the old split is not reused
+    assert DATASETS["spoken-digits"]["cache_key"] == "spoken-digits-v2-c64"
+
+
 def test_bring_your_own_class_folders(tmp_path):
     root = tmp_path / "mine"
     for label in range(3):

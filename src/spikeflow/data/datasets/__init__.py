@@ -24,10 +24,11 @@ DATASETS = {
     "spoken-digits": {"samples": len(builtin.spoken_digit_table()), "classes": 10, "shape": (64,), "kind": "events",
                       "splits": (None, None), "duration_us": builtin.SPOKEN_DURATION_US,
                       "description": "espeak-ng 'zero'..'nine' (16 voices x 3 speeds x 3 pitches) through the "
-                                     "cochlea, 64 channels; test voices unseen in training",
-                      "cache_key": "spoken-digits-v1-c64"},
+                                     "cochlea, 64 channels; test speakers (base voices with all their variants) unseen "
+                                     "in training",
+                      "cache_key": f"spoken-digits-v{builtin.SPOKEN_VERSION}-c64"},
 }
-_n_test = sum(1 for r in builtin.spoken_digit_table() if r[0] in builtin.TEST_VOICES)
+_n_test = sum(1 for r in builtin.spoken_digit_table() if r[4] == "test")
 DATASETS["spoken-digits"]["splits"] = (DATASETS["spoken-digits"]["samples"] - _n_test, _n_test)
 
 

@@ -229,7 +229,10 @@ VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-g
 VARIANTS = ("", "+f3")
 SPEEDS = (130, 160, 190)
 PITCHES = (35, 50, 65)
-TEST_VOICES = ("en-gb-x-rp", "en-gb-x-rp+f3", "en-us-nyc+f3", "en-gb-scotland")
+# Test speakers are whole base voices (every variant of them), one British and one American accent, so that no
+# test utterance comes from a voice whose variant was trained on: 2 x 2 voices x 90 = 360 test utterances.
+TEST_BASE_VOICES = ("en-gb-x-rp", "en-us-nyc")
+SPOKEN_VERSION = 2  # 2: speaker-disjoint split (version 1 tested variants of training voices)
 SPOKEN_SR = 22050
 SPOKEN_DURATION_US = 1_000_000
 ESPEAK_HELP = "espeak-ng is not installed; install it with: apt-get update && apt-get install -y espeak-ng"
@@ -257,9 +260,15 @@ def speak(word: str, voice: str, speed: int, pitch: int) -> tuple[int, np.ndarra
     return sr, audio.astype(np.float32) / 32768.0
 
 
+def base_voice(voice: str) -> str:
+    """The espeak-ng voice without its ``+variant`` suffix: the speaker a variant derives from."""
+    return voice.split("+", 1)[0]
+
+
 def spoken_digit_table():
-    """One row per utterance: (voice, word index, speed, pitch)."""
-    return [(v + var, w, s, p) for v in VOICES for var in VARIANTS for w in range(10) for s in SPEEDS for p in PITCHES]
+    """One row per utterance: (voice, word index, speed, pitch, split)."""
+    return [(v + var, w, s, p, "test" if v in TEST_BASE_VOICES else "train")
+            for v in VOICES for var in VARIANTS for w in range(10) for s in SPEEDS for p in PITCHES]
 
 
 def _build_spoken_digits(channels: int):
@@ -279,7 +288,7 @@ def _build_spoken_digits(channels: int):
         cochlea = Cochlea(channels=channels)
         labels = np.array([r[1] for r in rows])
         voices = [r[0] for r in rows]
-        is_test = np.array([v in TEST_VOICES for v in voices])
+        is_test = np.array([r[4] == "test" for r in rows])
         max_len = int(SPOKEN_DURATION_US * 1e-6 * SPOKEN_SR)
         audio = [a[:max_len] for _, a in waves]
         events = cochlea.batch(audio, SPOKEN_SR, labels)
@@ -296,7 +305,8 @@ def _build_spoken_digits(channels: int):
 def load_spoken_digits(split, *, T=None, dt=None, seed=0, cache_dir=None, transform=None, channels=64, **options):
     _check_split("spoken-digits", split)
     _no_options("spoken-digits", options)
-    folder, manifest = ensure(f"spoken-digits-v1-c{int(channels)}", _build_spoken_digits(int(channels)), cache_dir)
+    key = f"spoken-digits-v{SPOKEN_VERSION}-c{int(channels)}"
+    folder, manifest = ensure(key, _build_spoken_digits(int(channels)), cache_dir)
     bundle = EventBundle(folder / f"{split}.h5")
     return EventSplit(bundle, T=T, dt=dt, duration_us=SPOKEN_DURATION_US, transform=transform,
                       info={"name": "spoken-digits", "split": split, "cache": str(folder), **manifest})
