@@ -36,6 +36,20 @@ def _load(name: str, T: int):
     return name, load_tensors(name, "train", **kw), load_tensors(name, "test", **kw)
 
 
+def _subset(y, limit: int, seed: int = 0):
+    """Indices of ``limit`` samples taken from every class in turn (each class in a seeded random order), so that a
+    training split sorted by label still gives every class (near) equal shares."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    ranks = torch.empty(len(y), dtype=torch.long)
+    for c in torch.unique(y):
+        members = torch.nonzero(y == c).flatten()
+        ranks[members[torch.randperm(len(members), generator=g)]] = torch.arange(len(members))
+    order = sorted(range(len(y)), key=lambda i: (int(ranks[i]), int(y[i])))
+    return torch.tensor(order[:limit]).sort().values
+
+
 def _train(model, data, out: Path, epochs: int, loss: str, progress: bool, resume: bool):
     from spikeflow.train.datasets import holdout
     from spikeflow.train.trainer import TrainConfig, Trainer
@@ -91,8 +105,9 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     name, (x, y), (xt, yt) = _load(args.data, args.T)
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
+    if args.limit and args.limit < len(y):
+        keep = _subset(y, args.limit)
+        x, y = x[keep], y[keep]
     sequence = x.dim() == 5
     classes = int(y.max()) + 1
     print(f"demo: {name}, {len(y)} training and {len(yt)} test samples of shape {tuple(x.shape[1:])}")
