@@ -82,18 +82,36 @@ def test_argparse_errors_exit_2(capsys):
     assert "positive integer" in capsys.readouterr().err
 
 
-def test_demo_writes_report_and_resumes(tmp_path, capsys):
-    argv = ["demo", "--data", "digits", "--limit", "256", "--epochs", "1", "--T", "3", "--out", str(tmp_path),
-            "--no-progress"]
+def test_demo_on_its_default_dataset_learns_writes_report_and_resumes(tmp_path, capsys):
+    """The demo as a user runs it (nmnist5k, its default dataset), shortened to 2 epochs (about a minute on 2 cores).
+
+    Bar: 60 % on the 1000 test samples, 6x chance. The 2-epoch SNN reached 88.1 % (ANN 90.1 %) with the demo's seeds
+    and 91.4 / 90.0 / 91.7 % with seeds 1-3 (model init, data order, validation split), so the bar leaves a margin of
+    over 25 points."""
+    argv = ["demo", "--epochs", "2", "--out", str(tmp_path), "--no-progress"]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["data"] == "nmnist5k"
+    assert summary["snn_accuracy"] >= 0.60 and summary["ann_accuracy"] >= 0.60
     for png in ("accuracy.png", "accuracy_vs_stream.png", "synops.png", "energy.png", "raster.png", "input.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png in (tmp_path / "report.html").read_text()
-    assert 0 <= summary["snn_accuracy"] <= 1 and summary["ann_ops"]["macs"] > 0
+    assert summary["ann_ops"]["macs"] > 0
     # energy follows the 45 nm per-operation figures
     assert summary["energy_nj_estimate"]["ann"] * 1e3 == pytest.approx(4.6 * summary["ann_ops"]["macs"])
     # a second run finds both trainings finished and only rebuilds the report: same figures
     assert main(argv) == 0
     again = json.loads((tmp_path / "summary.json").read_text())
     assert again["snn_accuracy"] == summary["snn_accuracy"] and again["ann_accuracy"] == summary["ann_accuracy"]
+
+
+def test_demo_limit_takes_every_class_from_a_label_sorted_split():
+    from spikeflow.commands.demo import _subset
+
+    y = torch.arange(10).repeat_interleave(40)              # sorted by label, as the nmnist5k training split
+    keep = _subset(y, 25)
+    assert len(keep) == 25 and len(set(keep.tolist())) == 25
+    counts = torch.bincount(y[keep], minlength=10)
+    assert counts.min() == 2 and counts.max() == 3          # 25 = 10 classes x 2, plus 5 classes with a third
+    assert torch.equal(keep, _subset(y, 25))                # seeded: the same subset every time
+    assert torch.equal(_subset(y, 400), torch.arange(400))  # asking for all of them keeps all of them

@@ -19,7 +19,8 @@ transform=None, **options) -> torch.utils.data.Dataset`` yielding ``(x, y)``, ``
 - ``nmnist5k`` (mnist5k through the DVS emulator's saccade mode, 34x34x2, 300 ms; ``seed``
   picks the sensor's mismatch and noise) and ``spoken-digits`` (espeak-ng digits → cochlea,
   ``channels=64`` option, 1 s windows; 16 voices (8 espeak-ng accents x default/+f3) x 3 speeds x
-  3 pitches, 4 voices held out for test; synthesis is deterministic, ``seed`` has no effect): with ``T`` (bins over the
+  3 pitches; the test split is 2 whole speakers, ``en-gb-x-rp`` and ``en-us-nyc`` with both variants,
+  none of which trains (360 utterances); synthesis is deterministic, ``seed`` has no effect): with ``T`` (bins over the
   recording window) or ``dt`` (bin width, s), ``x`` is float32 counts ``[T, 2, 34, 34]`` /
   ``[T, channels]``; without, ``x`` is an ``Events``. ``transform`` (e.g.
   ``spikeflow.data.transforms.Tonic(tonic.transforms.Denoise(...))``) runs on the Events first.
