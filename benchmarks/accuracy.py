@@ -73,7 +73,8 @@ def _converted_near_ann(acc: dict, runs: dict) -> tuple[dict, bool]:
 
 def targets(runs: Path) -> dict:
     r = str(runs)
-    digits = ["train", "--data", "digits", "--model", "mlp", "--hidden", "512", "--encoding", "rate", "--T", "16",
+    # T 32: with T 16 the rate code's noise left seed 0 at 97.2 % (seed 1: 97.8 %)
+    digits = ["train", "--data", "digits", "--model", "mlp", "--hidden", "512", "--encoding", "rate", "--T", "32",
               "--epochs", "25", "--lr", "0.003", "--batch-size", "32", "--dropout", "0.2", "--out", f"{r}/digits-mlp"]
     # standardised MFCCs; the same without --input-norm: 83.7 % (seed 0)
     fsdd = ["train", "--data", "fsdd", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
@@ -86,10 +87,11 @@ def targets(runs: Path) -> dict:
         "digits": {"goal": "rate-coded MLP >= 97.5 %", "bar": "test_accuracy >= 0.975",
                    "check": _at_least(0.975), "commands": {
             "snn": digits, **_seeds(digits)}},
+        # T 8: at T 4 the SNN reached 97.3 % against the ANN's 98.4 % (1.1 points; it underfits: 98.2 % train)
         "mnist5k": {"goal": "conv SNN within 0.5 points of the same-size ANN", "bar": "ann_minus_snn_points <= 0.5",
                     "check": _snn_near_ann, "commands": {
             "snn": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
-                    "--T", "4", *MNIST_RECIPE, "--out", f"{r}/mnist5k-snn"],
+                    "--T", "8", *MNIST_RECIPE, "--out", f"{r}/mnist5k-snn"],
             "ann": _mnist_ann(r)}},
         # the ANN of the mnist5k target (trained here if that target has not run) converted to IF neurons
         "convert": {"goal": "ANN->SNN on mnist5k within 1 point of the ANN at T <= 64",
