@@ -112,3 +112,20 @@ def test_metadata_declares_the_convention():
         ir.from_nir(g)
     with pytest.raises(NIRError, match="convention must be"):
         ir.from_nir(_norse_shaped(1e-5, 5e-6), convention="brian")
+
+
+def test_cli_convention_flag_decides_and_the_guess_says_how_to_turn_it_off(tmp_path, capsys):
+    from spikeflow.cli import main
+
+    path = tmp_path / "norse_shaped.nir"
+    ir.write(_norse_shaped(tau_mem=1e-5, tau_syn=5e-6), path)
+    np.savez(tmp_path / "in.npz", spikes=_x().numpy())
+    assert main(["nir", "info", str(path)]) == 0
+    assert "looks like a norse file; --convention spikeflow reads it as written" in capsys.readouterr().out
+    assert main(["nir", "run", str(path), "--input", str(tmp_path / "in.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "recognised as a norse file" in err and "--convention spikeflow" in err
+    assert main(["nir", "run", str(path), "--input", str(tmp_path / "in.npz"), "--convention", "spikeflow",
+                 "--dt", "0.001"]) == 0
+    err = capsys.readouterr().err
+    assert "recognised" not in err and "node 'lif' (CubaLIF): tau_mem = 1e-05 s is below dt = 0.001 s" in err
