@@ -11,6 +11,7 @@ import torch
 
 from spikeflow import ir
 from spikeflow.errors import NIRError
+from spikeflow.ir import conventions
 
 T, B = 60, 3
 W = np.array([[1.5, 0.5, 1.0], [0.8, 1.2, 0.3]], np.float32)
@@ -129,3 +130,15 @@ def test_cli_convention_flag_decides_and_the_guess_says_how_to_turn_it_off(tmp_p
                  "--dt", "0.001"]) == 0
     err = capsys.readouterr().err
     assert "recognised" not in err and "node 'lif' (CubaLIF): tau_mem = 1e-05 s is below dt = 0.001 s" in err
+
+
+def test_norse_taus_invert_norses_float32_writing():
+    # Norse writes tau = dt / tau_inv as float32 (1 / tau_inv) * dt and steps with dt * tau_inv in float32
+    dt = 1e-3
+    inv = np.array([100.0, 200.0, 50.0, 123.456, 1 / 0.0073], np.float32)
+    written = (np.float32(1) / inv) * np.float32(dt)
+    tau = conventions.norse_tau(written, dt)
+    assert np.array_equal(np.float32(dt) * (1.0 / tau).astype(np.float32), np.float32(dt) * inv)
+    assert tau == pytest.approx(1.0 / inv.astype(np.float64), rel=1e-6)
+    # any written tau is, to float32 precision, tau / dt
+    assert conventions.norse_tau(np.float64(2.5e-5), dt) == pytest.approx(2.5e-2)

@@ -28,16 +28,19 @@ def _input(seed=0, n=4, p=0.5):
     return (torch.rand(T, B, n, generator=g) < p).float()
 
 
-def _strong(net, gain, seed):
-    """Random feed-forward weights, mostly excitatory: ``gain * U(-0.1, 1) / fan_in``, biases zero."""
+def _strong(net, gain, seed, recurrent=0.0):
+    """Seeded random weights: feed-forward mostly excitatory, ``gain * U(-0.1, 1) / fan_in``; a layer's
+    recurrent weights ``recurrent * U(-1, 1) / fan_in``; biases zero."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net:
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_((torch.rand(m.weight.shape, generator=g) * 1.1 - 0.1) * gain / fan_in)
-                if m.bias is not None:
-                    m.bias.zero_()
+            rec = getattr(m, "recurrent", None)
+            for lin, low, scale in ((m, -0.1, gain), (rec, -1.0, recurrent)):
+                if isinstance(lin, (torch.nn.Linear, torch.nn.Conv2d)):
+                    fan_in = lin.weight[0].numel()
+                    lin.weight.copy_((torch.rand(lin.weight.shape, generator=g) * (1 - low) + low) * scale / fan_in)
+                    if lin.bias is not None:
+                        lin.bias.zero_()
     return net
 
 
@@ -63,6 +66,39 @@ def _norse_run(net, x):
             o, state = net(x[t], state)
             outs.append(o)
     return torch.stack(outs)
+
+
+def _same_membrane(layer, currents, membranes) -> None:
+    """Given the peer's own input currents, the imported neuron layer's membrane is the peer's, bit for bit."""
+    with torch.no_grad():
+        _, _, trace = layer.multistep(currents, None, return_trace=True)
+    assert torch.equal(trace, membranes)
+
+
+def _snn_first_layer(net, x):
+    """snnTorch's first layer: its input currents and its membranes (after the step's reset), step by step."""
+    require("snntorch")
+    from snntorch import utils as snn_utils
+
+    snn_utils.reset(net)
+    cur, mem = [], []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            cur.append(net[0](x[t]))
+            net[1](cur[-1])
+            mem.append(net[1].mem.clone())
+    return torch.stack(cur), torch.stack(mem)
+
+
+def _norse_first_layer(net, x):
+    """Norse's first layer: its input currents and membranes, step by step."""
+    cur, mem, state = [], [], None
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            cur.append(net[0](x[t]))
+            _, state = net[1](cur[-1], state)
+            mem.append(state.v.clone())
+    return torch.stack(cur), torch.stack(mem)
 
 
 def _snn_export(net, sample, path):
@@ -114,9 +150,7 @@ def test_snntorch_rleaky_export_imports_with_same_spikes(tmp_path):
         torch.nn.Linear(4, 6),
         snn.RLeaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), linear_features=6, all_to_all=True, **SNN_KW),
         torch.nn.Linear(6, 3), snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.ones(3), **SNN_KW),
-    ), 4.0, 3)
-    with torch.no_grad():
-        net[1].recurrent.weight.mul_(0.5)
+    ), 4.0, 4, recurrent=1.0)
     x = _input(4)
     ref = _snn_run(net, x)
     path = _snn_export(net, torch.randn(1, 4), tmp_path / "rleaky.nir")
@@ -143,6 +177,7 @@ def test_snntorch_synaptic_export_imports_with_same_spikes(tmp_path, seed):
         module = ir.from_nir(path)
     _fires_several(ref)
     assert torch.equal(module(x), ref)
+    _same_membrane(module.layers["1"], *_snn_first_layer(net, x))
     # Euler's decays with spikeflow's exact current-membrane coupling are a different discrete model
     assert not torch.equal(ir.from_nir(path, convention="snntorch", discretization="euler")(x), ref)
 
@@ -160,9 +195,7 @@ def test_snntorch_rsynaptic_export_imports_with_same_spikes(tmp_path):
                       linear_features=6, all_to_all=True, init_hidden=True, reset_mechanism="zero"),
         torch.nn.Linear(6, 3),
         snn.Synaptic(alpha=torch.full((3,), 0.7), beta=torch.full((3,), 0.85), threshold=torch.ones(3), **SNN_KW),
-    ), 0.8, 17)
-    with torch.no_grad():
-        net[1].recurrent.weight.mul_(0.5)
+    ), 0.7, 18, recurrent=0.5)
     x = _input(13)
     ref = _snn_run(net, x)
     path = _snn_export(net, torch.randn(1, 4), tmp_path / "rsynaptic.nir")
@@ -213,6 +246,7 @@ def test_norse_lifbox_export_imports_with_same_spikes(tmp_path):
     assert "batch axis" in text and "norse file" in text and "dt = 0.001 s" in text
     _fires_several(ref)
     assert torch.equal(module(x), ref)
+    _same_membrane(module.layers["1"], *_norse_first_layer(net, x))
 
 
 def _norse_lifcell_net(nt, seed):
@@ -235,6 +269,7 @@ def test_norse_lifcell_export_imports_with_same_spikes(tmp_path, seed):
     assert "norse file" in text and "discretization = 'norse'" in text and "convention='spikeflow'" in text
     _fires_several(ref)
     assert torch.equal(module(x), ref)
+    _same_membrane(module.layers["1"], *_norse_first_layer(net, x))
     # Norse's time-looped LIF steps the same neuron: the file stands for both
     lif_net = nt.SequentialState(net[0], nt.LIF(), net[2], nt.LIF())
     with torch.no_grad():

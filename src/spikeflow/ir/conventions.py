@@ -78,8 +78,9 @@ def declared(graph: nir.NIRGraph) -> Optional[str]:
 
 def min_tau(graph_or_flat) -> Optional[float]:
     nodes = graph_or_flat.nodes.values() if isinstance(graph_or_flat, FlatGraph) else all_nodes(graph_or_flat)
-    taus = [float(np.min(np.asarray(getattr(n, f), np.float64))) for n in nodes for f in TAU_FIELDS
-            if getattr(n, f, None) is not None and np.size(getattr(n, f)) > 0]
+    arrays = [np.asarray(getattr(n, f), np.float64) for n in nodes for f in TAU_FIELDS
+              if getattr(n, f, None) is not None]
+    taus = [float(a.min()) for a in arrays if a.size > 0]
     return min(taus) if taus else None
 
 
@@ -117,6 +118,27 @@ def guess(graph: nir.NIRGraph, dt: float | None = None) -> Tuple[Optional[str], 
     return "norse", signs + (f", taus below dt = {step:g} s (min {low:g} s)" if low is not None else "")
 
 
+def norse_tau(written, dt: float) -> np.ndarray:
+    """Seconds from Norse's written ``dt / tau_inv`` (float32: ``(1 / tau_inv) * dt``): ``1 / tau_inv`` for
+    the float32 ``tau_inv`` that writes back to the stored value, so Norse's own ``dt * tau_inv`` can be
+    recomputed bit for bit; ``written / dt`` where no float32 does."""
+    tw = np.asarray(written, np.float32)
+    out = np.asarray(written, np.float64) / dt
+    found = np.zeros(tw.shape, bool)
+    guess = (dt / tw.astype(np.float64)).astype(np.float32)
+    up = down = guess
+    candidates = [guess]
+    for _ in range(3):
+        up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(0))
+        candidates += [up, down]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        for c in candidates:  # nearest first
+            ok = ~found & ((np.float32(1) / c) * np.float32(dt) == tw)
+            out = np.where(ok, 1.0 / c.astype(np.float64), out)
+            found |= ok
+    return out
+
+
 def norse_units(flat: FlatGraph, dt: float) -> List[str]:
     """Norse 1.1's units to NIR's, in place: tau / dt, IF's r / dt, CubaLIF's w_in * tau_syn / dt.
 
@@ -132,7 +154,7 @@ def norse_units(flat: FlatGraph, dt: float) -> List[str]:
         node = copy.copy(node)
         for f in TAU_FIELDS:
             if getattr(node, f, None) is not None:
-                setattr(node, f, np.asarray(getattr(node, f), np.float64) / dt)
+                setattr(node, f, norse_tau(getattr(node, f), dt))
                 done.add("tau / dt")
         if isinstance(node, nir.IF):
             node.r = np.asarray(node.r, np.float64) / dt

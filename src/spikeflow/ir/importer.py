@@ -496,9 +496,17 @@ def _coef(v, shape, snap_one=False) -> torch.Tensor:
     return _t(a, shape)
 
 
+def _rate(tau, dt, discretization) -> np.ndarray:
+    """``dt / tau``; Norse keeps ``1 / tau`` as a float32 parameter and multiplies by ``dt`` in float32."""
+    tau = np.asarray(tau, np.float64)
+    if discretization == "norse":
+        return (np.float32(dt) * (1.0 / tau).astype(np.float32)).astype(np.float64)
+    return dt / tau
+
+
 def _euler_coefs(node, kind, shape, dt, discretization, r=None, v_leak=None, tau=None):
     """The membrane's forward-Euler coefficients (``neurons.euler``) from float64 parameters."""
-    k = dt / np.asarray(tau, np.float64)
+    k = _rate(tau, dt, discretization)
     decay = 1.0 - k
     if discretization == "snntorch":
         decay = np.clip(decay, 0.0, 1.0)  # snnTorch clamps beta to [0, 1]
@@ -517,7 +525,7 @@ def _peer_neuron(name, node, kind, shape, dt, discretization, reset, in_cycle) -
     tau = node.tau if kind in ("LIF", "LI") else node.tau_mem
     p = _euler_coefs(node, kind, shape, dt, discretization, r=node.r, v_leak=node.v_leak, tau=tau)
     if kind in ("CubaLIF", "CubaLI"):
-        ks = dt / np.asarray(node.tau_syn, np.float64)
+        ks = _rate(node.tau_syn, dt, discretization)
         decay_s = np.clip(1.0 - ks, 0.0, 1.0) if discretization == "snntorch" else 1.0 - ks
         p.update(syn_decay=_coef(decay_s, shape), syn_rate=_coef(ks, shape),
                  in_gain=_coef(np.asarray(node.w_in, np.float64) * ks, shape, snap_one=True))
