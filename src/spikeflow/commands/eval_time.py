@@ -20,12 +20,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import json
-    import os
-    import tempfile
 
     import numpy as np
     from tqdm import tqdm
 
+    from spikeflow.atomic import atomic_write_text
     from spikeflow.data.datasets import load_dataset
     from spikeflow.errors import ConfigError
     from spikeflow.runtime.anytime import evaluate_over_time
@@ -56,21 +55,17 @@ def run(args) -> int:
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")
     print(f"plot: {args.plot}")
     if args.json:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.json)), suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(d, fh, indent=2)
-        os.replace(tmp, args.json)
+        atomic_write_text(args.json, json.dumps(d, indent=2))
     return 0
 
 
 def _plot(rep, duration_us, path, title):
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from spikeflow.atomic import atomic_output
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(rep.fractions * duration_us / 1e3, rep.accuracy * 100, "o-")
@@ -84,8 +79,8 @@ def _plot(rep, duration_us, path, title):
     b.set_ylabel("recordings")
     b.set_title(f"mean fraction needed {rep.mean_fraction:.2f}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
