@@ -58,6 +58,7 @@ DRIVER = textwrap.dedent("""
         cli("data", "convert", "ev.npz", "new/sub/conv" + suffix)
     cli("data", "convert", "audio.npz", "conv-shd.h5", "--to", "shd")
     cli("data", "show", "ev.npz", "--out", "show-events.png")
+    cli("data", "show", "ev.npz", "--out", "show-no-suffix")
     cli("data", "show", "digits", "--out", "show-digits.png")
     # eval-time: a small NIR model on a bundle of 4x4 event recordings, plot and JSON
     write_bundle("bundle.h5", [events(40, (4, 4, 2), i % 2) for i in range(4)], (4, 4, 2))
@@ -85,7 +86,8 @@ DRIVER = textwrap.dedent("""
 FILES = [
     "run/best.pt", "run/best.json", "run/latest.json", "run/steps.csv", "run/epochs.csv", "run/history.json",
     "run/result.json", "model.nir", "ev.npz", "audio.npz", "new/sub/conv.bin", "new/sub/conv.raw",
-    "new/sub/conv.aedat", "new/sub/conv.h5", "conv-shd.h5", "show-events.png", "show-digits.png", "bundle.h5",
+    "new/sub/conv.aedat", "new/sub/conv.h5", "conv-shd.h5", "show-events.png", "show-no-suffix", "show-digits.png",
+    "bundle.h5",
     "tiny.nir", "eval-time.png", "eval-time.json", "hw.png", "demo/report.html", "demo/summary.json",
     "demo/accuracy.png", "demo/accuracy_vs_stream.png", "demo/synops.png", "demo/energy.png", "demo/raster.png",
     "demo/input.png", "demo/snn/best.pt", "demo/snn/steps.csv", "demo/ann/latest.json",
@@ -126,6 +128,8 @@ def test_every_output_gets_the_umask_mode(outputs):
         assert p.is_dir(), f"{rel} was not made"
         if _mode(p) != folder_mode:
             wrong[rel + "/"] = oct(_mode(p))
+    pngs = [rel for rel in FILES if rel.endswith(".png") or rel == "show-no-suffix"]
+    assert all((work / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for rel in pngs)
     assert not wrong, f"under umask {mask:03o} expected files {file_mode:o}, folders {folder_mode:o}; got {wrong}"
 
 

@@ -129,7 +129,7 @@ def run_show(args) -> int:
     fig.tight_layout()
     try:
         with atomic_output(out) as tmp:
-            fig.savefig(tmp, dpi=100)
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)
     print(out)

@@ -81,6 +81,6 @@ def _plot(rep, duration_us, path, title):
     fig.tight_layout()
     try:
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=100)
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)

@@ -90,6 +90,6 @@ def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
     fig.tight_layout()
     try:
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=120)
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
