@@ -31,11 +31,11 @@ def run(args) -> int:
     from spikeflow.errors import InputError
     from spikeflow.runtime.stream import Stream
 
+    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence, dt=args.dt)
     recs = read_recordings(args.input)
     if not 0 <= args.index < len(recs):
         raise InputError(f"{args.input}: --index {args.index} is outside 0..{len(recs) - 1}")
     rec = recs[args.index]
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence, dt=args.dt)
     print(f"model {args.model}: engine {args.engine}, dt {stream.dt * 1e3:g} ms; input {args.input}: "
           f"{len(rec)} events over {rec.duration_us / 1e3:.1f} ms" + (f", label {rec.label}" if rec.label is not None
                                                                      else ""))
