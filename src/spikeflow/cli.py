@@ -2,7 +2,24 @@
 
 Each sub-command lives in ``spikeflow.commands.<name>`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
-The flag vocabulary every command follows is in ``spikeflow.commands._common``.
+
+The flag vocabulary: every command that takes one of these ideas spells it this way. The argument
+types that enforce it live in ``spikeflow.commands._common``.
+
+==================  =====================================================================
+``--data``          a dataset name (``spikeflow data list``) or a path to data files
+``--split``         ``train``, ``test`` (or ``all``): the part of the data a command reads
+``--val-frac``      part of the training split held out for validation, in (0, 1)
+``--T``             number of time steps, an integer >= 1 (nothing else)
+``--dt``            length of one time step in seconds, > 0
+``--batch-size``    samples per batch
+``--limit``         use N samples spread evenly over the split (absent: all)
+``--threads``       compute threads (torch and numba) of this process
+``--no-progress``   no progress bars
+``--json [PATH]``   the result as JSON: on stdout, or written to PATH
+``--out``           the output file or folder a command writes
+``--plot``          a PNG a command draws
+==================  =====================================================================
 
 Bad input never ends in a traceback: a parse error, a ``SpikeflowError`` or an
 ``OSError`` (a file that cannot be read or written) becomes one line on stderr and

@@ -1,21 +1,6 @@
-"""What every sub-command shares: the flag vocabulary, argument types, run-directory loading.
+"""What every sub-command shares: argument types, the shared flags, run-directory loading.
 
-The flag vocabulary (every command that takes the idea uses exactly this spelling):
-
-==================  =====================================================================
-``--data``          a dataset name (``spikeflow data list``) or a path to data files
-``--split``         ``train``, ``test`` (or ``all``): the part of the data a command reads
-``--val-frac``      part of the training split held out for validation, in (0, 1)
-``--T``             number of time steps, an integer >= 1 (nothing else)
-``--dt``            length of one time step in seconds, > 0
-``--batch-size``    samples per batch
-``--limit``         use N samples spread evenly over the split (absent: all)
-``--threads``       compute threads (torch and numba) of this process
-``--no-progress``   no progress bars
-``--json [PATH]``   the result as JSON: on stdout, or written to PATH
-``--out``           the output file or folder a command writes
-``--plot``          a PNG a command draws
-==================  =====================================================================
+The flag vocabulary these implement is in ``spikeflow.cli``'s docstring.
 
 Every argument's type is one of the functions below. Each carries a ``kind`` (e.g.
 ``"positive_int"``, ``"input_file"``) that says what it accepts, so the bad-input test can
