@@ -10,7 +10,7 @@ from spikeflow.cli import main
 
 @pytest.mark.slow
 def test_fsdd_recurrent_snn_with_standardised_mfccs(tmp_path):
-    """A short version of benchmarks/accuracy.py's fsdd recipe (12 epochs there, 98.5 %)."""
+    """A short version of benchmarks/accuracy.py's fsdd recipe (12 epochs there; results/accuracy-fsdd.json)."""
     torch.set_num_threads(1)
     out = tmp_path / "fsdd"
     assert main(["train", "--data", "fsdd", "--model", "recurrent", "--hidden", "128", "--loss", "ce_mean",
