@@ -87,11 +87,12 @@ def targets(runs: Path) -> dict:
         "digits": {"goal": "rate-coded MLP >= 97.5 %", "bar": "test_accuracy >= 0.975",
                    "check": _at_least(0.975), "commands": {
             "snn": digits, **_seeds(digits)}},
-        # T 8: at T 4 the SNN reached 97.3 % against the ANN's 98.4 % (1.1 points; it underfits: 98.2 % train)
+        # misses its bar: the SNN at T 4 reached 97.3 % against the ANN's 98.4 % (1.1 points); T 8 did not close the gap
+        # (97.0 %, 1.4 points)
         "mnist5k": {"goal": "conv SNN within 0.5 points of the same-size ANN", "bar": "ann_minus_snn_points <= 0.5",
                     "check": _snn_near_ann, "commands": {
             "snn": ["train", "--data", "mnist5k", "--model", "conv", "--channels", "16,32", "--hidden", "128",
-                    "--T", "8", *MNIST_RECIPE, "--out", f"{r}/mnist5k-snn"],
+                    "--T", "4", *MNIST_RECIPE, "--out", f"{r}/mnist5k-snn"],
             "ann": _mnist_ann(r)}},
         # the ANN of the mnist5k target (trained here if that target has not run) converted to IF neurons
         "convert": {"goal": "ANN->SNN on mnist5k within 1 point of the ANN at T <= 64",
