@@ -44,7 +44,8 @@ def _at_least(bar: float):
     def check(acc: dict, _runs: dict) -> tuple[dict, bool]:
         by_seed = {("seed " + role.split("seed")[1] if "seed" in role else "seed 0"): a
                    for role, a in acc.items() if role == "snn" or role.startswith("snn-seed")}
-        ok = bool(by_seed) and all(a is not None and a >= bar for a in by_seed.values())
+        # accuracies are float32 means: 351/360 reads 0.97499999..., so allow float32 rounding (far below 1/n)
+        ok = bool(by_seed) and all(a is not None and a >= bar - 1e-6 for a in by_seed.values())
         return {"test_accuracy": by_seed}, ok
     return check
 

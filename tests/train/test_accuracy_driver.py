@@ -59,6 +59,14 @@ def test_unknown_target_is_exit_2(driver, capsys):
     assert "unknown target(s) nope" in capsys.readouterr().err
 
 
+def test_bar_is_met_by_an_accuracy_exactly_on_it_despite_float32_rounding(driver):
+    check = driver._at_least(0.975)
+    on_bar = 0.974999996026357      # what the trainer's batched float32 evaluation reported for 351 of 360 right
+    below = 350 / 360
+    assert on_bar < 0.975 and check({"snn": on_bar}, {})[1]
+    assert not check({"snn": on_bar, "snn-seed1": below}, {})[1]
+
+
 def test_checks_of_the_comparison_targets(driver):
     assert driver._snn_near_ann({"snn": 0.980, "ann": 0.984}, {})[1]
     assert not driver._snn_near_ann({"snn": 0.973, "ann": 0.984}, {})[1]
