@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from spikeflow.commands._common import load_run, positive_int
+from spikeflow.commands._common import load_run, positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -12,28 +12,48 @@ def register(sub) -> None:
     p.add_argument("run", help="run directory written by 'spikeflow train' or 'spikeflow convert'")
     p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--T", type=positive_int, default=None, help="override the time steps of static inputs")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps (event data: bins over the recorded window; default: the run's time base)")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="step width in seconds (event data: bin width; default: the run's time base)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use the first N samples (default: all)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from spikeflow.errors import ConfigError
-    from spikeflow.train.datasets import data_options, load_tensors
+    import torch
+
+    from spikeflow.commands._timebase import apply_overrides, run_timebase
+    from spikeflow.data.modelinput import model_steps
     from spikeflow.train.metrics import synaptic_operations
     from spikeflow.train.trainer import evaluate
 
     model, meta = load_run(args.run)
-    data = args.data or meta.get("data")
+    tb, overridden = apply_overrides(run_timebase(model, meta, args.run), args.dt, args.T)
+    data = args.data or tb.data or meta.get("data")
     if not data:
+        from spikeflow.errors import ConfigError
+
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
-    sequence = model.spec.get("encoding") in ("sequence", "sum")
-    if args.T and not sequence:
-        model.time_steps = args.T
-    x, y = load_tensors(data, args.split, **data_options(data, args.T or model.spec.get("T")))
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
+    if model.spiking:
+        # the inputs every later command sees: binned/encoded with the run's time base
+        steps, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        x = torch.from_numpy(steps).transpose(0, 1)  # [N, T, ...]
+        model.encoding = "sequence"
+        model.time_steps = tb.T
+    else:
+        from spikeflow.train.datasets import data_options, load_tensors
+
+        x, y = load_tensors(data, args.split, **data_options(data, tb.T if not tb.static else None))
+        x, y = x[:args.limit], y[:args.limit]
+        tb.check_fits(x.shape[2:] if tb.encoding in ("events", "sequence") else x.shape[1:],
+                      int(y.max()) + 1, f"--data {data}")
+    y = torch.as_tensor(y)
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking)
+    result["timebase"] = tb.to_dict()
     ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
     if args.json:

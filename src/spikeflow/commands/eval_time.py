@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from spikeflow.commands._common import positive_float, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("eval-time", help="accuracy vs. time observed and time-to-decision of a NIR model on a dataset")
     p.add_argument("model", help="NIR model file")
-    p.add_argument("--data", default="nmnist5k", help="event dataset name (e.g. nmnist5k)")
+    p.add_argument("--data", default=None,
+                   help="dataset name or path (default: the one the model was trained on); static images are "
+                        "streamed as the spikes of the model's rate encoding")
     p.add_argument("--split", default="test")
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"])
     p.add_argument("--confidence", type=float, default=0.9)
-    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"])
+    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
+                   help="auto: the decoder the model was trained with (recorded in the file)")
+    p.add_argument("--dt", type=positive_float, default=None, help="step width in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="steps per recorded window (sets dt = window / T; default: the model's)")
     p.add_argument("--chunk-us", type=int, default=10_000)
     p.add_argument("--limit", type=int, default=0, help="use only the first N recordings (0: all)")
     p.add_argument("--plot", default="eval_time.png", help="where to save the plot (PNG)")
@@ -26,21 +34,26 @@ def run(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from spikeflow.data.datasets import load_dataset
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.modelinput import model_recordings
     from spikeflow.errors import ConfigError
+    from spikeflow.ir import read_graph
     from spikeflow.runtime.anytime import evaluate_over_time
     from spikeflow.runtime.stream import Stream
 
-    split = load_dataset(args.data, args.split)
-    if not hasattr(split, "events"):
-        raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-    n = len(split) if args.limit <= 0 else min(args.limit, len(split))
-    duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in range(n)) + 1)
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence)
-    labels = split.labels
+    graph = read_graph(args.model)
+    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
+    args.data = args.data or tb.data
+    if not args.data:
+        raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
+    limit = args.limit if args.limit and args.limit > 0 else None
+    recs, labels, duration = model_recordings(args.data, args.split, tb, limit=limit, overridden=overridden)
+    n = len(labels)
+    decoder = tb.decoder if args.decoder == "auto" else args.decoder
+    stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=tb.dt)
     bar = tqdm(total=n, desc="eval-time", unit="rec")
-    rep = evaluate_over_time(stream, ((split.events(i), int(labels[i])) for i in range(n)), duration,
-                             chunk_us=args.chunk_us, checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
+    rep = evaluate_over_time(stream, recs, duration,
+                             chunk_us=min(args.chunk_us, duration), checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
                              progress=lambda k: bar.update(1))
     bar.close()
     print(f"{args.data}/{args.split}: {rep.n} recordings, window {duration / 1e3:.0f} ms, engine {args.engine}")
@@ -51,6 +64,8 @@ def run(args) -> int:
     q = np.quantile(rep.decision_fraction, [0.1, 0.5, 0.9])
     print(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
     d = rep.as_dict()
+    d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0), decoder=decoder,
+             window_us=int(duration), timebase=tb.to_dict())
     print(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
           f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from spikeflow.commands._common import positive_float, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("hw", help="neuromorphic hardware: chip profiles, compile a NIR model, integer run + energy")
@@ -16,7 +18,8 @@ def register(sub) -> None:
     def model_args(q):
         q.add_argument("model", help="NIR file (.nir / .h5)")
         q.add_argument("--chip", default="loihi", help="chip profile (see `spikeflow hw chips`)")
-        q.add_argument("--dt", type=float, default=None, help="time step in seconds (default: the file's metadata)")
+        q.add_argument("--dt", type=positive_float, default=None,
+                       help="time step in seconds (default: the file's time base)")
         q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,
                        help="override every neuron's reset (default: the file's metadata, else NIR's reset to v_reset)")
         q.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -27,9 +30,11 @@ def register(sub) -> None:
 
     r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
     model_args(r)
-    r.add_argument("--data", required=True, help="dataset name (e.g. nmnist5k) or path (spikeflow.data.load_dataset)")
+    r.add_argument("--data", default=None,
+                   help="dataset name or path (default: the one the model was trained on); cut to the model's "
+                        "time base, static images encoded as it was trained")
     r.add_argument("--split", default="test")
-    r.add_argument("--T", type=int, default=None, help="time bins per sample (default: the model's dt)")
+    r.add_argument("--T", type=positive_int, default=None, help="time steps per sample (default: the file's time base)")
     r.add_argument("--limit", type=int, default=None, help="use the first N samples")
     r.add_argument("--batch", type=int, default=50)
     r.add_argument("--plot", default=None, help="write a PNG bar chart of energy per inference here")
@@ -50,10 +55,17 @@ def run_chips(args) -> int:
 
 
 def _compile(args, calibration=None):
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
     from spikeflow.hardware import compile_network
     from spikeflow.ir import read_graph
 
-    return compile_network(read_graph(args.model), args.chip, dt=args.dt, reset=args.reset, calibration=calibration)
+    graph = read_graph(args.model)
+    tb = nir_timebase(graph, args.model, required=False)
+    dt = args.dt
+    if tb is not None:
+        tb, _ = apply_overrides(tb, args.dt, getattr(args, "T", None))
+        dt = tb.dt
+    return compile_network(graph, args.chip, dt=dt, reset=args.reset, calibration=calibration)
 
 
 def compile_report(compiled) -> dict:
@@ -82,6 +94,7 @@ def compile_report(compiled) -> dict:
 def run_compile(args) -> int:
     compiled = _compile(args)
     rep = compile_report(compiled)
+    rep["dt"] = compiled.float_net.dt
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -98,31 +111,35 @@ def run_compile(args) -> int:
     return 0
 
 
-def _batches(ds, limit, batch):
-    import numpy as np
-
-    n = len(ds) if limit is None else min(limit, len(ds))
-    for start in range(0, n, batch):
-        items = [ds[i] for i in range(start, min(start + batch, n))]
-        x = np.stack([np.asarray(it[0], dtype=np.float64) for it in items], axis=1)  # [T, B, ...]
-        y = np.array([int(it[1]) for it in items])
-        yield x, y
+def _batches(x, y, batch):
+    for start in range(0, len(y), batch):
+        yield x[:, start:start + batch], y[start:start + batch]
 
 
 def run_run(args) -> int:
-    from spikeflow.data import load_dataset
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.modelinput import model_steps
+    from spikeflow.errors import ConfigError
     from spikeflow.hardware import compile_network
     from spikeflow.hardware.evaluate import energy_chart, evaluate
     from spikeflow.ir import read_graph
 
     graph = read_graph(args.model)
-    compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
-    dt = compiled.float_net.dt
-    ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}))
-    ev = evaluate(compiled, _batches(ds, args.limit, args.batch))
+    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
+    data = args.data or tb.data
+    if not data:
+        raise ConfigError(f"hw run: {args.model} does not record its dataset; pass --data")
+    batch = getattr(args, "batch_size", None) or getattr(args, "batch", None) or 50
+    if batch < 1:
+        raise ConfigError(f"--batch must be >= 1, got {batch}")
+    compiled = compile_network(graph, args.chip, dt=tb.dt, reset=args.reset)
+    x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+    x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
+    ev = evaluate(compiled, _batches(x, y, batch), decoder=tb.decoder, total=-(-len(y) // batch))
     c = ev.cost
     rep = {
-        "chip": compiled.profile.name, "samples": ev.samples, "float_accuracy": ev.float_accuracy,
+        "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": tb.decoder,
+        "timebase": tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
         "int_accuracy": ev.int_accuracy, "prediction_agreement": ev.prediction_agreement,
         "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
         "static_j": c.static_j, "latency_s": c.latency_s, "step_latency_s": c.step_latency_s,
@@ -137,7 +154,7 @@ def run_run(args) -> int:
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
-    print(f"{compiled.profile.title}, {ev.samples} samples of {args.data}/{args.split}")
+    print(f"{compiled.profile.title}, {ev.samples} samples of {data}/{args.split} ({tb.describe()})")
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
           f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
     print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from spikeflow.errors import InputError, NIRError
+from spikeflow.commands._common import positive_float, positive_int
+from spikeflow.errors import ConfigError, InputError, NIRError
 
 
 def register(sub) -> None:
@@ -16,11 +17,19 @@ def register(sub) -> None:
     info.add_argument("model", help="NIR file (.nir, HDF5)")
     run = nsub.add_parser("run", help="run a NIR model on input spikes/events; prints output spikes and prediction")
     run.add_argument("model", help="NIR file (.nir, HDF5)")
-    run.add_argument("--input", required=True,
+    run.add_argument("--input", default=None,
                      help=".npz with a dense array [T, *input] or [T, B, *input] (key 'spikes' or the only array), "
                           "or event fields t (microseconds), x[, y, p]")
     run.add_argument("--key", help="array to use from the .npz")
-    run.add_argument("--dt", type=float, help="time step in seconds (default: the file's, else 1 ms with a warning)")
+    run.add_argument("--data", default=None,
+                     help="dataset name or path: report accuracy on it, cut to the model's recorded time base")
+    run.add_argument("--split", default="test", choices=["train", "test"])
+    run.add_argument("--limit", type=positive_int, default=None, help="use the first N samples (default: all)")
+    run.add_argument("--T", type=positive_int, default=None, help="time steps (default: the file's time base)")
+    run.add_argument("--dt", type=positive_float,
+                     help="time step in seconds (default: the file's, else 1 ms with a warning)")
+    run.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                     help="--data: write the figures as JSON to PATH (no PATH: stdout)")
     run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"))
     run.add_argument("--discretization", choices=("exact", "euler"))
     p.set_defaults(func=_dispatch, nir_parser=p)
@@ -189,12 +198,16 @@ def run_run(args) -> int:
     from spikeflow.ir import from_nir
     from spikeflow.ir.importer import GraphModule
 
+    if (args.input is None) == (args.data is None):
+        raise ConfigError("nir run: give exactly one of --input FILE.npz or --data NAME|PATH")
     graph = _read(args)
     module: GraphModule = from_nir(graph, dt=args.dt, convention=args.convention,
                                    discretization=args.discretization)
     if len(module.input_shapes) != 1:
         raise NIRError(f"{args.model}: `nir run` feeds graphs with one input; this one has {list(module.input_shapes)}")
     in_shape = next(iter(module.input_shapes.values()))
+    if args.data is not None:
+        return _run_data(args, graph, module, in_shape)
     x = load_input(args.input, args.key, in_shape, module.dt)
     with torch.no_grad():
         out = module(x)
@@ -209,6 +222,46 @@ def run_run(args) -> int:
         for b in range(score.shape[0]):
             values = " ".join(f"{v:g}" for v in score[b].tolist())
             print(f"  sample {b}: prediction {int(score[b].argmax())}  [{values}]")
+    return 0
+
+
+def _run_data(args, graph, module, in_shape) -> int:
+    """Accuracy of the graph on a dataset cut to its recorded time base (as eval, stream and hw run see it)."""
+    import json
+    import time
+
+    import torch
+
+    from spikeflow.commands._timebase import apply_overrides, decode, nir_timebase
+    from spikeflow.data.modelinput import model_steps
+
+    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
+    if args.dt is None and not np.isclose(module.dt, tb.dt, rtol=1e-9):
+        raise ConfigError(f"{args.model}: the graph's dt {module.dt} s differs from its time base's {tb.dt} s")
+    start = time.perf_counter()
+    x, y = model_steps(args.data, args.split, tb, limit=args.limit, overridden=overridden)
+    x = x.reshape(x.shape[:2] + tuple(int(s) for s in in_shape))
+    preds = []
+    with torch.no_grad():
+        for i in range(0, x.shape[1], 256):
+            out = module(torch.from_numpy(x[:, i:i + 256]))
+            out = out if not isinstance(out, dict) else out[module.flat.outputs[0]]
+            preds.append(decode(out.numpy(), tb.decoder))
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    acc = float((pred == y).mean()) if len(y) else float("nan")
+    rep = {"model": str(args.model), "data": str(args.data), "split": args.split, "samples": int(len(y)),
+           "accuracy": acc, "decoder": tb.decoder, "dt": module.dt, "T": tb.T, "timebase": tb.to_dict(),
+           "seconds": time.perf_counter() - start}
+    if args.json is not None:
+        text = json.dumps(rep, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            from spikeflow.train.checkpoint import atomic_write_text
+
+            atomic_write_text(args.json, text)
+    if args.json != "-":
+        print(f"{args.data}/{args.split}: accuracy {100 * acc:.2f} % ({len(y)} samples; {tb.describe()})")
     return 0
 
 
