@@ -42,15 +42,33 @@ def run(args) -> int:
     from spikeflow.runtime.stream import Stream
 
     graph = read_graph(args.model)
-    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
-    args.data = args.data or tb.data
-    if not args.data:
-        raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
+    tb = nir_timebase(graph, args.model, required=False)
     limit = args.limit if args.limit and args.limit > 0 else None
-    recs, labels, duration = model_recordings(args.data, args.split, tb, limit=limit, overridden=overridden)
+    if tb is not None:
+        tb, overridden = apply_overrides(tb, args.dt, args.T)
+        args.data = args.data or tb.data
+        if not args.data:
+            raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
+        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=limit, overridden=overridden)
+        decoder = tb.decoder if args.decoder == "auto" else args.decoder
+        dt = tb.dt
+    else:  # a NIR file from elsewhere: the events as recorded, steps of the file's dt (or --dt)
+        from spikeflow.data.datasets import load_dataset
+
+        if not args.data:
+            raise ConfigError(f"eval-time: {args.model} records no time base (nor its dataset); pass --data")
+        if args.T is not None:
+            raise ConfigError(f"eval-time: {args.model} records no time base, so --T cannot set the step; use --dt")
+        split = load_dataset(args.data, args.split)
+        if not hasattr(split, "events"):
+            raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
+        n = len(split) if limit is None else min(limit, len(split))
+        labels = split.labels[:n]
+        duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in range(n)) + 1)
+        recs = ((split.events(i), int(labels[i])) for i in range(n))
+        decoder, dt = args.decoder, args.dt
     n = len(labels)
-    decoder = tb.decoder if args.decoder == "auto" else args.decoder
-    stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=tb.dt)
+    stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=dt)
     bar = tqdm(total=n, desc="eval-time", unit="rec")
     rep = evaluate_over_time(stream, recs, duration,
                              chunk_us=min(args.chunk_us, duration), checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
@@ -64,8 +82,9 @@ def run(args) -> int:
     q = np.quantile(rep.decision_fraction, [0.1, 0.5, 0.9])
     print(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
     d = rep.as_dict()
-    d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0), decoder=decoder,
-             window_us=int(duration), timebase=tb.to_dict())
+    d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0),
+             decoder=stream.decoder if isinstance(stream.decoder, str) else "custom",
+             window_us=int(duration), timebase=None if tb is None else tb.to_dict())
     print(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
           f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")

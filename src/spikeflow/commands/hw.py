@@ -111,6 +111,17 @@ def run_compile(args) -> int:
     return 0
 
 
+def _dataset_batches(ds, limit, batch):
+    import numpy as np
+
+    n = len(ds) if limit is None else min(limit, len(ds))
+    for start in range(0, n, batch):
+        items = [ds[i] for i in range(start, min(start + batch, n))]
+        x = np.stack([np.asarray(it[0], dtype=np.float64) for it in items], axis=1)  # [T, B, ...]
+        y = np.array([int(it[1]) for it in items])
+        yield x, y
+
+
 def _batches(x, y, batch):
     for start in range(0, len(y), batch):
         yield x[:, start:start + batch], y[start:start + batch]
@@ -125,21 +136,34 @@ def run_run(args) -> int:
     from spikeflow.ir import read_graph
 
     graph = read_graph(args.model)
-    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
-    data = args.data or tb.data
-    if not data:
-        raise ConfigError(f"hw run: {args.model} does not record its dataset; pass --data")
-    batch = getattr(args, "batch_size", None) or getattr(args, "batch", None) or 50
+    tb = nir_timebase(graph, args.model, required=False)
+    batch = args.batch_size if hasattr(args, "batch_size") else args.batch
     if batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {batch}")
-    compiled = compile_network(graph, args.chip, dt=tb.dt, reset=args.reset)
-    x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
-    x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
-    ev = evaluate(compiled, _batches(x, y, batch), decoder=tb.decoder, total=-(-len(y) // batch))
+    if tb is None:  # a NIR file from elsewhere: the dataset binned by the file's dt (or --T bins)
+        from spikeflow.data import load_dataset
+
+        if not args.data:
+            raise ConfigError(f"hw run: {args.model} records no time base (nor its dataset); pass --data")
+        data = args.data
+        compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
+        ds = load_dataset(data, args.split, **({"T": args.T} if args.T else {"dt": compiled.float_net.dt}))
+        ev = evaluate(compiled, _dataset_batches(ds, args.limit, batch))
+        decoder, what = "mean", f"{data}/{args.split}"
+    else:
+        tb, overridden = apply_overrides(tb, args.dt, args.T)
+        data = args.data or tb.data
+        if not data:
+            raise ConfigError(f"hw run: {args.model} does not record its dataset; pass --data")
+        compiled = compile_network(graph, args.chip, dt=tb.dt, reset=args.reset)
+        x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
+        ev = evaluate(compiled, _batches(x, y, batch), decoder=tb.decoder, total=-(-len(y) // batch))
+        decoder, what = tb.decoder, f"{data}/{args.split} ({tb.describe()})"
     c = ev.cost
     rep = {
-        "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": tb.decoder,
-        "timebase": tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
+        "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": decoder,
+        "timebase": None if tb is None else tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
         "int_accuracy": ev.int_accuracy, "prediction_agreement": ev.prediction_agreement,
         "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
         "static_j": c.static_j, "latency_s": c.latency_s, "step_latency_s": c.step_latency_s,
@@ -154,7 +178,7 @@ def run_run(args) -> int:
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
-    print(f"{compiled.profile.title}, {ev.samples} samples of {data}/{args.split} ({tb.describe()})")
+    print(f"{compiled.profile.title}, {ev.samples} samples of {what}")
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
           f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
     print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "
