@@ -251,7 +251,7 @@ def _run_data(args, graph, module, in_shape) -> int:
     acc = float((pred == y).mean()) if len(y) else float("nan")
     rep = {"model": str(args.model), "data": str(args.data), "split": args.split, "samples": int(len(y)),
            "accuracy": acc, "decoder": tb.decoder, "dt": module.dt, "T": tb.T, "timebase": tb.to_dict(),
-           "seconds": time.perf_counter() - start}
+           "seconds": time.perf_counter() - start, "predictions": [int(v) for v in pred]}
     if args.json is not None:
         text = json.dumps(rep, indent=1)
         if args.json == "-":
