@@ -30,7 +30,14 @@ def run(args) -> int:
     from spikeflow.train.trainer import evaluate
 
     model, meta = load_run(args.run)
-    tb, overridden = apply_overrides(run_timebase(model, meta, args.run), args.dt, args.T)
+    trained = run_timebase(model, meta, args.run)
+    tb, overridden = apply_overrides(trained, args.dt, args.T)
+    if model.spiking and tb.dt != trained.dt:
+        # steps of another width: the neurons keep their time constants in seconds, as a NIR
+        # reader running the exported file at that dt would (export scales tau by bin / neuron dt)
+        from spikeflow.ir.export import retimed
+
+        model.net = retimed(model.net, float(model.spec.get("dt", 1e-3)) * tb.dt / trained.dt, same_steps=False)
     data = args.data or tb.data or meta.get("data")
     if not data:
         from spikeflow.errors import ConfigError

@@ -201,13 +201,21 @@ def run_run(args) -> int:
     if (args.input is None) == (args.data is None):
         raise ConfigError("nir run: give exactly one of --input FILE.npz or --data NAME|PATH")
     graph = _read(args)
-    module: GraphModule = from_nir(graph, dt=args.dt, convention=args.convention,
+    dt = args.dt
+    if args.data is not None:
+        from spikeflow.commands._timebase import apply_overrides, nir_timebase
+
+        tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
+        dt = tb.dt
+    elif args.T is not None:
+        raise ConfigError("nir run: --T applies with --data (an --input file sets its own steps)")
+    module: GraphModule = from_nir(graph, dt=dt, convention=args.convention,
                                    discretization=args.discretization)
     if len(module.input_shapes) != 1:
         raise NIRError(f"{args.model}: `nir run` feeds graphs with one input; this one has {list(module.input_shapes)}")
     in_shape = next(iter(module.input_shapes.values()))
     if args.data is not None:
-        return _run_data(args, graph, module, in_shape)
+        return _run_data(args, module, in_shape, tb, overridden)
     x = load_input(args.input, args.key, in_shape, module.dt)
     with torch.no_grad():
         out = module(x)
@@ -225,19 +233,16 @@ def run_run(args) -> int:
     return 0
 
 
-def _run_data(args, graph, module, in_shape) -> int:
+def _run_data(args, module, in_shape, tb, overridden) -> int:
     """Accuracy of the graph on a dataset cut to its recorded time base (as eval, stream and hw run see it)."""
     import json
     import time
 
     import torch
 
-    from spikeflow.commands._timebase import apply_overrides, decode, nir_timebase
+    from spikeflow.commands._timebase import decode
     from spikeflow.data.modelinput import model_steps
 
-    tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
-    if args.dt is None and not np.isclose(module.dt, tb.dt, rtol=1e-9):
-        raise ConfigError(f"{args.model}: the graph's dt {module.dt} s differs from its time base's {tb.dt} s")
     start = time.perf_counter()
     x, y = model_steps(args.data, args.split, tb, limit=args.limit, overridden=overridden)
     x = x.reshape(x.shape[:2] + tuple(int(s) for s in in_shape))

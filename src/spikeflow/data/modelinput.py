@@ -45,8 +45,20 @@ def _classes(data, y: np.ndarray) -> int:
     return int(info["classes"]) if info is not None else int(y.max()) + 1 if len(y) else 0
 
 
-def _window_check(data, split_obj, tb: TimeBase, overridden: bool) -> None:
-    window = int(getattr(split_obj, "duration_us", 0) or 0)
+def _check_events(data, ds, tb: TimeBase, overridden: bool, labels) -> None:
+    """Event data against the model: sensor geometry, classes, then the recording window."""
+    if not hasattr(ds, "events"):
+        raise ConfigError(f"--data {data}: the model was trained on event data ({tb.describe()}); "
+                          f"these data are not events")
+    shape = tb.input_shape
+    want = (shape[-1], shape[-2] if len(shape) > 1 else 1, shape[-3] if len(shape) > 2 else 1)
+    sensor = tuple(int(s) for s in getattr(ds, "sensor_size", want))
+    if sensor != want:
+        raise ConfigError(f"--data {data}: sensor (W, H, P) = {sensor} but the model takes {want} "
+                          f"(input {shape}, trained on {tb.data or 'other data'}); use --data with data of that "
+                          f"geometry")
+    tb.check_fits(shape, _classes(data, labels), f"--data {data}")
+    window = int(getattr(ds, "duration_us", 0) or 0)
     if window and tb.duration_us is not None and window != tb.duration_us and not overridden:
         raise ConfigError(f"--data {data}: recordings span {window / 1e3:g} ms but the model was trained on "
                           f"{tb.duration_us / 1e3:g} ms windows ({tb.T} steps of {tb.dt * 1e3:g} ms); "
@@ -59,16 +71,12 @@ def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, see
     (``overridden``: ``--dt``/``--T`` were given, so a different event window is accepted)."""
     if tb.is_events:
         ds = _split(data, split)
-        if not hasattr(ds, "events"):
-            raise ConfigError(f"--data {data}: the model was trained on event data ({tb.describe()}); "
-                              f"these data are not events")
-        _window_check(data, ds, tb, overridden)
-        window = tb.duration_us if not overridden or tb.duration_us else ds.duration_us
         n = len(ds) if limit is None else min(int(limit), len(ds))
-        ys = np.asarray(ds.labels[:n], dtype=np.int64)
+        ys = np.asarray(ds.labels[:n], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
+        _check_events(data, ds, tb, overridden, ys)
+        window = tb.window_us
         xs = np.stack([ds.events(i).to_frames(n_bins=tb.T, t_start_us=0, duration_us=window)
                        for i in range(n)]) if n else np.zeros((0, tb.T) + tb.input_shape, np.float32)
-        tb.check_fits(xs.shape[2:], _classes(data, ys), f"--data {data}")
         return np.ascontiguousarray(xs.transpose(1, 0, *range(2, xs.ndim)), dtype=np.float32), ys
     from spikeflow.train.datasets import data_options, load_tensors
 
@@ -128,20 +136,10 @@ def model_recordings(data, split: str, tb: TimeBase, *, limit: int | None = None
     the events of their steps (rate-coded images: their spikes); ``recordings`` yields ``(events, label)``."""
     if tb.is_events:
         ds = _split(data, split)
-        if not hasattr(ds, "events"):
-            raise ConfigError(f"--data {data}: the model was trained on event data ({tb.describe()}); "
-                              f"these data are not events")
-        _window_check(data, ds, tb, overridden)
         n = len(ds) if limit is None else min(int(limit), len(ds))
-        labels = np.asarray(ds.labels[:n], dtype=np.int64)
-        sensor = tuple(int(s) for s in ds.sensor_size)
-        want = (tb.input_shape[-1], tb.input_shape[-2] if len(tb.input_shape) > 1 else 1,
-                tb.input_shape[0] if len(tb.input_shape) > 2 else 1)
-        if sensor != want:
-            raise ConfigError(f"--data {data}: sensor (W, H, P) = {sensor} but the model takes {want} "
-                              f"(input {tb.input_shape}); use --data with data of that geometry")
-        tb.check_fits(tb.input_shape, _classes(data, labels), f"--data {data}")
-        window = tb.window_us if not overridden else int(ds.duration_us)
+        labels = np.asarray(ds.labels[:n], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
+        _check_events(data, ds, tb, overridden, labels)
+        window = tb.window_us
         return ((ds.events(i), int(labels[i])) for i in range(n)), labels, window
     if tb.encoding == "direct":
         raise ConfigError(f"--data {data}: the model takes analog inputs at every step (encoding 'direct'); "

@@ -278,13 +278,14 @@ def _recurrent(name: str, layer: Recurrent, shape, dt, notes) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={}, type_check=False)
 
 
-def retimed(module: nn.Module, dt: float) -> nn.Module:
-    """A copy of ``module`` whose neuron layers step at ``dt`` seconds with the same dynamics per step.
+def retimed(module: nn.Module, dt: float, same_steps: bool = True) -> nn.Module:
+    """A copy of ``module`` whose neuron layers step at ``dt`` seconds.
 
-    A model trained with neuron ``dt_model`` but fed one input bin per step really steps at the
-    bin width. Every time constant (and refractory period) is scaled by ``dt / dt_model``, so
-    ``exp(-dt / tau)`` and the input gains ``r``, ``w_in`` stay as they were and the copy computes
-    the same numbers per step; NIR readers then see the true ``dt``.
+    ``same_steps``: the same dynamics per step. A model trained with neuron ``dt_model`` but fed one
+    input bin per step really steps at the bin width. Every time constant (and refractory period)
+    is scaled by ``dt / dt_model``, so ``exp(-dt / tau)`` and the input gains ``r``, ``w_in`` stay as
+    they were and the copy computes the same numbers per step; NIR readers then see the true ``dt``.
+    Otherwise only the step changes and the time constants stay (steps of another width).
     """
     import copy
 
@@ -300,7 +301,7 @@ def retimed(module: nn.Module, dt: float) -> nn.Module:
             raise NIRError("retimed: Izhikevich parameters are per millisecond; it cannot be retimed")
         old = float(layer.params.dt)
         k = float(dt) / old
-        names = tuple(layer.model.tau_fields) + ("refractory",)
+        names = tuple(layer.model.tau_fields) + ("refractory",) if same_steps else ()
         for name in names:
             if name in layer._fixed:
                 v = layer._fixed[name]
