@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spikeflow.data.modelinput import model_steps, seeded_rate, spikes_to_events
+from spikeflow.data.modelinput import model_steps, seeded_rate, spikes_to_events, spread
 from spikeflow.errors import ConfigError
 from spikeflow.timebase import TimeBase
 
@@ -36,5 +36,6 @@ def test_digits_model_refuses_mnist_and_event_data():
         model_steps("mnist5k", "test", tb, limit=5)
     x, y = model_steps("digits", "test", tb, limit=5)
     assert x.shape == (4, 5, 1, 8, 8) and y.shape == (5,)
-    x2, _ = model_steps("digits", "test", tb, limit=2)
-    assert np.array_equal(x[:, :2], x2)  # the same spikes whatever the limit
+    assert list(spread(360, 5)) == [0, 90, 180, 269, 359]
+    x2, _ = model_steps("digits", "test", tb, limit=2)  # samples 0 and 359: the first and last of 5 spread
+    assert np.array_equal(x[:, [0, 4]], x2)  # the same spikes for the same sample whatever the limit

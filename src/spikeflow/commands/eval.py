@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import json
-
-from spikeflow.commands._common import load_run, positive_float, positive_int
+from spikeflow.commands._common import (
+    add_batch_size,
+    add_json,
+    add_limit,
+    add_threads,
+    add_time,
+    dataset,
+    emit_json,
+    load_run,
+    run_dir,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run directory on a dataset split")
-    p.add_argument("run", help="run directory written by 'spikeflow train' or 'spikeflow convert'")
-    p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps (event data: bins over the recorded window; default: the run's time base)")
-    p.add_argument("--dt", type=positive_float, default=None,
-                   help="step width in seconds (event data: bin width; default: the run's time base)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use the first N samples (default: all)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("run", type=run_dir, help="run directory written by 'spikeflow train' or 'spikeflow convert'")
+    p.add_argument("--data", default=None, type=dataset,
+                   help="dataset name or path (default: the one it was trained on)")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
+    add_time(p, "number of time steps (event data: bins over the recorded window; default: the run's time base)",
+             "length of one time step in seconds (event data: the bin width; default: the run's time base)")
+    add_batch_size(p, 256)
+    add_limit(p)
+    add_threads(p)
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -26,6 +35,7 @@ def run(args) -> int:
 
     from spikeflow.commands._timebase import apply_overrides, run_timebase
     from spikeflow.data.modelinput import model_steps
+    from spikeflow.errors import ConfigError
     from spikeflow.train.metrics import synaptic_operations
     from spikeflow.train.trainer import evaluate
 
@@ -40,8 +50,6 @@ def run(args) -> int:
         model.net = retimed(model.net, float(model.spec.get("dt", 1e-3)) * tb.dt / trained.dt, same_steps=False)
     data = args.data or tb.data or meta.get("data")
     if not data:
-        from spikeflow.errors import ConfigError
-
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
@@ -52,20 +60,21 @@ def run(args) -> int:
         model.encoding = "sequence"
         model.time_steps = tb.T
     else:
+        from spikeflow.commands._common import limited
         from spikeflow.train.datasets import data_options, load_tensors
 
         x, y = load_tensors(data, args.split, **data_options(data, tb.T if not tb.static else None))
-        x, y = x[:args.limit], y[:args.limit]
+        keep = torch.from_numpy(limited(len(y), args.limit))
+        x, y = x[keep], y[keep]
         tb.check_fits(x.shape[2:] if tb.encoding in ("events", "sequence") else x.shape[1:],
                       int(y.max()) + 1, f"--data {data}")
     y = torch.as_tensor(y)
-    result = evaluate(model, x, y, loss=loss, spikes=model.spiking)
+    result = evaluate(model, x, y, loss=loss, spikes=model.spiking, batch_size=args.batch_size)
     result["timebase"] = tb.to_dict()
     ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
-    if args.json:
-        print(json.dumps(result, indent=1))
-    else:
+    emit_json(args.json, result)
+    if args.json != "-":
         print(f"{data} {args.split}: accuracy {100 * result['accuracy']:.2f} % ({result['samples']} samples)")
         for name, rate in result.get("spike_rates", {}).items():
             print(f"  spike rate {name}: {rate:.4f} per neuron per step")

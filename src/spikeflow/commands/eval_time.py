@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
-from spikeflow.commands._common import positive_float, positive_int
+from spikeflow.commands._common import (
+    add_json,
+    add_limit,
+    add_progress,
+    add_threads,
+    confidence,
+    dataset,
+    emit_json,
+    input_file,
+    limited,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("eval-time", help="accuracy vs. time observed and time-to-decision of a NIR model on a dataset")
-    p.add_argument("model", help="NIR model file")
-    p.add_argument("--data", default=None,
+    p.add_argument("model", type=input_file, help="NIR model file")
+    p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one the model was trained on); static images are "
                         "streamed as the spikes of the model's rate encoding")
-    p.add_argument("--split", default="test")
-    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"])
-    p.add_argument("--confidence", type=float, default=0.9)
+    p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
+    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
+    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
     p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
-                   help="auto: the decoder the model was trained with (recorded in the file)")
-    p.add_argument("--dt", type=positive_float, default=None, help="step width in seconds (default: the model's)")
+                   help="how output activity becomes class scores (auto: the model's own)")
+    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="length of one time step in seconds (default: the model's)")
     p.add_argument("--T", type=positive_int, default=None,
-                   help="steps per recorded window (sets dt = window / T; default: the model's)")
-    p.add_argument("--chunk-us", type=int, default=10_000)
-    p.add_argument("--limit", type=int, default=0, help="use only the first N recordings (0: all)")
-    p.add_argument("--plot", default="eval_time.png", help="where to save the plot (PNG)")
-    p.add_argument("--json", default=None, help="also write the figures as JSON here")
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+    add_limit(p, "recordings")
+    p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")
+    add_json(p, "the figures")
+    add_threads(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import json
-    import os
-    import tempfile
-
     import numpy as np
     from tqdm import tqdm
 
@@ -43,13 +55,12 @@ def run(args) -> int:
 
     graph = read_graph(args.model)
     tb = nir_timebase(graph, args.model, required=False)
-    limit = args.limit if args.limit and args.limit > 0 else None
     if tb is not None:
         tb, overridden = apply_overrides(tb, args.dt, args.T)
         args.data = args.data or tb.data
         if not args.data:
             raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
-        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=limit, overridden=overridden)
+        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=args.limit, overridden=overridden)
         decoder = tb.decoder if args.decoder == "auto" else args.decoder
         dt = tb.dt
     else:  # a NIR file from elsewhere: the events as recorded, steps of the file's dt (or --dt)
@@ -62,49 +73,45 @@ def run(args) -> int:
         split = load_dataset(args.data, args.split)
         if not hasattr(split, "events"):
             raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-        n = len(split) if limit is None else min(limit, len(split))
-        labels = split.labels[:n]
-        duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in range(n)) + 1)
-        recs = ((split.events(i), int(labels[i])) for i in range(n))
+        keep = limited(len(split), args.limit)
+        labels = split.labels[keep]
+        duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
+        recs = ((split.events(int(i)), int(y)) for i, y in zip(keep, labels))
         decoder, dt = args.decoder, args.dt
     n = len(labels)
     stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=dt)
-    bar = tqdm(total=n, desc="eval-time", unit="rec")
+    bar = tqdm(total=n, desc="eval-time", unit="rec", disable=args.no_progress)
     rep = evaluate_over_time(stream, recs, duration,
                              chunk_us=min(args.chunk_us, duration), checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
                              progress=lambda k: bar.update(1))
     bar.close()
-    print(f"{args.data}/{args.split}: {rep.n} recordings, window {duration / 1e3:.0f} ms, engine {args.engine}")
+    say = print if args.json != "-" else (lambda *a, **k: None)  # JSON on stdout stands alone
+    say(f"{args.data}/{args.split}: {rep.n} recordings, window {duration / 1e3:.0f} ms, engine {args.engine}")
     for f, a in zip(rep.fractions, rep.accuracy):
-        print(f"  accuracy after {f * 100:5.1f} % of the stream ({f * duration / 1e3:6.1f} ms): {a * 100:6.2f} %")
-    print(f"  early exit at confidence {rep.threshold}: accuracy {rep.early_accuracy * 100:.2f} %, "
+        say(f"  accuracy after {f * 100:5.1f} % of the stream ({f * duration / 1e3:6.1f} ms): {a * 100:6.2f} %")
+    say(f"  early exit at confidence {rep.threshold}: accuracy {rep.early_accuracy * 100:.2f} %, "
           f"decided {rep.decided * 100:.1f} %, mean fraction of stream needed {rep.mean_fraction:.3f}")
     q = np.quantile(rep.decision_fraction, [0.1, 0.5, 0.9])
-    print(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
+    say(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
     d = rep.as_dict()
     d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0),
              decoder=stream.decoder if isinstance(stream.decoder, str) else "custom",
              window_us=int(duration), timebase=None if tb is None else tb.to_dict())
-    print(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
+    say(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
           f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")
-    print(f"plot: {args.plot}")
-    if args.json:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.json)), suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(d, fh, indent=2)
-        os.replace(tmp, args.json)
+    say(f"plot: {args.plot}")
+    emit_json(args.json, d)
     return 0
 
 
 def _plot(rep, duration_us, path, title):
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from spikeflow.atomic import atomic_output
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(rep.fractions * duration_us / 1e3, rep.accuracy * 100, "o-")
@@ -118,8 +125,8 @@ def _plot(rep, duration_us, path, title):
     b.set_ylabel("recordings")
     b.set_title(f"mean fraction needed {rep.mean_fraction:.2f}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

@@ -6,35 +6,39 @@ import os
 
 import numpy as np
 
-from spikeflow.commands._common import positive_float, positive_int
+from spikeflow.commands._common import add_json, add_limit, dataset, input_file, positive_float, positive_int, word
 from spikeflow.errors import ConfigError, InputError, NIRError
 
 
 def register(sub) -> None:
     p = sub.add_parser("nir", help="inspect or run NIR model files")
-    nsub = p.add_subparsers(dest="nir_command", metavar="ACTION")
+    nsub = p.add_subparsers(dest="nir_command", metavar="ACTION", required=True)
     info = nsub.add_parser("info", help="nodes, shapes, parameters, neuron and synapse counts, dt")
-    info.add_argument("model", help="NIR file (.nir, HDF5)")
+    info.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
     run = nsub.add_parser("run", help="run a NIR model on input spikes/events; prints output spikes and prediction")
-    run.add_argument("model", help="NIR file (.nir, HDF5)")
-    run.add_argument("--input", default=None,
+    run.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
+    run.add_argument("--input", default=None, type=input_file,
                      help=".npz with a dense array [T, *input] or [T, B, *input] (key 'spikes' or the only array), "
                           "or event fields t (microseconds), x[, y, p]")
-    run.add_argument("--key", help="array to use from the .npz")
-    run.add_argument("--data", default=None,
-                     help="dataset name or path: report accuracy on it, cut to the model's recorded time base")
-    run.add_argument("--split", default="test", choices=["train", "test"])
-    run.add_argument("--limit", type=positive_int, default=None, help="use the first N samples (default: all)")
-    run.add_argument("--T", type=positive_int, default=None, help="time steps (default: the file's time base)")
+    run.add_argument("--key", type=word, help="array to use from the .npz")
+    run.add_argument("--data", default=None, type=dataset,
+                     help="instead of --input: a dataset name or path, cut to the file's recorded time base "
+                          "(as eval, stream and hw run see it); reports accuracy")
+    run.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to run")
+    add_limit(run)
+    run.add_argument("--T", type=positive_int, default=None,
+                     help="with --data: number of time steps (default: the file's time base)")
+    add_json(run, "with --data: the figures")
     run.add_argument("--dt", type=positive_float,
-                     help="time step in seconds (default: the file's, else 1 ms with a warning)")
-    run.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
-                     help="--data: write the figures as JSON to PATH (no PATH: stdout)")
-    run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"))
-    run.add_argument("--discretization", choices=("exact", "euler"))
+                     help="length of one time step in seconds (default: the file's, else 1 ms with a warning)")
+    run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"),
+                     help="whose discretisation the file follows (auto: its metadata, else a guess that warns)")
+    run.add_argument("--discretization", choices=("exact", "euler"),
+                     help="integration of the neuron ODEs (default: the convention's)")
     p.set_defaults(func=_dispatch, nir_parser=p)
     for q in (info, run):
-        q.add_argument("--max-bytes", type=int, default=None, help="largest array data to read (default 1 GiB)")
+        q.add_argument("--max-bytes", type=positive_int, default=None,
+                       help="largest array data to read (default 1 GiB)")
 
 
 def _read(args):
@@ -71,6 +75,7 @@ NEURON_TYPES = ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I")
 def summary(graph) -> dict:
     """Nodes with shapes and parameter summaries, neuron and synapse counts (used by ``nir info``)."""
     from spikeflow.ir import shapes as rules
+    from spikeflow.ir.conventions import declared
     from spikeflow.ir.importer import graph_dt, guess_convention
     from spikeflow.ir.topology import components, flatten
 
@@ -96,7 +101,8 @@ def summary(graph) -> dict:
                 synapses += int(np.prod(out_shape)) * int(np.prod(w.shape[1:]))  # each output sees C_in/g * kernel
         rows.append((name, kind, _fmt(in_shape), _fmt(out_shape), _params(node)))
     return {"rows": rows, "neurons": neurons, "synapses": synapses, "weights": weights, "edges": len(flat.edges),
-            "cycles": cyclic, "dt": graph_dt(graph), "convention": guess_convention(graph),
+            "cycles": cyclic, "dt": graph_dt(graph), "declared": declared(graph),
+            "convention": declared(graph) or guess_convention(graph),
             "inputs": {n: out_shapes.get(n) for n in flat.inputs},
             "outputs": {n: out_shapes.get(n) for n in flat.outputs}}
 
@@ -106,8 +112,10 @@ def run_info(args) -> int:
     s = summary(graph)
     print(f"file       {args.model}")
     dt = f"{s['dt']} s" if s["dt"] is not None else "not set"
-    if s["dt"] is None and s["convention"]:
-        dt += f" (looks like a {s['convention']} file)"
+    if s["declared"]:
+        dt += f" (declares convention {s['declared']})"
+    elif s["dt"] is None and s["convention"]:
+        dt += f" (looks like a {s['convention']} file; --convention spikeflow reads it as written)"
     print(f"dt         {dt}")
     print("inputs     " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["inputs"].items()))
     print("outputs    " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["outputs"].items()))
@@ -126,6 +134,10 @@ def load_input(path: str, key, input_shape, dt: float):
 
     if not os.path.isfile(path):
         raise InputError(f"--input {path}: no such file")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise InputError(f"--input {path}: not a NumPy .npz (or .npy) file of arrays")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -235,7 +247,6 @@ def run_run(args) -> int:
 
 def _run_data(args, module, in_shape, tb, overridden) -> int:
     """Accuracy of the graph on a dataset cut to its recorded time base (as eval, stream and hw run see it)."""
-    import json
     import time
 
     import torch
@@ -257,14 +268,9 @@ def _run_data(args, module, in_shape, tb, overridden) -> int:
     rep = {"model": str(args.model), "data": str(args.data), "split": args.split, "samples": int(len(y)),
            "accuracy": acc, "decoder": tb.decoder, "dt": module.dt, "T": tb.T, "timebase": tb.to_dict(),
            "seconds": time.perf_counter() - start, "predictions": [int(v) for v in pred]}
-    if args.json is not None:
-        text = json.dumps(rep, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            from spikeflow.train.checkpoint import atomic_write_text
+    from spikeflow.commands._common import emit_json
 
-            atomic_write_text(args.json, text)
+    emit_json(args.json, rep)
     if args.json != "-":
         print(f"{args.data}/{args.split}: accuracy {100 * acc:.2f} % ({len(y)} samples; {tb.describe()})")
     return 0
@@ -274,9 +280,6 @@ def _dispatch(args) -> int:
     import sys
     import warnings
 
-    if args.nir_command not in ("info", "run"):
-        args.nir_parser.print_help()
-        return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

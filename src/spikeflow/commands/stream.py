@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
-from spikeflow.commands._common import positive_float, positive_int
+from spikeflow.commands._common import (
+    add_json,
+    add_threads,
+    confidence,
+    dataset,
+    input_file,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("stream", help="run a NIR model on an event file as a live stream, one line per update")
-    p.add_argument("model", help="NIR model file")
-    p.add_argument("--input", default=None, help="event file (N-MNIST .bin, EVT 2.0 .raw, AEDAT 2.0, .npz, HDF5)")
-    p.add_argument("--data", default=None,
-                   help="dataset name or path instead of --input: stream its recording --index (static images as "
-                        "the spikes of the model's encoding)")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--dt", type=positive_float, default=None, help="step width in seconds (default: the model's)")
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="steps per recorded window (sets dt = window / T; default: the model's)")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
-                   help="write the updates and the answer as JSON to PATH (no PATH: stdout)")
-    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"])
-    p.add_argument("--confidence", type=float, default=0.9, help="early-exit threshold on the top probability")
+    p.add_argument("model", type=input_file, help="NIR model file")
+    p.add_argument("--input", default=None, type=input_file,
+                   help="event file (N-MNIST .bin, EVT 2.0 .raw, AEDAT 2.0, .npz, HDF5)")
+    p.add_argument("--data", default=None, type=dataset,
+                   help="instead of --input: a dataset name or path; streams its recording --index (static images "
+                        "as the spikes of the model's encoding)")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to stream from")
+    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
+    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
     p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
-                   help="auto: the decoder the model was trained with (recorded in the file)")
-    p.add_argument("--chunk-us", type=int, default=10_000, help="events per update, as a time window in µs")
+                   help="how output activity becomes class scores (auto: the one the model was trained with)")
+    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="length of one time step in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+    add_json(p, "the updates and the answer")
     p.add_argument("--realtime", action="store_true", help="pace the input by its timestamps (a live sensor)")
-    p.add_argument("--index", type=int, default=0, help="which recording of a multi-recording file")
+    p.add_argument("--index", type=nonneg_int, default=0, help="which recording of a multi-recording file")
     p.add_argument("--stop", action="store_true", help="stop at the first confident answer")
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -51,12 +62,9 @@ def run(args) -> int:
     if args.data is not None:
         from spikeflow.data.modelinput import model_recordings
 
-        recs, labels, _ = model_recordings(args.data, args.split, tb, limit=args.index + 1,
+        recs, labels, _ = model_recordings(args.data, args.split, tb, index=args.index,
                                            overridden=args.dt is not None or args.T is not None)
-        recs = list(recs)
-        if not 0 <= args.index < len(recs):
-            raise InputError(f"--data {args.data}: --index {args.index} is outside 0..{len(recs) - 1}")
-        rec, label = recs[args.index]
+        rec, label = next(recs)
         source = f"{args.data}/{args.split}[{args.index}]"
     else:
         from spikeflow.data.formats import read_recordings
@@ -103,19 +111,13 @@ def run(args) -> int:
         print(f"final answer after {final.t_us / 1e3:.1f} ms: label {final.label}; "
               f"processed {stream.events_seen} events in {wall:.3f} s wall")
     if args.json is not None:
-        import json
+        from spikeflow.commands._common import emit_json
 
-        rep = {"model": str(args.model), "input": source, "label": label, "final": int(final.label),
-               "final_confidence": float(final.confidence), "final_t_us": int(final.t_us),
-               "decision": None if d is None else {"label": int(d.label), "t_us": int(d.t_us),
-                                                   "confidence": float(d.confidence)},
-               "decoder": stream.decoder if isinstance(stream.decoder, str) else "custom", "dt": stream.dt,
-               "events": int(stream.events_seen), "seconds": wall, "updates": updates}
-        text = json.dumps(rep, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            from spikeflow.train.checkpoint import atomic_write_text
-
-            atomic_write_text(args.json, text)
+        emit_json(args.json, {
+            "model": str(args.model), "input": source, "label": label, "final": int(final.label),
+            "final_confidence": float(final.confidence), "final_t_us": int(final.t_us),
+            "decision": None if d is None else {"label": int(d.label), "t_us": int(d.t_us),
+                                                "confidence": float(d.confidence)},
+            "decoder": stream.decoder if isinstance(stream.decoder, str) else "custom", "dt": stream.dt,
+            "events": int(stream.events_seen), "seconds": wall, "updates": updates})
     return 0

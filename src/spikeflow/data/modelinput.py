@@ -32,6 +32,19 @@ def seeded_rate(x: np.ndarray, T: int, seed: int = 0, start: int = 0) -> np.ndar
     return out
 
 
+def spread(n: int, limit: int | None, index: int | None = None) -> np.ndarray:
+    """Indices of ``limit`` of ``n`` samples spread evenly over the split (all without a limit), the
+    ``--limit`` selection of every command: splits stored sorted by label keep their class balance.
+    ``index``: that one sample only."""
+    if index is not None:
+        if not 0 <= int(index) < n:
+            raise ConfigError(f"--index {index} is outside 0..{n - 1}")
+        return np.array([int(index)])
+    if not limit or limit >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, int(limit)).round().astype(np.int64))
+
+
 def _split(data, split: str, **kw):
     from spikeflow.data import load_dataset
 
@@ -66,25 +79,25 @@ def _check_events(data, ds, tb: TimeBase, overridden: bool, labels) -> None:
 
 
 def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, seed: int = 0,
-                overridden: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+                overridden: bool = False, index: int | None = None) -> Tuple[np.ndarray, np.ndarray]:
     """``(x [T, N, *input_shape] float32, y [N] int64)`` of ``data``/``split`` for a model of time base ``tb``
-    (``overridden``: ``--dt``/``--T`` were given, so a different event window is accepted)."""
+    (``overridden``: ``--dt``/``--T`` were given, so a different event window is accepted; ``limit``: that
+    many samples spread over the split; ``index``: one sample)."""
     if tb.is_events:
         ds = _split(data, split)
-        n = len(ds) if limit is None else min(int(limit), len(ds))
-        ys = np.asarray(ds.labels[:n], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
+        keep = spread(len(ds), limit, index)
+        ys = np.asarray(ds.labels[keep], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
         _check_events(data, ds, tb, overridden, ys)
         window = tb.window_us
-        xs = np.stack([ds.events(i).to_frames(n_bins=tb.T, t_start_us=0, duration_us=window)
-                       for i in range(n)]) if n else np.zeros((0, tb.T) + tb.input_shape, np.float32)
+        xs = np.stack([ds.events(int(i)).to_frames(n_bins=tb.T, t_start_us=0, duration_us=window)
+                       for i in keep]) if len(keep) else np.zeros((0, tb.T) + tb.input_shape, np.float32)
         return np.ascontiguousarray(xs.transpose(1, 0, *range(2, xs.ndim)), dtype=np.float32), ys
     from spikeflow.train.datasets import data_options, load_tensors
 
     if tb.encoding == "sequence":
         x, y = load_tensors(data, split, **data_options(data, tb.T))
-        if limit is not None:
-            x, y = x[:limit], y[:limit]
-        x, y = x.numpy(), y.numpy()
+        keep = spread(len(y), limit, index)
+        x, y = x.numpy()[keep], y.numpy()[keep]
         if x.ndim < 3:
             raise ConfigError(f"--data {data}: the model takes frame sequences ({tb.describe()}); "
                               f"these samples have shape {tuple(x.shape[1:])}")
@@ -98,13 +111,15 @@ def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, see
         raise ConfigError(f"--data {data}: these are event data but the model takes static inputs "
                           f"({tb.describe()}); use --data with images of shape {tb.input_shape}")
     x, y = load_tensors(data, split)
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    x, y = x.numpy(), y.numpy()
+    keep = spread(len(y), limit, index)
+    x, y = x.numpy()[keep], y.numpy()[keep]
     tb.check_fits(x.shape[1:], _classes(data, y), f"--data {data}")
     x = x.reshape((len(x),) + tb.input_shape)
-    if tb.encoding == "rate":
-        return seeded_rate(x, tb.T, seed), y
+    if tb.encoding == "rate":  # each sample's spikes drawn from its index in the split
+        out = np.empty((tb.T,) + x.shape, np.float32)
+        for j, i in enumerate(keep):
+            out[:, j] = seeded_rate(x[j:j + 1], tb.T, seed, start=int(i))[:, 0]
+        return out, y
     return np.ascontiguousarray(np.broadcast_to(x[None], (tb.T,) + x.shape), dtype=np.float32), y
 
 
@@ -131,20 +146,20 @@ def spikes_to_events(spikes: np.ndarray, dt: float) -> np.ndarray:
 
 
 def model_recordings(data, split: str, tb: TimeBase, *, limit: int | None = None, seed: int = 0,
-                     overridden: bool = False) -> Tuple[Iterator, np.ndarray, int]:
+                     overridden: bool = False, index: int | None = None) -> Tuple[Iterator, np.ndarray, int]:
     """``(recordings, labels, window_us)``: event data's own recordings, or static/sequence inputs as
     the events of their steps (rate-coded images: their spikes); ``recordings`` yields ``(events, label)``."""
     if tb.is_events:
         ds = _split(data, split)
-        n = len(ds) if limit is None else min(int(limit), len(ds))
-        labels = np.asarray(ds.labels[:n], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
+        keep = spread(len(ds), limit, index)
+        labels = np.asarray(ds.labels[keep], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
         _check_events(data, ds, tb, overridden, labels)
         window = tb.window_us
-        return ((ds.events(i), int(labels[i])) for i in range(n)), labels, window
+        return ((ds.events(int(i)), int(y)) for i, y in zip(keep, labels)), labels, window
     if tb.encoding == "direct":
         raise ConfigError(f"--data {data}: the model takes analog inputs at every step (encoding 'direct'); "
                           f"they have no event stream (train with --encoding rate to stream static data)")
-    x, y = model_steps(data, split, tb, limit=limit, seed=seed, overridden=overridden)
+    x, y = model_steps(data, split, tb, limit=limit, seed=seed, overridden=overridden, index=index)
     if tb.encoding == "sequence" and not np.array_equal(x, np.rint(x)):
         raise ConfigError(f"--data {data}: the frames hold non-integer values; only spike counts can be streamed")
     return ((spikes_to_events(x[:, i], tb.dt), int(y[i])) for i in range(len(y))), y, tb.window_us
