@@ -19,7 +19,7 @@ Interface:
   cycles and their delayed edges), ``infer_shapes`` (batch-free shape of every node) and
   ``node_module`` (the spikeflow module of one node under the time policy).
 
-Time policy (DESIGN.md "Time and units"): ``dt`` and tau in seconds; a neuron step is the
+Time policy (docs/architecture.md, "Time and units"): ``dt`` and tau in seconds; a neuron step is the
 exact solution of NIR's ODE with the input held over the step: leak ``exp(-dt/tau)``,
 input ``r * I * (1 - exp(-dt/tau))`` (LIF, LI, CubaLIF/CubaLI's current); CubaLIF/CubaLI's
 membrane takes the exact solution of the coupled current/membrane ODEs (``neurons.cuba``);

@@ -1,6 +1,6 @@
 """Import NIR graphs as runnable spikeflow modules (``from_nir``).
 
-Time policy (DESIGN.md "Time and units"): each neuron node becomes a spikeflow
+Time policy (docs/architecture.md, "Time and units"): each neuron node becomes a spikeflow
 ``NeuronLayer`` whose step is the exact solution of the node's ODE over one step of
 ``dt`` with the input held constant: leak ``exp(-dt / tau)``, input
 ``r * I * (1 - exp(-dt / tau))``; IF gets ``r_spikeflow = R * dt``. NIR resets to
