@@ -41,7 +41,7 @@ def targets(runs: Path) -> dict:
         # the ANN of the mnist5k target (trained here if that target has not run) converted to IF neurons
         "convert": {"goal": "ANN->SNN on mnist5k within 1 point of the ANN at T <= 64", "commands": {
             "ann": _mnist_ann(r),
-            "convert": ["convert", "--data", "mnist5k", "--ann", f"{r}/mnist5k-ann", "--T", "8,16,32,64",
+            "convert": ["convert", "--data", "mnist5k", "--ann", f"{r}/mnist5k-ann", "--T-values", "8,16,32,64",
                         "--out", f"{r}/mnist5k-convert"]}},
         # 10 cosine epochs, then the same run extended to 14 (--resume with more epochs: a warm restart of the
         # cosine schedule at lr ~6e-4 decaying to 0); the second command's result is the target's figure

@@ -41,13 +41,15 @@ class Evaluation:
     dense_snn_macs: int = 0
 
 
-def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True
-             ) -> Evaluation:
-    """Run float and integer models on ``(x [T, B, ...], y [B])`` batches."""
+def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
+             n_batches: int | None = None) -> Evaluation:
+    """Run float and integer models on ``(x [T, B, ...], y [B])`` batches (``n_batches``: their number,
+    for the progress bar)."""
     results, f_pred, i_pred, labels = [], [], [], []
     same = total = 0
     steps = 0
-    for x, y in tqdm(batches, desc=f"hw run ({compiled.profile.name})", disable=not progress, unit="batch"):
+    bar = tqdm(batches, desc=f"hw run ({compiled.profile.name})", disable=not progress, unit="batch", total=n_batches)
+    for x, y in bar:
         x = np.asarray(x, dtype=np.float64)
         steps = x.shape[0]
         f_out, f_rec = float_run(compiled.float_net, x)
