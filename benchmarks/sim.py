@@ -57,13 +57,15 @@ def _version(python: str) -> tuple[int, int] | None:
 
 
 def _pyenv_candidates() -> list[str]:
+    """pyenv's 3.13.x interpreters, newest first (``pyenv root``; without pyenv on ``PATH``,
+    ``$PYENV_ROOT`` or ``~/.pyenv``)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     pyenv = shutil.which("pyenv")
-    if not pyenv:
-        return []
-    try:
-        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return []
+    if pyenv:
+        try:
+            root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60).stdout.strip() or root
+        except (OSError, subprocess.TimeoutExpired):
+            pass
     versions = os.path.join(root, "versions")
     names = sorted((v for v in (os.listdir(versions) if os.path.isdir(versions) else ())
                     if v.startswith("3.13.") and v[5:].isdigit()), key=lambda v: int(v[5:]), reverse=True)
