@@ -74,4 +74,6 @@ def test_too_large_for_memory_fails_before_allocating():
 def test_cli_reports_config_errors(capsys):
     assert cli.main(["sim", "cuba", "--neurons", "0", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("spikeflow: error:") and "size 'n'" in err and "\n" == err[-1] and err.count("\n") == 1
+    # refused by the argument's type (the CLI's one-line error contract): names the flag and the value
+    assert err.startswith("spikeflow sim cuba: error:") and "--neurons" in err and "'0'" in err
+    assert err.endswith("\n") and err.count("\n") == 1
