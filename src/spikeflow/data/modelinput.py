@@ -45,6 +45,12 @@ def spread(n: int, limit: int | None, index: int | None = None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, int(limit)).round().astype(np.int64))
 
 
+def _sequence_sets() -> set:
+    from spikeflow.data import DATASETS
+
+    return {k for k, v in DATASETS.items() if v.get("kind") == "sequence"}
+
+
 def _split(data, split: str, **kw):
     from spikeflow.data import load_dataset
 
@@ -92,12 +98,11 @@ def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, see
         xs = np.stack([ds.events(int(i)).to_frames(n_bins=tb.T, t_start_us=0, duration_us=window)
                        for i in keep]) if len(keep) else np.zeros((0, tb.T) + tb.input_shape, np.float32)
         return np.ascontiguousarray(xs.transpose(1, 0, *range(2, xs.ndim)), dtype=np.float32), ys
-    from spikeflow.train.datasets import data_options, load_tensors
-
     if tb.encoding == "sequence":
-        x, y = load_tensors(data, split, **data_options(data, tb.T))
+        ds = _split(data, split, **({"max_frames": tb.T} if str(data) in _sequence_sets() else {}))
+        x, y = (np.asarray(v) for v in ds.as_tensors())
         keep = spread(len(y), limit, index)
-        x, y = x.numpy()[keep], y.numpy()[keep]
+        x, y = x[keep], y[keep]
         if x.ndim < 3:
             raise ConfigError(f"--data {data}: the model takes frame sequences ({tb.describe()}); "
                               f"these samples have shape {tuple(x.shape[1:])}")
@@ -110,9 +115,9 @@ def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, see
     if hasattr(ds, "events"):
         raise ConfigError(f"--data {data}: these are event data but the model takes static inputs "
                           f"({tb.describe()}); use --data with images of shape {tb.input_shape}")
-    x, y = load_tensors(data, split)
+    x, y = (np.asarray(v) for v in ds.as_tensors())
     keep = spread(len(y), limit, index)
-    x, y = x.numpy()[keep], y.numpy()[keep]
+    x, y = x[keep].astype(np.float32), y[keep]
     tb.check_fits(x.shape[1:], _classes(data, y), f"--data {data}")
     x = x.reshape((len(x),) + tb.input_shape)
     if tb.encoding == "rate":  # each sample's spikes drawn from its index in the split
