@@ -40,6 +40,7 @@ def _spoken(tmp_path):
 
 CASES = [
     Case("digits", _named("digits"), ["--T", "8", "--encoding", "rate", "--epochs", "2"], None),
+    Case("mnist5k", _named("mnist5k"), ["--T", "8", "--encoding", "rate", "--epochs", "1"], 200),
     Case("nmnist5k", _named("nmnist5k"), ["--epochs", "1"], 200),
     Case("spoken-digits", _spoken, ["--epochs", "2"], 200),
 ]
