@@ -38,6 +38,8 @@ def register(sub) -> None:
 
     k = hw.add_parser("compile", help="quantise and map a NIR model to a chip: cores, fan-in, headroom, violations")
     model_args(k)
+    k.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
     k.set_defaults(func=run_compile)
 
     r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
