@@ -247,19 +247,6 @@ def add_limit(p, what: str = "samples") -> None:
                    help=f"use only N {what}, spread evenly over the split (default: all)")
 
 
-def limited(n: int, limit: int | None):
-    """Indices of ``limit`` of ``n`` samples spread evenly over ``range(n)`` (all when no limit).
-
-    Even spacing keeps the class balance of splits stored sorted by label, where the first N
-    samples would all be of one class.
-    """
-    import numpy as np
-
-    if not limit or limit >= n:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
-
-
 def add_batch_size(p, default: int = 64) -> None:
     p.add_argument("--batch-size", type=positive_int, default=default, help="samples per batch")
 

@@ -11,7 +11,6 @@ from spikeflow.commands._common import (
     dataset,
     emit_json,
     input_file,
-    limited,
     output_file,
     positive_float,
     positive_int,
@@ -73,7 +72,9 @@ def run(args) -> int:
         split = load_dataset(args.data, args.split)
         if not hasattr(split, "events"):
             raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-        keep = limited(len(split), args.limit)
+        from spikeflow.data.modelinput import spread
+
+        keep = spread(len(split), args.limit)
         labels = split.labels[keep]
         duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
         recs = ((split.events(int(i)), int(y)) for i, y in zip(keep, labels))
