@@ -256,6 +256,19 @@ def add_time(p, T_help: str = "number of time steps", dt_help: str = "length of 
     p.add_argument("--dt", type=positive_float, default=None, help=dt_help)
 
 
+def add_stream_options(p) -> None:
+    """The options of commands that run a model as a stream of events (``stream``, ``eval-time``)."""
+    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
+    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
+    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
+                   help="how output activity becomes class scores (auto: the one the model was trained with)")
+    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="length of one time step in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+
+
 def apply_threads(args) -> None:
     """Honour ``--threads`` for torch and numba (numba cannot go above its start-up maximum)."""
     n = getattr(args, "threads", None)
