@@ -27,11 +27,14 @@ demo: $(STAMP)
 
 test: test-unit test-interop
 
+# Unit tests run on every core (pytest-xdist; a file stays on one worker, each worker uses one
+# torch thread as tests/conftest.py sets).
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not interop"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow and not interop"
 
+# The slow tests, and every property test again with fresh random examples (the unit suite's are fixed).
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m "slow and not interop"
+	$(PY) -m pytest -q -m "(slow or hypothesis) and not interop" --hypothesis-profile=random
 
 # Peer libraries for interop tests live in their own venv (torch pinned the same way).
 IVENV  := .venv-interop
@@ -47,7 +50,7 @@ $(ISTAMP): pyproject.toml
 	touch $@
 
 test-interop: $(ISTAMP)
-	$(IPY) -m pytest -q -m interop
+	$(IPY) -m pytest -q -m "interop and not slow"
 
 # Peer libraries for the speed benchmark (benchmarks/peers.py), torch pinned the same way.
 PVENV  := benchmarks/.venv-peers
