@@ -41,6 +41,7 @@ def run(args) -> int:
 
     if not 0 < args.percentile <= 100:
         raise ConfigError(f"--percentile must be in (0, 100], got {args.percentile}")
+    _check_static(args.data)
     x, y = load_tensors(args.data, "train")
     xt, yt = load_tensors(args.data, "test")
     if args.ann:
@@ -74,3 +75,17 @@ def run(args) -> int:
     atomic_write_text(out / "result.json", json.dumps({"data": str(args.data), "ann_accuracy": ann_acc,
                                                         "percentile": args.percentile, "snn": rows}, indent=1))
     return 0
+
+
+def _check_static(data) -> None:
+    """Conversion maps a ReLU ANN on static inputs to an IF SNN driven by those inputs at every step;
+    event data (files, event datasets) has no such ANN here: train the SNN directly."""
+    from spikeflow.data import DATASETS
+    from spikeflow.data.datasets.byo import is_path
+    from spikeflow.errors import ConfigError
+
+    kind = "event files" if is_path(data) else DATASETS.get(str(data), {}).get("kind")
+    if kind in ("event files", "events"):
+        what = "event files" if kind == "event files" else f"{kind} data"
+        raise ConfigError(f"convert --data {data}: {what}; ANN->SNN conversion takes static images (digits, "
+                          f"mnist5k). Train a spiking model on it directly: spikeflow train --data {data}")

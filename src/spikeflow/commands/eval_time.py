@@ -7,7 +7,10 @@ def register(sub) -> None:
     p = sub.add_parser("eval-time", help="accuracy vs. time observed and time-to-decision of a NIR model on a dataset")
     p.add_argument("model", help="NIR model file")
     p.add_argument("--data", default="nmnist5k", help="event dataset name (e.g. nmnist5k)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="'all' reads a whole event file or folder; a single file has no test split of its own")
+    p.add_argument("--test-frac", type=float, default=None,
+                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"])
     p.add_argument("--confidence", type=float, default=0.9)
     p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"])
@@ -27,16 +30,17 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from spikeflow.data.datasets import load_dataset
+    from spikeflow.data.datasets.byo import file_options
     from spikeflow.errors import ConfigError
     from spikeflow.runtime.anytime import evaluate_over_time
     from spikeflow.runtime.stream import Stream
 
-    split = load_dataset(args.data, args.split)
+    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence)
+    split = load_dataset(args.data, args.split, **file_options(args.data, stream.graph.input_shape, args.test_frac))
     if not hasattr(split, "events"):
         raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
     n = len(split) if args.limit <= 0 else min(args.limit, len(split))
     duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in range(n)) + 1)
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence)
     labels = split.labels
     bar = tqdm(total=n, desc="eval-time", unit="rec")
     rep = evaluate_over_time(stream, ((split.events(i), int(labels[i])) for i in range(n)), duration,

@@ -28,7 +28,10 @@ def register(sub) -> None:
     r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
     model_args(r)
     r.add_argument("--data", required=True, help="dataset name (e.g. nmnist5k) or path (spikeflow.data.load_dataset)")
-    r.add_argument("--split", default="test")
+    r.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="'all' reads a whole event file or folder; a single file has no test split of its own")
+    r.add_argument("--test-frac", type=float, default=None,
+                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
     r.add_argument("--T", type=int, default=None, help="time bins per sample (default: the model's dt)")
     r.add_argument("--limit", type=int, default=None, help="use the first N samples")
     r.add_argument("--batch", type=int, default=50)
@@ -111,6 +114,7 @@ def _batches(ds, limit, batch):
 
 def run_run(args) -> int:
     from spikeflow.data import load_dataset
+    from spikeflow.data.datasets.byo import file_options
     from spikeflow.hardware import compile_network
     from spikeflow.hardware.evaluate import energy_chart, evaluate
     from spikeflow.ir import read_graph
@@ -118,7 +122,8 @@ def run_run(args) -> int:
     graph = read_graph(args.model)
     compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
     dt = compiled.float_net.dt
-    ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}))
+    ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}),
+                      **file_options(args.data, compiled.float_net.input_shape, args.test_frac))
     ev = evaluate(compiled, _batches(ds, args.limit, args.batch))
     c = ev.cost
     rep = {

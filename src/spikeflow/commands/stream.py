@@ -29,6 +29,12 @@ def run(args) -> int:
         raise InputError(f"{args.input}: --index {args.index} is outside 0..{len(recs) - 1}")
     rec = recs[args.index]
     stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence)
+    size = tuple(rec.sensor_size)
+    if size[1:] == (1, 1) == (stream.height, stream.n_pol) and size[0] < stream.width:
+        # channel data (SHD): a file whose top channels never fire reads as fewer channels
+        from spikeflow.data.events import Events
+
+        rec = Events(rec.array, (stream.width, 1, 1), rec.label, validate=False)
     print(f"model {args.model}: engine {args.engine}, dt {stream.dt * 1e3:g} ms; input {args.input}: "
           f"{len(rec)} events over {rec.duration_us / 1e3:.1f} ms" + (f", label {rec.label}" if rec.label is not None
                                                                      else ""))
