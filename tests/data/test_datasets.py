@@ -165,7 +165,7 @@ def test_shd_pair_splits_and_shared_geometry(tmp_path):
     tr = load_dataset(tmp_path, "train", T=4)
     te = load_dataset(tmp_path, "test", T=4)
     assert (len(tr), len(te)) == (4, 2) and te.labels.tolist() == [2, 0]
-    assert tr.sensor_size == te.sensor_size == (24, 1, 1) and tr.duration_us == te.duration_us == 400_001
+    assert tr.sensor_size == te.sensor_size == (24, 1, 1) and tr.duration_us == te.duration_us == 401_000
     x, _ = te[0]
     assert x.shape == (4, 24) and x[:, 3:6].sum(0).tolist() == [1, 1, 1]
     assert te.info["classes"] == 3
