@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from spikeflow.atomic import atomic_write_text
+
 # one recipe for the mnist5k SNN and its same-shape ANN (the 0.5-point comparison)
 MNIST_RECIPE = ["--epochs", "20", "--lr", "0.003", "--augment", "shift"]
 
@@ -41,7 +43,7 @@ def targets(runs: Path) -> dict:
         # the ANN of the mnist5k target (trained here if that target has not run) converted to IF neurons
         "convert": {"goal": "ANN->SNN on mnist5k within 1 point of the ANN at T <= 64", "commands": {
             "ann": _mnist_ann(r),
-            "convert": ["convert", "--data", "mnist5k", "--ann", f"{r}/mnist5k-ann", "--T", "8,16,32,64",
+            "convert": ["convert", "--data", "mnist5k", "--ann", f"{r}/mnist5k-ann", "--T-values", "8,16,32,64",
                         "--out", f"{r}/mnist5k-convert"]}},
         # 10 cosine epochs, then the same run extended to 14 (--resume with more epochs: a warm restart of the
         # cosine schedule at lr ~6e-4 decaying to 0); the second command's result is the target's figure
@@ -101,7 +103,7 @@ def main(argv: list[str]) -> int:
         if name == "stdp":
             results["stdp"] = {"goal": "Diehl & Cook 2015 style STDP accuracy", "runs": stdp(runs)}
             runs.mkdir(parents=True, exist_ok=True)
-            results_path.write_text(json.dumps(results, indent=1))
+            atomic_write_text(results_path, json.dumps(results, indent=1))
             continue
         target = table[name]
         entry = {"goal": target["goal"], "runs": {}}
@@ -122,7 +124,7 @@ def main(argv: list[str]) -> int:
             entry["ann_minus_snn_points"] = round(100 * (acc["ann"] - acc["snn"]), 2)
         results[name] = entry
         runs.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(results, indent=1))
+        atomic_write_text(results_path, json.dumps(results, indent=1))
         print(json.dumps(entry, indent=1), flush=True)
     return 0
 

@@ -31,11 +31,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench_worker import W1_GAIN
+from spikeflow.atomic import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -221,10 +221,7 @@ def write_results(results: dict, args, path: Path, started: str):
         summ = {lib: summarise(runs) for lib, runs in results[wl].items()}
         lines += table(wl, summ)
     text = "\n".join(lines) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     print(text)
 
 

@@ -31,6 +31,8 @@ import tempfile
 
 import numpy as np
 
+from spikeflow.atomic import atomic_write_text
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 VENV = os.path.join(HERE, ".venv-brian2")
@@ -176,11 +178,7 @@ def main():
         h = results["huge"]
         print(f"4,000,000 neurons: {h['synapses_rank0']} synapses, build {h['build_s']} s, loop {h['loop_s']} s, "
               f"total {h['total_s']} s, peak RSS {h['peak_rss_gb']} GB")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
 
     monkeypatch.setattr(spikeflow.data, "load_dataset", lambda name, split, **kw: data)
     png = tmp_path / "e.png"
-    assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", "fake", "--batch", "5",
+    assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", str(tmp_path), "--batch-size", "5",
                  "--plot", str(png), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["samples"] == 12 and 0 <= rep["int_accuracy"] <= 1

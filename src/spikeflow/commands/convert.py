@@ -5,27 +5,43 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spikeflow.commands._common import int_list, load_run, positive_float, positive_int
+from spikeflow.commands._common import (
+    add_batch_size,
+    add_progress,
+    add_threads,
+    dataset,
+    int_list,
+    load_run,
+    nonneg_int,
+    output_dir,
+    percentile,
+    positive_float,
+    positive_int,
+    run_dir,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("convert", help="ANN->SNN conversion with threshold balancing; accuracy against T")
-    p.add_argument("--data", required=True, help="dataset name or file path")
-    p.add_argument("--out", required=True, help="output run directory (the ANN trains in OUT/ann)")
-    p.add_argument("--ann", default=None, help="an existing ANN run directory (skips training)")
-    p.add_argument("--model", default="conv", choices=["mlp", "conv"])
-    p.add_argument("--hidden", type=int_list, default=None)
-    p.add_argument("--channels", type=int_list, default=None)
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=2e-3)
-    p.add_argument("--augment", default="none", choices=["none", "shift"])
-    p.add_argument("--T", type=int_list, default=[8, 16, 32, 64], help="time steps to evaluate, e.g. 16,32,64")
-    p.add_argument("--percentile", type=positive_float, default=99.9)
+    p.add_argument("--data", required=True, type=dataset, help="dataset name or file path")
+    p.add_argument("--out", required=True, type=output_dir, help="output run directory (the ANN trains in OUT/ann)")
+    p.add_argument("--ann", default=None, type=run_dir, help="an existing ANN run directory (skips training)")
+    p.add_argument("--model", default="conv", choices=["mlp", "conv"], help="architecture of the ANN")
+    p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
+    p.add_argument("--channels", type=int_list, default=None, help="conv channels, e.g. 16,32")
+    p.add_argument("--epochs", type=positive_int, default=10, help="ANN training epochs")
+    add_batch_size(p)
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="ANN learning rate (Adam)")
+    p.add_argument("--augment", default="none", choices=["none", "shift"], help="shift: images by up to 2 pixels")
+    p.add_argument("--T-values", type=int_list, default=[8, 16, 32, 64],
+                   help="numbers of time steps to evaluate the SNN at, e.g. 16,32,64")
+    p.add_argument("--percentile", type=percentile, default=99.9,
+                   help="activation percentile that sets each layer's threshold")
     p.add_argument("--calibration", type=positive_int, default=1000, help="training samples for balancing")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
+    p.add_argument("--resume", action="store_true", help="continue the ANN's training from its last checkpoint")
+    add_threads(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -39,8 +55,6 @@ def run(args) -> int:
     from spikeflow.train.datasets import holdout, load_tensors
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
-    if not 0 < args.percentile <= 100:
-        raise ConfigError(f"--percentile must be in (0, 100], got {args.percentile}")
     _check_static(args.data)
     x, y = load_tensors(args.data, "train")
     xt, yt = load_tensors(args.data, "test")
@@ -65,7 +79,7 @@ def run(args) -> int:
     print(f"ANN test accuracy {100 * ann_acc:.2f} %")
     rows = []
     snn = None
-    for T in args.T:
+    for T in args.T_values:
         snn = convert(ann, calib, T=T, percentile=args.percentile)
         acc = evaluate(snn, xt, yt, loss="ce_mean")["accuracy"]
         rows.append({"T": T, "accuracy": acc, "gap_points": 100 * (ann_acc - acc)})

@@ -4,33 +4,35 @@ from __future__ import annotations
 
 import time
 
+from spikeflow.commands._common import add_progress, dataset, input_file, nonneg_int, output_dir, output_file
 from spikeflow.errors import ConfigError, SpikeflowError
 
 
 def register(sub) -> None:
     p = sub.add_parser("data", help="datasets and event files: list, show, convert")
-    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    cache_help = "cache folder (default: $SPIKEFLOW_CACHE or the user cache dir)"
 
     pl = dsub.add_parser("list", help="the datasets (building any that are not cached yet)")
     pl.add_argument("--no-build", action="store_true", help="only report what is cached; build nothing")
-    pl.add_argument("--cache-dir", default=None, help="cache folder (default: $SPIKEFLOW_CACHE or the user cache dir)")
+    pl.add_argument("--cache-dir", default=None, type=output_dir, help=cache_help)
+    add_progress(pl)
     pl.set_defaults(func=run_list)
 
     ps = dsub.add_parser("show", help="draw one sample (event frame, spike raster, image) as a PNG")
-    ps.add_argument("name", help="dataset name or event file")
-    ps.add_argument("--index", type=int, default=0)
-    ps.add_argument("--split", default="train")
-    ps.add_argument("--out", default=None, help="PNG file (default: <name>-<index>.png)")
-    ps.add_argument("--cache-dir", default=None)
+    ps.add_argument("name", type=dataset, help="dataset name or event file")
+    ps.add_argument("--index", type=nonneg_int, default=0, help="which sample")
+    ps.add_argument("--split", default="train", choices=["train", "test"], help="part of the dataset")
+    ps.add_argument("--out", default=None, type=output_file, help="PNG file (default: <name>-<index>.png)")
+    ps.add_argument("--cache-dir", default=None, type=output_dir, help=cache_help)
     ps.set_defaults(func=run_show)
 
     pc = dsub.add_parser("convert", help="convert event files between formats (by suffix: .bin .raw .aedat .npz .h5)")
-    pc.add_argument("input")
-    pc.add_argument("output")
+    pc.add_argument("input", type=input_file, help="event file to read")
+    pc.add_argument("output", type=output_file, help="event file to write")
     pc.add_argument("--to", default=None, choices=["nmnist", "evt2", "aedat2", "npz", "shd", "bundle"],
                     help="output format when the suffix is ambiguous (.h5: bundle or shd)")
     pc.set_defaults(func=run_convert)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _human(n: int) -> str:
@@ -49,7 +51,6 @@ def run_list(args) -> int:
     print(f"cache: {root}")
     print(f"{'name':14s} {'samples':>7s} {'classes':>7s} {'shape':16s} {'train/test':>11s} {'cached':6s} "
           f"{'size':>9s} {'build s':>8s}")
-    status = 0
     for name, info in DATASETS.items():
         key = info["cache_key"]
         size = build = "-"
@@ -59,9 +60,8 @@ def run_list(args) -> int:
             try:
                 load_dataset(name, "train", cache_dir=args.cache_dir)
                 cached = True
-            except SpikeflowError as err:
-                print(f"{name:14s} error: {err}")
-                status = 2
+            except SpikeflowError as err:  # one dataset that cannot be built does not hide the others
+                print(f"{name:14s} unavailable: {err}")
                 continue
             _ = time.perf_counter() - t0
         if cached:
@@ -72,7 +72,7 @@ def run_list(args) -> int:
         split = "/".join(str(s) for s in info["splits"])
         print(f"{name:14s} {info['samples']:7d} {info['classes']:7d} {shape:16s} {split:>11s} "
               f"{'yes' if cached else 'no':6s} {size:>9s} {build:>8s}")
-    return status
+    return 0
 
 
 def run_show(args) -> int:
@@ -84,6 +84,7 @@ def run_show(args) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from spikeflow.atomic import atomic_output
     from spikeflow.data import DATASETS, Events, load_dataset
 
     if args.name in DATASETS:
@@ -126,8 +127,11 @@ def run_show(args) -> int:
         fig.colorbar(im, ax=ax)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     print(out)
     return 0
 

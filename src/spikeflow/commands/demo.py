@@ -10,21 +10,21 @@ import json
 import time
 from pathlib import Path
 
-from spikeflow.commands._common import positive_int
+from spikeflow.commands._common import add_limit, add_progress, add_threads, dataset, limited, output_dir, positive_int
 
 DEMO_DATA = "nmnist5k"
 
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train an SNN and the same-shape ANN on nmnist5k; write runs/demo/report.html")
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=5)
-    p.add_argument("--T", type=positive_int, default=6, help="event frames per sample")
+    p.add_argument("--out", default="runs/demo", type=output_dir, help="output folder")
+    p.add_argument("--epochs", type=positive_int, default=5, help="training epochs of each model")
+    p.add_argument("--T", type=positive_int, default=6, help="number of time steps (event frames) per sample")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
-    p.add_argument("--data", default=DEMO_DATA, help="dataset (default nmnist5k)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (1 is faster on a busy machine)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--data", default=DEMO_DATA, type=dataset, help="dataset name or data files")
+    add_limit(p, "training samples")
+    add_threads(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -88,13 +88,11 @@ def run(args) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     name, (x, y), (xt, yt) = _load(args.data, args.T)
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
+    keep = torch.from_numpy(limited(len(y), args.limit))  # spread evenly: the splits are sorted by label
+    x, y = x[keep], y[keep]
     sequence = x.dim() == 5
-    classes = int(y.max()) + 1
+    classes = int(max(y.max(), yt.max())) + 1
     print(f"demo: {name}, {len(y)} training and {len(yt)} test samples of shape {tuple(x.shape[1:])}")
     kw = dict(channels=[8, 16], T=args.T)
     seed_all(0)

@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
-import json
 import math
 
-from spikeflow.commands._common import load_run, positive_float, positive_int
+from spikeflow.commands._common import (
+    add_batch_size,
+    add_json,
+    add_limit,
+    add_threads,
+    dataset,
+    emit_json,
+    limited,
+    load_run,
+    positive_float,
+    positive_int,
+    run_dir,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run directory on a dataset split")
-    p.add_argument("run", help="run directory written by 'spikeflow train' or 'spikeflow convert'")
-    p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
+    p.add_argument("run", type=run_dir, help="run directory written by 'spikeflow train' or 'spikeflow convert'")
+    p.add_argument("--data", default=None, type=dataset,
+                   help="dataset name or path (default: the one it was trained on)")
     p.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="'all' reads a whole event file or folder")
+                   help="part of the data to evaluate ('all': a whole event file or folder)")
     p.add_argument("--T", type=positive_int, default=None,
-                   help="override the time steps of static inputs, or the bins of event files")
-    p.add_argument("--dt", type=positive_float, default=None, help="event files: override the bin width (seconds)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+                   help="number of time steps (default: the model's, as it was trained)")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="event files: length of one time step (bin width) in seconds (default: the run's)")
+    add_batch_size(p, 256)
+    add_limit(p)
+    add_threads(p)
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import torch
+
     from spikeflow.data.datasets.byo import is_path
     from spikeflow.errors import ConfigError
     from spikeflow.train.datasets import data_options, describe, load_split
@@ -38,10 +56,12 @@ def run(args) -> int:
     if is_path(data):
         opts = _file_options(args, meta, data, model)
         x, y, info = load_split(data, args.split, **opts)
-        if not args.json:
+        if args.json != "-":
             print(describe(data, info, "--T" if args.T else "--dt" if args.dt else "the run"))
     else:
         x, y = load_split(data, args.split, **data_options(data, args.T or model.spec.get("T"), args.dt))[:2]
+    keep = torch.from_numpy(limited(len(y), args.limit))
+    x, y = x[keep], y[keep]
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
     n_in = model.spec.get("in_features")
@@ -50,12 +70,11 @@ def run(args) -> int:
                           f"({list(x.shape[2:])}) but the model takes {n_in}")
     if int(y.max()) >= int(meta.get("classes") or y.max() + 1):
         raise ConfigError(f"--data {data}: labels go up to {int(y.max())} but the model has {meta['classes']} classes")
-    result = evaluate(model, x, y, loss=loss, spikes=model.spiking)
+    result = evaluate(model, x, y, loss=loss, spikes=model.spiking, batch_size=args.batch_size)
     ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
-    if args.json:
-        print(json.dumps(result, indent=1))
-    else:
+    emit_json(args.json, result)
+    if args.json != "-":
         print(f"{data} {args.split}: accuracy {100 * result['accuracy']:.2f} % ({result['samples']} samples)")
         for name, rate in result.get("spike_rates", {}).items():
             print(f"  spike rate {name}: {rate:.4f} per neuron per step")

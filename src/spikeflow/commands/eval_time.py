@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+from spikeflow.commands._common import (
+    add_json,
+    add_limit,
+    add_progress,
+    add_threads,
+    confidence,
+    dataset,
+    emit_json,
+    input_file,
+    limited,
+    open_fraction,
+    output_file,
+    positive_float,
+    positive_int,
+)
+
 
 def register(sub) -> None:
     p = sub.add_parser("eval-time", help="accuracy vs. time observed and time-to-decision of a NIR model on a dataset")
-    p.add_argument("model", help="NIR model file")
-    p.add_argument("--data", default="nmnist5k", help="event dataset name (e.g. nmnist5k)")
+    p.add_argument("model", type=input_file, help="NIR model file")
+    p.add_argument("--data", default="nmnist5k", type=dataset, help="event dataset name or event files")
     p.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="'all' reads a whole event file or folder; a single file has no test split of its own")
-    p.add_argument("--test-frac", type=float, default=None,
+                   help="part of the data to evaluate ('all': a whole event file or folder; a single file has "
+                        "no test split of its own)")
+    p.add_argument("--test-frac", type=open_fraction, default=None,
                    help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
-    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"])
-    p.add_argument("--confidence", type=float, default=0.9)
-    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"])
-    p.add_argument("--chunk-us", type=int, default=10_000)
-    p.add_argument("--limit", type=int, default=0, help="use only the first N recordings (0: all)")
-    p.add_argument("--plot", default="eval_time.png", help="where to save the plot (PNG)")
-    p.add_argument("--json", default=None, help="also write the figures as JSON here")
+    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
+    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
+    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
+                   help="how output activity becomes class scores (auto: the model's own)")
+    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="length of one time step in seconds (default: the model's)")
+    add_limit(p, "recordings")
+    p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")
+    add_json(p, "the figures")
+    add_threads(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import json
-    import os
-    import tempfile
-
     import numpy as np
     from tqdm import tqdm
 
@@ -35,46 +53,43 @@ def run(args) -> int:
     from spikeflow.runtime.anytime import evaluate_over_time
     from spikeflow.runtime.stream import Stream
 
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence)
+    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence, dt=args.dt)
     split = load_dataset(args.data, args.split, **file_options(args.data, stream.graph.input_shape, args.test_frac))
     if not hasattr(split, "events"):
         raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-    n = len(split) if args.limit <= 0 else min(args.limit, len(split))
-    duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in range(n)) + 1)
+    keep = limited(len(split), args.limit)
+    n = len(keep)
+    duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
     labels = split.labels
-    bar = tqdm(total=n, desc="eval-time", unit="rec")
-    rep = evaluate_over_time(stream, ((split.events(i), int(labels[i])) for i in range(n)), duration,
+    bar = tqdm(total=n, desc="eval-time", unit="rec", disable=args.no_progress)
+    rep = evaluate_over_time(stream, ((split.events(i), int(labels[i])) for i in keep), duration,
                              chunk_us=args.chunk_us, checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
                              progress=lambda k: bar.update(1))
     bar.close()
-    print(f"{args.data}/{args.split}: {rep.n} recordings, window {duration / 1e3:.0f} ms, engine {args.engine}")
+    say = print if args.json != "-" else (lambda *a, **k: None)  # JSON on stdout stands alone
+    say(f"{args.data}/{args.split}: {rep.n} recordings, window {duration / 1e3:.0f} ms, engine {args.engine}")
     for f, a in zip(rep.fractions, rep.accuracy):
-        print(f"  accuracy after {f * 100:5.1f} % of the stream ({f * duration / 1e3:6.1f} ms): {a * 100:6.2f} %")
-    print(f"  early exit at confidence {rep.threshold}: accuracy {rep.early_accuracy * 100:.2f} %, "
+        say(f"  accuracy after {f * 100:5.1f} % of the stream ({f * duration / 1e3:6.1f} ms): {a * 100:6.2f} %")
+    say(f"  early exit at confidence {rep.threshold}: accuracy {rep.early_accuracy * 100:.2f} %, "
           f"decided {rep.decided * 100:.1f} %, mean fraction of stream needed {rep.mean_fraction:.3f}")
     q = np.quantile(rep.decision_fraction, [0.1, 0.5, 0.9])
-    print(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
+    say(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
     d = rep.as_dict()
-    print(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
+    say(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
           f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")
-    print(f"plot: {args.plot}")
-    if args.json:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.json)), suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(d, fh, indent=2)
-        os.replace(tmp, args.json)
+    say(f"plot: {args.plot}")
+    emit_json(args.json, d)
     return 0
 
 
 def _plot(rep, duration_us, path, title):
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from spikeflow.atomic import atomic_output
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(rep.fractions * duration_us / 1e3, rep.accuracy * 100, "o-")
@@ -88,8 +103,8 @@ def _plot(rep, duration_us, path, title):
     b.set_ylabel("recordings")
     b.set_title(f"mean fraction needed {rep.mean_fraction:.2f}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

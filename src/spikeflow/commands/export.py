@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spikeflow.commands._common import load_run
+from spikeflow.commands._common import load_run, output_file, run_dir
 
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a trained run to NIR (HDF5)")
-    p.add_argument("run", help="run directory written by 'spikeflow train'")
-    p.add_argument("--nir", required=True, help="output .nir file")
+    p.add_argument("run", type=run_dir, help="run directory written by 'spikeflow train'")
+    p.add_argument("--nir", required=True, type=output_file, help="output .nir file")
     p.set_defaults(func=run)
 
 

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-import json
+from spikeflow.commands._common import (
+    add_batch_size,
+    add_json,
+    add_limit,
+    add_progress,
+    add_threads,
+    dataset,
+    emit_json,
+    input_file,
+    limited,
+    open_fraction,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("hw", help="neuromorphic hardware: chip profiles, compile a NIR model, integer run + energy")
-    hw = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND")
-    hw.required = True
+    hw = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
 
     c = hw.add_parser("chips", help="table of the chip profiles")
     c.set_defaults(func=run_chips)
 
     def model_args(q):
-        q.add_argument("model", help="NIR file (.nir / .h5)")
-        q.add_argument("--chip", default="loihi", help="chip profile (see `spikeflow hw chips`)")
-        q.add_argument("--dt", type=float, default=None, help="time step in seconds (default: the file's metadata)")
+        from spikeflow.hardware.profiles import PROFILES
+
+        q.add_argument("model", type=input_file, help="NIR file (.nir / .h5)")
+        q.add_argument("--chip", default="loihi", choices=sorted(PROFILES), help="chip profile (`spikeflow hw chips`)")
+        q.add_argument("--dt", type=positive_float, default=None,
+                       help="length of one time step in seconds (default: the model's)")
         q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,
                        help="override every neuron's reset (default: the file's metadata, else NIR's reset to v_reset)")
-        q.add_argument("--json", action="store_true", help="print the report as JSON")
+        add_json(q, "the report")
 
     k = hw.add_parser("compile", help="quantise and map a NIR model to a chip: cores, fan-in, headroom, violations")
     model_args(k)
@@ -27,15 +43,19 @@ def register(sub) -> None:
 
     r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
     model_args(r)
-    r.add_argument("--data", required=True, help="dataset name (e.g. nmnist5k) or path (spikeflow.data.load_dataset)")
+    r.add_argument("--data", required=True, type=dataset, help="dataset name (e.g. nmnist5k) or data files")
     r.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="'all' reads a whole event file or folder; a single file has no test split of its own")
-    r.add_argument("--test-frac", type=float, default=None,
+                   help="part of the data to run ('all': a whole event file or folder; a single file has no test "
+                        "split of its own)")
+    r.add_argument("--test-frac", type=open_fraction, default=None,
                    help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
-    r.add_argument("--T", type=int, default=None, help="time bins per sample (default: the model's dt)")
-    r.add_argument("--limit", type=int, default=None, help="use the first N samples")
-    r.add_argument("--batch", type=int, default=50)
-    r.add_argument("--plot", default=None, help="write a PNG bar chart of energy per inference here")
+    r.add_argument("--T", type=positive_int, default=None,
+                   help="number of time steps per sample (default: the model's)")
+    add_limit(r)
+    add_batch_size(r, 50)
+    r.add_argument("--plot", default=None, type=output_file, help="write a PNG bar chart of energy per inference here")
+    add_threads(r)
+    add_progress(r)
     r.set_defaults(func=run_run)
 
 
@@ -85,8 +105,8 @@ def compile_report(compiled) -> dict:
 def run_compile(args) -> int:
     compiled = _compile(args)
     rep = compile_report(compiled)
-    if args.json:
-        print(json.dumps(rep, indent=2))
+    emit_json(args.json, rep)
+    if args.json == "-":
         return 0
     print(f"{rep['title']}: {rep['cores_used']} of {rep['cores']} cores, {rep['weight_bits']}-bit weights, "
           f"{rep['state_bits']}-bit state; no limit violated")
@@ -101,12 +121,11 @@ def run_compile(args) -> int:
     return 0
 
 
-def _batches(ds, limit, batch):
+def _batches(ds, keep, batch):
     import numpy as np
 
-    n = len(ds) if limit is None else min(limit, len(ds))
-    for start in range(0, n, batch):
-        items = [ds[i] for i in range(start, min(start + batch, n))]
+    for start in range(0, len(keep), batch):
+        items = [ds[int(i)] for i in keep[start:start + batch]]
         x = np.stack([np.asarray(it[0], dtype=np.float64) for it in items], axis=1)  # [T, B, ...]
         y = np.array([int(it[1]) for it in items])
         yield x, y
@@ -124,7 +143,9 @@ def run_run(args) -> int:
     dt = compiled.float_net.dt
     ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}),
                       **file_options(args.data, compiled.float_net.input_shape, args.test_frac))
-    ev = evaluate(compiled, _batches(ds, args.limit, args.batch))
+    keep = limited(len(ds), args.limit)
+    ev = evaluate(compiled, _batches(ds, keep, args.batch_size), progress=not args.no_progress,
+                  n_batches=-(-len(keep) // args.batch_size))
     c = ev.cost
     rep = {
         "chip": compiled.profile.name, "samples": ev.samples, "float_accuracy": ev.float_accuracy,
@@ -139,8 +160,8 @@ def run_run(args) -> int:
     if args.plot:
         energy_chart(ev, compiled.profile.title, args.plot)
         rep["plot"] = args.plot
-    if args.json:
-        print(json.dumps(rep, indent=2))
+    emit_json(args.json, rep)
+    if args.json == "-":
         return 0
     print(f"{compiled.profile.title}, {ev.samples} samples of {args.data}/{args.split}")
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "

@@ -6,26 +6,31 @@ import os
 
 import numpy as np
 
+from spikeflow.commands._common import input_file, positive_float, positive_int, word
 from spikeflow.errors import InputError, NIRError
 
 
 def register(sub) -> None:
     p = sub.add_parser("nir", help="inspect or run NIR model files")
-    nsub = p.add_subparsers(dest="nir_command", metavar="ACTION")
+    nsub = p.add_subparsers(dest="nir_command", metavar="ACTION", required=True)
     info = nsub.add_parser("info", help="nodes, shapes, parameters, neuron and synapse counts, dt")
-    info.add_argument("model", help="NIR file (.nir, HDF5)")
+    info.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
     run = nsub.add_parser("run", help="run a NIR model on input spikes/events; prints output spikes and prediction")
-    run.add_argument("model", help="NIR file (.nir, HDF5)")
-    run.add_argument("--input", required=True,
+    run.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
+    run.add_argument("--input", required=True, type=input_file,
                      help=".npz with a dense array [T, *input] or [T, B, *input] (key 'spikes' or the only array), "
                           "or event fields t (microseconds), x[, y, p]")
-    run.add_argument("--key", help="array to use from the .npz")
-    run.add_argument("--dt", type=float, help="time step in seconds (default: the file's, else 1 ms with a warning)")
-    run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"))
-    run.add_argument("--discretization", choices=("exact", "euler"))
+    run.add_argument("--key", type=word, help="array to use from the .npz")
+    run.add_argument("--dt", type=positive_float,
+                     help="length of one time step in seconds (default: the file's, else 1 ms with a warning)")
+    run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"),
+                     help="whose discretisation the file follows (auto: its metadata, else a guess that warns)")
+    run.add_argument("--discretization", choices=("exact", "euler"),
+                     help="integration of the neuron ODEs (default: the convention's)")
     p.set_defaults(func=_dispatch, nir_parser=p)
     for q in (info, run):
-        q.add_argument("--max-bytes", type=int, default=None, help="largest array data to read (default 1 GiB)")
+        q.add_argument("--max-bytes", type=positive_int, default=None,
+                       help="largest array data to read (default 1 GiB)")
 
 
 def _read(args):
@@ -117,6 +122,10 @@ def load_input(path: str, key, input_shape, dt: float):
 
     if not os.path.isfile(path):
         raise InputError(f"--input {path}: no such file")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise InputError(f"--input {path}: not a NumPy .npz (or .npy) file of arrays")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -216,9 +225,6 @@ def _dispatch(args) -> int:
     import sys
     import warnings
 
-    if args.nir_command not in ("info", "run"):
-        args.nir_parser.print_help()
-        return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

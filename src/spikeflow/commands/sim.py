@@ -8,29 +8,38 @@ does the same across machines).
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import time
 
+from spikeflow.commands._common import (
+    add_json,
+    add_progress,
+    add_threads,
+    emit_json,
+    nonneg_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
+
 
 def register(sub) -> None:
     p = sub.add_parser("sim", help="simulate large spiking networks (CUBA benchmark)")
-    ssub = p.add_subparsers(dest="sim_command", metavar="NETWORK")
+    ssub = p.add_subparsers(dest="sim_command", metavar="NETWORK", required=True)
     c = ssub.add_parser("cuba", help="Vogels & Abbott CUBA network (Brette et al. 2007, Benchmark 2)")
-    c.add_argument("--neurons", type=int, default=4000, help="number of neurons (fan-out 80 above 4,000)")
-    c.add_argument("--seed", type=int, default=1)
-    c.add_argument("--duration", type=float, default=1.0, help="biological time in seconds")
-    c.add_argument("--dt", type=float, default=1e-4, help="time step in seconds")
-    c.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    c.add_argument("--threads", type=int, default=None, help="numba threads per process")
-    c.add_argument("--nproc", type=int, default=1, help="local processes (torch.distributed, gloo)")
+    c.add_argument("--neurons", type=positive_int, default=4000, help="number of neurons (fan-out 80 above 4,000)")
+    c.add_argument("--seed", type=nonneg_int, default=1, help="seed of the network and its initial state")
+    c.add_argument("--duration", type=positive_float, default=1.0, help="biological time in seconds")
+    c.add_argument("--dt", type=positive_float, default=1e-4, help="length of one time step in seconds")
+    c.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="state precision")
+    add_threads(c)
+    c.add_argument("--nproc", type=positive_int, default=1, help="local processes (torch.distributed, gloo)")
     c.add_argument("--no-record", action="store_true", help="do not record spikes (no rate/CV)")
-    c.add_argument("--out", default=None, help="write spikes (indices, times) to this .npz")
-    c.add_argument("--json", action="store_true", help="print the result as one JSON line")
-    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--out", default=None, type=output_file, help="write spikes (indices, times) to this .npz")
+    add_json(c)
+    add_progress(c)
     c.set_defaults(func=run_cuba)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _child_argv(args):
@@ -39,9 +48,11 @@ def _child_argv(args):
             repr(args.duration), "--dt", repr(args.dt), "--dtype", args.dtype]
     if args.threads:
         argv += ["--threads", str(args.threads)]
-    for flag in ("no_record", "json", "no_progress"):
+    for flag in ("no_record", "no_progress"):
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
+    if args.json:
+        argv += ["--json", args.json]
     if args.out:
         argv += ["--out", args.out]
     return argv
@@ -50,6 +61,7 @@ def _child_argv(args):
 def run_cuba(args) -> int:
     import numpy as np
 
+    from spikeflow.atomic import atomic_output
     from spikeflow.sim import cuba, distributed
     from spikeflow.sim.stats import cv_isi, mean_rate
 
@@ -72,13 +84,11 @@ def run_cuba(args) -> int:
         result.update(spikes=int(idx.size), rate_hz=round(mean_rate(idx, args.neurons, args.duration), 4),
                       cv_isi=round(cv_isi(idx, t), 4))
         if args.out and rank == 0:
-            tmp = args.out + ".tmp.npz"
-            np.savez(tmp, indices=idx.astype(np.int32), times=t)
-            os.replace(tmp, args.out)
+            with atomic_output(args.out, "wb") as fh:
+                np.savez(fh, indices=idx.astype(np.int32), times=t)
     if rank == 0:
-        if args.json:
-            print(json.dumps(result))
-        else:
+        emit_json(args.json, result)
+        if args.json != "-":
             for k, v in result.items():
                 print(f"{k:14s} {v}")
     distributed.shutdown()

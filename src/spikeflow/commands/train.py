@@ -7,56 +7,79 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from spikeflow.commands._common import int_list, positive_float, positive_int
+from spikeflow.commands._common import (
+    add_batch_size,
+    add_progress,
+    add_threads,
+    dataset,
+    int_list,
+    nonneg_float,
+    nonneg_int,
+    open_fraction,
+    output_dir,
+    positive_float,
+    positive_int,
+    probability,
+)
+
+# spikeflow.train.losses.LOSSES, spelled here so that building the parser does not import torch (a test
+# checks that the two agree)
+LOSS_CHOICES = ("ce_max", "ce_mean", "ce_last", "ce_count", "mse_count", "first_spike", "ce")
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a spiking (or ANN) model from the zoo on a dataset")
-    p.add_argument("--data", required=True, help="dataset name (digits, mnist5k, nmnist5k, fsdd, ...) or file path")
-    p.add_argument("--model", default="mlp", choices=["mlp", "conv", "recurrent"])
+    p.add_argument("--data", required=True, type=dataset,
+                   help="dataset name (digits, mnist5k, nmnist5k, fsdd, spoken-digits) or data file/folder")
+    p.add_argument("--model", default="mlp", choices=["mlp", "conv", "recurrent"], help="architecture from the zoo")
     p.add_argument("--neuron", default="lif", choices=["lif", "alif", "cuba", "if", "relu"],
                    help="neuron type ('relu' trains the same-shape ANN)")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, best model)")
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"])
-    p.add_argument("--loss", default=None, help="ce_max, ce_mean, ce_last, ce_count, mse_count, first_spike, ce")
+    p.add_argument("--out", required=True, type=output_dir, help="run directory (checkpoints, logs, best model)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training split")
+    add_batch_size(p)
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate (Adam)")
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="L2 weight decay")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant", "step"],
+                   help="learning-rate schedule")
+    p.add_argument("--loss", default=None, choices=LOSS_CHOICES,
+                   help="loss (default: ce for an ANN, ce_max with an LI readout, ce_count with spikes)")
     p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps for static inputs; time bins for event data (nmnist5k: 6, as the demo); "
-                        "MFCC frames kept for fsdd")
+                   help="number of time steps: steps of a static input's code; time bins of event data "
+                        "(nmnist5k: 6, as the demo); MFCC frames kept for fsdd")
     p.add_argument("--dt", type=positive_float, default=None,
-                   help="event files: bin width in seconds (instead of --T; default: the window in 16 bins)")
-    p.add_argument("--test-data", default=None,
+                   help="event files: length of one time step (bin width) in seconds, instead of --T "
+                        "(default: the recording window in 16 steps)")
+    p.add_argument("--test-data", type=dataset, default=None,
                    help="event files: the test file/folder when --data is the training file/folder")
-    p.add_argument("--test-frac", type=float, default=None,
+    p.add_argument("--test-frac", type=open_fraction, default=None,
                    help="event files: hold out this fraction of a single file/folder as the test split "
                         "(stratified, fixed seed; recorded in the run so eval uses the same split). A single "
                         "file without --test-data or --test-frac is an error: nothing is split silently")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
-    p.add_argument("--readout", default="li", choices=["li", "spike"])
+    p.add_argument("--readout", default="li", choices=["li", "spike"], help="output layer")
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
     p.add_argument("--channels", type=int_list, default=None, help="conv channels, e.g. 16,32")
     p.add_argument("--tau-mem", type=positive_float, default=None, help="membrane time constant (s)")
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--dropout", type=probability, default=0.0, help="dropout probability")
     p.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
     p.add_argument("--input-norm", action="store_true",
                    help="sequence data: standardise each input feature with training-split statistics")
     p.add_argument("--deltas", type=int, default=0, choices=[0, 1], help="sequence data: append causal deltas")
     p.add_argument("--log-input", action="store_true", help="sequence data: log1p-compress inputs (spike counts)")
-    p.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (0: off)")
+    p.add_argument("--grad-clip", type=nonneg_float, default=0.0, help="clip the gradient norm (0: off)")
     p.add_argument("--augment", default="none", choices=["none", "shift", "time", "time_freq"],
                    help="shift: images by up to 2 pixels; time: sequences stretched and shifted in time; "
                         "time_freq: also shifted by up to 4 frequency channels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-frac", type=float, default=0.1, help="part of the training split held out for validation")
-    p.add_argument("--patience", type=int, default=0, help="stop after this many epochs without validation gain")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
+    p.add_argument("--val-frac", type=open_fraction, default=0.1,
+                   help="part of the training split held out for validation")
+    p.add_argument("--patience", type=nonneg_int, default=0,
+                   help="stop after this many epochs without validation gain (0: never)")
+    p.add_argument("--checkpoint-every", type=nonneg_int, default=0, help="also checkpoint every N steps (0: off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (torchrun, gloo on CPU)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads per process")
-    p.add_argument("--no-progress", action="store_true")
+    add_threads(p)
+    add_progress(p)
     p.set_defaults(func=run, _parser=p)
 
 
@@ -96,10 +119,7 @@ def model_kwargs(args) -> dict:
 
 
 def run(args) -> int:
-    import torch
-
     from spikeflow.data.datasets.byo import is_path
-    from spikeflow.errors import ConfigError
     from spikeflow.train import distributed, zoo
     from spikeflow.train.datasets import data_options, describe, holdout, load_split, load_tensors
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
@@ -107,11 +127,7 @@ def run(args) -> int:
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return distributed.launch(args.nproc, _argv_without_nproc(args),
                                   env={"OMP_NUM_THREADS": "1"})
-    if not 0 < args.val_frac < 1:
-        raise ConfigError(f"--val-frac must be in (0, 1), got {args.val_frac}")
     rank, world = distributed.init_from_env()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     opts = data_options(args.data, args.T, args.dt, test_path=args.test_data, test_frac=args.test_frac)
     data = str(Path(args.data).resolve()) if is_path(args.data) else args.data
     x, y, info = load_split(args.data, "train", **opts)
