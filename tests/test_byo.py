@@ -55,44 +55,47 @@ def shd_pair(tmp_path_factory):
     return root
 
 
-def test_shd_pair_through_every_command(shd_pair):
+def _json(text):
+    return json.loads(text[text.index("{"):])
+
+
+def test_shd_pair_through_every_command(shd_pair, capsys, monkeypatch):
+    """The chain as a user runs it, one ``spikeflow`` process per command."""
     cwd, data = shd_pair, shd_pair / "my_shd"
     r = _cli("train", "--data", data, "--T", "10", "--hidden", "32", "--epochs", "5", "--batch-size", "16",
              "--lr", "0.01", "--val-frac", "0.1", "--out", "run", "--no-progress", cwd=cwd)
-    assert "24 channels, 3 classes; binned into T=10 steps" in r.stdout
+    assert "24 channels, 3 classes; binned into T=10 steps of 50 ms over a 500 ms window" in r.stdout
     res = json.loads((cwd / "run" / "result.json").read_text())
     # the channel count and class count come from the data, the test split is the test file
     assert res["model"]["in_features"] == 24 and res["model"]["classes"] == 3 and res["model"]["T"] == 10
-    assert res["test"]["samples"] == 30
+    assert res["data"] == str(data.resolve()) and res["test"]["samples"] == 30
     assert res["test"]["accuracy"] >= 0.9
-    meta = json.loads((cwd / "run" / "result.json").read_text())
-    assert meta["data"] == str(data.resolve())
 
-    r = _cli("eval", "run", "--json", cwd=cwd)
-    ev = json.loads(r.stdout[r.stdout.index("{"):])
+    ev = _json(_cli("eval", "run", "--json", cwd=cwd).stdout)
     assert ev["samples"] == 30 and ev["accuracy"] == pytest.approx(res["test"]["accuracy"])
-    r = _cli("eval", "run", "--split", "all", "--json", cwd=cwd)
-    assert json.loads(r.stdout[r.stdout.index("{"):])["samples"] == 90
-
     _cli("export", "run", "--nir", "m.nir", cwd=cwd)
-    r = _cli("hw", "run", "m.nir", "--chip", "loihi", "--data", data, "--T", "10", "--json", cwd=cwd)
-    hw = json.loads(r.stdout[r.stdout.index("{"):])
+    hw = _json(_cli("hw", "run", "m.nir", "--chip", "loihi", "--data", data, "--T", "10", "--json", cwd=cwd).stdout)
     assert hw["samples"] == 30 and hw["float_accuracy"] >= 0.9
-    # a single file has no test split of its own: an error naming the options, then --split all
-    r = _cli("hw", "run", "m.nir", "--data", data / "test.h5", "--T", "10", cwd=cwd, ok=False)
-    assert r.returncode == 2 and "nothing is split silently" in r.stderr and "--split all" in r.stderr
-    assert len(r.stderr.strip().splitlines()[-1:]) == 1 and "Traceback" not in r.stderr
-    r = _cli("hw", "run", "m.nir", "--data", data / "test.h5", "--split", "all", "--T", "10", "--json", cwd=cwd)
-    assert json.loads(r.stdout[r.stdout.index("{"):])["samples"] == 30
-
     r = _cli("eval-time", "m.nir", "--data", data, "--limit", "6", "--plot", "t.png", "--json", "t.json", cwd=cwd)
-    assert "my_shd/test: 6 recordings" in r.stdout.replace(str(data), "my_shd")
+    assert f"{data}/test: 6 recordings" in r.stdout
     assert json.loads((cwd / "t.json").read_text())["n"] == 6
     r = _cli("stream", "m.nir", "--input", data / "test.h5", "--index", "12", cwd=cwd)
     assert "200 events" in r.stdout and "label 1" in r.stdout
 
-    r = _cli("convert", "--data", data, "--out", "cv", cwd=cwd, ok=False)
-    assert r.returncode == 2 and "static images" in r.stderr and "spikeflow train --data" in r.stderr
+    # the rest in-process (the same entry point, without a process start each)
+    monkeypatch.chdir(cwd)
+    assert main(["eval", "run", "--split", "all", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["samples"] == 90
+    # a single file has no test split of its own: an error naming the options, then --split all
+    assert main(["hw", "run", "m.nir", "--data", str(data / "test.h5"), "--T", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing is split silently" in err and "--split all" in err
+    assert main(["hw", "run", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--T", "10",
+                 "--json"]) == 0
+    assert _json(capsys.readouterr().out)["samples"] == 30
+    assert main(["convert", "--data", str(data), "--out", "cv"]) == 2
+    err = capsys.readouterr().err
+    assert "static images" in err and "spikeflow train --data" in err
 
 
 def test_single_file_is_never_split_silently(shd_pair, capsys):
@@ -109,10 +112,15 @@ def test_single_file_is_never_split_silently(shd_pair, capsys):
     meta = json.loads((out / "result.json").read_text())
     assert meta["test"]["samples"] == 12                   # 20 % of 60 recordings, 4 of each class
     assert main(["eval", str(out), "--json"]) == 0
-    assert json.loads(re.search(r"\{.*\}", capsys.readouterr().out, re.S).group(0))["samples"] == 12
-    # the same pair named file by file reads like the folder
+    assert _json(capsys.readouterr().out)["samples"] == 12
+    # hw run and eval-time reach the same held-out part with the same fraction
+    nir = shd_pair / "single.nir"
+    assert main(["export", str(out), "--nir", str(nir)]) == 0
+    assert main(["hw", "run", str(nir), "--data", str(train), "--test-frac", "0.2", "--T", "10", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["samples"] == 12
+    # another data set through the same run: the pair folder's test file
     assert main(["eval", str(out), "--data", str(shd_pair / "my_shd"), "--json"]) == 0
-    assert json.loads(re.search(r"\{.*\}", capsys.readouterr().out, re.S).group(0))["samples"] == 30
+    assert _json(capsys.readouterr().out)["samples"] == 30
 
 
 def test_readme_bring_your_own_data_runs(tmp_path, monkeypatch, capsys):
@@ -180,4 +188,4 @@ def test_every_format_trains_through_the_cli(tmp_path, capsys, suffix, size, lay
     assert res["model"]["in_features"] == w * h * p and res["model"]["classes"] == 2 and res["model"]["T"] == 4
     assert res["test"]["samples"] == 4
     assert main(["eval", str(out), "--json"]) == 0
-    assert json.loads(re.search(r"\{.*\}", capsys.readouterr().out, re.S).group(0))["samples"] == 4
+    assert _json(capsys.readouterr().out)["samples"] == 4
