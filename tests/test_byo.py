@@ -93,6 +93,9 @@ def test_shd_pair_through_every_command(shd_pair, capsys, monkeypatch):
     assert main(["hw", "run", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--T", "10",
                  "--json"]) == 0
     assert _json(capsys.readouterr().out)["samples"] == 30
+    assert main(["eval-time", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--limit", "3",
+                 "--plot", "t2.png", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["n"] == 3
     assert main(["convert", "--data", str(data), "--out", "cv"]) == 2
     err = capsys.readouterr().err
     assert "static images" in err and "spikeflow train --data" in err
@@ -106,9 +109,10 @@ def test_single_file_is_never_split_silently(shd_pair, capsys):
     assert len(err.splitlines()) == 1 and "nothing is split silently" in err
     assert "--test-data" in err and "--test-frac" in err
     # an explicit held-out fraction is recorded in the run, and eval reads the same split
-    assert main(["train", "--data", str(train), "--test-frac", "0.2", "--T", "10", "--hidden", "16", "--epochs", "1",
+    # (no --T: the window in the default 16 steps, said in the output)
+    assert main(["train", "--data", str(train), "--test-frac", "0.2", "--hidden", "16", "--epochs", "1",
                  "--batch-size", "16", "--out", str(out), "--no-progress"]) == 0
-    capsys.readouterr()
+    assert "T=16 steps of 31.25 ms over a 500 ms window (default: the window in 16 bins" in capsys.readouterr().out
     meta = json.loads((out / "result.json").read_text())
     assert meta["test"]["samples"] == 12                   # 20 % of 60 recordings, 4 of each class
     assert main(["eval", str(out), "--json"]) == 0
@@ -116,7 +120,7 @@ def test_single_file_is_never_split_silently(shd_pair, capsys):
     # hw run and eval-time reach the same held-out part with the same fraction
     nir = shd_pair / "single.nir"
     assert main(["export", str(out), "--nir", str(nir)]) == 0
-    assert main(["hw", "run", str(nir), "--data", str(train), "--test-frac", "0.2", "--T", "10", "--json"]) == 0
+    assert main(["hw", "run", str(nir), "--data", str(train), "--test-frac", "0.2", "--T", "16", "--json"]) == 0
     assert _json(capsys.readouterr().out)["samples"] == 12
     # another data set through the same run: the pair folder's test file
     assert main(["eval", str(out), "--data", str(shd_pair / "my_shd"), "--json"]) == 0
