@@ -74,6 +74,9 @@ def test_too_large_for_memory_fails_before_allocating():
 
 
 def test_cli_reports_config_errors(capsys):
-    assert cli.main(["sim", "cuba", "--neurons", "0", "--no-progress"]) == 2
+    assert cli.main(["sim", "cuba", "--neurons", "0", "--no-progress"]) == 2  # refused by the parser
     err = capsys.readouterr().err
-    assert err.startswith("spikeflow: error:") and "size 'n'" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert "argument --neurons" in err and "'0'" in err and err.count("\n") == 1
+    assert cli.main(["sim", "cuba", "--neurons", "100", "--dt", "0.5", "--no-progress"]) == 2  # by the network
+    err = capsys.readouterr().err
+    assert err.startswith("spikeflow: error: sim cuba: dt") and "0.5" in err and err.count("\n") == 1
