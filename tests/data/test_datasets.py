@@ -169,6 +169,9 @@ def test_shd_pair_splits_and_shared_geometry(tmp_path):
     x, _ = te[0]
     assert x.shape == (4, 24) and x[:, 3:6].sum(0).tolist() == [1, 1, 1]
     assert te.info["classes"] == 3
+    # steps of dt: the window grows to whole steps (401 ms -> 3 steps of 150 ms = 450 ms)
+    by_dt = load_dataset(tmp_path, "test", dt=0.15)
+    assert by_dt.duration_us == 450_000 and by_dt[0][0].shape == (3, 24)
     assert len(load_dataset(tmp_path, "all")) == 6
     # the same pair named explicitly; a test fraction does not apply to a pair
     te2 = load_dataset(tmp_path / "shd_train.h5", "test", T=4, test_path=tmp_path / "shd_test.h5")

@@ -19,7 +19,7 @@ Splits are never made silently. A dataset has a test part when
 Otherwise only ``split="all"`` reads it. The sensor geometry (channel count) is the largest
 over every part, so train and test bin to the same shape; ``sensor_size`` pins it (data that
 does not fit is an error). The recording window is the longest recording over every part,
-rounded up to a whole millisecond, unless ``duration_us`` pins it.
+rounded up to a whole millisecond (and to whole steps of ``dt``), unless ``duration_us`` pins it.
 """
 
 from __future__ import annotations
@@ -147,6 +147,8 @@ def load_path(path, split="train", *, T=None, dt=None, seed=0, transform=None, d
     if duration_us is None:
         last = max(int(r.t[-1]) + 1 if len(r) else 1 for rr in recs.values() for r in rr)
         duration_us = -(-last // 1000) * 1000        # whole milliseconds: 0.49998 s of data is a 500 ms window
+        if dt is not None:                           # ... and whole steps of dt, so every step is dt long
+            duration_us = int(round(math.ceil(duration_us / (dt * 1e6) - 1e-9) * dt * 1e6))
     labels = [r.label for rr in recs.values() for r in rr if r.label is not None]
     info = {"name": str(path), "split": split, "parts": {k: str(v) for k, v in parts.items()},
             "classes": max(labels) + 1 if labels else 0}
