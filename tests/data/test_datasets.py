@@ -183,8 +183,10 @@ def test_shd_pair_splits_and_shared_geometry(tmp_path):
         load_dataset(tmp_path / "shd_train.h5", "test", T=4)
     # a model's geometry pins the sensor size: smaller data is placed in it, larger is an error
     assert load_dataset(tmp_path, "test", T=4, sensor_size=(30, 1, 1))[0][0].shape == (4, 30)
-    with pytest.raises(ConfigError, match=r"sensor size \(24, 1, 1\).*larger than the required \(16, 1, 1\)"):
+    with pytest.raises(ConfigError, match=r"sensor size \(24, 1, 1\) \(W, H, P\) but \(16, 1, 1\) is required"):
         load_dataset(tmp_path, "test", T=4, sensor_size=(16, 1, 1))
+    with pytest.raises(ConfigError, match=r"but \(24, 2, 1\) is required"):   # not channel data: exact only
+        load_dataset(tmp_path, "test", T=4, sensor_size=(24, 2, 1))
 
 
 def test_transform_runs_tonic_on_events(tmp_path):

@@ -17,8 +17,9 @@ Splits are never made silently. A dataset has a test part when
   the same fraction and seed always give the same recordings).
 
 Otherwise only ``split="all"`` reads it. The sensor geometry (channel count) is the largest
-over every part, so train and test bin to the same shape; ``sensor_size`` pins it (data that
-does not fit is an error). The recording window is the longest recording over every part,
+over every part, so train and test bin to the same shape; ``sensor_size`` pins it: channel
+data (``(C, 1, 1)``, SHD) whose top channels never fire fits a larger count, any other
+difference is an error. The recording window is the longest recording over every part,
 rounded up to a whole millisecond (and to whole steps of ``dt``), unless ``duration_us`` pins it.
 """
 
@@ -113,10 +114,11 @@ def _fit_size(recs_by_part: dict, sensor_size) -> tuple:
     if sensor_size is None:
         return data
     want = tuple(int(v) for v in sensor_size)
-    if len(want) != 3 or any(d > w for d, w in zip(data, want)):
+    channels = data[1:] == (1, 1) and len(want) == 3 and want[1:] == (1, 1) and data[0] <= want[0]
+    if data != want and not channels:
         where = ", ".join(str(p) for p in recs_by_part)
-        raise ConfigError(f"dataset {where}: recordings have sensor size {data} (W, H, P), larger than the "
-                          f"required {want} (the model's input); the data does not fit the model")
+        raise ConfigError(f"dataset {where}: recordings have sensor size {data} (W, H, P) but {want} is required "
+                          f"(the model's input); the data does not fit the model")
     return want
 
 
