@@ -1,4 +1,4 @@
-"""Accuracy targets of issue 6, each as the ``spikeflow`` command that reproduces it.
+"""Accuracy targets of docs/training.md, each as the ``spikeflow`` commands that reproduce it, with its bar.
 
 usage: python benchmarks/accuracy.py [TARGET ...] [--runs DIR]
 TARGETs: digits, mnist5k, convert, nmnist5k, fsdd, spoken, stdp (default: all).

@@ -1,4 +1,5 @@
-"""spikeflow against snnTorch, SpikingJelly and Norse on the CPU (issue 4's W1-W4), plus the dense floor.
+"""spikeflow against snnTorch, SpikingJelly and Norse on the CPU (workloads W1-W4, defined in
+``bench_worker.py``), plus the dense floor.
 
     python benchmarks/peers.py                 # all workloads, writes benchmarks/RESULTS.md
     python benchmarks/peers.py --workloads W1 --rounds 1 --out /tmp/r.md
