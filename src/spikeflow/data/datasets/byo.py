@@ -135,16 +135,16 @@ def load_path(path, split="train", *, T=None, dt=None, seed=0, transform=None, d
     if test_frac is not None and "all" not in parts:
         raise ConfigError(f"dataset {path}: it has its own test part ({parts.get('test', parts.get('train'))}); "
                           f"a test fraction (--test-frac) applies to a single file or folder only")
+    recs = {p: list(_recordings(p)) for p in parts.values()}
+    for p, r in recs.items():
+        if not r:
+            raise DataFormatError(f"{p}: no event recordings found (suffixes {', '.join(EVENT_SUFFIXES)})")
     if split != "all" and split not in parts and not ("all" in parts and test_frac is not None):
         if "all" in parts:
             raise ConfigError(f"dataset {path}: one set of recordings with no separate test part; nothing is split "
                               f"silently: give a test file/folder (--test-data, or a folder holding train and test "
                               f"parts) or hold out a fraction (--test-frac F); to read it whole: --split all")
         raise ConfigError(f"dataset {path}: has no {split} part (found: {', '.join(str(p) for p in parts.values())})")
-    recs = {p: list(_recordings(p)) for p in parts.values()}
-    for p, r in recs.items():
-        if not r:
-            raise DataFormatError(f"{p}: no event recordings found (suffixes {', '.join(EVENT_SUFFIXES)})")
     size = _fit_size(recs, sensor_size)
     if duration_us is None:
         last = max(int(r.t[-1]) + 1 if len(r) else 1 for rr in recs.values() for r in rr)
