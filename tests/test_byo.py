@@ -146,8 +146,10 @@ def test_readme_bring_your_own_data_runs(tmp_path, monkeypatch, capsys):
     assert re.search(r"test: accuracy (\d+\.\d+) % \(30 samples\)", outputs[1])
     assert float(re.search(r"accuracy (\d+\.\d+) %", outputs[1]).group(1)) >= 90
     assert (tmp_path / "my_shd.nir").is_file()
-    assert "30 samples of" in outputs[3]
-    assert "200 events" in outputs[4]
+    full = re.search(r"after 100.0 % of the stream \( *500.0 ms\): +(\d+\.\d+) %", outputs[3])
+    assert full and float(full.group(1)) >= 90
+    assert "30 samples of" in outputs[4] and "T=10 steps of 50 ms" in outputs[4]
+    assert "200 events" in outputs[5]
 
 
 def _recording(fmt_suffix, label, seed, size):

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 from spikeflow.commands._common import (
     add_batch_size,
     add_json,
     add_limit,
     add_threads,
+    add_time,
     dataset,
     emit_json,
-    limited,
     load_run,
-    positive_float,
-    positive_int,
     run_dir,
 )
 
@@ -26,10 +22,8 @@ def register(sub) -> None:
                    help="dataset name or path (default: the one it was trained on)")
     p.add_argument("--split", default="test", choices=["train", "test", "all"],
                    help="part of the data to evaluate ('all': a whole event file or folder)")
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="number of time steps (default: the model's, as it was trained)")
-    p.add_argument("--dt", type=positive_float, default=None,
-                   help="event files: length of one time step (bin width) in seconds (default: the run's)")
+    add_time(p, "number of time steps (event data: bins over the recorded window; default: the run's time base)",
+             "length of one time step in seconds (event data: the bin width; default: the run's time base)")
     add_batch_size(p, 256)
     add_limit(p)
     add_threads(p)
@@ -40,37 +34,45 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from spikeflow.data.datasets.byo import is_path
+    from spikeflow.commands._timebase import apply_overrides, run_timebase
+    from spikeflow.data.modelinput import model_steps
     from spikeflow.errors import ConfigError
-    from spikeflow.train.datasets import data_options, describe, load_split
     from spikeflow.train.metrics import synaptic_operations
     from spikeflow.train.trainer import evaluate
 
     model, meta = load_run(args.run)
-    data = args.data or meta.get("data")
+    trained = run_timebase(model, meta, args.run)
+    tb, overridden = apply_overrides(trained, args.dt, args.T)
+    if model.spiking and tb.dt != trained.dt:
+        # steps of another width: the neurons keep their time constants in seconds, as a NIR
+        # reader running the exported file at that dt would (export scales tau by bin / neuron dt)
+        from spikeflow.ir.export import retimed
+
+        model.net = retimed(model.net, float(model.spec.get("dt", 1e-3)) * tb.dt / trained.dt, same_steps=False)
+    data = args.data or tb.data or meta.get("data")
     if not data:
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
-    sequence = model.spec.get("encoding") in ("sequence", "sum")
-    if args.T and not sequence:
-        model.time_steps = args.T
-    if is_path(data):
-        opts = _file_options(args, meta, data, model)
-        x, y, info = load_split(data, args.split, **opts)
-        if args.json != "-":
-            print(describe(data, info, "--T" if args.T else "--dt" if args.dt else "the run"))
-    else:
-        x, y = load_split(data, args.split, **data_options(data, args.T or model.spec.get("T"), args.dt))[:2]
-    keep = torch.from_numpy(limited(len(y), args.limit))
-    x, y = x[keep], y[keep]
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
-    n_in = model.spec.get("in_features")
-    if sequence and n_in and x.ndim >= 3 and math.prod(x.shape[2:]) != int(n_in):
-        raise ConfigError(f"--data {data}: samples have {math.prod(x.shape[2:])} inputs per time step "
-                          f"({list(x.shape[2:])}) but the model takes {n_in}")
-    if int(y.max()) >= int(meta.get("classes") or y.max() + 1):
-        raise ConfigError(f"--data {data}: labels go up to {int(y.max())} but the model has {meta['classes']} classes")
+    if model.spiking:
+        # the inputs every later command sees: binned/encoded with the run's time base
+        steps, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden,
+                               load=_recorded_split(meta, data))
+        x = torch.from_numpy(steps).transpose(0, 1)  # [N, T, ...]
+        model.encoding = "sequence"
+        model.time_steps = tb.T
+    else:
+        from spikeflow.commands._common import limited
+        from spikeflow.train.datasets import data_options, load_tensors
+
+        x, y = load_tensors(data, args.split, **data_options(data, tb.T if not tb.static else None))
+        keep = torch.from_numpy(limited(len(y), args.limit))
+        x, y = x[keep], y[keep]
+        tb.check_fits(x.shape[2:] if tb.encoding in ("events", "sequence") else x.shape[1:],
+                      int(y.max()) + 1, f"--data {data}")
+    y = torch.as_tensor(y)
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking, batch_size=args.batch_size)
+    result["timebase"] = tb.to_dict()
     ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
     emit_json(args.json, result)
@@ -83,22 +85,12 @@ def run(args) -> int:
     return 0
 
 
-def _file_options(args, meta: dict, data: str, model) -> dict:
-    """Event files: the binning, window, geometry and split the run recorded, with --T/--dt overrides."""
+def _recorded_split(meta: dict, data) -> dict:
+    """The test part a run recorded for its own event files (``--test-data``, ``--test-frac``)."""
     from pathlib import Path
 
-    from spikeflow.data.datasets.byo import sensor_for_input
-    from spikeflow.train.datasets import data_options
+    from spikeflow.data.datasets.byo import is_path
 
-    recorded = dict(meta.get("data_options") or {})
-    same = meta.get("data") and Path(str(meta["data"])).resolve() == Path(data).resolve()
-    keep = ("T", "dt", "duration_us", "sensor_size")  # the model's time base and geometry hold for any file
-    opts = recorded if same else {k: v for k, v in recorded.items() if k in keep}
-    if args.T or args.dt:
-        opts = {k: v for k, v in opts.items() if k not in ("T", "dt")}
-        opts.update(data_options(data, args.T, args.dt))
-    elif not opts:
-        opts = data_options(data, model.spec.get("T"))
-    if "sensor_size" not in opts and model.spec.get("arch") == "conv":
-        opts["sensor_size"] = list(sensor_for_input(model.spec["in_shape"]))
-    return opts
+    recorded = meta.get("data_options") or {}
+    same = is_path(data) and meta.get("data") and Path(str(meta["data"])).resolve() == Path(data).resolve()
+    return {k: recorded[k] for k in ("test_path", "test_frac") if same and k in recorded}

@@ -205,15 +205,15 @@ def sensor_for_input(shape) -> tuple[int, int, int]:
     raise ConfigError(f"a model input of shape {shape} does not take events")
 
 
-def file_options(name, input_shape, test_frac=None) -> dict:
+def file_options(name, input_shape=None, test_frac=None) -> dict:
     """Loader options for reading ``name`` into a model whose input has ``input_shape``: for
-    files, the model's geometry (smaller recordings are placed in it; larger ones are an error)
-    and the held-out fraction; built-in datasets take neither."""
+    files, the model's geometry (see ``sensor_size``) and the held-out fraction; built-in
+    datasets take neither."""
     if not is_path(name):
         if test_frac is not None:
             raise ConfigError(f"--test-frac applies to data files and folders; dataset {name!r} has fixed splits")
         return {}
-    opts = {"sensor_size": sensor_for_input(input_shape)}
+    opts = {} if input_shape is None else {"sensor_size": sensor_for_input(input_shape)}
     if test_frac is not None:
         opts["test_frac"] = float(test_frac)
     return opts
