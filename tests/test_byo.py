@@ -96,6 +96,10 @@ def test_shd_pair_through_every_command(shd_pair, capsys, monkeypatch):
     assert main(["eval-time", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--limit", "3",
                  "--plot", "t2.png", "--json"]) == 0
     assert _json(capsys.readouterr().out)["n"] == 3
+    assert main(["nir", "run", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["samples"] == 30
+    assert main(["stream", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--index", "29", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["label"] == 2
     assert main(["convert", "--data", str(data), "--out", "cv"]) == 2
     err = capsys.readouterr().err
     assert "static images" in err and "spikeflow train --data" in err

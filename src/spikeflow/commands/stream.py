@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="instead of --input: a dataset name or path; streams its recording --index (static images "
                         "as the spikes of the model's encoding)")
-    p.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to stream from")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of --data to stream from ('all': a whole event file or folder)")
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
     p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
     p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
