@@ -124,8 +124,14 @@ def test_single_file_is_never_split_silently(shd_pair, capsys):
     # hw run and eval-time reach the same held-out part with the same fraction
     nir = shd_pair / "single.nir"
     assert main(["export", str(out), "--nir", str(nir)]) == 0
-    assert main(["hw", "run", str(nir), "--data", str(train), "--test-frac", "0.2", "--T", "16", "--json"]) == 0
-    assert _json(capsys.readouterr().out)["samples"] == 12
+    assert main(["hw", "run", str(nir), "--data", str(train), "--test-frac", "0.2", "--json"]) == 0
+    hw = _json(capsys.readouterr().out)
+    assert main(["eval-time", str(nir), "--data", str(train), "--test-frac", "0.2", "--plot", str(shd_pair / "t.png"),
+                 "--json"]) == 0
+    et = _json(capsys.readouterr().out)
+    assert hw["samples"] == et["n"] == 12
+    assert main(["hw", "run", str(nir), "--data", str(train), "--json"]) == 2   # no split given: an error
+    assert "nothing is split silently" in capsys.readouterr().err
     # another data set through the same run: the pair folder's test file
     assert main(["eval", str(out), "--data", str(shd_pair / "my_shd"), "--json"]) == 0
     assert _json(capsys.readouterr().out)["samples"] == 30
