@@ -30,6 +30,9 @@ from spikeflow.neurons.lif import apply_reset, leaky_integrate
 
 @dataclass
 class ALIFParams:
+    """Adaptive LIF parameters: time constants ``tau_mem``, ``tau_adapt`` and ``dt`` in seconds; each spike
+    raises the threshold by ``beta`` (threshold units). Values may be scalars or per-neuron tensors.
+    """
     tau_mem: Value = 20e-3
     tau_adapt: Value = 200e-3
     v_threshold: Value = 1.0
@@ -61,6 +64,7 @@ class ALIFParams:
 
 
 class ALIFState(NamedTuple):
+    """ALIF state: membrane ``v`` and adaptation ``a`` (threshold = ``v_threshold + beta * a``), each ``[B, n]``."""
     v: torch.Tensor
     a: torch.Tensor  # adaptation variable; threshold = v_threshold + beta * a
 

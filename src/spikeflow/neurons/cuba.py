@@ -61,6 +61,9 @@ from spikeflow.neurons.lif import apply_reset, reset_at_crossing
 
 @dataclass
 class CubaLIFParams:
+    """Current-based LIF parameters (NIR ``CubaLIF``): ``tau_syn``, ``tau_mem`` and ``dt`` in seconds,
+    input weight ``w_in``, membrane gain ``r``; scalars or per-neuron tensors.
+    """
     tau_syn: Value = 5e-3
     tau_mem: Value = 20e-3
     v_threshold: Value = 1.0
@@ -105,6 +108,9 @@ class CubaLIFParams:
 
 @dataclass
 class CubaLIParams:
+    """Current-based leaky integrator parameters (NIR ``CubaLI``, a non-spiking readout): ``tau_syn``,
+    ``tau_mem`` and ``dt`` in seconds, ``w_in``, ``r``.
+    """
     tau_syn: Value = 5e-3
     tau_mem: Value = 20e-3
     v_leak: Value = 0.0
@@ -168,6 +174,7 @@ def _check_cuba(p, model: str) -> None:
 
 
 class CubaState(NamedTuple):
+    """CubaLIF/CubaLI state: membrane ``v`` and synaptic current ``i``, each ``[B, n]``."""
     v: torch.Tensor
     i: torch.Tensor  # synaptic current
 

@@ -29,6 +29,7 @@ from spikeflow.neurons.lif import apply_reset, reset_at_crossing
 
 @dataclass
 class IFParams:
+    """Integrate-and-fire parameters: ``v <- v + r * x`` per step (no leak); ``dt`` in seconds."""
     v_threshold: Value = 1.0
     v_reset: Value = 0.0
     r: Value = 1.0
@@ -45,6 +46,7 @@ class IFParams:
 
 
 class IFState(NamedTuple):
+    """IF state: membrane ``v`` ``[B, n]``."""
     v: torch.Tensor
 
 

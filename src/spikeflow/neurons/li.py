@@ -16,6 +16,7 @@ from spikeflow.neurons.lif import leaky_integrate
 
 @dataclass
 class LIParams:
+    """Leaky integrator parameters (a non-spiking readout): ``tau_mem`` and ``dt`` in seconds, ``v_leak``, ``r``."""
     tau_mem: Value = 20e-3
     v_leak: Value = 0.0
     r: Value = 1.0
@@ -33,6 +34,7 @@ class LIParams:
 
 
 class LIState(NamedTuple):
+    """LI state: membrane ``v`` ``[B, n]``."""
     v: torch.Tensor
 
 

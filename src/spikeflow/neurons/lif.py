@@ -33,6 +33,10 @@ from spikeflow.neurons.base import (
 
 @dataclass
 class LIFParams:
+    """LIF parameters: ``tau_mem``, ``dt`` and ``refractory`` in seconds; threshold, leak and reset
+    potentials and the input gain ``r`` as scalars or per-neuron tensors; ``reset`` is ``"subtract"`` or
+    ``"to_reset"``.
+    """
     tau_mem: Value = 20e-3
     v_threshold: Value = 1.0
     v_leak: Value = 0.0
@@ -63,6 +67,7 @@ class LIFParams:
 
 
 class LIFState(NamedTuple):
+    """LIF state: membrane ``v`` ``[B, n]`` and, with a refractory period, the steps left (int32 ``[B, n]``)."""
     v: torch.Tensor
     refractory: Optional[torch.Tensor] = None  # steps left, only when refractory > 0
 
