@@ -22,6 +22,7 @@ import re
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,9 +152,15 @@ def run_tutorial(path, fast: bool | None = None) -> Rendered:
                 continue
             parts.append(f"```python\n{cell.source}\n```")
             buf = io.StringIO()
+
+            def show_warning(message, category, filename, lineno, file=None, line=None, buf=buf):
+                buf.write(f"{category.__name__}: {message}\n")
+
             try:
                 code = compile(cell.source + "\n", f"{path.name} (cell {k}, line {cell.line})", "exec")
-                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
+                    warnings.simplefilter("default")
+                    warnings.showwarning = show_warning  # warnings are part of what a reader sees
                     exec(code, namespace)
             except Exception as err:
                 tb = traceback.format_exc(limit=-3)

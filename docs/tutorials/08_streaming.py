@@ -29,7 +29,9 @@ T, DT = 20, 1e-3                             # 20 steps of 1 ms: a 20 ms recordi
 # ## A model and its NIR file
 #
 # A spiking MLP on the 8x8 digits with rate-coded input (as in tutorial 2), exported to NIR the
-# way `spikeflow export` does it.
+# way `spikeflow export` does it. The export warns that the hidden layer's `reset="subtract"` travels
+# as node metadata, because NIR itself resets to `v_reset`: spikeflow's engines honour it, other
+# readers would not.
 
 # %%
 x, y = load_dataset("digits", "train").as_tensors()
