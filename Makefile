@@ -27,8 +27,9 @@ test: test-unit test-interop
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not interop"
 
+# The slow tests, and every property test again with fresh random examples (the unit suite's are fixed).
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m "slow and not interop"
+	$(PY) -m pytest -q -m "(slow or hypothesis) and not interop" --hypothesis-profile=random
 
 # Peer libraries for interop tests live in their own venv (torch pinned the same way).
 IVENV  := .venv-interop

@@ -1,4 +1,4 @@
-"""Accuracy targets of issue 6, each as the ``spikeflow`` command that reproduces it.
+"""Accuracy targets of docs/training.md, each as the ``spikeflow`` commands that reproduce it, with its bar.
 
 usage: python benchmarks/accuracy.py [TARGET ...] [--runs DIR]
 TARGETs: digits, mnist5k, convert, nmnist5k, fsdd, spoken, stdp (default: all).
@@ -12,6 +12,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from spikeflow.atomic import atomic_write_text
 
 # one recipe for the mnist5k SNN and its same-shape ANN (the 0.5-point comparison)
 MNIST_RECIPE = ["--epochs", "20", "--lr", "0.003", "--augment", "shift"]
@@ -101,7 +103,7 @@ def main(argv: list[str]) -> int:
         if name == "stdp":
             results["stdp"] = {"goal": "Diehl & Cook 2015 style STDP accuracy", "runs": stdp(runs)}
             runs.mkdir(parents=True, exist_ok=True)
-            results_path.write_text(json.dumps(results, indent=1))
+            atomic_write_text(results_path, json.dumps(results, indent=1))
             continue
         target = table[name]
         entry = {"goal": target["goal"], "runs": {}}
@@ -122,7 +124,7 @@ def main(argv: list[str]) -> int:
             entry["ann_minus_snn_points"] = round(100 * (acc["ann"] - acc["snn"]), 2)
         results[name] = entry
         runs.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(results, indent=1))
+        atomic_write_text(results_path, json.dumps(results, indent=1))
         print(json.dumps(entry, indent=1), flush=True)
     return 0
 

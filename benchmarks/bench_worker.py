@@ -6,7 +6,7 @@ the same function), and library versions. Runs in the project venv (spikeflow, d
 or in ``benchmarks/.venv-peers`` (snntorch, spikingjelly, norse); only the chosen library is
 imported.
 
-Workloads (issue 4): W1 700 -> Linear 256 -> LIF -> Linear 20 -> LIF, T=100, B=32, Bernoulli
+Workloads: W1 700 -> Linear 256 -> LIF -> Linear 20 -> LIF, T=100, B=32, Bernoulli
 p=0.05 input, decay 0.9 per step (v <- 0.9 v + x), threshold 1, reset by subtraction, loss
 cross-entropy on summed output spikes, forward + backward + Adam. W2: 2x32x32 (p=0.1) -> Conv
 16 k5 p2 -> LIF -> AvgPool2 -> Conv 32 k5 p2 -> LIF -> AvgPool2 -> Flatten -> Linear 10 -> LIF,

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 import spikeflow.nn as snn
+from spikeflow.atomic import atomic_write_text
 from spikeflow.data import load_dataset
 from spikeflow.errors import HardwareLimitError
 from spikeflow.hardware import PROFILES, QuantizationWarning, compile_network
@@ -140,10 +141,7 @@ def main(argv=None):
             "warnings": [str(w.message) for w in caught]}
         print(f"loihi {bits}-bit weights: float {ev.float_accuracy:.2%}  int {ev.int_accuracy:.2%}  "
               f"spike agreement {ev.spike_agreement:.4%}  warnings {len(caught)}")
-    tmp = os.path.join(args.out, "results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, os.path.join(args.out, "results.json"))
+    atomic_write_text(os.path.join(args.out, "results.json"), json.dumps(results, indent=2))
     return results
 
 

@@ -1,4 +1,5 @@
-"""spikeflow against snnTorch, SpikingJelly and Norse on the CPU (issue 4's W1-W4), plus the dense floor.
+"""spikeflow against snnTorch, SpikingJelly and Norse on the CPU (workloads W1-W4, defined in
+``bench_worker.py``), plus the dense floor.
 
     python benchmarks/peers.py                 # all workloads, writes benchmarks/RESULTS.md
     python benchmarks/peers.py --workloads W1 --rounds 1 --out /tmp/r.md
@@ -31,11 +32,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench_worker import W1_GAIN
+from spikeflow.atomic import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -221,10 +222,7 @@ def write_results(results: dict, args, path: Path, started: str):
         summ = {lib: summarise(runs) for lib, runs in results[wl].items()}
         lines += table(wl, summ)
     text = "\n".join(lines) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     print(text)
 
 

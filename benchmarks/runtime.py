@@ -23,6 +23,7 @@ import nir
 import numpy as np
 import torch
 
+from spikeflow.atomic import atomic_write_text
 from spikeflow.runtime import DenseEngine, EventEngine
 from spikeflow.runtime.stream import Stream
 
@@ -171,9 +172,7 @@ def main():
               f"{s['mean_latency_per_event_us']:.2f} µs (CPU {s['cpu_per_event_us']:.2f} µs)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
-        with open(args.json + ".tmp", "w") as fh:
-            json.dump({"w1": rows, "stream": st}, fh, indent=2)
-        os.replace(args.json + ".tmp", args.json)
+        atomic_write_text(args.json, json.dumps({"w1": rows, "stream": st}, indent=2))
 
 
 if __name__ == "__main__":

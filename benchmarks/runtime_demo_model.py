@@ -19,6 +19,7 @@ import warnings
 import torch
 
 import spikeflow.nn as snn
+from spikeflow.atomic import make_dirs
 from spikeflow.data.datasets import load_dataset
 from spikeflow.ir import to_nir, write
 
@@ -74,11 +75,10 @@ def main():
         acc = evaluate(net, xte, yte)
         print(f"epoch {epoch + 1}: loss {total / n:.3f}, test accuracy (full window) {acc * 100:.2f} % "
               f"({time.time() - t0:.0f} s)")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    make_dirs(os.path.dirname(os.path.abspath(args.out)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        write(to_nir(net, dt=DT, input_shape=(2, 34, 34)), args.out + ".tmp.nir")
-    os.replace(args.out + ".tmp.nir", args.out)
+        write(to_nir(net, dt=DT, input_shape=(2, 34, 34)), args.out)
     print(f"wrote {args.out}")
 
 

@@ -36,8 +36,9 @@ from spikeflow.errors import DataFormatError
 from tests.data.data_helpers import random_events
 
 N = 10_000
-SETTINGS = settings(max_examples=N, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+# Examples are drawn by the active profile (tests/conftest.py): fixed in the unit profile,
+# fresh in `make test-slow`.
+SETTINGS = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _valid_files(tmp):

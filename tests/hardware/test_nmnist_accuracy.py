@@ -39,6 +39,13 @@ def test_loihi_8bit_accuracy_within_one_point_of_float(tmp_path):
     compiled = compile_network(read_graph(path), "loihi")
     ev = evaluate(compiled, [(x_te[:, i:i + 100].numpy(), y_te[i:i + 100].numpy()) for i in range(0, 500, 100)],
                   progress=False)
-    assert ev.float_accuracy > 0.6  # trained, not chance
+    # Training through a spike threshold is chaotic: float summation order (another CPU) changes
+    # where it ends as much as another seed does, and seeds 0, 1, 2 end at 62 %, 53 % and 24 %
+    # float accuracy (chance 10 %). So the trained accuracy is only checked to be above chance
+    # with room to spare; the claim is about the integer run against the float one, which held
+    # with margin on all of them: accuracy gap 0.2, 0.2, 0.0 points, predictions equal on 99.2-99.8 %
+    # of samples, spikes equal at 99.95 % of (step, sample, neuron).
+    assert ev.float_accuracy > 0.15
     assert abs(ev.int_accuracy - ev.float_accuracy) <= 0.01
+    assert ev.prediction_agreement >= 0.97
     assert ev.spike_agreement >= 0.99

@@ -32,8 +32,15 @@ def _spikes(shape, seed=0, p=0.3):
 
 
 def _dense(n_in=5, n=7, seed=0):
+    """A Linear layer whose weights and bias are multiples of 1/64: with spike inputs every sum is
+    exact in float32, so a folded [T*B] matrix product and a per-step one agree bit for bit on
+    any CPU or BLAS, whatever order it sums in."""
     torch.manual_seed(seed)
-    return torch.nn.Linear(n_in, n)
+    layer = torch.nn.Linear(n_in, n)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.round(p * 64) / 64)
+    return layer
 
 
 NEURONS = {

@@ -10,42 +10,85 @@ import pytest
 import torch
 
 from spikeflow import kernels
-from spikeflow.neurons import MODELS
+from spikeflow.neurons import MODELS, heaviside
 from spikeflow.surrogate import Surrogate
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-pytestmark = pytest.mark.skipif(
+needs_triton = pytest.mark.skipif(
     importlib.util.find_spec("triton") is None or not (torch.cuda.is_available() or INTERPRET),
     reason="needs triton and a CUDA GPU (or TRITON_INTERPRET=1)",
 )
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+MODELS_RESETS = [(m, r) for m in ("lif", "if") for r in ("subtract", "to_reset", "none")]
+SURROGATES = [Surrogate("fast_sigmoid", 10.0), Surrogate("atan", 2.0), Surrogate("triangle", 1.0),
+              Surrogate("straight_through", 1.0)]
+# A GPU may contract a multiply-add into an FMA, so its membranes can differ from the CPU's in the
+# last bits (~1e-7 here). Cases whose membrane never comes within MARGIN of the threshold (checked in
+# float64) therefore have the same spikes on every device: no spike comparison is left to chance.
+MARGIN = 1e-3
 
 
-@pytest.mark.parametrize("model", ["lif", "if"])
-@pytest.mark.parametrize("reset", ["subtract", "to_reset", "none"])
-@pytest.mark.parametrize("sg", [Surrogate("fast_sigmoid", 10.0), Surrogate("atan", 2.0),
-                                Surrogate("triangle", 1.0), Surrogate("straight_through", 1.0)])
-def test_triton_matches_reference(model, reset, sg):
-    g = torch.Generator().manual_seed(5)
-    m = MODELS[model]
+def _params(model, reset):
     kw = dict(reset=reset, v_reset=-0.1)
     if model == "lif":
         kw.update(tau_mem=5e-3, r=3.0)
-    p = m.params_cls(**kw)
-    x = (torch.randn(20, 3, 9, generator=g) * 0.8 + 0.4).to(DEVICE).requires_grad_()
-    st = m.init_state(x.shape[1:], p, device=DEVICE)
-    st = st._replace(v=(st.v + 0.3).requires_grad_())
-    w = torch.randn(x.shape, generator=g).to(DEVICE)
+    return MODELS[model].params_cls(**kw)
+
+
+def _min_margin(model, params, x, v0) -> float:
+    """Smallest |membrane - threshold| over all neurons and steps of the float64 reference."""
+    m = MODELS[model]
+    seen = []
+
+    def spike_fn(u):
+        seen.append(float(u.abs().min()))
+        return heaviside(u)
+
+    st = m.init_state(x.shape[1:], params, dtype=torch.float64)._replace(v=v0.double())
+    kernels.multistep(m, x.double(), st, params, spike_fn, backend="reference")
+    return min(seen)
+
+
+def _case(model, reset):
+    """Input, initial membrane and output weights of the first seed from 5 on whose membranes keep
+    MARGIN away from the threshold (a fixed, deterministic choice)."""
+    params = _params(model, reset)
+    for seed in range(5, 105):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(20, 3, 9, generator=g) * 0.8 + 0.4
+        v0 = MODELS[model].init_state((3, 9), params).v + 0.3
+        w = torch.randn(x.shape, generator=g)
+        if _min_margin(model, params, x, v0) >= MARGIN:
+            return params, x, v0, w
+    raise AssertionError(f"no seed gives a {model}/{reset} case clear of the threshold")
+
+
+@pytest.mark.parametrize("model, reset", MODELS_RESETS)
+def test_cases_keep_clear_of_the_threshold_and_spike(model, reset):
+    """Runs without triton: every case the GPU test uses exists and exercises spikes and resets."""
+    params, x, v0, _ = _case(model, reset)
+    m = MODELS[model]
+    st = m.init_state(x.shape[1:], params)._replace(v=v0)
+    out, _, _ = kernels.multistep(m, x, st, params, heaviside, backend="reference")
+    assert 0 < out.mean() < 0.9
+
+
+@needs_triton
+@pytest.mark.parametrize("model, reset", MODELS_RESETS)
+@pytest.mark.parametrize("sg", SURROGATES)
+def test_triton_matches_reference(model, reset, sg):
+    params, x, v0, w = _case(model, reset)
+    m = MODELS[model]
+    x, w = x.to(DEVICE).requires_grad_(), w.to(DEVICE)
+    st = m.init_state(x.shape[1:], params, device=DEVICE)
+    st = st._replace(v=v0.to(DEVICE).requires_grad_())
     res = []
     for backend in ("gpu", "reference"):
-        out, final, trace = kernels.multistep(m, x, st, p, sg, backend=backend, return_trace=True)
+        out, final, trace = kernels.multistep(m, x, st, params, sg, backend=backend, return_trace=True)
         loss = (out * w).sum() + 0.1 * trace.square().sum() + final.v.sum()
         res.append((out, trace, torch.autograd.grad(loss, (x, st.v))))
     (o1, t1, g1), (o2, t2, g2) = res
-    if INTERPRET:
-        assert torch.equal(o1, o2)
-    else:  # a GPU may contract multiply-adds into FMAs: allow a rare near-threshold flip
-        assert (o1 != o2).float().mean().item() < 1e-3
+    assert torch.equal(o1, o2)
     assert (t1 - t2).abs().max().item() < 1e-5
     for a, b in zip(g1, g2):
         assert (a - b).abs().max().item() <= 1e-4 * max(1.0, b.abs().max().item())

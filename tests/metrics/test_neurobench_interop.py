@@ -1,11 +1,13 @@
 """spikeflow.metrics equal the neurobench package's metrics on the same model and data.
 
-Runs in the interop venv (`make test-interop`); skipped where neurobench is not installed.
+Runs in the interop venv (`make test-interop`); a missing neurobench or snnTorch fails the test.
 Static metrics and synaptic operations / activation sparsity are taken by neurobench on the
 spikeflow model itself; membrane updates need snnTorch neurons (neurobench reads their `mem`),
 so they are compared on an snnTorch twin (Leaky with beta = 1, same weights) whose spikes are
 checked to equal spikeflow's first.
 """
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,17 +15,23 @@ from torch import nn
 
 import spikeflow.nn as snn_sf
 from spikeflow.metrics import connection_sparsity, footprint, workload_metrics
+from spikeflow.nn import NeuronLayer
+from tests.peers import require
 
 pytestmark = pytest.mark.interop
 
-neurobench = pytest.importorskip("neurobench")
-snntorch = pytest.importorskip("snntorch")
-from neurobench.benchmarks import Benchmark  # noqa: E402
-from neurobench.metrics.static import ConnectionSparsity, Footprint  # noqa: E402
-from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations  # noqa: E402
-from neurobench.models import SNNTorchModel, TorchModel  # noqa: E402
 
-from spikeflow.nn import NeuronLayer  # noqa: E402
+def _neurobench():
+    """neurobench's pieces, imported inside the tests (never in the unit run; missing, the test fails)."""
+    require("neurobench")
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity, Footprint
+    from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations
+    from neurobench.models import SNNTorchModel, TorchModel
+
+    return SimpleNamespace(Benchmark=Benchmark, ConnectionSparsity=ConnectionSparsity, Footprint=Footprint,
+                           ActivationSparsity=ActivationSparsity, MembraneUpdates=MembraneUpdates,
+                           SynapticOperations=SynapticOperations, SNNTorchModel=SNNTorchModel, TorchModel=TorchModel)
 
 N_IN, HID, N_OUT, T, B = 20, 16, 5, 12, 6
 TH = 2.0  # high enough that a membrane never stays above threshold after one subtraction
@@ -57,6 +65,7 @@ class Twin(nn.Module):
         with torch.no_grad():
             self.fc1.weight.copy_(w1)
             self.fc2.weight.copy_(w2)
+        snntorch = require("snntorch")
         kw = dict(beta=1.0, threshold=TH, reset_mechanism="subtract", reset_delay=False)
         self.lif1, self.lif2 = snntorch.Leaky(**kw), snntorch.Leaky(**kw)
 
@@ -96,13 +105,14 @@ def batches_time_major(x):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_metrics_equal_neurobench_on_spikeflow_model(seed):
+    nb_ = _neurobench()
     w1, w2 = weights(seed)
     net = spikeflow_net(w1, w2)
     x, y = data(seed)
-    model = TorchModel(BatchFirst(net))
+    model = nb_.TorchModel(BatchFirst(net))
     model.add_activation_module(NeuronLayer)
-    nb = Benchmark(model, loader(x, y), [], [], [[Footprint, ConnectionSparsity],
-                                                   [ActivationSparsity, SynapticOperations]]).run(quiet=True)
+    nb = nb_.Benchmark(model, loader(x, y), [], [], [[nb_.Footprint, nb_.ConnectionSparsity],
+                                                   [nb_.ActivationSparsity, nb_.SynapticOperations]]).run(quiet=True)
     ours = workload_metrics(net, batches_time_major(x))
     assert footprint(net) == nb["Footprint"]
     assert round(connection_sparsity(net), 4) == nb["ConnectionSparsity"]
@@ -113,15 +123,16 @@ def test_metrics_equal_neurobench_on_spikeflow_model(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_workload_metrics_equal_neurobench_on_snntorch_twin(seed):
+    nb_ = _neurobench()
     w1, w2 = weights(seed)
     net, twin = spikeflow_net(w1, w2), Twin(w1, w2)
     x, y = data(seed)
-    model = SNNTorchModel(twin)
+    model = nb_.SNNTorchModel(twin)
     out_twin = model(x)  # [B, T, N_OUT]
     out_sf = net(x.transpose(0, 1)).transpose(0, 1)
     assert torch.equal(out_twin, out_sf) and out_sf.sum() > 0  # same network, same spikes
-    nb = Benchmark(model, loader(x, y), [], [], [[], [ActivationSparsity, SynapticOperations,
-                                                      MembraneUpdates]]).run(quiet=True)
+    nb = nb_.Benchmark(model, loader(x, y), [], [], [[], [nb_.ActivationSparsity, nb_.SynapticOperations,
+                                                      nb_.MembraneUpdates]]).run(quiet=True)
     ours = workload_metrics(net, batches_time_major(x))
     assert ours["membrane_updates"] == pytest.approx(nb["MembraneUpdates"])
     assert ours["activation_sparsity"] == pytest.approx(nb["ActivationSparsity"], abs=1e-12)

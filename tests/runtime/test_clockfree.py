@@ -208,7 +208,7 @@ def test_random_cubalif_graph_converges_within_one_dt(reset):
     Later spikes of one neuron are not bounded by one dt: by default (``reset_timing="step"``) the
     stepped engines reset at the end of the crossing step rather than at the crossing, which delays
     the neuron's next crossing by up to about a step per spike (more when the drive is barely above
-    threshold). That is the discrete-time model (DESIGN.md: reset in the same step), and it vanishes
+    threshold). That is the discrete-time model (docs/architecture.md: reset in the same step), and it vanishes
     as dt -> 0; ``reset_timing="crossing"`` removes it (test_reset_timing.py)."""
     dur, q = 0.05, 1e-3
     n_first = 0

@@ -39,7 +39,10 @@ def trained():
     )
     x, y = _data(256, 0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for step in range(40):
+    # Training through a spike threshold is chaotic (float summation order changes the path). With
+    # 40 steps one initial seed in eight ended at 21 % test accuracy; with 120, seeds 0-9 all reach
+    # 100 %, so the bar below (60 %) is far from where any of them ends.
+    for step in range(120):
         idx = torch.arange(step * 32, step * 32 + 32) % 256
         v = net(x[idx].transpose(0, 1))
         mean = v.cumsum(0) / torch.arange(1, T + 1).reshape(-1, 1, 1)

@@ -11,21 +11,9 @@ import numpy as np
 import pytest
 
 from spikeflow import sim
+from tests.sim.brian2_env import brian2_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def brian2_python():
-    vpy = os.path.join(ROOT, "benchmarks", ".venv-brian2", "bin", "python")
-    if not os.path.exists(vpy):
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("bench_sim", os.path.join(ROOT, "benchmarks", "sim.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        vpy = mod.ensure_brian2_venv()
-    return vpy
 
 
 @pytest.mark.interop

@@ -1,6 +1,5 @@
 """Invalid configurations raise ConfigError with a message that names the problem, before allocating."""
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -61,12 +60,11 @@ def test_too_large_for_memory_fails_before_allocating():
     a = net.add(sim.LIF(1_000_000_000))
     net.connect(a, a, sim.FixedProbability(0.01), weight=1.0)
     tracemalloc.start()
-    t0 = time.perf_counter()
     with pytest.raises(ConfigError, match=r"GiB .*available"):
         net.run(0.01, progress=False)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < 50 * 2**20 and time.perf_counter() - t0 < 5.0
+    assert peak < 50 * 2**20  # it refused before allocating (a wall-clock bound would depend on the machine's load)
     small = sim.Network(dt=1e-4, memory_limit=10_000)  # an explicit limit is honoured too
     small.add(sim.LIF(10_000))
     with pytest.raises(ConfigError, match="GiB"):
@@ -74,6 +72,9 @@ def test_too_large_for_memory_fails_before_allocating():
 
 
 def test_cli_reports_config_errors(capsys):
-    assert cli.main(["sim", "cuba", "--neurons", "0", "--no-progress"]) == 2
+    assert cli.main(["sim", "cuba", "--neurons", "0", "--no-progress"]) == 2  # refused by the parser
     err = capsys.readouterr().err
-    assert err.startswith("spikeflow: error:") and "size 'n'" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert "argument --neurons" in err and "'0'" in err and err.count("\n") == 1
+    assert cli.main(["sim", "cuba", "--neurons", "100", "--dt", "0.5", "--no-progress"]) == 2  # by the network
+    err = capsys.readouterr().err
+    assert err.startswith("spikeflow: error: sim cuba: dt") and "0.5" in err and err.count("\n") == 1

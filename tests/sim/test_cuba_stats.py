@@ -15,6 +15,7 @@ import pytest
 
 from spikeflow.sim import cuba
 from spikeflow.sim.stats import cv_isi, mean_rate
+from tests.sim.brian2_env import brian2_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -62,14 +63,7 @@ def test_cuba_single_run_sanity():
 @pytest.mark.slow
 @pytest.mark.interop
 def test_cuba_rate_and_cv_match_brian2_live():
-    vpy = os.path.join(ROOT, "benchmarks", ".venv-brian2", "bin", "python")
-    if not os.path.exists(vpy):
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("bench_sim", os.path.join(ROOT, "benchmarks", "sim.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        vpy = mod.ensure_brian2_venv()
+    vpy = brian2_python()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "b2.npz")
         script = os.path.join(ROOT, "benchmarks", "brian2_cuba.py")

@@ -96,6 +96,9 @@ def test_zoo_model_keeps_statistics_through_train_and_eval(tmp_path, capsys, mon
         return (x, y) if split == "train" else (x[:30], y[:30])
 
     monkeypatch.setattr(datasets, "load_tensors", fake)
+    from spikeflow.data import DATASETS
+
+    monkeypatch.setitem(DATASETS, "fake-seq", {"kind": "test"})  # a name the CLI's --data accepts
     out = tmp_path / "run"
     assert main(["train", "--data", "fake-seq", "--model", "recurrent", "--hidden", "16", "--loss", "ce_mean",
                  "--epochs", "2", "--batch-size", "16", "--input-norm", "--deltas", "1",

@@ -84,6 +84,7 @@ def run_show(args) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from spikeflow.atomic import atomic_output
     from spikeflow.data import DATASETS, Events, load_dataset
 
     if args.name in DATASETS:
@@ -126,8 +127,11 @@ def run_show(args) -> int:
         fig.colorbar(im, ax=ax)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     print(out)
     return 0
 

@@ -78,13 +78,12 @@ def run(args) -> int:
 
 
 def _plot(rep, duration_us, path, title):
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from spikeflow.atomic import atomic_output
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(rep.fractions * duration_us / 1e3, rep.accuracy * 100, "o-")
@@ -98,8 +97,8 @@ def _plot(rep, duration_us, path, title):
     b.set_ylabel("recordings")
     b.set_title(f"mean fraction needed {rep.mean_fraction:.2f}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

@@ -67,6 +67,7 @@ NEURON_TYPES = ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I")
 def summary(graph) -> dict:
     """Nodes with shapes and parameter summaries, neuron and synapse counts (used by ``nir info``)."""
     from spikeflow.ir import shapes as rules
+    from spikeflow.ir.conventions import declared
     from spikeflow.ir.importer import graph_dt, guess_convention
     from spikeflow.ir.topology import components, flatten
 
@@ -92,7 +93,8 @@ def summary(graph) -> dict:
                 synapses += int(np.prod(out_shape)) * int(np.prod(w.shape[1:]))  # each output sees C_in/g * kernel
         rows.append((name, kind, _fmt(in_shape), _fmt(out_shape), _params(node)))
     return {"rows": rows, "neurons": neurons, "synapses": synapses, "weights": weights, "edges": len(flat.edges),
-            "cycles": cyclic, "dt": graph_dt(graph), "convention": guess_convention(graph),
+            "cycles": cyclic, "dt": graph_dt(graph), "declared": declared(graph),
+            "convention": declared(graph) or guess_convention(graph),
             "inputs": {n: out_shapes.get(n) for n in flat.inputs},
             "outputs": {n: out_shapes.get(n) for n in flat.outputs}}
 
@@ -102,8 +104,10 @@ def run_info(args) -> int:
     s = summary(graph)
     print(f"file       {args.model}")
     dt = f"{s['dt']} s" if s["dt"] is not None else "not set"
-    if s["dt"] is None and s["convention"]:
-        dt += f" (looks like a {s['convention']} file)"
+    if s["declared"]:
+        dt += f" (declares convention {s['declared']})"
+    elif s["dt"] is None and s["convention"]:
+        dt += f" (looks like a {s['convention']} file; --convention spikeflow reads it as written)"
     print(f"dt         {dt}")
     print("inputs     " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["inputs"].items()))
     print("outputs    " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["outputs"].items()))

@@ -61,6 +61,7 @@ def _child_argv(args):
 def run_cuba(args) -> int:
     import numpy as np
 
+    from spikeflow.atomic import atomic_output
     from spikeflow.sim import cuba, distributed
     from spikeflow.sim.stats import cv_isi, mean_rate
 
@@ -83,9 +84,8 @@ def run_cuba(args) -> int:
         result.update(spikes=int(idx.size), rate_hz=round(mean_rate(idx, args.neurons, args.duration), 4),
                       cv_isi=round(cv_isi(idx, t), 4))
         if args.out and rank == 0:
-            tmp = args.out + ".tmp.npz"
-            np.savez(tmp, indices=idx.astype(np.int32), times=t)
-            os.replace(tmp, args.out)
+            with atomic_output(args.out, "wb") as fh:
+                np.savez(fh, indices=idx.astype(np.int32), times=t)
     if rank == 0:
         emit_json(args.json, result)
         if args.json != "-":

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
+from spikeflow.atomic import atomic_output
 from spikeflow.hardware.compiler import CompiledNetwork
 from spikeflow.hardware.cost import CostReport, chip_cost, dense_costs, dense_macs
 from spikeflow.hardware.engine import RunResult, float_run, run_integer
@@ -91,14 +90,8 @@ def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
         ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2e}", ha="center", va="bottom", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
     fig.tight_layout()
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a chart is for sharing
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)

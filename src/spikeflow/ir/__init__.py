@@ -12,21 +12,24 @@ Interface:
   validated with h5py before arrays are read (links, storage, dtypes, declared sizes,
   node types and fields, edges, shapes); any problem raises ``spikeflow.errors.NIRError``
   naming the node. Nothing in the file is executed.
-* ``from_nir(graph_or_path, *, dt=None, discretization="exact") -> GraphModule``, a
-  ``torch.nn.Module`` that runs the graph on time-major input ``[T, B, ...]`` in
-  topological order; cycles run step by step through a one-step delay.
+* ``from_nir(graph_or_path, *, dt=None, discretization=None, convention="auto", reset=None)
+  -> GraphModule``, a ``torch.nn.Module`` that runs the graph on time-major input
+  ``[T, B, ...]`` in topological order; cycles run step by step through a one-step delay.
+  ``convention`` (``ir.conventions``): how the file is meant, as declared by the caller or the
+  file's metadata; shape heuristics only propose, with a warning.
 * For engines that run graphs themselves: ``flatten``/``components`` (subgraphs inlined,
   cycles and their delayed edges), ``infer_shapes`` (batch-free shape of every node) and
   ``node_module`` (the spikeflow module of one node under the time policy).
 
-Time policy (DESIGN.md "Time and units"): ``dt`` and tau in seconds; a neuron step is the
+Time policy: ``dt`` and tau in seconds; a neuron step is the
 exact solution of NIR's ODE with the input held over the step: leak ``exp(-dt/tau)``,
 input ``r * I * (1 - exp(-dt/tau))`` (LIF, LI, CubaLIF/CubaLI's current); CubaLIF/CubaLI's
 membrane takes the exact solution of the coupled current/membrane ODEs (``neurons.cuba``);
 IF (``dv/dt = R I`` in NIR, ``v += r x`` per step in spikeflow) converts as ``R = r / dt``.
 ``dt`` for import: the caller's, else the graph's metadata, else ``DEFAULT_DT`` (1 ms)
 with a warning. snnTorch 1.0 files assume 1e-4 s and Norse 1.1 files 1e-3 s, and both
-libraries discretize with forward Euler: ``discretization="euler"`` reproduces that.
+libraries step forward Euler in their own order: ``convention="snntorch"`` / ``"norse"`` (or
+``discretization="snntorch"`` / ``"norse"``) reproduces their spikes exactly.
 """
 
 from spikeflow.ir.export import to_nir
@@ -38,6 +41,7 @@ from spikeflow.ir.importer import (
     graph_dt,
     guess_convention,
     node_module,
+    resolve_convention,
 )
 from spikeflow.ir.reader import read_graph
 from spikeflow.ir.shapes import infer as infer_shapes
@@ -46,5 +50,5 @@ from spikeflow.ir.writer import write
 
 __all__ = [
     "CONVENTIONS", "DEFAULT_DT", "GraphModule", "components", "flatten", "from_nir", "graph_dt", "guess_convention",
-    "infer_shapes", "node_module", "read_graph", "to_nir", "write",
+    "infer_shapes", "node_module", "read_graph", "resolve_convention", "to_nir", "write",
 ]

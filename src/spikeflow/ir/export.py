@@ -2,7 +2,7 @@
 
 Every parameter is written per neuron (arrays of the layer's batch-free shape) and the
 Input/Output types are batch-free, so the graph passes ``nir``'s type check. The graph's
-metadata holds ``dt`` (seconds). Time conversions (DESIGN.md "Time and units"):
+metadata holds ``dt`` (seconds). Time conversions (docs/architecture.md, "Time and units"):
 
 * LIF/LI/CubaLIF/CubaLI: spikeflow's parameters *are* NIR's (tau in seconds, r, v_leak,
   w_in); spikeflow's exact-decay step is the exact solution of NIR's ODE for an input

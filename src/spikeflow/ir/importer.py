@@ -1,20 +1,22 @@
 """Import NIR graphs as runnable spikeflow modules (``from_nir``).
 
-Time policy (DESIGN.md "Time and units"): each neuron node becomes a spikeflow
-``NeuronLayer`` whose step is the exact solution of the node's ODE over one step of
-``dt`` with the input held constant: leak ``exp(-dt / tau)``, input
-``r * I * (1 - exp(-dt / tau))``; IF gets ``r_spikeflow = R * dt``. NIR resets to
-``v_reset``; a spikeflow file's ``spikeflow_reset`` metadata (``"subtract"``) is honoured.
+Time policy: each neuron node becomes a spikeflow ``NeuronLayer`` whose step is the exact
+solution of the node's ODE over one step of ``dt`` with the input held constant: leak
+``exp(-dt / tau)``, input ``r * I * (1 - exp(-dt / tau))``; IF gets ``r_spikeflow = R * dt``.
+NIR resets to ``v_reset``; a spikeflow file's ``spikeflow_reset`` metadata (``"subtract"``) is
+honoured.
 
-``discretization="euler"`` reproduces forward Euler (``v += dt / tau * (v_leak - v + r I)``),
-the scheme snnTorch and Norse use, with the same spikeflow step: forward Euler's decay
-``1 - dt / tau`` is the exact decay of ``tau' = -dt / log(1 - dt / tau)`` and its input gain
-``dt / tau = 1 - exp(-dt / tau')``, so only the time constants change. (For CubaLIF/CubaLI
-this reproduces Euler's decays and the current's input gain; the membrane keeps the exact
-coupled step of ``neurons.cuba``, which differs from Euler's coupling at second order in dt/tau.)
+``discretization="euler"`` reproduces forward Euler's decays (``v += dt / tau * (v_leak - v + r I)``)
+with the same spikeflow step: forward Euler's decay ``1 - dt / tau`` is the exact decay of
+``tau' = -dt / log(1 - dt / tau)`` and its input gain ``dt / tau = 1 - exp(-dt / tau')``, so only
+the time constants change. (For CubaLIF/CubaLI the membrane keeps the exact coupled step of
+``neurons.cuba``, which differs from Euler's coupling at second order in dt/tau.)
+``discretization="snntorch"`` / ``"norse"`` step forward Euler as those libraries do
+(``neurons.euler``: current first, their arithmetic), with coefficients computed in float64
+from the file's values and rounded once; the conventions of ``ir.conventions`` choose them.
 
-``dt`` comes from the caller, else the graph's metadata ``dt``, else ``DEFAULT_DT`` with a
-warning that says so (snnTorch 1.0 simulates its NIR files at 1e-4 s, Norse 1.1 at 1e-3 s).
+``dt`` comes from the caller, else the convention's, else the graph's metadata ``dt``, else
+``DEFAULT_DT`` with a warning that says so. A tau below ``dt`` is warned about, naming the node.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ import torch
 from torch import nn
 
 from spikeflow.errors import NIRError, SpikeflowError
+from spikeflow.ir import conventions
 from spikeflow.ir import shapes as shape_rules
-from spikeflow.ir.topology import Component, FlatGraph, components, flatten
+from spikeflow.ir.conventions import CONVENTIONS
+from spikeflow.ir.topology import Component, components, flatten
 from spikeflow.nn.elementwise import Delay, Scale, SumPool2d, Threshold
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.neuron import NeuronLayer
 
 DEFAULT_DT = 1e-3  # seconds; spikeflow's default step (and Norse's NIR convention)
-DISCRETIZATIONS = ("exact", "euler")
+DISCRETIZATIONS = ("exact", "euler", "snntorch", "norse")
 PASS_THROUGH = (nir.Input, nir.Output)
 _STEPPABLE = (NeuronLayer, Delay, Scale, Threshold, TimeFold)
 
@@ -75,52 +79,44 @@ def resolve_dt(graph: nir.NIRGraph, dt: float | None, source: str = "NIR graph")
     return DEFAULT_DT
 
 
-# What the peers' NIR files assume (read from snntorch 1.0.0 export_nir/import_nir and
-# norse 1.1.0 torch/utils/export_nir.py, import_nir.py, functional/lif_box.py).
-CONVENTIONS = {
-    "snntorch": dict(
-        dt=1e-4, discretization="euler", tau_in_dt_units=False,
-        note="snnTorch 1.0 writes LIF/CubaLIF with r = tau / 1e-4 s and simulates NIR graphs with forward Euler "
-             "at dt = 1e-4 s",
-    ),
-    "norse": dict(
-        dt=1e-3, discretization="euler", tau_in_dt_units=True,
-        note="Norse 1.1 simulates with forward Euler at dt = 1e-3 s and writes every tau as dt / tau_inv "
-             "(= dt * tau), so tau is divided by dt here; its IF adds the input once per step (r per step, "
-             "not per second), so IF's r is divided by dt",
-    ),
-}
+def guess_convention(graph: nir.NIRGraph, dt: float | None = None) -> str | None:
+    """'snntorch' or 'norse' when a graph that declares nothing carries that library's signature
+    (a proposal: ``from_nir`` warns when it follows one)."""
+    if graph_dt(graph) is not None or conventions.declared(graph) is not None:
+        return None
+    return conventions.guess(graph, dt)[0]
 
 
-def guess_convention(graph: nir.NIRGraph) -> str | None:
-    """'snntorch' or 'norse' when a graph without ``dt`` metadata carries that library's signature."""
+def resolve_convention(graph: nir.NIRGraph, convention: str = "auto", dt: float | None = None,
+                       source: str = "NIR graph") -> str | None:
+    """The convention to read ``graph`` with (None: spikeflow's, the file as written): the
+    caller's, else the metadata's, else none when the metadata has ``dt``, else a guess, with a
+    warning that says what was assumed and how to turn it off."""
+    if convention not in ("auto",) + conventions.NAMES:
+        raise NIRError(f"from_nir: convention must be 'auto', {', '.join(map(repr, conventions.NAMES))}; "
+                       f"got {convention!r}")
+    if convention != "auto":
+        return None if convention == "spikeflow" else convention
+    said = conventions.declared(graph)
+    if said is not None:
+        return None if said == "spikeflow" else said
     if graph_dt(graph) is not None:
         return None
-    neurons = [n for n in _all_nodes(graph) if isinstance(n, (nir.LIF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.IF))]
-    if not neurons:
-        return None
-    snn_sig = [n for n in neurons if isinstance(n, (nir.LIF, nir.CubaLIF))]
-    if snn_sig and len(snn_sig) == len(neurons) and all(
-        np.allclose(np.asarray(n.r, np.float64) * 1e-4, np.asarray(getattr(n, "tau", getattr(n, "tau_mem", 0.0)),
-                                                                    np.float64), rtol=1e-4)
-        for n in snn_sig
-    ):
-        return "snntorch"
-    zero_d = any(np.ndim(getattr(n, "v_leak", getattr(n, "r", None))) == 0 for n in neurons)
-    batch_input = any(
-        isinstance(n, nir.Input) and np.size(n.input_type.get("input")) >= 2
-        and int(np.asarray(n.input_type["input"]).reshape(-1)[0]) == 1
-        for n in graph.nodes.values()
-    )
-    return "norse" if (zero_d or batch_input) else None
-
-
-def _all_nodes(graph: nir.NIRGraph):
-    for n in graph.nodes.values():
-        if isinstance(n, nir.NIRGraph):
-            yield from _all_nodes(n)
-        else:
-            yield n
+    conv, evidence = conventions.guess(graph, dt)
+    off = ("pass convention='spikeflow' (CLI: --convention spikeflow) to read it as written, or store metadata "
+           "convention='...' in the file to say how it is meant")
+    if conv is not None:
+        c = CONVENTIONS[conv]
+        step = c["dt"] if dt is None else dt
+        warnings.warn(
+            f"{source}: recognised as a {conv} file by its shape ({evidence}; {c['note']}); assuming dt = {step} s, "
+            f"discretization = {c['discretization']!r}. To turn this off, {off}.",
+            stacklevel=3,
+        )
+    elif evidence:
+        warnings.warn(f"{source}: looks like a Norse file ({evidence}); read as written. Pass convention='norse' "
+                      "(CLI: --convention norse) for Norse's discretization.", stacklevel=3)
+    return conv
 
 
 def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float | None = None,
@@ -128,10 +124,13 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float 
              reset: str | None = None) -> GraphModule:
     """A runnable module for a NIR graph (or a NIR file, read safely with ``read_graph``).
 
-    ``convention``: ``"auto"`` (recognise snnTorch 1.0 and Norse 1.1 files that carry no
-    ``dt``, with a warning saying what is assumed), ``"spikeflow"`` (no guessing),
-    ``"snntorch"`` or ``"norse"`` (apply that library's dt, discretization and quirks).
-    ``discretization``: ``"exact"`` (spikeflow's policy, the default) or ``"euler"``.
+    ``convention`` (see ``spikeflow.ir.conventions``): ``"auto"`` (the file's metadata
+    ``convention``, else its metadata ``dt`` means spikeflow's, else the shape heuristics propose
+    snnTorch 1.0 or Norse 1.1, with a warning), ``"spikeflow"`` (the file as written),
+    ``"snntorch"`` or ``"norse"`` (that library's dt, units and discretization).
+    ``discretization``: ``"exact"`` (spikeflow's policy, the default), ``"euler"`` (forward Euler's
+    decays, see the module doc), ``"snntorch"`` or ``"norse"`` (forward Euler in that library's
+    update order and arithmetic, ``spikeflow.neurons.euler``; a convention sets its own).
     ``reset``: None (a node's ``spikeflow_reset`` metadata, else NIR's reset to ``v_reset``), or
     ``"to_reset"`` / ``"subtract"`` for every spiking node. With ``v_reset = 0``, subtracting the
     threshold at the end of the step is the exact grid form of NIR's IF reset (the overshoot since
@@ -141,9 +140,8 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float 
         raise NIRError(f"from_nir: reset must be None, 'to_reset', 'subtract' or 'none', got {reset!r}")
     if discretization is not None and discretization not in DISCRETIZATIONS:
         raise NIRError(f"from_nir: discretization must be one of {DISCRETIZATIONS}, got {discretization!r}")
-    if convention not in ("auto", "spikeflow") + tuple(CONVENTIONS):
-        raise NIRError(f"from_nir: convention must be 'auto', 'spikeflow', {', '.join(map(repr, CONVENTIONS))}; "
-                       f"got {convention!r}")
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise NIRError(f"from_nir: dt must be a number of seconds > 0, got {dt!r}")
     if isinstance(graph_or_path, nir.NIRGraph):
         graph, source = graph_or_path, "NIR graph"
     elif isinstance(graph_or_path, (str, os.PathLike)):
@@ -152,23 +150,13 @@ def from_nir(graph_or_path: Union[nir.NIRGraph, str, os.PathLike], *, dt: float 
         graph, source = read_graph(graph_or_path), f"NIR file {os.fspath(graph_or_path)}"
     else:
         raise NIRError(f"from_nir: expected a nir.NIRGraph or a path, got {type(graph_or_path).__name__}")
-    conv = guess_convention(graph) if convention == "auto" else (None if convention == "spikeflow" else convention)
-    tau_div = None
+    conv = resolve_convention(graph, convention, dt, source)
     if conv is not None:
-        c = CONVENTIONS[conv]
-        step = float(dt) if dt is not None else c["dt"]
-        discretization = discretization or c["discretization"]
-        if c["tau_in_dt_units"]:
-            tau_div = step
-        how = "recognised as" if convention == "auto" else "treated as"
-        warnings.warn(
-            f"{source}: {how} a {conv} file ({c['note']}); assuming dt = {step} s, discretization = "
-            f"{discretization!r}. Pass convention='spikeflow' and dt=... to override.",
-            stacklevel=2,
-        )
+        step = float(dt) if dt is not None else CONVENTIONS[conv]["dt"]
+        discretization = discretization or CONVENTIONS[conv]["discretization"]
     else:
         step = resolve_dt(graph, dt, source)
-    return GraphModule(graph, step, discretization=discretization or "exact", source=source, tau_divisor=tau_div,
+    return GraphModule(graph, step, discretization=discretization or "exact", source=source, convention=conv,
                        reset=reset)
 
 
@@ -187,7 +175,7 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: nir.NIRGraph, dt: float, *, discretization: str = "exact",
-                 source: str = "NIR graph", tau_divisor: float | None = None, reset: str | None = None):
+                 source: str = "NIR graph", convention: str | None = None, reset: str | None = None):
         super().__init__()
         self.dt = float(dt)
         self.discretization = discretization
@@ -196,11 +184,16 @@ class GraphModule(nn.Module):
         graph.nodes = dict(graph.nodes)
         shape_rules.strip_batch_axis(graph, source)
         flat = flatten(graph, source)
-        if tau_divisor is not None:
-            _divide_taus(flat, tau_divisor)
+        if convention == "norse":
+            changed = conventions.norse_units(flat, self.dt)
+            if not changed:
+                warnings.warn(f"{source}: read with Norse's discretization, but every tau is >= dt = {self.dt:g} s: "
+                              "the parameters are taken as seconds already and not divided by dt", stacklevel=3)
+        self.convention = convention
         self.flat = flat
         self.shapes = shape_rules.infer(flat, source)
         self.components: List[Component] = components(flat)
+        looped = {n for c in self.components if c.cyclic for n in c.nodes}
         self.layers = nn.ModuleDict()
         for name, node in flat.nodes.items():
             if name not in flat.inputs and not flat.sources(name):
@@ -208,7 +201,7 @@ class GraphModule(nn.Module):
                                "a graph Input")
             in_shape = self._in_shape(name)
             self.layers[_key(name)] = _build(name, node, in_shape, self.shapes[name], self.dt, discretization,
-                                             source, reset)
+                                             source, reset, in_cycle=name in looped)
         if not flat.inputs:
             raise NIRError(f"{source}: the graph has no Input node")
         if not flat.outputs:
@@ -367,19 +360,6 @@ class GraphModule(nn.Module):
                 traces[n] = torch.stack(trs[n])
 
 
-def _divide_taus(flat: FlatGraph, divisor: float) -> None:
-    """Norse 1.1's units: tau written as dt * tau, IF's r per step; both divided by dt."""
-    for name, node in list(flat.nodes.items()):
-        fields = [f for f in ("tau", "tau_mem", "tau_syn") if getattr(node, f, None) is not None]
-        if isinstance(node, nir.IF):
-            fields = ["r"]
-        if fields:
-            node = copy.copy(node)
-            for f in fields:
-                setattr(node, f, (np.asarray(getattr(node, f), dtype=np.float64) / divisor).astype(np.float32))
-            flat.nodes[name] = node
-
-
 def _t(v, shape) -> torch.Tensor:
     a = np.asarray(v, dtype=np.float32)
     if shape is not None:
@@ -405,15 +385,16 @@ def _euler_tau(tau: torch.Tensor, dt: float, name: str, field: str, source: str)
 
 
 def node_module(name, node, in_shape, out_shape, dt, discretization="exact", source="NIR graph",
-                reset=None) -> nn.Module:
+                reset=None, in_cycle=False) -> nn.Module:
     """The spikeflow module that runs one (flat) NIR node under the time policy; for engines that
-    execute graphs themselves (``GraphModule`` uses it for every node)."""
-    return _build(name, node, in_shape, out_shape, dt, discretization, source, reset)
+    execute graphs themselves (``GraphModule`` uses it for every node). ``in_cycle``: the node is
+    part of a recurrent loop (snnTorch's discretization resets a looped CubaLIF one step late)."""
+    return _build(name, node, in_shape, out_shape, dt, discretization, source, reset, in_cycle)
 
 
-def _build(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
+def _build(name, node, in_shape, out_shape, dt, discretization, source, reset=None, in_cycle=False) -> nn.Module:
     try:
-        return _module(name, node, in_shape, out_shape, dt, discretization, source, reset)
+        return _module(name, node, in_shape, out_shape, dt, discretization, source, reset, in_cycle)
     except NIRError:
         raise
     except (SpikeflowError, ValueError, TypeError, RuntimeError, IndexError) as err:
@@ -445,7 +426,7 @@ def _padding(p, n: int):
     return _ints(p, n) if n > 1 else _ints(p, 1)[0]
 
 
-def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=None) -> nn.Module:
+def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=None, in_cycle=False) -> nn.Module:
     kind = type(node).__name__
     if isinstance(node, PASS_THROUGH):
         return nn.Identity()
@@ -483,23 +464,93 @@ def _module(name, node, in_shape, out_shape, dt, discretization, source, reset=N
     if kind == "Delay":
         return Delay(_t(node.delay, out_shape), dt=dt)
     if kind in ("LIF", "LI", "CubaLIF", "CubaLI", "IF"):
-        return _neuron(name, node, kind, out_shape, dt, discretization, source, reset)
+        return _neuron(name, node, kind, out_shape, dt, discretization, source, reset, in_cycle)
     raise NIRError(f"{source}: node '{name}' has type {kind}, which spikeflow cannot run; supported: Input, Output, "
                    "Affine, Linear, Conv1d, Conv2d, AvgPool2d, SumPool2d, Flatten, Scale, Threshold, Delay, LIF, IF, "
                    "LI, CubaLIF, CubaLI (and subgraphs)")
 
 
-def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=None) -> NeuronLayer:
+def _check_taus(name, node, kind, dt, discretization, source) -> None:
+    """Time constants must be > 0; one below ``dt`` makes the neuron degenerate at this step: warn."""
+    for field in conventions.TAU_FIELDS:
+        if getattr(node, field, None) is None:
+            continue
+        t = np.asarray(getattr(node, field), np.float64)
+        if not np.all(np.isfinite(t)) or np.any(t <= 0):
+            raise NIRError(f"{source}: node '{name}' ({kind}): '{field}' must be > 0 seconds")
+        if np.any(t < dt):
+            what = ("forward Euler's decay 1 - dt/tau is negative" if discretization != "exact"
+                    else "the neuron forgets its state within one step")
+            warnings.warn(f"{source}: node '{name}' ({kind}): {field} = {t.min():g} s is below dt = {dt:g} s "
+                          f"({what}); check the file's units and dt", stacklevel=2)
+
+
+_ONE_ULPS = 4 * 2.0 ** -24  # a float32 product that is 1 to within a few roundings is 1
+
+
+def _coef(v, shape, snap_one=False) -> torch.Tensor:
+    """A per-step coefficient computed in float64, rounded once to float32 of the layer's shape."""
+    a = np.asarray(v, np.float64)
+    if snap_one:
+        a = np.where(np.abs(a - 1.0) <= _ONE_ULPS, 1.0, a)
+    return _t(a, shape)
+
+
+def _rate(tau, dt, discretization) -> np.ndarray:
+    """``dt / tau``; Norse keeps ``1 / tau`` as a float32 parameter and multiplies by ``dt`` in float32."""
+    tau = np.asarray(tau, np.float64)
+    if discretization == "norse":
+        return (np.float32(dt) * (1.0 / tau).astype(np.float32)).astype(np.float64)
+    return dt / tau
+
+
+def _euler_coefs(node, kind, shape, dt, discretization, r=None, v_leak=None, tau=None):
+    """The membrane's forward-Euler coefficients (``neurons.euler``) from float64 parameters."""
+    k = _rate(tau, dt, discretization)
+    decay = 1.0 - k
+    if discretization == "snntorch":
+        decay = np.clip(decay, 0.0, 1.0)  # snnTorch clamps beta to [0, 1]
+    r64, vl = np.asarray(r, np.float64), np.asarray(v_leak, np.float64)
+    return dict(decay=_coef(decay, shape), gain=_coef(r64 * k, shape, snap_one=True), bias=_coef(k * vl, shape),
+                rate=_coef(k, shape), r=_coef(r64, shape, snap_one=True), v_leak=_coef(vl, shape),
+                form="decay" if discretization == "snntorch" else "increment", dt=dt)
+
+
+def _peer_neuron(name, node, kind, shape, dt, discretization, reset, in_cycle) -> NeuronLayer:
+    """``discretization`` "snntorch" / "norse": forward Euler as that library steps (``neurons.euler``)."""
+    if kind == "IF":  # no leak: v += R dt x in every scheme
+        return NeuronLayer("if", shape, r=_coef(np.asarray(node.r, np.float64) * dt, shape, snap_one=True),
+                           v_threshold=_t(node.v_threshold, shape), v_reset=_t(node.v_reset, shape), dt=dt,
+                           reset=reset)
+    tau = node.tau if kind in ("LIF", "LI") else node.tau_mem
+    p = _euler_coefs(node, kind, shape, dt, discretization, r=node.r, v_leak=node.v_leak, tau=tau)
+    if kind in ("CubaLIF", "CubaLI"):
+        ks = _rate(node.tau_syn, dt, discretization)
+        decay_s = np.clip(1.0 - ks, 0.0, 1.0) if discretization == "snntorch" else 1.0 - ks
+        p.update(syn_decay=_coef(decay_s, shape), syn_rate=_coef(ks, shape),
+                 in_gain=_coef(np.asarray(node.w_in, np.float64) * ks, shape, snap_one=True))
+    if kind in ("LI", "CubaLI"):
+        return NeuronLayer("li_euler" if kind == "LI" else "cubali_euler", shape, **p)
+    spiking = dict(v_threshold=_t(node.v_threshold, shape), v_reset=_t(node.v_reset, shape), reset=reset)
+    if kind == "LIF":
+        return NeuronLayer("lif_euler", shape, **p, **spiking)
+    # snnTorch 1.0's RSynaptic (its CubaLIF in a loop) resets one step late whatever its reset_delay
+    delay = discretization == "snntorch" and in_cycle
+    return NeuronLayer("cubalif_euler", shape, **p, **spiking, reset_delay=delay)
+
+
+def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=None, in_cycle=False) -> NeuronLayer:
     if shape is None:
         raise NIRError(f"{source}: node '{name}' ({kind}): cannot tell the number of neurons")
+    _check_taus(name, node, kind, dt, discretization, source)
+    reset = reset_override or _reset(node)
+    if discretization in ("snntorch", "norse"):
+        return _peer_neuron(name, node, kind, shape, dt, discretization, reset, in_cycle)
     p = lambda v: _param(v, shape)  # noqa: E731
     euler = discretization == "euler"
 
     def tau(v, field):
         t = p(v)
-        tt = torch.as_tensor(t)
-        if not torch.isfinite(tt).all() or (tt <= 0).any():
-            raise NIRError(f"{source}: node '{name}' ({kind}): '{field}' must be > 0 seconds")
         if not euler:
             return t
         if isinstance(t, float):
@@ -508,7 +559,6 @@ def _neuron(name, node, kind, shape, dt, discretization, source, reset_override=
             return -dt / math.log1p(-dt / t)
         return _euler_tau(t, dt, name, field, source)
 
-    reset = reset_override or _reset(node)
     if kind == "LIF":
         refr = float(np.asarray(_meta(node).get("spikeflow_refractory", 0.0)))
         return NeuronLayer("lif", shape, tau_mem=tau(node.tau, "tau"), r=p(node.r), v_leak=p(node.v_leak),

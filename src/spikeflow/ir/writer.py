@@ -1,4 +1,4 @@
-"""Atomic writing of NIR files (temp file in the same folder, then ``os.replace``).
+"""Atomic writing of NIR files (through ``spikeflow.atomic``).
 
 The layout is ``nir.write``'s (``version``, ``node/type``, ``node/nodes/<name>/<field>``,
 ``node/edges``) with two fixes: fields that are ``None`` (e.g. a grouped convolution's
@@ -9,12 +9,12 @@ written uncompressed (h5py cannot compress scalars; Norse's graphs have them).
 from __future__ import annotations
 
 import os
-import tempfile
 
 import h5py
 import nir
 import numpy as np
 
+from spikeflow.atomic import atomic_output
 from spikeflow.errors import NIRError
 
 
@@ -53,15 +53,10 @@ def write(module_or_graph, path, *, compression="gzip", **to_nir_kw) -> nir.NIRG
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise NIRError(f"write: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".nir-", suffix=".tmp", dir=folder)
-    os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
+        with atomic_output(path, parents=False) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
             _write_group(f.create_group("node"), graph.to_dict(), compression)
-        os.replace(tmp, path)
     except Exception as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise NIRError(f"write: cannot write NIR file {path}: {err}") from err
     return graph

@@ -2,9 +2,10 @@
 
 ``multistep(model, x, state, params, spike_fn, backend="auto")`` runs a neuron model over
 all T steps of a time-major input. Backends: ``"reference"`` (the model's torch ``step``
-in a loop; the oracle and fallback), ``"cpu"`` (numba) and ``"gpu"`` (triton) fused kernels
-for LIF, IF, ALIF and CubaLIF. ``"auto"`` uses the fused kernel of the tensor's device when
-the model, dtype and spike function are supported, else the reference loop.
+in a loop; the oracle and fallback), ``"cpu"`` (numba: LIF, IF, ALIF and CubaLIF) and ``"gpu"``
+(triton, the optional ``gpu`` extra: LIF and IF only, see ``fused.GPU_SCOPE``) fused kernels.
+``"auto"`` uses the fused kernel of the tensor's device when the model, dtype and spike function
+are supported, else the reference loop.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ a ``NamedTuple`` state, ``init_state(shape, params)`` and a plain reference
 tested against these steps.
 """
 
-from spikeflow.neurons import alif, cuba, if_, izhikevich, li, lif
+from spikeflow.neurons import alif, cuba, euler, if_, izhikevich, li, lif
 from spikeflow.neurons.alif import ALIFParams, ALIFState
 from spikeflow.neurons.base import heaviside
 from spikeflow.neurons.cuba import CubaLIFParams, CubaLIParams, CubaState
@@ -20,6 +20,6 @@ from spikeflow.neurons.registry import MODELS, NeuronModel, get_model
 __all__ = [
     "ALIFParams", "ALIFState", "CubaLIFParams", "CubaLIParams", "CubaState", "IFParams",
     "IFState", "IZHIKEVICH_PRESETS", "IzhikevichParams", "IzhikevichState", "LIParams",
-    "LIState", "LIFParams", "LIFState", "alif", "cuba", "heaviside", "if_", "izhikevich",
+    "LIState", "LIFParams", "LIFState", "alif", "cuba", "euler", "heaviside", "if_", "izhikevich",
     "li", "lif", "MODELS", "NeuronModel", "get_model",
 ]

@@ -1,6 +1,6 @@
 """Shared helpers for neuron models: parameter checks and the exact-decay rule.
 
-Time policy (DESIGN.md): ``dt`` and every ``tau`` are in seconds; a leak step is
+Time policy (docs/architecture.md): ``dt`` and every ``tau`` are in seconds; a leak step is
 the exact decay ``exp(-dt / tau)``; input enters as ``r * I * (1 - exp(-dt / tau))``.
 """
 

@@ -5,7 +5,7 @@ ODEs (NIR, Pedersen et al. 2024, "Neuromorphic intermediate representation", Nat
 15:8122): ``tau_syn * dI/dt = -I + w_in * S`` and ``tau_mem * dv/dt = (v_leak - v) + r * I``.
 
 Step: the exact solution of this linear system over one step with the input ``x`` held
-constant (DESIGN.md's time policy, as for LIF; exact integration of linear ODEs per Rotter &
+constant (the time policy of docs/architecture.md, as for LIF; exact integration of linear ODEs per Rotter &
 Diesmann 1999, Biol. Cybern. 81:381, "Exact digital simulation of time-invariant linear
 systems"). With ``a = exp(-dt/tau_mem)``, ``b = exp(-dt/tau_syn)``::
 

@@ -1,7 +1,7 @@
 """Leaky integrate-and-fire (LIF) neuron: the NIR ``LIF`` node.
 
 ODE (NIR): ``tau_mem * dv/dt = (v_leak - v) + r * I``.
-Step (exact decay, DESIGN.md):
+Step (exact decay, docs/architecture.md):
 ``v <- v_leak + (v - v_leak) * a + r * x * (1 - a)`` with ``a = exp(-dt / tau_mem)``;
 a spike when ``v > v_threshold``; reset in the same step, by subtracting the
 threshold (``reset="subtract"``) or to ``v_reset`` (``reset="to_reset"``).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Tuple
 
 from spikeflow.errors import ParameterError
-from spikeflow.neurons import alif, cuba, if_, izhikevich, li, lif
+from spikeflow.neurons import alif, cuba, euler, if_, izhikevich, li, lif
 
 
 class NeuronModel(NamedTuple):
@@ -37,6 +37,14 @@ MODELS = {
     "izhikevich": NeuronModel(
         "izhikevich", izhikevich.IzhikevichParams, izhikevich.init_state, izhikevich.step, True, (), None
     ),
+    # forward Euler by per-step coefficients, in the update orders of other libraries (NIR import)
+    "lif_euler": NeuronModel("lif_euler", euler.EulerLIFParams, euler.init_state, euler.step_lif, True, (),
+                             "v_threshold"),
+    "li_euler": NeuronModel("li_euler", euler.EulerLIParams, euler.init_state, euler.step_li, False, (), None),
+    "cubalif_euler": NeuronModel("cubalif_euler", euler.EulerCubaLIFParams, euler.init_cuba_state,
+                                 euler.step_cubalif, True, (), "v_threshold"),
+    "cubali_euler": NeuronModel("cubali_euler", euler.EulerCubaLIParams, euler.init_cuba_state, euler.step_cubali,
+                                False, (), None),
 }
 
 

@@ -37,7 +37,7 @@ class DenseEngine:
         spike_value: what one output spike transmits downstream (1.0; ``q / dt`` makes a
             spike a charge of area ``q`` for ``dt``-convergence studies).
         reset_timing: ``"step"`` (default): reset at the end of the step that crossed threshold,
-            the discrete model of DESIGN.md that trained models and NIR export use. ``"crossing"``:
+            the discrete-time model (docs/architecture.md) that trained models and NIR export use. ``"crossing"``:
             the reset is applied at the threshold-crossing time located inside the step (Hansel
             et al. 1998), so spike trains converge to the clock-free engine's spike by spike as
             dt -> 0; the math is each model's ``step_crossing`` in ``spikeflow.neurons`` (CubaLIF:

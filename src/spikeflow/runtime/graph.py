@@ -4,7 +4,7 @@ The plan holds, per node: its kind, numpy weights and bias, conv/pool geometry, 
 parameters in NIR units, input/output shapes, and its predecessors split into
 *direct* edges (same time step) and *delayed* edges (previous step's output).
 
-Time and cycle policy (DESIGN.md):
+Time and cycle policy (docs/architecture.md):
 - ``dt`` comes from the caller, else the graph's ``metadata["dt"]``; without one the
   graph cannot be run by a stepped engine (``NIRError``).
 - A cycle must contain a neuron node; edges leaving a neuron node inside a cycle carry

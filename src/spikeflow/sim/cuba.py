@@ -17,6 +17,7 @@ Voltages are in mV (float32 keeps 7 digits there).
 
 from __future__ import annotations
 
+from spikeflow.errors import ConfigError
 from spikeflow.sim.connectivity import FixedProbability
 from spikeflow.sim.network import Network
 from spikeflow.sim.populations import LIF
@@ -36,6 +37,11 @@ def connection_probability(n: int) -> float:
 def build(n: int = 4000, seed: int = 0, dt: float = 1e-4, dtype: str = "float32", threads=None,
           record: bool = True, memory_limit=None):
     """The CUBA network; returns ``(net, monitors)`` with spike monitors of E and I (or None)."""
+    if not 0 < dt <= TAUE:
+        raise ConfigError(f"sim cuba: dt must be in (0, {TAUE}] seconds (the fastest synaptic time constant), "
+                          f"got {dt}")
+    if n < 5:
+        raise ConfigError(f"sim cuba: the network needs at least 5 neurons (4 excitatory : 1 inhibitory), got {n}")
     net = Network(dt=dt, seed=seed, dtype=dtype, threads=threads, memory_limit=memory_limit)
     n_exc = n * 4 // 5
     kw = dict(tau_mem=TAUM, v_threshold=VT, v_leak=EL, v_reset=VR, refractory=REFRACTORY - dt, reset="to_reset",

@@ -515,10 +515,10 @@ class Network:
         arrays = {k: v for k, v in self._state.items()}
         arrays.update(step=np.int64(self.step), ss_ptr=self._ss["ss_ptr"], layout=np.array(
             [self._rank, self._world, self._n_total, self.seed], np.int64))
-        path = str(path)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        from spikeflow.atomic import atomic_output
+
+        with atomic_output(path, "wb") as fh:
+            np.savez(fh, **arrays)
 
     def load_state(self, path):
         """Restore a state written by :meth:`save_state` into this (identically declared) network."""

@@ -1,6 +1,6 @@
 """Metrics: accuracy, per-layer spike rate, activation sparsity and synaptic operations.
 
-Synaptic operations follow NeuroBench's definitions (ECOSYSTEM.md): a spike (binary)
+Synaptic operations follow NeuroBench's definitions (Yik et al., Nature Communications 2025): a spike (binary)
 input to a synaptic layer counts one accumulate (AC) per fan-out weight, a non-binary
 input one multiply-accumulate (MAC); counts are per sample and per inference (all T steps).
 """

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from spikeflow.atomic import append_line
 from spikeflow.errors import CheckpointError, ConfigError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
@@ -204,12 +205,8 @@ class Trainer:
     def _log_step(self, loss: float, acc: float, lr: float):
         if self.out is None or self.rank != 0:
             return
-        path = self.out / "steps.csv"
-        new = not path.is_file()
-        with open(path, "a") as f:
-            if new:
-                f.write(",".join(STEP_FIELDS) + "\n")
-            f.write(f"{self.global_step},{self.epoch},{self.step_in_epoch},{loss:.6g},{acc:.6g},{lr:.6g}\n")
+        append_line(self.out / "steps.csv", f"{self.global_step},{self.epoch},{self.step_in_epoch},{loss:.6g},"
+                    f"{acc:.6g},{lr:.6g}", header=",".join(STEP_FIELDS))
 
     def _write_epoch_logs(self):
         if self.out is None or self.rank != 0:

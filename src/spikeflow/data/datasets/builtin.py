@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeflow.atomic import atomic_output
 from spikeflow.data.datasets.base import ArraySplit, EventSplit
 from spikeflow.data.datasets.cache import ensure
 from spikeflow.data.formats.native import EventBundle, write_bundle_arrays
@@ -33,7 +34,7 @@ def _stratified_split(labels: np.ndarray, n_test: int, seed: int):
 
 
 def _save_npz(path: Path, **arrays):
-    with open(path, "wb") as fh:
+    with atomic_output(path, "wb") as fh:
         np.savez(fh, **arrays)
 
 

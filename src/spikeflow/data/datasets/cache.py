@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Callable
 
+from spikeflow.atomic import fsync_dir, make_dirs, make_temp_dir, sync_tree
 from spikeflow.errors import DataFormatError
 
 MANIFEST = "manifest.json"
@@ -78,8 +78,8 @@ def ensure(key: str, build: Callable[[Path], dict], cache_dir=None) -> tuple[Pat
         warnings.warn(f"spikeflow: cache {folder} is incomplete or corrupt (checksum mismatch); "
                       f"rebuilding", stacklevel=3)
         shutil.rmtree(folder, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+    make_dirs(root)
+    tmp = make_temp_dir(root, f".{key}.")
     try:
         t0 = time.perf_counter()
         info = build(tmp) or {}
@@ -87,8 +87,10 @@ def ensure(key: str, build: Callable[[Path], dict], cache_dir=None) -> tuple[Pat
         manifest = {"key": key, "files": files, "build_seconds": round(time.perf_counter() - t0, 3),
                     "bytes": sum((tmp / n).stat().st_size for n in files), **info}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        sync_tree(tmp)
         try:
             os.replace(tmp, folder)
+            fsync_dir(root)
         except OSError:  # another process finished first
             if verify(folder) is None:
                 raise DataFormatError(f"{folder}: cannot install the cache folder") from None

@@ -1,4 +1,4 @@
-"""Shared pieces of the file-format readers: byte sources, caps, atomic writes.
+"""Shared pieces of the file-format readers: byte sources, caps, error messages.
 
 Every reader takes a path or raw ``bytes`` (the fuzz tests feed bytes) and raises
 ``DataFormatError`` naming the file and the byte offset of the first problem.
@@ -7,8 +7,6 @@ Every reader takes a path or raw ``bytes`` (the fuzz tests feed bytes) and raise
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Union
 
 from spikeflow.errors import DataFormatError
@@ -49,30 +47,6 @@ def fail(name: str, offset: int, what: str) -> DataFormatError:
 def check_count(name: str, n: int, max_events: int, offset: int = 0) -> None:
     if n > max_events:
         raise fail(name, offset, f"{n} events is over the cap of {max_events} events (max_events=...)")
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Writes ``data`` to a temp file beside ``path`` and renames it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_path(path) -> tuple[Path, Path]:
-    """``(final, temp)`` paths for writers that need a file name (h5py, numpy)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    return path, Path(tmp)
 
 
 def parse_text_header(data: bytes, name: str, marker: bytes, end_line: bytes | None = None) -> tuple[list[str], int]:

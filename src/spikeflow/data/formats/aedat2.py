@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikeflow.atomic import atomic_write_bytes
 from spikeflow.data.events import Events, make_events_array
 from spikeflow.data.formats._common import (
     MAX_EVENTS,
     Source,
-    atomic_write_bytes,
     check_count,
     fail,
     load_bytes,

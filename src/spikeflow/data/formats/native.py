@@ -17,8 +17,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from spikeflow.atomic import atomic_output
 from spikeflow.data.events import Events, make_events_array
-from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, atomic_path, fail, load_bytes
+from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, fail, load_bytes
 from spikeflow.data.formats._h5 import dataset, open_h5, read_array
 from spikeflow.errors import DataFormatError
 
@@ -103,17 +104,11 @@ def _assemble(name, cols, size, label, check_order: bool = True) -> Events:
 
 def write_npz(path, events: Events) -> None:
     """Writes ``events`` as a spikeflow ``.npz`` (x, y, t in µs, p, sensor_size, label), atomically."""
-    final, tmp = atomic_path(Path(path).with_suffix(".npz") if Path(path).suffix != ".npz" else path)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, x=events.x, y=events.y, t=events.t, p=events.p,
-                     sensor_size=np.array(events.sensor_size, dtype=np.int64),
-                     label=np.array(-1 if events.label is None else events.label, dtype=np.int64),
-                     format=np.array(NPZ_FORMAT))
-        Path(tmp).replace(final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(Path(path).with_suffix(".npz") if Path(path).suffix != ".npz" else path, "wb") as fh:
+        np.savez(fh, x=events.x, y=events.y, t=events.t, p=events.p,
+                 sensor_size=np.array(events.sensor_size, dtype=np.int64),
+                 label=np.array(-1 if events.label is None else events.label, dtype=np.int64),
+                 format=np.array(NPZ_FORMAT))
 
 
 # --------------------------------------------------------------------------------------
@@ -137,26 +132,20 @@ def write_bundle(path, samples, sensor_size, *, compression="lzf") -> None:
 def write_bundle_arrays(path, events: np.ndarray, offsets, labels, sensor_size, *, compression="lzf",
                         attrs=None) -> None:
     offsets = np.asarray(offsets, dtype=np.int64)
-    final, tmp = atomic_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            w, h, npol = sensor_size
-            for k, hi in (("x", w - 1), ("y", h - 1), ("p", npol - 1)):
-                f.create_dataset(k, data=events[k].astype(_small_dtype(hi)), compression=compression)
-            t = events["t"]
-            if len(t) and t.min() >= 0 and t.max() < 1 << 32:
-                t = t.astype(np.uint32)                     # halves the size of most recordings
-            f.create_dataset("t", data=t, compression=compression, shuffle=compression is not None)
-            f.create_dataset("offsets", data=offsets)
-            f.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
-            f.attrs["format"] = BUNDLE_FORMAT
-            f.attrs["sensor_size"] = np.array(sensor_size, dtype=np.int64)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-        Path(tmp).replace(final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        w, h, npol = sensor_size
+        for k, hi in (("x", w - 1), ("y", h - 1), ("p", npol - 1)):
+            f.create_dataset(k, data=events[k].astype(_small_dtype(hi)), compression=compression)
+        t = events["t"]
+        if len(t) and t.min() >= 0 and t.max() < 1 << 32:
+            t = t.astype(np.uint32)                     # halves the size of most recordings
+        f.create_dataset("t", data=t, compression=compression, shuffle=compression is not None)
+        f.create_dataset("offsets", data=offsets)
+        f.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
+        f.attrs["format"] = BUNDLE_FORMAT
+        f.attrs["sensor_size"] = np.array(sensor_size, dtype=np.int64)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
 
 
 class EventBundle:

@@ -8,13 +8,12 @@ sensor size ``(channels, 1, 1)``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 
+from spikeflow.atomic import atomic_output
 from spikeflow.data.events import Events, make_events_array
-from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, atomic_path, fail
+from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, fail
 from spikeflow.data.formats._h5 import dataset, open_h5, read_array, run_isolated
 from spikeflow.errors import DataFormatError
 
@@ -135,23 +134,17 @@ def write_shd(path, samples: list[Events], *, channels: int | None = None) -> No
     if not samples:
         raise DataFormatError(f"{path}: nothing to write")
     channels = channels or samples[0].sensor_size[0]
-    final, tmp = atomic_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            ft = h5py.vlen_dtype(np.float64)
-            fu = h5py.vlen_dtype(np.uint16)
-            times = f.create_dataset("spikes/times", (len(samples),), dtype=ft)
-            units = f.create_dataset("spikes/units", (len(samples),), dtype=fu)
-            for i, e in enumerate(samples):
-                if e.sensor_size[1:] != (1, 1) or e.sensor_size[0] > channels:
-                    raise DataFormatError(f"{path}: sample {i} has sensor_size {e.sensor_size}; SHD "
-                                          f"needs (channels<={channels}, 1, 1)")
-                times[i] = e.t.astype(np.float64) / 1e6
-                units[i] = e.x.astype(np.uint16)
-            labels = np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int32)
-            f.create_dataset("labels", data=labels)
-            f.attrs["channels"] = channels
-        Path(tmp).replace(final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        ft = h5py.vlen_dtype(np.float64)
+        fu = h5py.vlen_dtype(np.uint16)
+        times = f.create_dataset("spikes/times", (len(samples),), dtype=ft)
+        units = f.create_dataset("spikes/units", (len(samples),), dtype=fu)
+        for i, e in enumerate(samples):
+            if e.sensor_size[1:] != (1, 1) or e.sensor_size[0] > channels:
+                raise DataFormatError(f"{path}: sample {i} has sensor_size {e.sensor_size}; SHD "
+                                      f"needs (channels<={channels}, 1, 1)")
+            times[i] = e.t.astype(np.float64) / 1e6
+            units[i] = e.x.astype(np.uint16)
+        labels = np.array([-1 if e.label is None else e.label for e in samples], dtype=np.int32)
+        f.create_dataset("labels", data=labels)
+        f.attrs["channels"] = channels
