@@ -1,7 +1,8 @@
 """mkdocs hooks: add the generated pages (tutorials with their real output, CLI and API reference,
 benchmark results) to the site at build time, so nothing generated is kept in the repository.
 
-Executed tutorials are cached in ``build/docs-cache`` by a hash of their source and setting, so
+Executed tutorials are cached in ``build/docs-cache`` by a hash of their source, the renderer and the
+setting, so
 ``mkdocs serve`` does not rerun unchanged ones; ``SPIKEFLOW_DOCS_NO_CACHE=1`` reruns everything.
 """
 
@@ -26,7 +27,8 @@ CACHE = render.ROOT / "build" / "docs-cache"
 
 
 def _rendered(path: Path, fast: bool) -> render.Rendered:
-    key = hashlib.sha256(path.read_bytes() + (b"fast" if fast else b"full")).hexdigest()[:16]
+    renderer = Path(render.__file__).read_bytes()  # a change to how pages are made invalidates them too
+    key = hashlib.sha256(path.read_bytes() + renderer + (b"fast" if fast else b"full")).hexdigest()[:16]
     folder = CACHE / f"{path.stem}-{key}"
     if folder.is_dir() and (folder / "page.json").is_file() and os.environ.get("SPIKEFLOW_DOCS_NO_CACHE") != "1":
         meta = json.loads((folder / "page.json").read_text())
@@ -77,13 +79,14 @@ def _chip_energy_table() -> str:
     from spikeflow.hardware import PROFILES
 
     head = ("| chip | synaptic op (pJ) | active update (pJ) | idle update (pJ) | local packet (pJ) | hop (pJ) "
-            "| static power (mW) | sources |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
-    rows = []
+            "| static power (mW) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+    rows, sources = [], []
     for p in PROFILES.values():
         vals = [p.e_synop, p.e_update_active, p.e_update_inactive, p.e_spike_local, p.e_hop]
         cells = " | ".join(f"{v * 1e12:.3g}" for v in vals)
-        rows.append(f"| {p.title} | {cells} | {p.static_power * 1e3:.3g} | {'; '.join(p.sources)} |")
-    return head + "\n".join(rows) + "\n"
+        rows.append(f"| {p.title} | {cells} | {p.static_power * 1e3:.3g} |")
+        sources.append(f"- {p.title}: {'; '.join(p.sources)}")
+    return head + "\n".join(rows) + "\n\nSources:\n\n" + "\n".join(sources) + "\n"
 
 
 def on_page_markdown(markdown, page, config, files):

@@ -13,7 +13,13 @@ import sys
 import threading
 from pathlib import Path
 
+# file name -> (page, the heading to scroll to the top of the window, or None)
 PAGES = {"home.png": ("index.html", None), "tutorial.png": ("tutorials/01_neuron.html", "Charging below threshold")}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 def main(site: str, out: str) -> int:
@@ -25,8 +31,7 @@ def main(site: str, out: str) -> int:
         print(f"screenshots: {site_dir}/index.html not found; run 'make docs' first", file=sys.stderr)
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_dir))
-    handler.log_message = lambda *a, **k: None
+    handler = functools.partial(_QuietHandler, directory=str(site_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -34,12 +39,13 @@ def main(site: str, out: str) -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            for name, (url, anchor_text) in PAGES.items():
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            for name, (url, heading) in PAGES.items():
                 page.goto(base + url, wait_until="networkidle")
-                if anchor_text:
-                    page.get_by_role("heading", name=anchor_text).scroll_into_view_if_needed()
-                    page.evaluate("window.scrollBy(0, -80)")
+                if heading:  # the code, its printed output and its figure
+                    page.get_by_role("heading", name=heading).evaluate("e => e.scrollIntoView({block: 'start'})")
+                    page.evaluate("window.scrollBy(0, -70)")
+                    page.wait_for_timeout(300)
                 page.screenshot(path=str(out_dir / name))
                 print(f"wrote {out_dir / name}")
             browser.close()
