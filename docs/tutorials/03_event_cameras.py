@@ -54,7 +54,7 @@ fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
 for k, ax in enumerate(axes):
     ax.imshow(binned[k, 1] - binned[k, 0], cmap="bwr", vmin=-2, vmax=2)
     ax.set_title(f"bin {k}: ON red, OFF blue", fontsize=8)
-    ax.axis("off")
+    ax.set_xticks([]); ax.set_yticks([])
 
 # %% [markdown]
 # ## N-MNIST-style recordings of a still image

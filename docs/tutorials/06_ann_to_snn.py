@@ -5,8 +5,8 @@
 # each ReLU becomes an integrate-and-fire (IF) neuron whose firing rate approximates the ReLU's
 # output. `spikeflow.train.convert.convert` folds batch norm into the weights, measures each
 # ReLU's activation scale on calibration data (a high percentile, robust to outliers), and
-# rescales the weights so that the scale maps to one spike per step. The price is time: the rate
-# code needs enough steps `T` to resolve the activations.
+# rescales the weights so that the scale maps to one spike per step. A rate over `T` steps resolves
+# an activation to `1 / T` of its scale, so the question is how many steps a task needs.
 
 # %%
 import os
@@ -38,11 +38,12 @@ ann_acc = evaluate(ann, x_test, y_test, loss="ce")["accuracy"]
 print(f"ANN test accuracy: {ann_acc:.3f}")
 
 # %% [markdown]
-# ## Convert, and trade time steps for accuracy
+# ## Convert, at several numbers of time steps
 #
 # The converted model is a zoo `Classifier` of IF neurons with `direct` encoding (the analog image
 # is the input current at every step); its output is the last layer's input current at each step,
-# and the class scores are its mean over the steps (`loss="ce_mean"`).
+# and the class scores are its mean over the steps (`loss="ce_mean"`). Each IF membrane starts at
+# half its threshold (`v_init=0.5`), which halves the rounding error of the rate code.
 
 # %%
 steps = [2, 4, 8, 16, 32] if FAST else [2, 4, 8, 16, 32, 64, 128]
@@ -59,6 +60,9 @@ ax.axhline(ann_acc, color="k", ls="--", label="ANN")
 ax.set_xlabel("time steps T"); ax.set_ylabel("test accuracy"); ax.legend()
 
 # %% [markdown]
+# On this small task a few steps already keep the ANN's accuracy (see the figure); the command
+# `spikeflow convert` runs the same sweep on any dataset.
+#
 # ## Why it works
 #
 # For one layer, the IF neuron's spike rate times the activation scale `lambda` approaches the
@@ -73,5 +77,6 @@ with torch.no_grad():
     lam = snn_model.spec["scales"][0]
     spikes = snn_model.net[1](snn_model.net[0](snn_model.encode(x_test[:50])))
     rate = spikes.mean(0) * lam
-print(f"lambda = {lam:.3f}; largest |rate * lambda - ReLU| = {(rate - relu).abs().max():.4f} "
-      f"(bound lambda / T = {lam / T:.4f})")
+err = float((rate - relu).abs().max())
+print(f"lambda = {lam:.3f}; largest |rate * lambda - ReLU| = {err:.4f} (bound lambda / T = {lam / T:.4f})")
+print("within the bound lambda / T:", err <= lam / T * 1.01)

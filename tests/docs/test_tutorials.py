@@ -23,6 +23,7 @@ TUTORIALS = render.tutorial_paths()
 CHECKS = {
     "01_neuron": ["layer and hand-stepped neuron agree"],
     "03_event_cameras": ["identical events"],
+    "06_ann_to_snn": ["within the bound lambda / T"],
     "07_nir_exchange": ["spikes identical after the round trip"],
     "10_large_networks": ["identical spike trains"],
 }
