@@ -190,8 +190,8 @@ def run_tutorial(path, fast: bool | None = None) -> Rendered:
     seconds = time.perf_counter() - t0
     mode = "fast setting (SPIKEFLOW_FAST=1)" if os.environ.get(FAST_ENV, "0") == "1" or fast else "full setting"
     source = f"[`docs/tutorials/{path.name}`]({path.name})"
-    footer = (f"\n\n---\n\n*Executed when this site was built ({mode}, {seconds:.1f} s); "
-              f"the outputs and figures above are that run's. Source: {source}; run it yourself with "
+    footer = (f"\n\n---\n\n*The outputs and figures above come from running this script for the site build "
+              f"({mode}, {seconds:.1f} s). Source: {source}; run it yourself with "
               f"`python docs/tutorials/{path.name}` (add `SPIKEFLOW_FAST=1` for the quick version).*\n")
     return Rendered(path.stem, title, "\n\n".join(parts) + footer, images, seconds, outputs)
 

@@ -52,10 +52,13 @@ print("spikes identical after the round trip:", same, f"({int(net(x).sum())} out
 # %% [markdown]
 # ## The peers' conventions
 #
-# snnTorch 1.0 and Norse 1.1 simulate NIR graphs with forward Euler, at `dt = 1e-4 s` (snnTorch)
-# and `1e-3 s` (Norse). spikeflow reproduces them exactly with `discretization="euler"`; a file
-# that carries one of their signatures is recognised and imported that way, with a warning that
-# says so. On spikeflow's own file the two policies differ slightly at this `dt`:
+# snnTorch 1.0 and Norse 1.1 step NIR graphs with forward Euler, at `dt = 1e-4 s` (snnTorch) and
+# `1e-3 s` (Norse), each with its own units. How a file is meant is its *convention*:
+# `from_nir(path, convention="snntorch" | "norse" | "spikeflow")`, else the file's metadata
+# `convention`, else its metadata `dt` (spikeflow's files: read as written), else the file's shape
+# proposes one, with a warning that says what was assumed. Run by a peer, spikeflow's own file is
+# stepped by forward Euler, which `discretization="euler"` reproduces; at this `dt` it differs
+# slightly from spikeflow's exact steps:
 
 # %%
 with torch.no_grad():
@@ -107,7 +110,7 @@ if importlib.util.find_spec("snntorch") is not None:
     nir.write(str(folder / "snntorch.nir"), export_to_nir(peer_net, torch.randn(1, 4), ignore_dims=[0]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        imported = ir.from_nir(folder / "snntorch.nir")        # recognised: dt = 1e-4 s, forward Euler
+        imported = ir.from_nir(folder / "snntorch.nir")        # no metadata: recognised by its shape
     print("warning:", caught[0].message if caught else None)
     with torch.no_grad():
         print("spikeflow runs snnTorch's file with snnTorch's spikes:", torch.equal(imported(x), ref))
