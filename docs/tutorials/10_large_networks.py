@@ -7,9 +7,10 @@
 # (`torch.distributed`) when one is not enough. Times are in seconds, voltages here in mV.
 #
 # The network: the CUBA benchmark (Vogels & Abbott 2005; Brette et al. 2007, Benchmark 2), 80 %
-# excitatory and 20 % inhibitory LIF neurons with exponential current synapses, self-sustained
-# irregular activity. `spikeflow.sim.cuba.build(n)` builds it at any size (connection probability
-# 2 % at 4,000 neurons, a fan-out of about 80 above).
+# excitatory and 20 % inhibitory LIF neurons with exponential current synapses, no external input
+# (the resting potential lies above threshold, and the membranes start at random between reset and
+# threshold). `spikeflow.sim.cuba.build(n)` builds it at any size (connection probability 2 % at
+# 4,000 neurons, a fan-out of about 80 above).
 
 # %%
 import os
