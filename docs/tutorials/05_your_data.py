@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import h5py
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -78,6 +79,13 @@ print(f"{len(train_split)} training and {len(test_split)} test recordings; one s
 x, y = train_split.as_tensors()
 x_test, y_test = test_split.as_tensors()
 print("stacked:", tuple(x.shape), x.dtype, "labels", torch.bincount(y).tolist())
+
+fig, axes = plt.subplots(1, CLASSES, figsize=(9, 2.6), sharey=True)
+for k, ax in enumerate(axes):
+    i = int((y == k).nonzero()[0])
+    ax.imshow(x[i].T, aspect="auto", origin="lower", cmap="Greys")
+    ax.set_title(f"class {k}", fontsize=9); ax.set_xlabel("time bin")
+axes[0].set_ylabel("channel")
 
 # %% [markdown]
 # ## Training on it

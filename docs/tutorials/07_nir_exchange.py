@@ -14,7 +14,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nir
+import numpy as np
 import torch
 
 import spikeflow.nn as sfn
@@ -64,7 +66,15 @@ print("spikes identical after the round trip:", same, f"({int(net(x).sum())} out
 with torch.no_grad():
     exact = ir.from_nir(path)(x)
     euler = ir.from_nir(path, discretization="euler")(x)
-print(f"output spikes, exact steps: {int(exact.sum())}; forward Euler (as Norse runs this file): {int(euler.sum())}")
+print(f"output spikes, exact steps: {int(exact.sum())}; forward Euler (as a peer runs this file): {int(euler.sum())}")
+
+fig, ax = plt.subplots(figsize=(6, 2.4))
+for j in range(3):
+    ax.plot(np.nonzero(exact[:, 0, j].numpy())[0], np.full(int(exact[:, 0, j].sum()), j + 0.1), "|", ms=9,
+            color="tab:blue", label="exact steps" if j == 0 else None)
+    ax.plot(np.nonzero(euler[:, 0, j].numpy())[0], np.full(int(euler[:, 0, j].sum()), j - 0.1), "|", ms=9,
+            color="tab:orange", label="forward Euler" if j == 0 else None)
+ax.set_xlabel("step (1 ms)"); ax.set_ylabel("output neuron"); ax.set_yticks([0, 1, 2]); ax.legend(fontsize=8)
 
 # %% [markdown]
 # ## The peer half
