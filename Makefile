@@ -45,7 +45,7 @@ $(ISTAMP): pyproject.toml
 	touch $@
 
 test-interop: $(ISTAMP)
-	$(IPY) -m pytest -q -m interop
+	$(IPY) -m pytest -q -m "interop and not slow"
 
 # Peer libraries for the speed benchmark (benchmarks/peers.py), torch pinned the same way.
 PVENV  := benchmarks/.venv-peers

@@ -6,8 +6,8 @@ from pathlib import Path
 import spikeflow
 
 # The order of docs/architecture.md's package map.
-ORDER = ["errors", "atomic", "surrogate", "neurons", "kernels", "nn", "ir", "runtime", "hardware", "sim", "data",
-         "metrics", "train", "viz", "commands"]
+ORDER = ["errors", "atomic", "timebase", "surrogate", "neurons", "kernels", "nn", "ir", "runtime", "hardware", "sim",
+         "data", "metrics", "train", "viz", "commands"]
 ROOT = Path(spikeflow.__file__).parent
 
 

@@ -84,7 +84,11 @@ def run(args) -> int:
         rows.append({"T": T, "accuracy": acc, "gap_points": 100 * (ann_acc - acc)})
         print(f"SNN T={T:4d}: {100 * acc:.2f} %  (ANN - SNN = {100 * (ann_acc - acc):+.2f} points)")
     out = Path(args.out)
-    write_model(out / "best.pt", snn, {"spec": snn.spec, "data": str(args.data)})
-    atomic_write_text(out / "result.json", json.dumps({"data": str(args.data), "ann_accuracy": ann_acc,
+    from spikeflow.train.datasets import timebase_for
+
+    timebase = timebase_for(snn, args.data, x.shape[1:], int(y.max()) + 1, "ce_mean").to_dict()
+    write_model(out / "best.pt", snn, {"spec": snn.spec, "data": str(args.data), "timebase": timebase})
+    atomic_write_text(out / "result.json", json.dumps({"data": str(args.data), "timebase": timebase,
+                                                        "ann_accuracy": ann_acc,
                                                         "percentile": args.percentile, "snn": rows}, indent=1))
     return 0

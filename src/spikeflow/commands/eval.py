@@ -7,11 +7,10 @@ from spikeflow.commands._common import (
     add_json,
     add_limit,
     add_threads,
+    add_time,
     dataset,
     emit_json,
-    limited,
     load_run,
-    positive_int,
     run_dir,
 )
 
@@ -22,8 +21,8 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one it was trained on)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="number of time steps (default: the model's, as it was trained)")
+    add_time(p, "number of time steps (event data: bins over the recorded window; default: the run's time base)",
+             "length of one time step in seconds (event data: the bin width; default: the run's time base)")
     add_batch_size(p, 256)
     add_limit(p)
     add_threads(p)
@@ -34,24 +33,44 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from spikeflow.commands._timebase import apply_overrides, run_timebase
+    from spikeflow.data.modelinput import model_steps
     from spikeflow.errors import ConfigError
-    from spikeflow.train.datasets import data_options, load_tensors
     from spikeflow.train.metrics import synaptic_operations
     from spikeflow.train.trainer import evaluate
 
     model, meta = load_run(args.run)
-    data = args.data or meta.get("data")
+    trained = run_timebase(model, meta, args.run)
+    tb, overridden = apply_overrides(trained, args.dt, args.T)
+    if model.spiking and tb.dt != trained.dt:
+        # steps of another width: the neurons keep their time constants in seconds, as a NIR
+        # reader running the exported file at that dt would (export scales tau by bin / neuron dt)
+        from spikeflow.ir.export import retimed
+
+        model.net = retimed(model.net, float(model.spec.get("dt", 1e-3)) * tb.dt / trained.dt, same_steps=False)
+    data = args.data or tb.data or meta.get("data")
     if not data:
         raise ConfigError(f"run {args.run} does not record its dataset; pass --data")
-    sequence = model.spec.get("encoding") in ("sequence", "sum")
-    if args.T and not sequence:
-        model.time_steps = args.T
-    x, y = load_tensors(data, args.split, **data_options(data, args.T or model.spec.get("T")))
-    keep = torch.from_numpy(limited(len(y), args.limit))
-    x, y = x[keep], y[keep]
     loss = "ce" if not model.spiking else ("ce_mean" if model.spec.get("converted") else
                                            meta.get("config", {}).get("loss", "ce_max"))
+    if model.spiking:
+        # the inputs every later command sees: binned/encoded with the run's time base
+        steps, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        x = torch.from_numpy(steps).transpose(0, 1)  # [N, T, ...]
+        model.encoding = "sequence"
+        model.time_steps = tb.T
+    else:
+        from spikeflow.commands._common import limited
+        from spikeflow.train.datasets import data_options, load_tensors
+
+        x, y = load_tensors(data, args.split, **data_options(data, tb.T if not tb.static else None))
+        keep = torch.from_numpy(limited(len(y), args.limit))
+        x, y = x[keep], y[keep]
+        tb.check_fits(x.shape[2:] if tb.encoding in ("events", "sequence") else x.shape[1:],
+                      int(y.max()) + 1, f"--data {data}")
+    y = torch.as_tensor(y)
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking, batch_size=args.batch_size)
+    result["timebase"] = tb.to_dict()
     ops = synaptic_operations(model, x[:64], spiking=model.spiking)
     result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
     emit_json(args.json, result)

@@ -21,7 +21,9 @@ from spikeflow.commands._common import (
 def register(sub) -> None:
     p = sub.add_parser("eval-time", help="accuracy vs. time observed and time-to-decision of a NIR model on a dataset")
     p.add_argument("model", type=input_file, help="NIR model file")
-    p.add_argument("--data", default="nmnist5k", type=dataset, help="event dataset name or event files")
+    p.add_argument("--data", default=None, type=dataset,
+                   help="dataset name or path (default: the one the model was trained on); static images are "
+                        "streamed as the spikes of the model's rate encoding")
     p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
     p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
@@ -30,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
     p.add_argument("--dt", type=positive_float, default=None,
                    help="length of one time step in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
     add_limit(p, "recordings")
     p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")
     add_json(p, "the figures")
@@ -42,22 +46,43 @@ def run(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from spikeflow.data.datasets import load_dataset
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.modelinput import model_recordings
     from spikeflow.errors import ConfigError
+    from spikeflow.ir import read_graph
     from spikeflow.runtime.anytime import evaluate_over_time
     from spikeflow.runtime.stream import Stream
 
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence, dt=args.dt)
-    split = load_dataset(args.data, args.split)
-    if not hasattr(split, "events"):
-        raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-    keep = limited(len(split), args.limit)
-    n = len(keep)
-    duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
-    labels = split.labels
+    graph = read_graph(args.model)
+    tb = nir_timebase(graph, args.model, required=False)
+    if tb is not None:
+        tb, overridden = apply_overrides(tb, args.dt, args.T)
+        args.data = args.data or tb.data
+        if not args.data:
+            raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
+        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=args.limit, overridden=overridden)
+        decoder = tb.decoder if args.decoder == "auto" else args.decoder
+        dt = tb.dt
+    else:  # a NIR file from elsewhere: the events as recorded, steps of the file's dt (or --dt)
+        from spikeflow.data.datasets import load_dataset
+
+        if not args.data:
+            raise ConfigError(f"eval-time: {args.model} records no time base (nor its dataset); pass --data")
+        if args.T is not None:
+            raise ConfigError(f"eval-time: {args.model} records no time base, so --T cannot set the step; use --dt")
+        split = load_dataset(args.data, args.split)
+        if not hasattr(split, "events"):
+            raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
+        keep = limited(len(split), args.limit)
+        labels = split.labels[keep]
+        duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
+        recs = ((split.events(int(i)), int(y)) for i, y in zip(keep, labels))
+        decoder, dt = args.decoder, args.dt
+    n = len(labels)
+    stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=dt)
     bar = tqdm(total=n, desc="eval-time", unit="rec", disable=args.no_progress)
-    rep = evaluate_over_time(stream, ((split.events(i), int(labels[i])) for i in keep), duration,
-                             chunk_us=args.chunk_us, checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
+    rep = evaluate_over_time(stream, recs, duration,
+                             chunk_us=min(args.chunk_us, duration), checkpoints=(0.1, 0.25, 0.5, 0.75, 1.0),
                              progress=lambda k: bar.update(1))
     bar.close()
     say = print if args.json != "-" else (lambda *a, **k: None)  # JSON on stdout stands alone
@@ -69,6 +94,9 @@ def run(args) -> int:
     q = np.quantile(rep.decision_fraction, [0.1, 0.5, 0.9])
     say(f"  time to decision (fraction of the window): p10 {q[0]:.3f}, median {q[1]:.3f}, p90 {q[2]:.3f}")
     d = rep.as_dict()
+    d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0),
+             decoder=stream.decoder if isinstance(stream.decoder, str) else "custom",
+             window_us=int(duration), timebase=None if tb is None else tb.to_dict())
     say(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
           f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")

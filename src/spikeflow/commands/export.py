@@ -24,12 +24,24 @@ def run(args) -> int:
     model, meta = load_run(args.run)
     if not model.spiking:
         raise ConfigError(f"run {args.run} holds an ANN (neuron 'relu'); NIR export takes spiking models")
-    spec = model.spec
-    shape = spec["in_shape"] if spec.get("arch") == "conv" else [spec["in_features"]]
+    from spikeflow.commands._timebase import run_timebase
+    from spikeflow.ir.export import retimed
     from spikeflow.train.convert import fold_for_export
 
+    tb = run_timebase(model, meta, args.run)
+    spec = model.spec
     model.eval()
-    ir.write(fold_for_export(model.net), Path(args.nir), dt=float(spec.get("dt", 1e-3)),
-             input_shape=[int(s) for s in shape])
-    print(f"wrote {args.nir}")
+    net = fold_for_export(model.net)
+    if spec.get("arch") in ("mlp", "recurrent") and len(tb.input_shape) > 1:
+        from torch import nn
+
+        import spikeflow.nn as snn
+
+        net = snn.Sequential(nn.Flatten(), *net)  # NIR input keeps the sensor geometry
+    # a step is one input bin of tb.dt seconds: NIR gets the true dt, the dynamics per step stay
+    net = retimed(net, tb.dt)
+    graph = ir.to_nir(net, input_shape=list(tb.input_shape))
+    graph.metadata.update(tb.to_nir_metadata())
+    ir.write(graph, Path(args.nir))
+    print(f"wrote {args.nir} ({tb.describe()})")
     return 0

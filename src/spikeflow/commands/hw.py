@@ -31,18 +31,22 @@ def register(sub) -> None:
         q.add_argument("model", type=input_file, help="NIR file (.nir / .h5)")
         q.add_argument("--chip", default="loihi", choices=sorted(PROFILES), help="chip profile (`spikeflow hw chips`)")
         q.add_argument("--dt", type=positive_float, default=None,
-                       help="length of one time step in seconds (default: the model's)")
+                       help="length of one time step in seconds (default: the model's recorded time base)")
         q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,
                        help="override every neuron's reset (default: the file's metadata, else NIR's reset to v_reset)")
         add_json(q, "the report")
 
     k = hw.add_parser("compile", help="quantise and map a NIR model to a chip: cores, fan-in, headroom, violations")
     model_args(k)
+    k.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
     k.set_defaults(func=run_compile)
 
     r = hw.add_parser("run", help="float vs integer accuracy, energy and latency per inference on a dataset")
     model_args(r)
-    r.add_argument("--data", required=True, type=dataset, help="dataset name (e.g. nmnist5k) or data files")
+    r.add_argument("--data", default=None, type=dataset,
+                   help="dataset name or path (default: the one the model was trained on); cut to the model's "
+                        "time base, static images encoded as it was trained")
     r.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to run")
     r.add_argument("--T", type=positive_int, default=None,
                    help="number of time steps per sample (default: the model's)")
@@ -68,10 +72,17 @@ def run_chips(args) -> int:
 
 
 def _compile(args, calibration=None):
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
     from spikeflow.hardware import compile_network
     from spikeflow.ir import read_graph
 
-    return compile_network(read_graph(args.model), args.chip, dt=args.dt, reset=args.reset, calibration=calibration)
+    graph = read_graph(args.model)
+    tb = nir_timebase(graph, args.model, required=False)
+    dt = args.dt
+    if tb is not None:
+        tb, _ = apply_overrides(tb, args.dt, getattr(args, "T", None))
+        dt = tb.dt
+    return compile_network(graph, args.chip, dt=dt, reset=args.reset, calibration=calibration)
 
 
 def compile_report(compiled) -> dict:
@@ -100,6 +111,7 @@ def compile_report(compiled) -> dict:
 def run_compile(args) -> int:
     compiled = _compile(args)
     rep = compile_report(compiled)
+    rep["dt"] = compiled.float_net.dt
     emit_json(args.json, rep)
     if args.json == "-":
         return 0
@@ -116,7 +128,7 @@ def run_compile(args) -> int:
     return 0
 
 
-def _batches(ds, keep, batch):
+def _dataset_batches(ds, keep, batch):
     import numpy as np
 
     for start in range(0, len(keep), batch):
@@ -126,22 +138,49 @@ def _batches(ds, keep, batch):
         yield x, y
 
 
+def _batches(x, y, batch):
+    for start in range(0, len(y), batch):
+        yield x[:, start:start + batch], y[start:start + batch]
+
+
 def run_run(args) -> int:
-    from spikeflow.data import load_dataset
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.modelinput import model_steps
+    from spikeflow.errors import ConfigError
     from spikeflow.hardware import compile_network
     from spikeflow.hardware.evaluate import energy_chart, evaluate
     from spikeflow.ir import read_graph
 
     graph = read_graph(args.model)
-    compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
-    dt = compiled.float_net.dt
-    ds = load_dataset(args.data, args.split, **({"T": args.T} if args.T else {"dt": dt}))
-    keep = limited(len(ds), args.limit)
-    ev = evaluate(compiled, _batches(ds, keep, args.batch_size), progress=not args.no_progress,
-                  n_batches=-(-len(keep) // args.batch_size))
+    tb = nir_timebase(graph, args.model, required=False)
+    batch = args.batch_size
+    if tb is None:  # a NIR file from elsewhere: the dataset binned by the file's dt (or --T bins)
+        from spikeflow.data import load_dataset
+
+        if not args.data:
+            raise ConfigError(f"hw run: {args.model} records no time base (nor its dataset); pass --data")
+        data = args.data
+        compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
+        ds = load_dataset(data, args.split, **({"T": args.T} if args.T else {"dt": compiled.float_net.dt}))
+        keep = limited(len(ds), args.limit)
+        ev = evaluate(compiled, _dataset_batches(ds, keep, batch), progress=not args.no_progress,
+                      n_batches=-(-len(keep) // batch))
+        decoder, what = "mean", f"{data}/{args.split}"
+    else:
+        tb, overridden = apply_overrides(tb, args.dt, args.T)
+        data = args.data or tb.data
+        if not data:
+            raise ConfigError(f"hw run: {args.model} does not record its dataset; pass --data")
+        compiled = compile_network(graph, args.chip, dt=tb.dt, reset=args.reset)
+        x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
+        ev = evaluate(compiled, _batches(x, y, batch), progress=not args.no_progress,
+                      n_batches=-(-len(y) // batch), decoder=tb.decoder)
+        decoder, what = tb.decoder, f"{data}/{args.split} ({tb.describe()})"
     c = ev.cost
     rep = {
-        "chip": compiled.profile.name, "samples": ev.samples, "float_accuracy": ev.float_accuracy,
+        "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": decoder,
+        "timebase": None if tb is None else tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
         "int_accuracy": ev.int_accuracy, "prediction_agreement": ev.prediction_agreement,
         "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
         "static_j": c.static_j, "latency_s": c.latency_s, "step_latency_s": c.step_latency_s,
@@ -156,7 +195,7 @@ def run_run(args) -> int:
     emit_json(args.json, rep)
     if args.json == "-":
         return 0
-    print(f"{compiled.profile.title}, {ev.samples} samples of {args.data}/{args.split}")
+    print(f"{compiled.profile.title}, {ev.samples} samples of {what}")
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
           f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
     print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from spikeflow.commands._common import input_file, positive_float, positive_int, word
-from spikeflow.errors import InputError, NIRError
+from spikeflow.commands._common import add_json, add_limit, dataset, input_file, positive_float, positive_int, word
+from spikeflow.errors import ConfigError, InputError, NIRError
 
 
 def register(sub) -> None:
@@ -17,10 +17,18 @@ def register(sub) -> None:
     info.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
     run = nsub.add_parser("run", help="run a NIR model on input spikes/events; prints output spikes and prediction")
     run.add_argument("model", type=input_file, help="NIR file (.nir, HDF5)")
-    run.add_argument("--input", required=True, type=input_file,
+    run.add_argument("--input", default=None, type=input_file,
                      help=".npz with a dense array [T, *input] or [T, B, *input] (key 'spikes' or the only array), "
                           "or event fields t (microseconds), x[, y, p]")
     run.add_argument("--key", type=word, help="array to use from the .npz")
+    run.add_argument("--data", default=None, type=dataset,
+                     help="instead of --input: a dataset name or path, cut to the file's recorded time base "
+                          "(as eval, stream and hw run see it); reports accuracy")
+    run.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to run")
+    add_limit(run)
+    run.add_argument("--T", type=positive_int, default=None,
+                     help="with --data: number of time steps (default: the file's time base)")
+    add_json(run, "with --data: the figures")
     run.add_argument("--dt", type=positive_float,
                      help="length of one time step in seconds (default: the file's, else 1 ms with a warning)")
     run.add_argument("--convention", default="auto", choices=("auto", "spikeflow", "snntorch", "norse"),
@@ -202,12 +210,24 @@ def run_run(args) -> int:
     from spikeflow.ir import from_nir
     from spikeflow.ir.importer import GraphModule
 
+    if (args.input is None) == (args.data is None):
+        raise ConfigError("nir run: give exactly one of --input FILE.npz or --data NAME|PATH")
     graph = _read(args)
-    module: GraphModule = from_nir(graph, dt=args.dt, convention=args.convention,
+    dt = args.dt
+    if args.data is not None:
+        from spikeflow.commands._timebase import apply_overrides, nir_timebase
+
+        tb, overridden = apply_overrides(nir_timebase(graph, args.model), args.dt, args.T)
+        dt = tb.dt
+    elif args.T is not None:
+        raise ConfigError("nir run: --T applies with --data (an --input file sets its own steps)")
+    module: GraphModule = from_nir(graph, dt=dt, convention=args.convention,
                                    discretization=args.discretization)
     if len(module.input_shapes) != 1:
         raise NIRError(f"{args.model}: `nir run` feeds graphs with one input; this one has {list(module.input_shapes)}")
     in_shape = next(iter(module.input_shapes.values()))
+    if args.data is not None:
+        return _run_data(args, module, in_shape, tb, overridden)
     x = load_input(args.input, args.key, in_shape, module.dt)
     with torch.no_grad():
         out = module(x)
@@ -222,6 +242,37 @@ def run_run(args) -> int:
         for b in range(score.shape[0]):
             values = " ".join(f"{v:g}" for v in score[b].tolist())
             print(f"  sample {b}: prediction {int(score[b].argmax())}  [{values}]")
+    return 0
+
+
+def _run_data(args, module, in_shape, tb, overridden) -> int:
+    """Accuracy of the graph on a dataset cut to its recorded time base (as eval, stream and hw run see it)."""
+    import time
+
+    import torch
+
+    from spikeflow.commands._timebase import decode
+    from spikeflow.data.modelinput import model_steps
+
+    start = time.perf_counter()
+    x, y = model_steps(args.data, args.split, tb, limit=args.limit, overridden=overridden)
+    x = x.reshape(x.shape[:2] + tuple(int(s) for s in in_shape))
+    preds = []
+    with torch.no_grad():
+        for i in range(0, x.shape[1], 256):
+            out = module(torch.from_numpy(x[:, i:i + 256]))
+            out = out if not isinstance(out, dict) else out[module.flat.outputs[0]]
+            preds.append(decode(out.numpy(), tb.decoder))
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    acc = float((pred == y).mean()) if len(y) else float("nan")
+    rep = {"model": str(args.model), "data": str(args.data), "split": args.split, "samples": int(len(y)),
+           "accuracy": acc, "decoder": tb.decoder, "dt": module.dt, "T": tb.T, "timebase": tb.to_dict(),
+           "seconds": time.perf_counter() - start, "predictions": [int(v) for v in pred]}
+    from spikeflow.commands._common import emit_json
+
+    emit_json(args.json, rep)
+    if args.json != "-":
+        print(f"{args.data}/{args.split}: accuracy {100 * acc:.2f} % ({len(y)} samples; {tb.describe()})")
     return 0
 
 

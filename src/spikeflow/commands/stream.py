@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-from spikeflow.commands._common import add_threads, confidence, input_file, nonneg_int, positive_float, positive_int
+from spikeflow.commands._common import (
+    add_json,
+    add_threads,
+    confidence,
+    dataset,
+    input_file,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("stream", help="run a NIR model on an event file as a live stream, one line per update")
     p.add_argument("model", type=input_file, help="NIR model file")
-    p.add_argument("--input", required=True, type=input_file,
+    p.add_argument("--input", default=None, type=input_file,
                    help="event file (N-MNIST .bin, EVT 2.0 .raw, AEDAT 2.0, .npz, HDF5)")
+    p.add_argument("--data", default=None, type=dataset,
+                   help="instead of --input: a dataset name or path; streams its recording --index (static images "
+                        "as the spikes of the model's encoding)")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to stream from")
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
     p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
     p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
-                   help="how output activity becomes class scores (auto: the model's own)")
+                   help="how output activity becomes class scores (auto: the one the model was trained with)")
     p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
     p.add_argument("--dt", type=positive_float, default=None,
                    help="length of one time step in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+    add_json(p, "the updates and the answer")
     p.add_argument("--realtime", action="store_true", help="pace the input by its timestamps (a live sensor)")
     p.add_argument("--index", type=nonneg_int, default=0, help="which recording of a multi-recording file")
     p.add_argument("--stop", action="store_true", help="stop at the first confident answer")
@@ -27,31 +43,81 @@ def register(sub) -> None:
 def run(args) -> int:
     import time
 
-    from spikeflow.data.formats import read_recordings
-    from spikeflow.errors import InputError
+    from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.errors import ConfigError, InputError
+    from spikeflow.ir import read_graph
     from spikeflow.runtime.stream import Stream
 
-    stream = Stream(args.model, engine=args.engine, decoder=args.decoder, confidence=args.confidence, dt=args.dt)
-    recs = read_recordings(args.input)
-    if not 0 <= args.index < len(recs):
-        raise InputError(f"{args.input}: --index {args.index} is outside 0..{len(recs) - 1}")
-    rec = recs[args.index]
-    print(f"model {args.model}: engine {args.engine}, dt {stream.dt * 1e3:g} ms; input {args.input}: "
-          f"{len(rec)} events over {rec.duration_us / 1e3:.1f} ms" + (f", label {rec.label}" if rec.label is not None
-                                                                     else ""))
+    if (args.input is None) == (args.data is None):
+        raise ConfigError("stream: give exactly one of --input FILE or --data NAME|PATH")
+    graph = read_graph(args.model)
+    tb = nir_timebase(graph, args.model, required=args.data is not None)
+    dt = args.dt
+    if tb is not None:
+        tb, _ = apply_overrides(tb, args.dt, args.T)
+        dt = tb.dt
+    elif args.T is not None:
+        raise ConfigError(f"stream: {args.model} records no time base (window), so --T cannot set the step; use --dt")
+    label = None
+    if args.data is not None:
+        from spikeflow.data.modelinput import model_recordings
+
+        recs, labels, _ = model_recordings(args.data, args.split, tb, index=args.index,
+                                           overridden=args.dt is not None or args.T is not None)
+        rec, label = next(recs)
+        source = f"{args.data}/{args.split}[{args.index}]"
+    else:
+        from spikeflow.data.formats import read_recordings
+
+        recs = read_recordings(args.input)
+        if not 0 <= args.index < len(recs):
+            raise InputError(f"{args.input}: --index {args.index} is outside 0..{len(recs) - 1}")
+        rec = recs[args.index]
+        label = rec.label
+        source = args.input
+    decoder = tb.decoder if args.decoder == "auto" and tb is not None else args.decoder
+    stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=dt)
+    arr = getattr(rec, "array", rec)
+    n_events = len(arr)
+    span = (int(arr["t"][-1]) + 1) if n_events else 0
+    quiet = args.json == "-"
+    if not quiet:
+        print(f"model {args.model}: engine {args.engine}, dt {stream.dt * 1e3:g} ms, decoder {stream.decoder}; "
+              f"input {source}: {n_events} events over {span / 1e3:.1f} ms"
+              + (f", label {label}" if label is not None else ""))
     start = time.perf_counter()
+    updates = []
+    window = tb.window_us if tb is not None else None
     for pred in stream.run(rec, chunk_us=args.chunk_us, realtime=args.realtime, stop_on_decision=args.stop):
         mark = "  <- decided" if stream.decision is pred else ""
-        print(f"t={pred.t_us / 1e3:8.1f} ms  events={pred.events_seen:7d}  label={pred.label}  "
-              f"confidence={pred.confidence:.3f}{mark}")
-    wall = time.perf_counter() - start
-    final = stream.prediction
-    if stream.decision is not None:
-        d = stream.decision
-        print(f"decision: label {d.label} at t={d.t_us / 1e3:.1f} ms after {d.events_seen} events "
-              f"(confidence {d.confidence:.3f} >= {args.confidence})")
+        updates.append({"t_us": int(pred.t_us), "events": int(pred.events_seen), "label": int(pred.label),
+                        "confidence": float(pred.confidence)})
+        if not quiet:
+            print(f"t={pred.t_us / 1e3:8.1f} ms  events={pred.events_seen:7d}  label={pred.label}  "
+                  f"confidence={pred.confidence:.3f}{mark}")
+    if window is not None and not (args.stop and stream.decision is not None):
+        final = stream.advance_to(stream.t0_us + window)  # the whole window has passed, as in training
     else:
-        print(f"no decision above {args.confidence}; final answer label {final.label} "
-              f"(confidence {final.confidence:.3f})")
-    print(f"processed {stream.events_seen} events in {wall:.3f} s wall")
+        final = stream.prediction
+    wall = time.perf_counter() - start
+    d = stream.decision
+    if not quiet:
+        if d is not None:
+            print(f"decision: label {d.label} at t={d.t_us / 1e3:.1f} ms after {d.events_seen} events "
+                  f"(confidence {d.confidence:.3f} >= {args.confidence})")
+        else:
+            print(f"no decision above {args.confidence}; final answer label {final.label} "
+                  f"(confidence {final.confidence:.3f})")
+        print(f"final answer after {final.t_us / 1e3:.1f} ms: label {final.label}; "
+              f"processed {stream.events_seen} events in {wall:.3f} s wall")
+    if args.json is not None:
+        from spikeflow.commands._common import emit_json
+
+        emit_json(args.json, {
+            "model": str(args.model), "input": source, "label": label, "final": int(final.label),
+            "final_confidence": float(final.confidence), "final_t_us": int(final.t_us),
+            "decision": None if d is None else {"label": int(d.label), "t_us": int(d.t_us),
+                                                "confidence": float(d.confidence)},
+            "decoder": stream.decoder if isinstance(stream.decoder, str) else "custom", "dt": stream.dt,
+            "events": int(stream.events_seen), "seconds": wall, "updates": updates})
     return 0

@@ -112,7 +112,7 @@ def model_kwargs(args) -> dict:
 def run(args) -> int:
 
     from spikeflow.train import distributed, zoo
-    from spikeflow.train.datasets import data_options, holdout, load_tensors
+    from spikeflow.train.datasets import data_options, holdout, load_tensors, timebase_for
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -132,15 +132,17 @@ def run(args) -> int:
                          schedule=args.schedule, loss=loss, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          patience=args.patience, augment=args.augment, grad_clip=args.grad_clip,
                          progress=not args.no_progress)
+    timebase = timebase_for(model, args.data, x.shape[1:], classes, loss)
     trainer = Trainer(model, train, val, config, out_dir=args.out,
                       extra_meta={"data": str(args.data), "classes": classes,
-                                  "data_options": opts})
+                                  "data_options": opts, "timebase": timebase.to_dict()})
     summary = trainer.fit(resume=args.resume)
     if rank == 0:
         xt, yt = load_tensors(args.data, "test", **opts)
         test = evaluate(model, xt, yt, loss=loss, seed=args.seed, spikes=model.spiking)
         result = {"data": str(args.data), "model": model.spec, "config": asdict(config),
-                  "test": test, "best_val": summary["best_val"], "best_epoch": summary["best_epoch"],
+                  "timebase": timebase.to_dict(), "test": test, "best_val": summary["best_val"],
+                  "best_epoch": summary["best_epoch"],
                   "epochs_run": summary["epochs"], "stopped_early": summary["stopped_early"], "world": world}
         from spikeflow.train.checkpoint import atomic_write_text
 

@@ -14,9 +14,15 @@ from spikeflow.hardware.cost import CostReport, chip_cost, dense_costs, dense_ma
 from spikeflow.hardware.engine import RunResult, float_run, run_integer
 
 
-def predict(output: np.ndarray) -> np.ndarray:
-    """Class per sample from ``[T, B, classes]``: the time-summed output (spike counts or readout membrane)."""
-    return np.asarray(output, dtype=np.float64).sum(axis=0).argmax(axis=-1)
+def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
+    """Class per sample from ``[T, B, classes]`` with the model's decoder: ``max`` over time (an LI
+    readout trained with a max loss), ``last`` step, else the time-summed output (``count``, ``mean``)."""
+    out = np.asarray(output, dtype=np.float64)
+    if decoder == "max":
+        return out.max(axis=0).argmax(axis=-1)
+    if decoder == "last":
+        return out[-1].argmax(axis=-1)
+    return out.sum(axis=0).argmax(axis=-1)
 
 
 def _concat(results):
@@ -41,9 +47,9 @@ class Evaluation:
 
 
 def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
-             n_batches: int | None = None) -> Evaluation:
+             n_batches: int | None = None, decoder: str = "mean") -> Evaluation:
     """Run float and integer models on ``(x [T, B, ...], y [B])`` batches (``n_batches``: their number,
-    for the progress bar)."""
+    for the progress bar); ``decoder`` turns outputs over time into classes (see ``predict``)."""
     results, f_pred, i_pred, labels = [], [], [], []
     same = total = 0
     steps = 0
@@ -59,8 +65,8 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
                 total += fr.size
         res.layer_spikes = []
         results.append(res)
-        f_pred.append(predict(f_out))
-        i_pred.append(predict(res.output))
+        f_pred.append(predict(f_out, decoder))
+        i_pred.append(predict(res.output, decoder))
         labels.append(np.asarray(y).reshape(-1))
     f_pred, i_pred, labels = map(np.concatenate, (f_pred, i_pred, labels))
     merged = _concat(results)

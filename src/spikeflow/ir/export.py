@@ -276,3 +276,40 @@ def _recurrent(name: str, layer: Recurrent, shape, dt, notes) -> nir.NIRGraph:
     }
     edges = [("input", "neuron"), ("neuron", "recurrent"), ("recurrent", "neuron"), ("neuron", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={}, type_check=False)
+
+
+def retimed(module: nn.Module, dt: float, same_steps: bool = True) -> nn.Module:
+    """A copy of ``module`` whose neuron layers step at ``dt`` seconds.
+
+    ``same_steps``: the same dynamics per step. A model trained with neuron ``dt_model`` but fed one
+    input bin per step really steps at the bin width. Every time constant (and refractory period)
+    is scaled by ``dt / dt_model``, so ``exp(-dt / tau)`` and the input gains ``r``, ``w_in`` stay as
+    they were and the copy computes the same numbers per step; NIR readers then see the true ``dt``.
+    Otherwise only the step changes and the time constants stay (steps of another width).
+    """
+    import copy
+
+    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+        raise NIRError(f"retimed: dt must be a number of seconds > 0, got {dt!r}")
+    out = copy.deepcopy(module)
+    for layer in out.modules():
+        if not isinstance(layer, NeuronLayer):
+            if isinstance(layer, Delay):
+                raise NIRError("retimed: a Delay layer counts in seconds; retime it by hand")
+            continue
+        if layer.model.name == "izhikevich":
+            raise NIRError("retimed: Izhikevich parameters are per millisecond; it cannot be retimed")
+        old = float(layer.params.dt)
+        k = float(dt) / old
+        names = tuple(layer.model.tau_fields) + ("refractory",) if same_steps else ()
+        for name in names:
+            if name in layer._fixed:
+                v = layer._fixed[name]
+                if isinstance(v, torch.Tensor):
+                    layer._fixed[name] = v * k
+                elif v:
+                    layer._fixed[name] = float(dt) / (old / float(v))  # dt / tau kept to the last bit
+            elif hasattr(layer, name) and isinstance(getattr(layer, name), torch.Tensor):
+                getattr(layer, name).data.mul_(k)
+        layer._fixed["dt"] = float(dt)
+    return out

@@ -105,3 +105,38 @@ def holdout(x: torch.Tensor, y: torch.Tensor, frac: float = 0.1, seed: int = 0):
     n_val = max(1, int(round(frac * len(y))))
     va, tr = perm[:n_val].sort().values, perm[n_val:].sort().values
     return (x[tr], y[tr]), (x[va], y[va])
+
+
+def data_kind(name) -> tuple[str, int | None]:
+    """``(kind, window_us)`` of dataset ``name``: kind ``events``, ``sequence`` or ``image``; the
+    window of event data in microseconds (``None`` otherwise)."""
+    from spikeflow.data import DATASETS, load_dataset
+
+    info = DATASETS.get(str(name))
+    if info is not None:
+        return info["kind"], info.get("duration_us")
+    split = load_dataset(name, "train") if Path(str(name)).exists() else None
+    if split is not None and hasattr(split, "events"):
+        return "events", int(split.duration_us)
+    return "image", None
+
+
+def timebase_for(model, data, sample_shape, classes: int, loss: str):
+    """The ``TimeBase`` a zoo ``model`` trained on ``data`` (samples of ``sample_shape``) was fed."""
+    from spikeflow.timebase import TimeBase, decoder_for_loss
+
+    spec = model.spec
+    shape = tuple(int(s) for s in sample_shape)
+    kind, window = data_kind(data)
+    dt = float(spec.get("dt", 1e-3))
+    decoder = decoder_for_loss(loss, spiking_output=spec.get("readout") == "spike")
+    if kind == "events" and len(shape) >= 2:
+        T = shape[0]
+        return TimeBase(dt=window / T * 1e-6, T=T, encoding="events", input_shape=shape[1:], classes=int(classes),
+                        decoder=decoder, duration_us=int(window), data=str(data))
+    if len(shape) in (2, 4):  # frames given by the data (fsdd MFCCs): a step is the model's own dt
+        return TimeBase(dt=dt, T=shape[0], encoding="sequence", input_shape=shape[1:], classes=int(classes),
+                        decoder=decoder, data=str(data))
+    encoding = spec.get("encoding") if spec.get("encoding") in ("rate", "direct") else "direct"
+    return TimeBase(dt=dt, T=int(spec.get("T", 1)), encoding=encoding, input_shape=shape, classes=int(classes),
+                    decoder=decoder, data=str(data))
