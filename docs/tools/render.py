@@ -34,6 +34,13 @@ FAST_ENV = "SPIKEFLOW_FAST"
 # one, every public module-level function and class defined there) is documented and must have a docstring.
 API_MODULES = [
     ("spikeflow.neurons", "Neuron models"),
+    ("spikeflow.neurons.lif", "LIF"),
+    ("spikeflow.neurons.if_", "IF"),
+    ("spikeflow.neurons.li", "LI (readout)"),
+    ("spikeflow.neurons.alif", "Adaptive LIF"),
+    ("spikeflow.neurons.cuba", "Current-based LIF"),
+    ("spikeflow.neurons.izhikevich", "Izhikevich"),
+    ("spikeflow.neurons.expsyn", "LIF with exponential synapses"),
     ("spikeflow.surrogate", "Surrogate gradients"),
     ("spikeflow.kernels", "Kernels"),
     ("spikeflow.nn", "Layers (spikeflow.nn)"),

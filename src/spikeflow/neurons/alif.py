@@ -70,15 +70,20 @@ class ALIFState(NamedTuple):
 
 
 def init_state(shape, params: ALIFParams, dtype=None, device=None) -> ALIFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no adaptation."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     return ALIFState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 
 def threshold(state: ALIFState, params: ALIFParams) -> torch.Tensor:
+    """The adapted threshold ``v_threshold + beta * a`` of each neuron."""
     return params.v_threshold + params.beta * state.a
 
 
 def step(x: torch.Tensor, state: ALIFState, params: ALIFParams, spike_fn=heaviside):
+    """One step: LIF integration, a spike above the adapted threshold, reset, then
+    ``a <- exp(-dt / tau_adapt) * a + spike``; returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v = leaky_integrate(state.v, x, params.alpha, params.v_leak, params.r)
     theta = threshold(state, params)
     z = spike_fn(v - theta)

@@ -180,6 +180,7 @@ class CubaState(NamedTuple):
 
 
 def init_state(shape, params, dtype=None, device=None) -> CubaState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``) for CubaLIF or CubaLI: ``v = v_leak``, ``i = 0``."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     return CubaState(v, torch.zeros(shape, dtype=dtype, device=device))
 
@@ -201,6 +202,9 @@ def _integrate(x, state: CubaState, params, lag_input=None):
 
 
 def step(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spike_fn=heaviside):
+    """One exact step of the coupled current and membrane (module doc), a spike when
+    ``v > v_threshold``, reset in the same step; returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v, i = _integrate(x, state, params)
     z = spike_fn(v - params.v_threshold)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)

@@ -51,10 +51,14 @@ class IFState(NamedTuple):
 
 
 def init_state(shape, params: IFParams, dtype=None, device=None) -> IFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = 0``."""
     return IFState(torch.zeros(shape, dtype=dtype, device=device))
 
 
 def step(x: torch.Tensor, state: IFState, params: IFParams, spike_fn=heaviside):
+    """One step: ``v <- v + r * x``, a spike when ``v > v_threshold``, reset in the same step;
+    returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v = state.v + params.r * x
     z = spike_fn(v - params.v_threshold)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)

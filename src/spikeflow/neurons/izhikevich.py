@@ -73,6 +73,9 @@ def init_state(shape, params: IzhikevichParams, dtype=None, device=None) -> Izhi
 
 
 def step(x: torch.Tensor, state: IzhikevichState, params: IzhikevichParams, spike_fn=heaviside):
+    """One step of ``dt`` seconds (membrane in Euler sub-steps of at most 0.5 ms, module doc); a spike
+    when ``v`` reaches ``v_peak``, then ``v <- c``, ``u <- u + d``; returns ``(spikes, new_state)``.
+    """
     h_ms = params.dt * 1e3
     n = params.substeps
     hv = h_ms / n

@@ -39,6 +39,7 @@ class LIState(NamedTuple):
 
 
 def init_state(shape, params: LIParams, dtype=None, device=None) -> LIState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``."""
     return LIState(torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device))
 
 

@@ -73,6 +73,7 @@ class LIFState(NamedTuple):
 
 
 def init_state(shape, params: LIFParams, dtype=None, device=None) -> LIFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no refractory steps left."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     refr = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps > 0 else None
     return LIFState(v, refr)
