@@ -89,3 +89,30 @@ def test_site_navigation_lists_every_generated_page():
     for uri, _title, _body in render.api_pages():
         assert uri in nav
     assert "reference/cli.md" in nav and "benchmarks.md" in nav
+
+
+def test_commands_quoted_in_the_docs_exist_with_their_flags():
+    """Every `spikeflow ...` the hand-written pages and tutorials quote names a real (sub-)command,
+    and every --flag it uses is one of that command's options."""
+    from spikeflow.cli import build_parser
+
+    def sub(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name]
+        return None
+
+    pages = [*TUTORIALS, *(ROOT / "docs").glob("*.md"), *(ROOT / "docs" / "concepts").glob("*.md"),
+             ROOT / "docs" / "tutorials" / "index.md"]
+    texts = [p.read_text() for p in pages]
+    quoted = sorted({m for t in texts for m in re.findall(r"`spikeflow ([^`]+)`", t.replace("\n# ", " "))})
+    assert len(quoted) >= 8
+    for cmd in quoted:
+        words = cmd.split()
+        parser, i = build_parser(), 0
+        while i < len(words) and (child := sub(parser, words[i])) is not None:
+            parser, i = child, i + 1
+        assert i > 0, f"`spikeflow {cmd}`: no such command"
+        options = {s for a in parser._actions for s in a.option_strings}
+        flags = [w for w in words[i:] if w.startswith("--")]
+        assert set(flags) <= options, f"`spikeflow {cmd}`: unknown {sorted(set(flags) - options)}"
