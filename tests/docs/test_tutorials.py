@@ -92,8 +92,8 @@ def test_site_navigation_lists_every_generated_page():
 
 
 def test_commands_quoted_in_the_docs_exist_with_their_flags():
-    """Every `spikeflow ...` the hand-written pages and tutorials quote names a real (sub-)command,
-    and every --flag it uses is one of that command's options."""
+    """Every `spikeflow ...` the hand-written pages, the tutorials and the README quote (inline or as a
+    line of a code block) names a real (sub-)command, and every --flag it uses is one of its options."""
     from spikeflow.cli import build_parser
 
     def sub(parser, name):
@@ -103,16 +103,24 @@ def test_commands_quoted_in_the_docs_exist_with_their_flags():
         return None
 
     pages = [*TUTORIALS, *(ROOT / "docs").glob("*.md"), *(ROOT / "docs" / "concepts").glob("*.md"),
-             ROOT / "docs" / "tutorials" / "index.md"]
+             ROOT / "docs" / "tutorials" / "index.md", ROOT / "README.md"]
     texts = [p.read_text() for p in pages]
-    quoted = sorted({m for t in texts for m in re.findall(r"`spikeflow ([^`]+)`", t.replace("\n# ", " "))})
-    assert len(quoted) >= 8
+    quoted = {m for t in texts for m in re.findall(r"`spikeflow ([^`]+)`", t.replace("\n# ", " "))}
+    blocks = [b for t in texts for b in re.findall(r"^```[^\n]*\n(.*?)^```", t, re.S | re.M)]
+    for block in blocks:  # code-block lines: "spikeflow train ... # comment ; spikeflow eval ..."
+        for line in re.findall(r"^\s*(spikeflow [a-z-].*)$", block, re.M):
+            quoted |= {c.strip().removeprefix("spikeflow ") for c in line.split("#")[0].split(";")
+                       if c.strip().startswith("spikeflow ")}
+    quoted = sorted(quoted)
+    assert len(quoted) >= 20
     for cmd in quoted:
         words = cmd.split()
+        if words[0].isupper():  # a placeholder: `spikeflow COMMAND --help`
+            continue
         parser, i = build_parser(), 0
         while i < len(words) and (child := sub(parser, words[i])) is not None:
             parser, i = child, i + 1
-        assert i > 0, f"`spikeflow {cmd}`: no such command"
+        assert i > 0 or words[0].startswith("--"), f"`spikeflow {cmd}`: no such command"
         options = {s for a in parser._actions for s in a.option_strings}
-        flags = [w for w in words[i:] if w.startswith("--")]
+        flags = re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", " ".join(words[i:]))
         assert set(flags) <= options, f"`spikeflow {cmd}`: unknown {sorted(set(flags) - options)}"
