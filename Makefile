@@ -24,8 +24,10 @@ demo: $(STAMP)
 
 test: test-unit test-interop
 
+# Unit tests run on every core (pytest-xdist; a file stays on one worker, each worker uses one
+# torch thread as tests/conftest.py sets).
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not interop"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow and not interop"
 
 # The slow tests, and every property test again with fresh random examples (the unit suite's are fixed).
 test-slow: $(STAMP)

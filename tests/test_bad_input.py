@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 import spikeflow.cli as cli
-from spikeflow.commands._common import limited
 from spikeflow.data.events import Events, make_events_array
 from spikeflow.data.formats import write_events
 
@@ -237,6 +236,7 @@ RUNTIME_CASES = [
     (["nir", "info", "{d}/ev.npz"], "ev.npz"),
     (["stream", "{d}/ev.npz", "--input", "{d}/ev.npz"], "ev.npz"),
     (["hw", "compile", "{d}/in.npz"], "in.npz"),
+    (["hw", "compile", "{d}/m.nir", "--chip", "no-such-chip"], "no-such-chip"),
     # a folder with no run in it; data folders with nothing to read
     (["eval", "{d}/empty-run"], "empty-run"),
     (["export", "{d}/empty-run", "--nir", "{d}/x.nir"], "empty-run"),
@@ -270,13 +270,6 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "'-5'" in lines[0]  # the value as given, not a value derived from it
-
-
-def test_limit_spreads_over_a_sorted_split():
-    labels = np.repeat(np.arange(10), 50)  # a split stored sorted by label
-    keep = limited(len(labels), 30)
-    assert len(keep) == 30 and set(labels[keep]) == set(range(10))
-    assert list(limited(7, None)) == list(range(7)) and list(limited(7, 100)) == list(range(7))
 
 
 def test_json_goes_to_stdout_alone_or_to_a_file(tmp_path, capsys):

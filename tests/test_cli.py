@@ -22,3 +22,10 @@ def test_info_lists_backends_and_threads(capsys):
 def test_unknown_command_exits_nonzero():
     r = subprocess.run([sys.executable, "-m", "spikeflow", "no-such-command"], capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_building_the_parser_imports_no_torch():
+    """``spikeflow COMMAND --help`` and parse errors answer without loading torch (fast, even on a busy machine)."""
+    code = "import sys; from spikeflow.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr

@@ -96,9 +96,17 @@ def test_zoo_model_keeps_statistics_through_train_and_eval(tmp_path, capsys, mon
         return (x, y) if split == "train" else (x[:30], y[:30])
 
     monkeypatch.setattr(datasets, "load_tensors", fake)
+    import spikeflow.data
+    from spikeflow.data.datasets.base import ArraySplit
+
+    def fake_split(name, split, **kw):  # what eval reads, through the run's time base
+        assert name == "fake-seq" and kw == {}
+        return ArraySplit(*(t.numpy() for t in fake(name, split)))
+
+    monkeypatch.setattr(spikeflow.data, "load_dataset", fake_split)
     from spikeflow.data import DATASETS
 
-    monkeypatch.setitem(DATASETS, "fake-seq", {"kind": "test"})  # a name the CLI's --data accepts
+    monkeypatch.setitem(DATASETS, "fake-seq", {"kind": "test", "classes": 3})  # a name the CLI's --data accepts
     out = tmp_path / "run"
     assert main(["train", "--data", "fake-seq", "--model", "recurrent", "--hidden", "16", "--loss", "ce_mean",
                  "--epochs", "2", "--batch-size", "16", "--input-norm", "--deltas", "1",

@@ -247,19 +247,6 @@ def add_limit(p, what: str = "samples") -> None:
                    help=f"use only N {what}, spread evenly over the split (default: all)")
 
 
-def limited(n: int, limit: int | None):
-    """Indices of ``limit`` of ``n`` samples spread evenly over ``range(n)`` (all when no limit).
-
-    Even spacing keeps the class balance of splits stored sorted by label, where the first N
-    samples would all be of one class.
-    """
-    import numpy as np
-
-    if not limit or limit >= n:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
-
-
 def add_batch_size(p, default: int = 64) -> None:
     p.add_argument("--batch-size", type=positive_int, default=default, help="samples per batch")
 
@@ -267,6 +254,19 @@ def add_batch_size(p, default: int = 64) -> None:
 def add_time(p, T_help: str = "number of time steps", dt_help: str = "length of one time step in seconds") -> None:
     p.add_argument("--T", type=positive_int, default=None, help=T_help)
     p.add_argument("--dt", type=positive_float, default=None, help=dt_help)
+
+
+def add_stream_options(p) -> None:
+    """The options of commands that run a model as a stream of events (``stream``, ``eval-time``)."""
+    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
+    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
+    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
+                   help="how output activity becomes class scores (auto: the one the model was trained with)")
+    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="length of one time step in seconds (default: the model's)")
+    p.add_argument("--T", type=positive_int, default=None,
+                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
 
 
 def apply_threads(args) -> None:

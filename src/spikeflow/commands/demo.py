@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from spikeflow.commands._common import add_limit, add_progress, add_threads, dataset, limited, output_dir, positive_int
+from spikeflow.commands._common import add_limit, add_progress, add_threads, dataset, output_dir, positive_int
 
 DEMO_DATA = "nmnist5k"
 
@@ -98,9 +98,11 @@ def run(args) -> int:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    from spikeflow.data.modelinput import spread
+
     torch.manual_seed(0)
     name, (x, y), (xt, yt) = _load(args.data, args.T)
-    keep = torch.from_numpy(limited(len(y), args.limit))  # spread evenly: the splits are sorted by label
+    keep = torch.from_numpy(spread(len(y), args.limit))  # spread evenly: the splits are sorted by label
     x, y = x[keep], y[keep]
     sequence = x.dim() == 5
     classes = int(max(y.max(), yt.max())) + 1

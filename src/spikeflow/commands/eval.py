@@ -60,11 +60,11 @@ def run(args) -> int:
         model.encoding = "sequence"
         model.time_steps = tb.T
     else:
-        from spikeflow.commands._common import limited
+        from spikeflow.data.modelinput import spread
         from spikeflow.train.datasets import data_options, load_tensors
 
         x, y = load_tensors(data, args.split, **data_options(data, tb.T if not tb.static else None))
-        keep = torch.from_numpy(limited(len(y), args.limit))
+        keep = torch.from_numpy(spread(len(y), args.limit))
         x, y = x[keep], y[keep]
         tb.check_fits(x.shape[2:] if tb.encoding in ("events", "sequence") else x.shape[1:],
                       int(y.max()) + 1, f"--data {data}")

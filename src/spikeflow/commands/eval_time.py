@@ -6,15 +6,12 @@ from spikeflow.commands._common import (
     add_json,
     add_limit,
     add_progress,
+    add_stream_options,
     add_threads,
-    confidence,
     dataset,
     emit_json,
     input_file,
-    limited,
     output_file,
-    positive_float,
-    positive_int,
 )
 
 
@@ -25,15 +22,7 @@ def register(sub) -> None:
                    help="dataset name or path (default: the one the model was trained on); static images are "
                         "streamed as the spikes of the model's rate encoding")
     p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
-    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
-    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
-    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
-                   help="how output activity becomes class scores (auto: the model's own)")
-    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
-    p.add_argument("--dt", type=positive_float, default=None,
-                   help="length of one time step in seconds (default: the model's)")
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+    add_stream_options(p)
     add_limit(p, "recordings")
     p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")
     add_json(p, "the figures")
@@ -73,7 +62,9 @@ def run(args) -> int:
         split = load_dataset(args.data, args.split)
         if not hasattr(split, "events"):
             raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
-        keep = limited(len(split), args.limit)
+        from spikeflow.data.modelinput import spread
+
+        keep = spread(len(split), args.limit)
         labels = split.labels[keep]
         duration = int(getattr(split, "duration_us", 0)) or int(max(split.events(i).t[-1] for i in keep) + 1)
         recs = ((split.events(int(i)), int(y)) for i, y in zip(keep, labels))

@@ -11,10 +11,10 @@ from spikeflow.commands._common import (
     dataset,
     emit_json,
     input_file,
-    limited,
     output_file,
     positive_float,
     positive_int,
+    word,
 )
 
 
@@ -26,10 +26,8 @@ def register(sub) -> None:
     c.set_defaults(func=run_chips)
 
     def model_args(q):
-        from spikeflow.hardware.profiles import PROFILES
-
         q.add_argument("model", type=input_file, help="NIR file (.nir / .h5)")
-        q.add_argument("--chip", default="loihi", choices=sorted(PROFILES), help="chip profile (`spikeflow hw chips`)")
+        q.add_argument("--chip", default="loihi", type=word, help="chip profile (`spikeflow hw chips` lists them)")
         q.add_argument("--dt", type=positive_float, default=None,
                        help="length of one time step in seconds (default: the model's recorded time base)")
         q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,
@@ -162,7 +160,9 @@ def run_run(args) -> int:
         data = args.data
         compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
         ds = load_dataset(data, args.split, **({"T": args.T} if args.T else {"dt": compiled.float_net.dt}))
-        keep = limited(len(ds), args.limit)
+        from spikeflow.data.modelinput import spread
+
+        keep = spread(len(ds), args.limit)
         ev = evaluate(compiled, _dataset_batches(ds, keep, batch), progress=not args.no_progress,
                       n_batches=-(-len(keep) // batch))
         decoder, what = "mean", f"{data}/{args.split}"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from spikeflow.commands._common import (
     add_json,
+    add_stream_options,
     add_threads,
-    confidence,
     dataset,
     input_file,
     nonneg_int,
-    positive_float,
-    positive_int,
 )
 
 
@@ -23,15 +21,7 @@ def register(sub) -> None:
                    help="instead of --input: a dataset name or path; streams its recording --index (static images "
                         "as the spikes of the model's encoding)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to stream from")
-    p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")
-    p.add_argument("--confidence", type=confidence, default=0.9, help="early-exit threshold on the top probability")
-    p.add_argument("--decoder", default="auto", choices=["auto", "count", "max", "mean", "last"],
-                   help="how output activity becomes class scores (auto: the one the model was trained with)")
-    p.add_argument("--chunk-us", type=positive_int, default=10_000, help="events per update, as a time window in µs")
-    p.add_argument("--dt", type=positive_float, default=None,
-                   help="length of one time step in seconds (default: the model's)")
-    p.add_argument("--T", type=positive_int, default=None,
-                   help="time steps per recorded window (sets dt = window / T; default: the model's)")
+    add_stream_options(p)
     add_json(p, "the updates and the answer")
     p.add_argument("--realtime", action="store_true", help="pace the input by its timestamps (a live sensor)")
     p.add_argument("--index", type=nonneg_int, default=0, help="which recording of a multi-recording file")
