@@ -12,7 +12,7 @@
 # One HDF5 file per split; each holds, per recording `i`, the spike times in seconds
 # (`spikes/times[i]`, float) and the channel of each spike (`spikes/units[i]`, integer), and the
 # class labels (`labels`); an optional file attribute `channels` gives the number of channels
-# (SHD's 700 when absent). Our toy data: 3 classes of 40-channel recordings, 0.2 s long, where
+# (when absent: the largest unit + 1 over the file's recordings). Our toy data: 3 classes of 40-channel recordings, 0.2 s long, where
 # class `k` fires mostly in its own band of channels.
 
 # %%
@@ -54,7 +54,7 @@ def write_shd(path, n, seed):
         for i, lab in enumerate(labels):
             times[i], units[i] = recording(lab, rng)
         f.create_dataset("labels", data=labels.astype(np.int32))
-        f.attrs["channels"] = CHANNELS      # optional: without it a file is read as SHD's 700 channels
+        f.attrs["channels"] = CHANNELS      # optional: without it, the largest unit + 1
 
 
 tmp = tempfile.TemporaryDirectory()
@@ -69,7 +69,8 @@ print(sorted(p.name for p in folder.iterdir()))
 #
 # Point `load_dataset` at the folder; `train.h5` and `test.h5` are its splits. `T` cuts each
 # recording into that many time bins (spike counts per bin and channel; `dt=` gives the bin width
-# in seconds instead). A single file without splits is split 80/20 (stratified) instead.
+# in seconds instead). A single file is never split silently: give a folder with `train`/`test`
+# parts, `test_path=` (the test file), `test_frac=` (a held-out fraction), or read it whole (`"all"`).
 
 # %%
 train_split = load_dataset(folder, "train", T=20)
