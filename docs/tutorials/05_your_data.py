@@ -12,8 +12,8 @@
 # One HDF5 file per split; each holds, per recording `i`, the spike times in seconds
 # (`spikes/times[i]`, float) and the channel of each spike (`spikes/units[i]`, integer), and the
 # class labels (`labels`); an optional file attribute `channels` gives the number of channels
-# (when absent: the largest unit + 1 over the file's recordings). Our toy data: 3 classes of 40-channel recordings, 0.2 s long, where
-# class `k` fires mostly in its own band of channels.
+# (when absent: the largest unit + 1 over the file's recordings). Our toy data: 3 classes of
+# 40-channel recordings, 0.2 s long, where class `k` fires mostly in its own band of channels.
 
 # %%
 import os
