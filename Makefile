@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(abspath $(VENV))/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-unit test-slow test-interop bench accuracy lint install clean
+.PHONY: demo test test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,7 +82,30 @@ accuracy: $(STAMP)
 	PYTHONPATH=src $(PY) benchmarks/accuracy.py $(TARGETS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs
+
+# The documentation site: mkdocs-material + mkdocstrings, strict (a broken link, a missing page or an
+# unresolved API name fails). The build runs every tutorial (docs/tools/hooks.py) and shows its real
+# output and figures; SPIKEFLOW_FAST=1 builds with the tutorials' quick settings.
+DSTAMP := $(VENV)/.docs-installed
+
+$(DSTAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(DSTAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(DSTAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+# Screenshots of the built site in headless Chromium (Debian's package, driven by Playwright).
+PLAYWRIGHT ?= playwright==1.65.2
+
+docs-screenshots: docs
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(PY) -m pip install -q "$(PLAYWRIGHT)"
+	$(PY) docs/tools/screenshots.py site docs/img
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info

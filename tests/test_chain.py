@@ -38,11 +38,22 @@ def _spoken(tmp_path):
     return ["--data", "spoken-digits"]
 
 
+def _shd_pair(tmp_path):
+    # your own data: an SHD-layout train/test pair written here (3 classes, 24 channels, not 700)
+    from tests.test_byo import _write_shd
+
+    (tmp_path / "my_shd").mkdir()
+    _write_shd(tmp_path / "my_shd" / "train.h5", 20, seed=1)
+    _write_shd(tmp_path / "my_shd" / "test.h5", 10, seed=2)
+    return ["--data", str(tmp_path / "my_shd")]
+
+
 CASES = [
     Case("digits", _named("digits"), ["--T", "8", "--encoding", "rate", "--epochs", "2"], None),
     Case("mnist5k", _named("mnist5k"), ["--T", "8", "--encoding", "rate", "--epochs", "1"], 200),
     Case("nmnist5k", _named("nmnist5k"), ["--epochs", "1"], 200),
     Case("spoken-digits", _spoken, ["--epochs", "2"], 200),
+    Case("shd-pair", _shd_pair, ["--T", "10", "--epochs", "5", "--batch-size", "16", "--lr", "0.01"], None),
 ]
 
 

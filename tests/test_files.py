@@ -71,7 +71,7 @@ DRIVER = textwrap.dedent("""
         "output": nir.Output(output_type=np.array([2]))},
         edges=[("input", "flat"), ("flat", "fc"), ("fc", "lif"), ("lif", "output")], metadata={"dt": 1e-3})
     ir.write(g, "tiny.nir")
-    cli("eval-time", "tiny.nir", "--data", "bundle.h5", "--split", "test", "--limit", "4", "--engine", "dense",
+    cli("eval-time", "tiny.nir", "--data", "bundle.h5", "--split", "all", "--limit", "4", "--engine", "dense",
         "--plot", "eval-time.png", "--json", "eval-time.json")
     # the hardware energy chart (what `spikeflow hw ... --plot` writes)
     from spikeflow.hardware.evaluate import energy_chart

@@ -72,18 +72,22 @@ class Surrogate:
 
 
 def fast_sigmoid(slope: float = 25.0) -> Surrogate:
+    """Fast-sigmoid surrogate (SuperSpike): derivative ``1 / (slope * |u| + 1)^2``, ``u = v - v_threshold``."""
     return Surrogate("fast_sigmoid", slope)
 
 
 def atan(alpha: float = 2.0) -> Surrogate:
+    """Arctangent surrogate (Fang et al. 2021): derivative ``(alpha / 2) / (1 + (pi/2 * alpha * u)^2)``."""
     return Surrogate("atan", alpha)
 
 
 def triangle(width: float = 1.0) -> Surrogate:
+    """Triangle surrogate (Esser et al. 2016): derivative ``max(0, 1 - |u| / width) / width``."""
     return Surrogate("triangle", width)
 
 
 def straight_through(width: float = 1.0) -> Surrogate:
+    """Boxcar surrogate: derivative 1 where ``|u| < width / 2``, else 0."""
     return Surrogate("straight_through", width)
 
 

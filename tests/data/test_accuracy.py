@@ -36,5 +36,5 @@ def test_spoken_digits_unseen_voices_at_least_80_percent():
     base_te = {v.decode().split("+")[0] for v in te.bundle.attrs["voices"].tolist()}
     assert base_te and not base_tr & base_te         # test speakers (base voices, every variant) are unseen
     acc = _fit_score(tr, te, C=0.1)
-    print(f"spoken-digits logistic regression (T=10 count bins, unseen voices) test accuracy: {acc:.4f}")
+    print(f"spoken-digits logistic regression (T=10 count bins, unseen speakers) test accuracy: {acc:.4f}")
     assert acc >= 0.80

@@ -1,6 +1,7 @@
 import os
 import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -8,9 +9,9 @@ import torch
 from spikeflow.data import DATASETS, Events, load_dataset
 from spikeflow.data.datasets import builtin
 from spikeflow.data.datasets.cache import cache_root
-from spikeflow.data.formats import write_nmnist_bin, write_npz, write_shd
+from spikeflow.data.formats import read_shd, write_nmnist_bin, write_npz, write_shd
 from spikeflow.data.transforms import Downsample, Tonic
-from spikeflow.errors import ConfigError
+from spikeflow.errors import ConfigError, DataFormatError
 from tests.data.data_helpers import random_events
 
 
@@ -122,9 +123,14 @@ def test_bring_your_own_class_folders(tmp_path):
     assert len(ds) == 15 and sorted(set(ds.labels.tolist())) == [0, 1, 2]
     ev, y = ds[0]
     assert isinstance(ev, Events) and y == 0
-    tr = load_dataset(root, "train", T=4, dt=None)
-    te = load_dataset(root, "test", T=4)
-    assert len(tr) + len(te) == 15
+    with pytest.raises(ConfigError, match="nothing is split silently.*--test-frac"):
+        load_dataset(root, "train", T=4)
+    tr = load_dataset(root, "train", T=4, dt=None, test_frac=0.2)
+    te = load_dataset(root, "test", T=4, test_frac=0.2)
+    # 3 of 15 held out, one per class (stratified), disjoint from train, the same every time
+    assert (len(tr), len(te)) == (12, 3) and sorted(te.labels.tolist()) == [0, 1, 2]
+    assert not set(tr.indices.tolist()) & set(te.indices.tolist())
+    assert np.array_equal(load_dataset(root, "test", test_frac=0.2).indices, te.indices)
     x, _ = tr.as_tensors()
     assert x.shape == (len(tr), 4, 2, 34, 34) and x.dtype == torch.uint8
     # per-sample binning and the fast stacked path agree
@@ -142,6 +148,62 @@ def test_bring_your_own_shd_and_npz(tmp_path):
     for i, s in enumerate(samples):
         write_npz(folder / f"{i}.npz", s)
     assert len(load_dataset(folder, "all")) == 10
+
+
+def _shd_by_hand(path, units, labels, times=None):
+    """An SHD-layout file written with h5py alone (no 'channels' attribute, as the published files)."""
+    with h5py.File(path, "w") as f:
+        tt = f.create_dataset("spikes/times", (len(units),), dtype=h5py.vlen_dtype(np.float32))
+        uu = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, u in enumerate(units):
+            uu[i] = np.asarray(u, np.uint16)
+            tt[i] = np.asarray(times[i] if times else np.linspace(0, 0.1, len(u)), np.float32)
+        f.create_dataset("labels", data=np.asarray(labels, np.uint8))
+
+
+def test_shd_channel_count_comes_from_the_file(tmp_path):
+    _shd_by_hand(tmp_path / "a.h5", [[0, 5, 23], [1, 2]], [0, 1])
+    recs = read_shd(tmp_path / "a.h5")
+    assert [r.sensor_size for r in recs] == [(24, 1, 1)] * 2            # largest unit 23 + 1, not 700
+    assert load_dataset(tmp_path / "a.h5", "all", T=2)[0][0].shape == (2, 24)
+    with h5py.File(tmp_path / "a.h5", "a") as f:
+        f.attrs["channels"] = 32                                          # an explicit count wins
+    assert read_shd(tmp_path / "a.h5")[0].sensor_size == (32, 1, 1)
+    with h5py.File(tmp_path / "a.h5", "a") as f:
+        f.attrs["channels"] = 10                                          # ... but must hold every unit
+    with pytest.raises(DataFormatError, match="unit 23 outside 0..9"):
+        read_shd(tmp_path / "a.h5")
+
+
+def test_shd_pair_splits_and_shared_geometry(tmp_path):
+    # the test file never fires channel 23: it still bins to the pair's 24 channels and window
+    _shd_by_hand(tmp_path / "shd_train.h5", [[0, 23]] * 4, [0, 1, 2, 1], times=[[0.0, 0.4]] * 4)
+    _shd_by_hand(tmp_path / "shd_test.h5", [[3, 4, 5]] * 2, [2, 0])
+    tr = load_dataset(tmp_path, "train", T=4)
+    te = load_dataset(tmp_path, "test", T=4)
+    assert (len(tr), len(te)) == (4, 2) and te.labels.tolist() == [2, 0]
+    assert tr.sensor_size == te.sensor_size == (24, 1, 1) and tr.duration_us == te.duration_us == 401_000
+    x, _ = te[0]
+    assert x.shape == (4, 24) and x[:, 3:6].sum(0).tolist() == [1, 1, 1]
+    assert te.info["classes"] == 3
+    # steps of dt: the window grows to whole steps (401 ms -> 3 steps of 150 ms = 450 ms)
+    by_dt = load_dataset(tmp_path, "test", dt=0.15)
+    assert by_dt.duration_us == 450_000 and by_dt[0][0].shape == (3, 24)
+    assert len(load_dataset(tmp_path, "all")) == 6
+    # the same pair named explicitly; a test fraction does not apply to a pair
+    te2 = load_dataset(tmp_path / "shd_train.h5", "test", T=4, test_path=tmp_path / "shd_test.h5")
+    assert torch.equal(te2.as_tensors()[0], te.as_tensors()[0])
+    with pytest.raises(ConfigError, match="own test part"):
+        load_dataset(tmp_path, "test", test_frac=0.2)
+    # a single file is never split silently
+    with pytest.raises(ConfigError, match="nothing is split silently"):
+        load_dataset(tmp_path / "shd_train.h5", "test", T=4)
+    # a model's geometry pins the sensor size: smaller data is placed in it, larger is an error
+    assert load_dataset(tmp_path, "test", T=4, sensor_size=(30, 1, 1))[0][0].shape == (4, 30)
+    with pytest.raises(ConfigError, match=r"sensor size \(24, 1, 1\) \(W, H, P\) but \(16, 1, 1\) is required"):
+        load_dataset(tmp_path, "test", T=4, sensor_size=(16, 1, 1))
+    with pytest.raises(ConfigError, match=r"but \(24, 2, 1\) is required"):   # not channel data: exact only
+        load_dataset(tmp_path, "test", T=4, sensor_size=(24, 2, 1))
 
 
 def test_transform_runs_tonic_on_events(tmp_path):

@@ -55,6 +55,7 @@ def run(args) -> int:
     from spikeflow.train.datasets import holdout, load_tensors
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
+    _check_static(args.data)
     x, y = load_tensors(args.data, "train")
     xt, yt = load_tensors(args.data, "test")
     if args.ann:
@@ -92,3 +93,17 @@ def run(args) -> int:
                                                         "ann_accuracy": ann_acc,
                                                         "percentile": args.percentile, "snn": rows}, indent=1))
     return 0
+
+
+def _check_static(data) -> None:
+    """Conversion maps a ReLU ANN on static inputs to an IF SNN driven by those inputs at every step;
+    event data (files, event datasets) has no such ANN here: train the SNN directly."""
+    from spikeflow.data import DATASETS
+    from spikeflow.data.datasets.byo import is_path
+    from spikeflow.errors import ConfigError
+
+    kind = "event files" if is_path(data) else DATASETS.get(str(data), {}).get("kind")
+    if kind in ("event files", "events"):
+        what = "event files" if kind == "event files" else f"{kind} data"
+        raise ConfigError(f"convert --data {data}: {what}; ANN->SNN conversion takes static images (digits, "
+                          f"mnist5k). Train a spiking model on it directly: spikeflow train --data {data}")

@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("run", type=run_dir, help="run directory written by 'spikeflow train' or 'spikeflow convert'")
     p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one it was trained on)")
-    p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of the data to evaluate ('all': a whole event file or folder)")
     add_time(p, "number of time steps (event data: bins over the recorded window; default: the run's time base)",
              "length of one time step in seconds (event data: the bin width; default: the run's time base)")
     add_batch_size(p, 256)
@@ -55,7 +56,8 @@ def run(args) -> int:
                                            meta.get("config", {}).get("loss", "ce_max"))
     if model.spiking:
         # the inputs every later command sees: binned/encoded with the run's time base
-        steps, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        steps, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden,
+                               load=_recorded_split(meta, data))
         x = torch.from_numpy(steps).transpose(0, 1)  # [N, T, ...]
         model.encoding = "sequence"
         model.time_steps = tb.T
@@ -81,3 +83,14 @@ def run(args) -> int:
         print(f"  synaptic ops per sample: {ops.macs:.3g} MAC + {ops.acs:.3g} AC; "
               f"energy estimate {ops.energy_pj() / 1e3:.3g} nJ (45 nm figures, Horowitz 2014)")
     return 0
+
+
+def _recorded_split(meta: dict, data) -> dict:
+    """The test part a run recorded for its own event files (``--test-data``, ``--test-frac``)."""
+    from pathlib import Path
+
+    from spikeflow.data.datasets.byo import is_path
+
+    recorded = meta.get("data_options") or {}
+    same = is_path(data) and meta.get("data") and Path(str(meta["data"])).resolve() == Path(data).resolve()
+    return {k: recorded[k] for k in ("test_path", "test_frac") if same and k in recorded}

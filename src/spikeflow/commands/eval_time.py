@@ -11,6 +11,7 @@ from spikeflow.commands._common import (
     dataset,
     emit_json,
     input_file,
+    open_fraction,
     output_file,
 )
 
@@ -21,7 +22,11 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one the model was trained on); static images are "
                         "streamed as the spikes of the model's rate encoding")
-    p.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to evaluate")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of the data to evaluate ('all': a whole event file or folder; a single file has "
+                        "no test split of its own)")
+    p.add_argument("--test-frac", type=open_fraction, default=None,
+                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
     add_stream_options(p)
     add_limit(p, "recordings")
     p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")
@@ -36,6 +41,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.datasets.byo import file_options
     from spikeflow.data.modelinput import model_recordings
     from spikeflow.errors import ConfigError
     from spikeflow.ir import read_graph
@@ -49,7 +55,8 @@ def run(args) -> int:
         args.data = args.data or tb.data
         if not args.data:
             raise ConfigError(f"eval-time: {args.model} does not record its dataset; pass --data")
-        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=args.limit, overridden=overridden)
+        recs, labels, duration = model_recordings(args.data, args.split, tb, limit=args.limit, overridden=overridden,
+                                                  load=file_options(args.data, test_frac=args.test_frac))
         decoder = tb.decoder if args.decoder == "auto" else args.decoder
         dt = tb.dt
     else:  # a NIR file from elsewhere: the events as recorded, steps of the file's dt (or --dt)
@@ -59,7 +66,7 @@ def run(args) -> int:
             raise ConfigError(f"eval-time: {args.model} records no time base (nor its dataset); pass --data")
         if args.T is not None:
             raise ConfigError(f"eval-time: {args.model} records no time base, so --T cannot set the step; use --dt")
-        split = load_dataset(args.data, args.split)
+        split = load_dataset(args.data, args.split, **file_options(args.data, test_frac=args.test_frac))
         if not hasattr(split, "events"):
             raise ConfigError(f"eval-time: dataset '{args.data}' is not an event dataset")
         from spikeflow.data.modelinput import spread

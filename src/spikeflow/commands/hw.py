@@ -11,6 +11,7 @@ from spikeflow.commands._common import (
     dataset,
     emit_json,
     input_file,
+    open_fraction,
     output_file,
     positive_float,
     positive_int,
@@ -45,7 +46,11 @@ def register(sub) -> None:
     r.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one the model was trained on); cut to the model's "
                         "time base, static images encoded as it was trained")
-    r.add_argument("--split", default="test", choices=["train", "test"], help="part of the data to run")
+    r.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of the data to run ('all': a whole event file or folder; a single file has no test "
+                        "split of its own)")
+    r.add_argument("--test-frac", type=open_fraction, default=None,
+                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
     r.add_argument("--T", type=positive_int, default=None,
                    help="number of time steps per sample (default: the model's)")
     add_limit(r)
@@ -143,6 +148,7 @@ def _batches(x, y, batch):
 
 def run_run(args) -> int:
     from spikeflow.commands._timebase import apply_overrides, nir_timebase
+    from spikeflow.data.datasets.byo import file_options
     from spikeflow.data.modelinput import model_steps
     from spikeflow.errors import ConfigError
     from spikeflow.hardware import compile_network
@@ -159,7 +165,8 @@ def run_run(args) -> int:
             raise ConfigError(f"hw run: {args.model} records no time base (nor its dataset); pass --data")
         data = args.data
         compiled = compile_network(graph, args.chip, dt=args.dt, reset=args.reset)
-        ds = load_dataset(data, args.split, **({"T": args.T} if args.T else {"dt": compiled.float_net.dt}))
+        ds = load_dataset(data, args.split, **({"T": args.T} if args.T else {"dt": compiled.float_net.dt}),
+                          **file_options(data, compiled.float_net.input_shape, args.test_frac))
         from spikeflow.data.modelinput import spread
 
         keep = spread(len(ds), args.limit)
@@ -172,7 +179,8 @@ def run_run(args) -> int:
         if not data:
             raise ConfigError(f"hw run: {args.model} does not record its dataset; pass --data")
         compiled = compile_network(graph, args.chip, dt=tb.dt, reset=args.reset)
-        x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden)
+        x, y = model_steps(data, args.split, tb, limit=args.limit, overridden=overridden,
+                           load=file_options(data, test_frac=args.test_frac))
         x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
         ev = evaluate(compiled, _batches(x, y, batch), progress=not args.no_progress,
                       n_batches=-(-len(y) // batch), decoder=tb.decoder)

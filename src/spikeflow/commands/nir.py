@@ -24,7 +24,8 @@ def register(sub) -> None:
     run.add_argument("--data", default=None, type=dataset,
                      help="instead of --input: a dataset name or path, cut to the file's recorded time base "
                           "(as eval, stream and hw run see it); reports accuracy")
-    run.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to run")
+    run.add_argument("--split", default="test", choices=["train", "test", "all"],
+                     help="part of --data to run ('all': a whole event file or folder)")
     add_limit(run)
     run.add_argument("--T", type=positive_int, default=None,
                      help="with --data: number of time steps (default: the file's time base)")

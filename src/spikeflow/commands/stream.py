@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="instead of --input: a dataset name or path; streams its recording --index (static images "
                         "as the spikes of the model's encoding)")
-    p.add_argument("--split", default="test", choices=["train", "test"], help="part of --data to stream from")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of --data to stream from ('all': a whole event file or folder)")
     add_stream_options(p)
     add_json(p, "the updates and the answer")
     p.add_argument("--realtime", action="store_true", help="pace the input by its timestamps (a live sensor)")
@@ -67,6 +68,12 @@ def run(args) -> int:
         source = args.input
     decoder = tb.decoder if args.decoder == "auto" and tb is not None else args.decoder
     stream = Stream(graph, engine=args.engine, decoder=decoder, confidence=args.confidence, dt=dt)
+    size = tuple(getattr(rec, "sensor_size", ()))
+    if len(size) == 3 and size[1:] == (1, 1) == (stream.height, stream.n_pol) and size[0] < stream.width:
+        # channel data (SHD) whose top channels never fire in this file: the model's channel count
+        from spikeflow.data.events import Events
+
+        rec = Events(rec.array, (stream.width, 1, 1), rec.label, validate=False)
     arr = getattr(rec, "array", rec)
     n_events = len(arr)
     span = (int(arr["t"][-1]) + 1) if n_events else 0

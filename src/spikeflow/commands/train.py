@@ -46,6 +46,15 @@ def register(sub) -> None:
     p.add_argument("--T", type=positive_int, default=None,
                    help="number of time steps: steps of a static input's code; time bins of event data "
                         "(nmnist5k: 6, as the demo); MFCC frames kept for fsdd")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="event files: length of one time step (bin width) in seconds, instead of --T "
+                        "(default: the recording window in 16 steps)")
+    p.add_argument("--test-data", type=dataset, default=None,
+                   help="event files: the test file/folder when --data is the training file/folder")
+    p.add_argument("--test-frac", type=open_fraction, default=None,
+                   help="event files: hold out this fraction of a single file/folder as the test split "
+                        "(stratified, fixed seed; recorded in the run so eval uses the same split). A single "
+                        "file without --test-data or --test-frac is an error: nothing is split silently")
     p.add_argument("--encoding", default=None, choices=["direct", "rate"], help="coding of static inputs")
     p.add_argument("--readout", default="li", choices=["li", "spike"], help="output layer")
     p.add_argument("--hidden", type=int_list, default=None, help="hidden sizes, e.g. 256 or 256,128")
@@ -110,18 +119,23 @@ def model_kwargs(args) -> dict:
 
 
 def run(args) -> int:
-
+    from spikeflow.data.datasets.byo import is_path
     from spikeflow.train import distributed, zoo
-    from spikeflow.train.datasets import data_options, holdout, load_tensors, timebase_for
+    from spikeflow.train.datasets import data_options, describe, holdout, load_split, load_tensors, timebase_for
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return distributed.launch(args.nproc, _argv_without_nproc(args),
                                   env={"OMP_NUM_THREADS": "1"})
     rank, world = distributed.init_from_env()
-    opts = data_options(args.data, args.T)
-    x, y = load_tensors(args.data, "train", **opts)
-    classes = int(y.max()) + 1
+    opts = data_options(args.data, args.T, args.dt, test_path=args.test_data, test_frac=args.test_frac)
+    data = str(Path(args.data).resolve()) if is_path(args.data) else args.data
+    x, y, info = load_split(args.data, "train", **opts)
+    if info:  # event files: the test split and every later command bin to this geometry and window
+        opts.update(sensor_size=info["sensor_size"], duration_us=info["duration_us"])
+        if rank == 0:
+            print(describe(args.data, info, "--T" if args.T else "--dt" if args.dt else None))
+    classes = max(int(y.max()) + 1, int(info.get("classes", 0)))
     train, val = holdout(x, y, args.val_frac, seed=args.seed)
     seed_all(args.seed)
     model = zoo.for_data(args.model, x.shape[1:], classes, **model_kwargs(args))
@@ -132,15 +146,15 @@ def run(args) -> int:
                          schedule=args.schedule, loss=loss, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          patience=args.patience, augment=args.augment, grad_clip=args.grad_clip,
                          progress=not args.no_progress)
-    timebase = timebase_for(model, args.data, x.shape[1:], classes, loss)
+    timebase = timebase_for(model, data, x.shape[1:], classes, loss, window_us=info.get("duration_us"))
     trainer = Trainer(model, train, val, config, out_dir=args.out,
-                      extra_meta={"data": str(args.data), "classes": classes,
-                                  "data_options": opts, "timebase": timebase.to_dict()})
+                      extra_meta={"data": data, "classes": classes, "data_options": opts,
+                                  "timebase": timebase.to_dict(), **({"data_info": info} if info else {})})
     summary = trainer.fit(resume=args.resume)
     if rank == 0:
         xt, yt = load_tensors(args.data, "test", **opts)
         test = evaluate(model, xt, yt, loss=loss, seed=args.seed, spikes=model.spiking)
-        result = {"data": str(args.data), "model": model.spec, "config": asdict(config),
+        result = {"data": data, "model": model.spec, "config": asdict(config),
                   "timebase": timebase.to_dict(), "test": test, "best_val": summary["best_val"],
                   "best_epoch": summary["best_epoch"],
                   "epochs_run": summary["epochs"], "stopped_early": summary["stopped_early"], "world": world}

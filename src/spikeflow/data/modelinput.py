@@ -51,10 +51,20 @@ def _sequence_sets() -> set:
     return {k for k, v in DATASETS.items() if v.get("kind") == "sequence"}
 
 
-def _split(data, split: str, **kw):
+def _split(data, split: str, tb: TimeBase | None = None, **kw):
+    """``data``/``split`` as a dataset; event files of your own (a path) are read in the model's
+    geometry (channel data: its channel count, for a file whose top channels never fire) and,
+    when their recordings are shorter, the model's window."""
     from spikeflow.data import load_dataset
+    from spikeflow.data.datasets.byo import is_path, sensor_for_input
 
-    return load_dataset(data, split, **kw)
+    if tb is None or not tb.is_events or not is_path(data):
+        return load_dataset(data, split, **kw)
+    kw.setdefault("sensor_size", sensor_for_input(tb.input_shape))
+    ds = load_dataset(data, split, **kw)
+    if tb.duration_us is not None and getattr(ds, "duration_us", tb.duration_us) < tb.duration_us:
+        ds.duration_us = tb.duration_us
+    return ds
 
 
 def _classes(data, y: np.ndarray) -> int:
@@ -85,12 +95,14 @@ def _check_events(data, ds, tb: TimeBase, overridden: bool, labels) -> None:
 
 
 def model_steps(data, split: str, tb: TimeBase, *, limit: int | None = None, seed: int = 0,
-                overridden: bool = False, index: int | None = None) -> Tuple[np.ndarray, np.ndarray]:
+                overridden: bool = False, index: int | None = None, load: dict | None = None
+                ) -> Tuple[np.ndarray, np.ndarray]:
     """``(x [T, N, *input_shape] float32, y [N] int64)`` of ``data``/``split`` for a model of time base ``tb``
     (``overridden``: ``--dt``/``--T`` were given, so a different event window is accepted; ``limit``: that
-    many samples spread over the split; ``index``: one sample)."""
+    many samples spread over the split; ``index``: one sample; ``load``: options for the loader of event
+    files, e.g. their test part ``test_frac``/``test_path``)."""
     if tb.is_events:
-        ds = _split(data, split)
+        ds = _split(data, split, tb, **(load or {}))
         keep = spread(len(ds), limit, index)
         ys = np.asarray(ds.labels[keep], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
         _check_events(data, ds, tb, overridden, ys)
@@ -151,11 +163,13 @@ def spikes_to_events(spikes: np.ndarray, dt: float) -> np.ndarray:
 
 
 def model_recordings(data, split: str, tb: TimeBase, *, limit: int | None = None, seed: int = 0,
-                     overridden: bool = False, index: int | None = None) -> Tuple[Iterator, np.ndarray, int]:
+                     overridden: bool = False, index: int | None = None, load: dict | None = None
+                     ) -> Tuple[Iterator, np.ndarray, int]:
     """``(recordings, labels, window_us)``: event data's own recordings, or static/sequence inputs as
-    the events of their steps (rate-coded images: their spikes); ``recordings`` yields ``(events, label)``."""
+    the events of their steps (rate-coded images: their spikes); ``recordings`` yields ``(events, label)``;
+    ``load`` as in ``model_steps``."""
     if tb.is_events:
-        ds = _split(data, split)
+        ds = _split(data, split, tb, **(load or {}))
         keep = spread(len(ds), limit, index)
         labels = np.asarray(ds.labels[keep], dtype=np.int64) if hasattr(ds, "labels") else np.zeros(0, np.int64)
         _check_events(data, ds, tb, overridden, labels)

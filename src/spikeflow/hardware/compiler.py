@@ -22,6 +22,9 @@ class QuantizationWarning(UserWarning):
 
 @dataclass
 class CompiledNetwork:
+    """A network quantised and mapped for one chip: its ``profile``, the float network it came from,
+    the integer layers and the core ``mapping`` (``cores_used``).
+    """
     profile: ChipProfile
     float_net: FloatNet
     layers: List[IntLayer]
@@ -33,6 +36,7 @@ class CompiledNetwork:
 
 
 def limit_error(profile: ChipProfile, layer: str, limit: str, value, allowed, hint: str) -> HardwareLimitError:
+    """A ``HardwareLimitError`` naming the chip, the layer, the limit, the value needed and allowed, and a hint."""
     err = HardwareLimitError(
         f"{profile.title}: layer {layer!r} exceeds limit '{limit}' (needs {value}, allowed {allowed}): {hint}"
     )

@@ -18,6 +18,9 @@ from spikeflow.hardware.profiles import DENSE_REFERENCES, ChipProfile
 
 @dataclass
 class CostReport:
+    """Energy (joules) and latency (seconds) per inference, from counted work: total, dynamic and
+    static energy, latency summed over steps and mean per step, the counts and the energy per kind of work.
+    """
     energy_j: float  # per inference (sample)
     dynamic_j: float
     static_j: float
@@ -47,6 +50,9 @@ def step_latency(result: RunResult, profile: ChipProfile) -> np.ndarray:
 
 
 def chip_cost(result: RunResult, profile: ChipProfile) -> CostReport:
+    """Energy (J) and latency (s) per inference of an integer run on ``profile``: counts x energy per
+    operation, plus static power x latency (slowest core per step plus its longest route).
+    """
     c = counts_per_sample(result)
     breakdown = {
         "synops": c["synops"] * profile.e_synop,

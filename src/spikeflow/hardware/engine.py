@@ -72,6 +72,10 @@ def int_step(layer: IntLayer, v: np.ndarray, i_syn: np.ndarray):
 
 @dataclass
 class RunResult:
+    """An integer run: the output ``[T, B, n_out]`` (spikes, or readout membrane), per-layer spikes, and
+    the counted work per step, sample and core ``[T, B, n_cores]`` (synaptic ops, active and idle neuron
+    updates, spikes, local packets, router hops) plus the longest route per step ``[T, B]``.
+    """
     output: np.ndarray  # [T, B, n_out]: spikes, or readout membrane in float units for LI
     layer_spikes: List[np.ndarray]  # per layer [T, B, n] int (membrane for LI)
     synops: np.ndarray  # [T, B, n_cores]

@@ -52,6 +52,9 @@ class LayerShape:
 
 @dataclass
 class FloatLayer(LayerShape):
+    """One neuron layer of a ``FloatNet``: the synaptic nodes before it folded into ``weight``
+    ``[n_out, n_in]`` and ``bias`` ``[n_out]`` (float64), the neuron kind (lif, if, li) and its parameters.
+    """
     name: str  # the neuron node's name
     synapse: str  # name(s) of the synaptic node(s) feeding it
     kind: str  # lif | if | li
@@ -74,6 +77,9 @@ class FloatLayer(LayerShape):
 
 @dataclass
 class FloatNet:
+    """A NIR graph as a chain of ``FloatLayer``s with its input shape and ``dt`` (seconds): what the
+    hardware compiler quantises.
+    """
     layers: List[FloatLayer]
     input_shape: Tuple[int, ...]
     dt: float

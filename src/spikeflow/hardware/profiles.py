@@ -15,6 +15,11 @@ from spikeflow.errors import ConfigError
 
 @dataclass(frozen=True)
 class ChipProfile:
+    """One neuromorphic chip: capacity (cores, neurons/synapses/axons per core, fan-in and fan-out
+    limits), supported synapse and neuron types, number formats (weight and state bits, decay
+    arithmetic, overflow), and costs: energies in joules per operation (``e_*``), ``static_power`` in
+    watts, times in seconds per operation (``t_*``), with the published ``sources``.
+    """
     name: str
     title: str
     # -- capacity -------------------------------------------------------------------
@@ -252,6 +257,7 @@ E_AC_INT8_45NM = 0.03 * PJ
 
 
 def get_profile(name: str) -> ChipProfile:
+    """The ``ChipProfile`` called ``name`` (case-insensitive); ``ConfigError`` lists the valid chips."""
     try:
         return PROFILES[name.lower()]
     except KeyError:

@@ -42,6 +42,9 @@ class Component:
 
 
 def flatten(graph: nir.NIRGraph, source: str = "graph") -> FlatGraph:
+    """The graph with subgraphs inlined (node names joined with ``.``): all nodes, edges, top-level inputs
+    and outputs, and the metadata.
+    """
     nodes: Dict[str, nir.NIRNode] = {}
     edges: List[Tuple[str, str]] = []
     _flatten_into(graph, "", nodes, edges, source)

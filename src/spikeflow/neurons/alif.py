@@ -30,6 +30,9 @@ from spikeflow.neurons.lif import apply_reset, leaky_integrate
 
 @dataclass
 class ALIFParams:
+    """Adaptive LIF parameters: time constants ``tau_mem``, ``tau_adapt`` and ``dt`` in seconds; each spike
+    raises the threshold by ``beta`` (threshold units). Values may be scalars or per-neuron tensors.
+    """
     tau_mem: Value = 20e-3
     tau_adapt: Value = 200e-3
     v_threshold: Value = 1.0
@@ -61,20 +64,26 @@ class ALIFParams:
 
 
 class ALIFState(NamedTuple):
+    """ALIF state: membrane ``v`` and adaptation ``a`` (threshold = ``v_threshold + beta * a``), each ``[B, n]``."""
     v: torch.Tensor
     a: torch.Tensor  # adaptation variable; threshold = v_threshold + beta * a
 
 
 def init_state(shape, params: ALIFParams, dtype=None, device=None) -> ALIFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no adaptation."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     return ALIFState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 
 def threshold(state: ALIFState, params: ALIFParams) -> torch.Tensor:
+    """The adapted threshold ``v_threshold + beta * a`` of each neuron."""
     return params.v_threshold + params.beta * state.a
 
 
 def step(x: torch.Tensor, state: ALIFState, params: ALIFParams, spike_fn=heaviside):
+    """One step: LIF integration, a spike above the adapted threshold, reset, then
+    ``a <- exp(-dt / tau_adapt) * a + spike``; returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v = leaky_integrate(state.v, x, params.alpha, params.v_leak, params.r)
     theta = threshold(state, params)
     z = spike_fn(v - theta)

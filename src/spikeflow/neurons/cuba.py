@@ -61,6 +61,9 @@ from spikeflow.neurons.lif import apply_reset, reset_at_crossing
 
 @dataclass
 class CubaLIFParams:
+    """Current-based LIF parameters (NIR ``CubaLIF``): ``tau_syn``, ``tau_mem`` and ``dt`` in seconds,
+    input weight ``w_in``, membrane gain ``r``; scalars or per-neuron tensors.
+    """
     tau_syn: Value = 5e-3
     tau_mem: Value = 20e-3
     v_threshold: Value = 1.0
@@ -105,6 +108,9 @@ class CubaLIFParams:
 
 @dataclass
 class CubaLIParams:
+    """Current-based leaky integrator parameters (NIR ``CubaLI``, a non-spiking readout): ``tau_syn``,
+    ``tau_mem`` and ``dt`` in seconds, ``w_in``, ``r``.
+    """
     tau_syn: Value = 5e-3
     tau_mem: Value = 20e-3
     v_leak: Value = 0.0
@@ -168,11 +174,13 @@ def _check_cuba(p, model: str) -> None:
 
 
 class CubaState(NamedTuple):
+    """CubaLIF/CubaLI state: membrane ``v`` and synaptic current ``i``, each ``[B, n]``."""
     v: torch.Tensor
     i: torch.Tensor  # synaptic current
 
 
 def init_state(shape, params, dtype=None, device=None) -> CubaState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``) for CubaLIF or CubaLI: ``v = v_leak``, ``i = 0``."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     return CubaState(v, torch.zeros(shape, dtype=dtype, device=device))
 
@@ -194,6 +202,9 @@ def _integrate(x, state: CubaState, params, lag_input=None):
 
 
 def step(x: torch.Tensor, state: CubaState, params: CubaLIFParams, spike_fn=heaviside):
+    """One exact step of the coupled current and membrane (module doc), a spike when
+    ``v > v_threshold``, reset in the same step; returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v, i = _integrate(x, state, params)
     z = spike_fn(v - params.v_threshold)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)

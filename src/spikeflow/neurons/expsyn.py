@@ -42,6 +42,9 @@ def input_coefficient(dt: float, tau_mem: float, tau_syn: float) -> float:
 
 @dataclass
 class ExpSynLIFParams:
+    """LIF with exponential current synapses: ``tau_mem``, one ``tau_syn`` per input channel, ``dt`` and
+    ``refractory`` in seconds; potentials in the model's units (mV in ``spikeflow.sim``'s CUBA network).
+    """
     tau_mem: float = 20e-3
     tau_syn: Tuple[float, ...] = field(default_factory=lambda: (5e-3,))
     v_threshold: float = 1.0
@@ -79,12 +82,16 @@ class ExpSynLIFParams:
 
 
 class ExpSynLIFState(NamedTuple):
+    """Membrane ``v`` (the population's shape), synaptic currents ``g`` ``[channels, *shape]`` (voltage
+    units) and refractory steps left (int32, or ``None`` without a refractory period).
+    """
     v: torch.Tensor
     g: torch.Tensor  # [channels, ...]
     refractory: torch.Tensor | None = None
 
 
 def init_state(shape, params: ExpSynLIFParams, dtype=None, device=None) -> ExpSynLIFState:
+    """The resting state of ``shape``: ``v = v_leak``, no synaptic current, no refractory steps left."""
     v = torch.full(shape, float(params.v_leak), dtype=dtype, device=device)
     g = torch.zeros((len(params.tau_syn),) + tuple(shape), dtype=dtype, device=device)
     refr = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps > 0 else None

@@ -29,6 +29,7 @@ from spikeflow.neurons.lif import apply_reset, reset_at_crossing
 
 @dataclass
 class IFParams:
+    """Integrate-and-fire parameters: ``v <- v + r * x`` per step (no leak); ``dt`` in seconds."""
     v_threshold: Value = 1.0
     v_reset: Value = 0.0
     r: Value = 1.0
@@ -45,14 +46,19 @@ class IFParams:
 
 
 class IFState(NamedTuple):
+    """IF state: membrane ``v`` ``[B, n]``."""
     v: torch.Tensor
 
 
 def init_state(shape, params: IFParams, dtype=None, device=None) -> IFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = 0``."""
     return IFState(torch.zeros(shape, dtype=dtype, device=device))
 
 
 def step(x: torch.Tensor, state: IFState, params: IFParams, spike_fn=heaviside):
+    """One step: ``v <- v + r * x``, a spike when ``v > v_threshold``, reset in the same step;
+    returns ``(spikes, new_state)``, each shaped like ``x``.
+    """
     v = state.v + params.r * x
     z = spike_fn(v - params.v_threshold)
     v = apply_reset(v, z, params.reset, params.v_threshold, params.v_reset, params.detach_reset)

@@ -33,6 +33,9 @@ PRESETS = {
 
 @dataclass
 class IzhikevichParams:
+    """Izhikevich parameters ``a``, ``b``, ``c`` (mV), ``d`` in the model's own units (ms, mV), spike peak
+    ``v_peak`` (mV) and ``dt`` in seconds; ``preset(name)`` gives the 2003 paper's cell types.
+    """
     a: Value = 0.02
     b: Value = 0.2
     c: Value = -65.0
@@ -58,6 +61,7 @@ class IzhikevichParams:
 
 
 class IzhikevichState(NamedTuple):
+    """Izhikevich state: membrane ``v`` (mV) and recovery variable ``u``, each ``[B, n]``."""
     v: torch.Tensor  # mV
     u: torch.Tensor  # recovery variable
 
@@ -69,6 +73,9 @@ def init_state(shape, params: IzhikevichParams, dtype=None, device=None) -> Izhi
 
 
 def step(x: torch.Tensor, state: IzhikevichState, params: IzhikevichParams, spike_fn=heaviside):
+    """One step of ``dt`` seconds (membrane in Euler sub-steps of at most 0.5 ms, module doc); a spike
+    when ``v`` reaches ``v_peak``, then ``v <- c``, ``u <- u + d``; returns ``(spikes, new_state)``.
+    """
     h_ms = params.dt * 1e3
     n = params.substeps
     hv = h_ms / n

@@ -16,6 +16,7 @@ from spikeflow.neurons.lif import leaky_integrate
 
 @dataclass
 class LIParams:
+    """Leaky integrator parameters (a non-spiking readout): ``tau_mem`` and ``dt`` in seconds, ``v_leak``, ``r``."""
     tau_mem: Value = 20e-3
     v_leak: Value = 0.0
     r: Value = 1.0
@@ -33,10 +34,12 @@ class LIParams:
 
 
 class LIState(NamedTuple):
+    """LI state: membrane ``v`` ``[B, n]``."""
     v: torch.Tensor
 
 
 def init_state(shape, params: LIParams, dtype=None, device=None) -> LIState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``."""
     return LIState(torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device))
 
 

@@ -33,6 +33,10 @@ from spikeflow.neurons.base import (
 
 @dataclass
 class LIFParams:
+    """LIF parameters: ``tau_mem``, ``dt`` and ``refractory`` in seconds; threshold, leak and reset
+    potentials and the input gain ``r`` as scalars or per-neuron tensors; ``reset`` is ``"subtract"`` or
+    ``"to_reset"``.
+    """
     tau_mem: Value = 20e-3
     v_threshold: Value = 1.0
     v_leak: Value = 0.0
@@ -63,11 +67,13 @@ class LIFParams:
 
 
 class LIFState(NamedTuple):
+    """LIF state: membrane ``v`` ``[B, n]`` and, with a refractory period, the steps left (int32 ``[B, n]``)."""
     v: torch.Tensor
     refractory: Optional[torch.Tensor] = None  # steps left, only when refractory > 0
 
 
 def init_state(shape, params: LIFParams, dtype=None, device=None) -> LIFState:
+    """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no refractory steps left."""
     v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
     refr = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps > 0 else None
     return LIFState(v, refr)

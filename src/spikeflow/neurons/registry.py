@@ -9,6 +9,9 @@ from spikeflow.neurons import alif, cuba, euler, if_, izhikevich, li, lif
 
 
 class NeuronModel(NamedTuple):
+    """A neuron model's entry in ``MODELS``: its parameter class, ``init_state``, reference ``step``,
+    whether it spikes, the time constants that may be learned and its threshold field.
+    """
     name: str
     params_cls: type
     init_state: Callable
@@ -46,6 +49,7 @@ MODELS = {
 
 
 def get_model(name: str) -> NeuronModel:
+    """The ``NeuronModel`` called ``name`` (case-insensitive); ``ParameterError`` lists the valid models."""
     try:
         return MODELS[name.lower()]
     except KeyError:

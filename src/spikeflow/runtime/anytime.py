@@ -13,6 +13,9 @@ from spikeflow.runtime.stream import Stream
 
 @dataclass
 class AnytimeReport:
+    """Accuracy over time of a ``Stream``: accuracy at each checkpoint (fraction of the recording window),
+    the early-exit answers' accuracy and share decided, and per recording the fraction used to decide.
+    """
     fractions: np.ndarray  # fraction of the recording window at each checkpoint
     accuracy: np.ndarray  # accuracy at each checkpoint
     early_accuracy: float  # accuracy of the first answer with confidence >= threshold (else the final one)

@@ -76,6 +76,9 @@ class Node:
 
 @dataclass
 class CompiledGraph:
+    """A validated NIR graph as every engine runs it: nodes with numpy weights and NIR-unit parameters,
+    the evaluation order, inputs, outputs, ``dt`` (seconds, or ``None``) and whether it has cycles.
+    """
     nodes: Dict[str, Node]
     order: List[str]  # evaluation order within a step (delayed edges removed)
     inputs: List[str]

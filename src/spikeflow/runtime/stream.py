@@ -35,6 +35,9 @@ _EMPTY = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), (
 
 @dataclass
 class Prediction:
+    """A stream's current answer: ``label``, class ``probabilities`` (softmax), ``confidence`` (the top
+    probability), the stream time ``t_us`` (µs) it accounts for, events seen, and whether it is decided.
+    """
     label: int
     probabilities: np.ndarray
     confidence: float

@@ -38,6 +38,9 @@ CHUNK = 16384
 
 @dataclass
 class Projection:
+    """Synapses from one population to another, made by ``Network.connect``: rule, weight, channel,
+    delay (seconds; ``delay_steps`` once built) and the number of synapses held by this process.
+    """
     source: Population
     target: Population
     rule: Rule

@@ -21,6 +21,7 @@ ENERGY_AC_PJ = 0.9
 
 
 def accuracy(scores: torch.Tensor, target: torch.Tensor) -> float:
+    """Share of samples whose highest score ``scores [B, C]`` is the ``target`` class ``[B]``."""
     return (scores.argmax(-1) == target).float().mean().item()
 
 

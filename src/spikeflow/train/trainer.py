@@ -38,6 +38,10 @@ EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "
 
 @dataclass
 class TrainConfig:
+    """Training settings: epochs, batch size, AdamW learning rate and weight decay, schedule, loss,
+    seed, checkpoint interval (steps), early-stopping patience (epochs), rate regularisation,
+    augmentation, gradient clipping. Out-of-range values raise ``ConfigError`` naming the field.
+    """
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-3

@@ -56,6 +56,7 @@ def event_frame(frame, path, *, title: str = "input events") -> Path:
 
 
 def accuracy_curve(x, curves: dict, path, *, xlabel: str, title: str) -> Path:
+    """Plots accuracy curves (fractions, shown in %) against ``x`` (fractions) to the PNG ``path``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, ys in curves.items():
@@ -67,6 +68,7 @@ def accuracy_curve(x, curves: dict, path, *, xlabel: str, title: str) -> Path:
 
 
 def bar_chart(values: dict, path, *, ylabel: str, title: str, log: bool = False) -> Path:
+    """A bar chart of ``values`` (name -> number, optionally log scale) written to the PNG ``path``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     names = list(values)

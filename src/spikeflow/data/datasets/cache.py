@@ -24,6 +24,7 @@ MANIFEST = "manifest.json"
 
 
 def cache_root(cache_dir=None) -> Path:
+    """The dataset cache folder: ``cache_dir``, else ``$SPIKEFLOW_CACHE``, else the user cache dir ``spikeflow``."""
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("SPIKEFLOW_CACHE")
@@ -59,6 +60,7 @@ def verify(folder: Path) -> dict | None:
 
 
 def is_cached(key: str, cache_dir=None) -> bool:
+    """Whether the dataset build ``key`` (a ``DATASETS[name]["cache_key"]``) is complete in the cache."""
     return (cache_root(cache_dir) / key / MANIFEST).exists()
 
 

@@ -31,6 +31,9 @@ EVENT_SUFFIXES = (".bin", ".raw", ".aedat", ".dat", ".npz", ".h5", ".hdf5")
 
 
 def detect_format(path) -> str:
+    """The format of the event file ``path`` (``"nmnist"``, ``"evt2"``, ``"aedat2"``, ``"npz"``, ``"shd"`` or
+    ``"bundle"``), from its first bytes, else from its suffix; ``DataFormatError`` when neither tells.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as fh:

@@ -31,6 +31,10 @@ MAGIC = b"#!AER-DAT2.0"
 
 def read_aedat2(src: Source, sensor_size=DVS128_SIZE, *, max_events: int = MAX_EVENTS, label=None,
                 flip_x: bool = False) -> Events:
+    """Events of an AEDAT 2.0 file (a path or bytes); DVS128 sensor ``(128, 128, 2)`` by default,
+    timestamps in µs (32-bit wrap-arounds unwrapped). Malformed input raises ``DataFormatError``
+    naming the file and the byte offset.
+    """
     data, name = load_bytes(src)
     if not data.startswith(MAGIC):
         raise fail(name, 0, f"not an AEDAT 2.0 file (expected it to start with {MAGIC.decode()})")
@@ -64,6 +68,7 @@ def read_aedat2(src: Source, sensor_size=DVS128_SIZE, *, max_events: int = MAX_E
 
 
 def encode_aedat2(events: Events, *, flip_x: bool = False) -> bytes:
+    """The bytes of an AEDAT 2.0 file (DVS128 addresses: x, y in 0..127, polarity 0/1; timestamps in µs)."""
     a = events.array
     if len(a) and (a["x"].max() > 127 or a["y"].max() > 127 or a["x"].min() < 0 or a["y"].min() < 0):
         raise DataFormatError("AEDAT 2.0 (DVS128): x and y must be 0..127")
@@ -86,4 +91,5 @@ def encode_aedat2(events: Events, *, flip_x: bool = False) -> bytes:
 
 
 def write_aedat2(path, events: Events, *, flip_x: bool = False) -> None:
+    """Writes ``events`` as an AEDAT 2.0 file, atomically (see ``encode_aedat2``)."""
     atomic_write_bytes(path, encode_aedat2(events, flip_x=flip_x))

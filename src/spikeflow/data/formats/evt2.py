@@ -47,6 +47,9 @@ def _geometry(lines: list[str], name: str):
 
 
 def read_evt2(src: Source, sensor_size=None, *, max_events: int = MAX_EVENTS, label=None) -> Events:
+    """Events of a Prophesee EVT 2.0 ``.raw`` file (a path or bytes); the sensor size comes from the
+    header's geometry, timestamps in µs. Malformed input raises ``DataFormatError`` naming the byte offset.
+    """
     data, name = load_bytes(src)
     lines, start = parse_text_header(data, name, b"%", end_line=b"% end")
     w, h = _geometry(lines, name)
@@ -87,6 +90,7 @@ def read_evt2(src: Source, sensor_size=None, *, max_events: int = MAX_EVENTS, la
 
 
 def encode_evt2(events: Events) -> bytes:
+    """The bytes of a Prophesee EVT 2.0 file (sensor up to 2048x2048, 2 polarities; timestamps in µs)."""
     a = events.array
     w, h, npol = events.sensor_size
     if w > MAX_COORD + 1 or h > MAX_COORD + 1 or npol > 2:
@@ -107,4 +111,5 @@ def encode_evt2(events: Events) -> bytes:
 
 
 def write_evt2(path, events: Events) -> None:
+    """Writes ``events`` as an EVT 2.0 file, atomically (see ``encode_evt2``)."""
     atomic_write_bytes(path, encode_evt2(events))

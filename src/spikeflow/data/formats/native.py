@@ -29,6 +29,9 @@ FIELDS = ("x", "y", "t", "p")
 
 
 def read_npz(src: Source, *, max_events: int = MAX_EVENTS) -> Events:
+    """Events of a spikeflow ``.npz`` (arrays x, y, t in µs, p, sensor_size, label), read without
+    unpickling; array shapes are checked from the headers before any data is read.
+    """
     data, name = load_bytes(src)
     try:
         z = np.load(io.BytesIO(data), allow_pickle=False)
@@ -100,6 +103,7 @@ def _assemble(name, cols, size, label, check_order: bool = True) -> Events:
 
 
 def write_npz(path, events: Events) -> None:
+    """Writes ``events`` as a spikeflow ``.npz`` (x, y, t in µs, p, sensor_size, label), atomically."""
     with atomic_output(Path(path).with_suffix(".npz") if Path(path).suffix != ".npz" else path, "wb") as fh:
         np.savez(fh, x=events.x, y=events.y, t=events.t, p=events.p,
                  sensor_size=np.array(events.sensor_size, dtype=np.int64),

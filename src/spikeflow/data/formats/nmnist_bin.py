@@ -23,6 +23,9 @@ NMNIST_SIZE = (34, 34, 2)
 
 
 def read_nmnist_bin(src: Source, sensor_size=None, *, max_events: int = MAX_EVENTS, label=None) -> Events:
+    """Events of an N-MNIST ``.bin`` file (5-byte records; a path or bytes); sensor at least
+    ``(34, 34, 2)``, timestamps in µs. Malformed input raises ``DataFormatError`` naming the byte offset.
+    """
     data, name = load_bytes(src, max_bytes=max_events * RECORD + RECORD)
     if len(data) % RECORD:
         whole = len(data) - len(data) % RECORD
@@ -90,4 +93,5 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
 
 
 def write_nmnist_bin(path, events: Events) -> None:
+    """Writes ``events`` as an N-MNIST ``.bin`` file, atomically."""
     atomic_write_bytes(path, encode_nmnist_bin(events))

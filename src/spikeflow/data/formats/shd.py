@@ -1,9 +1,11 @@
 """SHD/SSC HDF5 files (Cramer et al. 2020, "The Heidelberg Spiking Data Sets").
 
 ``spikes/times`` (variable-length float arrays, seconds), ``spikes/units`` (variable-
-length integer arrays, the cochlea channel 0..699), ``labels`` (one integer per sample).
-Each sample becomes an ``Events`` with ``x = unit``, ``y = p = 0``, ``t`` in µs and
-sensor size ``(channels, 1, 1)``.
+length integer arrays, the channel), ``labels`` (one integer per sample). Each sample
+becomes an ``Events`` with ``x = unit``, ``y = p = 0``, ``t`` in µs and sensor size
+``(channels, 1, 1)``. The channel count comes from the file: its ``channels`` attribute
+when present, else the largest unit + 1 over all samples (700 for the published SHD
+files, whose cochlea model has 700 channels; 24 for a 24-channel recording).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from spikeflow.data.formats._common import MAX_EVENTS, MAX_SAMPLES, Source, fail
 from spikeflow.data.formats._h5 import dataset, open_h5, read_array, run_isolated
 from spikeflow.errors import DataFormatError
 
-SHD_CHANNELS = 700
+MAX_CHANNELS = 1 << 15
 
 
 class SHDFile:
@@ -39,17 +41,33 @@ class SHDFile:
             if not np.issubdtype(self.labels.dtype, np.integer):
                 raise fail(self.name, 0, f"'labels' must be integers, got {self.labels.dtype}")
             try:
-                attr = self.file.attrs.get("channels", SHD_CHANNELS)
+                attr = self.file.attrs.get("channels", None)
             except Exception:
-                attr = SHD_CHANNELS
+                attr = None
+            if attr is not None and not _is_int(attr):
+                raise fail(self.name, 0, f"attribute 'channels' must be an integer in 1..{MAX_CHANNELS}, got {attr!r}")
         except DataFormatError:
             self.file.close()
             raise
         except Exception as err:  # h5py raises OSError, KeyError, TypeError... on damaged files
             self.file.close()
             raise fail(self.name, 0, f"damaged HDF5 file ({type(err).__name__}: {str(err)[:120]})") from None
-        self.channels = int(channels) if channels else (int(attr) if _is_int(attr) else SHD_CHANNELS)
+        self._channels = int(channels) if channels else (int(attr) if attr is not None else None)
         self.max_events = max_events
+
+    @property
+    def channels(self) -> int:
+        """The channel count: given, the file's ``channels`` attribute, else the largest unit + 1."""
+        if self._channels is None:
+            top = -1
+            for i in range(len(self)):
+                u = np.asarray(read_array(self.units, self.name, "spikes/units", i))
+                if u.size and np.issubdtype(u.dtype, np.integer):
+                    top = max(top, int(u.max()))
+            if top >= MAX_CHANNELS:
+                raise fail(self.name, 0, f"unit {top} is over the cap of {MAX_CHANNELS - 1}")
+            self._channels = max(top + 1, 1)
+        return self._channels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -90,8 +108,8 @@ class SHDFile:
 
 def _is_int(v) -> bool:
     try:
-        return 0 < int(v) <= 1 << 15
-    except (TypeError, ValueError):
+        return float(v) == int(v) and 0 < int(v) <= MAX_CHANNELS
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
@@ -133,7 +151,7 @@ def write_shd(path, samples: list[Events], *, channels: int | None = None) -> No
     """Writes recordings (with labels) as an SHD-style file; times stored as float64 seconds."""
     if not samples:
         raise DataFormatError(f"{path}: nothing to write")
-    channels = channels or samples[0].sensor_size[0]
+    channels = channels or max(e.sensor_size[0] for e in samples)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         ft = h5py.vlen_dtype(np.float64)
         fu = h5py.vlen_dtype(np.uint16)
