@@ -25,12 +25,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/spikeflow demo
 
-test: test-unit test-interop
+# The two venvs install side by side, then the unit and interop suites run side by side
+# (--output-sync keeps each suite's report in one piece).
+test:
+	$(MAKE) -j2 $(STAMP) $(ISTAMP)
+	$(MAKE) -j2 --output-sync=target test-unit test-interop
 
-# Unit tests run on every core (pytest-xdist; a file stays on one worker, each worker uses one
-# torch thread as tests/conftest.py sets).
+# Unit tests run on every core (pytest-xdist; each worker uses one torch thread, as tests/conftest.py sets).
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow and not interop"
+	$(PY) -m pytest -q -n auto --durations=15 -m "not slow and not interop"
 
 # The slow tests, and every property test again with fresh random examples (the unit suite's are fixed).
 test-slow: $(STAMP)
