@@ -92,6 +92,8 @@ def test_chain_through_the_cli(case, tmp_path):
     assert st["final"] == nr["predictions"][0]  # same model, same input, same answer
     float_acc = {"eval": ev["accuracy"], "nir run": nr["accuracy"], "eval-time 100 %": et["accuracy_full"],
                  "hw run float": hw["float_accuracy"]}
+    print(f"chain {case.name}: {n} test samples, " + ", ".join(f"{k} {100 * v:.2f} %" for k, v in float_acc.items())
+          + f", hw run integer {100 * hw['int_accuracy']:.2f} %")
     assert max(float_acc.values()) - min(float_acc.values()) <= 0.01, float_acc
     assert abs(hw["int_accuracy"] - hw["float_accuracy"]) <= 0.03, hw
     assert ev["accuracy"] > 0.3, float_acc  # trained: well above chance (10 classes)
