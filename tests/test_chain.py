@@ -49,7 +49,7 @@ def _shd_pair(tmp_path):
 
 
 CASES = [
-    Case("digits", _named("digits"), ["--T", "8", "--encoding", "rate", "--epochs", "2"], None),
+    Case("digits", _named("digits"), ["--T", "8", "--encoding", "rate", "--epochs", "4", "--lr", "0.01"], None),
     Case("mnist5k", _named("mnist5k"), ["--T", "8", "--encoding", "rate", "--epochs", "1"], 200),
     Case("nmnist5k", _named("nmnist5k"), ["--epochs", "1"], 200),
     Case("spoken-digits", _spoken, ["--epochs", "2"], 200),
@@ -96,7 +96,9 @@ def test_chain_through_the_cli(case, tmp_path):
           + f", hw run integer {100 * hw['int_accuracy']:.2f} %")
     assert max(float_acc.values()) - min(float_acc.values()) <= 0.01, float_acc
     assert abs(hw["int_accuracy"] - hw["float_accuracy"]) <= 0.03, hw
-    assert ev["accuracy"] > 0.3, float_acc  # trained: well above chance (10 classes)
+    # trained, so the agreement is not that of a constant answer: at least twice chance (seed 0 here:
+    # digits 78 %, mnist5k 66 %, nmnist5k 60 %, spoken-digits 48 %, shd-pair 100 %)
+    assert ev["accuracy"] >= 2 / timebase["classes"], float_acc
 
     # --T overrides the recorded steps the same way in the torch run and in the NIR file's run
     T2 = ["--T", str(2 * timebase["T"])]
