@@ -256,6 +256,16 @@ def add_time(p, T_help: str = "number of time steps", dt_help: str = "length of 
     p.add_argument("--dt", type=positive_float, default=None, help=dt_help)
 
 
+def add_split(p, test_frac: bool = False) -> None:
+    """``--split`` of a command that reads one part of the data (and ``--test-frac`` for event files)."""
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="part of the data to read ('all': a whole event file or folder; a single file has no "
+                        "test split of its own)")
+    if test_frac:
+        p.add_argument("--test-frac", type=open_fraction, default=None,
+                       help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
+
+
 def add_stream_options(p) -> None:
     """The options of commands that run a model as a stream of events (``stream``, ``eval-time``)."""
     p.add_argument("--engine", default="event", choices=["event", "clockfree", "dense"], help="runtime engine")

@@ -6,6 +6,7 @@ from spikeflow.commands._common import (
     add_batch_size,
     add_json,
     add_limit,
+    add_split,
     add_threads,
     add_time,
     dataset,
@@ -20,8 +21,7 @@ def register(sub) -> None:
     p.add_argument("run", type=run_dir, help="run directory written by 'spikeflow train' or 'spikeflow convert'")
     p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one it was trained on)")
-    p.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="part of the data to evaluate ('all': a whole event file or folder)")
+    add_split(p)
     add_time(p, "number of time steps (event data: bins over the recorded window; default: the run's time base)",
              "length of one time step in seconds (event data: the bin width; default: the run's time base)")
     add_batch_size(p, 256)

@@ -6,12 +6,12 @@ from spikeflow.commands._common import (
     add_json,
     add_limit,
     add_progress,
+    add_split,
     add_stream_options,
     add_threads,
     dataset,
     emit_json,
     input_file,
-    open_fraction,
     output_file,
 )
 
@@ -22,11 +22,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one the model was trained on); static images are "
                         "streamed as the spikes of the model's rate encoding")
-    p.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="part of the data to evaluate ('all': a whole event file or folder; a single file has "
-                        "no test split of its own)")
-    p.add_argument("--test-frac", type=open_fraction, default=None,
-                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
+    add_split(p, test_frac=True)
     add_stream_options(p)
     add_limit(p, "recordings")
     p.add_argument("--plot", default="eval_time.png", type=output_file, help="where to save the plot (PNG)")

@@ -7,11 +7,11 @@ from spikeflow.commands._common import (
     add_json,
     add_limit,
     add_progress,
+    add_split,
     add_threads,
     dataset,
     emit_json,
     input_file,
-    open_fraction,
     output_file,
     positive_float,
     positive_int,
@@ -46,11 +46,7 @@ def register(sub) -> None:
     r.add_argument("--data", default=None, type=dataset,
                    help="dataset name or path (default: the one the model was trained on); cut to the model's "
                         "time base, static images encoded as it was trained")
-    r.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="part of the data to run ('all': a whole event file or folder; a single file has no test "
-                        "split of its own)")
-    r.add_argument("--test-frac", type=open_fraction, default=None,
-                   help="event files: the test split is this held-out fraction (as 'spikeflow train --test-frac')")
+    add_split(r, test_frac=True)
     r.add_argument("--T", type=positive_int, default=None,
                    help="number of time steps per sample (default: the model's)")
     add_limit(r)

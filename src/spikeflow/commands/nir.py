@@ -6,7 +6,16 @@ import os
 
 import numpy as np
 
-from spikeflow.commands._common import add_json, add_limit, dataset, input_file, positive_float, positive_int, word
+from spikeflow.commands._common import (
+    add_json,
+    add_limit,
+    add_split,
+    dataset,
+    input_file,
+    positive_float,
+    positive_int,
+    word,
+)
 from spikeflow.errors import ConfigError, InputError, NIRError
 
 
@@ -24,8 +33,7 @@ def register(sub) -> None:
     run.add_argument("--data", default=None, type=dataset,
                      help="instead of --input: a dataset name or path, cut to the file's recorded time base "
                           "(as eval, stream and hw run see it); reports accuracy")
-    run.add_argument("--split", default="test", choices=["train", "test", "all"],
-                     help="part of --data to run ('all': a whole event file or folder)")
+    add_split(run)
     add_limit(run)
     run.add_argument("--T", type=positive_int, default=None,
                      help="with --data: number of time steps (default: the file's time base)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from spikeflow.commands._common import (
     add_json,
+    add_split,
     add_stream_options,
     add_threads,
     dataset,
@@ -20,8 +21,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, type=dataset,
                    help="instead of --input: a dataset name or path; streams its recording --index (static images "
                         "as the spikes of the model's encoding)")
-    p.add_argument("--split", default="test", choices=["train", "test", "all"],
-                   help="part of --data to stream from ('all': a whole event file or folder)")
+    add_split(p)
     add_stream_options(p)
     add_json(p, "the updates and the answer")
     p.add_argument("--realtime", action="store_true", help="pace the input by its timestamps (a live sensor)")
