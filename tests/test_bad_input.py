@@ -242,7 +242,11 @@ RUNTIME_CASES = [
     (["export", "{d}/empty-run", "--nir", "{d}/x.nir"], "empty-run"),
     (["convert", "--data", "digits", "--ann", "{d}/empty-run", "--out", "{d}/r4"], "empty-run"),
     (["train", "--data", "{d}/empty-folder", "--out", "{d}/r5"], "empty-folder"),
-    # a model and data that do not fit
+    # a model and data that do not fit: another geometry, event data for an image model, another sensor
+    (["eval", "{d}/run", "--data", "mnist5k"], "(1, 28, 28)"),
+    (["nir", "run", "{d}/m.nir", "--data", "mnist5k", "--limit", "2"], "(1, 28, 28)"),
+    (["hw", "run", "{d}/m.nir", "--data", "nmnist5k", "--limit", "2"], "event data"),
+    (["eval-time", "{d}/m.nir", "--data", "nmnist5k", "--limit", "2"], "event data"),
     (["nir", "run", "{d}/m.nir", "--input", "{d}/ev.npz", "--key", "nope"], "nope"),
     (["stream", "{d}/m.nir", "--input", "{d}/ev.npz", "--index", "5"], "--index"),
     # an ANN where a spiking model is expected, a spiking run where an ANN is expected
