@@ -100,9 +100,17 @@ def test_shd_pair_through_every_command(shd_pair, capsys, monkeypatch):
     assert _json(capsys.readouterr().out)["samples"] == 30
     assert main(["stream", "m.nir", "--data", str(data / "test.h5"), "--split", "all", "--index", "29", "--json"]) == 0
     assert _json(capsys.readouterr().out)["label"] == 2
-    assert main(["convert", "--data", str(data), "--out", "cv"]) == 2
-    err = capsys.readouterr().err
-    assert "static images" in err and "spikeflow train --data" in err
+    # ANN->SNN conversion on the same files: the ANN sees each recording's frames summed, the SNN the
+    # frames one step at a time; the saved model is the last T's, and eval reads it with that time base
+    assert main(["convert", "--data", str(data), "--model", "mlp", "--hidden", "32", "--epochs", "5",
+                 "--batch-size", "16", "--lr", "0.01", "--T-values", "10,20", "--out", "cv", "--no-progress"]) == 0
+    conv = json.loads((cwd / "cv" / "result.json").read_text())
+    assert [r["T"] for r in conv["snn"]] == [10, 20]
+    assert conv["timebase"]["encoding"] == "events" and conv["timebase"]["T"] == 20
+    assert conv["timebase"]["dt"] == pytest.approx(0.5 / 20) and conv["timebase"]["input_shape"] == [24]
+    capsys.readouterr()
+    assert main(["eval", "cv", "--json"]) == 0
+    assert _json(capsys.readouterr().out)["accuracy"] == pytest.approx(conv["snn"][-1]["accuracy"])
 
 
 def test_single_file_is_never_split_silently(shd_pair, capsys):

@@ -74,3 +74,24 @@ def test_converted_rates_approach_relu_outputs():
     # the readout (mean of the last layer's input current) approaches the ANN logits
     assert torch.allclose(snn_model(x).mean(0), ann(x), atol=0.05)
     torch.set_grad_enabled(True)
+
+
+def test_converted_event_model_sees_frames_one_step_at_a_time():
+    """Event frames [N, T, ...]: the ANN sees their sum; the SNN gets one frame per step, its first layer
+    scaled by T so that the mean input current over the T steps is the ANN's pre-activation / lambda
+    (linear, so exact up to rounding): the IF neurons see, on average, what the ReLUs saw."""
+    torch.manual_seed(0)
+    T = 200
+    frames = (torch.rand(16, T, 5) < 0.05).float()  # sparse event counts, 5 channels
+    ann = zoo.for_data("mlp", frames.shape[1:], 3, neuron="relu", hidden=[4])
+    assert ann.spec["encoding"] == "sum"
+    torch.set_grad_enabled(False)
+    pre = ann.net[0](ann.encode(frames))  # the ANN's first pre-activation
+    snn_model = convert(ann, frames, T=T, percentile=100.0)
+    assert snn_model.spec["encoding"] == "sequence" and snn_model.time_steps == T
+    lam = activation_scales(list(ann.net), ann.encode(frames), percentile=100.0)[0]
+    current = snn_model.net[0](snn_model.encode(frames))  # [T, N, 4]
+    assert torch.allclose(current.mean(0), pre / lam, atol=1e-5)
+    # the readout is the whole network's: ANN logits from the summed frame, SNN from the frames in turn
+    assert snn_model(frames).shape == (T, 16, 3)
+    torch.set_grad_enabled(True)

@@ -13,6 +13,7 @@ from spikeflow.commands._common import (
     int_list,
     load_run,
     nonneg_int,
+    open_fraction,
     output_dir,
     percentile,
     positive_float,
@@ -34,7 +35,12 @@ def register(sub) -> None:
     p.add_argument("--lr", type=positive_float, default=2e-3, help="ANN learning rate (Adam)")
     p.add_argument("--augment", default="none", choices=["none", "shift"], help="shift: images by up to 2 pixels")
     p.add_argument("--T-values", type=int_list, default=[8, 16, 32, 64],
-                   help="numbers of time steps to evaluate the SNN at, e.g. 16,32,64")
+                   help="numbers of time steps to evaluate the SNN at, e.g. 16,32,64 (event data: the window cut "
+                        "into that many steps; the last one is the saved model's)")
+    p.add_argument("--test-data", type=dataset, default=None,
+                   help="event files: the test part, when --data holds only the training part")
+    p.add_argument("--test-frac", type=open_fraction, default=None,
+                   help="event files: hold out this fraction of --data as the test part")
     p.add_argument("--percentile", type=percentile, default=99.9,
                    help="activation percentile that sets each layer's threshold")
     p.add_argument("--calibration", type=positive_int, default=1000, help="training samples for balancing")
@@ -48,16 +54,32 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from spikeflow.data.datasets.byo import is_path
     from spikeflow.errors import ConfigError
     from spikeflow.train import zoo
     from spikeflow.train.checkpoint import atomic_write_text, write_model
     from spikeflow.train.convert import convert
-    from spikeflow.train.datasets import holdout, load_tensors
+    from spikeflow.train.datasets import data_kind, data_options, describe, holdout, load_split, timebase_for
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
-    _check_static(args.data)
-    x, y = load_tensors(args.data, "train")
-    xt, yt = load_tensors(args.data, "test")
+    kind, _ = data_kind(args.data)
+    if kind == "sequence":
+        raise ConfigError(f"convert --data {args.data}: frame sequences (MFCCs); conversion takes images or event "
+                          f"data. Train a spiking model on it directly: spikeflow train --data {args.data}")
+    events = kind == "events"  # the ANN sees each sample's frames summed; the SNN gets them step by step
+    data = str(Path(args.data).resolve()) if is_path(args.data) else args.data
+    geometry = {}
+
+    def load(split, T=None):
+        opts = data_options(args.data, T if events else None, test_path=args.test_data, test_frac=args.test_frac)
+        return load_split(args.data, split, **opts, **geometry)
+
+    x, y, info = load("train", args.T_values[0])
+    if info:  # event files: every part and every T bins over the same sensor and window
+        geometry = {"sensor_size": info["sensor_size"], "duration_us": info["duration_us"]}
+        print(describe(args.data, info, "--T-values"))
+    xt, yt, _ = load("test", args.T_values[0])
+    classes = max(int(y.max()) + 1, int(info.get("classes", 0)))
     if args.ann:
         ann, _ = load_run(args.ann)
         if ann.spiking:
@@ -67,11 +89,11 @@ def run(args) -> int:
         if args.hidden:
             kw["hidden"] = args.hidden[0] if args.model == "conv" else args.hidden
         seed_all(args.seed)
-        ann = zoo.for_data(args.model, x.shape[1:], int(y.max()) + 1, **kw)
+        ann = zoo.for_data(args.model, x.shape[1:], classes, **kw)
         train, val = holdout(x, y, 0.1, seed=args.seed)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss="ce", seed=args.seed,
                           augment=args.augment, progress=not args.no_progress)
-        Trainer(ann, train, val, cfg, out_dir=Path(args.out) / "ann", extra_meta={"data": str(args.data)}).fit(
+        Trainer(ann, train, val, cfg, out_dir=Path(args.out) / "ann", extra_meta={"data": data}).fit(
             resume=args.resume)
     ann_acc = evaluate(ann, xt, yt, loss="ce")["accuracy"]
     g = torch.Generator().manual_seed(args.seed)
@@ -80,30 +102,20 @@ def run(args) -> int:
     rows = []
     snn = None
     for T in args.T_values:
+        if events:  # the same recordings cut into T steps
+            xt, yt, _ = load("test", T)
         snn = convert(ann, calib, T=T, percentile=args.percentile)
         acc = evaluate(snn, xt, yt, loss="ce_mean")["accuracy"]
         rows.append({"T": T, "accuracy": acc, "gap_points": 100 * (ann_acc - acc)})
         print(f"SNN T={T:4d}: {100 * acc:.2f} %  (ANN - SNN = {100 * (ann_acc - acc):+.2f} points)")
     out = Path(args.out)
-    from spikeflow.train.datasets import timebase_for
-
-    timebase = timebase_for(snn, args.data, x.shape[1:], int(y.max()) + 1, "ce_mean").to_dict()
-    write_model(out / "best.pt", snn, {"spec": snn.spec, "data": str(args.data), "timebase": timebase})
-    atomic_write_text(out / "result.json", json.dumps({"data": str(args.data), "timebase": timebase,
-                                                        "ann_accuracy": ann_acc,
+    timebase = timebase_for(snn, data, xt.shape[1:], classes, "ce_mean",
+                            window_us=info.get("duration_us")).to_dict()
+    meta = {"spec": snn.spec, "data": data, "timebase": timebase}
+    if info:
+        meta["data_options"] = {**data_options(args.data, args.T_values[-1], test_path=args.test_data,
+                                               test_frac=args.test_frac), **geometry}
+    write_model(out / "best.pt", snn, meta)
+    atomic_write_text(out / "result.json", json.dumps({"data": data, "timebase": timebase, "ann_accuracy": ann_acc,
                                                         "percentile": args.percentile, "snn": rows}, indent=1))
     return 0
-
-
-def _check_static(data) -> None:
-    """Conversion maps a ReLU ANN on static inputs to an IF SNN driven by those inputs at every step;
-    event data (files, event datasets) has no such ANN here: train the SNN directly."""
-    from spikeflow.data import DATASETS
-    from spikeflow.data.datasets.byo import is_path
-    from spikeflow.errors import ConfigError
-
-    kind = "event files" if is_path(data) else DATASETS.get(str(data), {}).get("kind")
-    if kind in ("event files", "events"):
-        what = "event files" if kind == "event files" else f"{kind} data"
-        raise ConfigError(f"convert --data {data}: {what}; ANN->SNN conversion takes static images (digits, "
-                          f"mnist5k). Train a spiking model on it directly: spikeflow train --data {data}")

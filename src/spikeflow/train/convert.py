@@ -8,6 +8,11 @@ firing rate (threshold 1) approximates the ReLU output / ``lambda_l``.
 Diehl et al., IJCNN 2015 (weight normalisation); Rueckauer et al., Front. Neurosci. 2017
 (99.9th percentile, reset by subtraction). The last layer is read out as the mean of its
 input current over the ``T`` steps (a non-leaky integrator).
+
+Event data: the ANN sees a sample's event frames summed into one frame (zoo encoding ``sum``),
+which does not depend on how the events are binned. The SNN gets the ``T`` frames one per step;
+since their mean over the steps is the summed frame / ``T``, the first layer's weights are also
+multiplied by ``T``, so each step's mean input current is the ANN's pre-activation / ``lambda_1``.
 """
 
 from __future__ import annotations
@@ -89,8 +94,9 @@ def convert(ann: Classifier, calibration: torch.Tensor, T: int = 32, percentile:
     n_relu = sum(isinstance(m, nn.ReLU) for m in layers)
     if len(scales) != n_relu:
         raise ConfigError(f"ANN->SNN: {len(scales)} scales given for {n_relu} ReLU layers")
+    events = ann.spec.get("encoding") == "sum"  # event frames: the SNN sees them one step at a time
     out: list[nn.Module] = []
-    prev, k = 1.0, 0
+    prev, k = (float(T) if events else 1.0), 0
     for m in layers:
         if isinstance(m, _SYNAPSE):
             lam = scales[k] if k < n_relu else 1.0
@@ -104,8 +110,8 @@ def convert(ann: Classifier, calibration: torch.Tensor, T: int = 32, percentile:
             k += 1
         else:
             out.append(m)
-    spec = {**ann.spec, "neuron": "if", "encoding": "direct", "T": int(T), "converted": True,
-            "scales": scales, "percentile": percentile, "v_init": v_init}
+    spec = {**ann.spec, "neuron": "if", "encoding": "sequence" if events else "direct", "T": int(T),
+            "converted": True, "scales": scales, "percentile": percentile, "v_init": v_init}
     return Classifier(snn.Sequential(*out), spec)
 
 
@@ -130,5 +136,5 @@ def rebuild(spec: dict) -> Classifier:
     """The converted model described by ``spec`` (weights come from its state dict)."""
     from spikeflow.train.zoo import build
 
-    ann = build({**spec, "neuron": "relu", "encoding": "none"})
+    ann = build({**spec, "neuron": "relu", "encoding": "sum" if spec.get("encoding") == "sequence" else "none"})
     return convert(ann, torch.zeros(1), T=spec["T"], scales=spec["scales"], v_init=spec.get("v_init", 0.5))
