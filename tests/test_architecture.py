@@ -7,7 +7,7 @@ import spikeflow
 
 # The order of docs/architecture.md's package map.
 ORDER = ["errors", "atomic", "timebase", "surrogate", "neurons", "kernels", "nn", "ir", "runtime", "hardware", "sim",
-         "data", "metrics", "train", "viz", "commands"]
+         "data", "metrics", "train", "viz", "control", "commands"]
 ROOT = Path(spikeflow.__file__).parent
 
 
