@@ -45,6 +45,8 @@ BAD = {
     "confidence": ["0", "1.5", "nan", "x"],
     "percentile": ["0", "101", "nan"],
     "int_list": ["0", "a,b", "16,-2", ","],
+    "rate_list": ["-0.1", "1.5", "0.1,x", ",", "nan"],
+    "nonneg_float_list": ["-1", "2,-0.5", "a", ",", "nan", "inf"],
     "word": ["", " "],
     "input_file": [MISSING, FOLDER, EMPTY],
     "run_dir": [MISSING, TEXT],

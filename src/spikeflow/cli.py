@@ -47,6 +47,7 @@ COMMAND_MODULES = [
     "convert",
     "export",
     "demo",
+    "frontier",
     "sim",
     "stream",
     "eval_time",

@@ -117,6 +117,31 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+@_kind("rate_list")
+def rate_list(text: str) -> list[float]:
+    """Comma-separated firing rates in [0, 1] (spikes per neuron per step), e.g. ``0.05`` or ``0.1,0.02``."""
+    problem = f"expected comma-separated rates in [0, 1] like 0.1,0.02, got {text!r}"
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if not values or any(not 0 <= v <= 1 for v in values):  # also rejects nan
+        raise argparse.ArgumentTypeError(problem)
+    return values
+
+
+@_kind("nonneg_float_list")
+def nonneg_float_list(text: str) -> list[float]:
+    """Comma-separated finite numbers >= 0, e.g. ``0,2,8``."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,2,8, got {text!r}") from None
+    if not values or any(not (0 <= v < math.inf) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,2,8, got {text!r}")
+    return values
+
+
 @_kind("word")
 def word(text: str) -> str:
     """A non-empty word (an array key, a voice name)."""

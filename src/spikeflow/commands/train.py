@@ -20,7 +20,12 @@ from spikeflow.commands._common import (
     positive_float,
     positive_int,
     probability,
+    rate_list,
 )
+
+# spikeflow.hardware.profiles.PROFILES, spelled here so that the parser builds without importing the
+# hardware package (a test checks that the two agree)
+CHIP_CHOICES = ("loihi", "loihi2", "speck", "spinnaker2", "truenorth", "xylo")
 
 # spikeflow.train.losses.LOSSES, spelled here so that building the parser does not import torch (a test
 # checks that the two agree)
@@ -70,6 +75,20 @@ def register(sub) -> None:
     p.add_argument("--augment", default="none", choices=["none", "shift", "time", "time_freq"],
                    help="shift: images by up to 2 pixels; time: sequences stretched and shifted in time; "
                         "time_freq: also shifted by up to 4 frequency channels")
+    p.add_argument("--spike-reg", type=nonneg_float, default=0.0,
+                   help="weight of the spike regularisation in the loss: L1 on spikes (mean rate of each spiking "
+                        "layer), or with --target-rate the squared deviation of each layer's mean rate from its "
+                        "target (0: off)")
+    p.add_argument("--target-rate", type=rate_list, default=None,
+                   help="target firing rate (spikes per neuron per step) of the spiking layers: one value for all "
+                        "or one per layer, e.g. 0.05 or 0.1,0.02 (needs --spike-reg)")
+    p.add_argument("--learn-threshold", action="store_true", help="learn per-neuron firing thresholds")
+    p.add_argument("--prune", type=probability, default=0.0,
+                   help="fraction of zero weights in every Linear/Conv layer: magnitude pruning ramped up over the "
+                        "first half of the epochs, then fine-tuning with the masks fixed (0: off)")
+    p.add_argument("--qat", default=None, choices=CHIP_CHOICES,
+                   help="quantisation-aware training for this chip: weights fake-quantised per layer to the chip's "
+                        "weight bits (straight-through gradient); the saved weights lie on that grid")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
     p.add_argument("--val-frac", type=open_fraction, default=0.1,
                    help="part of the training split held out for validation")
@@ -103,7 +122,8 @@ def _argv_without_nproc(args) -> list[str]:
 
 def model_kwargs(args) -> dict:
     kw = {"neuron": args.neuron, "T": args.T, "encoding": args.encoding, "readout": args.readout,
-          "tau_mem": args.tau_mem, "dropout": args.dropout or None, "learn_tau": args.learn_tau or None}
+          "tau_mem": args.tau_mem, "dropout": args.dropout or None, "learn_tau": args.learn_tau or None,
+          "learn_threshold": args.learn_threshold or None}
     if args.model == "recurrent":
         kw.update(input_norm=args.input_norm or None, deltas=args.deltas or None, log_input=args.log_input or None)
     elif args.input_norm or args.deltas or args.log_input:
@@ -120,10 +140,20 @@ def model_kwargs(args) -> dict:
 
 def run(args) -> int:
     from spikeflow.data.datasets.byo import is_path
+    from spikeflow.errors import ConfigError
     from spikeflow.train import distributed, zoo
     from spikeflow.train.datasets import data_options, describe, holdout, load_split, load_tensors, timebase_for
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
 
+    if args.target_rate is not None and not args.spike_reg:
+        raise ConfigError("--target-rate needs --spike-reg W > 0 (the weight of the rate term in the loss)")
+    if args.neuron == "relu" and (args.spike_reg or args.learn_threshold):
+        raise ConfigError("--spike-reg, --target-rate and --learn-threshold need a spiking --neuron, not relu")
+    qat_bits = 0
+    if args.qat:
+        from spikeflow.hardware.profiles import get_profile
+
+        qat_bits = get_profile(args.qat).weight_bits
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return distributed.launch(args.nproc, _argv_without_nproc(args),
                                   env={"OMP_NUM_THREADS": "1"})
@@ -145,7 +175,8 @@ def run(args) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          schedule=args.schedule, loss=loss, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          patience=args.patience, augment=args.augment, grad_clip=args.grad_clip,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, spike_reg=args.spike_reg, target_rate=args.target_rate,
+                         prune=args.prune, qat_bits=qat_bits)
     timebase = timebase_for(model, data, x.shape[1:], classes, loss, window_us=info.get("duration_us"))
     trainer = Trainer(model, train, val, config, out_dir=args.out,
                       extra_meta={"data": data, "classes": classes, "data_options": opts,

@@ -75,3 +75,18 @@ def rate_regularizer(rates: list[torch.Tensor], target: float = 0.1, weight: flo
     if not rates:
         return torch.zeros(())
     return weight * sum(((r - target) ** 2).mean() for r in rates)
+
+
+def spike_regularizer(rates: list[torch.Tensor], weight: float, targets: list[float] | None = None) -> torch.Tensor:
+    """Spike regularisation over layers, from each layer's per-neuron rates (spikes per neuron per step).
+
+    Without ``targets``: ``weight * sum_l mean(rate_l)``, an L1 penalty on spikes. With one target per
+    layer: ``weight * sum_l (mean(rate_l) - target_l)^2``, which pulls each layer's mean rate to its target.
+    """
+    if not rates:
+        return torch.zeros(())
+    if targets is None:
+        return weight * sum(r.mean() for r in rates)
+    if len(targets) != len(rates):
+        raise ConfigError(f"spike regularisation: {len(targets)} target rates for {len(rates)} spiking layers")
+    return weight * sum((r.mean() - t) ** 2 for r, t in zip(rates, targets))

@@ -68,12 +68,13 @@ class SynOps:
 
 
 def _fanout_ops(layer: nn.Module, events: torch.Tensor) -> torch.Tensor:
-    """Operations the layer does for ``events`` per input (the layer with unit weights, no bias)."""
+    """Operations the layer does for ``events`` per input: the layer with its nonzero weights set to 1
+    and no bias (NeuroBench's rule), so pruned (zero) weights cost nothing."""
+    nonzero = (layer.weight != 0).float()
     if isinstance(layer, nn.Linear):
-        return events.float().sum(-1) * layer.out_features
+        return events.float() @ nonzero.sum(0)
     if isinstance(layer, nn.Conv2d):
-        ones = torch.ones_like(layer.weight)
-        y = torch.nn.functional.conv2d(events.float(), ones, None, layer.stride, layer.padding,
+        y = torch.nn.functional.conv2d(events.float(), nonzero, None, layer.stride, layer.padding,
                                        layer.dilation, layer.groups)
         return y.flatten(1).sum(-1)
     raise TypeError(type(layer))
@@ -93,7 +94,7 @@ def _spike_events(x: torch.Tensor):
 
 @torch.no_grad()
 def synaptic_operations(model: nn.Module, x: torch.Tensor, spiking: bool = False) -> SynOps:
-    """Count MACs/ACs of every Linear and Conv2d on one forward pass of batch ``x``.
+    """Count MACs/ACs of every Linear and Conv2d on one forward pass of batch ``x`` (zero weights do no work).
 
     ``spiking=False`` follows NeuroBench: a binary input counts one AC per non-zero input and
     fan-out weight, any other input one MAC. ``spiking=True`` (an SNN on event hardware) counts

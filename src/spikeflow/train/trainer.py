@@ -27,20 +27,26 @@ from spikeflow.errors import CheckpointError, ConfigError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
 from spikeflow.train.augment import augment as augment_sequences
-from spikeflow.train.losses import LOSSES, classification_loss, logits, rate_regularizer
-from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates
+from spikeflow.train.losses import LOSSES, classification_loss, logits, rate_regularizer, spike_regularizer
+from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates, synaptic_operations
+from spikeflow.train.sparsity import Pruner, layer_targets, prune_schedule, quantize_in_place, quantized_weights
 
 SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("none", "shift", "time", "time_freq")  # shift: images; time, time_freq: sequences
 STEP_FIELDS = ["global_step", "epoch", "step", "loss", "acc", "lr"]
-EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "synops", "spike_rate", "lr",
+                "seconds"]
 
 
 @dataclass
 class TrainConfig:
     """Training settings: epochs, batch size, AdamW learning rate and weight decay, schedule, loss,
     seed, checkpoint interval (steps), early-stopping patience (epochs), rate regularisation,
-    augmentation, gradient clipping. Out-of-range values raise ``ConfigError`` naming the field.
+    augmentation, gradient clipping, and the training for fewer operations (``spikeflow.train.sparsity``):
+    ``spike_reg`` weighs the spike regulariser (L1 on spikes, or the squared deviation of each spiking
+    layer's mean rate from ``target_rate``: one value for all layers or one per layer), ``prune`` is the
+    fraction of zero weights per connection layer, ``qat_bits`` the chip's weight bits for quantisation-aware
+    training (0: off). Out-of-range values raise ``ConfigError`` naming the field.
     """
     epochs: int = 10
     batch_size: int = 64
@@ -59,6 +65,11 @@ class TrainConfig:
     grad_clip: float = 0.0
     eval_batch_size: int = 256
     progress: bool = True
+    spike_reg: float = 0.0
+    target_rate: Optional[list] = None
+    prune: float = 0.0
+    qat_bits: int = 0
+    synops_samples: int = 64  # validation samples whose synaptic operations are logged each epoch (0: none)
 
     def __post_init__(self):
         checks = {
@@ -66,6 +77,10 @@ class TrainConfig:
             "weight_decay": self.weight_decay >= 0, "checkpoint_every": self.checkpoint_every >= 0,
             "patience": self.patience >= 0, "eval_batch_size": self.eval_batch_size >= 1,
             "rate_reg": self.rate_reg >= 0, "grad_clip": self.grad_clip >= 0, "warmup_steps": self.warmup_steps >= 0,
+            "spike_reg": self.spike_reg >= 0, "prune": 0 <= self.prune < 1, "synops_samples": self.synops_samples >= 0,
+            "qat_bits": self.qat_bits == 0 or self.qat_bits >= 2,
+            "target_rate": self.target_rate is None or (len(self.target_rate) > 0 and all(
+                0 <= float(t) <= 1 for t in self.target_rate)),
         }
         for name, ok in checks.items():
             if not ok:
@@ -143,6 +158,7 @@ class Trainer:
         self.ddp_model = dist_utils.wrap(model) if self.world > 1 else model
         self.steps_per_epoch = len(self.y) // self.config.batch_size
         self.total_steps = self.steps_per_epoch * self.config.epochs
+        self.pruner = Pruner(model) if self.config.prune > 0 else None
         self._reset_counters()
 
     # -- state -----------------------------------------------------------------------------
@@ -184,6 +200,10 @@ class Trainer:
                     "history", "running", "stopped_early"):
             setattr(self, key, meta[key])
         self._truncate_step_log()
+        if self.pruner is not None:  # the masks are the zero weights of the checkpoint
+            self.pruner.fraction = prune_schedule(self.config.prune, self.epoch - 1, self.config.epochs) \
+                if self.epoch else 0.0
+            self.pruner.masks = {k: (m.weight != 0).to(m.weight.dtype) for k, m in self.pruner.layers.items()}
         return True
 
     # -- logs ------------------------------------------------------------------------------
@@ -246,16 +266,24 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        with record_spikes(self.model, keep_graph=c.rate_reg > 0) as rec:
-            out = self.ddp_model(xb)
-        loss = classification_loss(out, yb, c.loss)
-        if c.rate_reg > 0:
-            rates = [torch.cat(v, 1).mean(dim=(0, 1)) for v in rec.values() if v]  # per neuron
-            loss = loss + rate_regularizer(rates, c.rate_target, c.rate_reg)
-        loss.backward()
+        regularise = c.rate_reg > 0 or c.spike_reg > 0
+        with quantized_weights(self.model, c.qat_bits):  # QAT: forward and backward on the chip's grid
+            with record_spikes(self.model, keep_graph=regularise) as rec:
+                out = self.ddp_model(xb)
+            loss = classification_loss(out, yb, c.loss)
+            if regularise:
+                rates = [torch.cat(v, 1).mean(dim=(0, 1)) for v in rec.values() if v]  # per neuron
+                if c.rate_reg > 0:
+                    loss = loss + rate_regularizer(rates, c.rate_target, c.rate_reg)
+                if c.spike_reg > 0:
+                    targets = layer_targets(c.target_rate, [k for k, v in rec.items() if v])
+                    loss = loss + spike_regularizer(rates, c.spike_reg, targets)
+            loss.backward()
         if c.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         self.optimizer.step()
+        if self.pruner is not None:
+            self.pruner.apply()  # pruned weights stay zero
         return float(loss.detach()), accuracy(logits(out.detach(), c.loss), yb)
 
     def fit(self, resume: bool = False) -> dict:
@@ -296,10 +324,18 @@ class Trainer:
         if c.restore_best and self.out is not None and (self.out / ckpt.BEST).is_file():
             state, _ = ckpt.read_model_file(self.out / ckpt.BEST)
             self.model.load_state_dict(state)
+        quantize_in_place(self.model, c.qat_bits)  # the trained weights on the chip's grid
         return {"epochs": self.epoch, "global_step": self.global_step, "best_val": self.best_val,
                 "best_epoch": self.best_epoch, "history": self.history, "stopped_early": self.stopped_early}
 
     def _end_epoch(self, seconds: float):
+        c = self.config
+        if self.pruner is not None:
+            self.pruner.update(prune_schedule(c.prune, self.epoch, c.epochs))
+        with quantized_weights(self.model, c.qat_bits):  # validate and keep the model as the chip would hold it
+            self._finish_epoch(seconds)
+
+    def _finish_epoch(self, seconds: float):
         c = self.config
         n = max(1, self.running["count"])
         row = {"epoch": self.epoch + 1, "global_step": self.global_step,
@@ -316,13 +352,17 @@ class Trainer:
             vals = dist_utils.broadcast(vals)
             row["val_loss"], row["val_acc"] = float(vals[0]), float(vals[1])
             metric = row["val_acc"]
+            if c.synops_samples and self.rank == 0:
+                row.update(self.operations(self.val[0][:c.synops_samples]))
         if self.rank == 0 and c.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         self.history.append(row)
         self.epoch += 1
         self.step_in_epoch = 0
         self.running = {"loss": 0.0, "correct": 0.0, "count": 0}
-        if metric >= self.best_val:  # ties go to the later (longer-trained) epoch
+        if self.pruner is not None and self.pruner.fraction < c.prune:
+            pass  # while pruning ramps up, no epoch is the best: the kept model has all its zeros
+        elif metric >= self.best_val:  # ties go to the later (longer-trained) epoch
             self.best_val, self.best_epoch, self.bad_epochs = metric, self.epoch, 0
             if self.out is not None and self.rank == 0:
                 ckpt.write_model(self.out / ckpt.BEST, self.model, {"spec": self.spec, "epoch": self.epoch,
@@ -332,6 +372,18 @@ class Trainer:
             if c.patience and self.bad_epochs >= c.patience:
                 self.stopped_early = True
         self._write_epoch_logs()
+
+    @torch.no_grad()
+    def operations(self, x: torch.Tensor) -> dict:
+        """Synaptic operations per inference (ACs + MACs) and the mean spike rate over spiking layers."""
+        was_training = self.model.training
+        self.model.eval()
+        spiking = bool(getattr(self.model, "spiking", True))
+        with record_spikes(self.model) as rec:
+            ops = synaptic_operations(self.model, x, spiking=spiking)
+        self.model.train(was_training)
+        rates = spike_rates(rec)
+        return {"synops": ops.acs + ops.macs, "spike_rate": sum(rates.values()) / len(rates) if rates else 0.0}
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, spikes: bool = False) -> dict:

@@ -30,11 +30,12 @@ def _gain(dt: float, tau: float) -> float:
     return 1.0 / (1.0 - math.exp(-dt / tau))
 
 
-def neuron_layer(kind: str, shape, *, dt: float, tau_mem: float, learn_tau: bool = False) -> nn.Module:
+def neuron_layer(kind: str, shape, *, dt: float, tau_mem: float, learn_tau: bool = False,
+                 learn_threshold: bool = False) -> nn.Module:
     """One layer of ``kind`` neurons (``relu`` gives the ANN's activation)."""
     if kind == "relu":
         return nn.ReLU()
-    common = dict(dt=dt, learn_tau=learn_tau)
+    common = dict(dt=dt, learn_tau=learn_tau, learn_threshold=learn_threshold)
     if kind == "lif":
         return snn.LIF(shape, tau_mem=tau_mem, r=_gain(dt, tau_mem), **common)
     if kind == "alif":
@@ -44,7 +45,7 @@ def neuron_layer(kind: str, shape, *, dt: float, tau_mem: float, learn_tau: bool
         return snn.CubaLIF(shape, tau_mem=tau_mem, tau_syn=tau_syn, r=_gain(dt, tau_mem),
                            w_in=_gain(dt, tau_syn), **common)
     if kind == "if":
-        return snn.IF(shape, dt=dt)
+        return snn.IF(shape, dt=dt, learn_threshold=learn_threshold)
     raise ConfigError(f"model zoo: unknown neuron {kind!r}; valid neurons: {NEURONS}")
 
 
@@ -124,28 +125,33 @@ def _check_sizes(name: str, sizes: Sequence[int]) -> list[int]:
 
 def mlp(in_features: int, classes: int, hidden: Sequence[int] = (256,), *, neuron: str = "lif", T: int = 16,
         encoding: str = "rate", readout: str = "li", dt: float = 1e-3, tau_mem: float = 10e-3,
-        dropout: float = 0.0, norm: bool = False, learn_tau: bool = False) -> Classifier:
+        dropout: float = 0.0, norm: bool = False, learn_tau: bool = False,
+        learn_threshold: bool = False) -> Classifier:
     """Fully connected ``in -> hidden... -> classes``; ``neuron='relu'`` gives the same-shape ANN."""
     spec = dict(arch="mlp", in_features=in_features, classes=classes, hidden=list(hidden), neuron=neuron, T=T,
                 encoding="none" if neuron == "relu" and encoding != "sum" else encoding, readout=readout, dt=dt,
-                tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau)
+                tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau,
+                **({"learn_threshold": True} if learn_threshold else {}))
     return build(spec)
 
 
 def conv(in_shape: Sequence[int], classes: int, channels: Sequence[int] = (16, 32), *, hidden: int = 0,
          neuron: str = "lif", T: int = 8, encoding: str = "direct", readout: str = "li", dt: float = 1e-3,
-         tau_mem: float = 10e-3, dropout: float = 0.0, norm: bool = True, learn_tau: bool = False) -> Classifier:
+         tau_mem: float = 10e-3, dropout: float = 0.0, norm: bool = True, learn_tau: bool = False,
+         learn_threshold: bool = False) -> Classifier:
     """``[conv3x3 -> BN -> neuron -> avgpool2] x len(channels) -> (fc -> neuron) -> fc -> readout``."""
     spec = dict(arch="conv", in_shape=list(in_shape), classes=classes, channels=list(channels), hidden=hidden,
                 neuron=neuron, T=T, encoding="none" if neuron == "relu" and encoding != "sum" else encoding,
                 readout=readout, dt=dt,
-                tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau)
+                tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau,
+                **({"learn_threshold": True} if learn_threshold else {}))
     return build(spec)
 
 
 def recurrent(in_features: int, classes: int, hidden: int = 128, *, neuron: str = "lif", T: int = 0,
               encoding: str = "sequence", readout: str = "li", dt: float = 1e-3, tau_mem: float = 20e-3,
-              dropout: float = 0.0, norm: bool = False, learn_tau: bool = False, input_norm: bool = False,
+              dropout: float = 0.0, norm: bool = False, learn_tau: bool = False, learn_threshold: bool = False,
+              input_norm: bool = False,
               deltas: int = 0, log_input: bool = False) -> Classifier:
     """``in -> [features] -> fc -> recurrent neurons -> fc -> readout`` for sequences ``[B, T, features]``.
 
@@ -155,7 +161,8 @@ def recurrent(in_features: int, classes: int, hidden: int = 128, *, neuron: str 
     """
     spec = dict(arch="recurrent", in_features=in_features, classes=classes, hidden=[int(hidden)], neuron=neuron,
                 T=T, encoding=encoding, readout=readout, dt=dt, tau_mem=tau_mem, dropout=dropout, norm=norm,
-                learn_tau=learn_tau, input_norm=bool(input_norm), deltas=int(deltas), log_input=bool(log_input))
+                learn_tau=learn_tau, **({"learn_threshold": True} if learn_threshold else {}),
+                input_norm=bool(input_norm), deltas=int(deltas), log_input=bool(log_input))
     return build(spec)
 
 
@@ -170,6 +177,7 @@ def build(spec: dict) -> Classifier:
         raise ConfigError(f"model zoo: unknown neuron {neuron!r}; valid neurons: {NEURONS}")
     dt, tau = float(spec.get("dt", 1e-3)), float(spec.get("tau_mem", 10e-3))
     learn_tau = bool(spec.get("learn_tau", False))
+    learn = dict(learn_tau=learn_tau, learn_threshold=bool(spec.get("learn_threshold", False)))
     p = float(spec.get("dropout", 0.0))
     classes = int(spec["classes"])
     layers: list[nn.Module] = []
@@ -185,10 +193,10 @@ def build(spec: dict) -> Classifier:
             if spec.get("norm"):
                 layers.append(nn.BatchNorm1d(h))
             if arch == "recurrent" and neuron != "relu":
-                cell = neuron_layer(neuron, h, dt=dt, tau_mem=tau, learn_tau=learn_tau)
+                cell = neuron_layer(neuron, h, dt=dt, tau_mem=tau, **learn)
                 layers.append(snn.Recurrent(cell, h))
             else:
-                layers.append(neuron_layer(neuron, h, dt=dt, tau_mem=tau, learn_tau=learn_tau))
+                layers.append(neuron_layer(neuron, h, dt=dt, tau_mem=tau, **learn))
             if p > 0:
                 layers.append(nn.Dropout(p))
             width = h
@@ -199,7 +207,7 @@ def build(spec: dict) -> Classifier:
             layers += [nn.Conv2d(c, ch, 3, padding=1, bias=not spec.get("norm", True))]
             if spec.get("norm", True):
                 layers.append(nn.BatchNorm2d(ch))
-            layers += [neuron_layer(neuron, (ch, h, w), dt=dt, tau_mem=tau, learn_tau=learn_tau), nn.AvgPool2d(2)]
+            layers += [neuron_layer(neuron, (ch, h, w), dt=dt, tau_mem=tau, **learn), nn.AvgPool2d(2)]
             c, h, w = ch, h // 2, w // 2
             if h < 1 or w < 1:
                 raise ConfigError(f"model zoo: too many conv stages for input {spec['in_shape']} (each halves H, W)")
@@ -209,7 +217,7 @@ def build(spec: dict) -> Classifier:
         width = c * h * w
         if int(spec.get("hidden", 0)) > 0:
             hid = int(spec["hidden"])
-            layers += [nn.Linear(width, hid), neuron_layer(neuron, hid, dt=dt, tau_mem=tau, learn_tau=learn_tau)]
+            layers += [nn.Linear(width, hid), neuron_layer(neuron, hid, dt=dt, tau_mem=tau, **learn)]
             width = hid
         layers.append(nn.Linear(width, classes))
     else:

@@ -79,3 +79,27 @@ def bar_chart(values: dict, path, *, ylabel: str, title: str, log: bool = False)
     for i, k in enumerate(names):
         ax.annotate(f"{values[k]:.3g}", (i, values[k]), ha="center", va="bottom", fontsize=8)
     return _save(fig, path)
+
+
+def pareto_plot(points: list, path, *, title: str, key: str = "energy_j", xlabel: str = "energy per inference (J)",
+                frontier: list | None = None) -> Path:
+    """Accuracy (%) against ``key`` (log scale) for each point (``name``, ``kind``, ``accuracy``, ``key``);
+    the points flagged in ``frontier`` are joined by the Pareto line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    style = {"ann": ("s", "tab:orange"), "snn": ("o", "tab:blue"), "snn-early-exit": ("^", "tab:green")}
+    for kind, (marker, color) in style.items():
+        sel = [p for p in points if p["kind"] == kind]
+        if sel:
+            ax.scatter([p[key] for p in sel], [100 * p["accuracy"] for p in sel], marker=marker, c=color,
+                       label={"ann": "ANN", "snn": "SNN", "snn-early-exit": "SNN, early exit"}[kind], zorder=3)
+    for p in points:
+        ax.annotate(p["name"], (p[key], 100 * p["accuracy"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    if frontier:
+        front = sorted((p for p, f in zip(points, frontier) if f), key=lambda p: p[key])
+        ax.plot([p[key] for p in front], [100 * p["accuracy"] for p in front], "k--", lw=0.8, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

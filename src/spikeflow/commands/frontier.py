@@ -1,0 +1,182 @@
+"""``spikeflow frontier``: accuracy against energy per inference for SNN variants and the same-size ANN."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from spikeflow.commands._common import (
+    add_json,
+    add_limit,
+    add_progress,
+    add_threads,
+    confidence,
+    dataset,
+    int_list,
+    nonneg_float_list,
+    nonneg_int,
+    output_dir,
+    positive_float,
+    positive_int,
+    probability,
+)
+from spikeflow.commands.train import CHIP_CHOICES
+
+
+def register(sub) -> None:
+    p = sub.add_parser("frontier", help="train SNN variants and the same-size ANN; plot accuracy against energy "
+                                        "per inference (Pareto front) into an HTML report and frontier.json")
+    p.add_argument("--data", required=True, type=dataset, help="dataset: nmnist5k or spoken-digits")
+    p.add_argument("--out", required=True, type=output_dir, help="folder for report.html, frontier.png, frontier.json")
+    p.add_argument("--epochs", type=positive_int, default=5, help="training epochs of every model")
+    p.add_argument("--T-values", type=int_list, default=None,
+                   help="time steps of the SNN variants, e.g. 6,2 (default: nmnist5k 6,2; spoken-digits 50,25)")
+    p.add_argument("--spike-reg-values", type=nonneg_float_list, default=None,
+                   help="spike-regularisation weights tried at the lowest T, e.g. 0,2,8 (default: 0,2,8)")
+    p.add_argument("--prune", type=probability, default=0.5,
+                   help="fraction of zero weights of the pruned variant (the strongest regularisation at the "
+                        "lowest T, pruned); 0: no pruned variant")
+    p.add_argument("--channels", type=int_list, default=None,
+                   help="conv channels of every model (nmnist5k; default 8,16, the demo's)")
+    p.add_argument("--hidden", type=positive_int, default=None, help="recurrent width (spoken-digits; default 128)")
+    p.add_argument("--no-binary-input", action="store_true",
+                   help="feed event counts per bin instead of at most one spike per pixel and bin (event data)")
+    p.add_argument("--confidence", type=confidence, default=0.9,
+                   help="early-exit threshold on the top class probability (the early-exit points)")
+    p.add_argument("--chip", action="append", default=None, choices=CHIP_CHOICES,
+                   help="also give the SNNs' energy on this chip profile (repeatable; needs the energy model)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate of every model")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="samples per batch")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
+    add_limit(p, "samples of each split")
+    add_json(p, "the frontier")
+    add_threads(p)
+    add_progress(p)
+    p.set_defaults(func=run)
+
+
+def family(args) -> list:
+    """The variants the arguments describe: the ANN, the plain SNN at each T, and the regularised (and one
+    pruned) SNNs at the lowest T."""
+    from spikeflow.train.frontier import EVENT_DATA, Variant
+
+    spoken = args.data == "spoken-digits"
+    Ts = args.T_values or ([50, 25] if spoken else [6, 2])
+    regs = args.spike_reg_values if args.spike_reg_values is not None else [0.0, 2.0, 8.0]
+    if spoken:
+        base = dict(arch="recurrent", hidden=[args.hidden or 128], channels=[], tau_mem=0.02)
+        binary = False
+    else:
+        base = dict(arch="conv", channels=list(args.channels or [8, 16]))
+        binary = args.data in EVENT_DATA and not args.no_binary_input
+    tag = " bin" if binary else ""
+    out = [Variant("ANN", neuron="relu", T=max(Ts), **base)]
+    low = min(Ts)
+    for t in sorted(set(Ts), reverse=True):
+        if t != low:
+            out.append(Variant(f"SNN T{t}", T=t, **base))  # the unregularised reference at this T
+    for r in regs:
+        out.append(Variant(f"SNN T{low}{tag}" + (f" reg {r:g}" if r else ""), T=low, spike_reg=r,
+                           binary_input=binary, **base))
+    if args.prune > 0:
+        r = max(regs)
+        out.append(Variant(f"SNN T{low}{tag}" + (f" reg {r:g}" if r else "") + f" prune {args.prune:g}", T=low,
+                           spike_reg=r, prune=args.prune, binary_input=binary, **base))
+    return out
+
+
+def _fmt_j(v: float) -> str:
+    return f"{v * 1e9:.3g}"
+
+
+def write_report(out: Path, data: str, points: list, cmp: dict, flags: list, title: str) -> Path:
+    """frontier.png and report.html in ``out`` (the table, the plot, the comparison with the ANN)."""
+    from spikeflow import viz
+
+    viz.pareto_plot(points, out / "frontier.png", title=f"{data}: accuracy vs energy per inference", frontier=flags)
+    viz.pareto_plot(points, out / "frontier_synops.png", key="synops", xlabel="synaptic operations per inference",
+                    title=f"{data}: accuracy vs synaptic operations", frontier=None)
+    return viz.html_report(out / "report.html", title, sections(data, points, cmp, flags))
+
+
+def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.png", "frontier_synops.png")) -> list:
+    """The report sections of a frontier (also used by the demo's report)."""
+    from spikeflow.train.frontier import ENERGY_NOTE
+
+    basis = points[0].get("energy_basis", "45nm-ops")
+    chips = sorted({k[len("energy_"):-2] for p in points for k in p if k.startswith("energy_") and k.endswith("_j")
+                    and k not in ("energy_j", "energy_ops_j")})
+    head = ["model", "test accuracy (%)", "energy (nJ)", "synops", "ACs", "MACs"] + [f"{c} (nJ)" for c in chips] + [
+        "on the Pareto front"]
+    rows = [head]
+    for p, f in zip(points, flags):
+        rows.append([p["name"], f"{100 * p['accuracy']:.2f}", _fmt_j(p["energy_j"]), f"{p['synops']:.3g}",
+                     f"{p['acs']:.3g}", f"{p['macs']:.3g}"] + [
+            _fmt_j(p[f"energy_{c}_j"]) if f"energy_{c}_j" in p else "-" for c in chips] + ["yes" if f else ""])
+    t = cmp["targets"]
+    crow = [["SNN", "accuracy below the ANN (points)", "energy / ANN", "synops / ANN", "meets the targets"]] + [
+        [r["name"], f"{r['accuracy_gap_points']:.2f}", f"{r['energy_ratio']:.3f}", f"{r['synops_ratio']:.3f}",
+         "yes" if r["meets"] else "no"] for r in cmp["rows"]]
+    best = cmp["best"]
+    verdict = (f"Targets: within {t['accuracy_gap_points']:g} point of the ANN's test accuracy at "
+               f"<= {t['energy_ratio']:g}x its energy and <= {t['synops_ratio']:g}x its synaptic operations. ")
+    if best is not None:
+        verdict += (("Met by " if cmp["met"] else "Not met; closest: ") + f"{best['name']} "
+                    f"({best['accuracy_gap_points']:.2f} points below, energy {best['energy_ratio']:.3f}x, "
+                    f"synops {best['synops_ratio']:.3f}x).")
+    energy_text = ("Energy per inference on a 45 nm processor with its memory accesses (spikeflow.metrics.energy)."
+                   if basis == "45nm-memory" else
+                   f"Energy per inference from operation counts only ({ENERGY_NOTE}); memory access is not counted.")
+    return [
+        {"heading": f"Accuracy-energy frontier ({data})", "images": list(images),
+         "text": energy_text + " Each SNN variant and the ANN of the same layer sizes train with the same data, "
+                 "split, seed, epochs and learning rate. 'bin': at most one input spike per pixel and time bin. "
+                 "'early exit': the SNN answers at the first step where its top class probability reaches the "
+                 "confidence; its cost is the mean cost of the steps it ran. Synaptic operations count one "
+                 "accumulate per spike and nonzero fan-out weight, one multiply-accumulate per nonzero analog "
+                 "input and nonzero weight (NeuroBench).",
+         "table": rows},
+        {"heading": "SNNs against the ANN", "text": verdict, "table": crow},
+    ]
+
+
+def run(args) -> int:
+    import torch
+
+    from spikeflow.atomic import atomic_write_text
+    from spikeflow.commands._common import emit_json
+    from spikeflow.data.datasets import DATASETS
+    from spikeflow.errors import ConfigError
+    from spikeflow.train.frontier import compare, pareto, train_variant
+
+    if args.data not in DATASETS:
+        raise ConfigError(f"--data {args.data}: frontier takes a built-in dataset ({', '.join(DATASETS)})")
+    t0 = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    variants = family(args)
+    points = []
+    for v in variants:
+        print(f"frontier: training {v.name}")
+        points += train_variant(v, args.data, epochs=args.epochs, limit=args.limit, seed=args.seed, lr=args.lr,
+                                batch_size=args.batch_size, progress=not args.no_progress, chips=args.chip or (),
+                                confidence=args.confidence if v.spiking and v.spike_reg == max(
+                                    w.spike_reg for w in variants) and not v.prune else None)
+    flags = pareto(points)
+    for p, f in zip(points, flags):
+        p["pareto"] = f
+    cmp = compare(points)
+    result = {"data": args.data, "epochs": args.epochs, "limit": args.limit, "seed": args.seed,
+              "points": points, "comparison": cmp, "seconds": round(time.time() - t0, 1)}
+    atomic_write_text(out / "frontier.json", json.dumps(result, indent=1))
+    write_report(out, args.data, points, cmp, flags, f"spikeflow frontier: {args.data}")
+    emit_json(args.json, result)
+    best = cmp["best"]
+    if best is not None:
+        print(("frontier: targets met by " if cmp["met"] else "frontier: targets missed; closest ") +
+              f"{best['name']}: {best['accuracy_gap_points']:.2f} points below the ANN, energy "
+              f"{best['energy_ratio']:.3f}x, synops {best['synops_ratio']:.3f}x")
+    print(f"frontier: {out / 'report.html'} and {out / 'frontier.json'} ({result['seconds']} s)")
+    return 0
