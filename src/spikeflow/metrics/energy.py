@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from spikeflow.errors import ConfigError, ShapeError
-from spikeflow.nn import LinearLIF, NeuronLayer, Recurrent
+from spikeflow.nn import LinearLIF, NeuronLayer, Recurrent, TimeFold
 
 PJ = 1e-12
 KB = 1024
@@ -243,14 +243,20 @@ class _Recorder:
         self.neurons: Dict[str, dict] = {}
         self.order: List[Tuple[str, str]] = []  # (synapse|neuron, name) in first-call order
         self.T = self.B = 0
+        self.pool = 1.0  # the window of an average pooling since the last connection layer
         self.handles = []
         inner = {id(m.neuron) for m in model.modules() if isinstance(m, Recurrent)}
+        folded = {id(m.layer) for m in model.modules() if isinstance(m, TimeFold)}
         for name, m in model.named_modules():
             name = name or type(m).__name__
+            if id(m) in folded:  # a torch layer Sequential wrapped: named as the Sequential's item
+                name = name.removesuffix(".layer")
             if isinstance(m, LinearLIF):
                 raise ConfigError(f"energy: layer {name} (LinearLIF) is not counted; build it as SpikeLinear + LIF")
             if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 self.handles.append(m.register_forward_pre_hook(self._synapse_hook(name)))
+            elif isinstance(m, nn.AvgPool2d):
+                self.handles.append(m.register_forward_pre_hook(self._pool_hook))
             elif isinstance(m, Recurrent) or (isinstance(m, NeuronLayer) and id(m) not in inner):
                 self.handles.append(m.register_forward_hook(self._neuron_hook(name)))
 
@@ -268,16 +274,21 @@ class _Recorder:
             return x.unsqueeze(0)
         return x
 
+    def _pool_hook(self, pool, inputs):
+        k = pool.kernel_size
+        self.pool = float(pool.divisor_override or (k * k if isinstance(k, int) else k[0] * k[1]))
+
     def _synapse_hook(self, name: str):
         def hook(layer, inputs):
             x = inputs[0].detach()
             xs = self._steps(x)
             if name not in self.synapses:
                 self.order.append(("synapse", name))
-                self.synapses[name] = {"layer": layer, "rows": [], "spike": [], "first": len(self.synapses) == 0}
+                self.synapses[name] = {"layer": layer, "rows": [], "spike": []}
             rec = self.synapses[name]
+            q, self.pool = self.pool, 1.0
             for x_t in xs:
-                events, spike = _events(x_t, self.kind == "snn", first=rec["first"])
+                events, spike = _events(x_t, self.kind == "snn", q)
                 fan = _fanout(layer, events, all_ones=False)
                 rec["rows"].append((events.flatten(1).sum(1), fan.flatten(1).sum(1), (fan > 0).flatten(1).sum(1)))
                 rec["spike"].append(spike)
@@ -329,16 +340,16 @@ class _Recorder:
         return Counts(kind, B, T, syn, neu, np.full(B, T, dtype=np.int64))
 
 
-def _events(x: torch.Tensor, snn: bool, first: bool) -> Tuple[torch.Tensor, bool]:
-    """``(events per input [B, ...], made of spikes)``: spikes with multiplicity (event counts, or spikes
-    average-pooled over up to 4x4: multiples of 1/k^2), else the non-zero inputs (analog: MACs)."""
+def _events(x: torch.Tensor, snn: bool, pool: float) -> Tuple[torch.Tensor, bool]:
+    """``(events per input [B, ...], made of spikes)``. In an SNN, input made of whole events (spikes, event
+    counts, or spikes average-pooled over ``pool`` inputs: multiples of 1/pool) gives its events with their
+    multiplicity; any other input (analog, signed) gives its non-zero entries, each one MAC per fan-out."""
     nz = (x != 0).to(torch.float64)
     if not snn or (x < 0).any():
         return nz, False
-    for q in ((1.0,) if first else (1.0, 4.0, 9.0, 16.0)):
-        xq = x.double() * q
-        if torch.equal(xq, xq.round()):
-            return xq, True
+    xq = x.double() * pool
+    if torch.equal(xq, xq.round()):
+        return xq, True
     return nz, False
 
 
