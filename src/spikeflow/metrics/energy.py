@@ -39,6 +39,10 @@ from torch import nn
 from spikeflow.errors import ConfigError, ShapeError
 from spikeflow.nn import LinearLIF, NeuronLayer, Recurrent, TimeFold
 
+__all__ = ["TECHNOLOGIES", "Counts", "EnergyReport", "NeuronCount", "SynapseCount", "Technology", "break_even_rate",
+           "counts_until", "decision_steps", "energy", "fmt_energy", "get_technology", "measure", "memory_sizes",
+           "rate_table"]
+
 PJ = 1e-12
 KB = 1024
 CATEGORIES = ("compute", "state", "weights", "activations")
@@ -287,16 +291,16 @@ class _Recorder:
                 self.synapses[name] = {"layer": layer, "rows": [], "spike": []}
             rec = self.synapses[name]
             q, self.pool = self.pool, 1.0
-            for x_t in xs:
-                events, spike = _events(x_t, self.kind == "snn", q)
-                fan = _fanout(layer, events, all_ones=False)
-                rec["rows"].append((events.flatten(1).sum(1), fan.flatten(1).sum(1), (fan > 0).flatten(1).sum(1)))
-                rec["spike"].append(spike)
-                if "dense" not in rec:
-                    one = torch.ones_like(x_t[:1])
-                    rec["dense"] = int(_fanout(layer, one, all_ones=True).sum())
-                    rec["in_size"] = int(x_t[0].numel())
-                    rec["out_size"] = int(fan[0].numel())
+            t, b = xs.shape[:2]
+            events, spike = _events(xs, self.kind == "snn", q)
+            fan = _fanout(layer, events.reshape(t * b, *xs.shape[2:]), all_ones=False).reshape(t, b, -1)
+            rec["rows"].append((events.reshape(t, b, -1).double().sum(2), fan.double().sum(2), (fan > 0).sum(2)))
+            rec["spike"] += spike.tolist()
+            if "dense" not in rec:
+                one = torch.ones_like(xs[0, :1])
+                rec["dense"] = int(_fanout(layer, one, all_ones=True).double().sum())
+                rec["in_size"] = int(xs[0, 0].numel())
+                rec["out_size"] = int(fan.shape[2])
         return hook
 
     def _neuron_hook(self, name: str):
@@ -316,9 +320,9 @@ class _Recorder:
     def counts(self, kind: str, T: int, B: int) -> Counts:
         syn, neu = [], []
         for name, r in self.synapses.items():
-            if len(r["rows"]) != T:
-                raise ShapeError(f"energy: layer {name} ran {len(r['rows'])} steps, expected {T}")
-            ev, ops, tg = (torch.stack([row[i] for row in r["rows"]]).double().numpy() for i in range(3))
+            ev, ops, tg = (torch.cat([row[i] for row in r["rows"]]).double().numpy() for i in range(3))
+            if len(ev) != T:
+                raise ShapeError(f"energy: layer {name} ran {len(ev)} steps, expected {T}")
             layer = r["layer"]
             typ = "linear" if isinstance(layer, nn.Linear) else "conv"
             syn.append(SynapseCount(name, typ, sum(p.numel() for p in layer.parameters(recurse=False)),
@@ -340,24 +344,26 @@ class _Recorder:
         return Counts(kind, B, T, syn, neu, np.full(B, T, dtype=np.int64))
 
 
-def _events(x: torch.Tensor, snn: bool, pool: float) -> Tuple[torch.Tensor, bool]:
-    """``(events per input [B, ...], made of spikes)``. In an SNN, input made of whole events (spikes, event
-    counts, or spikes average-pooled over ``pool`` inputs: multiples of 1/pool) gives its events with their
-    multiplicity; any other input (analog, signed) gives its non-zero entries, each one MAC per fan-out."""
-    nz = (x != 0).to(torch.float64)
-    if not snn or (x < 0).any():
-        return nz, False
-    xq = x.double() * pool
-    if torch.equal(xq, xq.round()):
-        return xq, True
-    return nz, False
+def _events(xs: torch.Tensor, snn: bool, pool: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(events per input [t, B, ...], made of spikes [t])`` for each step of ``xs``. In an SNN, a step
+    made of whole events (spikes, event counts, or spikes average-pooled over ``pool`` inputs: multiples
+    of 1/pool) gives its events with their multiplicity; any other step (analog, signed input) gives its
+    non-zero entries, each one MAC per fan-out weight."""
+    x = xs.float()
+    nz = (x != 0).float()
+    if not snn:
+        return nz, torch.zeros(x.shape[0], dtype=torch.bool)
+    xq = x * pool
+    flat = xq.reshape(x.shape[0], -1)
+    spike = (flat >= 0).all(1) & (flat == flat.round()).all(1)
+    return torch.where(spike.view(-1, *[1] * (x.dim() - 1)), xq, nz), spike
 
 
 def _fanout(layer: nn.Module, events: torch.Tensor, all_ones: bool) -> torch.Tensor:
     """Operations per output neuron: ``events`` through the layer with unit (non-zero) weights, no bias."""
-    w = layer.weight.detach().double()
-    w = torch.ones_like(w) if all_ones else (w != 0).double()
-    e = events.double()
+    w = layer.weight.detach().float()  # 0/1 weights and whole events: float32 sums are exact here
+    w = torch.ones_like(w) if all_ones else (w != 0).float()
+    e = events.float()
     if isinstance(layer, nn.Linear):
         return torch.nn.functional.linear(e, w)
     pool = getattr(layer, "pool", 1)
@@ -380,7 +386,8 @@ def measure(model: nn.Module, x: torch.Tensor, *, kind: str = "auto", steps: Opt
     ``model``: a spikeflow SNN (``Sequential`` on time-major ``[T, B, ...]`` input), a plain torch
     ANN on ``[B, ...]``, or a zoo ``Classifier`` (given its data layout; it encodes the input).
     ``kind``: ``snn``, ``ann`` or ``auto``. ``steps``: count only the first ``steps`` time steps.
-    The model runs in eval mode; its train/eval mode and torch's RNG are restored afterwards.
+    The model runs in eval mode with torch's RNG seeded (rate encoding draws the same spikes each
+    time); its train/eval mode and the RNG state are restored afterwards.
     """
     if kind == "auto":
         kind = "snn" if _is_snn(model) else "ann"
@@ -391,6 +398,7 @@ def measure(model: nn.Module, x: torch.Tensor, *, kind: str = "auto", steps: Opt
     net = model
     was_training = model.training
     with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # rate encoding draws the same spikes at every measurement
         model.eval()
         try:
             if hasattr(model, "encode") and hasattr(model, "net"):
