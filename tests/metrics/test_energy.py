@@ -159,3 +159,15 @@ def test_docs_worked_example_matches_the_library():
     assert re.search(rf"ANN total [ |]*\*\*{ann_pj:.1f} pJ\*\*", page)
     for row in E.rate_table([784, 256, 10], T_values=(1, 4, 16)):
         assert f"| {row['T']} | {row['45nm']:.3f} | {row['45nm-int8']:.3f} |" in page
+
+
+def test_direct_encoding_counts_macs_in_the_first_layer():
+    from spikeflow.train import zoo
+
+    torch.manual_seed(0)
+    model = zoo.mlp(4, 2, [3], T=2, encoding="direct")
+    x = torch.tensor([[1.0, 0.0, 2.0, 1.0]])  # whole numbers, yet a current: 3 non-zero inputs x 3 = 9 MACs a step
+    c = E.measure(model, x)
+    assert c.synapses[0].spike_input.tolist() == [False, False]
+    assert c.per_inference()["macs"] == 18
+    assert E.measure(zoo.mlp(4, 2, [3], T=2, encoding="rate"), x).synapses[0].spike_input.tolist() == [True, True]

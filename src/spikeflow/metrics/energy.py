@@ -248,6 +248,7 @@ class _Recorder:
         self.order: List[Tuple[str, str]] = []  # (synapse|neuron, name) in first-call order
         self.T = self.B = 0
         self.pool = 1.0  # the window of an average pooling since the last connection layer
+        self.analog_input = False  # the network input is a current (direct encoding), never events
         self.handles = []
         inner = {id(m.neuron) for m in model.modules() if isinstance(m, Recurrent)}
         folded = {id(m.layer) for m in model.modules() if isinstance(m, TimeFold)}
@@ -292,7 +293,8 @@ class _Recorder:
             rec = self.synapses[name]
             q, self.pool = self.pool, 1.0
             t, b = xs.shape[:2]
-            events, spike = _events(xs, self.kind == "snn", q)
+            analog = self.analog_input and len(self.synapses) == 1 and len(self.neurons) == 0
+            events, spike = _events(xs, self.kind == "snn" and not analog, q)
             fan = _fanout(layer, events.reshape(t * b, *xs.shape[2:]), all_ones=False).reshape(t, b, -1)
             rec["rows"].append((events.reshape(t, b, -1).double().sum(2), fan.double().sum(2), (fan > 0).sum(2)))
             rec["spike"] += spike.tolist()
@@ -418,6 +420,7 @@ def measure(model: nn.Module, x: torch.Tensor, *, kind: str = "auto", steps: Opt
                 T, B = 1, int(x.shape[0])
             rec = _Recorder(net, kind)
             rec.T, rec.B = T, B
+            rec.analog_input = getattr(model, "encoding", None) == "direct"
             try:
                 net(x)
             finally:
