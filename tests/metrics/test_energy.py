@@ -171,3 +171,27 @@ def test_direct_encoding_counts_macs_in_the_first_layer():
     assert c.synapses[0].spike_input.tolist() == [False, False]
     assert c.per_inference()["macs"] == 18
     assert E.measure(zoo.mlp(4, 2, [3], T=2, encoding="rate"), x).synapses[0].spike_input.tolist() == [True, True]
+
+
+def test_rate_table_model_is_the_measured_model():
+    """The break-even table's closed form equals measuring an MLP whose every layer's input fires at the rate."""
+    import math
+
+    a = math.exp(-0.1)  # LIF decay at dt = 1 ms, tau = 10 ms
+    l1, l2 = nn.Linear(3, 3, bias=False), nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        l1.weight.copy_(torch.full((3, 3), 1e-3) + 2 * torch.eye(3))  # hidden j copies input j's spikes
+        l2.weight.fill_(0.5)
+    net = snn.Sequential(l1, snn.LIF(3, tau_mem=10e-3, r=1 / (1 - a)), l2, snn.LI(2))
+    x = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 1.0, 1.0]]])  # rate 3 / 6
+    c = E.measure(net, x)
+    assert c.spike_rate() == pytest.approx(0.5)
+    for tech in ("45nm", "45nm-int8"):
+        t = E.TECHNOLOGIES[tech]
+        assert E.energy(c, tech).total_j == pytest.approx(E._layer_energies([3, 3, 2], 2, 0.5, t, "snn"))
+        ann = nn.Sequential(l1, nn.ReLU(), l2)
+        assert E.energy(E.measure(ann, x[0], kind="ann"), tech).total_j == pytest.approx(
+            E._layer_energies([3, 3, 2], 2, 0.0, t, "ann"))
+    rate = E.break_even_rate([3, 3, 2], 2)
+    assert E._layer_energies([3, 3, 2], 2, rate, E.TECH_45NM, "snn") == pytest.approx(
+        E._layer_energies([3, 3, 2], 2, 0.0, E.TECH_45NM, "ann"))
