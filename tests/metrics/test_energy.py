@@ -195,3 +195,15 @@ def test_rate_table_model_is_the_measured_model():
     rate = E.break_even_rate([3, 3, 2], 2)
     assert E._layer_energies([3, 3, 2], 2, rate, E.TECH_45NM, "snn") == pytest.approx(
         E._layer_energies([3, 3, 2], 2, 0.0, E.TECH_45NM, "ann"))
+
+
+def test_bad_arguments_are_named():
+    net = hand_net()
+    with pytest.raises(ConfigError, match="kind"):
+        E.measure(net, SPIKES, kind="cnn")
+    with pytest.raises(ConfigError, match="steps"):
+        E.measure(net, SPIKES, steps=0)
+    with pytest.raises(ConfigError, match="decision_steps"):
+        E.measure(net, SPIKES).until([3])
+    with pytest.raises(ConfigError, match="LinearLIF"):
+        E.measure(snn.Sequential(snn.LinearLIF(3, 2)), SPIKES)
