@@ -207,3 +207,24 @@ def test_bad_arguments_are_named():
         E.measure(net, SPIKES).until([3])
     with pytest.raises(ConfigError, match="LinearLIF"):
         E.measure(snn.Sequential(snn.LinearLIF(3, 2)), SPIKES)
+
+
+def test_synaptic_operations_equal_neurobench_effective_counts():
+    """On binary spikes (no pooling) the model's ACs are NeuroBench's effective ACs; an ANN skipping zeros
+    does NeuroBench's effective MACs."""
+    from spikeflow.metrics import workload_metrics
+
+    torch.manual_seed(0)
+    net = snn.Sequential(nn.Linear(12, 16), snn.LIF(16, tau_mem=5e-3), nn.Linear(16, 4), snn.LI(4))
+    with torch.no_grad():
+        net[0].layer.weight.mul_(5)
+        net[0].layer.weight[:, :3] = 0  # pruned inputs do no work
+    x = (torch.rand(6, 5, 12) < 0.4).float()
+    ops = workload_metrics(net, [x])["synaptic_operations"]
+    c = E.measure(net, x).per_inference()
+    assert c["acs"] == pytest.approx(ops["Effective_ACs"]) and ops["Effective_ACs"] > 0
+    assert c["spikes"] > 0 and c["macs"] == ops["Effective_MACs"] == 0
+    ann = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+    xa = torch.rand(5, 12) * (torch.rand(5, 12) < 0.5)
+    ops = workload_metrics(ann, [xa.unsqueeze(0)])["synaptic_operations"]
+    assert E.energy(E.measure(ann, xa, kind="ann"), skip_zeros=True).macs == pytest.approx(ops["Effective_MACs"])
