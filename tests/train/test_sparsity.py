@@ -32,7 +32,7 @@ def _rate(model, x) -> float:
 
 def _fit(model, x, y, **cfg):
     config = TrainConfig(epochs=cfg.pop("epochs", 6), batch_size=32, lr=cfg.pop("lr", 1e-2), seed=0, progress=False,
-                         synops_samples=0, **cfg)
+                         energy_samples=0, **cfg)
     return Trainer(model, (x, y), config=config).fit()
 
 
@@ -154,17 +154,6 @@ def test_learnable_thresholds_train():
     rebuilt = zoo.build(model.spec)
     rebuilt.load_state_dict(model.state_dict())
     assert torch.equal(rebuilt(x[:4]), model(x[:4]))
-
-
-def test_trainer_logs_synops_each_epoch():
-    x, y = _problem()
-    model = _model()
-    cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, seed=0, progress=False, synops_samples=16)
-    hist = Trainer(model, (x[:48], y[:48]), (x[48:], y[48:]), cfg).fit()["history"]
-    assert len(hist) == 2
-    expect = synaptic_operations(model, x[48:], spiking=True)
-    assert hist[-1]["synops"] == pytest.approx(expect.acs + expect.macs)
-    assert 0 <= hist[-1]["spike_rate"] <= 1
 
 
 def test_bad_sparsity_config():

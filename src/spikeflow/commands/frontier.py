@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,11 +107,8 @@ def write_report(out: Path, data: str, points: list, cmp: dict, flags: list, tit
 
 def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.png", "frontier_synops.png")) -> list:
     """The report sections of a frontier (also used by the demo's report)."""
-    from spikeflow.train.frontier import ENERGY_NOTE
-
-    basis = points[0].get("energy_basis", "45nm-ops")
     chips = sorted({k[len("energy_"):-2] for p in points for k in p if k.startswith("energy_") and k.endswith("_j")
-                    and k not in ("energy_j", "energy_ops_j")})
+                    and k not in ("energy_j", "energy_skip_zeros_j")})
     head = ["model", "test accuracy (%)", "energy (nJ)", "synops", "ACs", "MACs"] + [f"{c} (nJ)" for c in chips] + [
         "on the Pareto front"]
     rows = [head]
@@ -115,9 +117,11 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
                      f"{p['acs']:.3g}", f"{p['macs']:.3g}"] + [
             _fmt_j(p[f"energy_{c}_j"]) if f"energy_{c}_j" in p else "-" for c in chips] + ["yes" if f else ""])
     t = cmp["targets"]
-    crow = [["SNN", "accuracy below the ANN (points)", "energy / ANN", "synops / ANN", "meets the targets"]] + [
-        [r["name"], f"{r['accuracy_gap_points']:.2f}", f"{r['energy_ratio']:.3f}", f"{r['synops_ratio']:.3f}",
-         "yes" if r["meets"] else "no"] for r in cmp["rows"]]
+    crow = [["SNN", "accuracy below the ANN (points)", "energy / ANN", "energy / zero-skipping ANN",
+             "synops / ANN (non-zero-input MACs)", "synops / ANN (dense MACs)", "meets the targets"]] + [
+        [r["name"], f"{r['accuracy_gap_points']:.2f}", f"{r['energy_ratio']:.3f}",
+         f"{r['energy_ratio_vs_zero_skipping_ann']:.3f}", f"{r['synops_ratio']:.3f}",
+         f"{r['synops_ratio_vs_dense_ann']:.3f}", "yes" if r["meets"] else "no"] for r in cmp["rows"]]
     best = cmp["best"]
     verdict = (f"Targets: within {t['accuracy_gap_points']:g} point of the ANN's test accuracy at "
                f"<= {t['energy_ratio']:g}x its energy and <= {t['synops_ratio']:g}x its synaptic operations. ")
@@ -125,9 +129,12 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
         verdict += (("Met by " if cmp["met"] else "Not met; closest: ") + f"{best['name']} "
                     f"({best['accuracy_gap_points']:.2f} points below, energy {best['energy_ratio']:.3f}x, "
                     f"synops {best['synops_ratio']:.3f}x).")
-    energy_text = ("Energy per inference on a 45 nm processor with its memory accesses (spikeflow.metrics.energy)."
-                   if basis == "45nm-memory" else
-                   f"Energy per inference from operation counts only ({ENERGY_NOTE}); memory access is not counted.")
+    ann = next(p for p in points if p["kind"] == "ann")
+    energy_text = ("Energy per inference on a 45 nm processor with its memory accesses (spikeflow.metrics.energy, "
+                   "Horowitz, ISSCC 2014): the ANN on a dense accelerator that computes every MAC "
+                   f"({_fmt_j(ann['energy_j'])} nJ); on hardware that skips zero activations it would need "
+                   f"{_fmt_j(ann.get('energy_skip_zeros_j', ann['energy_j']))} nJ for its "
+                   f"{ann.get('macs_nonzero', ann['macs']):.3g} MACs on non-zero inputs.")
     return [
         {"heading": f"Accuracy-energy frontier ({data})", "images": list(images),
          "text": energy_text + " Each SNN variant and the ANN of the same layer sizes train with the same data, "
@@ -139,6 +146,24 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
          "table": rows},
         {"heading": "SNNs against the ANN", "text": verdict, "table": crow},
     ]
+
+
+def _commit() -> str | None:
+    """The git commit of the spikeflow source that ran (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _machine() -> dict:
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "load_average_at_end": list(os.getloadavg()),
+            "python": platform.python_version(), "torch": torch.__version__}
 
 
 def run(args) -> int:
@@ -162,14 +187,14 @@ def run(args) -> int:
         print(f"frontier: training {v.name}")
         points += train_variant(v, args.data, epochs=args.epochs, limit=args.limit, seed=args.seed, lr=args.lr,
                                 batch_size=args.batch_size, progress=not args.no_progress, chips=args.chip or (),
-                                confidence=args.confidence if v.spiking and v.spike_reg == max(
-                                    w.spike_reg for w in variants) and not v.prune else None)
+                                confidence=args.confidence if v.spiking else None)
     flags = pareto(points)
     for p, f in zip(points, flags):
         p["pareto"] = f
     cmp = compare(points)
-    result = {"data": args.data, "epochs": args.epochs, "limit": args.limit, "seed": args.seed,
-              "points": points, "comparison": cmp, "seconds": round(time.time() - t0, 1)}
+    result = {"data": args.data, "command": "spikeflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+              "commit": _commit(), "machine": _machine(), "epochs": args.epochs, "limit": args.limit,
+              "seed": args.seed, "points": points, "comparison": cmp, "seconds": round(time.time() - t0, 1)}
     atomic_write_text(out / "frontier.json", json.dumps(result, indent=1))
     write_report(out, args.data, points, cmp, flags, f"spikeflow frontier: {args.data}")
     emit_json(args.json, result)

@@ -23,18 +23,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from spikeflow.atomic import append_line
-from spikeflow.errors import CheckpointError, ConfigError
+from spikeflow.errors import CheckpointError, ConfigError, SpikeflowError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
 from spikeflow.train.augment import augment as augment_sequences
 from spikeflow.train.losses import LOSSES, classification_loss, logits, rate_regularizer, spike_regularizer
-from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates, synaptic_operations
+from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates
 from spikeflow.train.sparsity import Pruner, layer_targets, prune_schedule, quantize_in_place, quantized_weights
 
 SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("none", "shift", "time", "time_freq")  # shift: images; time, time_freq: sequences
 STEP_FIELDS = ["global_step", "epoch", "step", "loss", "acc", "lr"]
-EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "synops", "spike_rate", "lr",
+EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "synops", "energy_j", "lr",
                 "seconds"]
 
 
@@ -47,6 +47,8 @@ class TrainConfig:
     layer's mean rate from ``target_rate``: one value for all layers or one per layer), ``prune`` is the
     fraction of zero weights per connection layer, ``qat_bits`` the chip's weight bits for quantisation-aware
     training (0: off). Out-of-range values raise ``ConfigError`` naming the field.
+    ``energy_samples``: the first that many validation samples are measured after every epoch for
+    synaptic operations and energy per inference (``spikeflow.metrics.energy``, 45 nm); 0 = off.
     """
     epochs: int = 10
     batch_size: int = 64
@@ -69,7 +71,7 @@ class TrainConfig:
     target_rate: Optional[list] = None
     prune: float = 0.0
     qat_bits: int = 0
-    synops_samples: int = 64  # validation samples whose synaptic operations are logged each epoch (0: none)
+    energy_samples: int = 16
 
     def __post_init__(self):
         checks = {
@@ -77,10 +79,11 @@ class TrainConfig:
             "weight_decay": self.weight_decay >= 0, "checkpoint_every": self.checkpoint_every >= 0,
             "patience": self.patience >= 0, "eval_batch_size": self.eval_batch_size >= 1,
             "rate_reg": self.rate_reg >= 0, "grad_clip": self.grad_clip >= 0, "warmup_steps": self.warmup_steps >= 0,
-            "spike_reg": self.spike_reg >= 0, "prune": 0 <= self.prune < 1, "synops_samples": self.synops_samples >= 0,
+            "spike_reg": self.spike_reg >= 0, "prune": 0 <= self.prune < 1,
             "qat_bits": self.qat_bits == 0 or self.qat_bits >= 2,
             "target_rate": self.target_rate is None or (len(self.target_rate) > 0 and all(
                 0 <= float(t) <= 1 for t in self.target_rate)),
+            "energy_samples": self.energy_samples >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -352,8 +355,8 @@ class Trainer:
             vals = dist_utils.broadcast(vals)
             row["val_loss"], row["val_acc"] = float(vals[0]), float(vals[1])
             metric = row["val_acc"]
-            if c.synops_samples and self.rank == 0:
-                row.update(self.operations(self.val[0][:c.synops_samples]))
+            if self.rank == 0 and c.energy_samples:
+                row.update(self._energy(self.val[0][:c.energy_samples]))
         if self.rank == 0 and c.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         self.history.append(row)
@@ -373,17 +376,19 @@ class Trainer:
                 self.stopped_early = True
         self._write_epoch_logs()
 
-    @torch.no_grad()
-    def operations(self, x: torch.Tensor) -> dict:
-        """Synaptic operations per inference (ACs + MACs) and the mean spike rate over spiking layers."""
-        was_training = self.model.training
-        self.model.eval()
-        spiking = bool(getattr(self.model, "spiking", True))
-        with record_spikes(self.model) as rec:
-            ops = synaptic_operations(self.model, x, spiking=spiking)
-        self.model.train(was_training)
-        rates = spike_rates(rec)
-        return {"synops": ops.acs + ops.macs, "spike_rate": sum(rates.values()) / len(rates) if rates else 0.0}
+    def _energy(self, x: torch.Tensor) -> dict:
+        """Synaptic operations and energy (J, 45 nm with memory traffic) per inference on ``x``; none
+        for a model the energy model cannot count (said once)."""
+        from spikeflow.metrics.energy import energy, measure
+
+        try:
+            report = energy(measure(self.model, x), "45nm")
+        except SpikeflowError as e:
+            if self.config.progress and not getattr(self, "_energy_note", False):
+                tqdm.write(f"note: no energy per epoch: {e}")
+            self._energy_note = True
+            return {}
+        return {"synops": report.synops, "energy_j": report.total_j}
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, spikes: bool = False) -> dict:
