@@ -163,3 +163,30 @@ def test_bad_sparsity_config():
         TrainConfig(target_rate=[1.5])
     with pytest.raises(ConfigError, match="'qat_bits'"):
         TrainConfig(qat_bits=1)
+
+
+def test_chip_choices_match_the_profiles():
+    from spikeflow.commands.train import CHIP_CHOICES
+    from spikeflow.hardware.profiles import PROFILES
+
+    assert sorted(CHIP_CHOICES) == sorted(PROFILES)
+
+
+def test_train_command_prunes_and_quantises(tmp_path, capsys):
+    from spikeflow.cli import main
+    from spikeflow.commands._common import load_run
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--model", "mlp", "--hidden", "16", "--T", "2", "--epochs", "2",
+                 "--prune", "0.5", "--qat", "loihi", "--spike-reg", "1", "--target-rate", "0.05", "--learn-threshold",
+                 "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    model, meta = load_run(str(out))
+    assert meta["spec"]["learn_threshold"] is True
+    for name, layer in connection_layers(model).items():
+        w = layer.weight.detach()
+        assert int((w == 0).sum()) == round(0.5 * w.numel()), name
+        assert _on_grid(w, 8), name
+    capsys.readouterr()
+    assert main(["train", "--data", "digits", "--target-rate", "0.1", "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--target-rate needs --spike-reg" in err[0]

@@ -36,13 +36,18 @@ def _load(name: str, T: int):
     return name, load_tensors(name, "train", **kw), load_tensors(name, "test", **kw)
 
 
-def _train(model, data, out: Path, epochs: int, loss: str, progress: bool, resume: bool):
+# The sparse SNN of the demo's frontier: 2 time bins with at most one input spike per pixel and bin, spike
+# regularisation and half the weights pruned (the lowest-energy SNN of benchmarks/results/frontier-nmnist5k.json).
+SPARSE = {"T": 2, "spike_reg": 2.0, "prune": 0.5}
+
+
+def _train(model, data, out: Path, epochs: int, loss: str, progress: bool, resume: bool, **extra):
     from spikeflow.train.datasets import holdout
     from spikeflow.train.trainer import TrainConfig, Trainer
 
     train, val = holdout(*data, 0.1, seed=0)
     cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, loss=loss, seed=0, checkpoint_every=50,
-                      progress=progress)
+                      progress=progress, **extra)
     Trainer(model, train, val, cfg, out_dir=out, extra_meta={"data": "demo"}).fit(resume=resume)
     return model
 
@@ -82,6 +87,51 @@ def _partial_accuracy(snn, ann, x, y, fractions, sequence: bool):
     return snn_acc, ann_acc, ann_raw
 
 
+def _frontier(args, name, keep, classes, snn, ann, snn_eval, ann_eval, xt, yt, out: Path, progress: bool):
+    """Train the sparse SNN; price it, the SNN, the ANN and the SNNs' early exits; draw the Pareto plot.
+    Returns ``(points, comparison, flags)``."""
+    import torch
+
+    from spikeflow import viz
+    from spikeflow.train import zoo
+    from spikeflow.train.frontier import compare, early_exit, measure_point, pareto
+    from spikeflow.train.trainer import evaluate, seed_all
+
+    T = SPARSE["T"]
+    sequence = xt.dim() == 5
+    if sequence:  # event data: re-binned into T bins, at most one spike per pixel and bin
+        _, (x2, y2), (xt2, yt2) = _load(args.data, T)
+        x2, xt2 = (x2[keep] > 0).float(), (xt2 > 0).float()
+        y2 = y2[keep]
+    else:
+        (x2, y2), (xt2, yt2) = _load(args.data, T)[1:]
+        x2, y2 = x2[keep], y2[keep]
+    seed_all(0)
+    sparse = zoo.for_data("conv", x2.shape[1:], classes, neuron="lif", channels=[8, 16],
+                          **({} if sequence else {"T": T}))
+    print(f"demo: training the sparse SNN (T {T}, spike regularisation {SPARSE['spike_reg']:g}, "
+          f"{SPARSE['prune']:.0%} of the weights pruned)")
+    _train(sparse, (x2, y2), out / "snn_sparse", args.epochs, "ce_max", progress, resume=True,
+           spike_reg=SPARSE["spike_reg"], prune=SPARSE["prune"])
+    sparse_acc = evaluate(sparse, xt2, yt2, loss="ce_max")["accuracy"]
+    points = [{"name": "ANN", "kind": "ann", "accuracy": ann_eval["accuracy"],
+               **measure_point(ann, xt[:64], spiking=False)}]
+    for label, model, xs, ys, acc, steps in ((f"SNN T{args.T}", snn, xt, yt, snn_eval["accuracy"], args.T),
+                                              (f"SNN T{T} sparse", sparse, xt2, yt2, sparse_acc, T)):
+        points.append({"name": label, "kind": "snn", "accuracy": acc,
+                       **measure_point(model, xs[:64], spiking=True, steps=steps)})
+        ex = early_exit(model, xs, ys, loss="ce_max", confidence=0.9)
+        points.append({"name": f"{label} early exit 0.9", "kind": "snn-early-exit", "accuracy": ex["accuracy"],
+                       **measure_point(model, xs[:64], spiking=True, steps=steps, decision=ex["steps"][:64])})
+    flags = pareto(points)
+    for p, f in zip(points, flags):
+        p["pareto"] = f
+    cmp = compare(points)
+    viz.pareto_plot(points, out / "frontier.png", title=f"{name}: accuracy vs energy per inference", frontier=flags)
+    torch.manual_seed(0)
+    return points, cmp, flags
+
+
 def run(args) -> int:
     import shutil
 
@@ -89,6 +139,7 @@ def run(args) -> int:
 
     from spikeflow import viz
     from spikeflow.atomic import atomic_write_text
+    from spikeflow.commands.frontier import sections as frontier_sections
     from spikeflow.metrics.energy import energy, measure
     from spikeflow.train import zoo
     from spikeflow.train.metrics import record_spikes
@@ -150,6 +201,7 @@ def run(args) -> int:
     frame = xt[0].sum(0) if sequence else xt[0]
     viz.event_frame(frame, out / "input.png", title=f"input, label {int(yt[0])}")
 
+    points, cmp, flags = _frontier(args, name, keep, classes, snn, ann, snn_eval, ann_eval, xt, yt, out, progress)
     rates = snn_eval["spike_rates"]
     summary = {
         "data": name, "snn_accuracy": snn_eval["accuracy"], "ann_accuracy": ann_eval["accuracy"],
@@ -159,6 +211,7 @@ def run(args) -> int:
         "energy": {"snn": snn_ops.as_dict(), "ann": ann_ops.as_dict()},
         "accuracy_vs_fraction": {"fraction": fractions, "snn": snn_curve, "ann": ann_curve,
                                  **({"ann_not_rescaled": ann_raw} if sequence else {})},
+        "frontier": {"points": points, "comparison": cmp},
         "seconds": round(time.time() - t0, 1),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
@@ -190,11 +243,16 @@ def run(args) -> int:
          "table": [["", "compute (nJ)", "state (nJ)", "weights (nJ)", "activations (nJ)"]] + [
              [k] + [f"{r.breakdown_j[c] * 1e9:.3g}" for c in ("compute", "state", "weights", "activations")]
              for k, r in (("SNN", snn_ops), ("ANN", ann_ops))]},
+        *frontier_sections(name, points, cmp, flags, images=("frontier.png",)),
         {"heading": "Raster and input", "images": ["raster.png", "input.png"]},
     ]
     viz.html_report(out / "report.html", "spikeflow demo: SNN vs ANN", sections)
     print(f"SNN test accuracy {100 * snn_eval['accuracy']:.2f} %, ANN {100 * ann_eval['accuracy']:.2f} %")
     print(f"synaptic ops per inference: SNN {snn_ops.acs:.3g} AC + {snn_ops.macs:.3g} MAC, ANN {ann_ops.macs:.3g} MAC")
     print(f"energy estimate (45 nm, memory access counted): SNN {e_snn:.3g} nJ, ANN {e_ann:.3g} nJ per inference")
+    best = cmp["best"]
+    if best is not None:
+        print(f"frontier: {best['name']}: {best['accuracy_gap_points']:.2f} points below the ANN at "
+              f"{best['energy_ratio']:.3f}x its energy and {best['synops_ratio']:.3f}x its synaptic operations")
     print(f"report: {out / 'report.html'} ({summary['seconds']} s)")
     return 0

@@ -7,7 +7,6 @@ import os
 import platform
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def register(sub) -> None:
     add_json(p, "the frontier")
     add_threads(p)
     add_progress(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, _parser=p)
 
 
 def family(args) -> list:
@@ -148,6 +147,27 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
     ]
 
 
+def _command(args) -> str:
+    """The command line that gives these arguments (the options that differ from their defaults)."""
+    words = ["spikeflow", "frontier"]
+    for a in args._parser._actions:
+        if not a.option_strings or a.dest == "help":
+            continue
+        value = getattr(args, a.dest)
+        if value is None or value is False or (value == a.default and a.dest not in ("data", "out")):
+            continue
+        if value is True:
+            words.append(a.option_strings[0])
+        elif isinstance(value, list) and a.dest == "chip":
+            for v in value:
+                words += [a.option_strings[0], v]
+        elif isinstance(value, list):
+            words += [a.option_strings[0], ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)]
+        else:
+            words += [a.option_strings[0], str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def _commit() -> str | None:
     """The git commit of the spikeflow source that ran (None outside a git checkout)."""
     try:
@@ -178,6 +198,7 @@ def run(args) -> int:
     if args.data not in DATASETS:
         raise ConfigError(f"--data {args.data}: frontier takes a built-in dataset ({', '.join(DATASETS)})")
     t0 = time.time()
+    commit = _commit()  # the code that runs, before anything can change the checkout
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -192,8 +213,8 @@ def run(args) -> int:
     for p, f in zip(points, flags):
         p["pareto"] = f
     cmp = compare(points)
-    result = {"data": args.data, "command": "spikeflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-              "commit": _commit(), "machine": _machine(), "epochs": args.epochs, "limit": args.limit,
+    result = {"data": args.data, "command": _command(args),
+              "commit": commit, "machine": _machine(), "epochs": args.epochs, "limit": args.limit,
               "seed": args.seed, "points": points, "comparison": cmp, "seconds": round(time.time() - t0, 1)}
     atomic_write_text(out / "frontier.json", json.dumps(result, indent=1))
     write_report(out, args.data, points, cmp, flags, f"spikeflow frontier: {args.data}")

@@ -1,0 +1,90 @@
+"""``spikeflow frontier``: the Pareto bookkeeping by hand, and the command end to end on tiny settings."""
+
+import json
+
+import pytest
+
+from spikeflow.cli import main
+from spikeflow.errors import ConfigError
+from spikeflow.train.frontier import compare, pareto
+
+
+def _pt(name, kind, acc, e, synops, **kw):
+    return {"name": name, "kind": kind, "accuracy": acc, "energy_j": e, "synops": synops, **kw}
+
+
+def test_pareto_by_hand():
+    pts = [_pt("ann", "ann", 0.96, 10.0, 100), _pt("a", "snn", 0.95, 2.0, 40), _pt("b", "snn", 0.94, 3.0, 30),
+           _pt("c", "snn", 0.90, 1.0, 10), _pt("d", "snn", 0.95, 2.0, 50)]
+    # b is beaten by a (more accurate, cheaper); a and d tie (neither beats the other)
+    assert pareto(pts) == [True, True, False, True, True]
+    assert pareto(pts, key="synops") == [True, True, True, True, False]
+
+
+def test_compare_by_hand():
+    pts = [_pt("ann", "ann", 0.96, 10.0, 200, macs_nonzero=100, energy_skip_zeros_j=5.0),
+           _pt("a", "snn", 0.955, 1.5, 40), _pt("b", "snn", 0.94, 1.0, 30), _pt("c", "snn", 0.958, 3.0, 40)]
+    cmp = compare(pts)
+    a, b, c = cmp["rows"]
+    assert a["accuracy_gap_points"] == pytest.approx(0.5)
+    assert a["energy_ratio"] == pytest.approx(0.15) and a["energy_ratio_vs_zero_skipping_ann"] == pytest.approx(0.3)
+    assert a["synops_ratio"] == pytest.approx(0.4) and a["synops_ratio_vs_dense_ann"] == pytest.approx(0.2)
+    assert [r["meets"] for r in (a, b, c)] == [True, False, False]  # b: 2 points below; c: 0.3x the energy
+    assert cmp["met"] and cmp["best"]["name"] == "a"
+    missed = compare([pts[0], pts[2], pts[3]])
+    assert not missed["met"] and missed["best"]["name"] == "c"  # the smallest worst excess over a target
+    with pytest.raises(ConfigError, match="no ANN"):
+        compare(pts[1:])
+
+
+def test_frontier_command_end_to_end(tmp_path, capsys):
+    out = tmp_path / "fr"
+    argv = ["frontier", "--data", "digits", "--out", str(out), "--limit", "64", "--epochs", "1", "--T-values", "2",
+            "--spike-reg-values", "1", "--prune", "0.5", "--batch-size", "32", "--chip", "loihi", "--no-progress",
+            "--threads", "1"]
+    assert main(argv) == 0
+    result = json.loads((out / "frontier.json").read_text())
+    names = [p["name"] for p in result["points"]]
+    assert names == ["ANN", "SNN T2 reg 1", "SNN T2 reg 1 early exit 0.9", "SNN T2 reg 1 prune 0.5",
+                     "SNN T2 reg 1 prune 0.5 early exit 0.9"]
+    assert result["command"].startswith("spikeflow frontier --data digits") and "machine" in result
+    for p in result["points"]:
+        assert p["energy_j"] > 0 and p["synops"] >= 0 and isinstance(p["pareto"], bool)
+        assert p["test_samples"] == 64
+        if p["kind"] != "ann":
+            assert p["energy_loihi_j"] > 0 and 1 <= p["mean_steps"] <= 2
+    ann = result["points"][0]
+    assert ann["macs_nonzero"] <= ann["macs"] and ann["energy_skip_zeros_j"] <= ann["energy_j"]
+    assert any(p["pareto"] for p in result["points"])
+    assert [r["name"] for r in result["comparison"]["rows"]] == names[1:]
+    assert result["points"][3]["variant"]["prune"] == 0.5
+    html = (out / "report.html").read_text()
+    assert "Accuracy-energy frontier" in html and "frontier.png" in html and "SNNs against the ANN" in html
+    assert (out / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert "frontier.json" in capsys.readouterr().out
+
+
+def test_frontier_refuses_data_files(tmp_path, capsys):
+    f = tmp_path / "events.npz"
+    f.write_bytes(b"not really")
+    assert main(["frontier", "--data", str(f), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "built-in dataset" in err[0]
+
+
+def test_early_exit_answers_at_the_first_confident_step():
+    import torch
+
+    from spikeflow.train.frontier import early_exit
+
+    # [T=3, B=2, C=2] readout: sample 0 is sure of class 0 at step 1 (p = 0.982) but class 1 wins later;
+    # sample 1 is never sure (p < 0.9) and answers at step 3 with the max over all steps: class 1
+    out = torch.tensor([[[4.0, 0.0], [0.0, 0.5]], [[0.0, 9.0], [0.0, 1.0]], [[0.0, 9.0], [0.6, 0.0]]])
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return out[:, x.long().flatten()]
+
+    ex = early_exit(Fixed(), torch.tensor([[0.0], [1.0]]), torch.tensor([0, 1]), loss="ce_max", confidence=0.9)
+    assert ex["steps"].tolist() == [1, 3]
+    assert ex["accuracy"] == 1.0  # the final max would have said class 1 for sample 0
