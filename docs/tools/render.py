@@ -56,6 +56,8 @@ API_MODULES = [
     ("spikeflow.data.formats", "File formats"),
     ("spikeflow.train", "Training"),
     ("spikeflow.train.convert", "ANN to SNN conversion"),
+    ("spikeflow.train.sparsity", "Training for fewer operations"),
+    ("spikeflow.train.frontier", "Accuracy-energy frontier"),
     ("spikeflow.sim", "Large networks (spikeflow.sim)"),
     ("spikeflow.metrics", "Metrics"),
     ("spikeflow.metrics.energy", "Energy model"),

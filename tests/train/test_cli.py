@@ -67,7 +67,7 @@ def test_corrupted_run_is_a_clear_error(tmp_path, capsys):
 
 
 def test_demo_on_its_default_dataset_learns_writes_report_and_resumes(tmp_path, capsys):
-    """The demo as a user runs it (nmnist5k, its default dataset), shortened to 2 epochs (about a minute on 2 cores).
+    """The demo as a user runs it (nmnist5k, its default dataset), shortened to 2 epochs (about 1.5 minutes on 2 cores).
 
     Bar: 60 % on the 1000 test samples, 6x chance. The 2-epoch SNN reached 88.1 % (ANN 90.1 %) with the demo's seeds
     and 91.4 / 90.0 / 91.7 % with seeds 1-3 (model init, data order, validation split), so the bar leaves a margin of
@@ -88,7 +88,20 @@ def test_demo_on_its_default_dataset_learns_writes_report_and_resumes(tmp_path, 
     assert summary["energy_nj_estimate"]["ann"] == pytest.approx(ann["energy_j"] * 1e9)
     assert ann["energy_j"] == pytest.approx(sum(ann["breakdown_j"].values()))
     assert ann["energy_j"] > 4.6e-12 * ann["macs"] and summary["energy"]["snn"]["acs"] > 0
-    # a second run finds both trainings finished and only rebuilds the report: same figures
+    # the frontier: the ANN, the SNN, the sparse SNN (T 2, half its weights zero) and the SNNs' early exits
+    fr = summary["frontier"]
+    assert [p["name"] for p in fr["points"]] == ["ANN", "SNN T6", "SNN T6 early exit 0.9", "SNN T2 sparse",
+                                                 "SNN T2 sparse early exit 0.9"]
+    assert fr["points"][0]["energy_j"] == pytest.approx(ann["energy_j"])
+    assert "frontier.png" in (tmp_path / "report.html").read_text() and any(p["pareto"] for p in fr["points"])
+    from spikeflow.commands._common import load_run
+    from spikeflow.train.sparsity import connection_layers
+
+    sparse, _ = load_run(str(tmp_path / "snn_sparse"))
+    for layer in connection_layers(sparse).values():
+        assert int((layer.weight == 0).sum()) == round(0.5 * layer.weight.numel())
+    # a second run finds all trainings finished and only rebuilds the report: same figures
     assert main(argv) == 0
     again = json.loads((tmp_path / "summary.json").read_text())
     assert again["snn_accuracy"] == summary["snn_accuracy"] and again["ann_accuracy"] == summary["ann_accuracy"]
+    assert again["frontier"]["points"][3]["accuracy"] == fr["points"][3]["accuracy"]
