@@ -42,6 +42,8 @@ def violating_graph(profile, limit):
         if p.name == "speck":  # one conv layer per core: one layer too many
             return _graph(p, [1] * (p.cores + 2))
         return _graph(p, [1, p.cores * p.neurons_per_core + 1])
+    if limit == "reset":  # compiled with a subtract reset, which Loihi does not have
+        return _graph(p, [4, 4])
     if limit == "threshold_range":
         return _graph(p, [4, 4], w=1e-12)
     if limit == "neuron_model":
@@ -83,7 +85,9 @@ def test_every_limit_trips_with_named_error(chip, limit):
     profile = get_profile(chip)
     graph = violating_graph(profile, limit)
     with pytest.raises(HardwareLimitError) as info:
-        compile_network(graph, profile, dt=1e-3, reset="subtract")
+        # Loihi resets to 0 (a subtract reset is its own limit, "reset"); the others are tripped with subtract.
+        reset = "to_reset" if profile.arithmetic == "lava-loihi" and limit != "reset" else "subtract"
+        compile_network(graph, profile, dt=1e-3, reset=reset)
     err = info.value
     assert err.limit == limit
     msg = str(err)

@@ -9,7 +9,8 @@ from typing import List, Union
 import nir
 import numpy as np
 
-from spikeflow.errors import HardwareLimitError
+from spikeflow.errors import ConfigError, HardwareLimitError
+from spikeflow.hardware import loihi
 from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_routes, place
 from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.profiles import ChipProfile, get_profile
@@ -29,6 +30,12 @@ class CompiledNetwork:
     float_net: FloatNet
     layers: List[IntLayer]
     mapping: Mapping
+    latency: str = "same-step"  # per-layer: each layer's synapses deliver one step later (Lava's Dense)
+
+    @property
+    def latency_steps(self) -> int:
+        """Steps from an input spike to the last layer's response: one per layer, or 0 (same step)."""
+        return len(self.layers) if self.latency == "per-layer" else 0
 
     @property
     def cores_used(self) -> int:
@@ -104,14 +111,31 @@ def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfil
                               f"split {synapse} (fan-in {fan_in}) — {profile.title} allows {allowed}")
 
 
+def _quantize(layer, profile: ChipProfile) -> IntLayer:
+    if profile.arithmetic == "lava-loihi":
+        try:
+            return loihi.quantize(layer, profile)
+        except loihi.LoihiFormatError as err:
+            raise limit_error(profile, layer.name, err.limit, err.value, err.allowed, err.hint) from None
+    return quantize_layer(layer, profile, layer_scale(layer, profile))
+
+
 def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipProfile], dt: float | None = None,
-                    reset: str | None = None, calibration: np.ndarray | None = None) -> CompiledNetwork:
+                    reset: str | None = None, calibration: np.ndarray | None = None,
+                    latency: str | None = None) -> CompiledNetwork:
     """Quantise ``model`` for ``chip``, check every limit and map it to cores.
 
     ``calibration`` (``[T, B, n_in]`` spikes) enables the check that
-    quantisation leaves no spiking layer silent that was active in float.
+    quantisation leaves no spiking layer silent that was active in float. ``latency``:
+    ``per-layer`` (each layer's input arrives one step after its sources spiked, as Lava's Dense
+    delivers; the default for Loihi) or ``same-step`` (an idealised chip that passes spikes
+    through every layer within a step; the default for the other chips).
     """
     profile = get_profile(chip) if isinstance(chip, str) else chip
+    if latency is None:
+        latency = "per-layer" if profile.arithmetic == "lava-loihi" else "same-step"
+    if latency not in ("per-layer", "same-step"):
+        raise ConfigError(f"hardware: latency must be per-layer or same-step, got {latency!r}")
     net = model if isinstance(model, FloatNet) else from_nir(model, dt=dt, reset=reset)
     _check_layer_types(net, profile)
     int_layers, layer_maps = [], []
@@ -119,7 +143,7 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     n_cores = 0
     placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
     for layer in net.layers:
-        q = quantize_layer(layer, profile, layer_scale(layer, profile))
+        q = _quantize(layer, profile)
         _check_ranges(q, profile)
         mask = q.weight != 0
         _check_fan_in(mask, layer.name, layer.synapse, profile)
@@ -160,7 +184,7 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
             neurons_per_core=np.array([(core_of == c).sum() for c in cores]), src_hops=hops, src_packets=packets,
             src_local=local, src_max_dist=max_dist, src_core=src, dist=dist))
     compiled = CompiledNetwork(profile=profile, float_net=net, layers=int_layers,
-                               mapping=Mapping(layers=layer_maps, positions=positions))
+                               mapping=Mapping(layers=layer_maps, positions=positions), latency=latency)
     if calibration is not None:
         check_silence(compiled, calibration)
     return compiled
@@ -168,10 +192,10 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
 
 def check_silence(compiled: CompiledNetwork, x: np.ndarray) -> List[str]:
     """Warn (``QuantizationWarning``) for each spiking layer active in float but silent as integers."""
-    from spikeflow.hardware.engine import float_run, run_integer
+    from spikeflow.hardware.engine import float_run, run_aligned
 
     _, float_spikes = float_run(compiled.float_net, x)
-    result = run_integer(compiled, x)
+    result = run_aligned(compiled, x)
     silent = []
     for layer, fs, ispk in zip(compiled.layers, float_spikes, result.layer_spikes):
         if layer.spiking and fs.sum() > 0 and ispk.sum() == 0:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from spikeflow.errors import InputError, ShapeError
+from spikeflow.hardware import loihi
 from spikeflow.hardware.network import FloatNet, float_reference
 from spikeflow.hardware.quantize import IntLayer
 from spikeflow.runtime.dense import DenseEngine
@@ -85,6 +86,7 @@ class RunResult:
     packets_local: np.ndarray  # [T, B, n_cores] packets delivered inside the sending core
     hops: np.ndarray  # [T, B, n_cores] router hops of packets, by destination core
     max_route: np.ndarray  # [T, B] longest route (hops) of any packet in the step
+    states: List[tuple] | None = None  # per layer (u, v) [T, B, n] after each step (Loihi, record_state=True)
 
 
 def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
@@ -99,10 +101,25 @@ def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
     return x.astype(np.int64)
 
 
-def run_integer(compiled, x: np.ndarray) -> RunResult:
-    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]``."""
+def _delayed(spikes: np.ndarray) -> np.ndarray:
+    """What a synapse with one step of latency delivers: the spikes of the step before."""
+    out = np.zeros_like(spikes)
+    out[1:] = spikes[:-1]
+    return out
+
+
+def run_integer(compiled, x: np.ndarray, record_state: bool = False) -> RunResult:
+    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]`` for ``T`` steps.
+
+    With ``compiled.latency == "per-layer"`` layer ``l`` responds to an input spike ``l + 1`` steps
+    later (see ``run_aligned``). ``record_state``: keep each Loihi layer's ``(u, v)`` per step.
+    """
     layers, maps = compiled.layers, compiled.mapping.layers
     s = check_events(x, layers[0].n_in)
+    if layers[0].loihi is not None:
+        loihi.check_input(s)
+    delay = getattr(compiled, "latency", "same-step") == "per-layer"
+    states = [] if record_state else None
     T, B = s.shape[:2]
     C = compiled.mapping.n_cores
     cnt = {k: np.zeros((T, B, C), dtype=np.int64) for k in
@@ -124,20 +141,35 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
         rest = layer.v_leak
         onehot = (lm.core_of[:, None] == lm.cores[None, :]).astype(np.int64)  # [n_out, cores_L]
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
+        lp = layer.loihi
+        u = np.zeros((B, layer.n_out), dtype=np.int64)
+        carry = lp is not None and lp.du < loihi.DECAY_MAX
+        if lp is not None and record_state:
+            states.append(tuple(np.zeros((T, B, layer.n_out), dtype=np.int64) for _ in range(2)))
+        if delay:
+            cur = _delayed(cur)
         for t in range(T):
             st = cur[t]
             active = np.flatnonzero(st.any(axis=0))
             # Event-driven: each (sample, source) event adds its table row once per count; work ~ events x rows.
             prod = np.rint(sparse.csr_matrix(st.astype(np.float64)) @ tables_t).astype(np.int64)
             i_syn, received, synops, hops, local = np.split(prod, cuts, axis=1)
-            i_syn = i_syn << layer.weight_shift
+            if lp is None:
+                i_syn = i_syn << layer.weight_shift
             cnt["synops"][t][:, lm.cores] += synops
             cnt["hops"][t][:, lm.cores] += hops
             cnt["local"][t][:, lm.cores] += local
             if active.size:
                 max_route[t] = np.maximum(max_route[t], ((st[:, active] > 0) * lm.src_max_dist[active]).max(axis=1))
-            is_active = (received > 0) | (v != rest) | (layer.bias != 0)
-            z, v = int_step(layer, v, i_syn)
+            # A Loihi current that decays over steps (CubaLIF) keeps its neuron active.
+            is_active = (received > 0) | (v != rest) | (layer.bias != 0) | (carry & (u != 0))
+            if lp is None:
+                z, v = int_step(layer, v, i_syn)
+            else:
+                z, u, v = loihi.step(lp, u, v, loihi.dense_output(i_syn, lp.weight_exp))
+                if record_state:
+                    states[-1][0][t], states[-1][1][t] = u, v
+                z = z if layer.spiking else v
             out[t] = z
             cnt["act"][t][:, lm.cores] += is_active.astype(np.int64) @ onehot
             cnt["inact"][t][:, lm.cores] += (~is_active).astype(np.int64) @ onehot
@@ -149,4 +181,20 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     output = records[-1] if last.spiking else records[-1].astype(np.float64) * last.scale
     return RunResult(output=output, layer_spikes=records, synops=cnt["synops"], updates_active=cnt["act"],
                      updates_inactive=cnt["inact"], spikes=cnt["spikes"], packets_local=cnt["local"],
-                     hops=cnt["hops"], max_route=max_route)
+                     hops=cnt["hops"], max_route=max_route, states=states)
+
+
+def run_aligned(compiled, x: np.ndarray) -> RunResult:
+    """``run_integer`` on ``x [T, ...]`` followed by ``compiled.latency_steps`` silent steps (the chip
+    runs until the last layer has answered), with every layer's record shifted back by its latency so
+    that step ``t`` lines up with the float network's step ``t``; the counts keep all ``T + latency``
+    steps (the work and time the chip spends)."""
+    lag = compiled.latency_steps
+    if lag == 0:
+        return run_integer(compiled, x)
+    x = np.asarray(x)
+    T = x.shape[0]
+    res = run_integer(compiled, np.concatenate([x, np.zeros((lag, *x.shape[1:]), dtype=x.dtype)]))
+    res.layer_spikes = [r[k + 1:k + 1 + T] for k, r in enumerate(res.layer_spikes)]
+    res.output = res.output[lag:lag + T]
+    return res

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from spikeflow.atomic import atomic_output
 from spikeflow.hardware.compiler import CompiledNetwork
 from spikeflow.hardware.cost import CostReport, chip_cost, dense_costs, dense_macs
-from spikeflow.hardware.engine import RunResult, float_run, run_integer
+from spikeflow.hardware.engine import RunResult, float_run, run_aligned
 
 
 def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
@@ -58,7 +58,7 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
         x = np.asarray(x, dtype=np.float64)
         steps = x.shape[0]
         f_out, f_rec = float_run(compiled.float_net, x)
-        res = run_integer(compiled, x)
+        res = run_aligned(compiled, x)  # the chip's pipeline latency: T + latency_steps steps
         for fr, ir, layer in zip(f_rec, res.layer_spikes, compiled.layers):
             if layer.spiking:
                 same += int((fr == ir).sum())

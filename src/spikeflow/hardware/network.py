@@ -22,7 +22,7 @@ from spikeflow.errors import NIRError
 from spikeflow.neurons import if_, li, lif
 from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_graph, neuron_params
 
-HW_NEURON_KINDS = ("lif", "if", "li")
+HW_NEURON_KINDS = ("lif", "if", "li", "cubalif", "cubali")  # cubalif/cubali: Loihi only (current state u)
 SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
 
 
@@ -47,7 +47,7 @@ class LayerShape:
 
     @property
     def spiking(self) -> bool:
-        return self.kind != "li"
+        return self.kind not in ("li", "cubali")
 
 
 @dataclass
@@ -72,7 +72,10 @@ class FloatLayer(LayerShape):
         if self.kind == "if":
             return np.broadcast_to(_np(p.r).reshape(-1), (self.n_out,)).astype(np.float64)
         a = _np(p.alpha).reshape(-1)
-        return np.broadcast_to(_np(p.r).reshape(-1) * (1.0 - a), (self.n_out,)).astype(np.float64)
+        g = _np(p.r).reshape(-1) * (1.0 - a)
+        if self.kind in ("cubalif", "cubali"):  # steady state of the current and voltage filters
+            g = g * _np(p.w_in).reshape(-1) * (1.0 - _np(p.alpha_syn).reshape(-1))
+        return np.broadcast_to(g, (self.n_out,)).astype(np.float64)
 
 
 @dataclass

@@ -45,6 +45,7 @@ class ChipProfile:
     decay: str = "multiplicative"  # multiplicative | shift | linear | none
     decay_bits: int = 12  # multiplicative decay resolution
     overflow: str = "saturate"  # saturate | wrap
+    arithmetic: str = "generic"  # generic (the fields above) | lava-loihi (spikeflow.hardware.loihi, Lava 0.10.0)
     # -- costs (joules, seconds, watts) --------------------------------------------------
     e_synop: float = 0.0  # per synaptic operation (one spike reaching one synapse)
     e_update_active: float = 0.0  # per neuron update of a neuron that received input or is not at rest
@@ -80,7 +81,9 @@ class ChipProfile:
         names = ["threshold_range"]
         if not self.shared_core:
             names.insert(0, "cores")
-        if set(self.neuron_models) != {"lif", "if", "li"}:
+        if self.arithmetic == "lava-loihi":
+            names.append("reset")  # Loihi resets v to 0: a subtract reset is refused (spikeflow.hardware.loihi)
+        if not {"lif", "if", "li"} <= set(self.neuron_models):
             names.append("neuron_model")
         if set(self.synapse_types) != {"linear", "conv2d", "pool"}:
             names.append("synapse_type")
@@ -109,6 +112,8 @@ LOIHI = ChipProfile(
     state_bits=24,  # Davies 2018: 24-bit current u and voltage v
     state_frac_bits=6,  # Lava's bit-accurate Loihi models shift weights and thresholds left by 6 bits
     decay="multiplicative", decay_bits=12,  # Davies 2018: 12-bit decays, u <- u * (4096 - delta) / 4096
+    arithmetic="lava-loihi",  # u, v, formats and one-step Dense delay of Lava 0.10.0's bit-accurate models
+    neuron_models=("lif", "if", "li", "cubalif", "cubali"),  # Davies 2018: CUBA LIF compartments (u and v)
     # Davies 2018 Table 2 (synaptic spike op 23.6 pJ) + 3.5 pJ, as keras-spiking ModelEnergy uses
     e_synop=(23.6 + 3.5) * PJ,
     e_update_active=81 * PJ,  # Davies 2018 Table 2: neuron update (active) 81 pJ; keras-spiking uses the same

@@ -36,6 +36,7 @@ class IntLayer(LayerShape):
     state_min: int
     state_max: int
     overflow: str
+    loihi: object = None  # LoihiParams (spikeflow.hardware.loihi) when the chip computes as Lava's Loihi models
 
 
 def _round(x) -> np.ndarray:
