@@ -28,7 +28,9 @@ def register(sub) -> None:
 
     def model_args(q):
         q.add_argument("model", type=input_file, help="NIR file (.nir / .h5)")
-        q.add_argument("--chip", default="loihi", type=word, help="chip profile (`spikeflow hw chips` lists them)")
+        q.add_argument("--chip", default="loihi2", type=word,
+                       help="chip profile (`spikeflow hw chips` lists them; default loihi2, which takes any reset and "
+                            "spike counts; loihi computes exactly as Lava's Loihi models: binary input, reset to 0)")
         q.add_argument("--dt", type=positive_float, default=None,
                        help="length of one time step in seconds (default: the model's recorded time base)")
         q.add_argument("--reset", choices=("subtract", "to_reset", "none"), default=None,

@@ -99,7 +99,8 @@ def check_input(x: np.ndarray) -> None:
     if x.size and x.max() > 1:
         t, b, c = np.unravel_index(int(np.argmax(x)), x.shape)
         raise InputError(f"hardware: Intel Loihi takes at most 1 spike per input channel per step (binary spikes); "
-                         f"got {int(x[t, b, c])} at step {t}, sample {b}, channel {c}")
+                         f"got {int(x[t, b, c])} at step {t}, sample {b}, channel {c}: bin the input into more steps "
+                         "or use chip loihi2")
 
 
 def _uniform(values: np.ndarray, what: str, allowed: str, hint: str) -> int:
@@ -155,8 +156,8 @@ def bias_format(bias_v: np.ndarray):
 
 def check_reset(kind: str, reset: str | None, v_reset: np.ndarray | None, v_leak: np.ndarray | None) -> None:
     if kind in ("lif", "if", "cubalif") and reset == "subtract":
-        raise LoihiFormatError("reset", "subtract", "reset to 0", "Loihi sets v to 0 after a spike: "
-                               "use reset='to_reset' with v_reset = 0")
+        raise LoihiFormatError("reset", "subtract", "reset to 0", "Loihi sets v to 0 after a spike: train with "
+                               "reset='to_reset' and v_reset = 0 (or override with --reset to_reset), or use chip loihi2")
     if v_reset is not None and kind in ("lif", "if", "cubalif") and np.any(v_reset != 0):
         raise LoihiFormatError("v_reset", f"{float(np.max(np.abs(v_reset))):g}", "0",
                                "Loihi sets v to 0 after a spike; shift v_threshold instead")
