@@ -34,6 +34,9 @@ def test_compile_reports_cores_and_headroom(model_file, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["cores_used"] == 2 and [L["neurons"] for L in rep["layers"]] == [12, 3]
     assert rep["layers"][0]["fan_in_max"] == 16 and rep["layers"][0]["neuron_headroom"] == pytest.approx(1 - 12 / 1024)
+    # Loihi: each layer's Dense delivers one step later (2 layers: 2 steps); Lava's parameters per layer
+    assert rep["latency"] == "per-layer" and rep["latency_steps"] == 2
+    assert rep["layers"][0]["loihi"]["du"] == 4095 and rep["layers"][1]["loihi"]["vth"] == 2 ** 17 - 1
 
 
 def test_compile_violation_is_one_line_and_exit_2(model_file, capsys):
@@ -53,7 +56,7 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
     assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", str(tmp_path), "--batch-size", "5",
                  "--plot", str(png), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["samples"] == 12 and 0 <= rep["int_accuracy"] <= 1
+    assert rep["samples"] == 12 and 0 <= rep["int_accuracy"] <= 1 and rep["latency_steps"] == 2
     assert rep["energy_j"] > 0 and rep["counts"]["synops"] > 0
     assert set(rep["ann_energy_j"]) == {"cpu", "gpu", "45nm-fp32", "45nm-int8"}
     # the ANN reference: every synapse once; the dense SNN: every synapse every step (20 steps)

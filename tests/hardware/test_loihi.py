@@ -28,7 +28,8 @@ def test_formats_are_lavas():
     # mixed-sign weights: Lava truncates their lowest bit, so they are even, in [-256, 254]; the largest is used
     assert mixed.loihi.sign_mode == "mixed" and np.all(mixed.weight % 2 == 0)
     assert np.abs(mixed.weight).max() == 254 and mixed.weight.min() >= -256
-    assert excitatory.loihi.sign_mode == "excitatory" and excitatory.weight.max() == 255 and excitatory.weight.min() >= 0
+    assert excitatory.loihi.sign_mode == "excitatory"
+    assert excitatory.weight.max() == 255 and excitatory.weight.min() >= 0
     # dv = 4096 (1 - exp(-dt/tau)): tau = 20 ms -> 200; 5 ms -> 742
     assert mixed.loihi.dv == round(4096 * (1 - np.exp(-1 / 20))) == 200 and excitatory.loihi.dv == 742
     assert readout.loihi.vth == 2 ** 17 - 1 and not readout.spiking

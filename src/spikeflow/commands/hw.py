@@ -105,8 +105,13 @@ def compile_report(compiled) -> dict:
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
             "zero_weights": float((layer.weight == 0).mean()),
         })
+        if layer.loihi is not None:  # Lava's Dense + LIF parameters of the layer
+            lp = layer.loihi
+            layers[-1]["loihi"] = {"weight_exp": lp.weight_exp, "sign_mode": lp.sign_mode, "du": lp.du, "dv": lp.dv,
+                                   "vth": lp.vth, "bias_exp_max": int(lp.bias_exp.max(initial=0))}
     return {"chip": p.name, "title": p.title, "cores_used": compiled.cores_used, "cores": p.cores,
-            "weight_bits": p.weight_bits, "state_bits": p.state_bits, "layers": layers, "violations": []}
+            "weight_bits": p.weight_bits, "state_bits": p.state_bits, "latency": compiled.latency,
+            "latency_steps": compiled.latency_steps, "layers": layers, "violations": []}
 
 
 def run_compile(args) -> int:
@@ -117,7 +122,7 @@ def run_compile(args) -> int:
     if args.json == "-":
         return 0
     print(f"{rep['title']}: {rep['cores_used']} of {rep['cores']} cores, {rep['weight_bits']}-bit weights, "
-          f"{rep['state_bits']}-bit state; no limit violated")
+          f"{rep['state_bits']}-bit state, latency {rep['latency_steps']} steps ({rep['latency']}); no limit violated")
     print(f"{'layer':12s} {'kind':4s} {'neurons':>7s} {'fan-in':>6s} {'cores':>5s} {'n/core':>7s} {'headroom':>8s} "
           f"{'axons/core':>10s} {'headroom':>8s} {'syn/core':>8s} {'threshold':>9s} {'decay':14s} {'alpha':>7s}")
     for L in rep["layers"]:
@@ -184,6 +189,7 @@ def run_run(args) -> int:
                       n_batches=-(-len(y) // batch), decoder=tb.decoder)
         decoder, what = tb.decoder, f"{data}/{args.split} ({tb.describe()})"
     c = ev.cost
+    pipeline = f", {compiled.latency_steps} extra steps until the last layer answers" if compiled.latency_steps else ""
     rep = {
         "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": decoder,
         "timebase": None if tb is None else tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
@@ -194,6 +200,7 @@ def run_run(args) -> int:
         "breakdown_j": {k: float(v) for k, v in c.breakdown_j.items()},
         "ann_macs": ev.dense_macs, "ann_energy_j": ev.dense_j,
         "dense_snn_macs": ev.dense_snn_macs, "dense_snn_energy_j": ev.dense_snn_j,
+        "latency": compiled.latency, "latency_steps": compiled.latency_steps,
     }
     if args.plot:
         energy_chart(ev, compiled.profile.title, args.plot)
@@ -205,7 +212,7 @@ def run_run(args) -> int:
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
           f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
     print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "
-          f"latency {c.latency_s * 1e6:.2f} us ({c.step_latency_s * 1e9:.1f} ns per step)")
+          f"latency {c.latency_s * 1e6:.2f} us ({c.step_latency_s * 1e9:.1f} ns per step" + pipeline + ")")
     print("counts        " + ", ".join(f"{k} {v:.1f}" for k, v in c.counts.items()))
     print(f"as an ANN     {ev.dense_macs} MACs: " + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
     print(f"dense SNN     {ev.dense_snn_macs} MACs (every synapse every step): "

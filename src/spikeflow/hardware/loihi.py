@@ -156,8 +156,9 @@ def bias_format(bias_v: np.ndarray):
 
 def check_reset(kind: str, reset: str | None, v_reset: np.ndarray | None, v_leak: np.ndarray | None) -> None:
     if kind in ("lif", "if", "cubalif") and reset == "subtract":
-        raise LoihiFormatError("reset", "subtract", "reset to 0", "Loihi sets v to 0 after a spike: train with "
-                               "reset='to_reset' and v_reset = 0 (or override with --reset to_reset), or use chip loihi2")
+        raise LoihiFormatError("reset", "subtract", "reset to 0",
+                               "Loihi sets v to 0 after a spike: train with reset='to_reset' and v_reset = 0 "
+                               "(or override with --reset to_reset), or use chip loihi2")
     if v_reset is not None and kind in ("lif", "if", "cubalif") and np.any(v_reset != 0):
         raise LoihiFormatError("v_reset", f"{float(np.max(np.abs(v_reset))):g}", "0",
                                "Loihi sets v to 0 after a spike; shift v_threshold instead")
