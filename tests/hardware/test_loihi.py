@@ -127,3 +127,14 @@ def test_latency_option_is_checked():
     with pytest.raises(ConfigError, match="latency must be per-layer or same-step"):
         compile_network(random_net(0, n_in=8, hidden=4, n_out=2), "loihi", dt=1e-3, latency="instant")
     assert get_profile("loihi").arithmetic == "lava-loihi" and get_profile("loihi2").arithmetic == "generic"
+
+
+def test_bias_and_current_decay_formats_are_checked():
+    # A bias of 1e4 thresholds: 4095 << 7 voltage units (the largest bias) is far below it.
+    graph = chain(3, nir.Affine(np.full((2, 3), 0.5), np.full(2, 1e4)), lif(2, th=0.5))
+    with pytest.raises(HardwareLimitError, match=r"layer 'lif' exceeds limit 'bias_range'"):
+        compile_network(graph, "loihi", dt=1e-3, reset="to_reset")
+    cuba = nir.CubaLIF(tau_syn=np.array([2e-3, 8e-3]), tau_mem=np.full(2, 20e-3), r=np.ones(2), v_leak=np.zeros(2),
+                       v_threshold=np.full(2, 0.1), v_reset=np.zeros(2), w_in=np.ones(2))
+    with pytest.raises(HardwareLimitError, match=r"layer 'cubalif' exceeds limit 'du' \(needs 2 different values"):
+        compile_network(chain(3, nir.Linear(np.full((2, 3), 0.5)), cuba), "loihi", dt=1e-3)
