@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from spikeflow.hardware import compile_network, get_profile, run_integer  # noqa: E402
+from spikeflow.hardware import compile_network, run_integer  # noqa: E402
 from spikeflow.hardware.cost import chip_cost  # noqa: E402
 
 BLOUW = "Blouw et al., Benchmarking keyword spotting efficiency on neuromorphic hardware, NICE 2019, arXiv:1812.01739"
@@ -109,7 +109,8 @@ def run_case(name: str, samples: int, seed: int = 0) -> dict:
         "case": name, "chip": compiled.profile.title, "source": case["source"], "network": case["sizes"],
         "shape_source": case["shape_source"], "steps_per_inference": case["T"], "dt_s": case["dt"],
         "activity": {"input_rate_per_step": case["input_rate"], "spiking_layer_rates_per_step": rates,
-                     "weights": f"N(0, s^2), s = {case['gain']} / ((1 - alpha) sqrt(fan-in x input rate)), seed {seed}"},
+                     "weights": f"N(0, s^2), s = {case['gain']} / ((1 - alpha) sqrt(fan-in x input rate)), "
+                                f"seed {seed}"},
         "samples": samples, "cores_used": compiled.cores_used,
         "counts_per_inference": {k: float(v) for k, v in rt.counts.items()},
         "breakdown_j": {k: float(v) for k, v in rt.breakdown_j.items()},
