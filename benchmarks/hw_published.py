@@ -105,6 +105,10 @@ def run_case(name: str, samples: int, seed: int = 0) -> dict:
         model["running_power_w"] = compiled.profile.static_power + rt.dynamic_j * pub["throughput_hz"]
         model["throughput_hz"] = fast.throughput_hz
     rows = [{"quantity": k, "modelled": model[k], "published": pub[k], "ratio": model[k] / pub[k]} for k in pub]
+    # Upper bound of the counted work: every input and every neuron spiking every step (all synapses used).
+    p = compiled.profile
+    per_step = sum(L.weight.size * p.e_synop + L.n_out * p.e_update_active for L in compiled.float_net.layers)
+    ceiling = case["T"] * (per_step + p.e_step)
     return {
         "case": name, "chip": compiled.profile.title, "source": case["source"], "network": case["sizes"],
         "shape_source": case["shape_source"], "steps_per_inference": case["T"], "dt_s": case["dt"],
@@ -115,6 +119,8 @@ def run_case(name: str, samples: int, seed: int = 0) -> dict:
         "counts_per_inference": {k: float(v) for k, v in rt.counts.items()},
         "breakdown_j": {k: float(v) for k, v in rt.breakdown_j.items()},
         "realtime": rt.to_dict(), "afap": fast.to_dict(), "rows": rows,
+        "all_active_dynamic_j": ceiling,
+        "all_active_ratio": ceiling / pub["dynamic_energy_per_inference_j"],
         "notes": {"loihi-kws": "Published idle power is the profile's static power (same source), so that ratio is 1 "
                                "by construction. Blouw's dynamic power also includes the embedded x86 cores' per-step "
                                "work and barrier sync; the model counts only the neuromorphic cores' operations. The "
