@@ -118,7 +118,10 @@ def _hw_published_table() -> str:
                         f"{row['published']:.3g} | {row['ratio']:.3g} |")
     srcs = "\n".join(f"- `{r['case']}`: {r['source']}; network {' -> '.join(map(str, r['network']))} "
                      f"({r['shape_source']}); measured spiking-layer rates per step "
-                     f"{', '.join(f'{x:.3f}' for x in r['activity']['spiking_layer_rates_per_step'])}. {r['notes']}"
+                     f"{', '.join(f'{x:.3f}' for x in r['activity']['spiking_layer_rates_per_step'])}; with every "
+                     f"input and neuron spiking every step the dynamic energy would be "
+                     f"{r['all_active_dynamic_j']:.3g} J "
+                     f"({r['all_active_ratio']:.2g} of the published). {r['notes']}"
                      for r in doc["results"])
     return ("\n".join(rows) + f"\n\nFrom `{doc['command']}` at commit `{doc['commit'][:12]}` "
             f"(`benchmarks/results/hw_published.json`). Energies in J, powers in W, throughput in inferences/s; "
