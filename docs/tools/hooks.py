@@ -125,7 +125,8 @@ def _hw_published_table() -> str:
                      for r in doc["results"])
     return ("\n".join(rows) + f"\n\nFrom `{doc['command']}` at commit `{doc['commit'][:12]}` "
             f"(`benchmarks/results/hw_published.json`). Energies in J, powers in W, throughput in inferences/s; "
-            f"dynamic energy is clock-independent, powers are at the published inference rate.\n\n{srcs}\n")
+            f"dynamic energy is clock-independent; powers are at the published inference rate where one is "
+            f"published (Loihi), else over the inference's real-time steps (Xylo).\n\n{srcs}\n")
 
 
 def on_page_markdown(markdown, page, config, files):
