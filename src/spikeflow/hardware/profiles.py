@@ -321,8 +321,9 @@ XYLO_AUDIO2 = ChipProfile(
         ("e_update_active", "estimate: as e_synop"),
         ("e_update_inactive", "estimate: the synchronous core updates every neuron each step, so as e_update_active"),
         ("e_spike_local", "by design: one core, 0"), ("e_hop", "by design: one core, 0"),
-        ("e_step", f"estimate: 93 nJ dynamic energy per network time step measured on Xylo for a small audio SNN "
-                   f"({BOS2022}, as tabulated in secondary summaries); taken as the chip's fixed per-step cost"),
+        ("e_step", f"estimate: {BOS2022} (2022) report <100 uW inference power for a small audio SNN on Xylo at "
+                   "1 ms steps (93 uW, i.e. 93 nJ per step, in summaries of the paper); taken as the chip's fixed "
+                   "per-step cost"),
         ("e_interchip", "by design: one chip, 0"),
         ("static_power", f"estimate: ~0.2 mW, the order of the idle power measured in {BOS2022}"),
         ("t_synop", "estimate: 50 MHz clock, one op per cycle"), ("t_update", "estimate: as t_synop"),
