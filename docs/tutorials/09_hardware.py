@@ -122,7 +122,7 @@ ax.set_yscale("log"); ax.set_ylabel("energy per inference (J)")
 # with the counted spikes and steps, so sparser activity and early answers (tutorial 8) cut it.
 #
 # The same from the command line: `spikeflow hw chips`, `spikeflow hw compile model.nir --chip
-# loihi` and `spikeflow hw run model.nir --chip loihi --data PATH --plot energy.png`
+# loihi` and `spikeflow hw run model.nir --chip loihi2 --data PATH --plot energy.png`
 # ([command-line reference](../reference/cli.md)).
 
 # %%
