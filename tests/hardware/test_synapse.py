@@ -209,3 +209,30 @@ def test_fan_in_errors_name_the_conv_layer():
                    lif[1], nir.Flatten(input_type=None, start_dim=0), nir.Linear(rng.normal(0, 1, (4, 128))), lif[2]])
     with pytest.raises(HardwareLimitError, match=r"layer 'lif_1' exceeds limit 'max_fan_in' \(needs fan-in 72"):
         compile_network(xylo, "xylo", dt=1e-3)
+
+
+def test_wide_chain_into_a_readout_folds_in_reverse_mode_to_the_same_matrix(monkeypatch):
+    import spikeflow.hardware.network as network
+
+    rng = np.random.default_rng(4)
+    nodes = [nir.Input(np.array([3, 8, 8])), _conv(rng, 3, 4, 8, 3, 1, 1), _lif((4, 8, 8)), _pool(2, 2),
+             nir.Flatten(input_type=None, start_dim=0), nir.Affine(rng.normal(0, 1, (5, 64)), rng.normal(0, 1, 5)),
+             _lif((5,))]
+    graph = _graph(nodes)
+    forward = from_nir(graph, dt=1e-3).layers[1]
+    monkeypatch.setattr(network, "REVERSE_FOLD_MIN", 16)
+    reverse = from_nir(graph, dt=1e-3).layers[1]
+    assert reverse.weight.shape == (5, 256)
+    np.testing.assert_array_equal(reverse.weight, forward.weight)
+    np.testing.assert_array_equal(reverse.bias, forward.bias)
+
+
+def test_compile_report_reads_fan_in_and_zero_weights_from_the_kernel():
+    from spikeflow.commands.hw import compile_report
+
+    c = compile_network(_graph(conv_nets(_if)["stride-padding"]), "speck", dt=1e-3)
+    rep = compile_report(c)["layers"]
+    for L, q in zip(rep, c.layers):
+        w = q.syn.dense()
+        assert L["fan_in_max"] == int((w != 0).sum(axis=1).max()) and L["zero_weights"] == float((w == 0).mean())
+    assert rep[0]["fan_in_max"] == 18  # 2 channels x 3 x 3

@@ -29,6 +29,7 @@ from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_g
 HW_NEURON_KINDS = ("lif", "if", "li")
 SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
 KERNEL_KINDS = ("conv2d", "sumpool2d", "avgpool2d")
+REVERSE_FOLD_MIN = 4096  # inputs above which a multi-node dense chain is folded in reverse mode
 
 
 @dataclass
@@ -188,10 +189,18 @@ def _synapse(nodes: List[Node], kernels: bool) -> Tuple[Synapse, np.ndarray]:
     if syn is not None:
         zero = torch.zeros((1, *nodes[0].in_shape), dtype=torch.float64)
         return syn, _chain(nodes, zero, with_bias=True).reshape(-1).numpy().copy()
+    ops = [nd for nd in nodes if nd.kind not in ("flatten", "flatten_id")]
+    n_in, n_out = int(np.prod(ops[0].in_shape)), int(np.prod(ops[-1].out_shape))
+    if len(ops) > 1 and n_in > max(n_out, REVERSE_FOLD_MIN):
+        # A wide chain into few neurons (e.g. pooling -> Linear readout): one row per output neuron by
+        # reverse mode, instead of an n_in x n_in identity basis.
+        x = torch.zeros((n_out, *ops[0].in_shape), dtype=torch.float64, requires_grad=True)
+        _chain(ops, x, with_bias=False).reshape(n_out, n_out).diagonal().sum().backward()
+        zero = torch.zeros((1, *ops[0].in_shape), dtype=torch.float64)
+        bias = _chain(ops, zero, with_bias=True).reshape(-1).detach().numpy().copy()
+        return DenseSynapse(x.grad.reshape(n_out, n_in).numpy().copy()), bias
     w_acc = b_acc = None
-    for nd in nodes:
-        if nd.kind in ("flatten", "flatten_id"):
-            continue
+    for nd in ops:
         m, b = _linear_matrix(nd)
         w_acc, b_acc = (m, b) if w_acc is None else (m @ w_acc, m @ b_acc + b)
     return DenseSynapse(w_acc), b_acc
