@@ -236,3 +236,21 @@ def test_compile_report_reads_fan_in_and_zero_weights_from_the_kernel():
         w = q.syn.dense()
         assert L["fan_in_max"] == int((w != 0).sum(axis=1).max()) and L["zero_weights"] == float((w == 0).mean())
     assert rep[0]["fan_in_max"] == 18  # 2 channels x 3 x 3
+
+
+def test_per_position_gain_makes_a_small_conv_dense_and_a_large_one_an_error(monkeypatch):
+    import spikeflow.hardware.synapse as synapse
+    from spikeflow.errors import NIRError
+
+    rng = np.random.default_rng(5)
+    r = np.full((2, 4, 4), 1e3)
+    r[0, 0, 0] = 2e3  # one neuron of channel 0 integrates twice as fast: weights are no longer shared
+    graph = _graph([nir.Input(np.array([1, 6, 6])), _conv(rng, 1, 2, 6, 3), nir.IF(r=r, v_threshold=np.ones(r.shape))])
+    c = compile_network(graph, "loihi", dt=1e-3)
+    w = c.layers[0].syn.dense()
+    assert isinstance(c.layers[0].syn, DenseSynapse)
+    np.testing.assert_array_equal(w[0], np.rint(2 * c.float_net.layers[0].syn.dense()[0] / c.layers[0].scale
+                                                 / (1 << c.layers[0].weight_shift)))
+    monkeypatch.setattr(synapse, "DENSE_FALLBACK_MAX", 100)
+    with pytest.raises(NIRError, match=r"differ in gain within a channel.*\(layer 'if'\)"):
+        compile_network(graph, "loihi", dt=1e-3)
