@@ -94,6 +94,11 @@ def conv_nets(neuron, seed=0):
             _conv(rng, 4, 4, 6, 3, 1, 1, g=2), n((4, 6, 6)), _pool(3, 3, nir.AvgPool2d), n((4, 2, 2))],
         "pool+dilated-conv": [nir.Input(np.array([3, 11, 11])), _pool(3, 2), _conv(rng, 3, 4, 5, 2, 1, 0, d=2),
                               n((4, 3, 3))],
+        "pool+padded-conv": [nir.Input(np.array([2, 12, 12])), _conv(rng, 2, 3, 12, 3, 1, 1), n((3, 12, 12)),
+                             _pool(2, 2), _conv(rng, 3, 4, 6, 3, 1, 1, mean=0.1), n((4, 6, 6))],
+        "overlapping-pool+padded-conv (dense)": [
+            nir.Input(np.array([2, 11, 11])), _conv(rng, 2, 3, 11, 3), n((3, 9, 9)), _pool(3, 2),
+            _conv(rng, 3, 2, 4, 3, 1, 1, mean=0.1), n((2, 4, 4))],
     }
 
 
@@ -141,6 +146,9 @@ def test_kernel_path_equals_dense_path_bit_for_bit(name, chip):
     kernel_net, dense_net = from_nir(graph, dt=1e-3, reset="subtract"), from_nir(graph, dt=1e-3, reset="subtract",
                                                                                    kernels=False)
     assert any(isinstance(L.syn, ConvSynapse) for L in kernel_net.layers)
+    # a pooled map padded again for the next conv stays a kernel where the padding only covers the edge
+    if "padded" in name:
+        assert isinstance(kernel_net.layers[-1].syn, DenseSynapse if "dense" in name else ConvSynapse)
     assert all(isinstance(L.syn, DenseSynapse) for L in dense_net.layers)
     ck, cd = compile_network(kernel_net, profile), compile_network(dense_net, profile)
     x = poisson(1, 12, 2, kernel_net.n_in, p=0.3)
@@ -254,3 +262,13 @@ def test_per_position_gain_makes_a_small_conv_dense_and_a_large_one_an_error(mon
     monkeypatch.setattr(synapse, "DENSE_FALLBACK_MAX", 100)
     with pytest.raises(NIRError, match=r"differ in gain within a channel.*\(layer 'if'\)"):
         compile_network(graph, "loihi", dt=1e-3)
+
+
+def test_a_large_chain_that_is_no_convolution_is_a_named_error(monkeypatch):
+    import spikeflow.hardware.network as network
+    from spikeflow.errors import NIRError
+
+    nodes = conv_nets(_if)["overlapping-pool+padded-conv (dense)"]
+    monkeypatch.setattr(network, "DENSE_FALLBACK_MAX", 1000)  # the 32 x 243 matrix is "large" here
+    with pytest.raises(NIRError, match=r"\['sumpool2d', 'conv2d_1'\] are no single convolution .* 32 x 243"):
+        from_nir(_graph(nodes), dt=1e-3)
