@@ -272,3 +272,19 @@ def test_a_large_chain_that_is_no_convolution_is_a_named_error(monkeypatch):
     monkeypatch.setattr(network, "DENSE_FALLBACK_MAX", 1000)  # the 32 x 243 matrix is "large" here
     with pytest.raises(NIRError, match=r"\['sumpool2d', 'conv2d_1'\] are no single convolution .* 32 x 243"):
         from_nir(_graph(nodes), dt=1e-3)
+
+
+def test_setting_weight_or_syn_keeps_the_other_in_step():
+    c = compile_network(_graph(conv_nets(_if)["stride-padding"]), "loihi", dt=1e-3)
+    q = c.layers[1]
+    w = q.syn.dense().copy()
+    w[:, :] = 0
+    w[:, 0] = 127  # every neuron of layer 2 now listens only to neuron 0 of layer 1, with the largest weight
+    q.weight = w
+    assert isinstance(q.syn, DenseSynapse) and q.syn.weight is w
+    x = poisson(1, 12, 2, c.layers[0].n_in, p=0.3)
+    res = run_integer(c, x)
+    first = res.layer_spikes[0][:, :, 0]
+    assert first.sum() > 0 and res.synops[:, :, c.mapping.layers[1].cores].sum() == first.sum() * q.n_out
+    q.syn = ConvSynapse(np.ones((3, 4, 1, 1), dtype=np.int64), (4, 6, 6), (3, 6, 6))
+    assert q.weight is None and q.n_in == 144

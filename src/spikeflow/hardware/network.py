@@ -44,6 +44,16 @@ class LayerShape:
     """Sizes and spiking flag derived from a layer's synapse ``syn`` and neuron ``kind``; ``weight``
     (the dense matrix) is kept for dense layers and ``None`` for kernel (conv) layers."""
 
+    def __setattr__(self, name, value):
+        # ``weight`` and ``syn`` describe one synapse: setting either keeps the other in step.
+        object.__setattr__(self, name, value)
+        if name == "weight" and value is not None:
+            syn = getattr(self, "syn", None)
+            if syn is not None and not (isinstance(syn, DenseSynapse) and syn.weight is value):
+                object.__setattr__(self, "syn", DenseSynapse(value))
+        elif name == "syn" and value is not None:
+            object.__setattr__(self, "weight", value.weight if isinstance(value, DenseSynapse) else None)
+
     def _link_synapse(self) -> None:
         if self.syn is None:
             if self.weight is None:
