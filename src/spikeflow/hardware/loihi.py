@@ -110,18 +110,25 @@ def _uniform(values: np.ndarray, what: str, allowed: str, hint: str) -> int:
     return int(vals[0])
 
 
-def weights(w_eff: np.ndarray):
-    """Integer weights Lava's Dense keeps unchanged at 8 bits, the float value of one integer, sign mode."""
-    if w_eff.size and w_eff.min() < 0 < w_eff.max():
+def weights(syn):
+    """``syn`` (the effective synapse, any ``Synapse``) as integers Lava's Dense keeps unchanged at 8 bits,
+    the float value of one integer, and the sign mode."""
+    vals, counts = syn.values()
+    used = vals if counts is None else vals[counts > 0]
+    if used.size and used.min() < 0 < used.max():
         mode, top = "mixed", 254  # the lowest bit of a mixed-sign weight is truncated: even values
     else:
-        mode = "inhibitory" if w_eff.size and w_eff.max() <= 0 and w_eff.min() < 0 else "excitatory"
+        mode = "inhibitory" if used.size and used.max() <= 0 and used.min() < 0 else "excitatory"
         top = 255
-    m = float(np.max(np.abs(w_eff))) if w_eff.size else 0.0
+    m = float(np.max(np.abs(used))) if used.size else 0.0
     scale = (m / top) if m > 0 else 1.0
-    q = w_eff / scale
-    w = (2 * np.rint(q / 2) if mode == "mixed" else np.rint(q)).astype(np.int64)
-    return np.clip(w, -256 if mode == "mixed" else -255, 255), scale, mode
+    lo = -256 if mode == "mixed" else -255
+
+    def to_int(w):
+        q = np.asarray(w, dtype=np.float64) / scale
+        return np.clip(2 * np.rint(q / 2) if mode == "mixed" else np.rint(q), lo, 255).astype(np.int64)
+
+    return syn.map(to_int), scale, mode
 
 
 def weight_exponent(th_units: float) -> int:
@@ -175,7 +182,8 @@ def _per(v, n: int) -> np.ndarray:
 def quantize(layer, profile):
     """A ``FloatLayer`` as a Loihi ``IntLayer`` (``.loihi`` holds Lava's parameters); ``LoihiFormatError``
     when the layer needs what Loihi does not have."""
-    from spikeflow.hardware.quantize import IntLayer
+    from spikeflow.hardware.quantize import IntLayer, effective_synapse
+    from spikeflow.hardware.synapse import DenseSynapse
 
     p, n, kind = layer.params, layer.n_out, layer.kind
     spiking = kind in ("lif", "if", "cubalif")
@@ -192,7 +200,7 @@ def quantize(layer, profile):
     else:
         du, syn_gain = DECAY_MAX, np.ones(n)  # du + 1 = 4096: no current memory
     gain = layer.gain()  # membrane increment per unit of synaptic input (the steady state for CubaLIF)
-    w_int, scale, mode = weights(gain[:, None] * layer.weight)
+    syn, scale, mode = weights(effective_synapse(layer))
     if spiking:
         th = _per(p.v_threshold, n)
         if np.any(th <= 0):
@@ -210,7 +218,8 @@ def quantize(layer, profile):
     bias_mant, bias_exp = bias_format(gain / syn_gain * layer.bias / unit)
     lp = LoihiParams(weight_exp=wexp, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, sign_mode=mode)
     zeros = np.zeros(n, dtype=np.int64)
-    return IntLayer(name=layer.name, kind=kind, weight=w_int, bias=lp.bias, threshold=np.full(n, vth << VTH_SHIFT),
+    return IntLayer(name=layer.name, kind=kind, weight=syn.weight if isinstance(syn, DenseSynapse) else None,
+                    syn=syn, bias=lp.bias, threshold=np.full(n, vth << VTH_SHIFT),
                     v_reset=zeros, v_leak=zeros.copy(), decay="multiplicative",
                     decay_value=np.full(n, (1 << DECAY_BITS) - dv), decay_bits=DECAY_BITS,
                     reset="to_reset" if spiking else "none", scale=unit, weight_shift=wexp + VTH_SHIFT,
