@@ -138,3 +138,20 @@ def test_bias_and_current_decay_formats_are_checked():
                        v_threshold=np.full(2, 0.1), v_reset=np.zeros(2), w_in=np.ones(2))
     with pytest.raises(HardwareLimitError, match=r"layer 'cubalif' exceeds limit 'du' \(needs 2 different values"):
         compile_network(chain(3, nir.Linear(np.full((2, 3), 0.5)), cuba), "loihi", dt=1e-3)
+
+
+def test_missing_python_310_is_one_line(monkeypatch, tmp_path):
+    """Without a Python 3.10 the Lava venv cannot be made: one line saying what is missing and how to get it."""
+    from tests.hardware.lava_env import _lava_venv
+
+    mod = _lava_venv()
+    monkeypatch.setenv("LAVA_PYTHON", str(tmp_path / "no-python"))
+    with pytest.raises(mod.LavaUnavailable, match=r"LAVA_PYTHON=.*no-python does not run; lava-nc 0.10.0 needs "
+                                                  r"Python 3.10"):
+        mod.find_lava_python()
+    monkeypatch.delenv("LAVA_PYTHON")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # no versions/3.10.* there
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pyenv, no python3.10
+    with pytest.raises(mod.LavaUnavailable) as info:
+        mod.find_lava_python()
+    assert len(str(info.value).splitlines()) == 1 and "pyenv install 3.10" in str(info.value)
