@@ -8,7 +8,7 @@ import pytest
 
 from spikeflow.errors import ConfigError, HardwareLimitError
 from spikeflow.hardware import PROFILES, compile_network, get_profile
-from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif
+from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif, recurrent_chain
 
 
 def _neuron(profile, n, **kw):
@@ -50,6 +50,8 @@ def violating_graph(profile, limit):
         node = lif(4) if bad == "lif" else li(4)
         return nir.NIRGraph.from_list(nir.Input(np.array(shape)), syn, node, nir.Output(np.array([4])),
                                       type_check=False)
+    if limit == "recurrent":  # a loop on the last layer: no chip without "any" recurrence maps it
+        return recurrent_chain(np.full((4, 4), 0.5), np.full((4, 4), 0.5), _neuron(p, 4))
     if limit == "synapse_type":
         return chain(4, dense(4, 4), _neuron(p, 4))
     if limit in ("axons_per_core", "synapses_per_core"):

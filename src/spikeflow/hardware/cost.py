@@ -28,11 +28,13 @@ class CostReport:
     step_latency_s: float  # mean per step
     counts: Dict[str, float]  # per inference
     breakdown_j: Dict[str, float]  # per inference
+    chips: int = 1  # chips powered (static power counts each)
+    interchip_latency_s: float = 0.0  # per inference: the part of latency spent on chip-to-chip links
 
 
 def counts_per_sample(result: RunResult) -> Dict[str, float]:
     B = result.synops.shape[1]
-    return {
+    c = {
         "synops": result.synops.sum() / B,
         "updates_active": result.updates_active.sum() / B,
         "updates_inactive": result.updates_inactive.sum() / B,
@@ -40,6 +42,10 @@ def counts_per_sample(result: RunResult) -> Dict[str, float]:
         "packets_local": result.packets_local.sum() / B,
         "hops": result.hops.sum() / B,
     }
+    if result.interchip is not None and result.interchip.any():
+        c["interchip_messages"] = result.interchip.sum() / B
+        c["chip_hops"] = result.chip_hops.sum() / B
+    return c
 
 
 def step_latency(result: RunResult, profile: ChipProfile) -> np.ndarray:
@@ -49,9 +55,13 @@ def step_latency(result: RunResult, profile: ChipProfile) -> np.ndarray:
     return core_time.max(axis=2) + result.max_route * profile.t_hop
 
 
-def chip_cost(result: RunResult, profile: ChipProfile) -> CostReport:
+def chip_cost(result: RunResult, profile: ChipProfile, board=None) -> CostReport:
     """Energy (J) and latency (s) per inference of an integer run on ``profile``: counts x energy per
     operation, plus static power x latency (slowest core per step plus its longest route).
+
+    ``board`` (a ``spikeflow.hardware.board.BoardUse``, several chips): chip-to-chip links crossed cost
+    ``e_chip_hop`` each, a step's longest chip route adds ``t_chip_hop`` per link to its latency, and
+    every chip used draws static power.
     """
     c = counts_per_sample(result)
     breakdown = {
@@ -62,12 +72,20 @@ def chip_cost(result: RunResult, profile: ChipProfile) -> CostReport:
         "hops": c["hops"] * profile.e_hop,
     }
     lat = step_latency(result, profile)  # [T, B]
+    chips, chip_lat = 1, 0.0
+    if board is not None:
+        chips = board.chips_used
+        breakdown["interchip"] = c.get("chip_hops", 0.0) * board.board.e_chip_hop
+        link = result.max_chip_route * board.board.t_chip_hop  # [T, B]
+        lat = lat + link
+        chip_lat = float(link.sum(axis=0).mean())
     latency = float(lat.sum(axis=0).mean())
-    static = profile.static_power * latency
+    static = profile.static_power * latency * chips
     dynamic = float(sum(breakdown.values()))
     breakdown["static"] = static
     return CostReport(energy_j=dynamic + static, dynamic_j=dynamic, static_j=static, latency_s=latency,
-                      step_latency_s=float(lat.mean()), counts=c, breakdown_j=breakdown)
+                      step_latency_s=float(lat.mean()), counts=c, breakdown_j=breakdown, chips=chips,
+                      interchip_latency_s=chip_lat)
 
 
 def dense_macs(compiled, steps: int = 1) -> int:

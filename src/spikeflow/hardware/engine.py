@@ -19,6 +19,7 @@ from scipy import sparse
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware.network import FloatNet, float_reference
 from spikeflow.hardware.quantize import IntLayer
+from spikeflow.hardware.recurrent import wide_weight
 from spikeflow.runtime.dense import DenseEngine
 
 
@@ -85,6 +86,11 @@ class RunResult:
     packets_local: np.ndarray  # [T, B, n_cores] packets delivered inside the sending core
     hops: np.ndarray  # [T, B, n_cores] router hops of packets, by destination core
     max_route: np.ndarray  # [T, B] longest route (hops) of any packet in the step
+    # Several chips: packets that cross to another chip and chip-to-chip links crossed, by destination core,
+    # and the most links any packet of the step crosses (zeros on one chip).
+    interchip: np.ndarray | None = None  # [T, B, n_cores]
+    chip_hops: np.ndarray | None = None  # [T, B, n_cores]
+    max_chip_route: np.ndarray | None = None  # [T, B]
 
 
 def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
@@ -100,42 +106,57 @@ def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
 
 
 def run_integer(compiled, x: np.ndarray) -> RunResult:
-    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]``."""
+    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]``.
+
+    A recurrent layer's sources are its inputs followed by its own neurons, whose spikes of the
+    previous step (none at step 0) arrive with the chip's one-step delay.
+    """
     layers, maps = compiled.layers, compiled.mapping.layers
     s = check_events(x, layers[0].n_in)
     T, B = s.shape[:2]
     C = compiled.mapping.n_cores
     cnt = {k: np.zeros((T, B, C), dtype=np.int64) for k in
-           ("synops", "act", "inact", "spikes", "local", "hops")}
+           ("synops", "act", "inact", "spikes", "local", "hops", "interchip", "chip_hops")}
     max_route = np.zeros((T, B), dtype=np.int64)
+    max_chip = np.zeros((T, B), dtype=np.int64)
     records = []
     cur = s
     for layer, lm in zip(layers, maps):
         # Per-layer tables in float64 so every product below runs on BLAS (exact: small integers).
-        w = layer.weight.astype(np.float64)
-        nz = (layer.weight != 0).astype(np.float64)
-        reach = lm.syn_per_core > 0  # [cores_L, n_in]: source i sends one packet to each core it reaches
+        recurrent = getattr(layer, "rec_weight", None) is not None
+        w_int = wide_weight(layer)  # [n_out, n_in (+ n_out if recurrent)]
+        w = w_int.astype(np.float64)
+        nz = (w_int != 0).astype(np.float64)
+        reach = lm.syn_per_core > 0  # [cores_L, n_src]: source i sends one packet to each core it reaches
+        chip_dist = lm.chip_dist if lm.chip_dist is not None else np.zeros_like(lm.dist)
         tables = np.concatenate([w, nz, lm.syn_per_core.astype(np.float64), (reach * lm.dist).astype(np.float64),
-                                 (reach & (lm.dist == 0)).astype(np.float64)])  # stacked rows, one product
-        tables_t = np.ascontiguousarray(tables.T)  # [n_in, rows]
+                                 (reach & (lm.dist == 0) & (chip_dist == 0)).astype(np.float64),
+                                 (reach * chip_dist).astype(np.float64), (reach & (chip_dist > 0)).astype(np.float64)])
+        tables_t = np.ascontiguousarray(tables.T)  # [n_src, rows]: stacked rows, one product
+        src_max_chip = lm.src_max_chip if lm.src_max_chip is not None else np.zeros(w.shape[1], dtype=np.int64)
         nc = len(lm.cores)
-        cuts = np.cumsum([layer.n_out, layer.n_out, nc, nc])
+        cuts = np.cumsum([layer.n_out, layer.n_out, nc, nc, nc, nc])
         v = np.broadcast_to(layer.v_leak, (B, layer.n_out)).copy()
         rest = layer.v_leak
         onehot = (lm.core_of[:, None] == lm.cores[None, :]).astype(np.int64)  # [n_out, cores_L]
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
+        z = np.zeros((B, layer.n_out), dtype=np.int64)
         for t in range(T):
-            st = cur[t]
+            st = np.concatenate([cur[t], z], axis=1) if recurrent else cur[t]
             active = np.flatnonzero(st.any(axis=0))
             # Event-driven: each (sample, source) event adds its table row once per count; work ~ events x rows.
             prod = np.rint(sparse.csr_matrix(st.astype(np.float64)) @ tables_t).astype(np.int64)
-            i_syn, received, synops, hops, local = np.split(prod, cuts, axis=1)
+            i_syn, received, synops, hops, local, chip_hops, interchip = np.split(prod, cuts, axis=1)
             i_syn = i_syn << layer.weight_shift
             cnt["synops"][t][:, lm.cores] += synops
             cnt["hops"][t][:, lm.cores] += hops
             cnt["local"][t][:, lm.cores] += local
+            cnt["chip_hops"][t][:, lm.cores] += chip_hops
+            cnt["interchip"][t][:, lm.cores] += interchip
             if active.size:
-                max_route[t] = np.maximum(max_route[t], ((st[:, active] > 0) * lm.src_max_dist[active]).max(axis=1))
+                fired = st[:, active] > 0
+                max_route[t] = np.maximum(max_route[t], (fired * lm.src_max_dist[active]).max(axis=1))
+                max_chip[t] = np.maximum(max_chip[t], (fired * src_max_chip[active]).max(axis=1))
             is_active = (received > 0) | (v != rest) | (layer.bias != 0)
             z, v = int_step(layer, v, i_syn)
             out[t] = z
@@ -149,4 +170,5 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     output = records[-1] if last.spiking else records[-1].astype(np.float64) * last.scale
     return RunResult(output=output, layer_spikes=records, synops=cnt["synops"], updates_active=cnt["act"],
                      updates_inactive=cnt["inact"], spikes=cnt["spikes"], packets_local=cnt["local"],
-                     hops=cnt["hops"], max_route=max_route)
+                     hops=cnt["hops"], max_route=max_route, interchip=cnt["interchip"], chip_hops=cnt["chip_hops"],
+                     max_chip_route=max_chip)

@@ -35,6 +35,8 @@ class LayerMap:
     src_max_dist: np.ndarray  # [n_in] longest route of one spike of source i
     src_core: np.ndarray  # [n_in] core of each source (-1: input port)
     dist: np.ndarray  # [n_cores_layer, n_in] mesh hops from each source to each of the layer's cores
+    chip_dist: np.ndarray | None = None  # [n_cores_layer, n_in] chip-to-chip links crossed (multi-chip boards)
+    src_max_chip: np.ndarray | None = None  # [n_in] most links crossed by one spike of source i
 
 
 @dataclass
@@ -77,16 +79,23 @@ def place(n_cores: int, profile: ChipProfile) -> np.ndarray:
     return np.array([snake_position(c, profile.mesh[1]) for c in range(n_cores)], dtype=np.int64).reshape(-1, 2)
 
 
-def layer_routes(mask: np.ndarray, core_of: np.ndarray, src_core: np.ndarray, positions: np.ndarray):
-    """Per source: packets, hops, local deliveries and longest route (one packet per destination core)."""
+def layer_routes(mask: np.ndarray, core_of: np.ndarray, src_core: np.ndarray, positions: np.ndarray,
+                 chip_dist=None):
+    """Per source: packets, hops, local deliveries and longest route (one packet per destination core).
+
+    ``chip_dist(cores, src_core)`` (multi-chip boards) gives the chip-to-chip links of each route; they are
+    taken out of the mesh hops (a link is not a mesh hop).
+    """
     cores = np.unique(core_of)
     syn_per_core = np.stack([mask[core_of == c].sum(axis=0) for c in cores]).astype(np.int64)
     reach = syn_per_core > 0  # [n_cores_layer, n_in]
     dest = positions[cores]  # [n_cores_layer, 2]
     src_pos = np.where(src_core[:, None] >= 0, positions[np.maximum(src_core, 0)], np.array(INPUT_PORT))
     dist = np.abs(src_pos[None, :, :] - dest[:, None, :]).sum(axis=2)  # [n_cores_layer, n_in]
+    cd = chip_dist(cores, src_core) if chip_dist is not None else np.zeros_like(dist)
+    dist = dist - cd
     hops = (dist * reach).sum(axis=0)
     packets = reach.sum(axis=0)
-    local = (reach & (dist == 0)).sum(axis=0)
+    local = (reach & (dist == 0) & (cd == 0)).sum(axis=0)
     max_dist = (dist * reach).max(axis=0) if reach.size else np.zeros(mask.shape[1], dtype=np.int64)
     return cores, syn_per_core, hops, packets, local, max_dist, dist

@@ -36,6 +36,7 @@ class IntLayer(LayerShape):
     state_min: int
     state_max: int
     overflow: str
+    rec_weight: np.ndarray | None = None  # [n_out, n_out] int64: weights of the previous step's own spikes
 
 
 def _round(x) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Self-recurrent layers on chips that support them: the support check and quantisation.
+
+A recurrent layer's feedback weights share the layer's membrane units, so the layer is
+quantised as one wide matrix ``[W | R]`` (one scale for both) and split again. The chip
+delivers a spike through the loop one time step later (Loihi and Xylo integrate the
+previous step's spikes), which is the float model's one-step delay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from spikeflow.hardware.network import FloatLayer
+from spikeflow.hardware.profiles import ChipProfile
+from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+
+
+def check_recurrence(layer: FloatLayer, profile: ChipProfile, is_last: bool):
+    """``None`` when the chip can hold ``layer``'s recurrent loop, else ``(allowed, hint)`` for a limit error."""
+    if layer.rec_weight is None:
+        return None
+    if profile.recurrent == "none":
+        return "feed-forward only", f"{profile.title} has no recurrent connections; drop the loop of {layer.name}"
+    if profile.recurrent == "hidden" and is_last:
+        return "recurrence in hidden layers only", \
+            f"the {profile.title} readout has no recurrent weights; add a feed-forward readout after {layer.name}"
+    return None
+
+
+def wide(layer: FloatLayer) -> FloatLayer:
+    """The layer with its recurrent weights appended as extra inputs: ``weight [n_out, n_in + n_out]``."""
+    if layer.rec_weight is None:
+        return layer
+    return dataclasses.replace(layer, weight=np.hstack([layer.weight, layer.rec_weight]), rec_weight=None)
+
+
+def quantize(layer: FloatLayer, profile: ChipProfile) -> IntLayer:
+    """Quantise a layer, its recurrent weights in the same units; ``rec_weight`` holds them as integers."""
+    q = quantize_layer(wide(layer), profile, layer_scale(wide(layer), profile))
+    if layer.rec_weight is None:
+        return q
+    return dataclasses.replace(q, weight=q.weight[:, :layer.n_in], rec_weight=q.weight[:, layer.n_in:])
+
+
+def wide_weight(q) -> np.ndarray:
+    """An integer layer's weights with the recurrent ones appended (sources: inputs, then own neurons)."""
+    return q.weight if getattr(q, "rec_weight", None) is None else np.hstack([q.weight, q.rec_weight])
