@@ -44,9 +44,11 @@ def test_cores_fill_chip_by_chip_and_interchip_traffic_matches_hand_count():
     one_chip = chip_cost(res, compiled.profile)
     assert cost.latency_s == pytest.approx(one_chip.latency_s + cost.interchip_latency_s)
     assert cost.static_j == pytest.approx(3 * TINY.static_power * cost.latency_s)  # three chips powered
-    rep = board_report(compiled, res, cost)
+    rep = board_report(compiled, cost, steps=x.shape[0])
     assert rep["chips_used"] == 3 and rep["cores_per_chip"] == [2, 2, 1]
     assert rep["interchip_messages"] == pytest.approx(3 * a_spikes.sum() / B)
+    assert rep["interchip_messages_per_step"] == pytest.approx(3 * a_spikes.sum() / B / x.shape[0])
+    assert rep["chip_hops"] == pytest.approx(4 * a_spikes.sum() / B)
     # Routes crossing chips: every (A neuron, B core) pair = 8 x 3.
     assert rep["interchip_routes"] == 24
 

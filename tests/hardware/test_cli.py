@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from spikeflow.cli import main
-from spikeflow.hardware import PROFILES
-from tests.hardware.hw_nets import chain, li, lif, poisson
+from spikeflow.hardware import PROFILES, compile_network
+from tests.hardware.hw_nets import chain, if_, li, lif, poisson, recurrent_chain
 
 
 @pytest.fixture
@@ -60,3 +60,71 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
     assert rep["ann_macs"] == 16 * 12 + 12 * 3 and rep["dense_snn_macs"] == (16 * 12 + 12 * 3) * 20
     assert rep["ann_energy_j"]["cpu"] == pytest.approx(rep["ann_macs"] * 8.6e-9)
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def _write(graph, path):
+    graph.metadata = {"dt": 1e-3}
+    nir.write(str(path), graph)
+    return str(path)
+
+
+def test_compile_reports_a_recurrent_layer_on_loihi_and_xylo(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = _write(recurrent_chain(rng.normal(0, 1, (20, 8)), rng.normal(0, 0.3, (20, 20)), lif(20, r=10.0),
+                                  (rng.normal(0, 1, (4, 20)), li(4))), tmp_path / "r.nir")
+    for chip in ("loihi", "xylo"):
+        assert main(["hw", "compile", path, "--chip", chip, "--json"]) == 0
+        rep = json.loads(capsys.readouterr().out)
+        first = rep["layers"][0]
+        assert first["recurrent"] == "loop" and first["fan_in_max"] == 8 + 20
+        assert first["synapses_per_core_max"] == first["precision"]["synapses"] - first["precision"]["zeroed"]
+    assert main(["hw", "compile", path, "--chip", "truenorth"]) == 2
+    assert "layer 'rec' exceeds limit 'recurrent'" in capsys.readouterr().err
+
+
+def test_lossy_compile_fails_unless_allowed_and_reports_the_loss(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    graph = chain(8, nir.Linear(rng.normal(0, 1, (16, 8))), if_(16), nir.Linear(rng.normal(0, 1, (4, 16))), if_(4))
+    path = _write(graph, tmp_path / "t.nir")
+    assert main(["hw", "compile", path, "--chip", "truenorth"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lose too much of layer 'if'" in err and "--allow-lossy" in err
+    assert main(["hw", "compile", path, "--chip", "truenorth", "--allow-lossy", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    lib = compile_network(graph, "truenorth", allow_lossy=True).precision
+    assert rep["lossy_layers"] == ["if", "if_1"]
+    assert [L["precision"]["zeroed"] for L in rep["layers"]] == [p.zeroed for p in lib]
+    assert rep["layers"][0]["precision"]["zeroed"] > 0.05 * rep["layers"][0]["precision"]["synapses"]
+    assert main(["hw", "compile", path, "--chip", "truenorth", "--allow-lossy"]) == 0
+    out = capsys.readouterr().out
+    assert "zeroed" in out and "lossy (allowed by --allow-lossy): if, if_1" in out
+
+
+def test_multichip_compile_and_run_report_chips_and_interchip_traffic(tmp_path, monkeypatch, capsys):
+    import spikeflow.data
+    from spikeflow.hardware import profiles
+    from tests.hardware.test_board import TINY, _net
+
+    monkeypatch.setitem(profiles.PROFILES, "loihi", TINY)  # 2 cores of 4 neurons per chip
+    path = _write(_net(), tmp_path / "b.nir")
+    assert main(["hw", "compile", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "5 cores on 3 chips" in out and "cores per chip [2, 2, 1]" in out
+    x = poisson(3, 10, 6, 4, p=0.3)
+    monkeypatch.setattr(spikeflow.data, "load_dataset", lambda name, split, **kw: [(x[:, i], 0) for i in range(6)])
+    assert main(["hw", "run", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4", "--data",
+                 str(tmp_path), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    b = rep["board"]
+    assert rep["chips_used"] == 3 and b["cores_per_chip"] == [2, 2, 1]
+    # A copies the input (2 spikes per input spike); each A spike is 3 packets to B's cores on chips 1, 1, 2.
+    assert b["interchip_messages"] == pytest.approx(3 * 2 * x.sum() / 6)
+    assert b["interchip_messages_per_step"] == pytest.approx(3 * 2 * x.sum() / 6 / 10)
+    assert b["interchip_energy_j"] == pytest.approx(4 * 2 * x.sum() / 6 * b["e_chip_hop_j"])
+    assert rep["breakdown_j"]["interchip"] == pytest.approx(b["interchip_energy_j"])
+    assert main(["hw", "run", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4", "--data",
+                 str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{3 * 2 * x.sum() / 6:.1f} inter-chip messages" in out and "Intel Nahuku (32 Loihi) board: 3 of 4" in out
+    assert main(["hw", "run", path, "--chip", "loihi", "--chips", "1", "--data", str(tmp_path)]) == 2
+    assert "--chips N, up to 32" in capsys.readouterr().err

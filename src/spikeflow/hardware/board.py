@@ -119,25 +119,40 @@ def chip_distance(use: BoardUse, dest_cores: np.ndarray, src_core: np.ndarray) -
     return np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
 
 
-def board_report(compiled, result=None, cost=None) -> Dict:
-    """Chips used, cores per chip and inter-chip routes of a compiled network; with an integer ``result``
-    (and its ``cost``), the inter-chip messages, links crossed, their energy and latency per inference."""
+def board_report(compiled, cost=None, steps: int | None = None) -> Dict:
+    """Chips used, cores per chip and inter-chip routes (source neuron, core on another chip) of a compiled
+    network; with the ``cost`` of an integer run of ``steps`` steps, its inter-chip messages (packets to
+    another chip), chip-to-chip links crossed, their energy and latency per inference."""
     use = compiled.board
     if use is None:
-        return {"board": None, "chips_used": 1, "cores_per_chip": [compiled.cores_used]}
-    routes = sum(int(((lm.syn_per_core > 0) & (lm.chip_dist > 0)).sum()) for lm in compiled.mapping.layers)
-    rep = {"board": use.board.name, "board_title": use.board.title, "chips_allowed": use.chips_allowed,
-           "board_chips": use.board.chips, "chips_used": use.chips_used, "cores_per_chip": use.cores_per_chip,
-           "chip_positions": use.chip_pos.tolist(), "interchip_routes": routes,
-           "e_chip_hop_j": use.board.e_chip_hop, "t_chip_hop_s": use.board.t_chip_hop}
-    if result is not None:
-        T, B = result.interchip.shape[:2]
-        rep.update({
-            "interchip_messages": float(result.interchip.sum() / B),
-            "interchip_messages_per_step": float(result.interchip.sum() / B / T),
-            "chip_hops": float(result.chip_hops.sum() / B),
-        })
-        if cost is not None:
-            rep["interchip_energy_j"] = float(cost.breakdown_j.get("interchip", 0.0))
-            rep["interchip_latency_s"] = float(cost.interchip_latency_s)
+        rep = {"board": None, "chips_used": 1, "cores_per_chip": [compiled.cores_used]}
+    else:
+        routes = sum(int(((lm.syn_per_core > 0) & (lm.chip_dist > 0)).sum()) for lm in compiled.mapping.layers)
+        rep = {"board": use.board.name, "board_title": use.board.title, "chips_allowed": use.chips_allowed,
+               "board_chips": use.board.chips, "chips_used": use.chips_used, "cores_per_chip": use.cores_per_chip,
+               "chip_positions": use.chip_pos.tolist(), "interchip_routes": routes,
+               "e_chip_hop_j": use.board.e_chip_hop, "t_chip_hop_s": use.board.t_chip_hop,
+               "chip_hop_figures": "estimate"}
+    if cost is not None and use is not None:
+        msgs = float(cost.counts.get("interchip_messages", 0.0))
+        rep.update({"interchip_messages": msgs, "interchip_messages_per_step": msgs / steps if steps else None,
+                    "chip_hops": float(cost.counts.get("chip_hops", 0.0)),
+                    "interchip_energy_j": float(cost.breakdown_j.get("interchip", 0.0)),
+                    "interchip_latency_s": float(cost.interchip_latency_s)})
     return rep
+
+
+def board_line(rep: Dict) -> str:
+    """One line of text for ``board_report``'s dict."""
+    if rep["board"] is None:
+        return "one chip"
+    line = (f"{rep['board_title']} board: {rep['chips_used']} of {rep['chips_allowed']} chips allowed "
+            f"({rep['board_chips']} on the board), cores per chip {rep['cores_per_chip']}, "
+            f"{rep['interchip_routes']} routes cross chips")
+    if "interchip_messages" in rep:
+        per = rep["interchip_messages_per_step"]
+        line += (f"; per inference {rep['interchip_messages']:.1f} inter-chip messages"
+                 + (f" ({per:.2f} per step)" if per is not None else "")
+                 + f", {rep['chip_hops']:.1f} chip links crossed: {rep['interchip_energy_j']:.3e} J, "
+                 f"{rep['interchip_latency_s'] * 1e6:.3f} us")
+    return line + f" (estimated {rep['e_chip_hop_j'] * 1e12:.0f} pJ, {rep['t_chip_hop_s'] * 1e9:.0f} ns per chip link)"

@@ -58,7 +58,7 @@ def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
     for k, layer in enumerate(net.layers):
         rec = check_recurrence(layer, profile, k == len(net.layers) - 1)
         if rec is not None:
-            raise limit_error(profile, layer.name, "recurrent", f"recurrent loop {layer.rec_synapse}", *rec)
+            raise limit_error(profile, layer.name, "recurrent", f"a recurrent loop ({layer.rec_synapse})", *rec)
         if layer.kind not in profile.neuron_models:
             raise limit_error(profile, layer.name, "neuron_model", layer.kind, "/".join(profile.neuron_models),
                               f"retrain {layer.name} with {profile.neuron_models[0].upper()} neurons")

@@ -47,6 +47,7 @@ class Evaluation:
     dense_macs: int = 0
     dense_snn_j: Dict[str, float] = field(default_factory=dict)  # the SNN clock-driven on dense hardware (T passes)
     dense_snn_macs: int = 0
+    steps: int = 0  # time steps per sample
 
 
 def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
@@ -79,7 +80,8 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
                       spike_agreement=same / total if total else 1.0,
                       cost=chip_cost(merged, compiled.profile, compiled.board),
                       dense_j=dense_costs(compiled, 1), dense_macs=dense_macs(compiled, 1),
-                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps))
+                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps),
+                      steps=steps)
 
 
 def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
