@@ -94,7 +94,7 @@ def _compile(args, calibration=None):
 def compile_report(compiled) -> dict:
     from spikeflow.hardware.board import board_report
     from spikeflow.hardware.quantize import effective_alpha
-    from spikeflow.hardware.recurrent import wide_weight
+    from spikeflow.hardware.recurrent import wide_syn
 
     p = compiled.profile
     layers = []
@@ -102,8 +102,7 @@ def compile_report(compiled) -> dict:
                                    compiled.precision):
         layers.append({
             "layer": layer.name, "synapse": fl.synapse, "recurrent": fl.rec_synapse or None, "kind": layer.kind,
-            "neurons": layer.n_out, "fan_in_max": int((wide_weight(layer) != 0).sum(axis=1).max()),
-            "cores": len(lm.cores),
+            "neurons": layer.n_out, "fan_in_max": int(wide_syn(layer).fan_in().max()), "cores": len(lm.cores),
             "neurons_per_core_max": int(lm.neurons_per_core.max()),
             "neuron_headroom": 1 - float(lm.neurons_per_core.max()) / p.neurons_per_core,
             "axons_per_core_max": int(lm.axons_per_core.max()),
@@ -112,7 +111,7 @@ def compile_report(compiled) -> dict:
             "weight_scale": layer.scale * (1 << layer.weight_shift),
             "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
-            "zero_weights": float((layer.weight == 0).mean()),
+            "zero_weights": (layer.n_out * layer.n_in - layer.syn.nnz()) / (layer.n_out * layer.n_in),
             "precision": prec.to_dict(),
         })
     from spikeflow.hardware.precision import MAX_CLIPPED, MAX_WEIGHT_ERROR, MAX_ZEROED

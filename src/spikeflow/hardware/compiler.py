@@ -16,7 +16,8 @@ from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.precision import LayerPrecision, check_precision, layer_precision
 from spikeflow.hardware.profiles import ChipProfile, get_profile
 from spikeflow.hardware.quantize import IntLayer
-from spikeflow.hardware.recurrent import check_recurrence, quantize, wide_weight
+from spikeflow.hardware.recurrent import check_recurrence, quantize, wide_syn
+from spikeflow.hardware.synapse import Synapse
 
 
 class QuantizationWarning(UserWarning):
@@ -108,8 +109,9 @@ def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
                               f"scale up the weights of {q.name} or lower its {what}")
 
 
-def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfile) -> None:
-    fan_in = int(mask.sum(axis=1).max()) if mask.size else 0
+def _check_fan_in(syn: Synapse, name: str, synapse: str, profile: ChipProfile) -> None:
+    fan = syn.fan_in()
+    fan_in = int(fan.max()) if fan.size else 0
     for limit in ("max_fan_in", "axons_per_core", "synapses_per_core"):
         allowed = getattr(profile, limit)
         if allowed is not None and fan_in > allowed:
@@ -150,29 +152,29 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     int_layers, layer_maps, precision = [], [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
-    placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
+    placed = []  # (int layer, core of each neuron, core of each source)
     for layer in net.layers:
         q = quantize(layer, profile)
         precision.append(layer_precision(layer, q, profile))
         _check_ranges(q, profile)
-        mask = wide_weight(q) != 0  # sources: the layer's inputs, then (recurrent) its own neurons
-        _check_fan_in(mask, layer.name, layer.synapse, profile)
+        wsyn = wide_syn(q)  # sources: the layer's inputs, then (recurrent) its own neurons
+        _check_fan_in(wsyn, layer.name, layer.synapse, profile)
         if profile.shared_core:
             # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
             core_of = np.zeros(layer.n_out, dtype=np.int64)
-            placed.append((q, mask, core_of, _sources(q, src_core, core_of)))
+            placed.append((q, wsyn, core_of, _sources(q, src_core, core_of)))
             int_layers.append(q)
             src_core, n_cores = core_of, 1
             continue
         lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
-        groups = greedy_cores(mask, profile) if n_cores + lower <= capacity else [None] * lower
+        groups = greedy_cores(wsyn, profile) if n_cores + lower <= capacity else [None] * lower
         if n_cores + len(groups) > capacity:
             raise _cores_error(profile, board, chips, layer, n_cores + len(groups), len(groups))
         core_of = np.empty(layer.n_out, dtype=np.int64)
         for k, g in enumerate(groups):
             core_of[g] = n_cores + k
         n_cores += len(groups)
-        placed.append((q, mask, core_of, _sources(q, src_core, core_of)))
+        placed.append((q, wsyn, core_of, _sources(q, src_core, core_of)))
         int_layers.append(q)
         src_core = core_of
     use, chip_dist = None, None
@@ -183,8 +185,8 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
 
         def chip_dist(cores, src):
             return chip_distance(use, cores, src)
-    for q, mask, core_of, src in placed:
-        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(mask, core_of, src, positions,
+    for q, wsyn, core_of, src in placed:
+        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(wsyn, core_of, src, positions,
                                                                                  chip_dist)
         if profile.fan_out_cores is not None:
             onchip = src >= 0

@@ -92,9 +92,10 @@ def dense_macs(compiled, steps: int = 1) -> int:
     """MACs of the network on dense hardware: every synapse once per pass.
 
     ``steps=1`` is the network as an ANN (one pass per inference); ``steps=T`` is the SNN
-    run clock-driven on dense hardware (every synapse every step).
+    run clock-driven on dense hardware (every synapse every step). A convolution costs its kernel
+    once per output neuron (as a dense accelerator computes it), not the zeros of its dense matrix.
     """
-    return int(sum(layer.weight.size for layer in compiled.float_net.layers)) * steps
+    return int(sum(layer.syn.macs() for layer in compiled.float_net.layers)) * steps
 
 
 def dense_costs(compiled, steps: int = 1) -> Dict[str, float]:

@@ -1,7 +1,8 @@
 """Bit-accurate integer execution with per-core work counts, and the float reference.
 
-The integer run is event-driven: each step, only the columns of the sources
-that spiked are gathered and added to their targets (work ~ spikes x fan-out);
+The integer run applies each layer's integer synapse (``spikeflow.hardware.synapse``:
+a dense matrix gathered per spiking source, or a convolution kernel) to the step's
+spikes;
 membranes then leak, integrate, saturate (or wrap) and fire in the chip's integer
 arithmetic. Every synaptic operation, neuron update, spike, packet and router
 hop is counted per core, per step and per sample, so energy and latency come
@@ -19,7 +20,7 @@ from scipy import sparse
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware.network import FloatNet, float_reference
 from spikeflow.hardware.quantize import IntLayer
-from spikeflow.hardware.recurrent import wide_weight
+from spikeflow.hardware.recurrent import wide_syn
 from spikeflow.runtime.dense import DenseEngine
 
 
@@ -122,33 +123,33 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     records = []
     cur = s
     for layer, lm in zip(layers, maps):
-        # Per-layer tables in float64 so every product below runs on BLAS (exact: small integers).
         recurrent = getattr(layer, "rec_weight", None) is not None
-        w_int = wide_weight(layer)  # [n_out, n_in (+ n_out if recurrent)]
-        w = w_int.astype(np.float64)
-        nz = (w_int != 0).astype(np.float64)
+        syn = wide_syn(layer)  # sources: the layer's inputs, then (recurrent) its own neurons
+        nz = syn.nonzero()  # the same synapses with weight 1
         reach = lm.syn_per_core > 0  # [cores_L, n_src]: source i sends one packet to each core it reaches
         chip_dist = lm.chip_dist if lm.chip_dist is not None else np.zeros_like(lm.dist)
-        tables = np.concatenate([w, nz, lm.syn_per_core.astype(np.float64), (reach * lm.dist).astype(np.float64),
-                                 (reach & (lm.dist == 0) & (chip_dist == 0)).astype(np.float64),
-                                 (reach * chip_dist).astype(np.float64), (reach & (chip_dist > 0)).astype(np.float64)])
-        tables_t = np.ascontiguousarray(tables.T)  # [n_src, rows]: stacked rows, one product
-        src_max_chip = lm.src_max_chip if lm.src_max_chip is not None else np.zeros(w.shape[1], dtype=np.int64)
+        # [n_src, 4 cores_L]: mesh hops, local deliveries, chip links crossed and packets crossing chips of one
+        # spike of each source, by destination core.
+        routes = np.ascontiguousarray(np.concatenate([
+            reach * lm.dist, reach & (lm.dist == 0) & (chip_dist == 0), reach * chip_dist, reach & (chip_dist > 0),
+        ]).T.astype(np.float64))
+        src_max_chip = lm.src_max_chip if lm.src_max_chip is not None else np.zeros(syn.n_in, dtype=np.int64)
         nc = len(lm.cores)
-        cuts = np.cumsum([layer.n_out, layer.n_out, nc, nc, nc, nc])
         v = np.broadcast_to(layer.v_leak, (B, layer.n_out)).copy()
         rest = layer.v_leak
-        onehot = (lm.core_of[:, None] == lm.cores[None, :]).astype(np.int64)  # [n_out, cores_L]
+        col = np.searchsorted(lm.cores, lm.core_of)
+        to_core = sparse.csr_matrix((np.ones(layer.n_out, dtype=np.int64), (col, np.arange(layer.n_out))),
+                                    shape=(nc, layer.n_out))  # [cores_L, n_out]: sums a layer's neurons per core
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
         z = np.zeros((B, layer.n_out), dtype=np.int64)
         for t in range(T):
             st = np.concatenate([cur[t], z], axis=1) if recurrent else cur[t]
             active = np.flatnonzero(st.any(axis=0))
-            # Event-driven: each (sample, source) event adds its table row once per count; work ~ events x rows.
-            prod = np.rint(sparse.csr_matrix(st.astype(np.float64)) @ tables_t).astype(np.int64)
-            i_syn, received, synops, hops, local, chip_hops, interchip = np.split(prod, cuts, axis=1)
-            i_syn = i_syn << layer.weight_shift
-            cnt["synops"][t][:, lm.cores] += synops
+            i_syn = np.rint(syn.apply(st)).astype(np.int64) << layer.weight_shift
+            received = np.rint(nz.apply(st)).astype(np.int64)  # events reaching each neuron = its synaptic ops
+            hops, local, chip_hops, interchip = np.split(
+                np.rint(sparse.csr_matrix(st.astype(np.float64)) @ routes).astype(np.int64), 4, axis=1)
+            cnt["synops"][t][:, lm.cores] += (to_core @ received.T).T
             cnt["hops"][t][:, lm.cores] += hops
             cnt["local"][t][:, lm.cores] += local
             cnt["chip_hops"][t][:, lm.cores] += chip_hops
@@ -157,13 +158,13 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
                 fired = st[:, active] > 0
                 max_route[t] = np.maximum(max_route[t], (fired * lm.src_max_dist[active]).max(axis=1))
                 max_chip[t] = np.maximum(max_chip[t], (fired * src_max_chip[active]).max(axis=1))
-            is_active = (received > 0) | (v != rest) | (layer.bias != 0)
+            is_active = ((received > 0) | (v != rest) | (layer.bias != 0)).astype(np.int64)
             z, v = int_step(layer, v, i_syn)
             out[t] = z
-            cnt["act"][t][:, lm.cores] += is_active.astype(np.int64) @ onehot
-            cnt["inact"][t][:, lm.cores] += (~is_active).astype(np.int64) @ onehot
+            cnt["act"][t][:, lm.cores] += (to_core @ is_active.T).T
+            cnt["inact"][t][:, lm.cores] += (to_core @ (1 - is_active).T).T
             if layer.spiking:
-                cnt["spikes"][t][:, lm.cores] += z @ onehot
+                cnt["spikes"][t][:, lm.cores] += (to_core @ z.T).T
         records.append(out)
         cur = out
     last = layers[-1]

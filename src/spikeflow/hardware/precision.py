@@ -17,7 +17,7 @@ import numpy as np
 from spikeflow.errors import HardwareLimitError
 from spikeflow.hardware.network import FloatLayer
 from spikeflow.hardware.profiles import ChipProfile
-from spikeflow.hardware.recurrent import wide, wide_weight
+from spikeflow.hardware.recurrent import wide, wide_syn
 
 # A compile fails unless allowed to be lossy when a layer loses more than this (fractions):
 MAX_ZEROED = 0.05  # of its non-zero synapses zeroed
@@ -58,17 +58,22 @@ class LayerPrecision:
 
 
 def layer_precision(layer: FloatLayer, q, profile: ChipProfile) -> LayerPrecision:
-    """Zeroed and clipped synapses and relative RMS weight error of float ``layer`` quantised as ``q``."""
+    """Zeroed and clipped synapses and relative RMS weight error of float ``layer`` quantised as ``q``.
+
+    A convolution's kernel weights count once per use (synapses of the dense equivalent)."""
     w = wide(layer)
-    w_eff = w.gain()[:, None] * w.weight
-    w_int = wide_weight(q)
+    f_syn, i_syn = w.syn.scale_rows(w.gain()), wide_syn(q)
+    (fv, counts), (iv, _) = f_syn.values(), i_syn.values()
+    if fv.shape != iv.shape:  # different storage (should not happen): compare the dense equivalents
+        fv, iv, counts = f_syn.dense().ravel(), i_syn.dense().ravel(), None
+    c = np.ones(fv.shape) if counts is None else np.asarray(counts, dtype=np.float64)
     step = float(q.scale) * (1 << int(q.weight_shift))  # float value of one weight integer
-    nz = w_eff != 0
-    zeroed = int((nz & (w_int == 0)).sum())
-    clipped = int((np.abs(w_eff) > (profile.weight_max + 0.5) * step).sum()) if step > 0 else 0
-    norm = float(np.sqrt((w_eff ** 2).sum()))
-    err = float(np.sqrt(((w_int * step - w_eff) ** 2).sum())) / norm if norm > 0 else 0.0
-    return LayerPrecision(layer=layer.name, synapses=int(nz.sum()), zeroed=zeroed, clipped=clipped,
+    nz = (fv != 0) & (c > 0)
+    zeroed = int(c[nz & (iv == 0)].sum())
+    clipped = int(c[np.abs(fv) > (profile.weight_max + 0.5) * step].sum()) if step > 0 else 0
+    norm = float(np.sqrt((c * fv ** 2).sum()))
+    err = float(np.sqrt((c * (iv * step - fv) ** 2).sum())) / norm if norm > 0 else 0.0
+    return LayerPrecision(layer=layer.name, synapses=int(c[nz].sum()), zeroed=zeroed, clipped=clipped,
                           weight_error=err)
 
 

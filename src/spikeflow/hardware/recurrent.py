@@ -15,6 +15,7 @@ import numpy as np
 from spikeflow.hardware.network import FloatLayer
 from spikeflow.hardware.profiles import ChipProfile
 from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+from spikeflow.hardware.synapse import DenseSynapse, Synapse
 
 
 def check_recurrence(layer: FloatLayer, profile: ChipProfile, is_last: bool):
@@ -30,10 +31,11 @@ def check_recurrence(layer: FloatLayer, profile: ChipProfile, is_last: bool):
 
 
 def wide(layer: FloatLayer) -> FloatLayer:
-    """The layer with its recurrent weights appended as extra inputs: ``weight [n_out, n_in + n_out]``."""
+    """The layer with its recurrent weights appended as extra inputs: a dense ``weight [n_out, n_in + n_out]``."""
     if layer.rec_weight is None:
         return layer
-    return dataclasses.replace(layer, weight=np.hstack([layer.weight, layer.rec_weight]), rec_weight=None)
+    return dataclasses.replace(layer, weight=np.hstack([layer.syn.dense(), layer.rec_weight]), syn=None,
+                               rec_weight=None)
 
 
 def quantize(layer: FloatLayer, profile: ChipProfile) -> IntLayer:
@@ -41,9 +43,11 @@ def quantize(layer: FloatLayer, profile: ChipProfile) -> IntLayer:
     q = quantize_layer(wide(layer), profile, layer_scale(wide(layer), profile))
     if layer.rec_weight is None:
         return q
-    return dataclasses.replace(q, weight=q.weight[:, :layer.n_in], rec_weight=q.weight[:, layer.n_in:])
+    return dataclasses.replace(q, weight=q.weight[:, :layer.n_in], syn=None, rec_weight=q.weight[:, layer.n_in:])
 
 
-def wide_weight(q) -> np.ndarray:
-    """An integer layer's weights with the recurrent ones appended (sources: inputs, then own neurons)."""
-    return q.weight if getattr(q, "rec_weight", None) is None else np.hstack([q.weight, q.rec_weight])
+def wide_syn(q) -> Synapse:
+    """A layer's synapse with the recurrent weights appended as a dense block (sources: inputs, then its own
+    neurons); the layer's own synapse when it has no loop."""
+    rec = getattr(q, "rec_weight", None)
+    return q.syn if rec is None else DenseSynapse(np.hstack([q.syn.dense(), rec]))
