@@ -67,3 +67,24 @@ def test_recurrent_weights_are_counted():
     graph = recurrent_chain(np.eye(2), np.full((2, 2), 0.001), if_(2), (np.ones((1, 2)), if_(1)))
     with pytest.raises(PrecisionLossError, match=r"layer 'rec': 4 of 6 synapses zeroed"):
         compile_network(graph, "loihi", dt=1e-3)
+
+
+def test_conv_kernel_counts_equal_its_dense_matrix():
+    import nir
+
+    from spikeflow.hardware.network import from_nir
+
+    rng = np.random.default_rng(0)
+    k = rng.normal(0, 1, (4, 2, 3, 3))
+    k[0, 0, 0, 0] = 40.0  # sets the scale: small weights round to zero
+    g = nir.NIRGraph.from_list(
+        nir.Input(np.array([2, 6, 6])), nir.Conv2d(input_shape=(6, 6), weight=k, stride=1, padding=1, dilation=1,
+                                                   groups=1, bias=np.zeros(4)),
+        if_(4 * 36), nir.Output(np.array([4 * 36])), type_check=False)
+    kern = compile_network(g, "loihi", dt=1e-3, allow_lossy=True)
+    dense_net = compile_network(from_nir(g, dt=1e-3, kernels=False), "loihi", allow_lossy=True)
+    assert kern.layers[0].weight is None  # stored as a kernel
+    a, b = kern.precision[0], dense_net.precision[0]
+    w = dense_net.float_net.layers[0].weight
+    assert a.synapses == b.synapses == int((w != 0).sum())
+    assert a.zeroed == b.zeroed > 0 and a.weight_error == pytest.approx(b.weight_error)
