@@ -124,3 +124,14 @@ def test_chips_without_recurrence_name_the_layer():
     loop_on_readout = recurrent_chain(_dyadic(rng, (4, 4)), _dyadic(rng, (4, 4)), if_(4))
     with pytest.raises(HardwareLimitError, match=r"layer 'rec' exceeds limit 'recurrent'.*readout"):
         compile_network(loop_on_readout, "xylo", dt=1e-3)
+
+
+@pytest.mark.parametrize("chip", ["loihi2", "spinnaker2"])
+def test_other_chips_with_any_recurrence_map_the_loop(chip):
+    graph, _, w_rec, _ = _net(2, 8, 12, 4)
+    compiled = compile_network(graph, chip, dt=1e-3, reset="subtract")
+    L = compiled.layers[0]
+    # Same scale as the layer's input weights: integers proportional to the float loop weights.
+    step = L.scale * (1 << L.weight_shift)
+    np.testing.assert_allclose(L.rec_weight * step, w_rec, atol=step / 2 + 1e-12)
+    assert compiled.mapping.layers[0].syn_per_core.shape[1] == 8 + 12  # inputs, then the layer's own neurons
