@@ -15,7 +15,7 @@ from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_ro
 from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.precision import LayerPrecision, check_precision, layer_precision
 from spikeflow.hardware.profiles import ChipProfile, get_profile
-from spikeflow.hardware.quantize import IntLayer
+from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
 from spikeflow.hardware.recurrent import check_recurrence, quantize, wide_syn
 from spikeflow.hardware.synapse import Synapse
 
@@ -119,6 +119,11 @@ def _check_fan_in(syn: Synapse, name: str, synapse: str, profile: ChipProfile) -
                               f"split {synapse} (fan-in {fan_in}) — {profile.title} allows {allowed}")
 
 
+def _quantize(layer, profile: ChipProfile) -> IntLayer:
+    """A layer in the chip's number formats (per-layer scale to the weight bits)."""
+    return quantize_layer(layer, profile, layer_scale(layer, profile))
+
+
 def _cores_error(profile: ChipProfile, board, chips: int, layer, needed: int, alone: int) -> HardwareLimitError:
     what = f"{layer.name} alone needs {alone} cores of {profile.neurons_per_core} neurons; "
     if board is None:
@@ -154,7 +159,7 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     n_cores = 0
     placed = []  # (int layer, core of each neuron, core of each source)
     for layer in net.layers:
-        q = quantize(layer, profile)
+        q = quantize(layer, profile, _quantize)  # a recurrent loop quantised with the layer
         precision.append(layer_precision(layer, q, profile))
         _check_ranges(q, profile)
         wsyn = wide_syn(q)  # sources: the layer's inputs, then (recurrent) its own neurons

@@ -3,7 +3,7 @@
 Compared in effective units (``gain * W``, the membrane increment of one spike, which is what
 the chip's integers hold): a synapse is *zeroed* when its float weight is non-zero and its
 integer is 0, *clipped* when its weight lies beyond the largest integer by more than half a
-step (it saturates at ``weight_max``); the weight error is the relative RMS of the dequantised
+step (it saturates there); the weight error is the relative RMS of the dequantised
 minus the float weights over the layer (recurrent weights included).
 """
 
@@ -67,10 +67,12 @@ def layer_precision(layer: FloatLayer, q, profile: ChipProfile) -> LayerPrecisio
     if fv.shape != iv.shape:  # different storage (should not happen): compare the dense equivalents
         fv, iv, counts = f_syn.dense().ravel(), i_syn.dense().ravel(), None
     c = np.ones(fv.shape) if counts is None else np.asarray(counts, dtype=np.float64)
-    step = float(q.scale) * (1 << int(q.weight_shift))  # float value of one weight integer
+    step = float(q.scale) * 2.0 ** int(q.weight_shift)  # float value of one weight integer
     nz = (fv != 0) & (c > 0)
     zeroed = int(c[nz & (iv == 0)].sum())
-    clipped = int(c[np.abs(fv) > (profile.weight_max + 0.5) * step].sum()) if step > 0 else 0
+    # Saturated: beyond the largest integer the layer holds (the format's maximum when any weight reached it).
+    top = float(np.abs(iv).max()) if iv.size else 0.0
+    clipped = int(c[np.abs(fv) > (top + 0.5) * step].sum()) if step > 0 else 0
     norm = float(np.sqrt((c * fv ** 2).sum()))
     err = float(np.sqrt((c * (iv * step - fv) ** 2).sum())) / norm if norm > 0 else 0.0
     return LayerPrecision(layer=layer.name, synapses=int(c[nz].sum()), zeroed=zeroed, clipped=clipped,

@@ -38,9 +38,13 @@ def wide(layer: FloatLayer) -> FloatLayer:
                                rec_weight=None)
 
 
-def quantize(layer: FloatLayer, profile: ChipProfile) -> IntLayer:
-    """Quantise a layer, its recurrent weights in the same units; ``rec_weight`` holds them as integers."""
-    q = quantize_layer(wide(layer), profile, layer_scale(wide(layer), profile))
+def quantize(layer: FloatLayer, profile: ChipProfile, quantizer=None) -> IntLayer:
+    """Quantise a layer with ``quantizer(layer, profile)`` (default: the generic per-layer scale), its
+    recurrent weights in the same units as its input weights; ``rec_weight`` holds them as integers."""
+    if quantizer is None:
+        def quantizer(f, p):
+            return quantize_layer(f, p, layer_scale(f, p))
+    q = quantizer(wide(layer), profile)
     if layer.rec_weight is None:
         return q
     return dataclasses.replace(q, weight=q.weight[:, :layer.n_in], syn=None, rec_weight=q.weight[:, layer.n_in:])
