@@ -8,11 +8,13 @@ import pytest
 
 from spikeflow.errors import ConfigError, HardwareLimitError
 from spikeflow.hardware import chip_cost, compile_network, get_profile, run_integer
-from spikeflow.hardware.board import NAHUKU, board_report
+from spikeflow.hardware.board import KAPOHO_POINT, board_report
 from tests.hardware.hw_nets import chain, dense, if_, poisson
 
-# Tiny Loihi copies: 2 cores of 4 neurons per chip, so a small net spans chips of the (real) Nahuku grid.
-TINY = dataclasses.replace(get_profile("loihi"), cores=2, neurons_per_core=4, mesh=(1, 2))
+# Tiny chip copies: 2 cores of 4 neurons per chip, so a small net spans chips of the (real) board grids:
+# Loihi 2 on Kapoho Point (8 chips, 2 x 4) for runs, Loihi on Nahuku (32 chips, 4 x 8) for compiles.
+TINY = dataclasses.replace(get_profile("loihi2"), cores=2, neurons_per_core=4, mesh=(1, 2))
+TINY_LOIHI = dataclasses.replace(get_profile("loihi"), cores=2, neurons_per_core=4, mesh=(1, 2))
 
 
 def _net():
@@ -26,7 +28,7 @@ def test_cores_fill_chip_by_chip_and_interchip_traffic_matches_hand_count():
     compiled = compile_network(_net(), TINY, dt=1e-3, reset="to_reset", chips=4)
     # A: cores 0, 1 (chip 0); B: 12 neurons -> cores 2, 3 (chip 1) and 4 (chip 2); chip 3 unused.
     assert compiled.chips_used == 3 and compiled.board.cores_per_chip == [2, 2, 1]
-    np.testing.assert_array_equal(compiled.board.chip_pos, [[0, 0], [0, 1], [0, 2]])  # snake on Nahuku's 4 x 8 grid
+    np.testing.assert_array_equal(compiled.board.chip_pos, [[0, 0], [0, 1], [0, 2]])  # snake on a 2 x 4 grid
     x = poisson(7, 20, 3, 4, p=0.3)
     res = run_integer(compiled, x)
     np.testing.assert_array_equal(res.layer_spikes[0], np.concatenate([x, x], axis=2))  # A copies its input
@@ -39,8 +41,8 @@ def test_cores_fill_chip_by_chip_and_interchip_traffic_matches_hand_count():
     np.testing.assert_array_equal(res.max_chip_route, 2 * (a_spikes > 0))
     cost = chip_cost(res, compiled.profile, compiled.board)
     B = x.shape[1]
-    assert cost.breakdown_j["interchip"] == pytest.approx(4 * a_spikes.sum() / B * NAHUKU.e_chip_hop)
-    assert cost.interchip_latency_s == pytest.approx(2 * (a_spikes > 0).sum() / B * NAHUKU.t_chip_hop)
+    assert cost.breakdown_j["interchip"] == pytest.approx(4 * a_spikes.sum() / B * KAPOHO_POINT.e_chip_hop)
+    assert cost.interchip_latency_s == pytest.approx(2 * (a_spikes > 0).sum() / B * KAPOHO_POINT.t_chip_hop)
     one_chip = chip_cost(res, compiled.profile)
     assert cost.latency_s == pytest.approx(one_chip.latency_s + cost.interchip_latency_s)
     assert cost.static_j == pytest.approx(3 * TINY.static_power * cost.latency_s)  # three chips powered
@@ -66,12 +68,16 @@ def test_mesh_hops_exclude_chip_links():
 def test_network_larger_than_the_chips_allowed_or_the_board():
     with pytest.raises(HardwareLimitError, match=r"'cores' \(needs at least 5 cores, allowed 4 on 2 chips\)"):
         compile_network(_net(), TINY, dt=1e-3, chips=2)
-    with pytest.raises(HardwareLimitError, match=r"--chips N, up to 32 on the Intel Nahuku"):
+    with pytest.raises(HardwareLimitError, match=r"--chips N, up to 8 on the Intel Kapoho Point"):
         compile_network(_net(), TINY, dt=1e-3)
-    big = chain(1, dense(1, 32 * 2 * 4 + 1), if_(32 * 2 * 4 + 1))
-    with pytest.raises(HardwareLimitError, match="larger than the whole Intel Nahuku") as info:
-        compile_network(big, TINY, dt=1e-3, chips=32)
-    assert "\n" not in str(info.value)
+    with pytest.raises(HardwareLimitError, match=r"--chips N, up to 32 on the Intel Nahuku"):
+        compile_network(_net(), TINY_LOIHI, dt=1e-3)
+    for prof, chips, board in ((TINY, 8, "Kapoho Point"), (TINY_LOIHI, 32, "Nahuku")):
+        n = chips * 2 * 4 + 1  # one neuron more than the whole board holds
+        with pytest.raises(HardwareLimitError, match=f"larger than the whole Intel {board}") as info:
+            compile_network(chain(1, dense(1, n), if_(n)), prof, dt=1e-3, chips=chips)
+        assert "\n" not in str(info.value)
+        assert compile_network(chain(1, dense(1, n - 1), if_(n - 1)), prof, dt=1e-3, chips=chips).chips_used == chips
 
 
 def test_chips_argument_is_checked():

@@ -105,14 +105,14 @@ def test_multichip_compile_and_run_report_chips_and_interchip_traffic(tmp_path, 
     from spikeflow.hardware import profiles
     from tests.hardware.test_board import TINY, _net
 
-    monkeypatch.setitem(profiles.PROFILES, "loihi", TINY)  # 2 cores of 4 neurons per chip
+    monkeypatch.setitem(profiles.PROFILES, "loihi2", TINY)  # 2 cores of 4 neurons per chip
     path = _write(_net(), tmp_path / "b.nir")
-    assert main(["hw", "compile", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4"]) == 0
+    assert main(["hw", "compile", path, "--chip", "loihi2", "--reset", "to_reset", "--chips", "4"]) == 0
     out = capsys.readouterr().out
     assert "5 cores on 3 chips" in out and "cores per chip [2, 2, 1]" in out
     x = poisson(3, 10, 6, 4, p=0.3)
     monkeypatch.setattr(spikeflow.data, "load_dataset", lambda name, split, **kw: [(x[:, i], 0) for i in range(6)])
-    assert main(["hw", "run", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4", "--data",
+    assert main(["hw", "run", path, "--chip", "loihi2", "--reset", "to_reset", "--chips", "4", "--data",
                  str(tmp_path), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     b = rep["board"]
@@ -122,9 +122,10 @@ def test_multichip_compile_and_run_report_chips_and_interchip_traffic(tmp_path, 
     assert b["interchip_messages_per_step"] == pytest.approx(3 * 2 * x.sum() / 6 / 10)
     assert b["interchip_energy_j"] == pytest.approx(4 * 2 * x.sum() / 6 * b["e_chip_hop_j"])
     assert rep["breakdown_j"]["interchip"] == pytest.approx(b["interchip_energy_j"])
-    assert main(["hw", "run", path, "--chip", "loihi", "--reset", "to_reset", "--chips", "4", "--data",
+    assert main(["hw", "run", path, "--chip", "loihi2", "--reset", "to_reset", "--chips", "4", "--data",
                  str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert f"{3 * 2 * x.sum() / 6:.1f} inter-chip messages" in out and "Intel Nahuku (32 Loihi) board: 3 of 4" in out
-    assert main(["hw", "run", path, "--chip", "loihi", "--chips", "1", "--data", str(tmp_path)]) == 2
-    assert "--chips N, up to 32" in capsys.readouterr().err
+    assert f"{3 * 2 * x.sum() / 6:.1f} inter-chip messages" in out
+    assert "Intel Kapoho Point (8 Loihi 2) board: 3 of 4" in out
+    assert main(["hw", "run", path, "--chip", "loihi2", "--chips", "1", "--data", str(tmp_path)]) == 2
+    assert "--chips N, up to 8" in capsys.readouterr().err
