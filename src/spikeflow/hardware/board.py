@@ -43,14 +43,14 @@ class Board:
 
 
 # Inter-chip figures: no per-packet energy or latency of Loihi's chip-to-chip links is published (Davies 2018
-# Table 2 stops at on-chip tile hops). Estimates: a spike packet of ~32 bits over a board-level link at ~5 pJ/bit
-# (the order of board-level parallel I/O) is ~160 pJ, ~45x an on-chip hop (3.5 pJ); an asynchronous off-chip
-# handshake takes tens of ns, ~10x an on-chip hop (4.1-6.5 ns).
+# Table 2 stops at on-chip tile hops). Estimates: a 32-bit spike packet over an off-chip link at ~10 pJ/bit (the
+# order of board-level I/O) is ~320 pJ, ~90x an on-chip hop (3.5 pJ); an asynchronous off-chip handshake takes
+# tens of ns, ~10x an on-chip hop (4.1-6.5 ns).
 NAHUKU = Board(
     name="nahuku", title="Intel Nahuku (32 Loihi)", chip="loihi",
     chips=32,  # Intel, "Pohoiki Beach" announcement (July 2019): Nahuku boards hold 8 to 32 Loihi chips
     grid=(4, 8),  # estimate: Loihi chips tile in 2D (Davies 2018); 4 x 8 layout assumed
-    e_chip_hop=160 * PJ,  # estimate (see above)
+    e_chip_hop=320 * PJ,  # estimate (see above)
     t_chip_hop=50 * NS,  # estimate (see above)
     sources=("Intel newsroom, Pohoiki Beach 64-chip system of Nahuku boards, July 2019",
              "Davies et al., Loihi, IEEE Micro 2018 (2D chip tiling)"),
@@ -60,7 +60,7 @@ KAPOHO_POINT = Board(
     name="kapoho-point", title="Intel Kapoho Point (8 Loihi 2)", chip="loihi2",
     chips=8,  # Intel, Kapoho Point announcement (Sept 2022): 8 Loihi 2 chips on one board
     grid=(2, 4),  # estimate
-    e_chip_hop=160 * PJ,  # estimate: Loihi figure reused (Loihi 2 adds faster chip-to-chip interfaces)
+    e_chip_hop=320 * PJ,  # estimate: Loihi figure reused (Loihi 2 adds faster chip-to-chip interfaces)
     t_chip_hop=50 * NS,  # estimate
     sources=("Intel newsroom, Kapoho Point 8-chip Loihi 2 board, Sept 2022",),
 )
