@@ -18,7 +18,7 @@ def _layer(weights, n_out=1):
 
 def test_8bit_counts_by_hand():
     # Scale = 100 / 127: 0.3 is below half a step (0.394) and becomes 0; the zero weight is not a synapse.
-    c = compile_network(_layer([100.0, 0.3, 0.3, 0.0, 50.0]), "loihi", dt=1e-3, allow_lossy=True)
+    c = compile_network(_layer([100.0, 0.3, 0.3, 0.0, 50.0]), "loihi2", dt=1e-3, allow_lossy=True)
     p = c.precision[0]
     assert (p.synapses, p.zeroed, p.clipped) == (4, 2, 0)
     step = 100 / 127
@@ -51,13 +51,13 @@ def test_lossy_compile_is_a_one_line_error_naming_layer_and_figures():
 def test_threshold_is_more_than_five_percent_zeroed():
     # 20 synapses, scale 100/127: one 0.3 zeroed is 5 % (allowed), two are 10 % (refused).
     ok = [100.0] + [50.0] * 18 + [0.3]
-    assert compile_network(_layer(ok), "loihi", dt=1e-3).precision[0].zeroed_frac == MAX_ZEROED
+    assert compile_network(_layer(ok), "loihi2", dt=1e-3).precision[0].zeroed_frac == MAX_ZEROED
     with pytest.raises(PrecisionLossError, match=r"2 of 20 synapses zeroed \(10.0%\)"):
-        compile_network(_layer([100.0] + [50.0] * 17 + [0.3, 0.3]), "loihi", dt=1e-3)
+        compile_network(_layer([100.0] + [50.0] * 17 + [0.3, 0.3]), "loihi2", dt=1e-3)
 
 
 def test_exact_weights_lose_nothing():
-    p = compile_network(_layer([[1.0, -0.5], [0.25, 0.0]]), "loihi", dt=1e-3).precision[0]
+    p = compile_network(_layer([[1.0, -0.5], [0.25, 0.0]]), "loihi2", dt=1e-3).precision[0]
     # Scale 1/127: 0.5 and 0.25 are not multiples, but within half a step; none zeroed or clipped.
     assert (p.synapses, p.zeroed, p.clipped) == (3, 0, 0) and p.weight_error < 0.5 / 127
 
@@ -81,8 +81,8 @@ def test_conv_kernel_counts_equal_its_dense_matrix():
         nir.Input(np.array([2, 6, 6])), nir.Conv2d(input_shape=(6, 6), weight=k, stride=1, padding=1, dilation=1,
                                                    groups=1, bias=np.zeros(4)),
         if_(4 * 36), nir.Output(np.array([4 * 36])), type_check=False)
-    kern = compile_network(g, "loihi", dt=1e-3, allow_lossy=True)
-    dense_net = compile_network(from_nir(g, dt=1e-3, kernels=False), "loihi", allow_lossy=True)
+    kern = compile_network(g, "loihi2", dt=1e-3, allow_lossy=True)
+    dense_net = compile_network(from_nir(g, dt=1e-3, kernels=False), "loihi2", allow_lossy=True)
     assert kern.layers[0].weight is None  # stored as a kernel
     a, b = kern.precision[0], dense_net.precision[0]
     w = dense_net.float_net.layers[0].weight
