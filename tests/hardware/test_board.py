@@ -39,9 +39,9 @@ def test_cores_fill_chip_by_chip_and_interchip_traffic_matches_hand_count():
     np.testing.assert_array_equal(res.chip_hops.sum(axis=2), 4 * a_spikes)
     np.testing.assert_array_equal(res.interchip[:, :, :2], 0)
     np.testing.assert_array_equal(res.max_chip_route, 2 * (a_spikes > 0))
-    cost = chip_cost(res, compiled.profile, compiled.board)
+    cost = chip_cost(res, compiled.profile, board=compiled.board)
     B = x.shape[1]
-    assert cost.breakdown_j["interchip"] == pytest.approx(4 * a_spikes.sum() / B * KAPOHO_POINT.e_chip_hop)
+    assert cost.breakdown_j["interchip"] == pytest.approx(4 * a_spikes.sum() / B * TINY.e_interchip)
     assert cost.interchip_latency_s == pytest.approx(2 * (a_spikes > 0).sum() / B * KAPOHO_POINT.t_chip_hop)
     one_chip = chip_cost(res, compiled.profile)
     assert cost.latency_s == pytest.approx(one_chip.latency_s + cost.interchip_latency_s)

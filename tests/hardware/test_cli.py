@@ -60,6 +60,20 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
     assert rep["ann_macs"] == 16 * 12 + 12 * 3 and rep["dense_snn_macs"] == (16 * 12 + 12 * 3) * 20
     assert rep["ann_energy_j"]["cpu"] == pytest.approx(rep["ann_macs"] * 8.6e-9)
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # the default clock is real time: 20 steps of the model's dt = 1 ms powered, static power charged over them
+    loihi = PROFILES["loihi"]
+    assert rep["clock"] == "realtime" and rep["powered_s"] == pytest.approx(20e-3)
+    assert rep["static_j"] == pytest.approx(loihi.static_power * 20e-3)
+    assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", str(tmp_path), "--clock", "afap",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "clock         afap" in out and "inferences/s" in out
+
+
+def test_chips_sources_prints_a_citation_per_figure(capsys):
+    assert main(["hw", "chips", "--sources"]) == 0
+    out = capsys.readouterr().out
+    assert "Table 2: synaptic spike op (min) 23.6 pJ" in out and out.count("\n  e_synop ") == len(PROFILES)
 
 
 def _write(graph, path):
@@ -120,7 +134,7 @@ def test_multichip_compile_and_run_report_chips_and_interchip_traffic(tmp_path, 
     # A copies the input (2 spikes per input spike); each A spike is 3 packets to B's cores on chips 1, 1, 2.
     assert b["interchip_messages"] == pytest.approx(3 * 2 * x.sum() / 6)
     assert b["interchip_messages_per_step"] == pytest.approx(3 * 2 * x.sum() / 6 / 10)
-    assert b["interchip_energy_j"] == pytest.approx(4 * 2 * x.sum() / 6 * b["e_chip_hop_j"])
+    assert b["interchip_energy_j"] == pytest.approx(4 * 2 * x.sum() / 6 * b["e_interchip_j"])
     assert rep["breakdown_j"]["interchip"] == pytest.approx(b["interchip_energy_j"])
     assert main(["hw", "run", path, "--chip", "loihi2", "--reset", "to_reset", "--chips", "4", "--data",
                  str(tmp_path), "--no-progress"]) == 0

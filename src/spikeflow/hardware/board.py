@@ -5,8 +5,8 @@ copy of the profile's core mesh, so a core has a board-wide mesh position. Cores
 out chip by chip (a layer may straddle two chips). A spike packet to a core on another chip
 crosses ``chip distance`` chip-to-chip links (Manhattan distance on the chip grid); the rest
 of its route is on-chip mesh hops. Inter-chip traffic is counted per packet and per link
-crossed, and costed with the board's ``e_chip_hop`` (J) and ``t_chip_hop`` (s). Input spikes
-enter at chip 0.
+crossed; each link crossed is the packet leaving a chip, costed at the profile's
+``e_interchip`` (J), and delays it by the board's ``t_chip_hop`` (s). Input spikes enter at chip 0.
 """
 
 from __future__ import annotations
@@ -20,19 +20,18 @@ from spikeflow.errors import ConfigError
 from spikeflow.hardware.mapping import snake_position
 from spikeflow.hardware.profiles import ChipProfile
 
-NS, PJ = 1e-9, 1e-12
+NS = 1e-9
 
 
 @dataclass(frozen=True)
 class Board:
-    """A multi-chip board: ``chips`` copies of the profile ``chip`` on a ``grid`` (rows, cols), with the energy
-    (J) and time (s) of one spike packet crossing one chip-to-chip link."""
+    """A multi-chip board: ``chips`` copies of the profile ``chip`` on a ``grid`` (rows, cols), with the time
+    (s) of one spike packet crossing one chip-to-chip link (its energy is the profile's ``e_interchip``)."""
     name: str
     title: str
     chip: str  # profile name
     chips: int
     grid: Tuple[int, int]
-    e_chip_hop: float  # joules per packet per chip-to-chip link crossed
     t_chip_hop: float  # seconds per link crossed
     notes: str = ""
     sources: Tuple[str, ...] = field(default_factory=tuple)
@@ -42,15 +41,13 @@ class Board:
             raise ConfigError(f"board {self.name}: grid {self.grid} holds fewer than {self.chips} chips")
 
 
-# Inter-chip figures: no per-packet energy or latency of Loihi's chip-to-chip links is published (Davies 2018
-# Table 2 stops at on-chip tile hops). Estimates: a 32-bit spike packet over an off-chip link at ~10 pJ/bit (the
-# order of board-level I/O) is ~320 pJ, ~90x an on-chip hop (3.5 pJ); an asynchronous off-chip handshake takes
-# tens of ns, ~10x an on-chip hop (4.1-6.5 ns).
+# Inter-chip latency: no per-packet latency of Loihi's chip-to-chip links is published (Davies 2018 Table 2
+# stops at on-chip tile hops). Estimate: an asynchronous off-chip handshake takes tens of ns, ~10x an on-chip
+# hop (4.1-6.5 ns). The energy per link is the profile's e_interchip (itself an estimate, with its note).
 NAHUKU = Board(
     name="nahuku", title="Intel Nahuku (32 Loihi)", chip="loihi",
     chips=32,  # Intel, "Pohoiki Beach" announcement (July 2019): Nahuku boards hold 8 to 32 Loihi chips
     grid=(4, 8),  # estimate: Loihi chips tile in 2D (Davies 2018); 4 x 8 layout assumed
-    e_chip_hop=320 * PJ,  # estimate (see above)
     t_chip_hop=50 * NS,  # estimate (see above)
     sources=("Intel newsroom, Pohoiki Beach 64-chip system of Nahuku boards, July 2019",
              "Davies et al., Loihi, IEEE Micro 2018 (2D chip tiling)"),
@@ -60,7 +57,6 @@ KAPOHO_POINT = Board(
     name="kapoho-point", title="Intel Kapoho Point (8 Loihi 2)", chip="loihi2",
     chips=8,  # Intel, Kapoho Point announcement (Sept 2022): 8 Loihi 2 chips on one board
     grid=(2, 4),  # estimate
-    e_chip_hop=320 * PJ,  # estimate: Loihi figure reused (Loihi 2 adds faster chip-to-chip interfaces)
     t_chip_hop=50 * NS,  # estimate
     sources=("Intel newsroom, Kapoho Point 8-chip Loihi 2 board, Sept 2022",),
 )
@@ -131,7 +127,7 @@ def board_report(compiled, cost=None, steps: int | None = None) -> Dict:
         rep = {"board": use.board.name, "board_title": use.board.title, "chips_allowed": use.chips_allowed,
                "board_chips": use.board.chips, "chips_used": use.chips_used, "cores_per_chip": use.cores_per_chip,
                "chip_positions": use.chip_pos.tolist(), "interchip_routes": routes,
-               "e_chip_hop_j": use.board.e_chip_hop, "t_chip_hop_s": use.board.t_chip_hop,
+               "e_interchip_j": compiled.profile.e_interchip, "t_chip_hop_s": use.board.t_chip_hop,
                "chip_hop_figures": "estimate"}
     if cost is not None and use is not None:
         msgs = float(cost.counts.get("interchip_messages", 0.0))
@@ -155,4 +151,4 @@ def board_line(rep: Dict) -> str:
                  + (f" ({per:.2f} per step)" if per is not None else "")
                  + f", {rep['chip_hops']:.1f} chip links crossed: {rep['interchip_energy_j']:.3e} J, "
                  f"{rep['interchip_latency_s'] * 1e6:.3f} us")
-    return line + f" (estimated {rep['e_chip_hop_j'] * 1e12:.0f} pJ, {rep['t_chip_hop_s'] * 1e9:.0f} ns per chip link)"
+    return line + f" (estimated {rep['e_interchip_j'] * 1e12:.0f} pJ, {rep['t_chip_hop_s'] * 1e9:.0f} ns per chip link)"
