@@ -27,6 +27,8 @@ def test_chips_table_lists_every_profile(capsys):
     out = capsys.readouterr().out
     for name, prof in PROFILES.items():
         assert name in out and prof.title in out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "nahuku (32 chips" in rows["loihi"] and rows["xylo"].split()[-2:] == ["hidden", "-"]
 
 
 def test_compile_reports_cores_and_headroom(model_file, capsys):

@@ -72,15 +72,17 @@ def register(sub) -> None:
 
 
 def run_chips(args) -> int:
-    from spikeflow.hardware import PROFILES
+    from spikeflow.hardware import BOARDS, PROFILES
 
     head = f"{'chip':11s} {'title':22s} {'cores':>5s} {'n/core':>7s} {'axons':>6s} {'w bits':>6s} {'state':>5s} " \
-           f"{'decay':14s} {'synop pJ':>8s} {'update pJ':>9s} {'hop pJ':>6s} {'static W':>8s}"
+           f"{'decay':14s} {'synop pJ':>8s} {'update pJ':>9s} {'hop pJ':>6s} {'static W':>8s} {'recurrent':9s} board"
     print(head)
     for p in PROFILES.values():
+        b = BOARDS.get(p.name)
         print(f"{p.name:11s} {p.title:22s} {p.cores:5d} {p.neurons_per_core:7d} {str(p.axons_per_core or '-'):>6s} "
               f"{p.weight_bits:6d} {p.state_bits:5d} {p.decay:14s} {p.e_synop * 1e12:8.1f} "
-              f"{p.e_update_active * 1e12:9.1f} {p.e_hop * 1e12:6.1f} {p.static_power:8.4f}")
+              f"{p.e_update_active * 1e12:9.1f} {p.e_hop * 1e12:6.1f} {p.static_power:8.4f} {p.recurrent:9s} "
+              + (f"{b.name} ({b.chips} chips, --chips)" if b else "-"))
     if args.sources:
         from spikeflow.hardware.profiles import COST_FIELDS
 
