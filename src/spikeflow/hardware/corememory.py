@@ -29,7 +29,7 @@ def layer_memory(layer) -> Tuple[int, int]:
     if layer.conv is not None:
         c_in, (ky, kx), c_out_k = layer.conv.in_channels, layer.conv.kernel, layer.conv.out_channels
     else:  # no convolution (pooling only): each output channel reads its own input channel over its fan-in
-        fan = layer.syn.fan_in()  # from the synapse: a pooling layer is stored as a kernel (no weight matrix)
+        fan = layer.syn.fan_in()
         fan_in = int(fan.max()) if fan.size else 1
         c_in, ky, kx, c_out_k = c_out, max(fan_in, 1), 1, c_out
     kernel = c_in * 2 ** (_pow2_bits(ky * kx) + _pow2_bits(c_out_k))

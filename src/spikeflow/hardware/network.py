@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 from spikeflow.errors import NIRError
-from spikeflow.hardware.synapse import ConvSynapse, DenseSynapse, Synapse
+from spikeflow.hardware.synapse import DENSE_FALLBACK_MAX, ConvSynapse, DenseSynapse, Synapse
 from spikeflow.neurons import if_, li, lif
 from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_graph, neuron_params
 
 HW_NEURON_KINDS = ("lif", "if", "li")
 SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
 KERNEL_KINDS = ("conv2d", "sumpool2d", "avgpool2d")
+REVERSE_FOLD_MIN = 4096  # inputs above which a multi-node dense chain is folded in reverse mode
 
 
 @dataclass
@@ -42,6 +43,16 @@ class ConvInfo:
 class LayerShape:
     """Sizes and spiking flag derived from a layer's synapse ``syn`` and neuron ``kind``; ``weight``
     (the dense matrix) is kept for dense layers and ``None`` for kernel (conv) layers."""
+
+    def __setattr__(self, name, value):
+        # ``weight`` and ``syn`` describe one synapse: setting either keeps the other in step.
+        object.__setattr__(self, name, value)
+        if name == "weight" and value is not None:
+            syn = getattr(self, "syn", None)
+            if syn is not None and not (isinstance(syn, DenseSynapse) and syn.weight is value):
+                object.__setattr__(self, "syn", DenseSynapse(value))
+        elif name == "syn" and value is not None:
+            object.__setattr__(self, "weight", value.weight if isinstance(value, DenseSynapse) else None)
 
     def _link_synapse(self) -> None:
         if self.syn is None:
@@ -138,7 +149,7 @@ def _chain(nodes: List[Node], x: torch.Tensor, with_bias: bool) -> torch.Tensor:
 
 
 def _conv_synapse(nodes: List[Node]) -> ConvSynapse | None:
-    """Conv and pooling nodes (only the first padded) as one convolution, or ``None`` when they are not one.
+    """Conv and pooling nodes as one convolution, or ``None`` when they are not one.
 
     The composed kernel is the Jacobian of the runtime's ops on one receptive field (reverse mode: one
     row per output channel), and the result is checked against the ops on a random full-size input.
@@ -150,22 +161,21 @@ def _conv_synapse(nodes: List[Node]) -> ConvSynapse | None:
     if len(ops) == 1 and first.kind == "conv2d":
         return ConvSynapse(np.asarray(first.weight, dtype=np.float64), first.in_shape, last.out_shape,
                            first.stride, first.padding, first.dilation, first.groups)
-    if any(tuple(nd.padding) != (0, 0) for nd in ops[1:]):
-        return None
-    ext, stride = [1, 1], [1, 1]  # receptive field and stride of the composition
+    ext, stride, pad = [1, 1], [1, 1], [0, 0]  # receptive field, stride and padding of the composition
     for nd in ops:
         k, d = (nd.weight.shape[2:], nd.dilation) if nd.kind == "conv2d" else (nd.kernel, (1, 1))
         for a in (0, 1):
+            # A later node's padding is the composition's when it only covers inputs beyond the edge
+            # (e.g. pooling then a padded conv); where it does not, the check below rejects the kernel.
+            pad[a] += nd.padding[a] * stride[a]
             ext[a] += d[a] * (k[a] - 1) * stride[a]
             stride[a] *= nd.stride[a]
     c_in, c_out = int(first.in_shape[0]), int(last.out_shape[0])
     x = torch.zeros((c_out, c_in, *ext), dtype=torch.float64, requires_grad=True)
     y = x
-    for k, nd in enumerate(ops):
+    for nd in ops:
         patch = copy.copy(nd)
-        patch.in_shape = tuple(y.shape[1:])
-        if k == 0:
-            patch.padding = (0, 0)
+        patch.in_shape, patch.padding = tuple(y.shape[1:]), (0, 0)
         y = apply_linear(patch, y, with_bias=False)
     if tuple(y.shape[1:]) != (c_out, 1, 1):
         return None
@@ -175,7 +185,7 @@ def _conv_synapse(nodes: List[Node]) -> ConvSynapse | None:
     if c_out == c_in > 1 and not np.any(kernel[off]):  # channel-diagonal (pooling only): depthwise
         kernel, groups = kernel[np.arange(c_out), np.arange(c_out)][:, None], c_out
     try:
-        syn = ConvSynapse(kernel, first.in_shape, last.out_shape, tuple(stride), first.padding, (1, 1), groups)
+        syn = ConvSynapse(kernel, first.in_shape, last.out_shape, tuple(stride), tuple(pad), (1, 1), groups)
     except ValueError:
         return None
     probe = torch.as_tensor(np.random.default_rng(0).random((1, *first.in_shape)))
@@ -192,10 +202,22 @@ def _synapse(nodes: List[Node], kernels: bool) -> Tuple[Synapse, np.ndarray]:
     if syn is not None:
         zero = torch.zeros((1, *nodes[0].in_shape), dtype=torch.float64)
         return syn, _chain(nodes, zero, with_bias=True).reshape(-1).numpy().copy()
+    ops = [nd for nd in nodes if nd.kind not in ("flatten", "flatten_id")]
+    n_in, n_out = int(np.prod(ops[0].in_shape)), int(np.prod(ops[-1].out_shape))
+    if kernels and any(nd.kind in KERNEL_KINDS for nd in ops) and n_in * n_out > DENSE_FALLBACK_MAX:
+        raise NIRError(f"hardware: synaptic nodes {[nd.name for nd in ops]} are no single convolution and would "
+                       f"make a {n_out} x {n_in} matrix ({8 * n_in * n_out / 1e9:.1f} GB); put a neuron layer "
+                       "between them or pad only where the padding covers inputs beyond the edge")
+    if len(ops) > 1 and n_in > max(n_out, REVERSE_FOLD_MIN):
+        # A wide chain into few neurons (e.g. pooling -> Linear readout): one row per output neuron by
+        # reverse mode, instead of an n_in x n_in identity basis.
+        x = torch.zeros((n_out, *ops[0].in_shape), dtype=torch.float64, requires_grad=True)
+        _chain(ops, x, with_bias=False).reshape(n_out, n_out).diagonal().sum().backward()
+        zero = torch.zeros((1, *ops[0].in_shape), dtype=torch.float64)
+        bias = _chain(ops, zero, with_bias=True).reshape(-1).detach().numpy().copy()
+        return DenseSynapse(x.grad.reshape(n_out, n_in).numpy().copy()), bias
     w_acc = b_acc = None
-    for nd in nodes:
-        if nd.kind in ("flatten", "flatten_id"):
-            continue
+    for nd in ops:
         m, b = _linear_matrix(nd)
         w_acc, b_acc = (m, b) if w_acc is None else (m @ w_acc, m @ b_acc + b)
     return DenseSynapse(w_acc), b_acc

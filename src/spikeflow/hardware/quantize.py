@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikeflow.errors import NIRError
 from spikeflow.hardware.network import FloatLayer, LayerShape, _np
 from spikeflow.hardware.profiles import ChipProfile
 from spikeflow.hardware.synapse import DenseSynapse, Synapse
@@ -62,8 +63,16 @@ def synapse_threshold(syn: Synapse) -> float:
     return 0.7 * float((np.abs(vals) * counts).sum()) / (syn.n_out * syn.n_in) if vals.size else 0.0
 
 
+def effective_synapse(layer: FloatLayer) -> Synapse:
+    """The layer's synapse times each neuron's gain: the membrane increment of one input spike."""
+    try:
+        return layer.syn.scale_rows(layer.gain())
+    except NIRError as e:
+        raise NIRError(f"{e} (layer {layer.name!r})") from None
+
+
 def layer_scale(layer: FloatLayer, profile: ChipProfile) -> float:
-    syn = layer.syn.scale_rows(layer.gain())
+    syn = effective_synapse(layer)
     vals, counts = syn.values()
     a = np.abs(vals) if counts is None else np.abs(vals)[counts > 0]
     if profile.weight_bits == 2:
@@ -99,7 +108,7 @@ def quantize_layer(layer: FloatLayer, profile: ChipProfile, scale: float) -> Int
     p = layer.params
     n = layer.n_out
     gain = layer.gain()
-    syn = layer.syn.scale_rows(gain)
+    syn = effective_synapse(layer)
     if profile.weight_bits == 2:
         thr = synapse_threshold(syn)
         syn = syn.map(lambda w: (np.sign(w) * (np.abs(w) > thr)).astype(np.int64))

@@ -19,6 +19,10 @@ from typing import Callable, Tuple
 import numpy as np
 import torch
 
+from spikeflow.errors import NIRError
+
+DENSE_FALLBACK_MAX = 1 << 24  # entries: a kernel layer is made a matrix (when it must be) only up to 128 MB
+
 
 class Synapse:
     """Interface shared by ``DenseSynapse`` and ``ConvSynapse``."""
@@ -189,6 +193,10 @@ class ConvSynapse(Synapse):
         g = np.asarray(g, dtype=np.float64).reshape(self.out_shape[0], -1)
         if np.all(g == g[:, :1]):  # one factor per output channel: still a convolution
             return replace(self, kernel=self.kernel * g[:, 0].reshape(-1, 1, 1, 1))
+        if self.n_out * self.n_in > DENSE_FALLBACK_MAX:
+            raise NIRError(f"hardware: a {self.n_out} x {self.n_in} convolution whose neurons differ in gain within "
+                           "a channel (per-position tau or r) is no convolution on chip; give each output channel "
+                           "one set of neuron parameters")
         return DenseSynapse(g.reshape(-1)[:, None] * self.dense())  # per-position factors break weight sharing
 
     def tap_counts(self) -> np.ndarray:
