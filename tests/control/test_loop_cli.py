@@ -1,0 +1,82 @@
+"""``spikeflow control``: hand-built runs, the loop's JSON and report, and one-line errors."""
+
+import json
+
+import pytest
+
+from spikeflow.cli import main
+from spikeflow.control.toy import TargetTracking, optimal_return
+
+
+@pytest.fixture
+def track_run(tmp_path):
+    run = tmp_path / "track"
+    assert main(["control", "handbuilt", "track-sign", "--out", str(run)]) == 0
+    return run
+
+
+def test_run_reports_the_optimal_return_and_counts(track_run, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "m.json"
+    assert main(["control", "run", str(track_run), "--env", "Track1D-v0", "--episodes", "2", "--seed", "4",
+                 "--warmup", "10", "--chip", "loihi", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "decision latency p50" in text and "energy per decision on loihi" in text
+    s = json.loads(out.read_text())
+    expected = []
+    for seed in (4, 5):
+        env = TargetTracking()
+        env.reset(seed=seed)
+        expected.append(float(optimal_return(env.offsets, env.length)))
+    assert s["returns"] == expected and s["steps"] == 400
+    assert s["mode"] == "simulated-time" and s["rate_hz"] == pytest.approx(1000.0)
+    assert s["per_decision"]["synops"] == 1.0 and s["deadline_misses"] is None
+    assert s["latency_us"]["p50"] <= s["latency_us"]["p99"] <= s["latency_us"]["max"]
+    assert s["energy_per_decision"]["chip"] == "loihi"
+
+
+def test_report_has_a_gif_and_plots(track_run, tmp_path, capsys):
+    capsys.readouterr()
+    rep = tmp_path / "rep"
+    assert main(["control", "run", str(track_run), "--episodes", "1", "--warmup", "0", "--report", str(rep),
+                 "--compare", str(track_run), "--encoding", "events", "--json", "-"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    html = (rep / "index.html").read_text()
+    for name in ("episode.gif", "latency.png", "activity.png", "returns.png"):
+        assert (rep / name).stat().st_size > 0 and name in html
+    assert (rep / "episode.gif").read_bytes()[:6] == b"GIF89a"
+    assert s["env"] == "Track1D-v0" and s["compare"]["events"]["synops"] == 1.0
+
+
+def test_realtime_short_run_counts_misses(track_run, capsys):
+    capsys.readouterr()
+    assert main(["control", "run", str(track_run), "--realtime", "--duration", "0.05", "--warmup", "5",
+                 "--json", "-"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["mode"] == "wall-clock" and s["steps"] == 50
+    assert 0 <= s["deadline_misses"] <= 50 and s["start_late_us"]["max"] >= 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--env", "NoSuchEnv-v0"], "unknown environment"),
+    (["--env", "CartPole-v1"], "controls Track1D-v0, not CartPole-v1"),
+    (["--encoding", "dense"], "--encoding"),
+    (["--chip", "no-such-chip"], "unknown chip"),
+])
+def test_bad_input_is_one_line(track_run, capsys, argv, words):
+    capsys.readouterr()
+    assert main(["control", "run", str(track_run), "--episodes", "1", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
+
+
+def test_a_folder_without_a_policy_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["control", "run", str(tmp_path / "empty"), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty" in err[0]
+
+
+def test_missing_run_folder_is_a_parse_error(tmp_path, capsys):
+    assert main(["control", "run", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
