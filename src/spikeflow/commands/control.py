@@ -32,6 +32,9 @@ def register(sub) -> None:
                    help="seconds of control time to run (simulated or wall clock)")
     r.add_argument("--realtime", action="store_true",
                    help="wall clock: hold a real deadline of one control period per step and count misses")
+    r.add_argument("--spin", action="store_true",
+                   help="wall clock: busy-wait for every tick instead of sleeping until 0.2 ms before it "
+                        "(steadier on an idle machine, worse on a busy one)")
     r.add_argument("--rate", type=positive_float, default=None, metavar="HZ",
                    help="control rate in Hz (default: 1 / (policy dt x steps per decision), 1 kHz for 1 ms)")
     r.add_argument("--seed", type=nonneg_int, default=0,
@@ -87,8 +90,21 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
+def commit() -> str | None:
+    """The git commit of the spikeflow source tree, when it is a checkout."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+                           timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None
+
+
 def _measure(run, env_id, args, realtime, render):
-    from spikeflow.control.loop import run_loop, warmup
+    from spikeflow.control.loop import run_loop, wait_until, warmup
     from spikeflow.control.runs import check_env, load_control_policy, make_control_env
 
     policy = load_control_policy(run, engine=args.engine, encoding=args.encoding if run == args.run else None)
@@ -99,8 +115,9 @@ def _measure(run, env_id, args, realtime, render):
     episodes = args.episodes if (args.episodes or args.duration) else 10
     if args.warmup:
         warmup(env, policy, args.warmup, seed)
+    wait = (lambda t: wait_until(t, spin_ns=None)) if getattr(args, "spin", False) else None
     result = run_loop(env, policy, episodes=episodes, duration_s=args.duration, realtime=realtime,
-                      period_s=period, seed=seed)
+                      period_s=period, seed=seed, wait=wait)
     frames = []
     if render:  # one more episode, untimed, for the GIF
         frames = run_loop(env, policy, episodes=1, seed=seed, render_episode=0, max_frames=400).frames[::2]
@@ -120,8 +137,9 @@ def run_run(args) -> int:
     spec = policy.spec
     summary.update({"run": str(args.run), "env": env_id, "engine": args.engine,
                     "encoding": getattr(spec, "encoding", None), "seed": args.seed or 0,
-                    "command": "spikeflow " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("spikeflow") else None,
-                    "machine": machine()})
+                    "wait": "spin" if args.spin else "sleep, then spin for the last 0.2 ms",
+                    "command": "spikeflow " + " ".join(sys.argv[1:]) if "control" in sys.argv[1:3] else None,
+                    "commit": commit(), "machine": machine()})
     summary["description"] = (f"{env_id}, policy {args.run} ({args.engine} engine, {summary['encoding']} input), "
                               f"{summary['mode']} at {summary['rate_hz']:.0f} Hz, batch 1.")
     compare = None

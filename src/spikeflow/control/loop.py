@@ -29,11 +29,11 @@ from spikeflow.errors import ConfigError
 SPIN_NS = 200_000  # the last 0.2 ms before a tick is busy-waited (sleep overshoots by ~0.1 ms)
 
 
-def wait_until(t_ns: int, clock=time.perf_counter_ns) -> None:
-    """Sleep, then spin, until ``clock() >= t_ns``."""
+def wait_until(t_ns: int, clock=time.perf_counter_ns, spin_ns: int | None = SPIN_NS) -> None:
+    """Sleep, then spin for the last ``spin_ns``, until ``clock() >= t_ns`` (``spin_ns=None``: spin only)."""
     left = t_ns - clock()
-    if left > SPIN_NS:
-        time.sleep((left - SPIN_NS) * 1e-9)
+    if spin_ns is not None and left > spin_ns:
+        time.sleep((left - spin_ns) * 1e-9)
     while clock() < t_ns:
         pass
 

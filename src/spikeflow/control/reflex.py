@@ -80,11 +80,12 @@ def detector_graph(dt: float = 1e-3) -> nir.NIRGraph:
                         metadata={"dt": dt})
 
 
-def run_trial(stream, events, window_ms: int, length_ms: int) -> dict:
-    """Withdrawal times (ms, or None) of both controllers on one trial's events."""
+def trace_trial(stream, events, window_ms: int, length_ms: int):
+    """The stream's answer after every 1 ms step, restarting each window, until the full-window
+    controller withdraws: ``(labels, confidences, full_window_ms or None)``."""
     t = events["t"]
-    threshold = stream.threshold
-    early = full = None
+    labels, confs = [], []
+    full = None
     for w0 in range(0, length_ms, window_ms):
         stream.t0_us = w0 * 1000
         stream.reset()
@@ -93,14 +94,27 @@ def run_trial(stream, events, window_ms: int, length_ms: int) -> dict:
             if hi > lo:
                 stream.push(events[lo:hi])
             pred = stream.advance_to((w0 + s) * 1000)
-            if early is None and pred.label == 1 and pred.confidence >= threshold:
-                early = w0 + s
-        if stream.prediction.label == 1:
+            labels.append(pred.label)
+            confs.append(pred.confidence)
+        if labels[-1] == 1:
             full = w0 + window_ms
-            early = full if early is None else early
-        if full is not None:
             break
-    return {"early": early, "full_window": full}
+    return np.asarray(labels), np.asarray(confs), full
+
+
+def early_time(labels, confs, window_ms: int, threshold: float):
+    """The early controller's withdrawal (ms): the first confident withdraw answer, else a window's
+    final answer when it says withdraw; None if neither happens."""
+    for i in range(len(labels)):
+        if labels[i] == 1 and (confs[i] >= threshold or (i + 1) % window_ms == 0):
+            return i + 1
+    return None
+
+
+def run_trial(stream, events, window_ms: int, length_ms: int) -> dict:
+    """Withdrawal times (ms, or None) of both controllers on one trial's events (``stream.threshold``)."""
+    labels, confs, full = trace_trial(stream, events, window_ms, length_ms)
+    return {"early": early_time(labels, confs, window_ms, stream.threshold), "full_window": full}
 
 
 def _score(times, onsets, damage_ms: int) -> dict:
@@ -122,21 +136,27 @@ def _score(times, onsets, damage_ms: int) -> dict:
             "reaction_ms_p90": float(np.percentile(r, 90)) if len(r) else None}
 
 
-def compare_controllers(task: ReflexTask, trials: int = 200, seed: int = 0, confidence: float = 0.9) -> dict:
-    """Both controllers on ``trials`` seeded trials (trial ``i`` uses seed ``seed + i``)."""
+def compare_controllers(task: ReflexTask, trials: int = 200, seed: int = 0, confidence: float = 0.9,
+                        sweep=()) -> dict:
+    """Both controllers on ``trials`` seeded trials (trial ``i`` uses seed ``seed + i``); ``sweep``: more
+    confidence thresholds for the early controller, scored on the same trials."""
     from spikeflow.runtime.stream import Stream
 
     stream = Stream(detector_graph(), engine="event", decoder="count", confidence=confidence)
-    onsets, early, full = [], [], []
+    thresholds = sorted({float(confidence), *(float(c) for c in sweep)})
+    onsets, full, early = [], [], {c: [] for c in thresholds}
     for i in range(trials):
         events, onset = task.trial(seed + i)
-        r = run_trial(stream, events, task.window_ms, task.length_ms)
+        labels, confs, f = trace_trial(stream, events, task.window_ms, task.length_ms)
         onsets.append(onset)
-        early.append(r["early"])
-        full.append(r["full_window"])
-    never_later = all(e is not None and (f is None or e <= f) or (e is None and f is None)
-                      for e, f in zip(early, full))
+        full.append(f)
+        for c in thresholds:
+            early[c].append(early_time(labels, confs, task.window_ms, c))
+    main = early[float(confidence)]
+    never_later = all(all(e is not None and (f is None or e <= f) or (e is None and f is None)
+                          for e, f in zip(times, full)) for times in early.values())
     return {"task": asdict(task), "trials": trials, "seed": seed, "confidence": confidence,
-            "early": _score(early, onsets, task.damage_ms), "full_window": _score(full, onsets, task.damage_ms),
+            "early": _score(main, onsets, task.damage_ms), "full_window": _score(full, onsets, task.damage_ms),
             "early_never_later": bool(never_later),
-            "per_trial": {"onset_ms": onsets, "early_ms": early, "full_window_ms": full}}
+            "sweep": {f"{c:g}": _score(early[c], onsets, task.damage_ms) for c in thresholds},
+            "per_trial": {"onset_ms": onsets, "early_ms": main, "full_window_ms": full}}
