@@ -1,0 +1,139 @@
+"""Train a spiking control policy, evaluate it on the event engine, time its decisions.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/control.py --env CartPole-v1 --encoding events \
+        --out /work/shared-runs/cartpole-events [--budget STEPS] [--seed 0] [--eval-only]
+
+Writes benchmarks/results/control-<env>.json (one entry per encoding): the command, commit,
+machine (with its load average), the training wall time and environment steps, the mean/std
+return over 100 evaluation episodes of the policy running on the event engine (episode i reset
+with seed 20000 + i), whether the torch model took the same actions on a few episodes, and the
+latency percentiles of ``Policy.act`` (time.perf_counter_ns around each call, batch 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def commit() -> str:
+    def git(*a):
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    return head + ("-dirty" if dirty else "")
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    import torch
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version(),
+            "torch": torch.__version__}
+
+
+def act_latency(policy, env_id: str, steps: int, seed: int = 30_000) -> dict:
+    """Percentiles (µs) of ``policy.act`` over ``steps`` control steps of real episodes."""
+    from spikeflow.control.envs import make_env
+
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=seed)
+    policy.reset(obs)
+    times = np.empty(steps)
+    for k in range(steps):
+        t0 = time.perf_counter_ns()
+        a = policy.act(obs)
+        times[k] = time.perf_counter_ns() - t0
+        obs, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            obs, _ = env.reset()
+            policy.reset(obs)
+    us = times / 1e3
+    return {"steps": steps, **{f"p{q}": round(float(np.percentile(us, q)), 1) for q in (50, 90, 99, 99.9)},
+            "max": round(float(us.max()), 1)}
+
+
+def same_actions(run: Path, env_id: str, episodes: int) -> dict:
+    from spikeflow.control.envs import make_env
+    from spikeflow.control.policy import load_policy
+
+    ev, de = load_policy(run, "event"), load_policy(run, "dense")
+    env = make_env(env_id)
+    n = same = 0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=40_000 + i)
+        ev.reset(obs)
+        de.reset(obs)
+        done = False
+        while not done:
+            a, b = ev.act(obs), de.act(obs)
+            n += 1
+            same += bool(np.all(np.asarray(a) == np.asarray(b)) if np.ndim(a) == 0 else np.allclose(a, b, atol=1e-6))
+            obs, _, term, trunc, _ = env.step(a)
+            done = term or trunc
+    return {"episodes": episodes, "decisions": n, "identical": same}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--encoding", default="events", choices=["events", "dense"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--budget", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument("--eval-only", action="store_true")
+    args = ap.parse_args(argv)
+    from spikeflow.control.policy import load_policy, read_spec
+    from spikeflow.control.train import evaluate_policy, train_policy
+
+    mach = machine()
+    out = Path(args.out)
+    if not args.eval_only:
+        train_policy(args.env, out, seed=args.seed, encoding=args.encoding, budget=args.budget, progress=True)
+    spec = read_spec(out)
+    t0 = time.perf_counter()
+    returns = evaluate_policy(load_policy(out, "event"), args.env, episodes=args.episodes)
+    eval_s = time.perf_counter() - t0
+    hist = json.loads((out / "history.json").read_text())
+    entry = {
+        "command": "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(["benchmarks/control.py", *sys.argv[1:]]),
+        "commit": commit(), "machine": mach, "env_id": args.env, "encoding": args.encoding, "seed": args.seed,
+        "method": "PPO, spiking actor (surrogate gradients), ANN critic",
+        "train_wall_s": spec["training"]["wall_s"], "train_env_steps": spec["training"]["steps"],
+        "ppo": spec["training"]["ppo"], "network": spec["model"],
+        "eval": {"engine": "event", "episodes": args.episodes, "seeds": f"20000..{20000 + args.episodes - 1}",
+                 "mean_return": round(float(returns.mean()), 2), "std_return": round(float(returns.std()), 2),
+                 "min_return": float(returns.min()), "wall_s": round(eval_s, 1)},
+        "event_vs_dense": same_actions(out, args.env, 3),
+        "act_latency_us_event": act_latency(load_policy(out, "event"), args.env, 5000),
+        "act_latency_us_dense": act_latency(load_policy(out, "dense"), args.env, 2000),
+        "history_last": hist[-1] if hist else None,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"control-{args.env}.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[args.encoding] = entry
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(json.dumps(entry["eval"]), json.dumps(entry["act_latency_us_event"]), json.dumps(entry["event_vs_dense"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
