@@ -134,9 +134,12 @@ def run_run(args) -> int:
     profile = get_profile(args.chip)
     policy, env_id, result, frames = _measure(args.run, args.env, args, args.realtime, args.report is not None)
     summary = result.summary(profile)
+    from spikeflow.control.loop import encoding_name, spec_value
+
     spec = policy.spec
-    summary.update({"run": str(args.run), "env": env_id, "engine": args.engine,
-                    "encoding": getattr(spec, "encoding", None), "seed": args.seed or 0,
+    summary.update({"run": str(args.run), "env": env_id, "engine": args.engine, "encoding": encoding_name(spec),
+                    "dt": spec_value(spec, "dt"), "steps_per_decision": spec_value(spec, "steps_per_decision"),
+                    "seed": args.seed,
                     "wait": "spin" if args.spin else "sleep, then spin for the last 0.2 ms",
                     "command": "spikeflow " + " ".join(sys.argv[1:]) if "control" in sys.argv[1:3] else None,
                     "commit": commit(), "machine": machine()})
@@ -148,7 +151,7 @@ def run_run(args) -> int:
         o = other[2]
         compare = {}
         for name, res, run in ((summary["encoding"], result, args.run),
-                               (getattr(other[0].spec, "encoding", None), o, args.compare)):
+                               (encoding_name(other[0].spec), o, args.compare)):
             key = str(name) if str(name) not in compare else f"{name} ({run})"
             per = res.per_decision()
             compare[key] = {"run": str(run), "synops": per["synops"], "spikes": per["spikes"],

@@ -91,6 +91,8 @@ class SpikingPolicy:
             self._counts = np.zeros(self._out_size)
         self.last_counts = {"synops": 0, "spikes": 0, "neuron_updates": 0}
         self._totals = np.zeros(3, np.int64)
+        if engine == "event":  # spikes and updates of neurons only (the input population counts its events)
+            self._neurons = self.engine.plan.pop_i[:, 2] != 6
 
     def reset(self, obs) -> None:
         self.engine.reset(1)
@@ -117,7 +119,9 @@ class SpikingPolicy:
                 counts[:] = 0.0
                 for g in self._rec_g[:self._rec_n[0]]:
                     counts[g - self._out_off] += 1.0
-            totals = self.engine.counters.sum(0)
+            c = self.engine.counters
+            totals = c[self._neurons].sum(0)
+            totals[0] = c[:, 0].sum()
             d = totals - self._totals
             self._totals[:] = totals
             lc = self.last_counts

@@ -38,11 +38,26 @@ def wait_until(t_ns: int, clock=time.perf_counter_ns, spin_ns: int | None = SPIN
         pass
 
 
+def spec_value(spec, key: str, default=None):
+    """A field of a policy spec, a mapping or an object with attributes."""
+    if spec is None:
+        return default
+    if isinstance(spec, dict):
+        return spec.get(key, default)
+    return getattr(spec, key, default)
+
+
+def encoding_name(spec):
+    """``"events"`` or ``"dense"``: the spec's ``encoding``, or its ``kind`` when it is a mapping."""
+    enc = spec_value(spec, "encoding")
+    return enc.get("kind") if isinstance(enc, dict) else enc
+
+
 def control_period(policy) -> float:
     """Seconds of network time one decision stands for: the spec's ``dt * steps_per_decision``."""
     spec = getattr(policy, "spec", None)
-    dt = float(getattr(spec, "dt", 1e-3) or 1e-3)
-    return dt * int(getattr(spec, "steps_per_decision", 1) or 1)
+    dt = float(spec_value(spec, "dt", 1e-3) or 1e-3)
+    return dt * int(spec_value(spec, "steps_per_decision", 1) or 1)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spikeflow.control.loop import encoding_name, spec_value
 from spikeflow.control.toy import ENV_ID as TOY_ID
 from spikeflow.errors import CheckpointError, ConfigError
 
@@ -59,7 +60,7 @@ def load_control_policy(run_dir, engine: str = "event", encoding=None):
         raise CheckpointError(f"RUN: {run} holds no hand-built policy (handbuilt.json) and trained policies "
                               "are not in this build") from None
     policy = load_policy(run, engine=engine)
-    have = getattr(policy.spec, "encoding", None)
+    have = encoding_name(policy.spec)
     if encoding is not None and have is not None and _norm(have) != _norm(encoding):
         raise ConfigError(f"--encoding: run {run} was trained with {have!r} input, not {encoding!r}")
     return policy
@@ -71,7 +72,7 @@ def _norm(name: str) -> str:
 
 def check_env(policy, env_id) -> str:
     """The run's environment, or ``--env`` when it names the same one (a ``ConfigError`` otherwise)."""
-    have = getattr(policy.spec, "env_id", None)
+    have = spec_value(policy.spec, "env_id")
     if env_id is not None and env_id not in known_envs():
         raise ConfigError(f"--env: unknown environment {env_id!r}; known: {', '.join(known_envs())}")
     if env_id is None:
