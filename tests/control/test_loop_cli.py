@@ -80,3 +80,16 @@ def test_a_folder_without_a_policy_is_refused(tmp_path, capsys):
 def test_missing_run_folder_is_a_parse_error(tmp_path, capsys):
     assert main(["control", "run", str(tmp_path / "nope")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_compare_event_and_dense_input_of_a_hand_built_run(tmp_path, capsys):
+    run = tmp_path / "cp"
+    assert main(["control", "handbuilt", "cartpole-linear", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["control", "run", str(run), "--episodes", "1", "--warmup", "0", "--compare", str(run),
+                 "--json", "-"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    c = s["compare"]
+    assert set(c) == {"events", "dense"} and s["encoding"] == "events"
+    assert c["dense"]["synops"] == 8.0  # 4 observation values x 2 synapses, every decision
+    assert c["events"]["synops"] < 8.0 and c["events"]["synops"] == s["per_decision"]["synops"]

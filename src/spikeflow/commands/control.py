@@ -103,11 +103,11 @@ def commit() -> str | None:
     return r.stdout.strip() or None
 
 
-def _measure(run, env_id, args, realtime, render):
+def _measure(run, env_id, args, realtime, render, encoding=None):
     from spikeflow.control.loop import run_loop, wait_until, warmup
     from spikeflow.control.runs import check_env, load_control_policy, make_control_env
 
-    policy = load_control_policy(run, engine=args.engine, encoding=args.encoding if run == args.run else None)
+    policy = load_control_policy(run, engine=args.engine, encoding=encoding)
     env_id = check_env(policy, env_id)
     env = make_control_env(env_id, render_mode="rgb_array" if render else None)
     seed = args.seed or 0
@@ -132,7 +132,8 @@ def run_run(args) -> int:
     from spikeflow.hardware.profiles import get_profile
 
     profile = get_profile(args.chip)
-    policy, env_id, result, frames = _measure(args.run, args.env, args, args.realtime, args.report is not None)
+    policy, env_id, result, frames = _measure(args.run, args.env, args, args.realtime, args.report is not None,
+                                              args.encoding)
     summary = result.summary(profile)
     from spikeflow.control.loop import encoding_name, spec_value
 
@@ -147,7 +148,7 @@ def run_run(args) -> int:
                               f"{summary['mode']} at {summary['rate_hz']:.0f} Hz, batch 1.")
     compare = None
     if args.compare:
-        other = _measure(args.compare, env_id, args, False, False)
+        other = _measure(args.compare, env_id, args, False, False, _other_encoding(args.compare, policy))
         o = other[2]
         compare = {}
         for name, res, run in ((summary["encoding"], result, args.run),
@@ -168,6 +169,18 @@ def run_run(args) -> int:
     if args.json != "-":
         print(_text(summary))
     return 0
+
+
+def _other_encoding(run, policy):
+    """For a hand-built run with both encodings: the one the main run does not use (else the run's own)."""
+    from spikeflow.control.handbuilt import is_handbuilt, read_handbuilt
+    from spikeflow.control.loop import encoding_name
+
+    if not is_handbuilt(run):
+        return None
+    have = read_handbuilt(run).get("encodings", [])
+    rest = [e for e in have if e != encoding_name(policy.spec)]
+    return rest[0] if rest else None
 
 
 def _text(s: dict) -> str:
