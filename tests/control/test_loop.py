@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spikeflow.control.handbuilt import CARTPOLE_W, cartpole_policy, track_policy
-from spikeflow.control.loop import control_period, run_loop
+from spikeflow.control.loop import control_period, realtime_priority, run_loop
 from spikeflow.control.toy import TargetTracking, optimal_action, optimal_return
 from spikeflow.errors import ConfigError
 from spikeflow.hardware.profiles import get_profile
@@ -157,6 +157,14 @@ def test_send_on_delta_never_costs_more_synops_than_dense():
     n = min(dense.steps, events.steps)
     assert np.all(events.synops[:n] <= 8) and np.all(events.synops % 2 == 0)
     assert events.synops.mean() < dense.synops.mean()
+
+
+def test_realtime_priority_none_changes_nothing_and_range_is_checked():
+    with realtime_priority(None):
+        pass
+    with pytest.raises(ConfigError, match="--rt-priority"):
+        with realtime_priority(1000):
+            pass
 
 
 def test_bad_loop_arguments():

@@ -62,6 +62,9 @@ def test_realtime_short_run_counts_misses(track_run, capsys):
     (["--env", "CartPole-v1"], "controls Track1D-v0, not CartPole-v1"),
     (["--encoding", "dense"], "--encoding"),
     (["--chip", "no-such-chip"], "unknown chip"),
+    (["--rt-priority", "500", "--realtime"], "--rt-priority: expected 1..99"),
+    (["--rt-priority", "5"], "add --realtime"),
+    (["--spin"], "add --realtime"),
 ])
 def test_bad_input_is_one_line(track_run, capsys, argv, words):
     capsys.readouterr()

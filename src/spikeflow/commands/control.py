@@ -35,6 +35,9 @@ def register(sub) -> None:
     r.add_argument("--spin", action="store_true",
                    help="wall clock: busy-wait for every tick instead of sleeping until 0.2 ms before it "
                         "(steadier on an idle machine, worse on a busy one)")
+    r.add_argument("--rt-priority", type=positive_int, default=None, metavar="N",
+                   help="wall clock: run the loop under the SCHED_FIFO real-time policy at priority N (1-99; needs "
+                        "root or CAP_SYS_NICE)")
     r.add_argument("--rate", type=positive_float, default=None, metavar="HZ",
                    help="control rate in Hz (default: 1 / (policy dt x steps per decision), 1 kHz for 1 ms)")
     r.add_argument("--seed", type=nonneg_int, default=0,
@@ -104,7 +107,7 @@ def commit() -> str | None:
 
 
 def _measure(run, env_id, args, realtime, render, encoding=None):
-    from spikeflow.control.loop import run_loop, wait_until, warmup
+    from spikeflow.control.loop import realtime_priority, run_loop, wait_until, warmup
     from spikeflow.control.runs import check_env, load_control_policy, make_control_env
 
     policy = load_control_policy(run, engine=args.engine, encoding=encoding)
@@ -116,8 +119,9 @@ def _measure(run, env_id, args, realtime, render, encoding=None):
     if args.warmup:
         warmup(env, policy, args.warmup, seed)
     wait = (lambda t: wait_until(t, spin_ns=None)) if getattr(args, "spin", False) else None
-    result = run_loop(env, policy, episodes=episodes, duration_s=args.duration, realtime=realtime,
-                      period_s=period, seed=seed, wait=wait)
+    with realtime_priority(getattr(args, "rt_priority", None) if realtime else None):
+        result = run_loop(env, policy, episodes=episodes, duration_s=args.duration, realtime=realtime,
+                          period_s=period, seed=seed, wait=wait)
     frames = []
     if render:  # one more episode, untimed, for the GIF
         frames = run_loop(env, policy, episodes=1, seed=seed, render_episode=0, max_frames=400).frames[::2]
@@ -129,9 +133,13 @@ def run_run(args) -> int:
     import sys
 
     from spikeflow.commands._common import emit_json
+    from spikeflow.errors import ConfigError
     from spikeflow.hardware.profiles import get_profile
 
     profile = get_profile(args.chip)
+    for flag, value in (("--rt-priority", args.rt_priority), ("--spin", args.spin or None)):
+        if value is not None and not args.realtime:
+            raise ConfigError(f"{flag} applies to the wall-clock loop only; add --realtime")
     policy, env_id, result, frames = _measure(args.run, args.env, args, args.realtime, args.report is not None,
                                               args.encoding)
     summary = result.summary(profile)
@@ -142,6 +150,7 @@ def run_run(args) -> int:
                     "dt": spec_value(spec, "dt"), "steps_per_decision": spec_value(spec, "steps_per_decision"),
                     "seed": args.seed,
                     "wait": "spin" if args.spin else "sleep, then spin for the last 0.2 ms",
+                    "rt_priority": args.rt_priority,
                     "command": "spikeflow " + " ".join(sys.argv[1:]) if "control" in sys.argv[1:3] else None,
                     "commit": commit(), "machine": machine()})
     summary["description"] = (f"{env_id}, policy {args.run} ({args.engine} engine, {summary['encoding']} input), "
