@@ -96,11 +96,12 @@ def test_deadline_misses_on_a_fake_clock():
     # (ready at 3.6 <= 4 ms: caught up).
     policy = SlowPolicy(clock, [300_000, 1_500_000, 900_000, 200_000])
     res = run_loop(TargetTracking(length=100), policy, duration_s=0.004, realtime=True, period_s=1e-3,
-                   clock=clock, wait=clock.wait)
+                   clock=clock, cpu_clock=clock, wait=clock.wait)
     assert res.steps == 4
     assert res.missed.tolist() == [False, True, True, False]
     assert res.misses == 2
     assert res.latency_ns.tolist() == [300_000, 1_500_000, 900_000, 200_000]
+    assert res.cpu_ns.tolist() == res.latency_ns.tolist()
     assert res.start_late_ns.tolist() == [0, 0, 500_000, 400_000]
     assert clock.waits == [0, 1_000_000, 2_000_000, 3_000_000]
     s = res.summary()
@@ -165,6 +166,20 @@ def test_realtime_priority_none_changes_nothing_and_range_is_checked():
     with pytest.raises(ConfigError, match="--rt-priority"):
         with realtime_priority(1000):
             pass
+
+
+def test_cpu_time_of_a_sleeping_policy_is_small():
+    """A decision that sleeps 2 ms takes 2 ms of wall time and almost no CPU time."""
+    import time
+
+    class Sleeper(SlowPolicy):
+        def act(self, obs):
+            time.sleep(0.002)
+            return 1
+
+    res = run_loop(TargetTracking(length=100), Sleeper(None, [0]), duration_s=0.003, period_s=1e-3)
+    assert np.all(res.latency_ns >= 2_000_000)
+    assert np.all(res.cpu_ns < res.latency_ns / 2)
 
 
 def test_bad_loop_arguments():

@@ -80,6 +80,12 @@ def test_a_folder_without_a_policy_is_refused(tmp_path, capsys):
     assert len(err) == 1 and "empty" in err[0]
 
 
+def test_train_refuses_an_unknown_environment(tmp_path, capsys):
+    assert main(["control", "train", "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown environment 'NoSuchEnv-v0'" in err[0]
+
+
 def test_missing_run_folder_is_a_parse_error(tmp_path, capsys):
     assert main(["control", "run", str(tmp_path / "nope")]) == 2
     assert "no such run folder" in capsys.readouterr().err

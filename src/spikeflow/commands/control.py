@@ -196,7 +196,8 @@ def _text(s: dict) -> str:
     lat, per = s["latency_us"], s["per_decision"]
     lines = [s["description"],
              f"steps {s['steps']}, episodes {s['episodes']}, return {_f(s['return_mean'])} ± {_f(s['return_std'])}",
-             f"decision latency p50 {_f(lat['p50'])} µs, p99 {_f(lat['p99'])} µs, max {_f(lat['max'])} µs"]
+             f"decision latency p50 {_f(lat['p50'])} µs, p99 {_f(lat['p99'])} µs, max {_f(lat['max'])} µs "
+             f"(CPU time p50 {_f(s['decision_cpu_us']['p50'])} µs, p99 {_f(s['decision_cpu_us']['p99'])} µs)"]
     if s["deadline_misses"] is not None:
         late = s["start_late_us"]
         lines.append(f"deadline misses {s['deadline_misses']} of {s['steps']} "

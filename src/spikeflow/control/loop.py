@@ -11,7 +11,8 @@ Two clocks:
   the moment its reset finished (resets happen between episodes, outside any deadline).
 
 Every step records its decision latency (``perf_counter_ns`` around ``policy.act``, which encodes
-the observation and runs the network) and the policy's ``last_counts``, into arrays preallocated
+the observation and runs the network), the thread's CPU time over the same call (``thread_time_ns``:
+the latency less the time the OS ran other processes) and the policy's ``last_counts``, into arrays preallocated
 before the loop; the garbage collector is off while the loop runs.
 """
 
@@ -98,6 +99,7 @@ class LoopResult:
     neuron_updates: np.ndarray
     missed: np.ndarray  # bool: the decision was not ready by its deadline (wall-clock mode only)
     start_late_ns: np.ndarray  # wall-clock mode: how long after its tick the step started
+    cpu_ns: np.ndarray  # CPU time of this thread during the decision (excludes time the OS ran others)
     period_s: float
     realtime: bool
     wall_s: float
@@ -118,6 +120,14 @@ class LoopResult:
             return {"p50": None, "p99": None, "max": None, "mean": None}
         p50, p99 = np.percentile(lat, [50, 99])
         return {"p50": float(p50), "p99": float(p99), "max": float(lat.max()), "mean": float(lat.mean())}
+
+    def cpu_us(self) -> dict:
+        """The decisions' CPU time: their latency without the time the OS gave to other processes."""
+        cpu = self.cpu_ns / 1e3
+        if not len(cpu):
+            return {"p50": None, "p99": None, "max": None}
+        p50, p99 = np.percentile(cpu, [50, 99])
+        return {"p50": float(p50), "p99": float(p99), "max": float(cpu.max())}
 
     def start_late_us(self) -> dict:
         """How long after its tick each step started (the wait's overshoot, or a previous step's overrun)."""
@@ -148,6 +158,7 @@ class LoopResult:
             "returns": [float(v) for v in r], "lengths": [int(v) for v in self.lengths],
             "partial_return": float(self.partial_return),
             "latency_us": self.latency_us(),
+            "decision_cpu_us": self.cpu_us(),
             "deadline_misses": self.misses if self.realtime else None,
             "start_late_us": self.start_late_us() if self.realtime else None,
             "per_decision": self.per_decision(),
@@ -168,11 +179,11 @@ class _Recorder:
     def _alloc(self, cap):
         old = getattr(self, "lat", None)
         new = (np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64),
-               np.zeros(cap, np.bool_), np.zeros(cap, np.int64))
+               np.zeros(cap, np.bool_), np.zeros(cap, np.int64), np.zeros(cap, np.int64))
         if old is not None:
-            for a, b in zip(new, (self.lat, self.syn, self.spk, self.upd, self.miss, self.late)):
+            for a, b in zip(new, (self.lat, self.syn, self.spk, self.upd, self.miss, self.late, self.cpu)):
                 a[:self.n] = b[:self.n]
-        self.lat, self.syn, self.spk, self.upd, self.miss, self.late = new
+        self.lat, self.syn, self.spk, self.upd, self.miss, self.late, self.cpu = new
 
     def grow(self):
         self._alloc(2 * len(self.lat))
@@ -180,7 +191,8 @@ class _Recorder:
 
 def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optional[float] = None,
              realtime: bool = False, period_s: Optional[float] = None, seed: int = 0,
-             clock: Callable[[], int] = time.perf_counter_ns, wait: Optional[Callable[[int], None]] = None,
+             clock: Callable[[], int] = time.perf_counter_ns, cpu_clock: Callable[[], int] = time.thread_time_ns,
+             wait: Optional[Callable[[int], None]] = None,
              render_episode: Optional[int] = None, max_frames: int = 600, disable_gc: bool = True) -> LoopResult:
     """Run ``env`` and ``policy`` in closed loop for ``episodes`` episodes or ``duration_s`` seconds of
     control time (``duration_s * rate`` steps), whichever is given (both: the first reached).
@@ -222,14 +234,17 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
                 frames.append(env.render())
             if realtime:
                 wait(tick)
+            c0 = cpu_clock()
             t0 = clock()
             action = act(obs)
             t1 = clock()
+            c1 = cpu_clock()
             k = rec.n
             if k == len(rec.lat):
                 rec.grow()
             counts = policy.last_counts
             rec.lat[k] = t1 - t0
+            rec.cpu[k] = c1 - c0
             rec.late[k] = t0 - tick
             rec.syn[k] = counts["synops"]
             rec.spk[k] = counts["spikes"]
@@ -265,7 +280,8 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
     wall = (clock() - t_start) * 1e-9
     n = rec.n
     return LoopResult(returns, lengths, rec.lat[:n].copy(), rec.syn[:n].copy(), rec.spk[:n].copy(),
-                      rec.upd[:n].copy(), rec.miss[:n].copy(), rec.late[:n].copy(), period_s, bool(realtime), wall,
+                      rec.upd[:n].copy(), rec.miss[:n].copy(), rec.late[:n].copy(), rec.cpu[:n].copy(), period_s,
+                      bool(realtime), wall,
                       partial_return=ep_ret, frames=frames)
 
 

@@ -96,6 +96,8 @@ def write_report(out_dir, title: str, summary: dict, result, frames=(), compare:
             ["steps", summary["steps"]], ["episodes", summary["episodes"]],
             ["return mean ± std", f"{_fmt(summary['return_mean'])} ± {_fmt(summary['return_std'])}"],
             ["latency p50 / p99 / max (µs)", f"{_fmt(lat['p50'])} / {_fmt(lat['p99'])} / {_fmt(lat['max'])}"],
+            ["decision CPU time p50 / p99 (µs)",
+             f"{_fmt(summary['decision_cpu_us']['p50'])} / {_fmt(summary['decision_cpu_us']['p99'])}"],
             ["deadline misses", _fmt(summary["deadline_misses"])],
             ["synaptic ops per decision", _fmt(per["synops"])], ["spikes per decision", _fmt(per["spikes"])],
             ["neuron updates per decision", _fmt(per["neuron_updates"])]]
