@@ -71,3 +71,16 @@ def test_trial_rates_follow_the_task():
 def test_bad_task():
     with pytest.raises(ConfigError, match="window_ms"):
         ReflexTask(window_ms=0)
+
+
+def test_reflex_command(capsys):
+    import json
+
+    from spikeflow.cli import main
+
+    assert main(["control", "reflex", "--trials", "2", "--window-ms", "20", "--json", "-"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["trials"] == 2 and r["task"]["window_ms"] == 20 and r["early_never_later"]
+    assert main(["control", "reflex", "--trials", "2", "--window-ms", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "early: success" in out and "full_window: success" in out
