@@ -60,3 +60,17 @@ def test_run_reports_accuracy_energy_and_writes_chart(model_file, tmp_path, monk
     assert rep["ann_macs"] == 16 * 12 + 12 * 3 and rep["dense_snn_macs"] == (16 * 12 + 12 * 3) * 20
     assert rep["ann_energy_j"]["cpu"] == pytest.approx(rep["ann_macs"] * 8.6e-9)
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # the default clock is real time: 20 steps of the model's dt = 1 ms powered, static power charged over them
+    loihi = PROFILES["loihi"]
+    assert rep["clock"] == "realtime" and rep["powered_s"] == pytest.approx(20e-3)
+    assert rep["static_j"] == pytest.approx(loihi.static_power * 20e-3)
+    assert main(["hw", "run", str(model_file), "--chip", "loihi", "--data", str(tmp_path), "--clock", "afap",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "clock         afap" in out and "inferences/s" in out
+
+
+def test_chips_sources_prints_a_citation_per_figure(capsys):
+    assert main(["hw", "chips", "--sources"]) == 0
+    out = capsys.readouterr().out
+    assert "Table 2: synaptic spike op (min) 23.6 pJ" in out and out.count("\n  e_synop ") == len(PROFILES)

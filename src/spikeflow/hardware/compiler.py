@@ -10,6 +10,7 @@ import nir
 import numpy as np
 
 from spikeflow.errors import HardwareLimitError
+from spikeflow.hardware.corememory import assign_cores, fits, layer_memory
 from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_routes, place
 from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.profiles import ChipProfile, get_profile
@@ -80,6 +81,35 @@ def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
                           hidden, profile.max_hidden_neurons, "shrink the hidden layers")
 
 
+def _check_core_memory(net: FloatNet, profile: ChipProfile) -> None:
+    """One layer per core on chips with per-core memories (Speck): sides, memories and a core for every layer."""
+    nmem, kmem = profile.core_neuron_memory, profile.core_kernel_memory
+    needs, in_shape = [], tuple(net.input_shape)
+    for layer in net.layers:
+        out = tuple(layer.out_shape or (layer.n_out,))
+        for limit, shape, what in (("max_input_side", in_shape, "input"), ("max_output_side", out, "output")):
+            side = max(shape[-2:]) if len(shape) == 3 else 1
+            allowed = getattr(profile, limit)
+            if allowed is not None and side > allowed:
+                raise limit_error(profile, layer.name, limit, f"{what} side {side}", allowed,
+                                  f"downsample (stride or pooling) before {layer.synapse}")
+        need = layer_memory(layer)
+        if not fits(need, nmem, kmem).any():
+            if need[0] > max(nmem):
+                raise limit_error(profile, layer.name, "core_neuron_memory", f"{need[0]} neuron words", max(nmem),
+                                  f"fewer channels or a smaller feature map in {layer.name} (sinabs rounds each "
+                                  "side up to a power of two)")
+            allowed = max(k for n, k in zip(nmem, kmem) if n >= need[0])
+            raise limit_error(profile, layer.name, "core_kernel_memory", f"{need[1]} kernel words", allowed,
+                              f"fewer input/output channels or a smaller kernel in {layer.synapse}")
+        needs.append(need)
+        in_shape = out
+    if len(needs) > profile.cores or assign_cores(needs, nmem, kmem) is None:
+        raise limit_error(profile, net.layers[-1].name, "cores", f"{len(needs)} layers with memories {needs}",
+                          f"{profile.cores} cores (neuron words {list(nmem)}, kernel words {list(kmem)})",
+                          "each layer needs its own core that holds it; merge or shrink layers")
+
+
 def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
     lo, hi = profile.state_range
     for what, arr in (("threshold", q.threshold if q.spiking else None), ("v_reset", q.v_reset),
@@ -114,6 +144,8 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     profile = get_profile(chip) if isinstance(chip, str) else chip
     net = model if isinstance(model, FloatNet) else from_nir(model, dt=dt, reset=reset)
     _check_layer_types(net, profile)
+    if profile.core_neuron_memory is not None:
+        _check_core_memory(net, profile)
     int_layers, layer_maps = [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
