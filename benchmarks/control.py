@@ -49,24 +49,32 @@ def machine() -> dict:
 
 
 def act_latency(policy, env_id: str, steps: int, seed: int = 30_000) -> dict:
-    """Percentiles (µs) of ``policy.act`` over ``steps`` control steps of real episodes."""
+    """Percentiles (µs) of ``policy.act`` over ``steps`` control steps of real episodes: wall time
+    (``perf_counter_ns``; on a loaded machine its tail is time the process was not running) and
+    the thread's CPU time (``thread_time_ns``: the work itself)."""
     from spikeflow.control.envs import make_env
 
     env = make_env(env_id)
     obs, _ = env.reset(seed=seed)
     policy.reset(obs)
-    times = np.empty(steps)
+    wall, cpu = np.empty(steps), np.empty(steps)
+    load = os.getloadavg()[0]
     for k in range(steps):
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         a = policy.act(obs)
-        times[k] = time.perf_counter_ns() - t0
+        wall[k] = time.perf_counter_ns() - t0
+        cpu[k] = time.thread_time_ns() - c0
         obs, _, term, trunc, _ = env.step(a)
         if term or trunc:
             obs, _ = env.reset()
             policy.reset(obs)
-    us = times / 1e3
-    return {"steps": steps, **{f"p{q}": round(float(np.percentile(us, q)), 1) for q in (50, 90, 99, 99.9)},
-            "max": round(float(us.max()), 1)}
+
+    def pct(x):
+        us = x / 1e3
+        return {**{f"p{q}": round(float(np.percentile(us, q)), 1) for q in (50, 90, 99, 99.9)},
+                "max": round(float(us.max()), 1)}
+    return {"steps": steps, "load_average": round(load, 2), "wall": pct(wall), "thread_cpu": pct(cpu)}
 
 
 def same_actions(run: Path, env_id: str, episodes: int) -> dict:
@@ -99,14 +107,29 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--latency-only", action="store_true", help="only measure act() again (entry must exist)")
+    ap.add_argument("--method", default="ppo", choices=["ppo", "convert"])
+    ap.add_argument("--T", type=int, default=32, help="network steps per decision of a converted policy")
     args = ap.parse_args(argv)
     from spikeflow.control.policy import load_policy, read_spec
     from spikeflow.control.train import evaluate_policy, train_policy
 
     mach = machine()
     out = Path(args.out)
+    path = RESULTS / f"control-{args.env}.json"
+    key = args.encoding if args.method == "ppo" else f"convert-T{args.T}"
+    if args.latency_only:
+        data = json.loads(path.read_text())
+        data[key]["act_latency_us_event"] = act_latency(load_policy(out, "event"), args.env, 5000)
+        data[key]["act_latency_command"] = "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(
+            ["benchmarks/control.py", *sys.argv[1:]])
+        path.write_text(json.dumps(data, indent=1) + "\n")
+        print(json.dumps(data[key]["act_latency_us_event"]))
+        return 0
     if not args.eval_only:
-        train_policy(args.env, out, seed=args.seed, encoding=args.encoding, budget=args.budget, progress=True)
+        extra = {"T": args.T} if args.method == "convert" else {}
+        train_policy(args.env, out, seed=args.seed, encoding=args.encoding, budget=args.budget, progress=True,
+                     method=args.method, **extra)
     spec = read_spec(out)
     t0 = time.perf_counter()
     returns = evaluate_policy(load_policy(out, "event"), args.env, episodes=args.episodes)
@@ -115,7 +138,9 @@ def main(argv=None) -> int:
     entry = {
         "command": "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(["benchmarks/control.py", *sys.argv[1:]]),
         "commit": commit(), "machine": mach, "env_id": args.env, "encoding": args.encoding, "seed": args.seed,
-        "method": "PPO, spiking actor (surrogate gradients), ANN critic",
+        "method": "PPO, spiking actor (surrogate gradients), ANN critic" if args.method == "ppo" else
+                  "PPO-trained ReLU actor converted to IF neurons (spikeflow.train.convert), T steps per decision",
+        "training": {k: v for k, v in spec["training"].items() if k != "ppo"},
         "train_wall_s": spec["training"]["wall_s"], "train_env_steps": spec["training"]["steps"],
         "ppo": spec["training"]["ppo"], "network": spec["model"],
         "eval": {"engine": "event", "episodes": args.episodes, "seeds": f"20000..{20000 + args.episodes - 1}",
@@ -123,13 +148,12 @@ def main(argv=None) -> int:
                  "min_return": float(returns.min()), "wall_s": round(eval_s, 1)},
         "event_vs_dense": same_actions(out, args.env, 3),
         "act_latency_us_event": act_latency(load_policy(out, "event"), args.env, 5000),
-        "act_latency_us_dense": act_latency(load_policy(out, "dense"), args.env, 2000),
+        "act_latency_us_dense": act_latency(load_policy(out, "dense"), args.env, 1000),
         "history_last": hist[-1] if hist else None,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"control-{args.env}.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
-    data[args.encoding] = entry
+    data[key] = entry
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(json.dumps(entry["eval"]), json.dumps(entry["act_latency_us_event"]), json.dumps(entry["event_vs_dense"]))
     return 0

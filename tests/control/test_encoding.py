@@ -60,3 +60,24 @@ def test_bad_input_is_a_one_line_error(call):
         call()
     assert isinstance(err.value, (ConfigError, InputError))
     assert "\n" not in str(err.value)
+
+
+def test_sparse_events_are_the_counts():
+    """The policies' fast path gives the events of ``__call__`` (same levels afterwards)."""
+    rng = np.random.default_rng(0)
+    th = np.array([0.5, 0.25, 0.1])
+    a, b = SendOnDelta(th), SendOnDelta(th)
+    a.reset()
+    b.reset()
+    idx, val = np.zeros(6, np.int64), np.zeros(6)
+    x = np.zeros(3)
+    for _ in range(300):
+        x = x + rng.normal(0, 0.3, 3)
+        counts = a(x)
+        m = b.sparse(x, idx, val)
+        dense = np.zeros(6)
+        dense[idx[:m]] = val[:m]
+        np.testing.assert_array_equal(dense, counts)
+        np.testing.assert_array_equal(a.level, b.level)
+    with pytest.raises(InputError, match="NaN"):
+        b.sparse([0.0, np.nan, 0.0], idx, val)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numba
 import numpy as np
 
 from spikeflow.errors import ConfigError, InputError
@@ -37,6 +38,27 @@ def _check_obs(obs, n: int, who: str) -> np.ndarray:
     if not np.all(np.isfinite(obs)):
         raise InputError(f"{who}: observation has NaN/inf values: {obs.tolist()}")
     return obs
+
+
+@numba.njit(cache=True, nogil=True)
+def _sparse_events(obs, th, level, idx, val):
+    """``SendOnDelta.__call__``'s events as (channel, count) pairs; -1 for a non-finite value."""
+    m = 0
+    for i in range(obs.shape[0]):
+        if not np.isfinite(obs[i]):
+            return -1
+    for i in range(obs.shape[0]):
+        n = np.int64(np.trunc(obs[i] / th[i] - level[i]))
+        level[i] += n
+        if n > 0:
+            idx[m] = 2 * i
+            val[m] = n
+            m += 1
+        elif n < 0:
+            idx[m] = 2 * i + 1
+            val[m] = -n
+            m += 1
+    return m
 
 
 class SendOnDelta:
@@ -71,6 +93,17 @@ class SendOnDelta:
         out[1::2] = np.maximum(-n, 0)
         return out
 
+    def sparse(self, obs, idx: np.ndarray, val: np.ndarray) -> int:
+        """The same events as ``__call__``, written as channel indices ``idx[:m]`` (int64) and
+        counts ``val[:m]`` (float64) into preallocated arrays of ``n_channels``; returns ``m``."""
+        obs = np.asarray(obs, dtype=np.float64).reshape(-1)
+        if obs.shape[0] != self.n_obs:
+            raise InputError(f"SendOnDelta: observation must have {self.n_obs} values, got {obs.shape[0]}")
+        m = _sparse_events(obs, self.thresholds, self.level, idx, val)
+        if m < 0:
+            raise InputError(f"SendOnDelta: observation has NaN/inf values: {obs.tolist()}")
+        return m
+
     def config(self) -> dict:
         return {"kind": "events", "thresholds": self.thresholds.tolist()}
 
@@ -88,6 +121,12 @@ class DenseInput:
 
     def reset(self, obs=None) -> None:
         """Nothing to forget (the input has no memory)."""
+
+    def sparse(self, obs, idx: np.ndarray, val: np.ndarray) -> int:
+        """Every channel as ``(idx, val)`` (zeros included): returns ``n_channels``."""
+        val[:] = _check_obs(obs, self.n_obs, "DenseInput")
+        idx[:] = np.arange(self.n_obs)
+        return self.n_obs
 
     def __call__(self, obs) -> np.ndarray:
         return _check_obs(obs, self.n_obs, "DenseInput").copy()

@@ -31,4 +31,8 @@ def build_sequential(spec: dict, model_path: Path):
         actor = actor_from_spec(spec)
         actor.load_state_dict(state)
         return actor.to_sequential()
-    raise ConfigError(f"policy spec: 'model.kind' must be 'spiking_actor', got {kind!r}")
+    if kind == "converted":
+        from spikeflow.control.convert import converted_sequential
+
+        return converted_sequential(spec, state)
+    raise ConfigError(f"policy spec: 'model.kind' must be 'spiking_actor' or 'converted', got {kind!r}")

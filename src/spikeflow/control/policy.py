@@ -82,10 +82,10 @@ class Policy:
         self._reset_network()
 
     def act(self, obs):
-        x = self.encoder(obs)
+        """The action for observation ``obs`` (one decision)."""
         if self.reset_each:
             self._reset_network()
-        y = self._run(x)
+        y = self._run(obs)
         self.last_readout = y
         return self.decoder(y)
 
@@ -101,7 +101,10 @@ class EventPolicy(Policy):
 
         self.engine = EventEngine(graph, dt=float(spec["dt"]))
         self.output = self.engine.graph.outputs[0]
-        self._neurons = self.engine.plan.pop_i[:, 2] != 6  # counts of the input population are its events
+        # neuron updates and spikes of every population but the input's (its counts are its events)
+        self._not_input = (self.engine.plan.pop_i[:, 2] != 6).astype(np.int64)
+        self._idx = np.zeros(self.encoder.n_channels, np.int64)
+        self._val = np.zeros(self.encoder.n_channels, np.float64)
         n = self.steps
         self._ptr1 = np.zeros(2, np.int64)
         self._steps_idx = np.arange(n + 1, dtype=np.int64)
@@ -110,13 +113,13 @@ class EventPolicy(Policy):
     def _reset_network(self) -> None:
         self.engine.reset(1)
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        idx = np.flatnonzero(x)
-        val = x[idx].astype(np.float64)
+    def _run(self, obs) -> np.ndarray:
+        m = self.encoder.sparse(obs, self._idx, self._val)
+        idx, val = self._idx[:m], self._val[:m]
         n = self.steps
         if n == 1:
             ptr = self._ptr1
-            ptr[1] = idx.size
+            ptr[1] = m
         elif self.hold:
             ptr = self._steps_idx * idx.size
             idx, val = np.tile(idx, n), np.tile(val, n)
@@ -124,11 +127,11 @@ class EventPolicy(Policy):
             ptr = np.full(n + 1, idx.size, np.int64)
             ptr[0] = 0
         c = self.engine.counters
-        before_syn, before = int(c[:, 0].sum()), c[self._neurons, 1:].sum(0)
+        before = self._not_input @ c
+        syn0 = c[:, 0].sum()
         y = self.engine.advance_output(n, ptr, idx, val, self.output)
-        d = c[self._neurons, 1:].sum(0) - before
-        self.last_counts = {"synops": int(c[:, 0].sum()) - before_syn, "neuron_updates": int(d[0]),
-                            "spikes": int(d[1])}
+        d = self._not_input @ c - before
+        self.last_counts = {"synops": int(c[:, 0].sum() - syn0), "neuron_updates": int(d[1]), "spikes": int(d[2])}
         return y[-1] if self.decoder.readout == "last" else y.mean(0)
 
 
@@ -148,18 +151,18 @@ class DensePolicy(Policy):
         self.layers = list(self.seq)
         self._spiking = [isinstance(m, NeuronLayer) and m.model.name not in ("li", "cubali") for m in self.layers]
         self._synops = sum(int(np.prod(p.shape)) for n, p in self.seq.named_parameters() if n.endswith("weight"))
-        self._neurons = sum(int(np.prod(m.shape)) for m in self.layers if isinstance(m, NeuronLayer))
+        self._is_neuron = [isinstance(m, NeuronLayer) for m in self.layers]
         self._states = None
 
     def _reset_network(self) -> None:
         self._states = None
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        xt0 = torch.from_numpy(np.asarray(x, np.float64))[None]
+    def _run(self, obs) -> np.ndarray:
+        xt0 = torch.from_numpy(np.asarray(self.encoder(obs), np.float64))[None]
         zero = torch.zeros_like(xt0)
         if self._states is None:
             self._states = [None] * len(self.layers)
-        ys, spikes = [], 0
+        ys, spikes, neurons = [], 0, 0
         with torch.no_grad():
             for s in range(self.steps):
                 xt = xt0 if (s == 0 or self.hold) else zero
@@ -167,9 +170,10 @@ class DensePolicy(Policy):
                     xt, self._states[i] = layer.step(xt, self._states[i])
                     if self._spiking[i]:
                         spikes += int(xt.sum())
+                    if self._is_neuron[i]:
+                        neurons += xt.numel()
                 ys.append(xt[0].numpy().copy())
-        self.last_counts = {"synops": self._synops * self.steps, "neuron_updates": self._neurons * self.steps,
-                            "spikes": spikes}
+        self.last_counts = {"synops": self._synops * self.steps, "neuron_updates": neurons, "spikes": spikes}
         y = np.stack(ys)
         return y[-1] if self.decoder.readout == "last" else y.mean(0)
 

@@ -19,7 +19,7 @@ import torch
 from spikeflow.atomic import atomic_write_text
 from spikeflow.errors import ConfigError
 
-METHODS = ("ppo",)
+METHODS = ("ppo", "convert")
 
 # Per task: PPO settings that reach the task's target here (budget = environment steps).
 PPO_SETTINGS = {
@@ -61,7 +61,8 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
                  budget: Optional[int] = None, progress: bool = True, resume: bool = False, **overrides) -> Path:
     """Train a spiking policy for ``env_id``; returns the run directory (module doc).
 
-    ``method``: ``"ppo"`` (the default and only one: surrogate gradients, the SNN is the actor).
+    ``method``: ``"ppo"`` (default; surrogate gradients, the SNN is the actor) or ``"convert"``
+    (an ANN actor trained by PPO, converted to IF neurons: ``spikeflow.control.convert``; dense input).
     ``budget``: environment steps (default per task in ``PPO_SETTINGS``). ``overrides``: PPO settings.
     """
     from spikeflow.control.encoding import encoder_for
@@ -76,6 +77,13 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
         raise ConfigError(f"train_policy: 'method' must be one of {METHODS}, got {method!r}")
     if budget is not None and not (isinstance(budget, (int, np.integer)) and budget >= 1):
         raise ConfigError(f"train_policy: 'budget' must be an int >= 1 (environment steps), got {budget!r}")
+    if method == "convert":
+        from spikeflow.control.convert import train_converted
+
+        if encoding != "dense":
+            raise ConfigError("train_policy: method='convert' takes encoding='dense' (the converted IF network "
+                              "reads the observation as input current)")
+        return train_converted(env_id, out_dir, seed=seed, budget=budget, progress=progress, **overrides)
     settings = {**PPO_SETTINGS[env_id], **overrides}
     if budget is not None:
         settings["budget"] = int(budget)
