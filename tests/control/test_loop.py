@@ -55,6 +55,14 @@ def test_duration_counts_control_steps_and_restarts_episodes():
     assert len(res.returns) == 2 and res.lengths == [50, 50]  # the third episode is cut off after 20 steps
 
 
+def test_episode_runs_outgrow_the_first_buffers():
+    """Episode counts are open-ended: the per-step arrays grow (4096 first) and keep every step."""
+    env = TargetTracking(length=200)
+    res = run_loop(env, track_policy(), episodes=25, seed=0)
+    assert res.steps == 5000 and len(res.returns) == 25
+    assert np.all(res.latency_ns > 0) and np.all(res.synops == 1)
+
+
 class FakeClock:
     """Nanoseconds that move only when told: the policy's act and the wait advance it."""
 

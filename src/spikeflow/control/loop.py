@@ -226,6 +226,9 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
     if disable_gc:
         gc.collect()
         gc.disable()
+    stop_at = max_steps if max_steps is not None else -1
+    lat, cpu, late, syn, spk, upd, miss = rec.lat, rec.cpu, rec.late, rec.syn, rec.spk, rec.upd, rec.miss
+    cap, k = len(lat), 0
     t_start = clock()
     tick = t_start
     try:
@@ -239,33 +242,35 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
             action = act(obs)
             t1 = clock()
             c1 = cpu_clock()
-            k = rec.n
-            if k == len(rec.lat):
+            if k == cap:
+                rec.n = k
                 rec.grow()
+                lat, cpu, late, syn, spk, upd, miss = rec.lat, rec.cpu, rec.late, rec.syn, rec.spk, rec.upd, rec.miss
+                cap = len(lat)
             counts = policy.last_counts
-            rec.lat[k] = t1 - t0
-            rec.cpu[k] = c1 - c0
-            rec.late[k] = t0 - tick
-            rec.syn[k] = counts["synops"]
-            rec.spk[k] = counts["spikes"]
-            rec.upd[k] = counts["neuron_updates"]
+            lat[k] = t1 - t0
+            cpu[k] = c1 - c0
+            late[k] = t0 - tick
+            syn[k] = counts["synops"]
+            spk[k] = counts["spikes"]
+            upd[k] = counts["neuron_updates"]
             tick += period
             if realtime and t1 > tick:
-                rec.miss[k] = True
-            rec.n = k + 1
+                miss[k] = True
+            k += 1
             obs, reward, terminated, truncated, _ = env.step(action)
-            ep_ret += float(reward)
+            ep_ret += reward
             ep_len += 1
-            if max_steps is not None and rec.n >= max_steps:
+            if k == stop_at:
                 if terminated or truncated:
-                    returns.append(ep_ret)
+                    returns.append(float(ep_ret))
                     lengths.append(ep_len)
                     ep_ret = 0.0
                 break
             if terminated or truncated:
                 if render_episode == ep and len(frames) < max_frames:
                     frames.append(env.render())
-                returns.append(ep_ret)
+                returns.append(float(ep_ret))
                 lengths.append(ep_len)
                 ep += 1
                 ep_ret, ep_len = 0.0, 0
@@ -275,6 +280,7 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
                 policy.reset(obs)
                 tick = clock()
     finally:
+        rec.n = k
         if disable_gc and gc_was:
             gc.enable()
     wall = (clock() - t_start) * 1e-9
@@ -282,7 +288,7 @@ def run_loop(env, policy, *, episodes: Optional[int] = None, duration_s: Optiona
     return LoopResult(returns, lengths, rec.lat[:n].copy(), rec.syn[:n].copy(), rec.spk[:n].copy(),
                       rec.upd[:n].copy(), rec.miss[:n].copy(), rec.late[:n].copy(), rec.cpu[:n].copy(), period_s,
                       bool(realtime), wall,
-                      partial_return=ep_ret, frames=frames)
+                      partial_return=float(ep_ret), frames=frames)
 
 
 def warmup(env, policy, steps: int = 200, seed: int = 0) -> None:
