@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help="wall clock: hold a real deadline of one control period per step and count misses")
     r.add_argument("--spin", action="store_true",
                    help="wall clock: busy-wait for every tick instead of sleeping until 0.2 ms before it "
-                        "(steadier on an idle machine, worse on a busy one)")
+                        "(no sleep between ticks; on a busy machine the loop then loses the CPU more often)")
     r.add_argument("--rt-priority", type=positive_int, default=None, metavar="N",
                    help="wall clock: run the loop under the SCHED_FIFO real-time policy at priority N (1-99; needs "
                         "root or CAP_SYS_NICE)")
