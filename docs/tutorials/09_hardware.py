@@ -6,7 +6,7 @@
 # supported neuron models), maps the layers onto cores, runs the network bit-accurately in
 # integers, and prices the counted work (synaptic operations, neuron updates, spike packets and
 # router hops) with each chip's published energy and time per operation
-# (see [the hardware model](../hardware.md) and [the energy model](../concepts/energy.md)).
+# (see [the hardware model](../hardware.md) and [the energy model](../energy.md)).
 
 # %%
 import os

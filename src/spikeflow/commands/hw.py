@@ -108,7 +108,7 @@ def compile_report(compiled) -> dict:
     for layer, lm, fl in zip(compiled.layers, compiled.mapping.layers, compiled.float_net.layers):
         layers.append({
             "layer": layer.name, "synapse": fl.synapse, "kind": layer.kind, "neurons": layer.n_out,
-            "fan_in_max": int((layer.weight != 0).sum(axis=1).max()), "cores": len(lm.cores),
+            "fan_in_max": int(layer.syn.fan_in().max()), "cores": len(lm.cores),
             "neurons_per_core_max": int(lm.neurons_per_core.max()),
             "neuron_headroom": 1 - float(lm.neurons_per_core.max()) / p.neurons_per_core,
             "axons_per_core_max": int(lm.axons_per_core.max()),
@@ -117,7 +117,7 @@ def compile_report(compiled) -> dict:
             "weight_scale": layer.scale * (1 << layer.weight_shift),
             "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
-            "zero_weights": float((layer.weight == 0).mean()),
+            "zero_weights": (layer.n_out * layer.n_in - layer.syn.nnz()) / (layer.n_out * layer.n_in),
         })
     return {"chip": p.name, "title": p.title, "cores_used": compiled.cores_used, "cores": p.cores,
             "weight_bits": p.weight_bits, "state_bits": p.state_bits, "layers": layers, "violations": []}

@@ -15,6 +15,7 @@ from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_ro
 from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.profiles import ChipProfile, get_profile
 from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+from spikeflow.hardware.synapse import Synapse
 
 
 class QuantizationWarning(UserWarning):
@@ -125,8 +126,9 @@ def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
                               f"scale up the weights of {q.name} or lower its {what}")
 
 
-def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfile) -> None:
-    fan_in = int(mask.sum(axis=1).max()) if mask.size else 0
+def _check_fan_in(syn: Synapse, name: str, synapse: str, profile: ChipProfile) -> None:
+    fan = syn.fan_in()
+    fan_in = int(fan.max()) if fan.size else 0
     for limit in ("max_fan_in", "axons_per_core", "synapses_per_core"):
         allowed = getattr(profile, limit)
         if allowed is not None and fan_in > allowed:
@@ -149,21 +151,20 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     int_layers, layer_maps = [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
-    placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
+    placed = []  # (int layer, core of each neuron, core of each source)
     for layer in net.layers:
         q = quantize_layer(layer, profile, layer_scale(layer, profile))
         _check_ranges(q, profile)
-        mask = q.weight != 0
-        _check_fan_in(mask, layer.name, layer.synapse, profile)
+        _check_fan_in(q.syn, layer.name, layer.synapse, profile)
         if profile.shared_core:
             # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
             core_of = np.zeros(layer.n_out, dtype=np.int64)
-            placed.append((q, mask, core_of, src_core))
+            placed.append((q, core_of, src_core))
             int_layers.append(q)
             src_core, n_cores = core_of, 1
             continue
         lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
-        groups = greedy_cores(mask, profile) if n_cores + lower <= profile.cores else [None] * lower
+        groups = greedy_cores(q.syn, profile) if n_cores + lower <= profile.cores else [None] * lower
         if n_cores + len(groups) > profile.cores:
             needed = n_cores + len(groups)
             raise limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores,
@@ -173,12 +174,12 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
         for k, g in enumerate(groups):
             core_of[g] = n_cores + k
         n_cores += len(groups)
-        placed.append((q, mask, core_of, src_core))
+        placed.append((q, core_of, src_core))
         int_layers.append(q)
         src_core = core_of
     positions = place(n_cores, profile)
-    for q, mask, core_of, src in placed:
-        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(mask, core_of, src, positions)
+    for q, core_of, src in placed:
+        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(q.syn, core_of, src, positions)
         if profile.fan_out_cores is not None:
             onchip = src >= 0
             worst = int(packets[onchip].max()) if onchip.any() else 0

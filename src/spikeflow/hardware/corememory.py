@@ -29,7 +29,8 @@ def layer_memory(layer) -> Tuple[int, int]:
     if layer.conv is not None:
         c_in, (ky, kx), c_out_k = layer.conv.in_channels, layer.conv.kernel, layer.conv.out_channels
     else:  # no convolution (pooling only): each output channel reads its own input channel over its fan-in
-        fan_in = int((layer.weight != 0).sum(axis=1).max()) if layer.weight.size else 1
+        fan = layer.syn.fan_in()
+        fan_in = int(fan.max()) if fan.size else 1
         c_in, ky, kx, c_out_k = c_out, max(fan_in, 1), 1, c_out
     kernel = c_in * 2 ** (_pow2_bits(ky * kx) + _pow2_bits(c_out_k))
     neurons = c_out * 2 ** (_pow2_bits(out_y) + _pow2_bits(out_x))

@@ -23,6 +23,7 @@ import numpy as np
 from spikeflow.errors import ConfigError
 from spikeflow.hardware.engine import RunResult
 from spikeflow.hardware.profiles import DENSE_REFERENCES, ChipProfile
+from spikeflow.runtime.graph import dense_macs as node_macs
 
 CLOCKS = ("realtime", "afap")
 CLOCK_HELP = {"realtime": "real time: each step lasts dt", "afap": "as fast as possible: each step lasts its "
@@ -137,9 +138,19 @@ def dense_macs(compiled, steps: int = 1) -> int:
     """MACs of the network on dense hardware: every synapse once per pass.
 
     ``steps=1`` is the network as an ANN (one pass per inference); ``steps=T`` is the SNN
-    run clock-driven on dense hardware (every synapse every step).
+    run clock-driven on dense hardware (every synapse every step). Each synaptic node counts as a
+    dense accelerator computes it (a convolution: its kernel once per output neuron, not the zeros of
+    its dense matrix; pooling: its window per output).
     """
-    return int(sum(layer.weight.size for layer in compiled.float_net.layers)) * steps
+    return sum(layer_macs(compiled.float_net, layer) for layer in compiled.float_net.layers) * steps
+
+
+def layer_macs(net, layer) -> int:
+    """MACs of one pass through the synaptic nodes of ``layer`` (the runtime's count per node)."""
+    names = layer.synapse.split("+")
+    if net.graph is not None and all(n in net.graph.nodes for n in names):
+        return int(sum(node_macs(net.graph.nodes[n]) for n in names))
+    return layer.syn.macs()
 
 
 def dense_costs(compiled, steps: int = 1) -> Dict[str, float]:
