@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--latency-only", action="store_true", help="only measure act() again (entry must exist)")
-    ap.add_argument("--method", default="ppo", choices=["ppo", "convert"])
+    ap.add_argument("--method", default=None, choices=["ppo", "td3", "convert"])
     ap.add_argument("--T", type=int, default=32, help="network steps per decision of a converted policy")
     args = ap.parse_args(argv)
     from spikeflow.control.policy import load_policy, read_spec
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     mach = machine()
     out = Path(args.out)
     path = RESULTS / f"control-{args.env}.json"
-    key = args.encoding if args.method == "ppo" else f"convert-T{args.T}"
+    key = f"convert-T{args.T}" if args.method == "convert" else args.encoding
     if args.latency_only:
         data = json.loads(path.read_text())
         data[key]["act_latency_us_event"] = act_latency(load_policy(out, "event"), args.env, 5000)
@@ -138,11 +138,13 @@ def main(argv=None) -> int:
     entry = {
         "command": "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(["benchmarks/control.py", *sys.argv[1:]]),
         "commit": commit(), "machine": mach, "env_id": args.env, "encoding": args.encoding, "seed": args.seed,
-        "method": "PPO, spiking actor (surrogate gradients), ANN critic" if args.method == "ppo" else
-                  "PPO-trained ReLU actor converted to IF neurons (spikeflow.train.convert), T steps per decision",
-        "training": {k: v for k, v in spec["training"].items() if k != "ppo"},
+        "method": {"ppo": "PPO, spiking actor (surrogate gradients), ANN critic",
+                   "td3": "TD3, spiking actor (surrogate gradients), ANN twin critics",
+                   "ppo-ann+convert": "PPO-trained ReLU actor converted to IF neurons (spikeflow.train.convert), "
+                                      "T steps per decision"}[spec["training"]["method"]],
+        "training": spec["training"],
         "train_wall_s": spec["training"]["wall_s"], "train_env_steps": spec["training"]["steps"],
-        "ppo": spec["training"]["ppo"], "network": spec["model"],
+        "network": spec["model"],
         "eval": {"engine": "event", "episodes": args.episodes, "seeds": f"20000..{20000 + args.episodes - 1}",
                  "mean_return": round(float(returns.mean()), 2), "std_return": round(float(returns.std()), 2),
                  "min_return": float(returns.min()), "wall_s": round(eval_s, 1)},

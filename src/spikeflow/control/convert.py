@@ -87,8 +87,10 @@ def _calibration(env_id: str, actor: ANNActor, episodes: int, seed: int) -> torc
 
 
 def train_converted(env_id: str, out_dir, *, seed: int = 0, budget=None, progress: bool = True, T: int = 32,
-                    **overrides) -> Path:
-    """PPO-train an ANN actor, convert it to IF neurons, write the run directory (as ``train_policy``)."""
+                    ann_episodes: int = 100, **overrides) -> Path:
+    """PPO-train an ANN actor, convert it to IF neurons, write the run directory (as ``train_policy``).
+
+    ``ann_episodes``: evaluation episodes of the ANN itself (its mean return goes in the spec)."""
     from spikeflow.control.encoding import DenseInput
     from spikeflow.control.envs import env_info, n_actions, observation_scale
     from spikeflow.control.ppo import PPOConfig, train_ppo
@@ -125,8 +127,8 @@ def train_converted(env_id: str, out_dir, *, seed: int = 0, budget=None, progres
         actor.load_state_dict(best)
     from spikeflow.control.ppo import evaluate_actor
 
-    ann_return = evaluate_actor(env_id, actor, encoders[0], 100, seed=20_000, continuous=False)
-    calib = _calibration(env_id, actor, 5, seed=50_000 + seed)
+    ann_return = evaluate_actor(env_id, actor, encoders[0], ann_episodes, seed=20_000, continuous=False)
+    calib = _calibration(env_id, actor, min(5, ann_episodes), seed=50_000 + seed)
     ann = Classifier(nn.Sequential(*actor.raw_layers()), {"arch": "mlp", "neuron": "relu", "encoding": "none"})
     snn_model = convert(ann, calib, T=T, v_init=0.0)
     seq = _sequential(n_obs, n_out, cfg.hidden, info.dt / T)
@@ -139,7 +141,7 @@ def train_converted(env_id: str, out_dir, *, seed: int = 0, budget=None, progres
             "nir": "policy.nir", "weights": "model.pt",
             "training": {"method": "ppo-ann+convert", "seed": seed, "ppo": cfg.to_dict(), "wall_s": round(wall, 1),
                          "steps": history[-1]["steps"] if history else 0, "torch_threads": 1,
-                         "ann_mean_return_100": ann_return}}
+                         "ann_mean_return": ann_return, "ann_episodes": ann_episodes}}
     write_run(out_dir, spec, seq, seq, {"env_id": env_id, "route": "convert"})
     atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
     return out_dir

@@ -10,7 +10,8 @@ Per decision: the encoder turns the observation into input (send-on-delta event 
 observation itself), the network runs ``steps_per_decision`` steps (input held over them, or given
 at the first step only; reset before each decision when the spec says so), and the decoder reads
 the readout of the last step (``readout="last"``) or its mean over the steps (``"mean"``):
-``argmax`` (discrete actions) or ``clip`` (``clip(gain * y, low, high)``, continuous).
+``argmax`` (discrete actions), ``clip`` (``clip(gain * y, low, high)``) or ``tanh``
+(``gain * tanh(y)``) for continuous actions.
 """
 
 from __future__ import annotations
@@ -49,15 +50,17 @@ class Decoder:
     def __init__(self, config: dict):
         self.kind = config.get("kind")
         self.readout = config.get("readout", "last")
-        if self.kind not in ("argmax", "clip") or self.readout not in ("last", "mean"):
+        if self.kind not in ("argmax", "clip", "tanh") or self.readout not in ("last", "mean"):
             raise ConfigError(f"policy spec: 'decoder' must have kind argmax|clip and readout last|mean, got {config}")
-        if self.kind == "clip":
+        if self.kind in ("clip", "tanh"):
             self.gain = np.asarray(config["gain"], np.float64)
             self.low, self.high = np.asarray(config["low"], np.float64), np.asarray(config["high"], np.float64)
 
     def __call__(self, y: np.ndarray):
         if self.kind == "argmax":
             return int(np.argmax(y))
+        if self.kind == "tanh":
+            return np.clip(self.gain * np.tanh(y), self.low, self.high)
         return np.clip(self.gain * y, self.low, self.high)
 
 

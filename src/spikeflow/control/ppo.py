@@ -249,7 +249,7 @@ def train_ppo(env_id: str, actor, encoders, cfg: PPOConfig, *, seed: int, contin
 
 
 def evaluate_actor(env_id, actor, encoder, episodes: int, *, seed: int, continuous: bool, gain=None,
-                   bounds=None) -> float:
+                   bounds=None, squash: str = "clip") -> float:
     """Mean return of the torch actor's deterministic policy over ``episodes`` run side by side."""
     from spikeflow.control.encoding import make_encoder
     from spikeflow.control.envs import make_env
@@ -276,7 +276,12 @@ def evaluate_actor(env_id, actor, encoder, episodes: int, *, seed: int, continuo
             for i, env in enumerate(envs):
                 if done[i]:
                     continue
-                act = np.clip(gain * y[i], bounds[0], bounds[1]) if continuous else int(np.argmax(y[i]))
+                if not continuous:
+                    act = int(np.argmax(y[i]))
+                elif squash == "tanh":
+                    act = gain * np.tanh(y[i])
+                else:
+                    act = np.clip(gain * y[i], bounds[0], bounds[1])
                 obs, r, term, trunc, _ = env.step(act)
                 total[i] += r
                 roll.obs[i] = obs

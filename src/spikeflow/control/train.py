@@ -19,7 +19,7 @@ import torch
 from spikeflow.atomic import atomic_write_text
 from spikeflow.errors import ConfigError
 
-METHODS = ("ppo", "convert")
+METHODS = ("ppo", "td3", "convert")
 
 # Per task: PPO settings that reach the task's target here (budget = environment steps).
 PPO_SETTINGS = {
@@ -61,7 +61,8 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
                  budget: Optional[int] = None, progress: bool = True, resume: bool = False, **overrides) -> Path:
     """Train a spiking policy for ``env_id``; returns the run directory (module doc).
 
-    ``method``: ``"ppo"`` (default; surrogate gradients, the SNN is the actor) or ``"convert"``
+    ``method``: ``"ppo"`` (default for discrete actions; surrogate gradients, the SNN is the actor),
+    ``"td3"`` (default for continuous actions; the SNN is the actor, ``spikeflow.control.td3``) or ``"convert"``
     (an ANN actor trained by PPO, converted to IF neurons: ``spikeflow.control.convert``; dense input).
     ``budget``: environment steps (default per task in ``PPO_SETTINGS``). ``overrides``: PPO settings.
     """
@@ -72,7 +73,7 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
     from spikeflow.train.checkpoint import has_checkpoint, read_checkpoint, write_checkpoint
 
     info = env_info(env_id)
-    method = method or "ppo"
+    method = method or ("td3" if info.continuous else "ppo")
     if method not in METHODS:
         raise ConfigError(f"train_policy: 'method' must be one of {METHODS}, got {method!r}")
     if budget is not None and not (isinstance(budget, (int, np.integer)) and budget >= 1):
@@ -84,6 +85,9 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
             raise ConfigError("train_policy: method='convert' takes encoding='dense' (the converted IF network "
                               "reads the observation as input current)")
         return train_converted(env_id, out_dir, seed=seed, budget=budget, progress=progress, **overrides)
+    if method == "td3":
+        return _train_td3(env_id, Path(out_dir), seed=seed, encoding=encoding, budget=budget, progress=progress,
+                          **overrides)
     settings = {**PPO_SETTINGS[env_id], **overrides}
     if budget is not None:
         settings["budget"] = int(budget)
@@ -119,6 +123,44 @@ def train_policy(env_id: str, out_dir, *, seed: int = 0, encoding: str = "events
         actor.load_state_dict(best)
     spec = _spec(env_id, actor, encoders[0], info.continuous, gain, bounds)
     spec["training"] = {"method": "ppo", "seed": seed, "ppo": cfg.to_dict(), "wall_s": round(wall, 1),
+                        "steps": history[-1]["steps"] if history else 0, "torch_threads": 1}
+    write_run(out_dir, spec, actor, actor.to_sequential(), {"env_id": env_id, "encoding": encoding})
+    atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
+    return out_dir
+
+
+def _train_td3(env_id: str, out_dir: Path, *, seed: int, encoding: str, budget, progress: bool, **overrides) -> Path:
+    from spikeflow.control.encoding import encoder_for
+    from spikeflow.control.envs import action_bounds, env_info, n_actions, observation_scale
+    from spikeflow.control.network import SpikingActor
+    from spikeflow.control.td3 import TD3Config, train_td3
+
+    info = env_info(env_id)
+    if not info.continuous:
+        raise ConfigError(f"train_policy: method='td3' needs continuous actions; {env_id} has discrete ones")
+    unknown = set(overrides) - set(TD3Config.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"train_policy: unknown TD3 setting(s) {sorted(unknown)}")
+    cfg = TD3Config(**overrides)
+    if budget is not None:
+        cfg.budget = int(budget)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    scale = observation_scale(env_id)
+    enc = encoder_for(env_id, encoding)
+    actor = SpikingActor(len(scale), n_actions(env_id), encoding=encoding, dt=info.dt, scale=scale,
+                         thresholds=getattr(enc, "thresholds", None), hidden=cfg.hidden, seed=seed)
+    bounds = action_bounds(env_id)
+    gain = bounds[1]
+    t0 = time.perf_counter()
+    best, history = train_td3(env_id, actor, enc, cfg, seed=seed, gain=gain, target=_stop_at(env_id),
+                              progress=progress)
+    wall = time.perf_counter() - t0
+    if best is not None:
+        actor.load_state_dict(best)
+    spec = _spec(env_id, actor, enc, True, gain, bounds)
+    spec["decoder"]["kind"] = "tanh"
+    spec["training"] = {"method": "td3", "seed": seed, "td3": cfg.to_dict(), "wall_s": round(wall, 1),
                         "steps": history[-1]["steps"] if history else 0, "torch_threads": 1}
     write_run(out_dir, spec, actor, actor.to_sequential(), {"env_id": env_id, "encoding": encoding})
     atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
