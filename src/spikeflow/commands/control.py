@@ -166,6 +166,7 @@ def run_run(args) -> int:
             per = res.per_decision()
             compare[key] = {"run": str(run), "synops": per["synops"], "spikes": per["spikes"],
                             "neuron_updates": per["neuron_updates"],
+                            "energy_per_decision_j": res.energy_per_decision(profile)["total_j"],
                             "return_mean": float(sum(res.returns) / len(res.returns)) if res.returns else None}
         summary["compare"] = compare
     if args.report:
@@ -210,7 +211,7 @@ def _text(s: dict) -> str:
                      f"(synops {e['synops_j'] * 1e9:.4g} nJ + updates {e['updates_j'] * 1e9:.4g} nJ)")
     for name, c in (s.get("compare") or {}).items():
         lines.append(f"  {name:>8} input: {c['synops']:.2f} synaptic ops / decision, {c['spikes']:.2f} spikes, "
-                     f"return {_f(c['return_mean'])}  ({c['run']})")
+                     f"{c['energy_per_decision_j'] * 1e9:.4g} nJ, return {_f(c['return_mean'])}  ({c['run']})")
     lines.append(f"load average {s['machine']['load_average']}")
     if s.get("report"):
         lines.append(f"report: {s['report']}")

@@ -110,9 +110,12 @@ def write_report(out_dir, title: str, summary: dict, result, frames=(), compare:
         sections.append({"heading": "One episode", "images": [gif.name]})
     sections.append({"heading": "Figures", "images": _plots(result, out)})
     if compare:
-        table = [["encoding", "run", "synaptic ops / decision", "spikes / decision", "return mean"]]
+        chip = (summary.get("energy_per_decision") or {}).get("chip", "")
+        table = [["encoding", "run", "synaptic ops / decision", "spikes / decision",
+                  f"energy / decision on {chip} (nJ)", "return mean"]]
         for name, c in compare.items():
-            table.append([name, c["run"], _fmt(c["synops"]), _fmt(c["spikes"]), _fmt(c["return_mean"])])
+            table.append([name, c["run"], _fmt(c["synops"]), _fmt(c["spikes"]),
+                          _fmt(c.get("energy_per_decision_j", 0.0) * 1e9), _fmt(c["return_mean"])])
         sections.append({"heading": "Event vs dense input", "table": table,
                          "text": "Same task, same seeded episodes, simulated time."})
     return html_report(out / "index.html", title, sections)
