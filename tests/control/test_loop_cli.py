@@ -102,3 +102,41 @@ def test_compare_event_and_dense_input_of_a_hand_built_run(tmp_path, capsys):
     assert set(c) == {"events", "dense"} and s["encoding"] == "events"
     assert c["dense"]["synops"] == 8.0  # 4 observation values x 2 synapses, every decision
     assert c["events"]["synops"] < 8.0 and c["events"]["synops"] == s["per_decision"]["synops"]
+
+
+@pytest.fixture
+def trained_format_run(tmp_path):
+    """A run folder in the trained-policy format (``policy.json`` + ``policy.nir``) whose network is the
+    optimal move of Track1D-v0: readout (-d, 0, d) of the observation d = target - position, argmax."""
+    import nir
+    import numpy as np
+
+    from spikeflow.ir import write
+
+    run = tmp_path / "trained-format"
+    run.mkdir()
+    nodes = {"input": nir.Input(input_type=np.array([1])),
+             "fc": nir.Linear(weight=np.array([[-1.0], [0.0], [1.0]])),
+             "li": nir.LI(tau=np.full(3, 1e-9), r=np.ones(3), v_leak=np.zeros(3)),  # memoryless: readout = input
+             "output": nir.Output(output_type=np.array([3]))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "li"), ("li", "output")], metadata={"dt": 1e-3})
+    write(graph, run / "policy.nir")
+    spec = {"env_id": "Track1D-v0", "dt": 1e-3, "steps_per_decision": 1, "encoding": {"kind": "dense", "n_obs": 1},
+            "decoder": {"kind": "argmax", "readout": "last"}, "n_in": 1, "n_out": 3, "model": {}}
+    (run / "policy.json").write_text(json.dumps(spec))
+    return run
+
+
+def test_a_trained_format_run_goes_through_the_loop(trained_format_run, capsys):
+    capsys.readouterr()
+    assert main(["control", "run", str(trained_format_run), "--episodes", "1", "--seed", "2", "--warmup", "0",
+                 "--json", "-"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    env = TargetTracking()
+    env.reset(seed=2)
+    assert s["returns"] == [float(optimal_return(env.offsets, env.length))]
+    assert s["env"] == "Track1D-v0" and s["encoding"] == "dense" and s["rate_hz"] == pytest.approx(1000.0)
+    assert s["per_decision"]["synops"] == 2.0  # one input value, two non-zero weights
+    for argv, words in ((["--env", "CartPole-v1"], "controls Track1D-v0"), (["--encoding", "events"], "--encoding")):
+        assert main(["control", "run", str(trained_format_run), "--episodes", "1", *argv]) == 2
+        assert words in capsys.readouterr().err
