@@ -32,6 +32,8 @@ POLICIES = ("track-sign", "cartpole-linear")
 
 @dataclass(frozen=True)
 class PolicySpec:
+    """What the loop reads of a policy: its environment, network step ``dt`` (s), steps per decision,
+    input encoding and output decoding."""
     env_id: str
     dt: float = 1e-3
     steps_per_decision: int = 1
@@ -210,10 +212,12 @@ def write_handbuilt(run_dir, name: str, encoding: str = "events") -> Path:
 
 
 def is_handbuilt(run_dir) -> bool:
+    """Whether ``run_dir`` holds a hand-built policy (``handbuilt.json``)."""
     return (Path(run_dir) / HANDBUILT_FILE).is_file()
 
 
 def read_handbuilt(run_dir) -> dict:
+    """The ``handbuilt.json`` of a run folder, checked (a ``CheckpointError`` names the file otherwise)."""
     path = Path(run_dir) / HANDBUILT_FILE
     try:
         meta = json.loads(path.read_text())
@@ -225,6 +229,7 @@ def read_handbuilt(run_dir) -> dict:
 
 
 def load_handbuilt(run_dir, engine: str = "event", encoding: str | None = None) -> SpikingPolicy:
+    """The hand-built policy of a run folder on ``engine``, with ``encoding`` where it has both."""
     meta = read_handbuilt(run_dir)
     if meta["policy"] == "track-sign":
         if encoding not in (None, "events"):

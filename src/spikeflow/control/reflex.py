@@ -32,6 +32,7 @@ EVENT_DTYPE = [("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)
 
 @dataclass(frozen=True)
 class ReflexTask:
+    """The reflex task's timing (ms) and event rates (Hz); see the module docstring."""
     window_ms: int = 50
     onset_min_ms: int = 100
     onset_max_ms: int = 400

@@ -15,6 +15,7 @@ from spikeflow.errors import CheckpointError, ConfigError
 
 
 def known_envs() -> list:
+    """Environment ids ``control run`` accepts: the toy task and the trained tasks."""
     try:
         from spikeflow.control.envs import ENVS
     except ImportError:  # the trained tasks are not in this build: CartPole is still known
@@ -23,6 +24,7 @@ def known_envs() -> list:
 
 
 def make_control_env(env_id: str, seed=None, render_mode=None):
+    """The environment ``env_id`` (a ``ConfigError`` naming ``--env`` for an unknown one)."""
     if env_id not in known_envs():
         raise ConfigError(f"--env: unknown environment {env_id!r}; known: {', '.join(known_envs())}")
     if render_mode == "rgb_array":
