@@ -73,6 +73,16 @@ def test_bad_input_is_one_line(track_run, capsys, argv, words):
     assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
 
 
+def test_spin_under_real_time_priority_is_refused_when_the_kernel_caps_it(track_run, capsys, monkeypatch):
+    from spikeflow.control import loop
+
+    monkeypatch.setattr(loop, "rt_runtime_cap", lambda: 0.95)
+    argv = ["control", "run", str(track_run), "--realtime", "--spin", "--rt-priority", "5", "--duration", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "5% of every second" in err[0]
+
+
 def test_a_folder_without_a_policy_is_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["control", "run", str(tmp_path / "empty"), "--episodes", "1"]) == 2

@@ -140,6 +140,13 @@ def run_run(args) -> int:
     for flag, value in (("--rt-priority", args.rt_priority), ("--spin", args.spin or None)):
         if value is not None and not args.realtime:
             raise ConfigError(f"{flag} applies to the wall-clock loop only; add --realtime")
+    if args.spin and args.rt_priority is not None:
+        from spikeflow.control import loop
+
+        cap = loop.rt_runtime_cap()
+        if cap is not None and cap < 1.0:
+            raise ConfigError(f"--spin with --rt-priority: a real-time task that never sleeps is stopped by the kernel "
+                              f"for {(1 - cap) * 100:.0f}% of every second (sched_rt_runtime_us); use one of the two")
     policy, env_id, result, frames = _measure(args.run, args.env, args, args.realtime, args.report is not None,
                                               args.encoding)
     summary = result.summary(profile)

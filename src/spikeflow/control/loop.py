@@ -66,6 +66,17 @@ def realtime_priority(priority: Optional[int]):
         os.sched_setscheduler(0, old_policy, old_param)
 
 
+def rt_runtime_cap() -> Optional[float]:
+    """The share of each second a real-time task may run (Linux ``sched_rt_runtime_us`` over its period),
+    or None when unlimited or unknown."""
+    try:
+        runtime = int(open("/proc/sys/kernel/sched_rt_runtime_us").read())
+        period = int(open("/proc/sys/kernel/sched_rt_period_us").read())
+    except (OSError, ValueError):
+        return None
+    return None if runtime < 0 or period <= 0 else runtime / period
+
+
 def spec_value(spec, key: str, default=None):
     """A field of a policy spec, a mapping or an object with attributes."""
     if spec is None:
