@@ -48,13 +48,14 @@ def test_report_has_a_gif_and_plots(track_run, tmp_path, capsys):
     assert s["env"] == "Track1D-v0" and s["compare"]["events"]["synops"] == 1.0
 
 
-def test_realtime_short_run_counts_misses(track_run, capsys):
+def test_realtime_short_run_counts_misses(track_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["control", "run", str(track_run), "--realtime", "--duration", "0.05", "--warmup", "5",
-                 "--json", "-"]) == 0
+                 "--json", "-", "--report", str(tmp_path / "rep")]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["mode"] == "wall-clock" and s["steps"] == 50
     assert 0 <= s["deadline_misses"] <= 50 and s["start_late_us"]["max"] >= 0
+    assert (tmp_path / "rep" / "deadlines.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("argv, words", [

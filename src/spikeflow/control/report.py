@@ -73,6 +73,23 @@ def _plots(result, out: Path) -> list:
         a2.set_xlabel("control step")
         _save(fig, out / "activity.png")
         names.append("activity.png")
+    if result.realtime and result.steps:
+        t_s = np.arange(result.steps) * result.period_s
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot(t_s, np.maximum(result.start_late_ns / 1e3, 0.1), lw=0.6, label="step start after its tick")
+        ax.plot(t_s, np.maximum(result.latency_ns / 1e3, 0.1), lw=0.6, label="decision latency")
+        miss = np.flatnonzero(result.missed)
+        if len(miss):
+            ax.plot(t_s[miss], np.full(len(miss), result.period_s * 1e6), "r|", ms=8,
+                    label=f"deadline misses ({len(miss)})")
+        ax.axhline(result.period_s * 1e6, color="r", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel("control time (s): step x period")
+        ax.set_ylabel("µs")
+        ax.set_title("deadlines")
+        ax.legend(fontsize=7)
+        _save(fig, out / "deadlines.png")
+        names.append("deadlines.png")
     return names
 
 
