@@ -105,7 +105,8 @@ def main(argv=None):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", QuantizationWarning)
-                compiled = compile_network(graph, prof, calibration=calib)
+                # Lossy layers are compiled and reported (precision below) rather than refused.
+                compiled = compile_network(graph, prof, calibration=calib, allow_lossy=True)
         except HardwareLimitError as err:
             results["chips"][name] = {"fits": False, "error": str(err)}
             print(f"{name:11s} does not fit: {err}")
@@ -120,6 +121,7 @@ def main(argv=None):
             "ann_energy_j": ev.dense_j, "ann_macs": ev.dense_macs,
             "dense_snn_energy_j": ev.dense_snn_j, "dense_snn_macs": ev.dense_snn_macs,
             "warnings": [str(w.message) for w in caught], "seconds": time.time() - t0,
+            "precision": [p.to_dict() for p in compiled.precision],
         }
         energy_chart(ev, prof.title, os.path.join(args.out, f"energy_{name}.png"))
         print(f"{name:11s} cores {compiled.cores_used:4d}  float {ev.float_accuracy:.2%}  int {ev.int_accuracy:.2%}  "
@@ -133,12 +135,12 @@ def main(argv=None):
         prof = dataclasses.replace(PROFILES["loihi"], name=f"loihi-w{bits}", weight_bits=bits)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", QuantizationWarning)
-            compiled = compile_network(graph, prof, calibration=calib)
+            compiled = compile_network(graph, prof, calibration=calib, allow_lossy=True)  # the sweep measures loss
         ev = evaluate(compiled, batches(x_te, y_te), progress=False, clock="afap")
         results["loihi_weight_bits"][bits] = {
             "float_accuracy": ev.float_accuracy, "int_accuracy": ev.int_accuracy,
             "spike_agreement": ev.spike_agreement, "energy_j": ev.cost.energy_j,
-            "warnings": [str(w.message) for w in caught]}
+            "warnings": [str(w.message) for w in caught], "precision": [p.to_dict() for p in compiled.precision]}
         print(f"loihi {bits}-bit weights: float {ev.float_accuracy:.2%}  int {ev.int_accuracy:.2%}  "
               f"spike agreement {ev.spike_agreement:.4%}  warnings {len(caught)}")
     atomic_write_text(os.path.join(args.out, "results.json"), json.dumps(results, indent=2))

@@ -20,6 +20,7 @@ from scipy import sparse
 from spikeflow.errors import InputError, ShapeError
 from spikeflow.hardware.network import FloatNet, float_reference
 from spikeflow.hardware.quantize import IntLayer
+from spikeflow.hardware.recurrent import wide_syn
 from spikeflow.runtime.dense import DenseEngine
 
 
@@ -86,6 +87,11 @@ class RunResult:
     packets_local: np.ndarray  # [T, B, n_cores] packets delivered inside the sending core
     hops: np.ndarray  # [T, B, n_cores] router hops of packets, by destination core
     max_route: np.ndarray  # [T, B] longest route (hops) of any packet in the step
+    # Several chips: packets that cross to another chip and chip-to-chip links crossed, by destination core,
+    # and the most links any packet of the step crosses (zeros on one chip).
+    interchip: np.ndarray | None = None  # [T, B, n_cores]
+    chip_hops: np.ndarray | None = None  # [T, B, n_cores]
+    max_chip_route: np.ndarray | None = None  # [T, B]
 
 
 def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
@@ -101,21 +107,33 @@ def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
 
 
 def run_integer(compiled, x: np.ndarray) -> RunResult:
-    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]``."""
+    """Run ``compiled`` (a ``CompiledNetwork``) on spikes ``x [T, B, n_in]``.
+
+    A recurrent layer's sources are its inputs followed by its own neurons, whose spikes of the
+    previous step (none at step 0) arrive with the chip's one-step delay.
+    """
     layers, maps = compiled.layers, compiled.mapping.layers
     s = check_events(x, layers[0].n_in)
     T, B = s.shape[:2]
     C = compiled.mapping.n_cores
     cnt = {k: np.zeros((T, B, C), dtype=np.int64) for k in
-           ("synops", "act", "inact", "spikes", "local", "hops")}
+           ("synops", "act", "inact", "spikes", "local", "hops", "interchip", "chip_hops")}
     max_route = np.zeros((T, B), dtype=np.int64)
+    max_chip = np.zeros((T, B), dtype=np.int64)
     records = []
     cur = s
     for layer, lm in zip(layers, maps):
-        syn, nz = layer.syn, layer.syn.nonzero()  # weights, and the same synapses with weight 1
-        reach = lm.syn_per_core > 0  # [cores_L, n_in]: source i sends one packet to each core it reaches
-        # [n_in, 2 cores_L]: hops and local deliveries of one spike of each source, by destination core.
-        routes = np.ascontiguousarray(np.concatenate([reach * lm.dist, reach & (lm.dist == 0)]).T.astype(np.float64))
+        recurrent = getattr(layer, "rec_weight", None) is not None
+        syn = wide_syn(layer)  # sources: the layer's inputs, then (recurrent) its own neurons
+        nz = syn.nonzero()  # the same synapses with weight 1
+        reach = lm.syn_per_core > 0  # [cores_L, n_src]: source i sends one packet to each core it reaches
+        chip_dist = lm.chip_dist if lm.chip_dist is not None else np.zeros_like(lm.dist)
+        # [n_src, 4 cores_L]: mesh hops, local deliveries, chip links crossed and packets crossing chips of one
+        # spike of each source, by destination core.
+        routes = np.ascontiguousarray(np.concatenate([
+            reach * lm.dist, reach & (lm.dist == 0) & (chip_dist == 0), reach * chip_dist, reach & (chip_dist > 0),
+        ]).T.astype(np.float64))
+        src_max_chip = lm.src_max_chip if lm.src_max_chip is not None else np.zeros(syn.n_in, dtype=np.int64)
         nc = len(lm.cores)
         v = np.broadcast_to(layer.v_leak, (B, layer.n_out)).copy()
         rest = layer.v_leak
@@ -123,18 +141,23 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
         to_core = sparse.csr_matrix((np.ones(layer.n_out, dtype=np.int64), (col, np.arange(layer.n_out))),
                                     shape=(nc, layer.n_out))  # [cores_L, n_out]: sums a layer's neurons per core
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
+        z = np.zeros((B, layer.n_out), dtype=np.int64)
         for t in range(T):
-            st = cur[t]
+            st = np.concatenate([cur[t], z], axis=1) if recurrent else cur[t]
             active = np.flatnonzero(st.any(axis=0))
             i_syn = np.rint(syn.apply(st)).astype(np.int64) << layer.weight_shift
             received = np.rint(nz.apply(st)).astype(np.int64)  # events reaching each neuron = its synaptic ops
-            hops, local = np.split(np.rint(sparse.csr_matrix(st.astype(np.float64)) @ routes).astype(np.int64), 2,
-                                   axis=1)
+            hops, local, chip_hops, interchip = np.split(
+                np.rint(sparse.csr_matrix(st.astype(np.float64)) @ routes).astype(np.int64), 4, axis=1)
             cnt["synops"][t][:, lm.cores] += (to_core @ received.T).T
             cnt["hops"][t][:, lm.cores] += hops
             cnt["local"][t][:, lm.cores] += local
+            cnt["chip_hops"][t][:, lm.cores] += chip_hops
+            cnt["interchip"][t][:, lm.cores] += interchip
             if active.size:
-                max_route[t] = np.maximum(max_route[t], ((st[:, active] > 0) * lm.src_max_dist[active]).max(axis=1))
+                fired = st[:, active] > 0
+                max_route[t] = np.maximum(max_route[t], (fired * lm.src_max_dist[active]).max(axis=1))
+                max_chip[t] = np.maximum(max_chip[t], (fired * src_max_chip[active]).max(axis=1))
             is_active = ((received > 0) | (v != rest) | (layer.bias != 0)).astype(np.int64)
             z, v = int_step(layer, v, i_syn)
             out[t] = z
@@ -148,4 +171,5 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     output = records[-1] if last.spiking else records[-1].astype(np.float64) * last.scale
     return RunResult(output=output, layer_spikes=records, synops=cnt["synops"], updates_active=cnt["act"],
                      updates_inactive=cnt["inact"], spikes=cnt["spikes"], packets_local=cnt["local"],
-                     hops=cnt["hops"], max_route=max_route)
+                     hops=cnt["hops"], max_route=max_route, interchip=cnt["interchip"], chip_hops=cnt["chip_hops"],
+                     max_chip_route=max_chip)

@@ -28,6 +28,9 @@ def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
 def _concat(results):
     keys = ("synops", "updates_active", "updates_inactive", "spikes", "packets_local", "hops")
     merged = {k: np.concatenate([getattr(r, k) for r in results], axis=1) for k in keys}
+    for k in ("interchip", "chip_hops", "max_chip_route"):
+        if all(getattr(r, k) is not None for r in results):
+            merged[k] = np.concatenate([getattr(r, k) for r in results], axis=1)
     return RunResult(output=np.concatenate([r.output for r in results], axis=1), layer_spikes=[],
                      max_route=np.concatenate([r.max_route for r in results], axis=1), **merged)
 
@@ -44,6 +47,7 @@ class Evaluation:
     dense_macs: int = 0
     dense_snn_j: Dict[str, float] = field(default_factory=dict)  # the SNN clock-driven on dense hardware (T passes)
     dense_snn_macs: int = 0
+    steps: int = 0  # time steps per sample
 
 
 def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
@@ -76,9 +80,10 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
                       int_accuracy=float((i_pred == labels).mean()),
                       prediction_agreement=float((f_pred == i_pred).mean()),
                       spike_agreement=same / total if total else 1.0,
-                      cost=chip_cost(merged, compiled.profile, clock, compiled.float_net.dt),
+                      cost=chip_cost(merged, compiled.profile, clock, compiled.float_net.dt, compiled.board),
                       dense_j=dense_costs(compiled, 1), dense_macs=dense_macs(compiled, 1),
-                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps))
+                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps),
+                      steps=steps)
 
 
 def energy_chart(ev: Evaluation, chip_title: str, path) -> None:

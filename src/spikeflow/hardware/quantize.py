@@ -39,6 +39,7 @@ class IntLayer(LayerShape):
     state_max: int
     overflow: str
     syn: Synapse | None = None  # the integer synapse (DenseSynapse(weight) or an int64 ConvSynapse)
+    rec_weight: np.ndarray | None = None  # [n_out, n_out] int64: weights of the previous step's own spikes
 
     def __post_init__(self):
         self._link_synapse()
