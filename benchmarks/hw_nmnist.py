@@ -110,7 +110,7 @@ def main(argv=None):
             results["chips"][name] = {"fits": False, "error": str(err)}
             print(f"{name:11s} does not fit: {err}")
             continue
-        ev = evaluate(compiled, batches(x_te, y_te))
+        ev = evaluate(compiled, batches(x_te, y_te), clock="afap")  # as its committed results were made
         c = ev.cost
         results["chips"][name] = {
             "fits": True, "cores_used": compiled.cores_used, "float_accuracy": ev.float_accuracy,
@@ -134,7 +134,7 @@ def main(argv=None):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", QuantizationWarning)
             compiled = compile_network(graph, prof, calibration=calib)
-        ev = evaluate(compiled, batches(x_te, y_te), progress=False)
+        ev = evaluate(compiled, batches(x_te, y_te), progress=False, clock="afap")
         results["loihi_weight_bits"][bits] = {
             "float_accuracy": ev.float_accuracy, "int_accuracy": ev.int_accuracy,
             "spike_agreement": ev.spike_agreement, "energy_j": ev.cost.energy_j,

@@ -58,6 +58,7 @@ API_MODULES = [
     ("spikeflow.train.convert", "ANN to SNN conversion"),
     ("spikeflow.sim", "Large networks (spikeflow.sim)"),
     ("spikeflow.metrics", "Metrics"),
+    ("spikeflow.metrics.energy", "Energy model"),
     ("spikeflow.viz", "Plots and reports"),
     ("spikeflow.errors", "Errors"),
 ]

@@ -116,3 +116,21 @@ def test_bad_config_is_named():
         TrainConfig(lr=-1)
     with pytest.raises(ConfigError, match="'schedule'"):
         TrainConfig(schedule="linear")
+
+
+def test_history_carries_synops_and_energy_per_epoch(tmp_path):
+    from spikeflow.metrics.energy import energy, measure
+
+    model, summary = _fit(0, out=tmp_path, epochs=2, energy_samples=8, restore_best=False)
+    history = json.loads((tmp_path / "history.json").read_text())
+    _, val = _digits()
+    report = energy(measure(model, val[0][:8]), "45nm")  # the final weights: the last epoch's row
+    assert history[-1]["synops"] == pytest.approx(report.synops) and report.synops > 0
+    assert history[-1]["energy_j"] == pytest.approx(report.total_j)
+    assert all(h["energy_j"] > 0 for h in history)
+    assert float(_rows(tmp_path / "epochs.csv")[-1]["energy_j"]) == pytest.approx(report.total_j)
+    # measuring leaves training untouched; 0 turns it off
+    other, summary_off = _fit(0, epochs=2, energy_samples=0, restore_best=False)
+    assert "energy_j" not in summary_off["history"][-1]
+    for (k, va), vb in zip(model.state_dict().items(), other.state_dict().values()):
+        assert torch.equal(va, vb), k

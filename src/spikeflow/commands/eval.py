@@ -36,8 +36,8 @@ def run(args) -> int:
 
     from spikeflow.commands._timebase import apply_overrides, run_timebase
     from spikeflow.data.modelinput import model_steps
-    from spikeflow.errors import ConfigError
-    from spikeflow.train.metrics import synaptic_operations
+    from spikeflow.errors import ConfigError, SpikeflowError
+    from spikeflow.metrics.energy import energy, measure
     from spikeflow.train.trainer import evaluate
 
     model, meta = load_run(args.run)
@@ -73,15 +73,21 @@ def run(args) -> int:
     y = torch.as_tensor(y)
     result = evaluate(model, x, y, loss=loss, spikes=model.spiking, batch_size=args.batch_size)
     result["timebase"] = tb.to_dict()
-    ops = synaptic_operations(model, x[:64], spiking=model.spiking)
-    result.update(macs=ops.macs, acs=ops.acs, energy_pj_estimate=ops.energy_pj())
+    try:  # 45 nm with memory traffic (docs/energy.md), on the first 64 samples
+        ops = energy(measure(model, x[:64]), "45nm")
+        result.update(macs=ops.macs, acs=ops.acs, synops=ops.synops, energy_j=ops.total_j, energy=ops.as_dict())
+    except SpikeflowError as e:
+        ops, note = None, f"  no energy estimate: {e}"
     emit_json(args.json, result)
     if args.json != "-":
         print(f"{data} {args.split}: accuracy {100 * result['accuracy']:.2f} % ({result['samples']} samples)")
         for name, rate in result.get("spike_rates", {}).items():
             print(f"  spike rate {name}: {rate:.4f} per neuron per step")
-        print(f"  synaptic ops per sample: {ops.macs:.3g} MAC + {ops.acs:.3g} AC; "
-              f"energy estimate {ops.energy_pj() / 1e3:.3g} nJ (45 nm figures, Horowitz 2014)")
+        if ops is None:
+            print(note)
+        else:
+            print(f"  synaptic ops per sample: {ops.macs:.3g} MAC + {ops.acs:.3g} AC; energy estimate "
+                  f"{ops.total_j * 1e9:.3g} nJ (45 nm figures of Horowitz 2014, memory access counted)")
     return 0
 
 

@@ -18,12 +18,16 @@ from spikeflow.commands._common import (
     word,
 )
 
+CLOCKS = ("realtime", "afap")  # spikeflow.hardware.cost.CLOCKS, spelled out to keep the CLI's start-up light
+
 
 def register(sub) -> None:
     p = sub.add_parser("hw", help="neuromorphic hardware: chip profiles, compile a NIR model, integer run + energy")
     hw = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
 
     c = hw.add_parser("chips", help="table of the chip profiles")
+    c.add_argument("--sources", action="store_true",
+                   help="also print the source (paper, table) or estimate behind every cost figure")
     c.set_defaults(func=run_chips)
 
     def model_args(q):
@@ -49,6 +53,10 @@ def register(sub) -> None:
     add_split(r, test_frac=True)
     r.add_argument("--T", type=positive_int, default=None,
                    help="number of time steps per sample (default: the model's)")
+    r.add_argument("--clock", choices=CLOCKS, default="realtime",
+                   help="how long the chip is powered per inference, over which static power is charged: realtime "
+                        "(each step lasts dt) or afap (as fast as possible: each step lasts its modelled latency); "
+                        "default realtime")
     add_limit(r)
     add_batch_size(r, 50)
     r.add_argument("--plot", default=None, type=output_file, help="write a PNG bar chart of energy per inference here")
@@ -67,6 +75,14 @@ def run_chips(args) -> int:
         print(f"{p.name:11s} {p.title:22s} {p.cores:5d} {p.neurons_per_core:7d} {str(p.axons_per_core or '-'):>6s} "
               f"{p.weight_bits:6d} {p.state_bits:5d} {p.decay:14s} {p.e_synop * 1e12:8.1f} "
               f"{p.e_update_active * 1e12:9.1f} {p.e_hop * 1e12:6.1f} {p.static_power:8.4f}")
+    if args.sources:
+        from spikeflow.hardware.profiles import COST_FIELDS
+
+        for p in PROFILES.values():
+            print(f"\n{p.title}" + (f" ({p.notes})" if p.notes else ""))
+            cite = p.citations()
+            for f in COST_FIELDS:
+                print(f"  {f:17s} {getattr(p, f):10.4g}  {cite.get(f, 'estimate: no source recorded')}")
     return 0
 
 
@@ -92,7 +108,7 @@ def compile_report(compiled) -> dict:
     for layer, lm, fl in zip(compiled.layers, compiled.mapping.layers, compiled.float_net.layers):
         layers.append({
             "layer": layer.name, "synapse": fl.synapse, "kind": layer.kind, "neurons": layer.n_out,
-            "fan_in_max": int((layer.weight != 0).sum(axis=1).max()), "cores": len(lm.cores),
+            "fan_in_max": int(layer.syn.fan_in().max()), "cores": len(lm.cores),
             "neurons_per_core_max": int(lm.neurons_per_core.max()),
             "neuron_headroom": 1 - float(lm.neurons_per_core.max()) / p.neurons_per_core,
             "axons_per_core_max": int(lm.axons_per_core.max()),
@@ -101,7 +117,7 @@ def compile_report(compiled) -> dict:
             "weight_scale": layer.scale * (1 << layer.weight_shift),
             "threshold_int": int(layer.threshold.max()) if layer.spiking else None,
             "decay": layer.decay, "alpha_chip": float(effective_alpha(layer).mean()),
-            "zero_weights": float((layer.weight == 0).mean()),
+            "zero_weights": (layer.n_out * layer.n_in - layer.syn.nnz()) / (layer.n_out * layer.n_in),
         })
     return {"chip": p.name, "title": p.title, "cores_used": compiled.cores_used, "cores": p.cores,
             "weight_bits": p.weight_bits, "state_bits": p.state_bits, "layers": layers, "violations": []}
@@ -167,7 +183,7 @@ def run_run(args) -> int:
 
         keep = spread(len(ds), args.limit)
         ev = evaluate(compiled, _dataset_batches(ds, keep, batch), progress=not args.no_progress,
-                      n_batches=-(-len(keep) // batch))
+                      n_batches=-(-len(keep) // batch), clock=args.clock)
         decoder, what = "mean", f"{data}/{args.split}"
     else:
         tb, overridden = apply_overrides(tb, args.dt, args.T)
@@ -179,17 +195,14 @@ def run_run(args) -> int:
                            load=file_options(data, test_frac=args.test_frac))
         x = x.reshape(x.shape[:2] + tuple(int(s) for s in compiled.float_net.input_shape))
         ev = evaluate(compiled, _batches(x, y, batch), progress=not args.no_progress,
-                      n_batches=-(-len(y) // batch), decoder=tb.decoder)
+                      n_batches=-(-len(y) // batch), decoder=tb.decoder, clock=args.clock)
         decoder, what = tb.decoder, f"{data}/{args.split} ({tb.describe()})"
     c = ev.cost
     rep = {
         "chip": compiled.profile.name, "data": str(data), "split": args.split, "decoder": decoder,
         "timebase": None if tb is None else tb.to_dict(), "samples": ev.samples, "float_accuracy": ev.float_accuracy,
         "int_accuracy": ev.int_accuracy, "prediction_agreement": ev.prediction_agreement,
-        "spike_agreement": ev.spike_agreement, "energy_j": c.energy_j, "dynamic_j": c.dynamic_j,
-        "static_j": c.static_j, "latency_s": c.latency_s, "step_latency_s": c.step_latency_s,
-        "counts": {k: float(v) for k, v in c.counts.items()},
-        "breakdown_j": {k: float(v) for k, v in c.breakdown_j.items()},
+        "spike_agreement": ev.spike_agreement, **c.to_dict(), "clock_meaning": c.describe_clock(),
         "ann_macs": ev.dense_macs, "ann_energy_j": ev.dense_j,
         "dense_snn_macs": ev.dense_snn_macs, "dense_snn_energy_j": ev.dense_snn_j,
     }
@@ -202,8 +215,13 @@ def run_run(args) -> int:
     print(f"{compiled.profile.title}, {ev.samples} samples of {what}")
     print(f"accuracy      float {ev.float_accuracy:.2%}   integer {ev.int_accuracy:.2%}   "
           f"(same prediction {ev.prediction_agreement:.2%}, spike agreement {ev.spike_agreement:.4%})")
-    print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e}); "
-          f"latency {c.latency_s * 1e6:.2f} us ({c.step_latency_s * 1e9:.1f} ns per step)")
+    print(f"clock         {c.describe_clock()}")
+    print(f"per inference energy {c.energy_j:.3e} J (dynamic {c.dynamic_j:.3e}, static {c.static_j:.3e} over "
+          f"{c.powered_s * 1e3:.3f} ms powered); compute latency {c.latency_s * 1e6:.2f} us "
+          f"({c.step_latency_s * 1e9:.1f} ns per step)")
+    print(f"power         {c.power_w * 1e3:.4g} mW mean ({c.dynamic_power_w * 1e3:.4g} mW dynamic), "
+          f"{c.throughput_hz:.4g} inferences/s"
+          + (f"; {c.overrun_steps:.1f} steps per inference took longer than dt" if c.overrun_steps else ""))
     print("counts        " + ", ".join(f"{k} {v:.1f}" for k, v in c.counts.items()))
     print(f"as an ANN     {ev.dense_macs} MACs: " + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
     print(f"dense SNN     {ev.dense_snn_macs} MACs (every synapse every step): "

@@ -5,9 +5,11 @@ from spikeflow.hardware.cost import CostReport, chip_cost, dense_costs, dense_ma
 from spikeflow.hardware.engine import RunResult, float_run, run_integer
 from spikeflow.hardware.network import FloatLayer, FloatNet, float_reference, from_nir
 from spikeflow.hardware.profiles import DENSE_REFERENCES, PROFILES, ChipProfile, get_profile
+from spikeflow.hardware.synapse import ConvSynapse, DenseSynapse, Synapse
 
 __all__ = [
     "CompiledNetwork", "QuantizationWarning", "compile_network", "limit_error", "CostReport", "chip_cost",
     "dense_costs", "dense_macs", "RunResult", "float_run", "run_integer", "FloatLayer", "FloatNet",
     "float_reference", "from_nir", "DENSE_REFERENCES", "PROFILES", "ChipProfile", "get_profile",
+    "ConvSynapse", "DenseSynapse", "Synapse",
 ]

@@ -10,10 +10,12 @@ import nir
 import numpy as np
 
 from spikeflow.errors import HardwareLimitError
+from spikeflow.hardware.corememory import assign_cores, fits, layer_memory
 from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_routes, place
 from spikeflow.hardware.network import FloatNet, from_nir
 from spikeflow.hardware.profiles import ChipProfile, get_profile
 from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+from spikeflow.hardware.synapse import Synapse
 
 
 class QuantizationWarning(UserWarning):
@@ -80,6 +82,35 @@ def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
                           hidden, profile.max_hidden_neurons, "shrink the hidden layers")
 
 
+def _check_core_memory(net: FloatNet, profile: ChipProfile) -> None:
+    """One layer per core on chips with per-core memories (Speck): sides, memories and a core for every layer."""
+    nmem, kmem = profile.core_neuron_memory, profile.core_kernel_memory
+    needs, in_shape = [], tuple(net.input_shape)
+    for layer in net.layers:
+        out = tuple(layer.out_shape or (layer.n_out,))
+        for limit, shape, what in (("max_input_side", in_shape, "input"), ("max_output_side", out, "output")):
+            side = max(shape[-2:]) if len(shape) == 3 else 1
+            allowed = getattr(profile, limit)
+            if allowed is not None and side > allowed:
+                raise limit_error(profile, layer.name, limit, f"{what} side {side}", allowed,
+                                  f"downsample (stride or pooling) before {layer.synapse}")
+        need = layer_memory(layer)
+        if not fits(need, nmem, kmem).any():
+            if need[0] > max(nmem):
+                raise limit_error(profile, layer.name, "core_neuron_memory", f"{need[0]} neuron words", max(nmem),
+                                  f"fewer channels or a smaller feature map in {layer.name} (sinabs rounds each "
+                                  "side up to a power of two)")
+            allowed = max(k for n, k in zip(nmem, kmem) if n >= need[0])
+            raise limit_error(profile, layer.name, "core_kernel_memory", f"{need[1]} kernel words", allowed,
+                              f"fewer input/output channels or a smaller kernel in {layer.synapse}")
+        needs.append(need)
+        in_shape = out
+    if len(needs) > profile.cores or assign_cores(needs, nmem, kmem) is None:
+        raise limit_error(profile, net.layers[-1].name, "cores", f"{len(needs)} layers with memories {needs}",
+                          f"{profile.cores} cores (neuron words {list(nmem)}, kernel words {list(kmem)})",
+                          "each layer needs its own core that holds it; merge or shrink layers")
+
+
 def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
     lo, hi = profile.state_range
     for what, arr in (("threshold", q.threshold if q.spiking else None), ("v_reset", q.v_reset),
@@ -95,8 +126,9 @@ def _check_ranges(q: IntLayer, profile: ChipProfile) -> None:
                               f"scale up the weights of {q.name} or lower its {what}")
 
 
-def _check_fan_in(mask: np.ndarray, name: str, synapse: str, profile: ChipProfile) -> None:
-    fan_in = int(mask.sum(axis=1).max()) if mask.size else 0
+def _check_fan_in(syn: Synapse, name: str, synapse: str, profile: ChipProfile) -> None:
+    fan = syn.fan_in()
+    fan_in = int(fan.max()) if fan.size else 0
     for limit in ("max_fan_in", "axons_per_core", "synapses_per_core"):
         allowed = getattr(profile, limit)
         if allowed is not None and fan_in > allowed:
@@ -114,24 +146,25 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
     profile = get_profile(chip) if isinstance(chip, str) else chip
     net = model if isinstance(model, FloatNet) else from_nir(model, dt=dt, reset=reset)
     _check_layer_types(net, profile)
+    if profile.core_neuron_memory is not None:
+        _check_core_memory(net, profile)
     int_layers, layer_maps = [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
-    placed = []  # (int layer, nonzero mask, core of each neuron, core of each source)
+    placed = []  # (int layer, core of each neuron, core of each source)
     for layer in net.layers:
         q = quantize_layer(layer, profile, layer_scale(layer, profile))
         _check_ranges(q, profile)
-        mask = q.weight != 0
-        _check_fan_in(mask, layer.name, layer.synapse, profile)
+        _check_fan_in(q.syn, layer.name, layer.synapse, profile)
         if profile.shared_core:
             # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
             core_of = np.zeros(layer.n_out, dtype=np.int64)
-            placed.append((q, mask, core_of, src_core))
+            placed.append((q, core_of, src_core))
             int_layers.append(q)
             src_core, n_cores = core_of, 1
             continue
         lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
-        groups = greedy_cores(mask, profile) if n_cores + lower <= profile.cores else [None] * lower
+        groups = greedy_cores(q.syn, profile) if n_cores + lower <= profile.cores else [None] * lower
         if n_cores + len(groups) > profile.cores:
             needed = n_cores + len(groups)
             raise limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores,
@@ -141,12 +174,12 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
         for k, g in enumerate(groups):
             core_of[g] = n_cores + k
         n_cores += len(groups)
-        placed.append((q, mask, core_of, src_core))
+        placed.append((q, core_of, src_core))
         int_layers.append(q)
         src_core = core_of
     positions = place(n_cores, profile)
-    for q, mask, core_of, src in placed:
-        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(mask, core_of, src, positions)
+    for q, core_of, src in placed:
+        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(q.syn, core_of, src, positions)
         if profile.fan_out_cores is not None:
             onchip = src >= 0
             worst = int(packets[onchip].max()) if onchip.any() else 0

@@ -1,7 +1,8 @@
 """Bit-accurate integer execution with per-core work counts, and the float reference.
 
-The integer run is event-driven: each step, only the columns of the sources
-that spiked are gathered and added to their targets (work ~ spikes x fan-out);
+The integer run applies each layer's integer synapse (``spikeflow.hardware.synapse``:
+a dense matrix gathered per spiking source, or a convolution kernel) to the step's
+spikes;
 membranes then leak, integrate, saturate (or wrap) and fire in the chip's integer
 arithmetic. Every synaptic operation, neuron update, spike, packet and router
 hop is counted per core, per step and per sample, so energy and latency come
@@ -111,38 +112,36 @@ def run_integer(compiled, x: np.ndarray) -> RunResult:
     records = []
     cur = s
     for layer, lm in zip(layers, maps):
-        # Per-layer tables in float64 so every product below runs on BLAS (exact: small integers).
-        w = layer.weight.astype(np.float64)
-        nz = (layer.weight != 0).astype(np.float64)
+        syn, nz = layer.syn, layer.syn.nonzero()  # weights, and the same synapses with weight 1
         reach = lm.syn_per_core > 0  # [cores_L, n_in]: source i sends one packet to each core it reaches
-        tables = np.concatenate([w, nz, lm.syn_per_core.astype(np.float64), (reach * lm.dist).astype(np.float64),
-                                 (reach & (lm.dist == 0)).astype(np.float64)])  # stacked rows, one product
-        tables_t = np.ascontiguousarray(tables.T)  # [n_in, rows]
+        # [n_in, 2 cores_L]: hops and local deliveries of one spike of each source, by destination core.
+        routes = np.ascontiguousarray(np.concatenate([reach * lm.dist, reach & (lm.dist == 0)]).T.astype(np.float64))
         nc = len(lm.cores)
-        cuts = np.cumsum([layer.n_out, layer.n_out, nc, nc])
         v = np.broadcast_to(layer.v_leak, (B, layer.n_out)).copy()
         rest = layer.v_leak
-        onehot = (lm.core_of[:, None] == lm.cores[None, :]).astype(np.int64)  # [n_out, cores_L]
+        col = np.searchsorted(lm.cores, lm.core_of)
+        to_core = sparse.csr_matrix((np.ones(layer.n_out, dtype=np.int64), (col, np.arange(layer.n_out))),
+                                    shape=(nc, layer.n_out))  # [cores_L, n_out]: sums a layer's neurons per core
         out = np.zeros((T, B, layer.n_out), dtype=np.int64)
         for t in range(T):
             st = cur[t]
             active = np.flatnonzero(st.any(axis=0))
-            # Event-driven: each (sample, source) event adds its table row once per count; work ~ events x rows.
-            prod = np.rint(sparse.csr_matrix(st.astype(np.float64)) @ tables_t).astype(np.int64)
-            i_syn, received, synops, hops, local = np.split(prod, cuts, axis=1)
-            i_syn = i_syn << layer.weight_shift
-            cnt["synops"][t][:, lm.cores] += synops
+            i_syn = np.rint(syn.apply(st)).astype(np.int64) << layer.weight_shift
+            received = np.rint(nz.apply(st)).astype(np.int64)  # events reaching each neuron = its synaptic ops
+            hops, local = np.split(np.rint(sparse.csr_matrix(st.astype(np.float64)) @ routes).astype(np.int64), 2,
+                                   axis=1)
+            cnt["synops"][t][:, lm.cores] += (to_core @ received.T).T
             cnt["hops"][t][:, lm.cores] += hops
             cnt["local"][t][:, lm.cores] += local
             if active.size:
                 max_route[t] = np.maximum(max_route[t], ((st[:, active] > 0) * lm.src_max_dist[active]).max(axis=1))
-            is_active = (received > 0) | (v != rest) | (layer.bias != 0)
+            is_active = ((received > 0) | (v != rest) | (layer.bias != 0)).astype(np.int64)
             z, v = int_step(layer, v, i_syn)
             out[t] = z
-            cnt["act"][t][:, lm.cores] += is_active.astype(np.int64) @ onehot
-            cnt["inact"][t][:, lm.cores] += (~is_active).astype(np.int64) @ onehot
+            cnt["act"][t][:, lm.cores] += (to_core @ is_active.T).T
+            cnt["inact"][t][:, lm.cores] += (to_core @ (1 - is_active).T).T
             if layer.spiking:
-                cnt["spikes"][t][:, lm.cores] += z @ onehot
+                cnt["spikes"][t][:, lm.cores] += (to_core @ z.T).T
         records.append(out)
         cur = out
     last = layers[-1]

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from spikeflow.atomic import append_line
-from spikeflow.errors import CheckpointError, ConfigError
+from spikeflow.errors import CheckpointError, ConfigError, SpikeflowError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
 from spikeflow.train.augment import augment as augment_sequences
@@ -33,7 +33,8 @@ from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes
 SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("none", "shift", "time", "time_freq")  # shift: images; time, time_freq: sequences
 STEP_FIELDS = ["global_step", "epoch", "step", "loss", "acc", "lr"]
-EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+EPOCH_FIELDS = ["epoch", "global_step", "train_loss", "train_acc", "val_loss", "val_acc", "synops", "energy_j", "lr",
+                "seconds"]
 
 
 @dataclass
@@ -41,6 +42,8 @@ class TrainConfig:
     """Training settings: epochs, batch size, AdamW learning rate and weight decay, schedule, loss,
     seed, checkpoint interval (steps), early-stopping patience (epochs), rate regularisation,
     augmentation, gradient clipping. Out-of-range values raise ``ConfigError`` naming the field.
+    ``energy_samples``: the first that many validation samples are measured after every epoch for
+    synaptic operations and energy per inference (``spikeflow.metrics.energy``, 45 nm); 0 = off.
     """
     epochs: int = 10
     batch_size: int = 64
@@ -59,6 +62,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     eval_batch_size: int = 256
     progress: bool = True
+    energy_samples: int = 16
 
     def __post_init__(self):
         checks = {
@@ -66,6 +70,7 @@ class TrainConfig:
             "weight_decay": self.weight_decay >= 0, "checkpoint_every": self.checkpoint_every >= 0,
             "patience": self.patience >= 0, "eval_batch_size": self.eval_batch_size >= 1,
             "rate_reg": self.rate_reg >= 0, "grad_clip": self.grad_clip >= 0, "warmup_steps": self.warmup_steps >= 0,
+            "energy_samples": self.energy_samples >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -316,6 +321,8 @@ class Trainer:
             vals = dist_utils.broadcast(vals)
             row["val_loss"], row["val_acc"] = float(vals[0]), float(vals[1])
             metric = row["val_acc"]
+            if self.rank == 0 and c.energy_samples:
+                row.update(self._energy(self.val[0][:c.energy_samples]))
         if self.rank == 0 and c.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         self.history.append(row)
@@ -332,6 +339,20 @@ class Trainer:
             if c.patience and self.bad_epochs >= c.patience:
                 self.stopped_early = True
         self._write_epoch_logs()
+
+    def _energy(self, x: torch.Tensor) -> dict:
+        """Synaptic operations and energy (J, 45 nm with memory traffic) per inference on ``x``; none
+        for a model the energy model cannot count (said once)."""
+        from spikeflow.metrics.energy import energy, measure
+
+        try:
+            report = energy(measure(self.model, x), "45nm")
+        except SpikeflowError as e:
+            if self.config.progress and not getattr(self, "_energy_note", False):
+                tqdm.write(f"note: no energy per epoch: {e}")
+            self._energy_note = True
+            return {}
+        return {"synops": report.synops, "energy_j": report.total_j}
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, spikes: bool = False) -> dict:
