@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     mach = machine()
     out = Path(args.out)
     path = RESULTS / f"control-{args.env}.json"
-    key = f"convert-T{args.T}" if args.method == "convert" else args.encoding
+    key = (f"convert-T{args.T}" if args.method == "convert" else args.encoding) + (f"-seed{args.seed}" if args.seed
+                                                                                    else "")
     if args.latency_only:
         data = json.loads(path.read_text())
         data[key]["act_latency_us_event"] = act_latency(load_policy(out, "event"), args.env, 5000)
