@@ -55,6 +55,12 @@ def act_latency(policy, env_id: str, steps: int, seed: int = 30_000) -> dict:
     from spikeflow.control.envs import make_env
 
     env = make_env(env_id)
+    obs, _ = env.reset(seed=seed + 1)
+    policy.reset(obs)
+    for _ in range(200):  # warm-up: the first calls load compiled kernels
+        obs, _, term, trunc, _ = env.step(policy.act(obs))
+        if term or trunc:
+            obs, _ = env.reset()
     obs, _ = env.reset(seed=seed)
     policy.reset(obs)
     wall, cpu = np.empty(steps), np.empty(steps)
@@ -117,7 +123,8 @@ def main(argv=None) -> int:
     mach = machine()
     out = Path(args.out)
     path = RESULTS / f"control-{args.env}.json"
-    key = f"convert-T{args.T}" if args.method == "convert" else args.encoding
+    key = (f"convert-T{args.T}" if args.method == "convert" else args.encoding) + (f"-seed{args.seed}" if args.seed
+                                                                                    else "")
     if args.latency_only:
         data = json.loads(path.read_text())
         data[key]["act_latency_us_event"] = act_latency(load_policy(out, "event"), args.env, 5000)

@@ -74,6 +74,11 @@ class Policy:
         self.encoder = make_encoder(spec["encoding"])
         self.decoder = Decoder(spec["decoder"])
         self.steps = int(spec["steps_per_decision"])
+        if self.steps < 1:
+            raise ConfigError(f"policy spec: 'steps_per_decision' must be >= 1, got {spec['steps_per_decision']}")
+        if self.encoder.n_channels != int(spec["n_in"]):
+            raise ConfigError(f"policy spec: the encoding gives {self.encoder.n_channels} input channels but "
+                              f"'n_in' is {spec['n_in']}")
         self.hold = bool(spec.get("hold_input", True))
         self.reset_each = bool(spec.get("reset_each_decision", False))
         self.last_counts = {"synops": 0, "spikes": 0, "neuron_updates": 0}

@@ -20,9 +20,9 @@ from torch import nn
 
 @dataclass
 class TD3Config:
-    budget: int = 30_000  # environment steps
-    start: int = 2_000  # random-action steps before learning
-    batch: int = 256
+    budget: int = 20_000  # environment steps
+    start: int = 1_000  # random-action steps before learning
+    batch: int = 128
     lr_actor: float = 1e-3
     lr_critic: float = 1e-3
     gamma: float = 0.99
@@ -32,8 +32,8 @@ class TD3Config:
     noise_clip: float = 0.5
     policy_delay: int = 2
     hidden: int = 64
-    critic_hidden: int = 256
-    eval_every: int = 2_000  # environment steps
+    critic_hidden: int = 64
+    eval_every: int = 1_000  # environment steps
     eval_episodes: int = 10
 
     def to_dict(self) -> dict:
