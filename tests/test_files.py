@@ -75,8 +75,10 @@ DRIVER = textwrap.dedent("""
         "--plot", "eval-time.png", "--json", "eval-time.json")
     # the hardware energy chart (what `spikeflow hw ... --plot` writes)
     from spikeflow.hardware.evaluate import energy_chart
-    ev = types.SimpleNamespace(dense_j={"cpu": 1e-6}, cost=types.SimpleNamespace(energy_j=1e-8), int_accuracy=0.5,
-                               float_accuracy=0.5, samples=4)
+    from spikeflow.hardware.cost import CostReport
+    cost = CostReport(energy_j=1e-8, dynamic_j=1e-9, static_j=9e-9, latency_s=1e-6, step_latency_s=1e-7, counts={},
+                      breakdown_j={}, clock="realtime", dt=1e-3, powered_s=1e-2)
+    ev = types.SimpleNamespace(dense_j={"cpu": 1e-6}, cost=cost, int_accuracy=0.5, float_accuracy=0.5, samples=4)
     energy_chart(ev, "chip", "hw.png")
     # the demo in a fast setting: report.html, summary.json, PNGs, two run directories
     cli("demo", "--data", "digits", "--epochs", "1", "--limit", "100", "--T", "2", "--threads", "1",

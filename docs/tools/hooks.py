@@ -89,8 +89,52 @@ def _chip_energy_table() -> str:
     return head + "\n".join(rows) + "\n\nSources:\n\n" + "\n".join(sources) + "\n"
 
 
+def _chip_cost_sources() -> str:
+    """Every cost figure of every chip profile with its source or estimate note."""
+    from spikeflow.hardware import PROFILES
+    from spikeflow.hardware.profiles import COST_FIELDS
+
+    unit = {"static_power": (1e3, "mW")}
+    parts = []
+    for p in PROFILES.values():
+        cite = p.citations()
+        rows = []
+        for f in COST_FIELDS:
+            scale, u = unit.get(f, (1e9, "ns") if f.startswith("t_") else (1e12, "pJ"))
+            rows.append(f"| `{f}` | {getattr(p, f) * scale:.4g} {u} | {cite.get(f, '')} |")
+        note = f"\n\n{p.notes}" if p.notes else ""
+        parts.append(f"**{p.title}**{note}\n\n| figure | value | source |\n|---|---:|---|\n" + "\n".join(rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def _hw_published_table() -> str:
+    """The table of benchmarks/results/hw_published.json: modelled vs published, with ratios."""
+    path = render.ROOT / "benchmarks" / "results" / "hw_published.json"
+    doc = json.loads(path.read_text())
+    rows = ["| case | chip | quantity | modelled | published | modelled / published |", "|---|---|---|---:|---:|---:|"]
+    for r in doc["results"]:
+        for row in r["rows"]:
+            rows.append(f"| {r['case']} | {r['chip']} | {row['quantity']} | {row['modelled']:.3g} | "
+                        f"{row['published']:.3g} | {row['ratio']:.3g} |")
+    srcs = "\n".join(f"- `{r['case']}`: {r['source']}; network {' -> '.join(map(str, r['network']))} "
+                     f"({r['shape_source']}); measured spiking-layer rates per step "
+                     f"{', '.join(f'{x:.3f}' for x in r['activity']['spiking_layer_rates_per_step'])}; with every "
+                     f"input and neuron spiking every step the dynamic energy would be "
+                     f"{r['all_active_dynamic_j']:.3g} J "
+                     f"({r['all_active_ratio']:.2g} of the published). {r['notes']}"
+                     for r in doc["results"])
+    return ("\n".join(rows) + f"\n\nFrom `{doc['command']}` at commit `{doc['commit'][:12]}` "
+            f"(`benchmarks/results/hw_published.json`). Energies in J, powers in W, throughput in inferences/s; "
+            f"dynamic energy is clock-independent; powers are at the published inference rate where one is "
+            f"published (Loihi), else over the inference's real-time steps (Xylo).\n\n{srcs}\n")
+
+
 def on_page_markdown(markdown, page, config, files):
     """Fills generated tables into hand-written pages."""
     if "<!-- chip-energy-table -->" in markdown:
         markdown = markdown.replace("<!-- chip-energy-table -->", _chip_energy_table())
+    if "<!-- chip-cost-sources -->" in markdown:
+        markdown = markdown.replace("<!-- chip-cost-sources -->", _chip_cost_sources())
+    if "<!-- hw-published-table -->" in markdown:
+        markdown = markdown.replace("<!-- hw-published-table -->", _hw_published_table())
     return markdown

@@ -52,6 +52,7 @@ COMMAND_MODULES = [
     "stream",
     "eval_time",
     "hw",
+    "control",
 ]
 
 

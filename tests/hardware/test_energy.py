@@ -1,11 +1,14 @@
-"""Energy and latency on a hand-countable network equal the hand computation."""
+"""Energy and latency on a hand-countable network equal the hand computation, in both clock modes."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 
-from spikeflow.hardware import chip_cost, compile_network, get_profile, run_integer
+from spikeflow.errors import ConfigError
+from spikeflow.hardware import PROFILES, chip_cost, compile_network, get_profile, run_integer
+from spikeflow.hardware.profiles import COST_FIELDS
 from tests.hardware.hw_nets import chain, dense, if_
 
 PJ, NS = 1e-12, 1e-9
@@ -25,7 +28,7 @@ def _profile(neurons_per_core):
 def _run(profile):
     graph = chain(2, dense(2, 2), if_(2, th=0.9))
     graph.nodes["linear"].weight = W
-    compiled = compile_network(graph, profile, dt=1e-3, reset="to_reset")
+    compiled = compile_network(graph, profile, dt=1e-3, reset="to_reset", latency="same-step")
     return compiled, run_integer(compiled, X)
 
 
@@ -65,3 +68,77 @@ def test_energy_grows_with_activity_not_layer_size():
     busy = chip_cost(run_integer(compiled, X), compiled.profile)
     assert quiet.counts["synops"] == 0 and quiet.dynamic_j == pytest.approx(8 * 100 * PJ)
     assert busy.dynamic_j > quiet.dynamic_j
+
+
+# -- clock modes: static power over the powered time ---------------------------------------------------------------
+
+
+def _clocked(e_step=0.0):
+    return dataclasses.replace(_profile(neurons_per_core=2), e_step=e_step)
+
+
+def test_realtime_clock_charges_static_power_over_T_dt():
+    compiled, res = _run(_clocked(e_step=50 * PJ))
+    dt = 1e-3
+    cost = chip_cost(res, compiled.profile, clock="realtime", dt=dt)
+    dynamic = (6 * 1 + 6 * 10 + 2 * 100 + 4 * 1000) * PJ + 4 * 50 * PJ  # per-op counts as above + 4 steps x e_step
+    assert cost.clock == "realtime" and cost.dt == dt and cost.overrun_steps == 0
+    assert cost.powered_s == pytest.approx(4 * dt)  # every step (<= 123 ns of work) lasts dt
+    assert cost.static_j == pytest.approx(1.0 * 4 * dt)
+    assert cost.dynamic_j == pytest.approx(dynamic)
+    assert cost.energy_j == pytest.approx(dynamic + 4e-3)
+    assert cost.power_w == pytest.approx((dynamic + 4e-3) / 4e-3) and cost.throughput_hz == pytest.approx(250.0)
+    assert cost.breakdown_j["steps"] == pytest.approx(4 * 50 * PJ)
+
+
+def test_afap_clock_charges_static_power_over_the_modelled_latency():
+    compiled, res = _run(_clocked())
+    cost = chip_cost(res, compiled.profile, clock="afap")
+    assert cost.clock == "afap" and cost.dt is None
+    assert cost.powered_s == pytest.approx(386 * NS) and cost.latency_s == pytest.approx(386 * NS)
+    assert cost.static_j == pytest.approx(1.0 * 386 * NS)
+    assert cost.throughput_hz == pytest.approx(1 / (386 * NS))
+
+
+def test_realtime_step_shorter_than_the_work_lasts_the_work():
+    compiled, res = _run(_clocked())
+    dt = 121.5 * NS  # steps of 122 and 123 ns overrun; 121 and 20 ns steps last dt
+    cost = chip_cost(res, compiled.profile, clock="realtime", dt=dt)
+    assert cost.overrun_steps == 2
+    assert cost.powered_s == pytest.approx((122 + 123 + 121.5 + 121.5) * NS)
+
+
+def test_clock_is_checked():
+    compiled, res = _run(_clocked())
+    with pytest.raises(ConfigError, match="clock"):
+        chip_cost(res, compiled.profile, clock="wallclock")
+    with pytest.raises(ConfigError, match="dt"):
+        chip_cost(res, compiled.profile, clock="realtime")
+
+
+# -- the profiles' figures: each cited, no double counts ----------------------------------------------------------
+
+
+def test_every_cost_figure_has_a_source_or_is_an_estimate():
+    for p in PROFILES.values():
+        cite = p.citations()
+        for f in COST_FIELDS:
+            assert f in cite, f"{p.name}.{f} has no citation"
+            text = cite[f]
+            # a source names its year; anything else says it is an estimate, a design fact or folded into another
+            assert text.startswith(("estimate: ", "by design: ", "included in ")) or re.search(r"(19|20)\d\d", text), \
+                f"{p.name}.{f}: {text}"
+
+
+def test_loihi_synaptic_op_is_davies_table_2_alone():
+    loihi = get_profile("loihi")
+    assert loihi.e_synop == pytest.approx(23.6 * PJ)  # no extra 3.5 pJ: hops are charged per hop
+    assert "Table 2" in loihi.citations()["e_synop"] and loihi.e_hop == pytest.approx(3.5 * PJ)
+    assert loihi.e_interchip > 0 and loihi.citations()["e_interchip"].startswith("estimate")
+
+
+def test_truenorth_charges_its_whole_chip_event_energy_once():
+    tn = get_profile("truenorth")
+    assert tn.e_synop == pytest.approx(26 * PJ)
+    # Merolla's 26 pJ already holds leakage, updates and routing: nothing else is charged
+    assert tn.static_power == tn.e_update_active == tn.e_update_inactive == tn.e_hop == tn.e_step == 0

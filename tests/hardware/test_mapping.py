@@ -73,12 +73,14 @@ def test_conv_network_runs_on_speck_bit_exact_when_weights_are_representable():
     c = compile_network(graph, "speck", dt=1e-3, reset="subtract")
     assert c.float_net.layers[0].conv.kernel == (3, 3) and c.layers[0].n_in == 128
     # conv neighbours share inputs: each of the 144 neurons reads 18 of the 128 inputs
-    assert int((c.layers[0].weight != 0).sum(axis=1).max()) == 18
+    assert c.layers[0].weight is None  # stored as a kernel
+    assert int(c.layers[0].syn.fan_in().max()) == 18
     x = poisson(2, 40, 3, 128, p=0.2)
     _, fl = float_run(c.float_net, x)
     res = run_integer(c, x)
     assert fl[0].sum() > 50
     np.testing.assert_array_equal(fl[0], res.layer_spikes[0])
     # one synaptic op per (input event, nonzero synapse of that input)
-    expected = sum(int((c.layers[0].weight[:, x[t, b] > 0] != 0).sum()) for t in range(40) for b in range(3))
+    w = c.layers[0].syn.dense()
+    expected = sum(int((w[:, x[t, b] > 0] != 0).sum()) for t in range(40) for b in range(3))
     assert res.synops.sum() == expected

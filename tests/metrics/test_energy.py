@@ -132,7 +132,10 @@ def test_chip_profile_prices_synops_and_updates():
     # updates: hidden 8 neuron-steps, of which received input: step 0 h0, h1, h3; step 1 h0, h1, h3 -> 6 active;
     # readout 4 neuron-steps, received: step 0 o0; step 1 o0, o1 -> 3 active; 3 spikes delivered
     expected = 11 * p.e_synop + 9 * p.e_update_active + 3 * p.e_update_inactive + 3 * p.e_spike_local
-    assert r.total_j == pytest.approx(expected)
+    assert r.total_j == pytest.approx(expected + 2 * p.e_step)
+    xylo = PROFILES["xylo"]  # a synchronous chip: a fixed cost every step
+    assert xylo.e_step > 0
+    assert E.energy(E.measure(hand_net(), SPIKES), "xylo").per_layer_j["per step"]["compute"] == 2 * xylo.e_step
     with pytest.raises(ConfigError, match="spiking"):
         E.energy(E.measure(hand_net("ann"), SPIKES.sum(0), kind="ann"), "loihi")
     with pytest.raises(ConfigError, match="unknown technology"):

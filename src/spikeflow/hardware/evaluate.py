@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from spikeflow.atomic import atomic_output
 from spikeflow.hardware.compiler import CompiledNetwork
-from spikeflow.hardware.cost import CostReport, chip_cost, dense_costs, dense_macs
-from spikeflow.hardware.engine import RunResult, float_run, run_integer
+from spikeflow.hardware.cost import CostReport, check_clock, chip_cost, dense_costs, dense_macs
+from spikeflow.hardware.engine import RunResult, float_run, run_aligned
 
 
 def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
@@ -28,6 +28,9 @@ def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
 def _concat(results):
     keys = ("synops", "updates_active", "updates_inactive", "spikes", "packets_local", "hops")
     merged = {k: np.concatenate([getattr(r, k) for r in results], axis=1) for k in keys}
+    for k in ("interchip", "chip_hops", "max_chip_route"):
+        if all(getattr(r, k) is not None for r in results):
+            merged[k] = np.concatenate([getattr(r, k) for r in results], axis=1)
     return RunResult(output=np.concatenate([r.output for r in results], axis=1), layer_spikes=[],
                      max_route=np.concatenate([r.max_route for r in results], axis=1), **merged)
 
@@ -44,12 +47,15 @@ class Evaluation:
     dense_macs: int = 0
     dense_snn_j: Dict[str, float] = field(default_factory=dict)  # the SNN clock-driven on dense hardware (T passes)
     dense_snn_macs: int = 0
+    steps: int = 0  # time steps per sample
 
 
 def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
-             n_batches: int | None = None, decoder: str = "mean") -> Evaluation:
+             n_batches: int | None = None, decoder: str = "mean", clock: str = "realtime") -> Evaluation:
     """Run float and integer models on ``(x [T, B, ...], y [B])`` batches (``n_batches``: their number,
-    for the progress bar); ``decoder`` turns outputs over time into classes (see ``predict``)."""
+    for the progress bar); ``decoder`` turns outputs over time into classes (see ``predict``); ``clock``
+    (``realtime``: each step lasts the network's dt; ``afap``: its modelled latency) sets the powered time."""
+    check_clock(clock, compiled.float_net.dt)
     results, f_pred, i_pred, labels = [], [], [], []
     same = total = 0
     steps = 0
@@ -58,7 +64,7 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
         x = np.asarray(x, dtype=np.float64)
         steps = x.shape[0]
         f_out, f_rec = float_run(compiled.float_net, x)
-        res = run_integer(compiled, x)
+        res = run_aligned(compiled, x)  # the chip's pipeline latency: T + latency_steps steps
         for fr, ir, layer in zip(f_rec, res.layer_spikes, compiled.layers):
             if layer.spiking:
                 same += int((fr == ir).sum())
@@ -73,9 +79,11 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
     return Evaluation(samples=len(labels), float_accuracy=float((f_pred == labels).mean()),
                       int_accuracy=float((i_pred == labels).mean()),
                       prediction_agreement=float((f_pred == i_pred).mean()),
-                      spike_agreement=same / total if total else 1.0, cost=chip_cost(merged, compiled.profile),
+                      spike_agreement=same / total if total else 1.0,
+                      cost=chip_cost(merged, compiled.profile, clock, compiled.float_net.dt, compiled.board),
                       dense_j=dense_costs(compiled, 1), dense_macs=dense_macs(compiled, 1),
-                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps))
+                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps),
+                      steps=steps)
 
 
 def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
@@ -91,7 +99,8 @@ def energy_chart(ev: Evaluation, chip_title: str, path) -> None:
     bars = ax.bar(names, values, color=["tab:green"] + ["tab:gray"] * len(ev.dense_j))
     ax.set_yscale("log")
     ax.set_ylabel("energy per inference (J)")
-    ax.set_title(f"{chip_title}: int acc {ev.int_accuracy:.1%} (float {ev.float_accuracy:.1%}), n={ev.samples}")
+    ax.set_title(f"{chip_title}: int acc {ev.int_accuracy:.1%} (float {ev.float_accuracy:.1%}), n={ev.samples}\n"
+                 f"clock {ev.cost.describe_clock()}", fontsize=9)
     for b, v in zip(bars, values):
         ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2e}", ha="center", va="bottom", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=15, ha="right")

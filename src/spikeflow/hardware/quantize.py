@@ -14,15 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikeflow.errors import NIRError
 from spikeflow.hardware.network import FloatLayer, LayerShape, _np
 from spikeflow.hardware.profiles import ChipProfile
+from spikeflow.hardware.synapse import DenseSynapse, Synapse
 
 
 @dataclass
 class IntLayer(LayerShape):
     name: str
     kind: str  # lif | if | li
-    weight: np.ndarray  # [n_out, n_in] int64
+    weight: np.ndarray | None  # [n_out, n_in] int64 for dense layers; None for kernel layers (see syn)
     bias: np.ndarray  # [n_out] int64, added every step
     threshold: np.ndarray  # [n_out] int64
     v_reset: np.ndarray  # [n_out] int64
@@ -36,6 +38,12 @@ class IntLayer(LayerShape):
     state_min: int
     state_max: int
     overflow: str
+    syn: Synapse | None = None  # the integer synapse (DenseSynapse(weight) or an int64 ConvSynapse)
+    rec_weight: np.ndarray | None = None  # [n_out, n_out] int64: weights of the previous step's own spikes
+    loihi: object = None  # LoihiParams (spikeflow.hardware.loihi) when the chip computes as Lava's Loihi models
+
+    def __post_init__(self):
+        self._link_synapse()
 
 
 def _round(x) -> np.ndarray:
@@ -48,14 +56,35 @@ def ternary_threshold(w_eff: np.ndarray) -> float:
     return 0.7 * float(np.mean(np.abs(w_eff))) if w_eff.size else 0.0
 
 
+def synapse_threshold(syn: Synapse) -> float:
+    """``ternary_threshold`` over the dense equivalent of ``syn`` (a kernel's weights counted once per use)."""
+    vals, counts = syn.values()
+    if counts is None:
+        return ternary_threshold(syn.dense())
+    return 0.7 * float((np.abs(vals) * counts).sum()) / (syn.n_out * syn.n_in) if vals.size else 0.0
+
+
+def effective_synapse(layer: FloatLayer) -> Synapse:
+    """The layer's synapse times each neuron's gain: the membrane increment of one input spike."""
+    try:
+        return layer.syn.scale_rows(layer.gain())
+    except NIRError as e:
+        raise NIRError(f"{e} (layer {layer.name!r})") from None
+
+
 def layer_scale(layer: FloatLayer, profile: ChipProfile) -> float:
-    w_eff = layer.gain()[:, None] * layer.weight
+    syn = effective_synapse(layer)
+    vals, counts = syn.values()
+    a = np.abs(vals) if counts is None else np.abs(vals)[counts > 0]
     if profile.weight_bits == 2:
         # Ternary: the scale is the mean magnitude of the weights kept (Li & Liu 2016).
-        kept = np.abs(w_eff)[np.abs(w_eff) > ternary_threshold(w_eff)]
-        if kept.size:
-            return float(kept.mean())
-    m = float(np.max(np.abs(w_eff))) if w_eff.size else 0.0
+        keep = a > synapse_threshold(syn)
+        if keep.any():
+            if counts is None:
+                return float(a[keep].mean())
+            c = counts[counts > 0][keep]
+            return float((a[keep] * c).sum() / c.sum())
+    m = float(np.max(a)) if a.size else 0.0
     if m == 0.0:
         m = float(np.max(np.abs(layer.gain() * layer.bias))) or 1.0
     return m / profile.weight_max
@@ -80,12 +109,13 @@ def quantize_layer(layer: FloatLayer, profile: ChipProfile, scale: float) -> Int
     p = layer.params
     n = layer.n_out
     gain = layer.gain()
-    w_eff = gain[:, None] * layer.weight
+    syn = effective_synapse(layer)
     if profile.weight_bits == 2:
-        w_int = (np.sign(w_eff) * (np.abs(w_eff) > ternary_threshold(w_eff))).astype(np.int64)
+        thr = synapse_threshold(syn)
+        syn = syn.map(lambda w: (np.sign(w) * (np.abs(w) > thr)).astype(np.int64))
     else:
-        w_int = _round(w_eff / scale)
-    w_int = np.clip(w_int, -profile.weight_max, profile.weight_max)
+        syn = syn.map(lambda w: _round(w / scale))
+    syn = syn.map(lambda w: np.clip(w, -profile.weight_max, profile.weight_max))
     shift = profile.state_frac_bits
     unit = scale / (1 << shift)  # state units are finer than weight units by 2**shift
     bias = _round(gain * layer.bias / unit)
@@ -110,9 +140,10 @@ def quantize_layer(layer: FloatLayer, profile: ChipProfile, scale: float) -> Int
         decay_value = decay_representation(alpha, profile, np.abs(threshold) if layer.spiking else
                                            np.full(n, profile.weight_max << shift, dtype=np.int64))
     lo, hi = profile.state_range
-    return IntLayer(name=layer.name, kind=layer.kind, weight=w_int, bias=bias, threshold=threshold, v_reset=v_reset,
+    return IntLayer(name=layer.name, kind=layer.kind, weight=syn.weight if isinstance(syn, DenseSynapse) else None,
+                    bias=bias, threshold=threshold, v_reset=v_reset,
                     v_leak=v_leak, decay=decay, decay_value=decay_value, decay_bits=profile.decay_bits, reset=reset,
-                    scale=unit, weight_shift=shift, state_min=lo, state_max=hi, overflow=profile.overflow)
+                    scale=unit, weight_shift=shift, state_min=lo, state_max=hi, overflow=profile.overflow, syn=syn)
 
 
 def effective_alpha(layer: IntLayer) -> np.ndarray:

@@ -505,7 +505,9 @@ def _tech_energy(counts: Counts, t: Technology, skip_zeros: bool) -> EnergyRepor
 
 def _chip_energy(counts: Counts, p) -> EnergyReport:
     """On a neuromorphic chip: the profile's energy per synaptic op (memory included), per neuron
-    update (active: received input that step; else inactive) and per spike delivered locally."""
+    update (active: received input that step; else inactive), per spike delivered locally and per
+    time step (``e_step``, under ``per step``). Router hops and static power depend on the mapping
+    and the clocking: ``spikeflow.hardware.chip_cost`` prices those on an integer run."""
     if counts.kind != "snn":
         raise ConfigError(f"energy: chip {p.name} prices spiking networks; price an ANN with tech='45nm'")
     m = counts._mask()
@@ -522,6 +524,8 @@ def _chip_energy(counts: Counts, p) -> EnergyReport:
         spikes = float((c.spikes * m).sum()) / n
         state = active * p.e_update_active + (updates - active) * p.e_update_inactive
         layers[c.name] = {"compute": 0.0, "state": state, "weights": 0.0, "activations": spikes * p.e_spike_local}
+    layers["per step"] = {"compute": steps * getattr(p, "e_step", 0.0), "state": 0.0, "weights": 0.0,
+                          "activations": 0.0}
     return _report(p.name, "snn", layers, acs, 0.0, {})
 
 
