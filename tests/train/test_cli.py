@@ -88,10 +88,10 @@ def test_demo_on_its_default_dataset_learns_writes_report_and_resumes(tmp_path, 
     assert summary["energy_nj_estimate"]["ann"] == pytest.approx(ann["energy_j"] * 1e9)
     assert ann["energy_j"] == pytest.approx(sum(ann["breakdown_j"].values()))
     assert ann["energy_j"] > 4.6e-12 * ann["macs"] and summary["energy"]["snn"]["acs"] > 0
-    # the frontier: the ANN, the SNN, the sparse SNN (T 2, half its weights zero) and the SNNs' early exits
+    # the frontier: the ANN, the SNN, the sparse SNN (T 3, half its weights zero) and the SNNs' early exits
     fr = summary["frontier"]
-    assert [p["name"] for p in fr["points"]] == ["ANN", "SNN T6", "SNN T6 early exit 0.9", "SNN T2 sparse",
-                                                 "SNN T2 sparse early exit 0.9"]
+    assert [p["name"] for p in fr["points"]] == ["ANN", "SNN T6", "SNN T6 early exit 0.9", "SNN T3 sparse",
+                                                 "SNN T3 sparse early exit 0.9"]
     assert fr["points"][0]["energy_j"] == pytest.approx(ann["energy_j"])
     assert "frontier.png" in (tmp_path / "report.html").read_text() and any(p["pareto"] for p in fr["points"])
     from spikeflow.commands._common import load_run

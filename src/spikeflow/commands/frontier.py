@@ -35,15 +35,16 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=output_dir, help="folder for report.html, frontier.png, frontier.json")
     p.add_argument("--epochs", type=positive_int, default=5, help="training epochs of every model")
     p.add_argument("--T-values", type=int_list, default=None,
-                   help="time steps of the SNN variants, e.g. 6,2 (default: nmnist5k 6,2; spoken-digits 50,25)")
+                   help="time steps of the SNN variants, e.g. 3,2 (default: spoken-digits 50, others 3,2)")
     p.add_argument("--spike-reg-values", type=nonneg_float_list, default=None,
-                   help="spike-regularisation weights tried at the lowest T, e.g. 0,2,8 (default: 0,2,8)")
+                   help="spike-regularisation weights tried at each T, e.g. 0,2,8 (default: 2)")
     p.add_argument("--prune", type=probability, default=0.5,
-                   help="fraction of zero weights of the pruned variant (the strongest regularisation at the "
-                        "lowest T, pruned); 0: no pruned variant")
+                   help="fraction of zero weights of the pruned variants (the strongest regularisation at each T, "
+                        "pruned); 0: no pruned variant")
     p.add_argument("--channels", type=int_list, default=None,
                    help="conv channels of every model (nmnist5k; default 8,16, the demo's)")
     p.add_argument("--hidden", type=positive_int, default=None, help="recurrent width (spoken-digits; default 128)")
+    p.add_argument("--learn-threshold", action="store_true", help="the SNNs learn per-neuron firing thresholds")
     p.add_argument("--no-binary-input", action="store_true",
                    help="feed event counts per bin instead of at most one spike per pixel and bin (event data)")
     p.add_argument("--confidence", type=confidence, default=0.9,
@@ -61,13 +62,13 @@ def register(sub) -> None:
 
 
 def family(args) -> list:
-    """The variants the arguments describe: the ANN, the plain SNN at each T, and the regularised (and one
-    pruned) SNNs at the lowest T."""
+    """The variants the arguments describe: the ANN; at each T an SNN for each spike-regularisation weight
+    and the most regularised one pruned."""
     from spikeflow.train.frontier import EVENT_DATA, Variant
 
     spoken = args.data == "spoken-digits"
-    Ts = args.T_values or ([50, 25] if spoken else [6, 2])
-    regs = args.spike_reg_values if args.spike_reg_values is not None else [0.0, 2.0, 8.0]
+    Ts = args.T_values or ([50] if spoken else [3, 2])
+    regs = args.spike_reg_values if args.spike_reg_values is not None else [2.0]
     if spoken:
         base = dict(arch="recurrent", hidden=[args.hidden or 128], channels=[], tau_mem=0.02)
         binary = False
@@ -75,18 +76,18 @@ def family(args) -> list:
         base = dict(arch="conv", channels=list(args.channels or [8, 16]))
         binary = args.data in EVENT_DATA and not args.no_binary_input
     tag = " bin" if binary else ""
-    out = [Variant("ANN", neuron="relu", T=max(Ts), **base)]
-    low = min(Ts)
+    if args.learn_threshold:
+        base["learn_threshold"] = True
+        tag += " lt"
+    out = [Variant("ANN", neuron="relu", T=max(Ts), **{k: v for k, v in base.items() if k != "learn_threshold"})]
     for t in sorted(set(Ts), reverse=True):
-        if t != low:
-            out.append(Variant(f"SNN T{t}", T=t, **base))  # the unregularised reference at this T
-    for r in regs:
-        out.append(Variant(f"SNN T{low}{tag}" + (f" reg {r:g}" if r else ""), T=low, spike_reg=r,
-                           binary_input=binary, **base))
-    if args.prune > 0:
-        r = max(regs)
-        out.append(Variant(f"SNN T{low}{tag}" + (f" reg {r:g}" if r else "") + f" prune {args.prune:g}", T=low,
-                           spike_reg=r, prune=args.prune, binary_input=binary, **base))
+        for r in regs:
+            out.append(Variant(f"SNN T{t}{tag}" + (f" reg {r:g}" if r else ""), T=t, spike_reg=r,
+                               binary_input=binary, **base))
+        if args.prune > 0:
+            r = max(regs)
+            out.append(Variant(f"SNN T{t}{tag}" + (f" reg {r:g}" if r else "") + f" prune {args.prune:g}", T=t,
+                               spike_reg=r, prune=args.prune, binary_input=binary, **base))
     return out
 
 
