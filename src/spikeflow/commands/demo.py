@@ -93,6 +93,7 @@ def _frontier(args, name, keep, classes, snn, ann, snn_eval, ann_eval, xt, yt, o
     import torch
 
     from spikeflow import viz
+    from spikeflow.commands.frontier import target_region
     from spikeflow.train import zoo
     from spikeflow.train.frontier import compare, early_exit, measure_point, pareto
     from spikeflow.train.trainer import evaluate, seed_all
@@ -127,7 +128,8 @@ def _frontier(args, name, keep, classes, snn, ann, snn_eval, ann_eval, xt, yt, o
     for p, f in zip(points, flags):
         p["pareto"] = f
     cmp = compare(points)
-    viz.pareto_plot(points, out / "frontier.png", title=f"{name}: accuracy vs energy per inference", frontier=flags)
+    viz.pareto_plot(points, out / "frontier.png", title=f"{name}: accuracy vs energy per inference", frontier=flags,
+                    target=target_region(points, cmp))
     torch.manual_seed(0)
     return points, cmp, flags
 

@@ -95,11 +95,20 @@ def _fmt_j(v: float) -> str:
     return f"{v * 1e9:.3g}"
 
 
+def target_region(points: list, cmp: dict) -> tuple:
+    """``(min accuracy, max energy)`` a point must reach: the ANN's accuracy less the allowed gap, and the
+    allowed share of its energy."""
+    ann = next(p for p in points if p["kind"] == "ann")
+    t = cmp["targets"]
+    return ann["accuracy"] - t["accuracy_gap_points"] / 100, t["energy_ratio"] * ann["energy_j"]
+
+
 def write_report(out: Path, data: str, points: list, cmp: dict, flags: list, title: str) -> Path:
     """frontier.png and report.html in ``out`` (the table, the plot, the comparison with the ANN)."""
     from spikeflow import viz
 
-    viz.pareto_plot(points, out / "frontier.png", title=f"{data}: accuracy vs energy per inference", frontier=flags)
+    viz.pareto_plot(points, out / "frontier.png", title=f"{data}: accuracy vs energy per inference", frontier=flags,
+                    target=target_region(points, cmp))
     viz.pareto_plot(points, out / "frontier_synops.png", key="synops", xlabel="synaptic operations per inference",
                     title=f"{data}: accuracy vs synaptic operations", frontier=None)
     return viz.html_report(out / "report.html", title, sections(data, points, cmp, flags))
@@ -144,7 +153,8 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
                  "accumulate per spike and nonzero fan-out weight, one multiply-accumulate per nonzero analog "
                  "input and nonzero weight (NeuroBench).",
          "table": rows},
-        {"heading": "SNNs against the ANN", "text": verdict, "table": crow},
+        {"heading": "SNNs against the ANN", "text": verdict + " The shaded region of the plot is the target.",
+         "table": crow},
     ]
 
 

@@ -82,9 +82,10 @@ def bar_chart(values: dict, path, *, ylabel: str, title: str, log: bool = False)
 
 
 def pareto_plot(points: list, path, *, title: str, key: str = "energy_j", xlabel: str = "energy per inference (J)",
-                frontier: list | None = None) -> Path:
+                frontier: list | None = None, target: tuple | None = None) -> Path:
     """Accuracy (%) against ``key`` (log scale) for each point (``name``, ``kind``, ``accuracy``, ``key``);
-    the points flagged in ``frontier`` are joined by the Pareto line."""
+    the points flagged in ``frontier`` are joined by the Pareto line; ``target = (min accuracy, max key)``
+    shades the region a point must reach."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4))
     style = {"ann": ("s", "tab:orange"), "snn": ("o", "tab:blue"), "snn-early-exit": ("^", "tab:green")}
@@ -93,12 +94,17 @@ def pareto_plot(points: list, path, *, title: str, key: str = "energy_j", xlabel
         if sel:
             ax.scatter([p[key] for p in sel], [100 * p["accuracy"] for p in sel], marker=marker, c=color,
                        label={"ann": "ANN", "snn": "SNN", "snn-early-exit": "SNN, early exit"}[kind], zorder=3)
-    for p in points:
-        ax.annotate(p["name"], (p[key], 100 * p["accuracy"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for i, p in enumerate(points):  # labels staggered so that points at one accuracy stay readable
+        ax.annotate(p["name"], (p[key], 100 * p["accuracy"]), fontsize=6, xytext=(4, 4 - 8 * (i % 3)),
+                    textcoords="offset points")
     if frontier:
         front = sorted((p for p, f in zip(points, frontier) if f), key=lambda p: p[key])
         ax.plot([p[key] for p in front], [100 * p["accuracy"] for p in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
+    if target is not None:
+        lo = min(min(p[key] for p in points), target[1]) / 2
+        top = max(100 * p["accuracy"] for p in points) + 0.5
+        ax.fill_between([lo, target[1]], 100 * target[0], top, color="tab:green", alpha=0.12, label="target")
     ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
