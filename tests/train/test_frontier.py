@@ -19,6 +19,9 @@ def test_pareto_by_hand():
     # b is beaten by a (more accurate, cheaper); a and d tie (neither beats the other)
     assert pareto(pts) == [True, True, False, True, True]
     assert pareto(pts, key="synops") == [True, True, True, True, False]
+    # 956 of 1000 as two float32 means: the same accuracy, so the cheaper point wins
+    same = [_pt("ann", "ann", 0.9559999704360962, 1.0, 1), _pt("snn", "snn", 0.9560000228881836, 3.0, 1)]
+    assert pareto(same) == [True, False]
 
 
 def test_compare_by_hand():

@@ -170,10 +170,13 @@ def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed
 def pareto(points: list[dict], key: str = "energy_j") -> list[bool]:
     """For each point: True when no other point has both higher-or-equal accuracy and lower-or-equal ``key``
     with one of them strictly better."""
+    def acc(p):  # accuracies are shares of one test set: equal counts are equal, whatever the float rounding
+        return round(p["accuracy"], 6)
+
     flags = []
     for p in points:
-        dominated = any(q is not p and q["accuracy"] >= p["accuracy"] and q[key] <= p[key]
-                        and (q["accuracy"] > p["accuracy"] or q[key] < p[key]) for q in points)
+        dominated = any(q is not p and acc(q) >= acc(p) and q[key] <= p[key]
+                        and (acc(q) > acc(p) or q[key] < p[key]) for q in points)
         flags.append(not dominated)
     return flags
 
