@@ -8,7 +8,9 @@ The network (IF neurons, as on Speck's DYNAP-CNN cores; seeded random weights):
     | sumpool 2 (-> 8) + conv 32->10 k8 (the readout, a full-size conv as Speck requires: -> 10 x 1 x 1)
 Every convolution is stored as its kernel (``spikeflow.hardware.synapse.ConvSynapse``); the pooling
 is folded into the readout kernel. The input is a synthetic DVS recording: a bright square moving
-across a 128 x 128 sensor through ``spikeflow.data``'s DVS emulator, binned into T steps.
+across a 128 x 128 sensor through ``spikeflow.data``'s DVS emulator, binned into T steps. Loihi
+(computed as Lava's Loihi models) resets to 0 and takes binary spikes: its neurons reset to 0 and its
+input is each bin's events clipped to one spike (Speck: subtract reset, event counts).
 
 Measures per chip: compile time, run time (integer run, and the float reference), peak resident
 memory of each stage (``ru_maxrss``, in a fresh process per stage so earlier stages do not mask it),
@@ -88,10 +90,13 @@ def stage(chip: str, channels, what: str, T: int, batch: int) -> dict:
     torch.set_num_threads(1)
     graph = speck_graph(channels=channels)
     x = dvs_input(T, batch) if what != "compile" else None
+    loihi = chip == "loihi"
+    if loihi and x is not None:
+        x = np.minimum(x, 1.0)  # binary spikes
     base = peak_rss_mb()
     tracemalloc.start()
     t0 = time.perf_counter()
-    compiled = compile_network(graph, chip, dt=DT, reset="subtract")
+    compiled = compile_network(graph, chip, dt=DT, reset="to_reset" if loihi else "subtract")
     out = {"compile_s": time.perf_counter() - t0, "compile_traced_peak_mb": tracemalloc.get_traced_memory()[1] / 2**20}
     tracemalloc.stop()
     if what == "compile":

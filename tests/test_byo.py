@@ -74,7 +74,7 @@ def test_shd_pair_through_every_command(shd_pair, capsys, monkeypatch):
     ev = _json(_cli("eval", "run", "--json", cwd=cwd).stdout)
     assert ev["samples"] == 30 and ev["accuracy"] == pytest.approx(res["test"]["accuracy"])
     _cli("export", "run", "--nir", "m.nir", cwd=cwd)
-    hw = _json(_cli("hw", "run", "m.nir", "--chip", "loihi", "--data", data, "--T", "10", "--json", cwd=cwd).stdout)
+    hw = _json(_cli("hw", "run", "m.nir", "--chip", "loihi2", "--data", data, "--T", "10", "--json", cwd=cwd).stdout)
     assert hw["samples"] == 30 and hw["float_accuracy"] >= 0.9
     r = _cli("eval-time", "m.nir", "--data", data, "--limit", "6", "--plot", "t.png", "--json", "t.json", cwd=cwd)
     assert f"{data}/test: 6 recordings" in r.stdout

@@ -1,5 +1,5 @@
 """The whole chain through the ``spikeflow`` command only, one dataset at a time:
-train -> eval -> export -> nir run --data -> stream -> eval-time -> hw run --chip loihi.
+train -> eval -> export -> nir run --data -> stream -> eval-time -> hw run --chip loihi2.
 
 The same model on the same test samples must give the same float accuracy in every command
 (within 1 point: torch float32, NIR module, event-driven stream and the chip's float64 reference
@@ -81,7 +81,7 @@ def test_chain_through_the_cli(case, tmp_path):
     _cli("eval-time", model, *data, *limit, "--plot", tmp_path / "t.png", "--json", tmp_path / "t.json",
          tmp_path=tmp_path)
     et = json.loads((tmp_path / "t.json").read_text())
-    hw = json.loads(_cli("hw", "run", model, "--chip", "loihi", *data, *limit, "--json", tmp_path=tmp_path))
+    hw = json.loads(_cli("hw", "run", model, "--chip", "loihi2", *data, *limit, "--json", tmp_path=tmp_path))
 
     # every command used the time base recorded at training: the NIR file's dt is the step width
     assert nr["timebase"] == timebase and et["timebase"] == timebase and hw["timebase"] == timebase

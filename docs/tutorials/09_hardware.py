@@ -57,17 +57,26 @@ labels = y_test[:n].numpy()
 # `compile_network(graph, chip, calibration=...)` either returns the compiled network or raises a
 # `HardwareLimitError` that names the layer and the limit it breaks. With calibration spikes it
 # also warns if quantisation silences a layer that was active in float.
+#
+# Quantisation also loses weights: `c.precision` lists, per layer, the synapses rounded to zero or
+# clipped at the largest integer and the relative RMS error of the weights. A layer that loses more
+# than 5 % of its synapses or 10 % RMS is refused (`PrecisionLossError`) unless `allow_lossy=True`;
+# here we allow it, to compare every chip, and print the loss.
 
 # %%
 compiled = {}
 for name, profile in PROFILES.items():
     try:
-        c = compile_network(graph, name, dt=DT, calibration=spikes[:, :20])
+        c = compile_network(graph, name, dt=DT, calibration=spikes[:, :20], allow_lossy=True)
     except HardwareLimitError as err:
         print(f"{profile.title:22s} does not fit: {err}")
         continue
     compiled[name] = c
-    print(f"{profile.title:22s} fits on {c.cores_used} core(s)")
+    worst = max(c.precision, key=lambda p: p.zeroed_frac)
+    lossy = [p.layer for p in c.precision if p.lossy]
+    print(f"{profile.title:22s} fits on {c.cores_used} core(s); worst layer {worst.layer}: "
+          f"{worst.zeroed_frac:.1%} of synapses zeroed, {worst.weight_error:.1%} RMS weight error"
+          + (f" (lossy: {', '.join(lossy)})" if lossy else ""))
 
 # %% [markdown]
 # ## Integer runs: same answers?
@@ -122,7 +131,7 @@ ax.set_yscale("log"); ax.set_ylabel("energy per inference (J)")
 # with the counted spikes and steps, so sparser activity and early answers (tutorial 8) cut it.
 #
 # The same from the command line: `spikeflow hw chips`, `spikeflow hw compile model.nir --chip
-# loihi` and `spikeflow hw run model.nir --chip loihi --data PATH --plot energy.png`
+# loihi` and `spikeflow hw run model.nir --chip loihi2 --data PATH --plot energy.png`
 # ([command-line reference](../reference/cli.md)).
 
 # %%

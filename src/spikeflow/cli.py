@@ -51,6 +51,7 @@ COMMAND_MODULES = [
     "stream",
     "eval_time",
     "hw",
+    "control",
 ]
 
 

@@ -44,3 +44,20 @@ def random_net(seed, n_in=64, hidden=48, n_out=10, sd=1.5, tau=20e-3):
 
 def poisson(seed, T, B, n, p=0.2):
     return (np.random.default_rng(seed).random((T, B, n)) < p).astype(np.float64)
+
+
+def recurrent_chain(w_in, w_rec, neuron, readout=None):
+    """input -> Linear(w_in) -> neuron <-> Linear(w_rec) (a self-loop, delayed one step) [-> readout pair]."""
+    n_hidden, n_in = np.shape(w_in)
+    nodes = {"input": nir.Input(np.array([n_in])), "fc": nir.Linear(np.asarray(w_in, dtype=float)), "rec": neuron,
+             "loop": nir.Linear(np.asarray(w_rec, dtype=float))}
+    edges = [("input", "fc"), ("fc", "rec"), ("rec", "loop"), ("loop", "rec")]
+    last, n_out = "rec", n_hidden
+    if readout is not None:
+        w_out, out_neuron = readout
+        nodes.update({"fc_out": nir.Linear(np.asarray(w_out, dtype=float)), "out": out_neuron})
+        edges += [("rec", "fc_out"), ("fc_out", "out")]
+        last, n_out = "out", np.shape(w_out)[0]
+    nodes["output"] = nir.Output(np.array([n_out]))
+    edges.append((last, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)

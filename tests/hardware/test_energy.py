@@ -28,7 +28,7 @@ def _profile(neurons_per_core):
 def _run(profile):
     graph = chain(2, dense(2, 2), if_(2, th=0.9))
     graph.nodes["linear"].weight = W
-    compiled = compile_network(graph, profile, dt=1e-3, reset="to_reset")
+    compiled = compile_network(graph, profile, dt=1e-3, reset="to_reset", latency="same-step")
     return compiled, run_integer(compiled, X)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from spikeflow.errors import ConfigError, HardwareLimitError
 from spikeflow.hardware import PROFILES, compile_network, get_profile
-from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif
+from tests.hardware.hw_nets import chain, conv, dense, if_, li, lif, recurrent_chain
 
 
 def _neuron(profile, n, **kw):
@@ -42,6 +42,8 @@ def violating_graph(profile, limit):
         if p.name == "speck":  # one conv layer per core: one layer too many
             return _graph(p, [1] * (p.cores + 2))
         return _graph(p, [1, p.cores * p.neurons_per_core + 1])
+    if limit == "reset":  # compiled with a subtract reset, which Loihi does not have
+        return _graph(p, [4, 4])
     if limit == "threshold_range":
         return _graph(p, [4, 4], w=1e-12)
     if limit == "neuron_model":
@@ -50,6 +52,8 @@ def violating_graph(profile, limit):
         node = lif(4) if bad == "lif" else li(4)
         return nir.NIRGraph.from_list(nir.Input(np.array(shape)), syn, node, nir.Output(np.array([4])),
                                       type_check=False)
+    if limit == "recurrent":  # a loop on the last layer: no chip without "any" recurrence maps it
+        return recurrent_chain(np.full((4, 4), 0.5), np.full((4, 4), 0.5), _neuron(p, 4))
     if limit == "synapse_type":
         return chain(4, dense(4, 4), _neuron(p, 4))
     if limit in ("axons_per_core", "synapses_per_core"):
@@ -96,7 +100,9 @@ def test_every_limit_trips_with_named_error(chip, limit):
     profile = get_profile(chip)
     graph = violating_graph(profile, limit)
     with pytest.raises(HardwareLimitError) as info:
-        compile_network(graph, profile, dt=1e-3, reset="subtract")
+        # Loihi resets to 0 (a subtract reset is its own limit, "reset"); the others are tripped with subtract.
+        reset = "to_reset" if profile.arithmetic == "lava-loihi" and limit != "reset" else "subtract"
+        compile_network(graph, profile, dt=1e-3, reset=reset)
     err = info.value
     assert err.limit == limit
     msg = str(err)
@@ -179,3 +185,13 @@ def test_speck_layers_need_distinct_cores_that_hold_them():
 def conv_rect(c_in, c_out, k, hw):
     return nir.Conv2d(input_shape=hw, weight=np.full((c_out, c_in, k, k), 0.5), stride=1, padding=0, dilation=1,
                       groups=1, bias=np.zeros(c_out))
+
+
+def test_speck_pooling_layer_stored_as_a_kernel_fits_its_core_memory():
+    # Pooling alone is a depthwise kernel (no weight matrix); its core memory comes from the kernel's fan-in.
+    graph = nir.NIRGraph.from_list(
+        nir.Input(np.array([2, 8, 8])), conv(2, 4, 3, 8), if_(4 * 36),
+        nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])), if_(4 * 9),
+        nir.Output(np.array([36])), type_check=False)
+    compiled = compile_network(graph, "speck", dt=1e-3)
+    assert compiled.layers[1].weight is None and int(compiled.layers[1].syn.fan_in().max()) == 4

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Union
 
 import nir
 import numpy as np
 
-from spikeflow.errors import HardwareLimitError
+from spikeflow.errors import ConfigError, HardwareLimitError
+from spikeflow.hardware import loihi
+from spikeflow.hardware.board import BOARDS, BoardUse, board_place, chip_distance, get_board
 from spikeflow.hardware.corememory import assign_cores, fits, layer_memory
 from spikeflow.hardware.mapping import LayerMap, Mapping, greedy_cores, layer_routes, place
 from spikeflow.hardware.network import FloatNet, from_nir
+from spikeflow.hardware.precision import LayerPrecision, check_precision, layer_precision
 from spikeflow.hardware.profiles import ChipProfile, get_profile
 from spikeflow.hardware.quantize import IntLayer, layer_scale, quantize_layer
+from spikeflow.hardware.recurrent import check_recurrence, quantize, wide_syn
 from spikeflow.hardware.synapse import Synapse
 
 
@@ -24,13 +28,26 @@ class QuantizationWarning(UserWarning):
 
 @dataclass
 class CompiledNetwork:
-    """A network quantised and mapped for one chip: its ``profile``, the float network it came from,
-    the integer layers and the core ``mapping`` (``cores_used``).
+    """A network quantised and mapped for one chip (or a board of them): its ``profile``, the float network
+    it came from, the integer layers, the core ``mapping`` (``cores_used``), the weight ``precision`` lost per
+    layer and, on several chips, the ``board`` use (chips, cores per chip).
     """
     profile: ChipProfile
     float_net: FloatNet
     layers: List[IntLayer]
     mapping: Mapping
+    precision: List[LayerPrecision] = field(default_factory=list)
+    board: BoardUse | None = None
+    latency: str = "same-step"  # per-layer: each layer's synapses deliver one step later (Lava's Dense)
+
+    @property
+    def chips_used(self) -> int:
+        return 1 if self.board is None else self.board.chips_used
+
+    @property
+    def latency_steps(self) -> int:
+        """Steps from an input spike to the last layer's response: one per layer, or 0 (same step)."""
+        return len(self.layers) if self.latency == "per-layer" else 0
 
     @property
     def cores_used(self) -> int:
@@ -47,7 +64,10 @@ def limit_error(profile: ChipProfile, layer: str, limit: str, value, allowed, hi
 
 
 def _check_layer_types(net: FloatNet, profile: ChipProfile) -> None:
-    for layer in net.layers:
+    for k, layer in enumerate(net.layers):
+        rec = check_recurrence(layer, profile, k == len(net.layers) - 1)
+        if rec is not None:
+            raise limit_error(profile, layer.name, "recurrent", f"a recurrent loop ({layer.rec_synapse})", *rec)
         if layer.kind not in profile.neuron_models:
             raise limit_error(profile, layer.name, "neuron_model", layer.kind, "/".join(profile.neuron_models),
                               f"retrain {layer.name} with {profile.neuron_models[0].upper()} neurons")
@@ -136,50 +156,93 @@ def _check_fan_in(syn: Synapse, name: str, synapse: str, profile: ChipProfile) -
                               f"split {synapse} (fan-in {fan_in}) — {profile.title} allows {allowed}")
 
 
+def _quantize(layer, profile: ChipProfile) -> IntLayer:
+    if profile.arithmetic == "lava-loihi":
+        try:
+            return loihi.quantize(layer, profile)
+        except loihi.LoihiFormatError as err:
+            raise limit_error(profile, layer.name, err.limit, err.value, err.allowed, err.hint) from None
+    return quantize_layer(layer, profile, layer_scale(layer, profile))
+
+
+def _cores_error(profile: ChipProfile, board, chips: int, layer, needed: int, alone: int) -> HardwareLimitError:
+    what = f"{layer.name} alone needs {alone} cores of {profile.neurons_per_core} neurons; "
+    if board is None:
+        b = BOARDS.get(profile.name)
+        hint = what + "shrink the network" + (f" or spread it over several chips (--chips N, up to {b.chips} on "
+                                              f"the {b.title} board)" if b else "")
+        return limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores, hint)
+    return limit_error(profile, layer.name, "cores", f"at least {needed} cores",
+                       f"{chips * profile.cores} on {chips} chips", what + (
+                           f"shrink the network or use more chips (the {board.title} board holds {board.chips})"
+                           if chips < board.chips else f"the network is larger than the whole {board.title} board"))
+
+
 def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipProfile], dt: float | None = None,
-                    reset: str | None = None, calibration: np.ndarray | None = None) -> CompiledNetwork:
+                    reset: str | None = None, calibration: np.ndarray | None = None, chips: int = 1,
+                    allow_lossy: bool = False, latency: str | None = None) -> CompiledNetwork:
     """Quantise ``model`` for ``chip``, check every limit and map it to cores.
 
     ``calibration`` (``[T, B, n_in]`` spikes) enables the check that
     quantisation leaves no spiking layer silent that was active in float.
+    ``chips`` > 1 spreads the cores over up to that many chips of the chip's board
+    (``spikeflow.hardware.board``), chip by chip, using only as many as needed.
+    Unless ``allow_lossy``, a layer whose weights lose more than the thresholds of
+    ``spikeflow.hardware.precision`` (zeroed/clipped synapses, RMS error) fails the compile.
+    ``latency``: ``per-layer`` (each layer's input arrives one step after its sources spiked, as Lava's
+    Dense delivers; the default for Loihi) or ``same-step`` (an idealised chip that passes spikes
+    through every layer within a step; the default for the other chips).
     """
     profile = get_profile(chip) if isinstance(chip, str) else chip
+    board = get_board(profile, chips)
+    capacity = profile.cores * chips
+    if latency is None:
+        latency = "per-layer" if profile.arithmetic == "lava-loihi" else "same-step"
+    if latency not in ("per-layer", "same-step"):
+        raise ConfigError(f"hardware: latency must be per-layer or same-step, got {latency!r}")
     net = model if isinstance(model, FloatNet) else from_nir(model, dt=dt, reset=reset)
     _check_layer_types(net, profile)
     if profile.core_neuron_memory is not None:
         _check_core_memory(net, profile)
-    int_layers, layer_maps = [], []
+    int_layers, layer_maps, precision = [], [], []
     src_core = np.full(net.n_in, -1, dtype=np.int64)
     n_cores = 0
     placed = []  # (int layer, core of each neuron, core of each source)
     for layer in net.layers:
-        q = quantize_layer(layer, profile, layer_scale(layer, profile))
+        q = quantize(layer, profile, _quantize)  # a recurrent loop quantised with the layer
+        precision.append(layer_precision(layer, q, profile))
         _check_ranges(q, profile)
-        _check_fan_in(q.syn, layer.name, layer.synapse, profile)
+        wsyn = wide_syn(q)  # sources: the layer's inputs, then (recurrent) its own neurons
+        _check_fan_in(wsyn, layer.name, layer.synapse, profile)
         if profile.shared_core:
             # One core holds every layer; its capacity is checked by the hidden/output neuron limits.
             core_of = np.zeros(layer.n_out, dtype=np.int64)
-            placed.append((q, core_of, src_core))
+            placed.append((q, wsyn, core_of, _sources(q, src_core, core_of)))
             int_layers.append(q)
             src_core, n_cores = core_of, 1
             continue
         lower = -(-layer.n_out // profile.neurons_per_core)  # cores needed at least: skip greedy when over
-        groups = greedy_cores(q.syn, profile) if n_cores + lower <= profile.cores else [None] * lower
-        if n_cores + len(groups) > profile.cores:
-            needed = n_cores + len(groups)
-            raise limit_error(profile, layer.name, "cores", f"at least {needed} cores", profile.cores,
-                              f"{layer.name} alone needs {len(groups)} cores of {profile.neurons_per_core} neurons; "
-                              "shrink the network or split it over several chips")
+        groups = greedy_cores(wsyn, profile) if n_cores + lower <= capacity else [None] * lower
+        if n_cores + len(groups) > capacity:
+            raise _cores_error(profile, board, chips, layer, n_cores + len(groups), len(groups))
         core_of = np.empty(layer.n_out, dtype=np.int64)
         for k, g in enumerate(groups):
             core_of[g] = n_cores + k
         n_cores += len(groups)
-        placed.append((q, core_of, src_core))
+        placed.append((q, wsyn, core_of, _sources(q, src_core, core_of)))
         int_layers.append(q)
         src_core = core_of
-    positions = place(n_cores, profile)
-    for q, core_of, src in placed:
-        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(q.syn, core_of, src, positions)
+    use, chip_dist = None, None
+    if board is None:
+        positions = place(n_cores, profile)
+    else:
+        positions, use = board_place(n_cores, profile, board, chips)
+
+        def chip_dist(cores, src):
+            return chip_distance(use, cores, src)
+    for q, wsyn, core_of, src in placed:
+        cores, syn_per_core, hops, packets, local, max_dist, dist = layer_routes(wsyn, core_of, src, positions,
+                                                                                 chip_dist)
         if profile.fan_out_cores is not None:
             onchip = src >= 0
             worst = int(packets[onchip].max()) if onchip.any() else 0
@@ -191,20 +254,39 @@ def compile_network(model: Union[nir.NIRGraph, FloatNet], chip: Union[str, ChipP
             core_of=core_of, cores=cores, syn_per_core=syn_per_core,
             axons_per_core=(syn_per_core > 0).sum(axis=1), synapses_per_core=syn_per_core.sum(axis=1),
             neurons_per_core=np.array([(core_of == c).sum() for c in cores]), src_hops=hops, src_packets=packets,
-            src_local=local, src_max_dist=max_dist, src_core=src, dist=dist))
+            src_local=local, src_max_dist=max_dist, src_core=src, dist=dist,
+            **_chip_routes(use, cores, src, syn_per_core)))
+    if not allow_lossy:
+        check_precision(precision, profile)
     compiled = CompiledNetwork(profile=profile, float_net=net, layers=int_layers,
-                               mapping=Mapping(layers=layer_maps, positions=positions))
+                               mapping=Mapping(layers=layer_maps, positions=positions), precision=precision,
+                               board=use, latency=latency)
     if calibration is not None:
         check_silence(compiled, calibration)
     return compiled
 
 
+def _sources(q, src_core: np.ndarray, core_of: np.ndarray) -> np.ndarray:
+    """Core of each source of a layer: its inputs, then (recurrent layer) its own neurons."""
+    return np.concatenate([src_core, core_of]) if getattr(q, "rec_weight", None) is not None else src_core
+
+
+def _chip_routes(use, cores, src, syn_per_core) -> dict:
+    """Chip-to-chip links of each route (zeros on one chip) and the most one spike of each source crosses."""
+    if use is None:
+        d = np.zeros(syn_per_core.shape, dtype=np.int64)
+    else:
+        d = chip_distance(use, cores, src)
+    return {"chip_dist": d, "src_max_chip": (d * (syn_per_core > 0)).max(axis=0) if d.size else
+            np.zeros(syn_per_core.shape[1], dtype=np.int64)}
+
+
 def check_silence(compiled: CompiledNetwork, x: np.ndarray) -> List[str]:
     """Warn (``QuantizationWarning``) for each spiking layer active in float but silent as integers."""
-    from spikeflow.hardware.engine import float_run, run_integer
+    from spikeflow.hardware.engine import float_run, run_aligned
 
     _, float_spikes = float_run(compiled.float_net, x)
-    result = run_integer(compiled, x)
+    result = run_aligned(compiled, x)
     silent = []
     for layer, fs, ispk in zip(compiled.layers, float_spikes, result.layer_spikes):
         if layer.spiking and fs.sum() > 0 and ispk.sum() == 0:

@@ -47,6 +47,8 @@ class CostReport:
     dt: float | None = None  # seconds per step in realtime mode
     powered_s: float = 0.0  # per inference: how long the chip is powered (static power is charged over this)
     overrun_steps: float = 0.0  # realtime: steps per inference whose latency exceeded dt
+    chips: int = 1  # chips powered (static power counts each)
+    interchip_latency_s: float = 0.0  # per inference: the part of latency spent on chip-to-chip links
 
     @property
     def power_w(self) -> float:
@@ -73,12 +75,13 @@ class CostReport:
                 "step_latency_s": self.step_latency_s, "power_w": self.power_w,
                 "dynamic_power_w": self.dynamic_power_w, "throughput_hz": self.throughput_hz,
                 "overrun_steps": self.overrun_steps, "counts": {k: float(v) for k, v in self.counts.items()},
-                "breakdown_j": {k: float(v) for k, v in self.breakdown_j.items()}}
+                "breakdown_j": {k: float(v) for k, v in self.breakdown_j.items()}, "chips": self.chips,
+                "interchip_latency_s": self.interchip_latency_s}
 
 
 def counts_per_sample(result: RunResult) -> Dict[str, float]:
     T, B = result.synops.shape[:2]
-    return {
+    c = {
         "synops": result.synops.sum() / B,
         "updates_active": result.updates_active.sum() / B,
         "updates_inactive": result.updates_inactive.sum() / B,
@@ -87,6 +90,10 @@ def counts_per_sample(result: RunResult) -> Dict[str, float]:
         "hops": result.hops.sum() / B,
         "steps": float(T),
     }
+    if result.interchip is not None and result.interchip.any():
+        c["interchip_messages"] = result.interchip.sum() / B
+        c["chip_hops"] = result.chip_hops.sum() / B
+    return c
 
 
 def step_latency(result: RunResult, profile: ChipProfile) -> np.ndarray:
@@ -103,10 +110,15 @@ def check_clock(clock: str, dt: float | None) -> None:
         raise ConfigError(f"hardware: clock 'realtime' needs the step length dt in seconds (> 0), got {dt!r}")
 
 
-def chip_cost(result: RunResult, profile: ChipProfile, clock: str = "afap", dt: float | None = None) -> CostReport:
+def chip_cost(result: RunResult, profile: ChipProfile, clock: str = "afap", dt: float | None = None,
+              board=None) -> CostReport:
     """Energy (J) and time (s) per inference of an integer run on ``profile``: counts x energy per
     operation plus ``e_step`` per step, plus static power x the powered time of ``clock`` mode
     (``realtime``: each step lasts ``dt``; ``afap``: each step lasts its modelled latency).
+
+    ``board`` (a ``spikeflow.hardware.board.BoardUse``, several chips): each chip-to-chip link a packet
+    crosses (the packet leaves a chip) costs ``profile.e_interchip``, a step's longest chip route adds
+    the board's ``t_chip_hop`` per link to its latency, and every chip used draws static power.
     """
     check_clock(clock, dt)
     c = counts_per_sample(result)
@@ -119,6 +131,13 @@ def chip_cost(result: RunResult, profile: ChipProfile, clock: str = "afap", dt: 
         "steps": c["steps"] * profile.e_step,
     }
     lat = step_latency(result, profile)  # [T, B]
+    chips, chip_lat = 1, 0.0
+    if board is not None:
+        chips = board.chips_used
+        breakdown["interchip"] = c.get("chip_hops", 0.0) * profile.e_interchip
+        link = result.max_chip_route * board.board.t_chip_hop  # [T, B]
+        lat = lat + link
+        chip_lat = float(link.sum(axis=0).mean())
     latency = float(lat.sum(axis=0).mean())
     overrun = 0.0
     if clock == "realtime":
@@ -126,12 +145,13 @@ def chip_cost(result: RunResult, profile: ChipProfile, clock: str = "afap", dt: 
         overrun = float((lat > dt).sum(axis=0).mean())
     else:
         powered = latency
-    static = profile.static_power * powered
+    static = profile.static_power * powered * chips
     dynamic = float(sum(breakdown.values()))
     breakdown["static"] = static
     return CostReport(energy_j=dynamic + static, dynamic_j=dynamic, static_j=static, latency_s=latency,
                       step_latency_s=float(lat.mean()), counts=c, breakdown_j=breakdown, clock=clock,
-                      dt=dt if clock == "realtime" else None, powered_s=powered, overrun_steps=overrun)
+                      dt=dt if clock == "realtime" else None, powered_s=powered, overrun_steps=overrun,
+                      chips=chips, interchip_latency_s=chip_lat)
 
 
 def dense_macs(compiled, steps: int = 1) -> int:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from spikeflow.atomic import atomic_output
 from spikeflow.hardware.compiler import CompiledNetwork
 from spikeflow.hardware.cost import CostReport, check_clock, chip_cost, dense_costs, dense_macs
-from spikeflow.hardware.engine import RunResult, float_run, run_integer
+from spikeflow.hardware.engine import RunResult, float_run, run_aligned
 
 
 def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
@@ -28,6 +28,9 @@ def predict(output: np.ndarray, decoder: str = "mean") -> np.ndarray:
 def _concat(results):
     keys = ("synops", "updates_active", "updates_inactive", "spikes", "packets_local", "hops")
     merged = {k: np.concatenate([getattr(r, k) for r in results], axis=1) for k in keys}
+    for k in ("interchip", "chip_hops", "max_chip_route"):
+        if all(getattr(r, k) is not None for r in results):
+            merged[k] = np.concatenate([getattr(r, k) for r in results], axis=1)
     return RunResult(output=np.concatenate([r.output for r in results], axis=1), layer_spikes=[],
                      max_route=np.concatenate([r.max_route for r in results], axis=1), **merged)
 
@@ -44,6 +47,7 @@ class Evaluation:
     dense_macs: int = 0
     dense_snn_j: Dict[str, float] = field(default_factory=dict)  # the SNN clock-driven on dense hardware (T passes)
     dense_snn_macs: int = 0
+    steps: int = 0  # time steps per sample
 
 
 def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.ndarray]], progress: bool = True,
@@ -60,7 +64,7 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
         x = np.asarray(x, dtype=np.float64)
         steps = x.shape[0]
         f_out, f_rec = float_run(compiled.float_net, x)
-        res = run_integer(compiled, x)
+        res = run_aligned(compiled, x)  # the chip's pipeline latency: T + latency_steps steps
         for fr, ir, layer in zip(f_rec, res.layer_spikes, compiled.layers):
             if layer.spiking:
                 same += int((fr == ir).sum())
@@ -76,9 +80,10 @@ def evaluate(compiled: CompiledNetwork, batches: Iterable[Tuple[np.ndarray, np.n
                       int_accuracy=float((i_pred == labels).mean()),
                       prediction_agreement=float((f_pred == i_pred).mean()),
                       spike_agreement=same / total if total else 1.0,
-                      cost=chip_cost(merged, compiled.profile, clock, compiled.float_net.dt),
+                      cost=chip_cost(merged, compiled.profile, clock, compiled.float_net.dt, compiled.board),
                       dense_j=dense_costs(compiled, 1), dense_macs=dense_macs(compiled, 1),
-                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps))
+                      dense_snn_j=dense_costs(compiled, steps), dense_snn_macs=dense_macs(compiled, steps),
+                      steps=steps)
 
 
 def energy_chart(ev: Evaluation, chip_title: str, path) -> None:

@@ -37,6 +37,8 @@ class LayerMap:
     src_max_dist: np.ndarray  # [n_in] longest route of one spike of source i
     src_core: np.ndarray  # [n_in] core of each source (-1: input port)
     dist: np.ndarray  # [n_cores_layer, n_in] mesh hops from each source to each of the layer's cores
+    chip_dist: np.ndarray | None = None  # [n_cores_layer, n_in] chip-to-chip links crossed (multi-chip boards)
+    src_max_chip: np.ndarray | None = None  # [n_in] most links crossed by one spike of source i
 
 
 @dataclass
@@ -108,9 +110,13 @@ def synapses_per_core(syn: Synapse, core_of: np.ndarray, cores: np.ndarray) -> n
     return np.bincount(idx[rows >= 0], minlength=len(cores) * syn.n_in).reshape(len(cores), syn.n_in)
 
 
-def layer_routes(syn: Synapse, core_of: np.ndarray, src_core: np.ndarray, positions: np.ndarray):
+def layer_routes(syn: Synapse, core_of: np.ndarray, src_core: np.ndarray, positions: np.ndarray, chip_dist=None):
     """Per source: packets, hops, local deliveries and longest route (one packet per destination core).
-    ``syn`` is the layer's synapse (or a nonzero mask ``[n_out, n_in]``)."""
+    ``syn`` is the layer's synapse (or a nonzero mask ``[n_out, n_in]``).
+
+    ``chip_dist(cores, src_core)`` (multi-chip boards) gives the chip-to-chip links of each route; they are
+    taken out of the mesh hops (a link is not a mesh hop).
+    """
     syn = _as_synapse(syn)
     cores = np.unique(core_of)
     syn_per_core = synapses_per_core(syn, core_of, cores)
@@ -118,8 +124,10 @@ def layer_routes(syn: Synapse, core_of: np.ndarray, src_core: np.ndarray, positi
     dest = positions[cores]  # [n_cores_layer, 2]
     src_pos = np.where(src_core[:, None] >= 0, positions[np.maximum(src_core, 0)], np.array(INPUT_PORT))
     dist = np.abs(src_pos[None, :, :] - dest[:, None, :]).sum(axis=2)  # [n_cores_layer, n_in]
+    cd = chip_dist(cores, src_core) if chip_dist is not None else np.zeros_like(dist)
+    dist = dist - cd
     hops = (dist * reach).sum(axis=0)
     packets = reach.sum(axis=0)
-    local = (reach & (dist == 0)).sum(axis=0)
+    local = (reach & (dist == 0) & (cd == 0)).sum(axis=0)
     max_dist = (dist * reach).max(axis=0) if reach.size else np.zeros(syn.n_in, dtype=np.int64)
     return cores, syn_per_core, hops, packets, local, max_dist, dist

@@ -26,7 +26,7 @@ from spikeflow.hardware.synapse import DENSE_FALLBACK_MAX, ConvSynapse, DenseSyn
 from spikeflow.neurons import if_, li, lif
 from spikeflow.runtime.graph import CompiledGraph, Node, apply_linear, compile_graph, neuron_params
 
-HW_NEURON_KINDS = ("lif", "if", "li")
+HW_NEURON_KINDS = ("lif", "if", "li", "cubalif", "cubali")  # cubalif/cubali: Loihi only (current state u)
 SYNAPSE_TYPE = {"affine": "linear", "conv2d": "conv2d", "sumpool2d": "pool", "avgpool2d": "pool"}
 KERNEL_KINDS = ("conv2d", "sumpool2d", "avgpool2d")
 REVERSE_FOLD_MIN = 4096  # inputs above which a multi-node dense chain is folded in reverse mode
@@ -72,7 +72,7 @@ class LayerShape:
 
     @property
     def spiking(self) -> bool:
-        return self.kind != "li"
+        return self.kind not in ("li", "cubali")
 
 
 @dataclass
@@ -91,6 +91,10 @@ class FloatLayer(LayerShape):
     conv: ConvInfo | None = None
     out_shape: Tuple[int, ...] = ()
     syn: Synapse | None = None  # DenseSynapse(weight) or ConvSynapse; built from weight when not given
+    # A self-recurrent layer: the loop's synaptic nodes folded into ``rec_weight [n_out, n_out]``, applied to
+    # the layer's previous-step spikes (the one-step delay of spikeflow.nn.Recurrent and the runtime engines).
+    rec_weight: np.ndarray | None = None
+    rec_synapse: str = ""
 
     def __post_init__(self):
         self._link_synapse()
@@ -101,7 +105,10 @@ class FloatLayer(LayerShape):
         if self.kind == "if":
             return np.broadcast_to(_np(p.r).reshape(-1), (self.n_out,)).astype(np.float64)
         a = _np(p.alpha).reshape(-1)
-        return np.broadcast_to(_np(p.r).reshape(-1) * (1.0 - a), (self.n_out,)).astype(np.float64)
+        g = _np(p.r).reshape(-1) * (1.0 - a)
+        if self.kind in ("cubalif", "cubali"):  # steady state of the current and voltage filters
+            g = g * _np(p.w_in).reshape(-1) * (1.0 - _np(p.alpha_syn).reshape(-1))
+        return np.broadcast_to(g, (self.n_out,)).astype(np.float64)
 
 
 @dataclass
@@ -220,7 +227,8 @@ def _synapse(nodes: List[Node], kernels: bool) -> Tuple[Synapse, np.ndarray]:
 
 
 def from_nir(graph, dt: float | None = None, reset: str | None = None, kernels: bool = True) -> FloatNet:
-    """Fold a feed-forward NIR graph (or the runtime's ``CompiledGraph``) into a chain of ``FloatLayer``.
+    """Fold a feed-forward NIR graph (or the runtime's ``CompiledGraph``) into a chain of ``FloatLayer``;
+    a layer may have a self-recurrent loop (see ``recurrent_loops``).
 
     ``dt`` (seconds) defaults to the graph's metadata; ``reset`` overrides every neuron's reset
     mode (default: the node's metadata, else NIR's reset to ``v_reset``). ``kernels=False`` folds
@@ -228,21 +236,22 @@ def from_nir(graph, dt: float | None = None, reset: str | None = None, kernels: 
     """
     cg = copy.deepcopy(compile_graph(graph, dt))
     dt = cg.require_dt()
-    if cg.cyclic:
-        raise NIRError("hardware: the graph has recurrent edges; the hardware compiler supports feed-forward chains")
+    loops = recurrent_loops(cg)
+    in_loop = {n for names, _, _ in loops.values() for n in names}
     succ: Dict[str, List[str]] = {n: [] for n in cg.nodes}
     for name, nd in cg.nodes.items():
-        for p in nd.inputs:
-            succ[p].append(name)
+        if name not in in_loop:
+            for p in nd.inputs:
+                succ[p].append(name)
     for name, nd in cg.nodes.items():
-        if len(nd.inputs) > 1 or len(succ[name]) > 1:
+        if name not in in_loop and (len([p for p in nd.inputs if p not in in_loop]) > 1 or len(succ[name]) > 1):
             raise NIRError(f"hardware: node {name!r} branches or merges; "
-                           "the compiler supports feed-forward chains only")
+                           "the compiler supports feed-forward chains (with self-recurrent layers) only")
     layers: List[FloatLayer] = []
     syn_nodes, syn_names, syn_types, conv = [], [], [], None
     for name in cg.order:
         nd = cg.nodes[name]
-        if nd.kind in ("input", "output"):
+        if nd.kind in ("input", "output") or name in in_loop:
             continue
         if nd.kind in ("flatten", "flatten_id"):
             if syn_nodes:
@@ -257,10 +266,12 @@ def from_nir(graph, dt: float | None = None, reset: str | None = None, kernels: 
             if reset is not None:
                 nd.reset = reset
             syn, bias = _synapse(syn_nodes, kernels)
+            rec_names, rec_w, rec_b = loops.get(name, ([], None, 0.0))
             layers.append(FloatLayer(name=name, synapse="+".join(syn_names), kind=nd.kind,
-                                     weight=syn.weight if isinstance(syn, DenseSynapse) else None, bias=bias,
+                                     weight=syn.weight if isinstance(syn, DenseSynapse) else None, bias=bias + rec_b,
                                      params=neuron_params(nd, dt), synapse_types=tuple(syn_types), conv=conv,
-                                     out_shape=tuple(nd.out_shape), syn=syn))
+                                     out_shape=tuple(nd.out_shape), syn=syn, rec_weight=rec_w,
+                                     rec_synapse="+".join(rec_names)))
             syn_nodes, syn_names, syn_types, conv = [], [], [], None
             continue
         syn_nodes.append(nd)
@@ -275,6 +286,52 @@ def from_nir(graph, dt: float | None = None, reset: str | None = None, kernels: 
         raise NIRError(f"hardware: synaptic nodes {syn_names} after the last neuron layer; end the graph with a "
                        "neuron layer (e.g. an LI readout)")
     return FloatNet(layers=layers, input_shape=tuple(cg.input_shape), dt=dt, graph=cg)
+
+
+def recurrent_loops(cg: CompiledGraph) -> Dict[str, Tuple[List[str], np.ndarray, np.ndarray]]:
+    """Self-recurrent loops: ``{neuron: (loop node names, R [n, n], bias [n])}``.
+
+    A loop starts at a delayed edge leaving a spiking neuron node and runs through synaptic nodes
+    (one input, one output each) back into the same neuron; they fold into one matrix as a chain does.
+    Loops through other neuron layers are rejected with the nodes named.
+    """
+    succ: Dict[str, List[str]] = {n: [] for n in cg.nodes}
+    for name, nd in cg.nodes.items():
+        for p in nd.inputs:
+            succ[p].append(name)
+    loops: Dict[str, Tuple[List[str], np.ndarray, np.ndarray]] = {}
+    for name, nd in cg.nodes.items():
+        for src in nd.delayed:
+            if nd.is_neuron:  # a neuron feeding a neuron directly: an identity loop
+                path, end = [], name
+            else:
+                path, end = [name], name
+                while not cg.nodes[end].is_neuron:
+                    nxt = succ[end]
+                    if len(nxt) != 1 or len(cg.nodes[end].inputs) + len(cg.nodes[end].delayed) != 1:
+                        raise NIRError(f"hardware: recurrent loop from {src!r} branches at node {end!r}; the "
+                                       "compiler maps self-recurrent layers (one synaptic path back into the layer)")
+                    end = nxt[0]
+                    if not cg.nodes[end].is_neuron:
+                        path.append(end)
+            if end != src:
+                raise NIRError(f"hardware: recurrent loop from {src!r} closes at {end!r}, another layer; the compiler "
+                               "maps self-recurrent layers only")
+            if not cg.nodes[src].spiking:
+                raise NIRError(f"hardware: layer {src!r} ({cg.nodes[src].kind}) feeds back its membrane; "
+                               "recurrent layers must spike")
+            if src in loops:
+                raise NIRError(f"hardware: layer {src!r} has more than one recurrent loop; fold them into one weight")
+            n = cg.nodes[src].size
+            r, b = np.eye(n), np.zeros(n)
+            for p in path:
+                m, c = _linear_matrix(cg.nodes[p])
+                r, b = m @ r, m @ b + c
+            if r.shape != (n, n):
+                raise NIRError(f"hardware: recurrent loop {path} of layer {src!r} maps {r.shape[1]} spikes to "
+                               f"{r.shape[0]} inputs; expected {n}")
+            loops[src] = (path, r, b)
+    return loops
 
 
 def float_reference(net: FloatNet, x: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:
@@ -292,11 +349,14 @@ def float_reference(net: FloatNet, x: np.ndarray) -> Tuple[np.ndarray, List[np.n
         b = torch.as_tensor(layer.bias)
         shape = (cur.shape[1], *(layer.out_shape or (layer.n_out,)))  # parameters may be per-neuron (C, H, W)
         state = mod.init_state(shape, layer.params, dtype=torch.float64)
+        rec = None if layer.rec_weight is None else torch.as_tensor(layer.rec_weight)
+        prev = torch.zeros(cur.shape[1], layer.n_out, dtype=torch.float64)
         outs = []
         for t in range(cur.shape[0]):
-            i_syn = torch.as_tensor(layer.syn.apply(cur[t].numpy()))
-            out, state = mod.step((i_syn + b).reshape(shape), state, layer.params)
-            outs.append(out.reshape(cur.shape[1], -1))
+            i_t = torch.as_tensor(layer.syn.apply(cur[t].numpy())) + b + (prev @ rec.T if rec is not None else 0.0)
+            out, state = mod.step(i_t.reshape(shape), state, layer.params)
+            prev = out.reshape(cur.shape[1], -1)
+            outs.append(prev)
         cur = torch.stack(outs)
         records.append(cur.numpy())
     return cur.numpy(), records

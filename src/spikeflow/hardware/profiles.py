@@ -49,6 +49,7 @@ class ChipProfile:
     shared_core: bool = False  # True: one core holds every layer (Xylo); else each layer starts a fresh core
     synapse_types: Tuple[str, ...] = ("linear", "conv2d", "pool")
     neuron_models: Tuple[str, ...] = ("lif", "if", "li")
+    recurrent: str = "none"  # none | hidden (spiking layers but the readout) | any: self-recurrent layers mapped
     # -- number formats ---------------------------------------------------------------
     weight_bits: int = 8  # signed; 2 means ternary {-1, 0, +1} x per-layer scale
     state_bits: int = 24  # signed membrane / current registers
@@ -56,6 +57,7 @@ class ChipProfile:
     decay: str = "multiplicative"  # multiplicative | shift | linear | none
     decay_bits: int = 12  # multiplicative decay resolution
     overflow: str = "saturate"  # saturate | wrap
+    arithmetic: str = "generic"  # generic (the fields above) | lava-loihi (spikeflow.hardware.loihi, Lava 0.10.0)
     # -- costs (joules, seconds, watts) --------------------------------------------------
     e_synop: float = 0.0  # per synaptic operation (one spike reaching one synapse)
     e_update_active: float = 0.0  # per neuron update of a neuron that received input or is not at rest
@@ -78,6 +80,8 @@ class ChipProfile:
         if self.decay not in ("multiplicative", "shift", "linear", "none"):
             raise ConfigError(f"profile {self.name}: decay must be multiplicative|shift|linear|none, "
                               f"got {self.decay!r}")
+        if self.recurrent not in ("none", "hidden", "any"):
+            raise ConfigError(f"profile {self.name}: recurrent must be none|hidden|any, got {self.recurrent!r}")
         if self.overflow not in ("saturate", "wrap"):
             raise ConfigError(f"profile {self.name}: overflow must be saturate|wrap, got {self.overflow!r}")
         for mem in (self.core_neuron_memory, self.core_kernel_memory):
@@ -107,10 +111,14 @@ class ChipProfile:
         names = ["threshold_range"]
         if not self.shared_core:
             names.insert(0, "cores")
-        if set(self.neuron_models) != {"lif", "if", "li"}:
+        if self.arithmetic == "lava-loihi":
+            names.append("reset")  # Loihi resets v to 0: a subtract reset is refused (spikeflow.hardware.loihi)
+        if not {"lif", "if", "li"} <= set(self.neuron_models):
             names.append("neuron_model")
         if set(self.synapse_types) != {"linear", "conv2d", "pool"}:
             names.append("synapse_type")
+        if self.recurrent != "any":
+            names.append("recurrent")
         for f in ("axons_per_core", "synapses_per_core", "max_fan_in", "fan_out_cores", "max_hidden_neurons",
                   "max_input_channels", "max_output_neurons", "max_kernel", "max_channels", "core_neuron_memory",
                   "core_kernel_memory", "max_output_side", "max_input_side"):
@@ -138,12 +146,15 @@ LOIHI = ChipProfile(
     neurons_per_core=1024,  # Davies 2018: 1,024 compartments per core
     mesh=(8, 16),  # 128 cores on a 2D mesh NoC (Davies 2018); 8 x 16 layout assumed
     axons_per_core=4096,  # Davies 2018: 4,096 fan-in axons per core
+    recurrent="any",  # Davies 2018: any core may target any core, itself included (e.g. the recurrent LCA solver)
     # 128 KB synaptic memory (Davies 2018) at ~16 bits per 8-bit synapse incl. format overhead: estimate
     synapses_per_core=64 * 1024,
     weight_bits=8,  # Davies 2018: weights 1-9 bits with a shared exponent; 8-bit signed mantissa here
     state_bits=24,  # Davies 2018: 24-bit current u and voltage v
     state_frac_bits=6,  # Lava's bit-accurate Loihi models shift weights and thresholds left by 6 bits
     decay="multiplicative", decay_bits=12,  # Davies 2018: 12-bit decays, u <- u * (4096 - delta) / 4096
+    arithmetic="lava-loihi",  # u, v, formats and one-step Dense delay of Lava 0.10.0's bit-accurate models
+    neuron_models=("lif", "if", "li", "cubalif", "cubali"),  # Davies 2018: CUBA LIF compartments (u and v)
     e_synop=23.6 * PJ,
     e_update_active=81 * PJ,
     e_update_inactive=52 * PJ,
@@ -179,6 +190,7 @@ LOIHI2 = ChipProfile(
     cores=128,  # Orchard et al., SiPS 2021 / Intel Loihi 2 brief: 128 neuro cores per chip
     neurons_per_core=8192,  # Intel Loihi 2 brief: up to 1M neurons per chip = 8,192 per core
     mesh=(8, 16),  # estimate: same 2D NoC layout as Loihi
+    recurrent="any",  # Orchard 2021: the same any-to-any spike routing as Loihi
     axons_per_core=8192,  # estimate: fan-in doubled with the neuron count (192 KB flexible core memory)
     synapses_per_core=96 * 1024,  # estimate: 192 KB core memory at ~16 bits per synapse
     weight_bits=8,  # Intel Loihi 2 brief: 1-8 bit synaptic weights
@@ -239,6 +251,7 @@ SPINNAKER2 = ChipProfile(
     cores=152,  # Mayr et al., arXiv:1911.02385 (2019): 152 ARM processing elements per chip
     neurons_per_core=256,  # estimate: software neurons; 256 per core as SpiNNaker's default PyNN mapping
     mesh=(8, 19),  # 38 quad-PEs on a 2D NoC; laid out as 8 x 19 PEs (assumed)
+    recurrent="any",  # Mayr 2019: spikes are routed in software tables, any source to any target
     synapses_per_core=32 * 1024,  # 128 KB SRAM per PE (Mayr 2019) at 4 bytes per synapse row entry: estimate
     weight_bits=16,  # estimate: 16-bit fixed-point synaptic weights in the software kernels
     state_bits=32,  # s16.15 fixed-point membrane (SpiNNaker software convention)
@@ -304,6 +317,7 @@ XYLO_AUDIO2 = ChipProfile(
     mesh=(1, 1),
     shared_core=True,
     max_fan_in=63,  # Rockpool's Xylo documentation: up to 63 inputs per neuron
+    recurrent="hidden",  # Bos 2022: input, recurrent (hidden to hidden) and readout weights; the readout has no loop
     max_hidden_neurons=1000,  # Bos 2022: 1,000 hidden neurons
     max_input_channels=16,  # Bos 2022: 16 input channels
     max_output_neurons=8,  # Bos 2022: 8 output neurons

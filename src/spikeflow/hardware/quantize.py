@@ -39,6 +39,8 @@ class IntLayer(LayerShape):
     state_max: int
     overflow: str
     syn: Synapse | None = None  # the integer synapse (DenseSynapse(weight) or an int64 ConvSynapse)
+    rec_weight: np.ndarray | None = None  # [n_out, n_out] int64: weights of the previous step's own spikes
+    loihi: object = None  # LoihiParams (spikeflow.hardware.loihi) when the chip computes as Lava's Loihi models
 
     def __post_init__(self):
         self._link_synapse()

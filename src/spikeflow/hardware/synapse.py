@@ -86,6 +86,8 @@ class Synapse:
 
 @dataclass
 class DenseSynapse(Synapse):
+    """A synapse stored as its full matrix ``weight [n_out, n_in]`` (linear layers, small folded chains)."""
+
     weight: np.ndarray  # [n_out, n_in]
 
     @property
