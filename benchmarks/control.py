@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     if args.latency_only:
         data = json.loads(path.read_text())
         data[key]["act_latency_us_event"] = act_latency(load_policy(out, "event"), args.env, 5000)
+        data[key]["act_latency_us_dense"] = act_latency(load_policy(out, "dense"), args.env, 1000)
         data[key]["act_latency_command"] = "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(
             ["benchmarks/control.py", *sys.argv[1:]])
         path.write_text(json.dumps(data, indent=1) + "\n")

@@ -62,6 +62,7 @@ API_MODULES = [
     ("spikeflow.metrics", "Metrics"),
     ("spikeflow.metrics.energy", "Energy model"),
     ("spikeflow.viz", "Plots and reports"),
+    ("spikeflow.control", "Closed-loop control"),
     ("spikeflow.errors", "Errors"),
 ]
 

@@ -38,8 +38,8 @@ def register(sub) -> None:
     r.add_argument("--rt-priority", type=positive_int, default=None, metavar="N",
                    help="wall clock: run the loop under the SCHED_FIFO real-time policy at priority N (1-99; needs "
                         "root or CAP_SYS_NICE)")
-    r.add_argument("--rate", type=positive_float, default=None, metavar="HZ",
-                   help="control rate in Hz (default: 1 / (policy dt x steps per decision), 1 kHz for 1 ms)")
+    r.add_argument("--rate", type=positive_float, default=1000.0, metavar="HZ",
+                   help="control rate in Hz: one decision per 1/HZ s of simulated or wall-clock time")
     r.add_argument("--seed", type=nonneg_int, default=0,
                    help="episode i resets the environment with seed SEED + i")
     r.add_argument("--chip", type=word, default="loihi", help="chip profile for energy per decision")

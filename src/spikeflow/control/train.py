@@ -24,7 +24,7 @@ METHODS = ("ppo", "td3", "convert")
 # Per task: PPO settings that reach the task's target here (budget = environment steps).
 PPO_SETTINGS = {
     "CartPole-v1": dict(n_envs=8, n_steps=128, lr=1e-3, budget=200_000, hidden=64),
-    "Acrobot-v1": dict(n_envs=8, n_steps=128, lr=1e-3, budget=300_000, hidden=64, lam=0.94, eval_episodes=50),
+    "Acrobot-v1": dict(n_envs=8, n_steps=128, lr=1e-3, budget=400_000, hidden=128, lam=0.94, eval_episodes=50),
     "Pendulum-v1": dict(n_envs=8, n_steps=256, lr=1e-3, budget=600_000, hidden=64, gamma=0.9, reward_scale=0.1,
                         eval_every=4),
     "MountainCar-v0": dict(n_envs=8, n_steps=128, lr=1e-3, budget=300_000, hidden=64),
