@@ -271,7 +271,8 @@ def run_run(args) -> int:
           f"{c.throughput_hz:.4g} inferences/s"
           + (f"; {c.overrun_steps:.1f} steps per inference took longer than dt" if c.overrun_steps else ""))
     print("counts        " + ", ".join(f"{k} {v:.1f}" for k, v in c.counts.items()))
-    print(f"as an ANN     {ev.dense_macs} MACs, arithmetic only (memory traffic: spikeflow.metrics.energy): " + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
+    print(f"as an ANN     {ev.dense_macs} MACs, arithmetic only (with memory: spikeflow.metrics.energy): "
+          + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_j.items()))
     print(f"dense SNN     {ev.dense_snn_macs} MACs (every synapse every step): "
           + ", ".join(f"{k} {v:.3e} J" for k, v in ev.dense_snn_j.items()))
     if compiled.board is not None:
