@@ -26,81 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+from peer_venvs import BRIAN2, PeerUnavailable
 from spikeflow.atomic import atomic_write_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-VENV = os.path.join(HERE, ".venv-brian2")
-VPY = os.path.join(VENV, "bin", "python")
-BRIAN2 = "brian2==2.11.0"
-
-
-class Brian2Unavailable(RuntimeError):
-    """No Python >= 3.13 to create the Brian2 venv from; the message says how to get one."""
-
-
-def _version(python: str) -> tuple[int, int] | None:
-    """``(major, minor)`` of an interpreter, or ``None`` when it does not run (e.g. a pyenv shim
-    for a version that is not selected)."""
-    try:
-        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
-                             text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    parts = out.stdout.split()
-    return (int(parts[0]), int(parts[1])) if out.returncode == 0 and len(parts) == 2 else None
-
-
-def _pyenv_candidates() -> list[str]:
-    """pyenv's 3.13.x interpreters, newest first (``pyenv root``; without pyenv on ``PATH``,
-    ``$PYENV_ROOT`` or ``~/.pyenv``)."""
-    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        try:
-            root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60).stdout.strip() or root
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    versions = os.path.join(root, "versions")
-    names = sorted((v for v in (os.listdir(versions) if os.path.isdir(versions) else ())
-                    if v.startswith("3.13.") and v[5:].isdigit()), key=lambda v: int(v[5:]), reverse=True)
-    return [os.path.join(versions, v, "bin", "python") for v in names]
-
-
-def find_brian2_python() -> str:
-    """The interpreter to build the Brian2 venv from: ``$BRIAN2_PYTHON``, else pyenv's newest
-    3.13.x, else ``python3.13`` on ``PATH``; ``Brian2Unavailable`` (one line) when none runs."""
-    chosen = os.environ.get("BRIAN2_PYTHON")
-    if chosen:
-        version = _version(chosen)
-        if version is None or version < (3, 13):
-            found = "does not run" if version is None else f"is Python {version[0]}.{version[1]}"
-            raise Brian2Unavailable(f"BRIAN2_PYTHON={chosen} {found}; Brian2 2.11 needs Python >= 3.13: point "
-                                    f"BRIAN2_PYTHON at one (e.g. installed with `pyenv install 3.13`)")
-        return chosen
-    for candidate in [*_pyenv_candidates(), shutil.which("python3.13") or ""]:
-        if candidate and (_version(candidate) or (0, 0)) >= (3, 13):
-            return candidate
-    raise Brian2Unavailable("Brian2 2.11 needs Python >= 3.13 and none was found (BRIAN2_PYTHON is not set, no "
-                            "3.13.x under `pyenv root`/versions, no python3.13 on PATH): install one (`pyenv install "
-                            "3.13` or your system's python3.13 package) or set BRIAN2_PYTHON=/path/to/python3.13")
-
-
-def ensure_brian2_venv() -> str:
-    """``benchmarks/.venv-brian2/bin/python``, creating the venv (and installing Brian2) when missing."""
-    if os.path.exists(VPY):
-        return VPY
-    base = find_brian2_python()
-    subprocess.run([base, "-m", "venv", VENV], check=True)
-    subprocess.run([VPY, "-m", "pip", "install", "-q", BRIAN2], check=True)
-    return VPY
+VPY = BRIAN2.python
 
 
 def spikeflow_env():
@@ -191,8 +128,8 @@ def main():
     args = ap.parse_args()
     if not args.skip_brian2:
         try:
-            ensure_brian2_venv()
-        except Brian2Unavailable as err:
+            BRIAN2.ensure()
+        except PeerUnavailable as err:
             sys.exit(f"error: {err} (or run with --skip-brian2)")
     results = {"sizes": {}, "note": "1 s biological time, dt 0.1 ms; spikeflow single-threaded below 50,000 "
                "neurons per process (4k, 16k), all cores above (numba); Brian2 one thread; times in seconds"}

@@ -4,7 +4,7 @@ Each case compiles a NIR graph for ``loihi``, runs spikeflow's integer engine, a
 integers (weights, weight exponent, du, dv, threshold mantissa, bias mantissa and exponent) and input
 spikes to tests/hardware/lava_chain.py, which builds Lava ``Dense`` + ``LIF`` processes and runs them
 with ``Loihi2SimCfg(select_tag="fixed_pt")`` (``PyDenseModelBitAcc``, ``PyLifModelBitAcc``) in the
-Lava venv (benchmarks/lava_venv.py). Spikes, current ``u`` and voltage ``v`` of every neuron must be
+Lava venv (benchmarks/peer_venvs.py). Spikes, current ``u`` and voltage ``v`` of every neuron must be
 equal at every step. Cases: random LIF chains, random CUBA chains (current state), and a small
 model trained on nmnist5k.
 """
@@ -18,7 +18,7 @@ import pytest
 
 from spikeflow.hardware import compile_network, run_integer
 from tests.hardware.hw_nets import chain
-from tests.hardware.lava_env import lava_python
+from tests.peers import venv_python
 
 pytestmark = pytest.mark.interop
 
@@ -37,7 +37,7 @@ def lava_runs(cases, tmp_path):
         src, dst = tmp_path / f"{name}-in.npz", tmp_path / f"{name}-out.npz"
         np.savez(src, **data)
         args += [str(src), str(dst)]
-    proc = subprocess.run([lava_python(), os.path.join(HERE, "lava_chain.py"), *args],
+    proc = subprocess.run([venv_python("lava"), os.path.join(HERE, "lava_chain.py"), *args],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = []

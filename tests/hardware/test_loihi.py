@@ -140,18 +140,19 @@ def test_bias_and_current_decay_formats_are_checked():
         compile_network(chain(3, nir.Linear(np.full((2, 3), 0.5)), cuba), "loihi", dt=1e-3)
 
 
-def test_missing_python_310_is_one_line(monkeypatch, tmp_path):
-    """Without a Python 3.10 the Lava venv cannot be made: one line saying what is missing and how to get it."""
-    from tests.hardware.lava_env import _lava_venv
+@pytest.mark.parametrize("key,minor", [("lava", 10), ("brian2", 13)])
+def test_missing_peer_python_is_one_line(monkeypatch, tmp_path, key, minor):
+    """Without a fitting Python a peer's venv cannot be made: one line saying what is missing and how to get it."""
+    from tests.peers import _peer_venvs
 
-    mod = _lava_venv()
-    monkeypatch.setenv("LAVA_PYTHON", str(tmp_path / "no-python"))
-    with pytest.raises(mod.LavaUnavailable, match=r"LAVA_PYTHON=.*no-python does not run; lava-nc 0.10.0 needs "
-                                                  r"Python 3.10"):
-        mod.find_lava_python()
-    monkeypatch.delenv("LAVA_PYTHON")
-    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # no versions/3.10.* there
-    monkeypatch.setenv("PATH", str(tmp_path))  # no pyenv, no python3.10
-    with pytest.raises(mod.LavaUnavailable) as info:
-        mod.find_lava_python()
-    assert len(str(info.value).splitlines()) == 1 and "pyenv install 3.10" in str(info.value)
+    mod = _peer_venvs()
+    venv = mod.VENVS[key]
+    monkeypatch.setenv(venv.env_var, str(tmp_path / "no-python"))
+    with pytest.raises(mod.PeerUnavailable, match=rf"{venv.env_var}=.*no-python does not run; .* Python 3.{minor}"):
+        venv.base_python()
+    monkeypatch.delenv(venv.env_var)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # no versions/3.x.* there
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pyenv, no python3.x
+    with pytest.raises(mod.PeerUnavailable) as info:
+        venv.base_python()
+    assert len(str(info.value).splitlines()) == 1 and f"pyenv install 3.{minor}" in str(info.value)

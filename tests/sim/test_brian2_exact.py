@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from spikeflow import sim
-from tests.sim.brian2_env import brian2_python
+from tests.peers import venv_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 @pytest.mark.interop
 def test_small_network_equals_brian2(tmp_path):
     out = tmp_path / "b2.npz"
-    subprocess.run([brian2_python(), os.path.join(HERE, "brian2_small_net.py"), str(out)], check=True)
+    subprocess.run([venv_python("brian2"), os.path.join(HERE, "brian2_small_net.py"), str(out)], check=True)
     b = np.load(out)
     dt = 1e-4
     net = sim.Network(dt=dt, dtype="float64")

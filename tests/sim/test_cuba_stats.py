@@ -15,7 +15,7 @@ import pytest
 
 from spikeflow.sim import cuba
 from spikeflow.sim.stats import cv_isi, mean_rate
-from tests.sim.brian2_env import brian2_python
+from tests.peers import venv_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -63,7 +63,7 @@ def test_cuba_single_run_sanity():
 @pytest.mark.slow
 @pytest.mark.interop
 def test_cuba_rate_and_cv_match_brian2_live():
-    vpy = brian2_python()
+    vpy = venv_python("brian2")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "b2.npz")
         script = os.path.join(ROOT, "benchmarks", "brian2_cuba.py")
