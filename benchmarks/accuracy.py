@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from spikeflow.provenance import commit, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 # one recipe for the mnist5k SNN and its same-shape ANN (the 0.5-point comparison)
@@ -141,31 +140,6 @@ def _test_accuracy(cmd: list[str]) -> float | None:
 
 def _out(cmd: list[str]) -> Path:
     return Path(cmd[cmd.index("--out") + 1])
-
-
-def commit() -> str:
-    """The checked-out commit, with ``-dirty`` when tracked files (other than results files) differ from it."""
-    def git(*a):
-        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
-    head = git("rev-parse", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
-    return head + ("-dirty" if dirty else "")
-
-
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(), "torch": torch.__version__}
 
 
 def _prepare(run_dir: Path, stamp: str) -> list[str]:

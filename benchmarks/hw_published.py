@@ -34,9 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -49,6 +46,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from spikeflow.hardware import compile_network  # noqa: E402
 from spikeflow.hardware.cost import chip_cost  # noqa: E402
 from spikeflow.hardware.engine import run_aligned  # noqa: E402
+from spikeflow.provenance import commit, machine  # noqa: E402
 
 BLOUW = "Blouw et al., Benchmarking keyword spotting efficiency on neuromorphic hardware, NICE 2019, arXiv:1812.01739"
 BOS = "Bos & Muir, Micro-power spoken keyword spotting on Xylo Audio 2, arXiv:2406.15112 (2024)"
@@ -133,19 +131,6 @@ def run_case(name: str, samples: int, seed: int = 0) -> dict:
                   "xylo-aloha": "Most of the modelled dynamic energy is Xylo's per-step cost e_step (an estimate from "
                                 "a different network's measurement, Bos & Muir 2022), not counted operations."}[name],
     }
-
-
-def commit() -> str:
-    def git(*a):
-        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
-    head = git("rev-parse", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
-    return head + ("-dirty" if dirty else "")
-
-
-def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version()}
 
 
 def table(results: list[dict]) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 import spikeflow
 
 # The order of docs/architecture.md's package map.
-ORDER = ["errors", "atomic", "timebase", "surrogate", "neurons", "kernels", "nn", "ir", "runtime", "hardware", "sim",
-         "data", "metrics", "train", "viz", "control", "commands"]
+ORDER = ["errors", "atomic", "provenance", "timebase", "surrogate", "neurons", "kernels", "nn", "ir", "runtime",
+         "hardware", "sim", "data", "metrics", "train", "viz", "control", "commands"]
 ROOT = Path(spikeflow.__file__).parent
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from spikeflow import provenance
 from spikeflow.commands._common import (
     add_json,
     add_progress,
@@ -79,33 +80,6 @@ def register(sub) -> None:
     x.set_defaults(func=run_reflex)
 
 
-def machine() -> dict:
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version()}
-
-
-def commit() -> str | None:
-    """The git commit of the spikeflow source tree, when it is a checkout."""
-    import subprocess
-    from pathlib import Path
-
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-                           timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout.strip() or None
-
-
 def _measure(run, env_id, args, realtime, render, encoding=None):
     from spikeflow.control.loop import realtime_priority, run_loop, wait_until, warmup
     from spikeflow.control.runs import check_env, load_control_policy, make_control_env
@@ -159,7 +133,7 @@ def run_run(args) -> int:
                     "wait": "spin" if args.spin else "sleep, then spin for the last 0.2 ms",
                     "rt_priority": args.rt_priority,
                     "command": "spikeflow " + " ".join(sys.argv[1:]) if "control" in sys.argv[1:3] else None,
-                    "commit": commit(), "machine": machine()})
+                    "commit": provenance.commit(), "machine": provenance.machine()})
     summary["description"] = (f"{env_id}, policy {args.run} ({args.engine} engine, {summary['encoding']} input), "
                               f"{summary['mode']} at {summary['rate_hz']:.0f} Hz, batch 1.")
     compare = None

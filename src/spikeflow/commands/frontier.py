@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shlex
-import subprocess
 import time
 from pathlib import Path
 
+from spikeflow import provenance
 from spikeflow.commands._common import (
     add_json,
     add_limit,
@@ -179,24 +177,6 @@ def _command(args) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _commit() -> str | None:
-    """The git commit of the spikeflow source that ran (None outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def _machine() -> dict:
-    import torch
-
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "load_average_at_end": list(os.getloadavg()),
-            "python": platform.python_version(), "torch": torch.__version__}
-
-
 def run(args) -> int:
     import torch
 
@@ -209,7 +189,7 @@ def run(args) -> int:
     if args.data not in DATASETS:
         raise ConfigError(f"--data {args.data}: frontier takes a built-in dataset ({', '.join(DATASETS)})")
     t0 = time.time()
-    commit = _commit()  # the code that runs, before anything can change the checkout
+    commit = provenance.commit()  # the code that runs, before anything can change the checkout
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -225,7 +205,7 @@ def run(args) -> int:
         p["pareto"] = f
     cmp = compare(points)
     result = {"data": args.data, "command": _command(args),
-              "commit": commit, "machine": _machine(), "epochs": args.epochs, "limit": args.limit,
+              "commit": commit, "machine": provenance.machine(), "epochs": args.epochs, "limit": args.limit,
               "seed": args.seed, "points": points, "comparison": cmp, "seconds": round(time.time() - t0, 1)}
     atomic_write_text(out / "frontier.json", json.dumps(result, indent=1))
     write_report(out, args.data, points, cmp, flags, f"spikeflow frontier: {args.data}")
