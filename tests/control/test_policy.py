@@ -107,3 +107,48 @@ def test_spec_and_bad_run_dirs(tmp_path):
     (bad / "policy.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
     with pytest.raises(ConfigError, match="lacks the field"):
         load_policy(bad)
+
+
+def test_event_policy_fast_path_is_the_engines_general_path(tmp_path):
+    """``EventPolicy.act`` (the kernel's overload called directly, arrays bound once) gives the same
+    readouts, actions and per-decision counts as a second engine stepped with ``advance_sparse``."""
+    from spikeflow.control.encoding import make_encoder
+    from spikeflow.ir import read_graph
+    from spikeflow.runtime.event import EventEngine
+
+    run, _, _ = _run_dir(tmp_path, "CartPole-v1", "events")
+    pol = load_policy(run, "event")
+    spec = read_spec(run)
+    n = int(spec["steps_per_decision"])
+    assert spec.get("hold_input", True) and not spec.get("reset_each_decision", False)
+    ref = EventEngine(read_graph(run / "policy.nir"), dt=float(spec["dt"]))
+    enc = make_encoder(spec["encoding"])
+    pl = ref.plan
+    inputs = {name for p, name in enumerate(pl.pop_names) if pl.pop_i[p, 2] == 6}
+    idx, val = np.zeros(enc.n_channels, np.int64), np.zeros(enc.n_channels)
+
+    def totals():
+        c = ref.counter_dict()
+        return (sum(c["synaptic_ops"].values()), sum(c["neuron_updates"].values()),
+                sum(v for k, v in c["spikes"].items() if k not in inputs))
+
+    obs = _recorded("CartPole-v1", steps=400, seed=1)
+    actions, synops = [], []
+    for i, o in enumerate(obs):
+        if i % 150 == 0:  # a new episode: the policy rebinds the engine's fresh arrays
+            pol.reset(o)
+            ref.reset(1)
+            enc.reset()
+        a = pol.act(o)
+        m = enc.sparse(o, idx, val)
+        before = totals()
+        res = ref.advance_sparse(n, np.arange(n + 1, dtype=np.int64) * m, np.tile(idx[:m], n), np.tile(val[:m], n))
+        after = totals()
+        y = res.outputs[pol.output].reshape(n, -1)[-1]
+        np.testing.assert_array_equal(pol.last_readout, y)  # the same kernel: bit for bit
+        assert a == int(np.argmax(y))
+        assert pol.last_counts == {"synops": after[0] - before[0], "neuron_updates": after[1] - before[1],
+                                   "spikes": after[2] - before[2]}
+        actions.append(a)
+        synops.append(pol.last_counts["synops"])
+    assert len(set(actions)) > 1 and max(synops) > 0  # the comparison saw a policy that does something

@@ -58,7 +58,7 @@ class Decoder:
 
     def __call__(self, y: np.ndarray):
         if self.kind == "argmax":
-            return int(np.argmax(y))
+            return int(y.argmax())
         if self.kind == "tanh":
             return np.clip(self.gain * np.tanh(y), self.low, self.high)
         return np.clip(self.gain * y, self.low, self.high)
@@ -117,6 +117,24 @@ class EventPolicy(Policy):
         self._ptr1 = np.zeros(2, np.int64)
         self._steps_idx = np.arange(n + 1, dtype=np.int64)
         self.engine.reset(1)
+        self._step = self.engine.output_stepper(self.output, n)
+        self._last = self.decoder.readout == "last"
+        self._c0 = self._c1 = self.engine.counters  # counters before/after the last decision
+        self._counts = {"synops": 0, "spikes": 0, "neuron_updates": 0}
+
+    @property
+    def last_counts(self) -> dict:
+        """The last decision's counts, from counter snapshots taken by ``act`` (summed when asked)."""
+        if self._counts is None:
+            c0, c1 = self._c0, self._c1
+            d = self._not_input @ (c1 - c0)
+            self._counts = {"synops": int((c1[:, 0] - c0[:, 0]).sum()), "neuron_updates": int(d[1]),
+                            "spikes": int(d[2])}
+        return self._counts
+
+    @last_counts.setter
+    def last_counts(self, value: dict) -> None:
+        self._counts = value
 
     def _reset_network(self) -> None:
         self.engine.reset(1)
@@ -135,12 +153,10 @@ class EventPolicy(Policy):
             ptr = np.full(n + 1, idx.size, np.int64)
             ptr[0] = 0
         c = self.engine.counters
-        before = self._not_input @ c
-        syn0 = c[:, 0].sum()
-        y = self.engine.advance_output(n, ptr, idx, val, self.output)
-        d = self._not_input @ c - before
-        self.last_counts = {"synops": int(c[:, 0].sum() - syn0), "neuron_updates": int(d[1]), "spikes": int(d[2])}
-        return y[-1] if self.decoder.readout == "last" else y.mean(0)
+        c0 = c.copy()
+        y = self._step(ptr, idx, val)  # a view of the engine's buffer: copied below
+        self._c0, self._c1, self._counts = c0, c.copy(), None
+        return y[-1].copy() if self._last else y.mean(0)
 
 
 class DensePolicy(Policy):

@@ -71,6 +71,7 @@ class EventEngine:
         self.counters = np.zeros((n_pop, 3), dtype=np.int64)
         self._output_meta = {}  # advance_output: per Output node (size, trace column, record table, n_rec)
         self._output_bufs = {}  # advance_output: reusable kernel buffers per chunk length
+        self.epoch = getattr(self, "epoch", -1) + 1  # OutputStepper rebinds the state after a reset
 
     def _init_active(self):
         """Neurons that fire from rest without input (bias drive above threshold)."""
@@ -184,6 +185,10 @@ class EventEngine:
         self.t += n_steps
         return trace[:, col:col + size].copy()
 
+    def output_stepper(self, output: str, n_steps: int) -> OutputStepper:
+        """A fast ``advance_output`` for a caller that always advances ``n_steps`` (see ``OutputStepper``)."""
+        return OutputStepper(self, output, n_steps)
+
     def _record_table(self, record: bool):
         """Population table with the record flags set (cached): spikes of outputs, or of every node."""
         cache = self.__dict__.setdefault("_rec_tables", {})
@@ -214,3 +219,59 @@ class EventEngine:
                                if self.plan.pop_i[p, 2] != 6},
             "spikes": {n: int(self.counters[p, 2]) for p, n in enumerate(names)},
         }
+
+
+class OutputStepper:
+    """``advance_output`` at a fixed ``n_steps`` for a per-decision caller (batch 1, latency-bound).
+
+    Calls the kernel's compiled overload directly with the engine's arrays bound once (after each
+    ``reset``), instead of having numba's dispatcher type-check ~45 arguments every call; the
+    trace is returned as a view of a reused buffer (valid until the next call). The same kernel,
+    so the same state, outputs and counters as ``advance_output``. ``in_ptr``/``in_idx`` must be
+    C-contiguous int64 and ``in_val`` float64 1-D arrays: they are not checked.
+    """
+
+    def __init__(self, engine: EventEngine, output: str, n_steps: int):
+        pl = engine.plan
+        if output not in pl.output_pop:
+            raise ShapeError(f"OutputStepper: the graph has no Output node {output!r}")
+        p = pl.output_pop[output]
+        self.engine, self.output = engine, output
+        self.n_steps = int(n_steps)
+        self.size, col = int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4])
+        self._pop_i, n_rec = engine._record_table(False)
+        self.spiking = col < 0 or n_rec > 0  # a spiking output: its spikes are recorded (advance_output)
+        self._trace = np.zeros((self.n_steps, max(pl.n_trace, 1)))
+        self._view = self._trace[:, col:col + self.size] if col >= 0 else None
+        self._rec = (np.empty(16, np.int64), np.empty(16, np.int64), np.zeros(1, np.int64))
+        self._epoch = -1
+        self._kernel = run_steps
+        if not self.spiking:
+            self._bind()  # compiles (or loads) the kernel now, not at the first call
+
+    def _bind(self) -> None:
+        e, pl = self.engine, self.engine.plan
+        self._tail = (e.spike_value, self._pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr,
+                      pl.indices, pl.data, pl.weights,
+                      e.v, e.isyn, e.last, e.active, e.act_list, e.act_n,
+                      e.cur_idx, e.cur_val, e.cur_lag, e.cur_n, e.prev_idx, e.prev_val, e.prev_lag,
+                      e.prev_n, e.inp, e.inp_lag, e.markn, e.touch, e.buf, e.markb, e.tbuf,
+                      e.a_idx, e.a_val, e.b_idx, e.b_val,
+                      self._trace, *self._rec, e.counters, bool(pl.has_delay), e.reset_timing == "crossing")
+        self._epoch = e.epoch
+        if self._kernel is run_steps and hasattr(run_steps, "compile"):  # not under NUMBA_DISABLE_JIT
+            import numba
+
+            head = (int(e.t), self.n_steps, np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1))
+            self._kernel = run_steps.compile(tuple(numba.typeof(a) for a in head + self._tail))
+
+    def __call__(self, in_ptr, in_idx, in_val) -> np.ndarray:
+        """Advance ``n_steps`` (input as CSR over steps): the output's ``[n_steps, size]`` trace (a view)."""
+        e = self.engine
+        if self.spiking:
+            return e.advance_output(self.n_steps, in_ptr, in_idx, in_val, self.output)
+        if self._epoch != e.epoch:
+            self._bind()
+        self._kernel(e.t, self.n_steps, in_ptr, in_idx, in_val, *self._tail)
+        e.t += self.n_steps
+        return self._view
