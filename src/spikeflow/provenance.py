@@ -30,7 +30,7 @@ def commit() -> Optional[str]:
     head = git("rev-parse", "HEAD")
     if not head:
         return None
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":!benchmarks/results")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)benchmarks/results")
     return head + ("-dirty" if dirty else "")
 
 
