@@ -94,6 +94,7 @@ class RunResult:
     chip_hops: np.ndarray | None = None  # [T, B, n_cores]
     max_chip_route: np.ndarray | None = None  # [T, B]
     states: List[tuple] | None = None  # per layer (u, v) [T, B, n] after each step (Loihi, record_state=True)
+    board: object = None  # the compiled network's BoardUse (several chips), so costing cannot leave it out
 
 
 def check_events(x: np.ndarray, n_in: int) -> np.ndarray:
@@ -203,7 +204,7 @@ def run_integer(compiled, x: np.ndarray, record_state: bool = False) -> RunResul
     return RunResult(output=output, layer_spikes=records, synops=cnt["synops"], updates_active=cnt["act"],
                      updates_inactive=cnt["inact"], spikes=cnt["spikes"], packets_local=cnt["local"],
                      hops=cnt["hops"], max_route=max_route, interchip=cnt["interchip"], chip_hops=cnt["chip_hops"],
-                     max_chip_route=max_chip, states=states)
+                     max_chip_route=max_chip, states=states, board=getattr(compiled, "board", None))
 
 
 def run_aligned(compiled, x: np.ndarray) -> RunResult:
