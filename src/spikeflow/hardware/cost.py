@@ -117,8 +117,9 @@ def chip_cost(result: RunResult, profile: ChipProfile, clock: str = "afap", dt: 
     (``realtime``: each step lasts ``dt``; ``afap``: each step lasts its modelled latency).
 
     ``board`` (a ``spikeflow.hardware.board.BoardUse``, several chips; default: the run's own): each
-    chip-to-chip link a packet crosses (the packet leaves a chip) costs ``profile.e_interchip``, a step's longest chip route adds
-    the board's ``t_chip_hop`` per link to its latency, and every chip used draws static power.
+    chip-to-chip link a packet crosses (the packet leaves a chip) costs ``profile.e_interchip``, a step's
+    longest chip route adds the board's ``t_chip_hop`` per link to its latency, and every chip used draws
+    static power.
     """
     check_clock(clock, dt)
     board = board if board is not None else getattr(result, "board", None)
