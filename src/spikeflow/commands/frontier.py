@@ -49,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--distill", type=probability, default=0.0,
                    help="the SNNs learn from the trained ANN too: loss = (1 - W) x cross-entropy + W x knowledge "
                         "distillation from the ANN's logits (temperature 2); 0: off")
+    p.add_argument("--init-from-ann", action="store_true",
+                   help="the SNNs start from the trained ANN's weights (conv models; then trained as usual)")
     p.add_argument("--no-binary-input", action="store_true",
                    help="feed event counts per bin instead of at most one spike per pixel and bin (event data)")
     p.add_argument("--confidence", type=confidence, default=0.9,
@@ -88,6 +90,14 @@ def family(args) -> list:
         base["learn_threshold"] = True
         tag += " lt"
     ann = Variant("ANN", neuron="relu", T=max(Ts), **{k: v for k, v in base.items() if k != "learn_threshold"})
+    if args.init_from_ann:
+        if spoken:
+            from spikeflow.errors import ConfigError
+
+            raise ConfigError("--init-from-ann applies to the conv models; the recurrent SNN's layers differ "
+                              "from its ANN's")
+        base["init_from_ann"] = True
+        tag += " init"
     if args.distill:
         base["distill"] = float(args.distill)
         tag += f" kd {args.distill:g}"
@@ -211,7 +221,7 @@ def run(args) -> int:
     points, anns = [], []
     for v in variants:
         print(f"frontier: training {v.name}")
-        teacher = (anns[0], variants[0]) if v.distill and anns else None
+        teacher = (anns[0], variants[0]) if (v.distill or v.init_from_ann) and anns else None
         points += train_variant(v, args.data, epochs=args.epochs, limit=args.limit, seed=args.seed, lr=args.lr,
                                 batch_size=args.batch_size, progress=not args.no_progress, chips=args.chip or (),
                                 confidence=args.confidence if v.spiking else None, teacher=teacher,

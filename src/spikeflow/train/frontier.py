@@ -41,6 +41,7 @@ class Variant:
     tau_mem: Optional[float] = None
     pool_first: bool = False  # conv stages pool the currents before the neurons (a quarter of the neurons)
     distill: float = 0.0  # weight of knowledge distillation from the family's trained ANN (0: off)
+    init_from_ann: bool = False  # start from the trained ANN's weights (conv, linear, BatchNorm)
 
     @property
     def spiking(self) -> bool:
@@ -137,6 +138,24 @@ def teacher_logits(teacher, data: str, limit: int | None, seed: int, labels: tor
         return torch.cat([model(xs[i:i + 512]) for i in range(0, len(ys), 512)])
 
 
+def init_from(model, ann) -> int:
+    """Copy the weights (and BatchNorm statistics) of ``ann``'s Conv2d, Linear and BatchNorm layers into
+    ``model``'s, in order; they must match one to one in kind and shape. Returns the layers copied."""
+    from torch import nn
+
+    kinds = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
+    src = [m for m in ann.modules() if isinstance(m, kinds)]
+    dst = [m for m in model.modules() if isinstance(m, kinds)]
+    shapes = [[(type(m).__name__, tuple(m.weight.shape)) for m in ms] for ms in (src, dst)]
+    if shapes[0] != shapes[1]:
+        raise ConfigError(f"frontier: the ANN's layers {shapes[0]} do not match the SNN's {shapes[1]}; "
+                          "initialising from the ANN needs the same connection layers")
+    with torch.no_grad():
+        for a, b in zip(src, dst):
+            b.load_state_dict(a.state_dict())
+    return len(dst)
+
+
 def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed: int, lr: float,
                   batch_size: int, progress: bool, chips=(), confidence: float | None = None,
                   cost_samples: int = 128, log: Callable[[str], None] = print, teacher=None,
@@ -171,10 +190,12 @@ def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed
                       target_rate=v.target_rate if v.spiking else None, prune=v.prune, qat_bits=v.qat_bits,
                       energy_samples=0, distill=v.distill if v.spiking else 0.0, distill_temp=distill_temp)
     soft = None
+    if (cfg.distill > 0 or v.init_from_ann) and teacher is None:
+        raise ConfigError(f"frontier: variant {v.name} learns from the ANN, but no trained ANN was given")
     if cfg.distill > 0:
-        if teacher is None:
-            raise ConfigError(f"frontier: variant {v.name} distills from the ANN, but no trained ANN was given")
         soft = teacher_logits(teacher, data, limit, seed, train[1])
+    if v.init_from_ann:
+        init_from(model, teacher[0])
     Trainer(model, train, val, cfg, teacher_logits=soft).fit()
     if keep is not None:
         keep.append(model)
