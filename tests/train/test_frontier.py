@@ -107,6 +107,10 @@ def test_pool_first_and_distill_reach_the_variants_and_the_trainer(monkeypatch):
     ann, snn = family(args)
     assert (ann.name, snn.name) == ("ANN", "SNN T2 kd 0.5 reg 1")
     assert ann.pool_first and snn.pool_first and ann.distill == 0 and snn.distill == 0.5
+    assert not ann.init_from_ann and not snn.init_from_ann
+    for flag in ("--pool-first", "--init-from-ann"):  # the recurrent models have no conv stage to pool or copy
+        with pytest.raises(ConfigError, match=flag):
+            family(build_parser().parse_args(["frontier", "--data", "spoken-digits", "--out", "x", flag]))
 
     class Stop(Exception):
         pass
@@ -132,3 +136,21 @@ def test_pool_first_and_distill_reach_the_variants_and_the_trainer(monkeypatch):
         assert torch.allclose(seen["teacher"], teacher(xs))
     with pytest.raises(ConfigError, match="no trained ANN"):
         train_variant(snn, "digits", epochs=1, limit=64, seed=0, lr=1e-3, batch_size=16, progress=False)
+
+
+def test_init_from_ann_copies_the_connection_layers():
+    import torch
+
+    from spikeflow.train import zoo
+    from spikeflow.train.frontier import init_from
+
+    torch.manual_seed(0)
+    ann = zoo.conv((2, 8, 8), 3, [4], neuron="relu", pool_first=True)
+    ann.net[1].running_mean.fill_(0.25)  # BatchNorm statistics travel with the weights
+    snn = zoo.conv((2, 8, 8), 3, [4], T=2, pool_first=True)
+    assert init_from(snn, ann) == 3  # conv, BatchNorm, linear
+    want = {k.replace(".layer", ""): v for k, v in snn.state_dict().items()}
+    for k, v in ann.state_dict().items():
+        assert torch.equal(want[k], v), k
+    with pytest.raises(ConfigError, match="do not match"):
+        init_from(zoo.conv((2, 8, 8), 3, [4, 4], T=2), ann)
