@@ -27,7 +27,7 @@ import numpy as np
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime.graph import compile_graph
-from spikeflow.runtime.stream_kernel import BAD_P, BAD_X, BAD_Y, UNSORTED, bin_steps, index_events
+from spikeflow.runtime.stream_kernel import BAD_P, BAD_X, BAD_Y, UNSORTED, bin_steps, feed_chunk, index_events
 
 DECODERS = ("count", "max", "mean", "last")
 _EMPTY = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
@@ -96,6 +96,10 @@ class Stream:
             raise ConfigError(f"stream: temperature must be > 0, got {temperature}")
         self.engine_name = engine
         self.engine = make_engine(self.graph, engine, self.dt)
+        # the event engine's chunk path (``_EventFeed``); False: the reference route (bin pending events
+        # per step, then ``advance_output``), which gives the same answers and is kept to test against
+        self._fast = engine == "event"
+        self._feed = None
         self.threshold = float(confidence)
         self.temperature = float(temperature)
         self.on_unsorted = on_unsorted
@@ -132,6 +136,8 @@ class Stream:
         self.events_seen = 0
         self.latest_us = self.t0_us
         self._pend_t, self._pend_i = np.zeros(0, np.int64), np.zeros(0, np.int64)  # events of unfinished steps
+        if self._feed is not None:
+            self._feed.reset()
         self._sum = np.zeros(self.n_out)
         self._max = np.full(self.n_out, -np.inf)
         self._last = np.zeros(self.n_out)
@@ -150,7 +156,8 @@ class Stream:
         return self._prediction
 
     # ------------------------------------------------------------------ input
-    def _to_indices(self, chunk):
+    def _to_indices(self, chunk, bufs=None):
+        """Validated, sorted timestamps and flat input indices of a chunk (into ``bufs`` when given)."""
         arr = getattr(chunk, "array", chunk)
         if isinstance(arr, (list, tuple)) and len(arr) == 0:
             arr = _EMPTY
@@ -167,7 +174,10 @@ class Stream:
         use_y, use_p = self.height > 1 and "y" in cols, self.n_pol > 1 and "p" in cols
         x = cols["x"]
         y, p = cols.get("y", x), cols.get("p", x)  # ignored unless use_y / use_p
-        out_t, idx = np.empty(n, np.int64), np.empty(n, np.int64)
+        if bufs is None:
+            out_t, idx = np.empty(n, np.int64), np.empty(n, np.int64)
+        else:
+            out_t, idx = bufs(n)
         code, bad = index_events(t, x, y, p, self.width, self.height, self.n_pol, use_y, use_p, out_t, idx)
         if code in (BAD_X, BAD_Y, BAD_P):
             name, v, hi = {BAD_X: ("x", x, self.width), BAD_Y: ("y", y, self.height), BAD_P: ("p", p, self.n_pol)}[code]
@@ -215,12 +225,26 @@ class Stream:
 
     def push(self, chunk) -> Prediction:
         """Add a chunk of events; returns the answer from all complete steps so far."""
-        t, idx = self._to_indices(chunk)
-        if len(t) == 0:
+        fast = self._fast
+        if fast and self._feed is None:
+            self._feed = _EventFeed(self)
+        t, idx = self._to_indices(chunk, self._feed.buffers if fast else None)
+        n = len(t)
+        if n == 0:
             return self._prediction
-        self.events_seen += len(t)
-        self.latest_us = max(self.latest_us, int(t[-1]))
-        if self.engine_name == "clockfree":
+        self.events_seen += n
+        last = int(t[-1])
+        if last > self.latest_us:
+            self.latest_us = last
+        if fast:
+            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
+            y = self._feed(t, idx, upto)
+            if y is None:  # no step completed: the answer is unchanged
+                self._prediction = self._with_events(self._prediction)
+                return self._prediction
+            self._accumulate(y)
+            self.steps = upto
+        elif self.engine_name == "clockfree":
             self._clockfree(t, idx, until_us=int(t[-1]))
         else:
             if len(self._pend_t):
@@ -247,6 +271,14 @@ class Stream:
         self.latest_us = t_us
         if self.engine_name == "clockfree":
             self._clockfree(np.zeros(0, np.int64), np.zeros(0, np.int64), until_us=t_us)
+        elif self._fast:
+            if self._feed is None:
+                self._feed = _EventFeed(self)
+            upto = math.floor((t_us - self.t0_us) / self.dt_us + 1e-9)
+            y = self._feed(*self._feed.buffers(0), upto)
+            if y is not None:
+                self._accumulate(y)
+                self.steps = upto
         else:
             self._run_steps(math.floor((t_us - self.t0_us) / self.dt_us + 1e-9))
         self._prediction = self._predict()
@@ -352,6 +384,74 @@ class Stream:
             yield pred
             if stop_on_decision and self.decided:
                 return
+
+
+class _EventFeed:
+    """``Stream``'s state on the event engine: the open step's input counts (dense, per input neuron)
+    and reusable buffers; one ``feed_chunk`` call per chunk counts its events and runs the steps they
+    close. The steps get the input ``bin_steps`` gives the reference route, so answers are identical."""
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        eng = stream.engine
+        pl = eng.plan
+        n_in = int(pl.pop_i[pl.input_pop, 1])
+        p = pl.output_pop[stream.output_name]
+        self.out_off, self.size, self.col = int(pl.pop_i[p, 0]), int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4])
+        self.pop_i, self.n_rec = eng._record_table(False)
+        self.spiking = self.col < 0
+        self.n_trace = max(pl.n_trace, 1)
+        self.cnt, self.touched = np.zeros(n_in), np.zeros(n_in, np.int64)
+        self.ix, self.val = np.zeros(n_in, np.int64), np.zeros(n_in)
+        self.n_touched = np.zeros(1, np.int64)
+        self._t, self._i = np.zeros(1024, np.int64), np.zeros(1024, np.int64)
+        self._grow(16)
+        self.epoch = -1
+        self._kernel = feed_chunk
+
+    def _grow(self, steps: int) -> None:
+        self.cap = steps
+        self.ptr = np.zeros(steps + 1, np.int64)
+        self.trace = np.zeros((steps, self.n_trace))
+        self.out = np.zeros((steps, self.size))
+        rec = max(16, steps * self.n_rec) if self.spiking else 16
+        self.rec_t, self.rec_g, self.rec_n = np.zeros(rec, np.int64), np.zeros(rec, np.int64), np.zeros(1, np.int64)
+
+    def buffers(self, n: int):
+        if n > len(self._t):
+            self._t, self._i = np.empty(2 * n, np.int64), np.empty(2 * n, np.int64)
+        return self._t[:n], self._i[:n]
+
+    def reset(self) -> None:
+        self.cnt[:] = 0.0
+        self.n_touched[0] = 0
+
+    def _bind(self) -> None:
+        e, pl = self.stream.engine, self.stream.engine.plan
+        self.head = (e.spike_value, self.pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr,
+                     pl.indices, pl.data, pl.weights, e.v, e.isyn, e.last, e.active, e.act_list, e.act_n,
+                     e.cur_idx, e.cur_val, e.cur_lag, e.cur_n, e.prev_idx, e.prev_val, e.prev_lag, e.prev_n,
+                     e.inp, e.inp_lag, e.markn, e.touch, e.buf, e.markb, e.tbuf, e.a_idx, e.a_val, e.b_idx, e.b_val)
+        self.tail = (e.counters, bool(pl.has_delay), e.reset_timing == "crossing")
+        self.epoch = e.epoch
+
+    def __call__(self, t, idx, upto: int):
+        """Feed sorted ``t``/``idx``; the ``[steps run, n_out]`` output of the steps closed, or None."""
+        s, e = self.stream, self.stream.engine
+        if self.epoch != e.epoch:
+            self._bind()
+        k = upto - s.steps
+        if k > self.cap:
+            self._grow(max(k, 2 * self.cap))
+        rows = self._kernel(t, idx, len(t), s.t0_us, s.dt_us, s.steps, upto, self.cnt, self.touched,
+                            self.n_touched, self.ptr, self.ix, self.val, self.out, e.spike_value, self.out_off,
+                            self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
+        if rows == 0:
+            return None
+        e.t += rows
+        if self.spiking:
+            return self.out[:rows].copy()
+        return self.trace[:rows, self.col:self.col + self.size].copy()
 
 
 def _chunks(source, chunk_us: int, t0_us: int, on_unsorted: str) -> Iterable:
