@@ -27,7 +27,18 @@ import numpy as np
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime.graph import compile_graph
-from spikeflow.runtime.stream_kernel import BAD_P, BAD_X, BAD_Y, UNSORTED, bin_steps, feed_chunk, index_events
+from spikeflow.runtime.stream_kernel import (
+    BAD_P,
+    BAD_X,
+    BAD_Y,
+    COUNTED,
+    OK,
+    UNSORTED,
+    bin_steps,
+    feed_chunk,
+    index_events,
+    index_records,
+)
 
 DECODERS = ("count", "max", "mean", "last")
 _EMPTY = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
@@ -225,26 +236,14 @@ class Stream:
 
     def push(self, chunk) -> Prediction:
         """Add a chunk of events; returns the answer from all complete steps so far."""
-        fast = self._fast
-        if fast and self._feed is None:
-            self._feed = _EventFeed(self)
-        t, idx = self._to_indices(chunk, self._feed.buffers if fast else None)
-        n = len(t)
-        if n == 0:
+        if self._fast:
+            return self._push_event(chunk)
+        t, idx = self._to_indices(chunk)
+        if len(t) == 0:
             return self._prediction
-        self.events_seen += n
-        last = int(t[-1])
-        if last > self.latest_us:
-            self.latest_us = last
-        if fast:
-            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
-            y = self._feed(t, idx, upto)
-            if y is None:  # no step completed: the answer is unchanged
-                self._prediction = self._with_events(self._prediction)
-                return self._prediction
-            self._accumulate(y)
-            self.steps = upto
-        elif self.engine_name == "clockfree":
+        self.events_seen += len(t)
+        self.latest_us = max(self.latest_us, int(t[-1]))
+        if self.engine_name == "clockfree":
             self._clockfree(t, idx, until_us=int(t[-1]))
         else:
             if len(self._pend_t):
@@ -256,6 +255,44 @@ class Stream:
                 return self._prediction
             self._run_steps(upto)
         self._prediction = self._predict()
+        return self._prediction
+
+    def _push_event(self, chunk) -> Prediction:
+        """``push`` on the event engine: a structured chunk with integer fields is checked and indexed in
+        place by one numba call, which also counts it into the open step when it closes none; any other
+        chunk, or one that must be sorted or rejected, takes ``_to_indices``. Steps are run by ``_EventFeed``."""
+        f = self._feed
+        if f is None:
+            f = self._feed = _EventFeed(self)
+        arr = getattr(chunk, "array", chunk)
+        code = -1
+        if type(arr) is np.ndarray and arr.ndim == 1 and f.records(arr.dtype):
+            self._check_sensor(chunk)
+            n = arr.shape[0]
+            if n == 0:
+                return self._prediction
+            t, idx = f.buffers(n)
+            code = index_records(arr, self.width, self.height, self.n_pol, self.height > 1, self.n_pol > 1,
+                                 self._floor_us, self.t0_us, self.dt_us, self.steps, t, idx, f.cnt, f.touched,
+                                 f.n_touched)
+        if code != OK and code != COUNTED:
+            t, idx = self._to_indices(chunk, f.buffers)
+            n = len(t)
+            if n == 0:
+                return self._prediction
+        self.events_seen += n
+        last = int(t[n - 1])
+        if last > self.latest_us:
+            self.latest_us = last
+        if code != COUNTED:
+            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
+            y = f(t, idx, upto)
+            if y is not None:
+                self._accumulate(y)
+                self.steps = upto
+                self._prediction = self._predict()
+                return self._prediction
+        self._prediction = self._with_events(self._prediction)  # no step completed: the answer is unchanged
         return self._prediction
 
     def _with_events(self, pred: Prediction) -> Prediction:
@@ -408,6 +445,17 @@ class _EventFeed:
         self._grow(16)
         self.epoch = -1
         self._kernel = feed_chunk
+        self._dtype, self._dtype_ok = None, False
+
+    def records(self, dtype) -> bool:
+        """Whether chunks of this dtype take ``index_records`` (native integer fields x, y, t, p)."""
+        if dtype is not self._dtype:
+            fields = dtype.fields or {}
+            self._dtype = dtype
+            self._dtype_ok = not dtype.hasobject and all(
+                f in fields and fields[f][0].kind in "iu" and fields[f][0].shape == () and fields[f][0].isnative
+                for f in "xytp")
+        return self._dtype_ok
 
     def _grow(self, steps: int) -> None:
         self.cap = steps
@@ -434,6 +482,14 @@ class _EventFeed:
                      e.inp, e.inp_lag, e.markn, e.touch, e.buf, e.markb, e.tbuf, e.a_idx, e.a_val, e.b_idx, e.b_val)
         self.tail = (e.counters, bool(pl.has_delay), e.reset_timing == "crossing")
         self.epoch = e.epoch
+        if hasattr(feed_chunk, "compile"):  # bind numba's compiled function: no type dispatch per chunk
+            import numba
+
+            t, i = self.buffers(0)
+            args = (t, i, 0, self.stream.t0_us, float(self.stream.dt_us), 0, 0, self.cnt, self.touched,
+                    self.n_touched, self.ptr, self.ix, self.val, self.out, float(e.spike_value), self.out_off,
+                    self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
+            self._kernel = feed_chunk.compile(tuple(numba.typeof(a) for a in args))
 
     def __call__(self, t, idx, upto: int):
         """Feed sorted ``t``/``idx``; the ``[steps run, n_out]`` output of the steps closed, or None."""
@@ -444,7 +500,7 @@ class _EventFeed:
         if k > self.cap:
             self._grow(max(k, 2 * self.cap))
         rows = self._kernel(t, idx, len(t), s.t0_us, s.dt_us, s.steps, upto, self.cnt, self.touched,
-                            self.n_touched, self.ptr, self.ix, self.val, self.out, e.spike_value, self.out_off,
+                            self.n_touched, self.ptr, self.ix, self.val, self.out, float(e.spike_value), self.out_off,
                             self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
         if rows == 0:
             return None

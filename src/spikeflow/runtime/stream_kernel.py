@@ -161,3 +161,49 @@ def feed_chunk(t, idx, n, t0_us, dt_us, steps, upto, cnt, touched, n_touched, pt
                 out[rec_t[q] - first, g] = one
         rec_n[0] = 0
     return rows
+
+
+EARLY, COUNTED = 5, 6
+
+
+@numba.njit(cache=True, nogil=True)
+def index_records(ev, width, height, n_pol, use_y, use_p, floor_us, t0_us, dt_us, steps, out_t, out_idx,
+                  cnt, touched, n_touched):
+    """``index_events`` on a structured chunk with integer fields ``x, y, t, p`` read in place (no field
+    copies), for ``Stream``'s event-engine path. Returns ``OK`` (``out_t``/``out_idx`` written) or, with
+    nothing written, a code for the caller's general route: ``BAD_X`` (any coordinate outside the input),
+    ``UNSORTED``, ``EARLY`` (the first event is before ``floor_us``). ``COUNTED``: every event falls into
+    the open step ``steps``, and was counted into ``cnt`` (``touched``, ``n_touched``) already.
+    """
+    n = ev.shape[0]
+    for e in range(n):
+        r = ev[e]
+        if r.x < 0 or r.x >= width:
+            return BAD_X
+        if use_y and (r.y < 0 or r.y >= height):
+            return BAD_X
+        if use_p and (r.p < 0 or r.p >= n_pol):
+            return BAD_X
+        if e > 0 and np.int64(r.t) < np.int64(ev[e - 1].t):
+            return UNSORTED
+    if n == 0:
+        return OK
+    if np.int64(ev[0].t) < floor_us:
+        return EARLY
+    for e in range(n):
+        r = ev[e]
+        ye = np.int64(r.y) if use_y else np.int64(0)
+        pe = np.int64(r.p) if use_p else np.int64(0)
+        out_idx[e] = (pe * height + ye) * width + np.int64(r.x)
+        out_t[e] = np.int64(r.t)
+    if np.int64(np.floor((out_t[n - 1] - t0_us) / dt_us + 1e-9)) > steps:
+        return OK
+    nt = n_touched[0]
+    for e in range(n):
+        i = out_idx[e]
+        if cnt[i] == 0.0:
+            touched[nt] = i
+            nt += 1
+        cnt[i] += 1.0
+    n_touched[0] = nt
+    return COUNTED
