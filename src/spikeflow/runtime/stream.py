@@ -135,6 +135,9 @@ class Stream:
         else:
             raise ConfigError(f"stream: cannot map events onto an input of shape {shape}")
         self.reset()
+        if self._fast:  # compile (or load) the chunk kernels now, not in the first push
+            self._feed = _EventFeed(self)
+            self._feed.warm_up()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -400,12 +403,13 @@ class Stream:
 
     # ------------------------------------------------------------------ sources
     def run(self, source, chunk_us: int = 10_000, realtime: bool = False, speed: float = 1.0,
-            stop_on_decision: bool = False) -> Iterator[Prediction]:
+            stop_on_decision: bool = False, latencies: Optional[list] = None) -> Iterator[Prediction]:
         """Push every chunk of ``source`` and yield each prediction.
 
         ``source``: one recording (events with ``.array``/a structured array, cut into
         ``chunk_us`` windows) or an iterable of chunks (e.g. a generator reading a sensor).
         ``realtime`` paces the chunks by their timestamps (``speed`` > 1 plays faster).
+        ``latencies``: a list that receives the wall time (s) of each chunk's ``push``.
         """
         self._check_sensor(source)
         start = time.monotonic()
@@ -417,7 +421,12 @@ class Stream:
                     wait = due - (time.monotonic() - start)
                     if wait > 0:
                         time.sleep(wait)
-            pred = self.push(chunk)
+            if latencies is None:
+                pred = self.push(chunk)
+            else:
+                tic = time.perf_counter()
+                pred = self.push(chunk)
+                latencies.append(time.perf_counter() - tic)
             yield pred
             if stop_on_decision and self.decided:
                 return
@@ -482,7 +491,8 @@ class _EventFeed:
                      e.inp, e.inp_lag, e.markn, e.touch, e.buf, e.markb, e.tbuf, e.a_idx, e.a_val, e.b_idx, e.b_val)
         self.tail = (e.counters, bool(pl.has_delay), e.reset_timing == "crossing")
         self.epoch = e.epoch
-        if hasattr(feed_chunk, "compile"):  # bind numba's compiled function: no type dispatch per chunk
+        if self._kernel is feed_chunk and hasattr(feed_chunk, "compile"):
+            # numba's compiled function for these types (the same after a reset): no type dispatch per chunk
             import numba
 
             t, i = self.buffers(0)
@@ -490,6 +500,14 @@ class _EventFeed:
                     self.n_touched, self.ptr, self.ix, self.val, self.out, float(e.spike_value), self.out_off,
                     self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
             self._kernel = feed_chunk.compile(tuple(numba.typeof(a) for a in args))
+
+    def warm_up(self) -> None:
+        """Compile or load the kernels: the chunk kernel, and ``index_records`` for ``Events`` chunks."""
+        self._bind()
+        s, t, i = self.stream, *self.buffers(0)
+        index_records(_EMPTY, s.width, s.height, s.n_pol, s.height > 1, s.n_pol > 1, 0, s.t0_us, float(s.dt_us), 0,
+                      t, i, self.cnt, self.touched, self.n_touched)
+        self.records(_EMPTY.dtype)
 
     def __call__(self, t, idx, upto: int):
         """Feed sorted ``t``/``idx``; the ``[steps run, n_out]`` output of the steps closed, or None."""
