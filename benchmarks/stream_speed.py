@@ -16,6 +16,7 @@ Other processes' CPU use during each run is recorded (``other_load``: fraction o
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -36,11 +37,16 @@ def cpu_busy_jiffies() -> int:
     return sum(vals[:8]) - vals[3] - (vals[4] if len(vals) > 4 else 0)
 
 
-def replay_stream(rate: float, duration_us: int) -> np.ndarray:
-    """nmnist5k test recordings end to end (cycled), timestamps scaled to ``rate`` events/s."""
+@functools.lru_cache(maxsize=1)
+def _nmnist_test():
     from spikeflow.data.datasets import load_dataset
 
-    split = load_dataset("nmnist5k", "test")
+    return load_dataset("nmnist5k", "test")
+
+
+def replay_stream(rate: float, duration_us: int) -> np.ndarray:
+    """nmnist5k test recordings end to end (cycled), timestamps scaled to ``rate`` events/s."""
+    split = _nmnist_test()
     parts, n_need, n, k = [], int(rate * duration_us * 1e-6), 0, 0
     span = int(split.duration_us)
     while n < n_need:
@@ -70,34 +76,41 @@ def time_stream(s: Stream, ev: np.ndarray, chunk_us: int):
         chunks.append(ev[lo:hi])
         lo = hi
     s.reset()
-    lat = np.empty(len(chunks))
-    clock = time.perf_counter
+    lat, cpu = np.empty(len(chunks)), np.empty(len(chunks))
+    clock, cpu_clock = time.perf_counter, time.thread_time
     for i, c in enumerate(chunks):
+        c0 = cpu_clock()
         t0 = clock()
         s.push(c)
         lat[i] = clock() - t0
-    return lat, s.prediction
+        cpu[i] = cpu_clock() - c0
+    return lat, cpu, s.prediction
 
 
-def measure(model, ev, chunk_us, repeats, fast: bool):
-    s = Stream(model, engine="event")
+def measure(model, ev, chunk_us, repeats, fast: bool, dt=None):
+    s = Stream(model, engine="event", dt=dt)
     s._fast = fast
     time_stream(s, ev[:2000], chunk_us)  # warm-up: numba compile / cache load
-    runs, lats, loads, preds = [], [], [], []
+    runs, lats, cpus, loads, preds = [], [], [], [], []
     for _ in range(repeats):
         j0, c0, w0 = cpu_busy_jiffies(), time.process_time(), time.perf_counter()
-        lat, pred = time_stream(s, ev, chunk_us)
+        lat, cpu, pred = time_stream(s, ev, chunk_us)
         wall, own = time.perf_counter() - w0, time.process_time() - c0
         other = (cpu_busy_jiffies() - j0) / os.sysconf("SC_CLK_TCK") - own
         loads.append(max(0.0, other / (wall * os.cpu_count())))
         runs.append(len(ev) / lat.sum())
         lats.append(lat)
+        cpus.append(cpu)
         preds.append((pred.label, pred.probabilities.tobytes(), pred.t_us))
     assert all(p == preds[0] for p in preds), "repeated runs must give the same answer"
-    lat = np.concatenate(lats) * 1e3
+    lat, cpu = np.concatenate(lats) * 1e3, np.concatenate(cpus) * 1e3
+
+    def pct(v):
+        return {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "max": float(v.max()),
+                "mean": float(v.mean())}
+
     return {"events_per_second_median": float(np.median(runs)), "events_per_second_runs": runs,
-            "latency_per_chunk_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-                                     "max": float(lat.max()), "mean": float(lat.mean())},
+            "latency_per_chunk_ms": pct(lat), "cpu_per_chunk_ms": pct(cpu),
             "chunks_per_run": int(len(lat) // repeats), "other_load": loads,
             "final": {"label": int(preds[0][0]), "t_us": int(preds[0][2])}}, preds[0]
 
@@ -109,6 +122,7 @@ def main():
     ap.add_argument("--sources", default="replay,poisson")
     ap.add_argument("--duration-ms", type=int, default=200, help="stream time per run")
     ap.add_argument("--chunk-us", type=int, default=1000)
+    ap.add_argument("--dts", default="model", help="step lengths (s) to run the model at; 'model': its own")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--reference", action="store_true", help="also time the reference (pre-fast-path) route")
     ap.add_argument("--json", default="benchmarks/results/stream-speed.json")
@@ -120,22 +134,27 @@ def main():
     dur = args.duration_ms * 1000
     rows = []
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    for source in args.sources.split(","):
-        for rate in rates:
-            ev = replay_stream(rate, dur) if source == "replay" else poisson_stream(rate, dur, rng)
-            row = {"source": source, "rate_events_per_second": rate, "events": len(ev), "stream_ms": args.duration_ms}
-            row["fast"], ans = measure(args.model, ev, args.chunk_us, args.repeats, True)
-            if args.reference:
-                row["reference"], ref = measure(args.model, ev, args.chunk_us, args.repeats, False)
-                row["same_answer_as_reference"] = ans == ref
-            rows.append(row)
-            for path in ("fast", "reference"):
-                if path in row:
-                    r = row[path]
-                    q = r["latency_per_chunk_ms"]
-                    print(f"{source:7s} {rate:8.0e} ev/s {path:9s}: {r['events_per_second_median']:9.3g} events/s; "
-                          f"latency per {args.chunk_us} µs chunk p50 {q['p50']:.3f} ms, p99 {q['p99']:.3f} ms, "
-                          f"max {q['max']:.3f} ms; other load {np.median(r['other_load']):.0%}", flush=True)
+    for dt in args.dts.split(","):
+        dt = None if dt == "model" else float(dt)
+        for source in args.sources.split(","):
+            for rate in rates:
+                ev = replay_stream(rate, dur) if source == "replay" else poisson_stream(rate, dur, rng)
+                row = {"source": source, "rate_events_per_second": rate, "events": len(ev),
+                       "stream_ms": args.duration_ms, "dt": dt or Stream(args.model).dt}
+                row["fast"], ans = measure(args.model, ev, args.chunk_us, args.repeats, True, dt)
+                if args.reference:
+                    row["reference"], ref = measure(args.model, ev, args.chunk_us, args.repeats, False, dt)
+                    row["same_answer_as_reference"] = ans == ref
+                rows.append(row)
+                for path in ("fast", "reference"):
+                    if path in row:
+                        r = row[path]
+                        q, c = r["latency_per_chunk_ms"], r["cpu_per_chunk_ms"]
+                        print(f"dt {row['dt'] * 1e3:g} ms {source:7s} {rate:8.0e} ev/s {path:9s}: "
+                              f"{r['events_per_second_median']:9.3g} events/s; latency per {args.chunk_us} µs chunk "
+                              f"p50 {q['p50']:.3f} ms, p99 {q['p99']:.3f} ms, max {q['max']:.3f} ms (CPU p50 "
+                              f"{c['p50']:.3f}, p99 {c['p99']:.3f}); other load {np.median(r['other_load']):.0%}",
+                              flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     out = {"command": "python benchmarks/stream_speed.py " + " ".join(sys.argv[1:]), "commit": commit(),
            "machine": machine(), "model": args.model, "chunk_us": args.chunk_us, "repeats": args.repeats,
