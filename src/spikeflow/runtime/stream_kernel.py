@@ -178,24 +178,24 @@ def index_records(ev, width, height, n_pol, use_y, use_p, floor_us, t0_us, dt_us
     n = ev.shape[0]
     for e in range(n):
         r = ev[e]
-        if r.x < 0 or r.x >= width:
+        if r["x"] < 0 or r["x"] >= width:
             return BAD_X
-        if use_y and (r.y < 0 or r.y >= height):
+        if use_y and (r["y"] < 0 or r["y"] >= height):
             return BAD_X
-        if use_p and (r.p < 0 or r.p >= n_pol):
+        if use_p and (r["p"] < 0 or r["p"] >= n_pol):
             return BAD_X
-        if e > 0 and np.int64(r.t) < np.int64(ev[e - 1].t):
+        if e > 0 and np.int64(r["t"]) < np.int64(ev[e - 1]["t"]):
             return UNSORTED
     if n == 0:
         return OK
-    if np.int64(ev[0].t) < floor_us:
+    if np.int64(ev[0]["t"]) < floor_us:
         return EARLY
     for e in range(n):
         r = ev[e]
-        ye = np.int64(r.y) if use_y else np.int64(0)
-        pe = np.int64(r.p) if use_p else np.int64(0)
-        out_idx[e] = (pe * height + ye) * width + np.int64(r.x)
-        out_t[e] = np.int64(r.t)
+        ye = np.int64(r["y"]) if use_y else np.int64(0)
+        pe = np.int64(r["p"]) if use_p else np.int64(0)
+        out_idx[e] = (pe * height + ye) * width + np.int64(r["x"])
+        out_t[e] = np.int64(r["t"])
     if np.int64(np.floor((out_t[n - 1] - t0_us) / dt_us + 1e-9)) > steps:
         return OK
     nt = n_touched[0]
