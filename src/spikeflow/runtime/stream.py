@@ -315,7 +315,7 @@ class Stream:
             if self._feed is None:
                 self._feed = _EventFeed(self)
             upto = math.floor((t_us - self.t0_us) / self.dt_us + 1e-9)
-            y = self._feed(*self._feed.buffers(0), upto)
+            y = self._feed(*self._feed.buffers(0), upto) if upto > self.steps else None
             if y is not None:
                 self._accumulate(y)
                 self.steps = upto
@@ -365,8 +365,12 @@ class Stream:
     def _accumulate(self, y: np.ndarray) -> None:
         if len(y) == 0:
             return
-        self._sum += y.sum(0)
-        self._max = np.maximum(self._max, y.max(0))
+        if len(y) == 1:  # one step (the sum and max over one row are that row, exactly)
+            self._sum += y[0]
+            np.maximum(self._max, y[0], out=self._max)
+        else:
+            self._sum += y.sum(0)
+            self._max = np.maximum(self._max, y.max(0))
         self._last = y[-1].copy()
         if callable(self.decoder):
             self._history.append(y)
