@@ -8,7 +8,8 @@ AvgPool2d(2) -> Linear(578, 256) -> LIF -> Linear(256, 10) -> LI, dt 10 ms). The
 stream has the stated rate, and (2) ``poisson``: events at the stated rate with exponential gaps,
 each at a uniformly drawn pixel and polarity. Each stream is cut at 1 ms boundaries and pushed chunk
 by chunk into ``Stream(engine="event")``; the latency of a chunk is the wall time of its ``push()``;
-throughput is events / summed push time. ``--reference`` also times Stream's reference path
+throughput is events / summed push time (and / summed CPU time of the pushes, which other processes'
+time slices do not inflate). ``--reference`` also times Stream's reference path
 (per-step binning of the pending events, then ``EventEngine.advance_output``) side by side.
 Other processes' CPU use during each run is recorded (``other_load``: fraction of all cores).
 """
@@ -91,7 +92,7 @@ def measure(model, ev, chunk_us, repeats, fast: bool, dt=None):
     s = Stream(model, engine="event", dt=dt)
     s._fast = fast
     time_stream(s, ev[:2000], chunk_us)  # warm-up: numba compile / cache load
-    runs, lats, cpus, loads, preds = [], [], [], [], []
+    runs, cpu_runs, lats, cpus, loads, preds = [], [], [], [], [], []
     for _ in range(repeats):
         j0, c0, w0 = cpu_busy_jiffies(), time.process_time(), time.perf_counter()
         lat, cpu, pred = time_stream(s, ev, chunk_us)
@@ -99,6 +100,7 @@ def measure(model, ev, chunk_us, repeats, fast: bool, dt=None):
         other = (cpu_busy_jiffies() - j0) / os.sysconf("SC_CLK_TCK") - own
         loads.append(max(0.0, other / (wall * os.cpu_count())))
         runs.append(len(ev) / lat.sum())
+        cpu_runs.append(len(ev) / cpu.sum())
         lats.append(lat)
         cpus.append(cpu)
         preds.append((pred.label, pred.probabilities.tobytes(), pred.t_us))
@@ -110,6 +112,7 @@ def measure(model, ev, chunk_us, repeats, fast: bool, dt=None):
                 "mean": float(v.mean())}
 
     return {"events_per_second_median": float(np.median(runs)), "events_per_second_runs": runs,
+            "events_per_cpu_second_median": float(np.median(cpu_runs)),
             "latency_per_chunk_ms": pct(lat), "cpu_per_chunk_ms": pct(cpu),
             "chunks_per_run": int(len(lat) // repeats), "other_load": loads,
             "final": {"label": int(preds[0][0]), "t_us": int(preds[0][2])}}, preds[0]
@@ -151,7 +154,8 @@ def main():
                         r = row[path]
                         q, c = r["latency_per_chunk_ms"], r["cpu_per_chunk_ms"]
                         print(f"dt {row['dt'] * 1e3:g} ms {source:7s} {rate:8.0e} ev/s {path:9s}: "
-                              f"{r['events_per_second_median']:9.3g} events/s; latency per {args.chunk_us} µs chunk "
+                              f"{r['events_per_second_median']:9.3g} events/s (per CPU s "
+                              f"{r['events_per_cpu_second_median']:.3g}); latency per {args.chunk_us} µs chunk "
                               f"p50 {q['p50']:.3f} ms, p99 {q['p99']:.3f} ms, max {q['max']:.3f} ms (CPU p50 "
                               f"{c['p50']:.3f}, p99 {c['p99']:.3f}); other load {np.median(r['other_load']):.0%}",
                               flush=True)
