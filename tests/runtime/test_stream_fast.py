@@ -111,3 +111,22 @@ def test_fast_path_keeps_the_errors(recording):
     with pytest.raises(InputError, match="earlier than time already processed"):
         s.push(recording[:5])
     assert s.events_seen == int((recording["t"] < 10_000).sum())  # the bad chunks changed nothing
+
+
+@pytest.mark.parametrize("layout", ["uint_fields_other_order", "strided", "read_only", "float_t"])
+def test_any_event_layout_gives_the_same_answers(recording, layout):
+    """Chunks in other field types/orders, strided or read-only (the in-place check) or with float
+    timestamps (the general route) give the answers of the standard ``Events`` layout."""
+    ev = recording[:4000]
+    if layout == "uint_fields_other_order":
+        alt = np.zeros(len(ev), dtype=[("t", "<u4"), ("p", "u1"), ("label", "<f4"), ("y", "u1"), ("x", "<u2")])
+    elif layout == "float_t":
+        alt = np.zeros(len(ev), dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<f8"), ("p", "i1")])
+    else:
+        alt = np.zeros(2 * len(ev), dtype=ev.dtype)[::2] if layout == "strided" else np.zeros(len(ev), dtype=ev.dtype)
+    for f in "xytp":
+        alt[f] = ev[f]
+    if layout == "read_only":
+        alt.flags.writeable = False
+    graph = spiking_mlp(2)
+    assert _run(graph, alt, True, "count")[0] == _run(graph, ev, False, "count")[0]
