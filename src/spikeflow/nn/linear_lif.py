@@ -1,4 +1,5 @@
-"""``LinearLIF``: a spike-driven Linear followed by a LIF layer, fused into one CPU kernel.
+"""``LinearLIF``: a spike-driven Linear followed by a LIF layer, fused into one CPU kernel
+(on CUDA tensors, one triton kernel: ``spikeflow.kernels.gpu_linear_lif``).
 
 The fused kernel (``spikeflow.kernels.linear_lif``) adds the weight rows of the active inputs
 and steps the LIF neurons in place, so the ``[T, B, out]`` synaptic current and its gradient
@@ -12,6 +13,7 @@ from torch import nn
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
+from spikeflow.kernels import runs_on_gpu
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
 from spikeflow.nn.synapse import SpikeLinear
@@ -32,6 +34,11 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     if neuron.model.name != "lif":
         return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
     p = neuron.params
+    if runs_on_gpu(x, neuron.backend):
+        from spikeflow.kernels import gpu_linear_lif
+
+        return gpu_linear_lif.unsupported_reason(x, linear.weight, linear.bias, p, neuron.surrogate,
+                                                 p.refractory_steps > 0, neuron.return_state)
     reason = kernel.unsupported_reason(x, linear.weight, p, neuron.surrogate, p.refractory_steps > 0,
                                        neuron.return_state)
     if reason is None and linear.bias is not None and linear.bias.dtype != x.dtype:
@@ -66,6 +73,12 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
                          f"outputs of the Linear before it")
     v0 = None if state is None else state.v
     name = f"LinearLIF({linear.in_features}->{linear.out_features})"
+    if runs_on_gpu(x, neuron.backend):
+        from spikeflow.kernels import gpu_linear_lif
+
+        spikes, v_t = gpu_linear_lif.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0,
+                                                name)
+        return spikes, LIFState(v_t, None)
     fused = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute,
                               linear.crossover if event == "auto" else None)
     if fused is None:
