@@ -1,5 +1,4 @@
-"""``LinearLIF``: a spike-driven Linear followed by a LIF layer, fused into one CPU kernel
-(on CUDA tensors, one triton kernel: ``spikeflow.kernels.gpu_linear_lif``).
+"""``LinearLIF``: a spike-driven Linear followed by a LIF layer, fused into one CPU kernel.
 
 The fused kernel (``spikeflow.kernels.linear_lif``) adds the weight rows of the active inputs
 and steps the LIF neurons in place, so the ``[T, B, out]`` synaptic current and its gradient
