@@ -167,7 +167,9 @@ def _spyx(name: str, args, timeout_s: float) -> dict:
         npz = os.path.join(tmp, f"{name}.npz")
         bw.export_npz(name, npz, tiny=args.dry_run)
         cmd = [args.spyx_python, str(script), name, npz, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-        res = _run(cmd + (["--tiny"] if args.dry_run else []), timeout_s)
+        # the worker defaults JAX to the CPU; on a GPU run it must take the GPU (or fail, saying so)
+        env = {**os.environ, "JAX_PLATFORMS": "cuda" if args.device.startswith("cuda") else "cpu"}
+        res = _run(cmd + (["--tiny"] if args.dry_run else []), timeout_s, env)
     if "times_ms" in res:
         res.setdefault("median_ms", statistics.median(res["times_ms"]))
         res["lib"] = "spyx"

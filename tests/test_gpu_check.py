@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,14 @@ def test_gpu_check_script_parses_and_stops_without_a_gpu():
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("gpu_check: torch ")
     assert "sees no CUDA GPU here" in proc.stderr
+    if shutil.which("nvidia-smi") is None:  # without GPU_PYTHON: no venv is made where no GPU is
+        venvs = [ROOT / "benchmarks" / name for name in (".venv-gpu", ".venv-spyx-gpu")]
+        before = [v.exists() for v in venvs]
+        env = {k: v for k, v in ENV.items() if k not in ("GPU_PYTHON", "SPYX_GPU_PYTHON")}
+        proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60, env=env)
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == "gpu_check: nvidia-smi finds no NVIDIA GPU here; run this on a machine with one"
+        assert [v.exists() for v in venvs] == before
 
 
 def _bench(tmp_path, libs, workloads):
