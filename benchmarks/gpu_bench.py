@@ -57,7 +57,9 @@ def _pin_unfused():
         init(self, *args, **kwargs)
 
     snn.LinearLIF.__init__ = unfused_init
-    sequential.pooled_forward = lambda x, layer, nxt: None
+    for fused in ("pooled_forward", "conv_pooled_forward"):  # LIF + pool, and conv + LIF + pool where it exists
+        if hasattr(sequential, fused):
+            setattr(sequential, fused, lambda *args, **kwargs: None)
 
 
 def _hidden_count(h) -> float | None:
