@@ -225,8 +225,9 @@ def unsupported_reason(x, weight, bias, params, spike_fn, refractory: bool, retu
         return "triton is not installed (the 'gpu' extra: pip install 'spikeflow[gpu]')"
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
         return "input must be time-major [T, B, ..., in_features] with T >= 1"
-    if x.dtype != torch.float32 or weight.dtype != torch.float32:
-        return f"the GPU kernel runs float32 (input {x.dtype}, weight {weight.dtype})"
+    if x.dtype != torch.float32 or weight.dtype != torch.float32 or (bias is not None and bias.dtype != x.dtype):
+        kinds = f"input {x.dtype}, weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}")
+        return f"the GPU kernel runs float32 ({kinds})"
     tensors = [("weight", weight)] + ([("bias", bias)] if bias is not None else [])
     if refractory:
         return "a refractory period is not fused (option 'refractory')"
