@@ -272,6 +272,80 @@ def _scatter(indices, values, k, k1, gi, gw):
 
 
 @nb.njit(inline="always")
+def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
+    """``gw[i] += x[i] * g`` over every active input of the steps ``[t_lo, t_hi)`` of samples
+    ``[b0, b1)``, whose ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
+    first bucketed by input, so each row of ``gw`` is read and written once per window while the
+    window's gradient rows (a few hundred KB) are read from cache (W1's 700->256 weight gradient:
+    far fewer read-modify-writes of ``gw`` than one per event)."""
+    n_in = gw.shape[0]
+    m = gw.shape[1]
+    nbc = b1 - b0
+    tw = gwin.shape[0] // nbc
+    binary = values.shape[0] == 0
+    start[:] = 0
+    for t in range(t_lo, t_hi):
+        for b in range(b0, b1):
+            row = t * n_batch + b
+            for q in range(indptr[row], indptr[row + 1]):
+                start[indices[q] + 1] += 1
+    for i in range(n_in):
+        start[i + 1] += start[i]
+    fill[:] = start[:n_in]
+    for t in range(t_lo, t_hi):
+        for b in range(b0, b1):
+            row = t * n_batch + b
+            lr = (t % tw) * nbc + b - b0
+            for q in range(indptr[row], indptr[row + 1]):
+                i = indices[q]
+                f = fill[i]
+                ev_row[f] = lr
+                if not binary:
+                    ev_val[f] = values[q]
+                fill[i] = f + 1
+    lw = lanes(gw)
+    for i in range(n_in):
+        e0, e1 = start[i], start[i + 1]
+        if e0 == e1:
+            continue
+        j = 0
+        while j + 4 * lw <= m:
+            a0, a1 = vload2(gw, i, j), vload2(gw, i, j + lw)
+            a2, a3 = vload2(gw, i, j + 2 * lw), vload2(gw, i, j + 3 * lw)
+            for e in range(e0, e1):
+                lr = ev_row[e]
+                g0, g1 = vload2(gwin, lr, j), vload2(gwin, lr, j + lw)
+                g2, g3 = vload2(gwin, lr, j + 2 * lw), vload2(gwin, lr, j + 3 * lw)
+                if not binary:
+                    sv = vsplat(ev_val[e])
+                    g0, g1, g2, g3 = vmul(sv, g0), vmul(sv, g1), vmul(sv, g2), vmul(sv, g3)
+                a0, a1, a2, a3 = vadd(a0, g0), vadd(a1, g1), vadd(a2, g2), vadd(a3, g3)
+            vstore2(gw, i, j, a0)
+            vstore2(gw, i, j + lw, a1)
+            vstore2(gw, i, j + 2 * lw, a2)
+            vstore2(gw, i, j + 3 * lw, a3)
+            j += 4 * lw
+        while j + lw <= m:
+            a0 = vload2(gw, i, j)
+            for e in range(e0, e1):
+                g0 = vload2(gwin, ev_row[e], j)
+                a0 = vadd(a0, g0 if binary else vmul(vsplat(ev_val[e]), g0))
+            vstore2(gw, i, j, a0)
+            j += lw
+        if j < m:
+            gwi = gw[i]
+            for e in range(e0, e1):
+                gr = gwin[ev_row[e]]
+                if binary:
+                    for jj in range(j, m):
+                        gwi[jj] += gr[jj]
+                else:
+                    xv = ev_val[e]
+                    for jj in range(j, m):
+                        gwi[jj] += xv * gr[jj]
+
+
+@nb.njit(inline="always")
 def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
     """The LIF step on the current ``cur``: ``cur`` becomes ``h``, ``ot`` the spikes, ``v`` the new membrane.
 
@@ -390,7 +464,17 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
         gb[:] = zero
         gp[:] = zero
         b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
-        gi = np.empty(n_out, wt.dtype)
+        nbc = b1 - b0
+        # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
+        tw = 1
+        while tw * 2 * nbc <= 128 and tw * 2 <= seg and seg % (tw * 2) == 0:
+            tw *= 2
+        gwin = np.empty((tw * nbc, n_out), wt.dtype)
+        n_in = gw.shape[0]
+        start = np.empty(n_in + 1, np.int64)
+        fill = np.empty(n_in, np.int64)
+        ev_row = np.empty(tw * nbc * n_in, np.int32)
+        ev_val = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt.dtype)
         gh = np.empty(n_out, wt.dtype)
         gu = np.empty(n_out, wt.dtype)
         gv_in = np.empty(n_out, wt.dtype)
@@ -414,6 +498,7 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     ht = hbuf[t - t0, b - b0] if recompute else h_st[t, b]
                     gv = gvs[b - b0]
                     go = g_out[t, b]
+                    gi = gwin[(t % tw) * nbc + b - b0]
                     if need_params:
                         gv_in[:] = gv
                     # one store per loop: with more, numba's loops stay scalar (the vectoriser
@@ -435,7 +520,6 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     if need_gi:
                         g_i[t, b] = gi
                     row = t * n_batch + b
-                    _scatter(indices, values, indptr[row], indptr[row + 1], gi, gw)
                     if need_params:
                         # the membrane before the step: the segment's checkpoint or v0 at the first
                         # step, else the step before's h after its reset
@@ -458,6 +542,9 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                         for j in range(n_out):
                             gp[C, j] += gh[j] * (r[j] * cur[j])
                             gp[R, j] += gh[j] * (cur[j] * c[j])
+                if t % tw == 0:
+                    _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
+                                    start, fill, ev_row, ev_val)
         g_v0[b0:b1] = gvs
 
 
