@@ -269,60 +269,81 @@ def _lif(v, x):
     return s, v - s
 
 
-def build_torch_compile(kind, layers, mode=None):
-    """A plain torch LIF network, its per-time-step cell under ``torch.compile`` (inductor fuses the
-    neuron updates with the layers inside one step; the time loop stays in Python, so the compiled
-    graph does not grow with T). The first layer runs on all steps at once, like snnTorch's."""
-    compile_kw = {} if mode in (None, "default") else {"mode": mode}
+def build_torch_compile(kind, layers, mode=None, scope="cell"):
+    """A plain torch LIF network under ``torch.compile``. ``scope="cell"``: the per-time-step cell
+    (inductor fuses the neuron updates with the layers inside one step; the time loop stays in Python,
+    so the compiled graph does not grow with T); ``"forward"``: the whole forward, its time loop
+    unrolled into one graph (one compiled forward and one backward per training step; the compile time
+    grows with T). The first layer runs on all steps at once, like snnTorch's."""
+    options = {} if mode in (None, "default") else {"mode": mode}
+    cell_compiled = scope == "cell"
 
     def state(*shape):
+        if not cell_compiled:
+            return torch.zeros(*shape)
         # a leaf that requires grad whenever autograd records, so every step (the first too) hits the
-        # same compiled graph instead of compiling a second one for a constant initial state
+        # same compiled cell instead of compiling a second one for a constant initial state
         return torch.zeros(*shape).requires_grad_(torch.is_grad_enabled())
 
     if kind == "mlp":
         l1, l2 = layers
         mods = nn.ModuleList([l1, l2])
 
-        @torch.compile(**compile_kw)
         def cell(c1, v1, v2):
             s1, v1 = _lif(v1, c1)
             s2, v2 = _lif(v2, l2(s1))
-            return s1, s2, v1, v2
+            return (s1,), s2, v1, v2
 
-        def forward(x, record=False):
+        def run(x, track):
             cur1 = l1(x)
-            v1, v2 = state(x.shape[1], 256), state(x.shape[1], 20)
-            outs, count = [], 0.0
+            v = [state(x.shape[1], 256), state(x.shape[1], 20)]
+            outs, counts = [], None
             for t in range(x.shape[0]):
-                s1, s2, v1, v2 = cell(cur1[t], v1, v2)
-                outs.append(s2)
-                if record:
-                    count += _count(s1)[0]
-            return torch.stack(outs), ([count] if record else None)
+                hidden, out, *v = step(cur1[t], *v)
+                outs.append(out)
+                if track:
+                    sums = [h.detach().sum() for h in hidden]
+                    counts = sums if counts is None else [a + b for a, b in zip(counts, sums)]
+            return torch.stack(outs), counts
     else:
         c1, c2, fc = layers
         mods = nn.ModuleList([c1, c2, fc])
 
-        @torch.compile(**compile_kw)
         def cell(cur, v1, v2, v3):
             s1, v1 = _lif(v1, cur)
             s2, v2 = _lif(v2, c2(F.avg_pool2d(s1, 2)))
             s3, v3 = _lif(v3, fc(F.avg_pool2d(s2, 2).flatten(1)))
-            return s1, s2, s3, v1, v2, v3
+            return (s1, s2), s3, v1, v2, v3
 
-        def forward(x, record=False):
+        def run(x, track):
             T, B = x.shape[:2]
             cur1 = c1(x.reshape(T * B, *x.shape[2:])).reshape(T, B, 16, 32, 32)
-            v1, v2, v3 = state(B, 16, 32, 32), state(B, 32, 16, 16), state(B, 10)
-            outs, counts = [], [0.0, 0.0]
+            v = [state(B, 16, 32, 32), state(B, 32, 16, 16), state(B, 10)]
+            outs, counts = [], None
             for t in range(T):
-                s1, s2, s3, v1, v2, v3 = cell(cur1[t], v1, v2, v3)
-                outs.append(s3)
-                if record:
-                    counts = [a + b for a, b in zip(counts, _count(s1, s2))]
-            return torch.stack(outs), (counts if record else None)
-    label = "" if not compile_kw else f" ({mode})"
+                hidden, out, *v = step(cur1[t], *v)
+                outs.append(out)
+                if track:
+                    sums = [h.detach().sum() for h in hidden]
+                    counts = sums if counts is None else [a + b for a, b in zip(counts, sums)]
+            return torch.stack(outs), counts
+
+    if cell_compiled:
+        step = torch.compile(cell, **options)
+
+        def forward(x, record=False):
+            out, counts = run(x, record)
+            return out, ([float(c) for c in counts] if record else None)
+    else:
+        step = cell
+        # one graph whatever ``record``: the counts are always summed (a reduction per step), read when asked
+        whole = torch.compile(lambda x: run(x, True), **options)
+
+        def forward(x, record=False):
+            out, counts = whole(x)
+            return out, ([float(c) for c in counts] if record else None)
+    label = "" if mode in (None, "default") else f" ({mode})"
+    label += ", whole forward" if scope == "forward" else ""
     return forward, (lambda: None), mods.parameters(), f"torch.compile {torch.__version__}{label}"
 
 
@@ -372,12 +393,14 @@ def main(argv=None) -> int:
                     help="torch's fused CPU Adam (one kernel per step) or its default implementation")
     ap.add_argument("--compile-mode", default="default",
                     help="torch.compile's mode for the torch.compile library (e.g. max-autotune-no-cudagraphs)")
+    ap.add_argument("--compile-scope", choices=("cell", "forward"), default="cell",
+                    help="torch.compile the per-time-step cell or the whole forward (time loop unrolled)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     wl = workload(args.workload, args.tiny)
     kind = wl["kind"]
     layers = shared_weights(kind)
-    extra = {"mode": args.compile_mode} if args.lib == "torch.compile" else {}
+    extra = {"mode": args.compile_mode, "scope": args.compile_scope} if args.lib == "torch.compile" else {}
     forward, reset, params, version = BUILDERS[args.lib](kind, layers, **extra)
     params = list(params)
     opt = torch.optim.Adam(params, lr=1e-3, fused=args.adam == "fused") if wl["train"] else None

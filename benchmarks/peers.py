@@ -51,7 +51,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_proc import W1_GAIN
+from bench_proc import TINY, W1_GAIN
 from bench_worker_spyx import XLA_FLAGS
 from spikeflow.atomic import atomic_write_text
 from spikeflow.provenance import commit, machine
@@ -66,7 +66,9 @@ LIBS = ("spikeflow",) + PEERS + ("dense",)
 VENV_OF = {**{lib: PEERS_PY for lib in TORCH_PEERS}, "spyx": SPYX_PY}
 # hidden spike counts of the first forward vs spikeflow's, relative, per hidden layer
 COUNT_TOLERANCE = 0.001
-CONVENTION_TOLERANCE = {"snntorch": 0.03}  # snnTorch's Leaky subtracts the threshold before the decay
+# snnTorch's Leaky subtracts the threshold before the decay: measured 0.9 % fewer hidden spikes in W1/W3/W4 and
+# 4 % / 8 % fewer in W2's two conv layers (the difference compounds through the layers)
+CONVENTION_TOLERANCE = {"snntorch": 0.10}
 # glibc malloc settings given to every worker: never trim the heap, and serve blocks up to 32 MiB
 # (glibc's largest mmap threshold) from it, so freed activations are reused without page faults
 MALLOC_KEEP = {"MALLOC_TRIM_THRESHOLD_": str(1 << 40), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
@@ -107,7 +109,7 @@ def worker_command(lib: str, workload: str, args, data_dir: Path) -> list:
         return [str(SPYX_PY), str(HERE / "bench_worker_spyx.py"), workload, str(npz)] + common
     py = str(VENV_OF.get(lib, sys.executable))
     return [py, str(HERE / "bench_worker.py"), lib, workload, "--adam", args.adam,
-            "--compile-mode", args.compile_mode] + common
+            "--compile-mode", args.compile_mode, "--compile-scope", args.compile_scope] + common
 
 
 def run_worker(lib: str, workload: str, args, data_dir: Path) -> dict:
@@ -280,9 +282,16 @@ def runs_section(all_runs: list, workloads: list) -> list:
     return lines + [""]
 
 
-def header(args, started: str, n_runs: int) -> list:
+def header(args, started: str, n_runs: int, json_out: Path) -> list:
     import torch  # only for the version line
 
+    try:
+        json_name = json_out.resolve().relative_to(ROOT)
+    except ValueError:
+        json_name = json_out
+    tiny = ["- **--tiny: every workload on a few steps of a small batch (" + ", ".join(
+        f"{wl} T={TINY[wl]['T']} B={TINY[wl]['B']}" for wl in args.workloads) + "), a check of the workers, not a "
+        "measurement**"] if args.tiny else []
     return [
         "# spikeflow vs peer SNN libraries (CPU)", "",
         f"- machine: {machine_line()}",
@@ -293,7 +302,8 @@ def header(args, started: str, n_runs: int) -> list:
         f"round(s) alternating the order, {args.warmup} warm-up + {args.steps} timed steps per process; the tables "
         f"show the median over all timed steps of all rounds and runs. Runs where other processes used more than "
         f"{args.load_limit:.0%} of the CPUs were retried (up to {args.max_retries}x); LOADED marks those that never "
-        "got a quiet machine. Raw medians of every run: `benchmarks/results/peers.json`.",
+        f"got a quiet machine. Raw medians of every run: `{json_name}`.",
+        *tiny,
         "- allocator: " + ("every library's process runs with glibc malloc keeping freed memory for reuse ("
                            + ", ".join(f"`{k}={v}`" for k, v in MALLOC_KEEP.items())
                            + "), so large per-step buffers are not page-faulted in again every step; "
@@ -303,7 +313,8 @@ def header(args, started: str, n_runs: int) -> list:
         "hidden layer's spikes in the first forward (W2: the first / the second conv LIF layer): equal counts show "
         f"the libraries compute the same function. A count more than {COUNT_TOLERANCE:.1%} from spikeflow's is marked "
         "DIFFERS; snnTorch's `Leaky` resets with its own convention (threshold subtracted before the decay), so its "
-        f"count differs slightly and its tolerance is {CONVENTION_TOLERANCE['snntorch']:.0%}.",
+        "count differs (about 1 % in the MLP, 4 % and 8 % in the conv net's two layers) and its tolerance is "
+        f"{CONVENTION_TOLERANCE['snntorch']:.0%}.",
         "- step memory = peak RSS during the timed steps (VmHWM, reset after warm-up) minus RSS before them "
         "(the training step's own working memory: activations, saved tensors, gradients); "
         "peak RSS is the whole process (interpreter, torch or JAX, compiled kernels, weights).",
@@ -333,11 +344,16 @@ def header(args, started: str, n_runs: int) -> list:
         "(k=25, snnTorch's fast sigmoid). Threads: the process restricts itself to "
         f"{args.threads} CPUs (`sched_setaffinity`, as `taskset` does; XLA sizes its CPU thread pool by them) and "
         f"runs with `XLA_FLAGS={XLA_FLAGS}`.",
-        f"- torch.compile (`bench_worker.py`, the project venv): a plain torch LIF loop, the same neuron and a "
-        f"fast-sigmoid surrogate (slope 25) as a custom autograd function; the per-time-step cell (neurons and the "
-        f"layers after the first) under `torch.compile` (mode `{args.compile_mode}`; inductor fuses the neuron "
-        "updates with the layers), the first layer on all steps at once, the time loop in Python so the graph does "
-        "not grow with T. It counts as a peer.",
+        "- torch.compile (`bench_worker.py`, the project venv): a plain torch LIF loop, the same neuron and a "
+        "fast-sigmoid surrogate (slope 25) as a custom autograd function, under `torch.compile` (mode "
+        f"`{args.compile_mode}`). "
+        + ("The per-time-step cell (neurons and the layers after the first; inductor fuses the neuron updates with "
+           "the layers) is compiled, the first layer runs on all steps at once and the time loop stays in Python, "
+           "so the graph does not grow with T (`--compile-scope forward`, the whole forward with its time loop "
+           "unrolled, had not finished compiling W1 after 150 s of CPU time, 15 minutes wall, on this machine)."
+           if args.compile_scope == "cell" else
+           "The whole forward is compiled, its time loop unrolled into one graph (`--compile-scope forward`).")
+        + " It counts as a peer.",
         "",
     ]
 
@@ -352,8 +368,8 @@ def keep_tail(path: Path) -> str:
     return old[at:] if at >= 0 else ""
 
 
-def write_results(all_runs: list, args, path: Path, started: str) -> None:
-    lines = header(args, started, len(all_runs))
+def write_results(all_runs: list, args, path: Path, started: str, json_out: Path) -> None:
+    lines = header(args, started, len(all_runs), json_out)
     if any(r["loaded"] for run in all_runs for wl in run.values() for runs in wl.values() for r in runs):
         lines += ["**Warning: some runs never got a quiet machine (LOADED below): other processes kept the "
                   "CPUs busy, which slows 2-thread torch and numba code unevenly. Treat those numbers as "
@@ -421,6 +437,9 @@ def main(argv=None) -> int:
                     help="every library's optimizer: torch's fused CPU Adam (one kernel per step) or its default")
     ap.add_argument("--compile-mode", default="default",
                     help="torch.compile's mode for the torch.compile peer (e.g. max-autotune-no-cudagraphs)")
+    ap.add_argument("--compile-scope", choices=("cell", "forward"), default="cell",
+                    help="what the torch.compile peer compiles: the per-time-step cell, or the whole forward with "
+                    "its time loop unrolled (W1's had not compiled after 15 minutes here)")
     ap.add_argument("--skip", default="", help="comma-separated WORKLOAD:LIB pairs not to run, e.g. W4:snntorch")
     args = ap.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
@@ -446,7 +465,7 @@ def main(argv=None) -> int:
 
             def done(res, n=n):
                 all_runs[n] = res
-                write_results(all_runs, args, out, started)
+                write_results(all_runs, args, out, started, json_out)
                 write_json(all_runs, args, json_out, started)
 
             measure(args, Path(data_dir), done)
