@@ -295,7 +295,7 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
     return [
         "# spikeflow vs peer SNN libraries (CPU)", "",
         f"- machine: {machine_line()}",
-        f"- commit: {commit() or 'unknown (not a git checkout)'}",
+        f"- commit: {args.commit or 'unknown (not a git checkout)'}",
         f"- date (UTC): {started}; torch {torch.__version__}; {args.threads} threads per library",
         f"- command: `{' '.join(['python', 'benchmarks/peers.py'] + sys.argv[1:])}` (run by `make bench`)",
         f"- method: {n_runs} full run(s) of everything; in each, every library in its own process, {args.rounds} "
@@ -404,7 +404,7 @@ def write_json(all_runs: list, args, path: Path, started: str) -> None:
                                        median_ms_per_round=[statistics.median(r["times_ms"]) for r in runs])
         raw.append(per_wl)
     ratios = {wl: per_run_ratios(all_runs, wl) for wl in args.workloads}
-    doc = dict(command=" ".join(["python", "benchmarks/peers.py"] + sys.argv[1:]), commit=commit(),
+    doc = dict(command=" ".join(["python", "benchmarks/peers.py"] + sys.argv[1:]), commit=args.commit,
                machine=machine(), date_utc=started, threads=args.threads, rounds=args.rounds, steps=args.steps,
                warmup=args.warmup, tiny=args.tiny, runs=raw,
                spikeflow_vs_fastest_peer={wl: [dict(peer=p, ratio=v) for p, v in r["speed"]]
@@ -456,6 +456,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     json_out = Path(args.json) if args.json else (JSON_OUT if out == HERE / "RESULTS.md" else out.with_suffix(".json"))
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    args.commit = commit()  # before this run rewrites RESULTS.md (which would make the tree look dirty)
     all_runs = []
     with tempfile.TemporaryDirectory(prefix="peers-data-") as data_dir:
         for n in range(args.runs):

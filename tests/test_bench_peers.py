@@ -125,3 +125,32 @@ def test_spyx_worker_computes_spikeflows_function(workload, tmp_path):
     assert res["hidden_spikes_first"] == ref
     assert res["compile_s"] > 0 and len(res["times_ms"]) == 2 and res["cpus"] and len(res["cpus"]) == 1
     assert res["version"].startswith("spyx 1.0.0")
+
+
+def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
+    """Two full runs (the measurement faked): RESULTS names the CPU's vector extensions and the commit, keeps
+    the sections after the tables, and the JSON holds every run's raw medians and ratios."""
+    speeds = iter([{"spikeflow": 10.0, "spyx": 20.0, "torch.compile": 30.0},
+                   {"spikeflow": 10.0, "spyx": 40.0, "torch.compile": 30.0}])
+
+    def fake_measure(args, data_dir, done):
+        ms = next(speeds)
+        done({"W1": {lib: [_run(v, hidden=(700.0,))] for lib, v in ms.items()}})
+
+    monkeypatch.setattr(peers, "measure", fake_measure)
+    monkeypatch.setattr(peers, "machine", lambda: {"cpu": "Test CPU", "vector_extensions": ["avx2", "fma"],
+                                                   "cores": 2, "load_average": [0.0], "python": "3"})
+    monkeypatch.setattr(peers, "commit", lambda: "c0ffee")
+    out, js = tmp_path / "R.md", tmp_path / "r.json"
+    out.write_text("# old\n\n## Chip energy\n\nkept\n")
+    assert peers.main(["--workloads", "W1", "--libs", "spikeflow,torch.compile", "--runs", "2", "--out", str(out),
+                       "--json", str(js)]) == 0
+    text = out.read_text()
+    assert "Test CPU, 2 logical CPUs, vector extensions avx2 fma" in text and "- commit: c0ffee" in text
+    assert "| W1 | 2.00x (spyx), 3.00x (torch.compile) | **2.50x** | 2.00x - 3.00x |" in text
+    assert text.endswith("\n## Chip energy\n\nkept\n") and text.count("## Chip energy") == 1
+    doc = json.loads(js.read_text())
+    assert doc["commit"] == "c0ffee" and doc["machine"]["vector_extensions"] == ["avx2", "fma"]
+    assert [run["W1"]["spyx"]["median_ms"] for run in doc["runs"]] == [20.0, 40.0]
+    assert doc["spikeflow_vs_fastest_peer"]["W1"] == [{"peer": "spyx", "ratio": 2.0},
+                                                      {"peer": "torch.compile", "ratio": 3.0}]
