@@ -31,11 +31,13 @@ test:
 	$(MAKE) -j3 $(STAMP) $(ISTAMP) peer-venvs
 	$(MAKE) -j2 --output-sync=target test-unit test-interop
 
-# The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13; benchmarks/peer_venvs.py), made
-# beside the others; where no such Python exists this says so and the interop tests that need it fail.
+# The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13, spyx/JAX on >= 3.11;
+# benchmarks/peer_venvs.py), made beside the others; where no such Python exists this says so and the
+# interop tests that need it fail.
 peer-venvs: $(STAMP)
 	-$(PY) benchmarks/peer_venvs.py lava
 	-$(PY) benchmarks/peer_venvs.py brian2
+	-$(PY) benchmarks/peer_venvs.py spyx
 
 # Unit tests run on every core (pytest-xdist; each worker uses one torch thread, as tests/conftest.py sets).
 test-unit: $(STAMP)
@@ -74,9 +76,19 @@ $(PSTAMP):
 	PIP_CONSTRAINT=$(abspath $(PVENV))/constraints.txt $(PVENV)/bin/pip install -q "$(TORCH)" $(PEER_PACKAGES)
 	touch $@
 
-bench: $(STAMP) $(PSTAMP)
+# spyx (JAX) for the speed benchmark, in its own venv (benchmarks/peer_venvs.py pins it and writes the stamp).
+SVENV  := benchmarks/.venv-spyx
+SSTAMP := $(SVENV)/.installed
+
+$(SSTAMP): $(STAMP)
+	$(PY) benchmarks/peer_venvs.py spyx
+
+# The peers' comparison runs 3 times (the ratios to the fastest peer per run: median and range).
+BENCH_RUNS ?= 3
+
+bench: $(STAMP) $(PSTAMP) $(SSTAMP)
 	$(PY) benchmarks/crossover.py
-	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/peers.py --runs $(BENCH_RUNS)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/sim.py
