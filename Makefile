@@ -34,9 +34,10 @@ test:
 # The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13, spyx/JAX on >= 3.11;
 # benchmarks/peer_venvs.py), made beside the others; where no such Python exists this says so and the
 # interop tests that need it fail. The three install side by side (make -j).
-peer-venvs: peer-venv-lava peer-venv-brian2 peer-venv-spyx
+PEER_VENVS := peer-venv-lava peer-venv-brian2 peer-venv-spyx
+peer-venvs: $(PEER_VENVS)
 
-peer-venv-%: $(STAMP)
+$(PEER_VENVS): peer-venv-%: $(STAMP)
 	-$(PY) benchmarks/peer_venvs.py $*
 
 # Unit tests run on every core (pytest-xdist; each worker uses one torch thread, as tests/conftest.py sets).
