@@ -95,7 +95,7 @@ class ClockFreeEngine(ClockFreeSetup):
         self.offsets = offs
         self.n = n = int(offs[-1])
         self.limit = 1000 + 100 * n  # spike groups delivered at one instant before we call it a cascade
-        pi = np.zeros((P, 8), dtype=np.int64)
+        pi = np.zeros((P, K.N_PI), dtype=np.int64)
         pf = np.ones(P)
         nf = np.zeros((K.N_NF, n))
         nf[K.F_TAU_M] = nf[K.F_TAU_S] = 1.0
@@ -125,19 +125,22 @@ class ClockFreeEngine(ClockFreeSetup):
             pf[p] = tau[0] if uniform else 1.0
             k_lo = len(kr)
             for dst, m, delayed in self.proj.get(p, ()):
-                kr.append((dst, int(delayed), n_ptr))
+                dense = m.nnz == m.shape[0] * m.shape[1] and np.array_equal(
+                    m.indices, np.tile(np.arange(m.shape[1]), m.shape[0]))
+                kr.append((dst, int(delayed), n_ptr, int(dense)))
                 parts_ptr.append(m.indptr.astype(np.int64) + n_nz)
                 parts_idx.append(m.indices.astype(np.int64))
                 parts_dat.append(m.data.astype(np.float64))
                 n_ptr += m.indptr.size
                 n_nz += m.nnz
-            pi[p] = (lo, hi - lo, kind, pop["reset"], int(pop["spiking"]), int(uniform), k_lo, len(kr))
+            any_cross = bool(nf[K.F_CROSS, lo:hi].any())
+            pi[p] = (lo, hi - lo, kind, pop["reset"], int(pop["spiking"]), int(uniform), k_lo, len(kr), any_cross)
 
         def cat(parts, dtype):
             return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(1, dtype)
 
         self.pi, self.pf, self.nf = pi, pf, nf
-        self.kr = np.array(kr, dtype=np.int64).reshape(-1, 3)
+        self.kr = np.array(kr, dtype=np.int64).reshape(-1, K.N_KR)
         self.indptr, self.indices, self.data = cat(parts_ptr, np.int64), cat(parts_idx, np.int64), cat(parts_dat, float)
         outs = list(self.graph.outputs)
         self.out_names = outs

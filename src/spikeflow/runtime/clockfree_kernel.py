@@ -30,7 +30,8 @@ MAX_BURST = 10_000  # spikes of one neuron at one instant before we call it a ru
 # status codes
 OK, RUNAWAY, CASCADE, FULL_REC, FULL_FIFO, FULL_DELAY = 0, 1, 2, 3, 4, 5
 # columns of the population table ``pi``
-P_OFF, P_SIZE, P_KIND, P_RESET, P_SPIKING, P_UNIFORM, P_PROJ_LO, P_PROJ_HI = range(8)
+P_OFF, P_SIZE, P_KIND, P_RESET, P_SPIKING, P_UNIFORM, P_PROJ_LO, P_PROJ_HI, P_ANY_CROSS = range(9)
+N_PI = 9
 # rows of the neuron table ``nf``
 F_R, F_TAU_M, F_TAU_S, F_W_IN, F_V_LEAK, F_V_TH, F_V_RESET, F_DRIVE, F_JUMP, F_VINF, F_CROSS, F_EQUAL = range(12)
 N_NF = 12
@@ -42,10 +43,13 @@ N_SI = 11
 # the float scalars ``sf``
 F_NOW, F_ERR_T = range(2)
 # columns of the projection table ``kr`` (sorted by source population)
-K_DST, K_DELAYED, K_PTR = range(3)
+K_DST, K_DELAYED, K_PTR, K_DENSE = range(4)  # K_DENSE: every row holds all targets in order (0: no)
+N_KR = 4
 REBASE = 30.0  # shared-decay populations move their reference time every REBASE tau
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+# (not error_model="numpy": it makes every call between these functions ~100 ns dearer; the few
+# divisions that can meet a zero are guarded instead)
+_JIT = dict(cache=True, nogil=True)
 
 
 # ---------------------------------------------------------------------- neuron dynamics
@@ -86,9 +90,10 @@ def _cuba_crossing(nf, n, v, i, xtol):
     c = r * d0 / tm
     a = vinf - th
     if eq:
-        s_peak = tm - u0 / c
+        s_peak = tm - u0 / c if c != 0.0 else 0.0
     else:
-        s_peak = np.log(-k * tm / (ts * (u0 - k))) / (1.0 / ts - 1.0 / tm)
+        den = ts * (u0 - k)
+        s_peak = np.log(-k * tm / den) / (1.0 / ts - 1.0 / tm) if den != 0.0 else 0.0
     if not (np.isfinite(s_peak) and s_peak > 0):
         s_peak = 0.0
     peak_above = s_peak > 0 and _cuba_at(nf, n, v, i, s_peak)[0] - th > 0
@@ -243,8 +248,9 @@ def _schedule(pi, nf, st, p, tl, nt, si, h_t, h_s, h_id, h_pos, xtol):
 
 @numba.njit(**_JIT)
 def _fire_now(pi, nf, st, count, counters, p, tl, nt, t, si, sf, abv, ff, fp, rec_t, rec_n,
-              h_t, h_s, h_id, h_pos, xtol):
-    """Neurons ``tl[:nt]`` of ``p`` fire (repeatedly) while above threshold at ``t``; then re-schedule them."""
+              h_t, h_s, h_id, h_pos, xtol, sched=True):
+    """Neurons ``tl[:nt]`` of ``p`` fire (repeatedly) while above threshold at ``t``; then (``sched``)
+    re-schedule them."""
     off = pi[p, P_OFF]
     reset = pi[p, P_RESET]
     calm = False
@@ -290,7 +296,67 @@ def _fire_now(pi, nf, st, count, counters, p, tl, nt, t, si, sf, abv, ff, fp, re
         si[I_ERR_POP] = p
         sf[F_ERR_T] = t
         return
-    _schedule(pi, nf, st, p, tl, nt, si, h_t, h_s, h_id, h_pos, xtol)
+    if sched:
+        _schedule(pi, nf, st, p, tl, nt, si, h_t, h_s, h_id, h_pos, xtol)
+
+
+@numba.njit(**_JIT)
+def _project_shared(k, j, val, t, pi, pf, nf, kr, indptr, indices, data, st, count, tref, counters, si, sf,
+                    tl, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, xtol):
+    """``_project``'s common case, fused: one source spike into a LIF/LI population with one ``tau``
+    where no neuron crosses threshold on its own (so only the ones a jump lifts above fire)."""
+    dst = kr[k, K_DST]
+    lo = indptr[kr[k, K_PTR] + j]
+    hi = indptr[kr[k, K_PTR] + j + 1]
+    if hi == lo:
+        return
+    counters[dst, 0] += hi - lo
+    counters[dst, 1] += hi - lo
+    off = pi[dst, P_OFF]
+    _rebase(pi, pf, tref, st, dst, t)
+    x = (t - tref[dst]) / pf[dst]
+    d = math.exp(-x)
+    g = math.exp(x)
+    n_up = 0
+    spiking = pi[dst, P_SPIKING] != 0
+    if kr[k, K_DENSE] != 0:  # every target, in order: contiguous loops the compiler vectorises
+        size = hi - lo
+        vv = st[S_V, off:off + size]
+        gg = st[S_G, off:off + size]
+        tt = st[S_T, off:off + size]
+        vinf = nf[F_VINF, off:off + size]
+        jump = nf[F_JUMP, off:off + size]
+        th = nf[F_V_TH, off:off + size]
+        w = data[lo:hi]
+        above = 0
+        for a in range(size):
+            v = vinf[a] + (vv[a] - vinf[a]) * (d * gg[a]) + w[a] * val * jump[a]
+            vv[a] = v
+            gg[a] = g
+            tt[a] = t
+            above += v > th[a]
+        if spiking and above:
+            for a in range(size):
+                if vv[a] > th[a]:
+                    tl[n_up] = a
+                    n_up += 1
+            _fire_now(pi, nf, st, count, counters, dst, tl, n_up, t, si, sf, abv, ff, fp, rec_t, rec_n,
+                      h_t, h_s, h_id, h_pos, xtol, False)
+        return
+    for e in range(lo, hi):
+        a = indices[e]
+        n = off + a
+        vinf = nf[F_VINF, n]
+        v = vinf + (st[S_V, n] - vinf) * (d * st[S_G, n]) + data[e] * val * nf[F_JUMP, n]
+        st[S_V, n] = v
+        st[S_G, n] = g
+        st[S_T, n] = t
+        if spiking and v > nf[F_V_TH, n]:
+            tl[n_up] = a
+            n_up += 1
+    if n_up:
+        _fire_now(pi, nf, st, count, counters, dst, tl, n_up, t, si, sf, abv, ff, fp, rec_t, rec_n,
+                  h_t, h_s, h_id, h_pos, xtol, False)
 
 
 @numba.njit(**_JIT)
@@ -300,6 +366,11 @@ def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indic
     """Deliver spikes ``src_idx[s0:s0 + na]`` (values ``src_val`` or ones) through projection ``k`` at ``t``."""
     dst = kr[k, K_DST]
     base = kr[k, K_PTR]
+    kind = pi[dst, P_KIND]
+    if na == 1 and (kind == LIF or kind == LI) and pi[dst, P_UNIFORM] and not pi[dst, P_ANY_CROSS]:
+        _project_shared(k, src_idx[s0], 1.0 if ones else src_val[s0], t, pi, pf, nf, kr, indptr, indices, data,
+                        st, count, tref, counters, si, sf, tl, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, xtol)
+        return
     nt = 0
     ops = 0
     if na == 1:
@@ -327,7 +398,21 @@ def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indic
                     nt += 1
                 acc[o] += data[e] * val
             ops += hi - lo
-        tl[:nt].sort()
+        size = pi[dst, P_SIZE]
+        if 8 * nt > size:  # many targets: collect them in order from the marks
+            nt = 0
+            for o in range(size):
+                if mark[o]:
+                    tl[nt] = o
+                    nt += 1
+        else:  # few: insertion sort
+            for x in range(1, nt):
+                o = tl[x]
+                y = x - 1
+                while y >= 0 and tl[y] > o:
+                    tl[y + 1] = tl[y]
+                    y -= 1
+                tl[y + 1] = o
         for x in range(nt):
             o = tl[x]
             tw[x] = acc[o]
@@ -337,7 +422,6 @@ def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indic
     counters[dst, 0] += ops
     counters[dst, 1] += nt
     off = pi[dst, P_OFF]
-    kind = pi[dst, P_KIND]
     if kind == LIF or kind == LI:
         if pi[dst, P_UNIFORM]:
             tau = pf[dst]
@@ -567,7 +651,7 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
             tl[0] = n - pi[p, P_OFF]
             _fire_now(pi, nf, st, count, counters, p, tl, 1, t, si, sf, abv, ff, fp, rec_t, rec_n,
                       h_t, h_s, h_id, h_pos, xtol)
-        if si[I_STATUS] == OK:
+        if si[I_STATUS] == OK and si[I_FF_N] > 0:
             _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, q, st, count, tref, counters, si, sf,
                    acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol)
         if si[I_STATUS] != OK:
@@ -579,7 +663,7 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
     return OK
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def run_batch(ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
               pi, pf, nf, kr, indptr, indices, data, out_pop, out_col,
               st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
