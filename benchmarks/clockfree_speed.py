@@ -6,7 +6,8 @@
 The model is the runtime's demo model (``benchmarks/runtime_demo_model.py`` writes it: AvgPool2d(2) ->
 Linear(578, 256) -> LIF -> Linear(256, 10) -> LI, trained on nmnist5k). The input is the first
 ``--recordings`` recordings of nmnist5k's test split, as recorded (µs timestamps, index ``(p H + y) W + x``).
-Input events per second of wall time, median of ``--repeats`` runs, for:
+Input events per second of wall time and per CPU second (what the work costs when other processes share
+the cores: the CPU time of this process, all its threads), median of ``--repeats`` runs, for:
 
 - the Python engine (``impl="python"``), one sample at a time (its first ``--python-recordings``);
 - the numba engine, one sample at a time (``run_events``);
@@ -43,9 +44,9 @@ def cpu_busy_jiffies() -> int:
 
 
 def timed(fn, repeats: int):
-    """Median wall seconds of ``fn()`` and the other processes' share of the CPUs meanwhile."""
+    """Median wall and CPU seconds of ``fn()`` and the other processes' share of the CPUs meanwhile."""
     hz = os.sysconf("SC_CLK_TCK")
-    walls, loads = [], []
+    walls, cpus, loads = [], [], []
     for _ in range(repeats):
         b0, c0, t0 = cpu_busy_jiffies(), time.process_time(), time.perf_counter()
         fn()
@@ -53,8 +54,9 @@ def timed(fn, repeats: int):
         own = time.process_time() - c0
         busy = (cpu_busy_jiffies() - b0) / hz
         walls.append(wall)
+        cpus.append(own)
         loads.append(max(0.0, (busy - own) / (wall * os.cpu_count())))
-    return float(np.median(walls)), float(np.median(loads)), walls
+    return float(np.median(walls)), float(np.median(cpus)), float(np.median(loads)), walls
 
 
 def recordings(n: int):
@@ -121,23 +123,23 @@ def main():
         nb.run_events_batch(recs, until=until)
 
     rows = {}
-    w, load, walls = timed(py_run, max(1, args.repeats // 2))
-    rows["python_single"] = {"events_per_second": py_ev / w, "events": py_ev, "median_wall_s": w, "walls_s": walls,
-                             "other_load": load}
-    w, load, walls = timed(nb_single, args.repeats)
-    rows["numba_single"] = {"events_per_second": n_ev / w, "events": n_ev, "median_wall_s": w, "walls_s": walls,
-                            "other_load": load}
+
+    def row(n, wall, cpu, load, walls):
+        return {"events_per_second": n / wall, "events_per_cpu_second": n / cpu, "events": n, "median_wall_s": wall,
+                "median_cpu_s": cpu, "walls_s": walls, "other_load": load}
+
+    rows["python_single"] = row(py_ev, *timed(py_run, max(1, args.repeats // 2)))
+    rows["numba_single"] = row(n_ev, *timed(nb_single, args.repeats))
     cores = os.cpu_count()
     for threads in sorted({1, cores}):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        w, load, walls = timed(nb_batch, args.repeats)
-        rows[f"numba_batch_{threads}_threads"] = {"events_per_second": n_ev / w, "events": n_ev, "median_wall_s": w,
-                                                   "walls_s": walls, "other_load": load,
-                                                   "threads": numba.get_num_threads()}
-    base = rows["python_single"]["events_per_second"]
+        rows[f"numba_batch_{threads}_threads"] = row(n_ev, *timed(nb_batch, args.repeats))
+        rows[f"numba_batch_{threads}_threads"]["threads"] = numba.get_num_threads()
+    base = rows["python_single"]
     for name, r in rows.items():
-        r["speedup_vs_python"] = r["events_per_second"] / base
-        print(f"  {name:22s} {r['events_per_second']:12.4g} input events/s  ({r['speedup_vs_python']:7.1f}x python; "
+        r["speedup_vs_python"] = r["events_per_second"] / base["events_per_second"]
+        print(f"  {name:22s} {r['events_per_second']:10.4g} input events/s of wall time, "
+              f"{r['events_per_cpu_second']:10.4g} per CPU second ({r['speedup_vs_python']:6.1f}x python; "
               f"other-process load {r['other_load']:.0%})")
     if args.json:
         result = {"command": "PYTHONPATH=src python " + " ".join([sys.argv[0]] + sys.argv[1:]), "commit": commit(),

@@ -208,9 +208,13 @@ class ClockFreeEngine(ClockFreeSetup):
         times_s, idx, val = self._check_input(times_s, idx, val)
         until = float(until) if until is not None else (float(times_s[-1]) if times_s.size else self.now)
         samples = np.ascontiguousarray(sample_times if sample_times is not None else [], dtype=np.float64)
+        return self._advance(times_s, idx, val, until, samples, from_rest=False)
+
+    def _advance(self, times_s, idx, val, until, samples, from_rest: bool):
         s = self._s
-        saved = {k: s[k].copy() for k in self._STATE}
-        dq = (s["dq_t"].copy(), s["dq_i"].copy(), s["dp"].copy())
+        if not from_rest:
+            saved = {k: s[k].copy() for k in self._STATE}
+            dq = (s["dq_t"].copy(), s["dq_i"].copy(), s["dp"].copy())
         while True:
             out = np.zeros((samples.size, int(self.out_col[-1])))
             status = self._call(s, 0, times_s, idx, val, until, samples, out)
@@ -218,8 +222,12 @@ class ClockFreeEngine(ClockFreeSetup):
                 break
             if status in (K.RUNAWAY, K.CASCADE):
                 self._raise(s, 0, status)
-            # a buffer ran full: restore the state from before this call, enlarge, run again
+            # a buffer ran full: restore the state from before this call (or from rest), enlarge, run again
             self._grow(status)
+            if from_rest:
+                self._s = s = self._alloc(1)
+                self.reset()
+                continue
             new = self._alloc(1)
             for k in self._STATE:
                 new[k][...] = saved[k]
@@ -265,7 +273,9 @@ class ClockFreeEngine(ClockFreeSetup):
     def run_events(self, times_s, idx, val=None, until=None):
         """From rest: process all input events; returns ``{node: (times, index)}`` for spiking nodes."""
         self.reset()
-        self.advance(times_s, idx, val, until=until)
+        times_s, idx, val = self._check_input(times_s, idx, val)
+        until = float(until) if until is not None else (float(times_s[-1]) if times_s.size else 0.0)
+        self._advance(times_s, idx, val, until, np.zeros(0), from_rest=True)
         return self._spikes(self._s, 0)
 
     def run_events_batch(self, samples: Sequence, until=None) -> List[Dict[str, tuple]]:
