@@ -127,7 +127,8 @@ class ClockFreeEngine(ClockFreeSetup):
             for dst, m, delayed in self.proj.get(p, ()):
                 dense = m.nnz == m.shape[0] * m.shape[1] and np.array_equal(
                     m.indices, np.tile(np.arange(m.shape[1]), m.shape[0]))
-                kr.append((dst, int(delayed), n_ptr, int(dense)))
+                exact32 = bool(np.all(m.data.astype(np.float32) == m.data))
+                kr.append((dst, int(delayed), n_ptr, int(dense), int(exact32)))
                 parts_ptr.append(m.indptr.astype(np.int64) + n_nz)
                 parts_idx.append(m.indices.astype(np.int64))
                 parts_dat.append(m.data.astype(np.float64))
@@ -142,6 +143,7 @@ class ClockFreeEngine(ClockFreeSetup):
         self.pi, self.pf, self.nf = pi, pf, nf
         self.kr = np.array(kr, dtype=np.int64).reshape(-1, K.N_KR)
         self.indptr, self.indices, self.data = cat(parts_ptr, np.int64), cat(parts_idx, np.int64), cat(parts_dat, float)
+        self.data32 = self.data.astype(np.float32)
         outs = list(self.graph.outputs)
         self.out_names = outs
         self.out_pop = np.array([self.plan.output_pop[o] for o in outs], dtype=np.int64)
@@ -193,7 +195,7 @@ class ClockFreeEngine(ClockFreeSetup):
     def _call(self, s, b, times, idx, val, until, samples, out):
         return K.advance(times, idx, val, until, samples, out, self.plan.input_pop, self.recurrent_delay,
                          self.limit, self.xtol, self.q, self.pi, self.pf, self.nf, self.kr, self.indptr,
-                         self.indices, self.data, self.out_pop, self.out_col, s["st"][b], s["count"][b],
+                         self.indices, self.data, self.data32, self.out_pop, self.out_col, s["st"][b], s["count"][b],
                          s["tref"][b], s["counters"][b], s["si"][b], s["sf"][b], s["acc"][b], s["mark"][b],
                          s["tl"][b], s["tw"][b], s["abv"][b], s["ff"][b], s["fp"][b], s["rec_t"][b], s["rec_n"][b],
                          s["h_t"][b], s["h_s"][b], s["h_id"][b], s["h_pos"][b], s["dq_t"][b], s["dq_i"][b],
@@ -303,10 +305,10 @@ class ClockFreeEngine(ClockFreeSetup):
             s = self._alloc(n_b)
             status = np.zeros(n_b, dtype=np.int64)
             K.run_batch(ptr, times, idx, val, ends, self.plan.input_pop, self.recurrent_delay, self.limit, self.xtol,
-                        self.q, self.pi, self.pf, self.nf, self.kr, self.indptr, self.indices, self.data, self.out_pop,
-                        self.out_col, s["st"], s["count"], s["tref"], s["counters"], s["si"], s["sf"], s["acc"],
-                        s["mark"], s["tl"], s["tw"], s["abv"], s["ff"], s["fp"], s["rec_t"], s["rec_n"], s["h_t"],
-                        s["h_s"], s["h_id"], s["h_pos"], s["dq_t"], s["dq_i"], s["dp"], status, todo)
+                        self.q, self.pi, self.pf, self.nf, self.kr, self.indptr, self.indices, self.data, self.data32,
+                        self.out_pop, self.out_col, s["st"], s["count"], s["tref"], s["counters"], s["si"], s["sf"],
+                        s["acc"], s["mark"], s["tl"], s["tw"], s["abv"], s["ff"], s["fp"], s["rec_t"], s["rec_n"],
+                        s["h_t"], s["h_s"], s["h_id"], s["h_pos"], s["dq_t"], s["dq_i"], s["dp"], status, todo)
             for b in todo:
                 if status[b] in (K.RUNAWAY, K.CASCADE):
                     self._raise(s, b, int(status[b]))

@@ -43,8 +43,8 @@ N_SI = 11
 # the float scalars ``sf``
 F_NOW, F_ERR_T = range(2)
 # columns of the projection table ``kr`` (sorted by source population)
-K_DST, K_DELAYED, K_PTR, K_DENSE = range(4)  # K_DENSE: every row holds all targets in order (0: no)
-N_KR = 4
+K_DST, K_DELAYED, K_PTR, K_DENSE, K_F32 = range(5)  # K_DENSE: every row holds all targets in order (0: no)
+N_KR = 5
 REBASE = 30.0  # shared-decay populations move their reference time every REBASE tau
 
 # ``_nrt=False``: these functions allocate nothing, and without numba's reference counting a call
@@ -303,7 +303,19 @@ def _fire_now(pi, nf, st, count, counters, p, tl, nt, t, si, sf, abv, ff, fp, re
 
 
 @numba.njit(**_JIT)
-def _project_shared(k, j, val, t, pi, pf, nf, kr, indptr, indices, data, st, count, tref, counters, si, sf,
+def _dense_update(w, val, d, g, t, vv, gg, tt, vinf, jump, th):
+    above = 0
+    for a in range(w.shape[0]):
+        v = vinf[a] + (vv[a] - vinf[a]) * (d * gg[a]) + w[a] * val * jump[a]
+        vv[a] = v
+        gg[a] = g
+        tt[a] = t
+        above += v > th[a]
+    return above
+
+
+@numba.njit(**_JIT)
+def _project_shared(k, j, val, t, pi, pf, nf, kr, indptr, indices, data, data32, st, count, tref, counters, si, sf,
                     tl, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, xtol):
     """``_project``'s common case, fused: one source spike into a LIF/LI population with one ``tau``
     where no neuron crosses threshold on its own (so only the ones a jump lifts above fire)."""
@@ -329,14 +341,10 @@ def _project_shared(k, j, val, t, pi, pf, nf, kr, indptr, indices, data, st, cou
         vinf = nf[F_VINF, off:off + size]
         jump = nf[F_JUMP, off:off + size]
         th = nf[F_V_TH, off:off + size]
-        w = data[lo:hi]
-        above = 0
-        for a in range(size):
-            v = vinf[a] + (vv[a] - vinf[a]) * (d * gg[a]) + w[a] * val * jump[a]
-            vv[a] = v
-            gg[a] = g
-            tt[a] = t
-            above += v > th[a]
+        if kr[k, K_F32]:  # (weights that float32 holds exactly: half the memory traffic)
+            above = _dense_update(data32[lo:hi], val, d, g, t, vv, gg, tt, vinf, jump, th)
+        else:
+            above = _dense_update(data[lo:hi], val, d, g, t, vv, gg, tt, vinf, jump, th)
         if spiking and above:
             for a in range(size):
                 if vv[a] > th[a]:
@@ -362,7 +370,7 @@ def _project_shared(k, j, val, t, pi, pf, nf, kr, indptr, indices, data, st, cou
 
 
 @numba.njit(**_JIT)
-def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indices, data, q,
+def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indices, data, data32, q,
              st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
              h_t, h_s, h_id, h_pos, xtol):
     """Deliver spikes ``src_idx[s0:s0 + na]`` (values ``src_val`` or ones) through projection ``k`` at ``t``."""
@@ -370,7 +378,7 @@ def _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indic
     base = kr[k, K_PTR]
     kind = pi[dst, P_KIND]
     if na == 1 and (kind == LIF or kind == LI) and pi[dst, P_UNIFORM] and not pi[dst, P_ANY_CROSS]:
-        _project_shared(k, src_idx[s0], 1.0 if ones else src_val[s0], t, pi, pf, nf, kr, indptr, indices, data,
+        _project_shared(k, src_idx[s0], 1.0 if ones else src_val[s0], t, pi, pf, nf, kr, indptr, indices, data, data32,
                         st, count, tref, counters, si, sf, tl, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, xtol)
         return
     nt = 0
@@ -481,7 +489,7 @@ def _compact(si, dq_t, dq_i, dp):
 
 
 @numba.njit(**_JIT)
-def _deliver(p, src_idx, s0, na, src_val, ones, t, delay, pi, pf, nf, kr, indptr, indices, data, q,
+def _deliver(p, src_idx, s0, na, src_val, ones, t, delay, pi, pf, nf, kr, indptr, indices, data, data32, q,
              st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
              h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol):
     """Spikes of population ``p`` at ``t`` through all its projections (recurrent ones later if ``delay > 0``)."""
@@ -505,7 +513,7 @@ def _deliver(p, src_idx, s0, na, src_val, ones, t, delay, pi, pf, nf, kr, indptr
             si[I_DQ_TAIL] = tail + 1
             si[I_DP_TAIL] = u + na
             continue
-        _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indices, data, q,
+        _project(k, src_idx, s0, na, src_val, ones, t, pi, pf, nf, kr, indptr, indices, data, data32, q,
                  st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
                  h_t, h_s, h_id, h_pos, xtol)
         if si[I_STATUS] != OK:
@@ -513,7 +521,7 @@ def _deliver(p, src_idx, s0, na, src_val, ones, t, delay, pi, pf, nf, kr, indptr
 
 
 @numba.njit(**_JIT)
-def _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, q, st, count, tref, counters, si, sf,
+def _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, data32, q, st, count, tref, counters, si, sf,
            acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol):
     """Deliver the spikes queued at ``t`` (and those they cause at ``t``) in FIFO order."""
     head = 0
@@ -523,7 +531,7 @@ def _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, q, st, count,
             sf[F_ERR_T] = t
             return
         p = ff[head, 0]
-        _deliver(p, fp, ff[head, 1], ff[head, 2], acc, True, t, delay, pi, pf, nf, kr, indptr, indices, data, q,
+        _deliver(p, fp, ff[head, 1], ff[head, 2], acc, True, t, delay, pi, pf, nf, kr, indptr, indices, data, data32, q,
                  st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
                  h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol)
         if si[I_STATUS] != OK:
@@ -583,7 +591,7 @@ def _sample(row, t, pi, pf, nf, st, count, tref, out_pop, out_col, out):
 
 @numba.njit(**_JIT)
 def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol, q,
-            pi, pf, nf, kr, indptr, indices, data, out_pop, out_col,
+            pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
             st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
             h_t, h_s, h_id, h_pos, dq_t, dq_i, dp):
     """Process input events (sorted seconds, flat index, value) and the events they cause up to ``until``,
@@ -617,8 +625,8 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
                 e2 += 1
             sf[F_NOW] = t_in
             si[I_INPUT] += e2 - e
-            _deliver(input_pop, idx, e, e2 - e, val, False, t_in, delay, pi, pf, nf, kr, indptr, indices, data, q,
-                     st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
+            _deliver(input_pop, idx, e, e2 - e, val, False, t_in, delay, pi, pf, nf, kr, indptr, indices, data, data32,
+                     q, st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
                      h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol)
             t = t_in
             e = e2
@@ -628,7 +636,7 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
             k = dq_i[dh, 1]
             si[I_DQ_HEAD] = dh + 1
             # (new deliveries are queued only while draining, after this one has been read)
-            _project(k, dp, dq_i[dh, 2], dq_i[dh, 3], acc, True, t, pi, pf, nf, kr, indptr, indices, data, q,
+            _project(k, dp, dq_i[dh, 2], dq_i[dh, 3], acc, True, t, pi, pf, nf, kr, indptr, indices, data, data32, q,
                      st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
                      h_t, h_s, h_id, h_pos, xtol)
             if si[I_DQ_HEAD] == si[I_DQ_TAIL]:  # queue empty: reuse its buffers from the start
@@ -654,7 +662,7 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
             _fire_now(pi, nf, st, count, counters, p, tl, 1, t, si, sf, abv, ff, fp, rec_t, rec_n,
                       h_t, h_s, h_id, h_pos, xtol, True)
         if si[I_STATUS] == OK and si[I_FF_N] > 0:
-            _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, q, st, count, tref, counters, si, sf,
+            _drain(t, delay, limit, pi, pf, nf, kr, indptr, indices, data, data32, q, st, count, tref, counters, si, sf,
                    acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n, h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, xtol)
         if si[I_STATUS] != OK:
             return si[I_STATUS]
@@ -667,7 +675,7 @@ def advance(times, idx, val, until, samples, out, input_pop, delay, limit, xtol,
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def run_batch(ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
-              pi, pf, nf, kr, indptr, indices, data, out_pop, out_col,
+              pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
               st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
               h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, status, todo):
     """``advance`` from rest for samples ``todo`` (each its own state: the arrays' first axis), in parallel."""
@@ -680,7 +688,7 @@ def run_batch(ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
         lo = ev_ptr[b]
         hi = ev_ptr[b + 1]
         status[b] = advance(times[lo:hi], idx[lo:hi], val[lo:hi], until[b], no_samples, no_out, input_pop, delay,
-                            limit, xtol, q, pi, pf, nf, kr, indptr, indices, data, out_pop, out_col,
+                            limit, xtol, q, pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
                             st[b], count[b], tref[b], counters[b], si[b], sf[b], acc[b], mark[b], tl[b], tw[b],
                             abv[b], ff[b], fp[b], rec_t[b], rec_n[b], h_t[b], h_s[b], h_id[b], h_pos[b],
                             dq_t[b], dq_i[b], dp[b])
