@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args(argv)
-    for name in ("compress", "forward", "backward"):
+    for name in ("compress32", "forward", "backward", "sum_transposed"):
         setattr(kernel, name, timed(f"kernel {name}", getattr(kernel, name)))
     fn = kernel.LinearLIFFunction
     fn.forward = staticmethod(timed("LinearLIFFunction.forward", fn.forward))
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
         t = np.array(t) * 1e3
         per_layer = ""
         if name.startswith("kernel"):  # calls alternate between layer 1 and layer 2
-            first, second = (t[0::2], t[1::2]) if name != "kernel backward" else (t[1::2], t[0::2])
+            first, second = (t[0::2], t[1::2]) if name not in ("kernel backward", "kernel sum_transposed") \
+                else (t[1::2], t[0::2])
             per_layer = f"  (layer 1 {first.mean():.2f}, layer 2 {second.mean():.2f})"
         print(f"  {name:28s} {t.sum() / args.steps:6.2f}{per_layer}")
     return 0

@@ -116,6 +116,34 @@ def test_every_reset_mode_with_learned_parameters(reset, recompute):
         assert 0 < out.mean() < 0.9  # the case exercises spikes and resets
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wide_layer_uses_every_register_tile(dtype):
+    """150 outputs: the kernels' tiles of 8 vectors, single vectors and the outputs left over past
+    the last whole vector all run (float32: 128 + 16 + 6; float64: 128 + 16 + 6 as 2x64 + 2x8 + 6)."""
+    for binary in (True, False):
+        check(dtype, 12, (3,), 40, 150, "subtract", False, True, True, binary, True, SURROGATES[0], False, seed=11)
+    check(dtype, 40, (2,), 30, 150, "to_reset", False, True, True, True, True, SURROGATES[1], True, seed=12)
+
+
+def test_float32_compress_matches_the_generic_one():
+    """The vectorised float32 compress finds the same active entries as the generic loop: rows
+    shorter and longer than its 16-entry blocks, ``-0.0`` inactive, NaN counted and reported."""
+    g = torch.Generator().manual_seed(8)
+    for rows, n_in in ((64, 700), (5, 33), (3, 5), (1, 16)):
+        x = (torch.rand(rows, n_in, generator=g) < 0.2).float()
+        got, ref = kernel.compress32(x.numpy()), kernel.compress(x.numpy())
+        assert got[1].size > 0 and got[2].size == 0 and got[3]  # binary: no values kept
+        assert all(torch.equal(torch.from_numpy(a), torch.from_numpy(b)) for a, b in zip(got[:3], ref[:3]))
+        x = x * 0.5
+        x.view(-1)[0] = -0.0
+        x.view(-1)[-1] = float("nan")
+        got, ref = kernel.compress32(x.numpy()), kernel.compress(x.numpy())
+        assert not got[3] and not ref[3]
+        assert all(torch.equal(torch.from_numpy(a).nan_to_num(7.0), torch.from_numpy(b).nan_to_num(7.0))
+                   for a, b in zip(got[:3], ref[:3]))
+        assert int(got[0][-1]) == int((x != 0).sum())
+
+
 def test_heaviside_forward_only():
     params = MODELS["lif"].params_cls(tau_mem=5e-3, r=4.0)
     x = (torch.rand(30, 2, 10) < 0.3).float()
@@ -183,18 +211,20 @@ def test_unsupported_option_falls_back_or_is_refused():
         fused(x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("binary", [True, False])
-def test_no_grad_forward_equals_the_training_forward(binary):
-    """Without a gradient the kernel scans the dense input instead of compressing it first: the same
-    spikes and final membrane, bit for bit (the same additions in the same order)."""
+def test_no_grad_forward_equals_the_training_forward(binary, dtype):
+    """Without a gradient nothing is kept for a backward (and float64 scans the dense input instead
+    of compressing it first): the same spikes and final membrane, bit for bit (the same additions
+    in the same order)."""
     g = torch.Generator().manual_seed(4)
     params = MODELS["lif"].params_cls(tau_mem=5e-3, r=4.0)
     mask = torch.rand(40, 5, 33, generator=g) < 0.1
-    x = mask.float()
+    x = mask.to(dtype)
     if not binary:
-        x = x * torch.rand(40, 5, 33, generator=g) * 2
-    w = torch.randn(70, 33, generator=g, requires_grad=True)
-    b = torch.randn(70, generator=g)
+        x = x * torch.rand(40, 5, 33, generator=g, dtype=dtype) * 2
+    w = torch.randn(70, 33, generator=g, dtype=dtype, requires_grad=True)
+    b = torch.randn(70, generator=g, dtype=dtype)
     out_g, v_g = kernel.linear_lif(x, w, b, params, SURROGATES[0])
     assert out_g.requires_grad
     with torch.no_grad():

@@ -1,0 +1,161 @@
+"""Explicit 64-byte vectors for the numba kernels (16 float32 or 8 float64 lanes).
+
+Numba's auto-vectoriser keeps loops at 256-bit on CPUs that prefer it and reloads an
+accumulator from memory on every pass; these intrinsics let a kernel keep a row tile of
+accumulators in registers across a whole list of active inputs. They are plain LLVM vector
+operations, so they compile (to narrower instructions) on any CPU. ``compress_indices`` stores
+the positions of the non-zero entries of 16 floats with one masked compress store.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+VECTOR_BYTES = 64
+
+
+class Vec(types.Type):
+    """A vector of ``VECTOR_BYTES`` bytes of a float dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = VECTOR_BYTES * 8 // dtype.bitwidth
+        super().__init__(name=f"Vec({dtype}x{self.lanes})")
+
+
+def _ir_float(dtype):
+    return ir.FloatType() if dtype.bitwidth == 32 else ir.DoubleType()
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(_ir_float(fe_type.dtype), fe_type.lanes))
+
+
+def _vec_type(dtype):
+    if not isinstance(dtype, types.Float):
+        raise TypeError(f"simd: a float array is needed, got {dtype}")
+    return Vec(dtype)
+
+
+def _pointer(context, builder, aty, arr, row, col):
+    """Address of ``arr[row, col]`` (2-D, C order) or of ``arr[col]`` (1-D, ``row`` is None)."""
+    a = context.make_array(aty)(context, builder, arr)
+    if row is None:
+        return cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
+                                         cgutils.unpack_tuple(builder, a.strides), aty.layout, [col])
+    return cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
+                                     cgutils.unpack_tuple(builder, a.strides), aty.layout, [row, col])
+
+
+@intrinsic
+def lanes(typingctx, arr):
+    """Lanes of a vector of ``arr``'s dtype (a compile-time constant)."""
+    n = _vec_type(arr.dtype).lanes
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, n)
+    return types.intp(arr), codegen
+
+
+@intrinsic
+def vload(typingctx, arr, i):
+    """``arr[i : i + lanes]`` of a 1-D contiguous array."""
+    vt = _vec_type(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        ty = context.get_value_type(vt)
+        return builder.load(builder.bitcast(p, ty.as_pointer()), align=arr.dtype.bitwidth // 8)
+    return vt(arr, types.intp), codegen
+
+
+@intrinsic
+def vload2(typingctx, arr, r, j):
+    """``arr[r, j : j + lanes]`` of a 2-D C-contiguous array."""
+    vt = _vec_type(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        p = _pointer(context, builder, sig.args[0], args[0], args[1], args[2])
+        ty = context.get_value_type(vt)
+        return builder.load(builder.bitcast(p, ty.as_pointer()), align=arr.dtype.bitwidth // 8)
+    return vt(arr, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, i, v):
+    """``arr[i : i + lanes] = v``."""
+    def codegen(context, builder, sig, args):
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        ty = context.get_value_type(sig.args[2])
+        builder.store(args[2], builder.bitcast(p, ty.as_pointer()), align=arr.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+    return types.none(arr, types.intp, v), codegen
+
+
+@intrinsic
+def vstore2(typingctx, arr, r, j, v):
+    """``arr[r, j : j + lanes] = v``."""
+    def codegen(context, builder, sig, args):
+        p = _pointer(context, builder, sig.args[0], args[0], args[1], args[2])
+        ty = context.get_value_type(sig.args[3])
+        builder.store(args[3], builder.bitcast(p, ty.as_pointer()), align=arr.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+    return types.none(arr, types.intp, types.intp, v), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return a(a, b), codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.fmul(args[0], args[1])
+    return a(a, b), codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """A vector with every lane ``x`` (a float scalar)."""
+    vt = _vec_type(x)
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(vt)
+        v = builder.insert_element(ir.Constant(ty, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(v, ir.Constant(ty, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32),
+                                                                                                   vt.lanes), None))
+    return vt(x), codegen
+
+
+@intrinsic
+def compress_indices(typingctx, bits, i, out, m):
+    """Store ``i + p`` for each position ``p`` of ``bits[i : i + 16]`` (uint32, the float32 bit
+    patterns) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
+    returns ``m`` plus their count. ``out`` (int32) must have 16 free slots from ``m``."""
+    def codegen(context, builder, sig, args):
+        vt = ir.VectorType(ir.IntType(32), 16)
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        v = builder.load(builder.bitcast(p, vt.as_pointer()), align=4)
+        v = builder.shl(v, ir.Constant(vt, [1] * 16))  # drop the sign bit
+        active = builder.icmp_unsigned("!=", v, ir.Constant(vt, [0] * 16))
+        base = builder.insert_element(ir.Constant(vt, ir.Undefined), builder.trunc(args[1], ir.IntType(32)),
+                                      ir.Constant(ir.IntType(32), 0))
+        base = builder.shuffle_vector(base, ir.Constant(vt, ir.Undefined), ir.Constant(vt, None))
+        idx = builder.add(base, ir.Constant(vt, list(range(16))))
+        q = _pointer(context, builder, sig.args[2], args[2], None, args[3])
+        fnty = ir.FunctionType(ir.VoidType(), [vt, ir.IntType(32).as_pointer(), ir.VectorType(ir.IntType(1), 16)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.compressstore.v16i32")
+        builder.call(fn, [idx, builder.bitcast(q, ir.IntType(32).as_pointer()), active])
+        count = builder.ctpop(builder.bitcast(active, ir.IntType(16)))
+        return builder.add(args[3], builder.zext(count, ir.IntType(64)))
+    if bits.dtype != types.uint32 or out.dtype != types.int32:
+        raise TypeError("compress_indices: uint32 bits and an int32 output are needed")
+    return types.intp(bits, types.intp, out, types.intp), codegen

@@ -1,0 +1,51 @@
+"""The explicit vector intrinsics against numpy: loads, stores and arithmetic lane by lane, and
+the compressed positions of the non-zero entries of 16 floats."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import pytest
+
+from spikeflow.kernels.simd import compress_indices, lanes, vadd, vload, vload2, vmul, vsplat, vstore, vstore2
+
+
+@nb.njit
+def _axpy_rows(x, s, w, r, out):
+    """``out[r] = s * w[r] + x`` vector by vector, then the same into row ``r`` of ``w`` itself."""
+    lw = lanes(x)
+    for j in range(0, x.shape[0], lw):
+        v = vadd(vmul(vsplat(s), vload2(w, r, j)), vload(x, j))
+        vstore(out, j, v)
+        vstore2(w, r, j, v)
+    return lw
+
+
+@pytest.mark.parametrize("dtype,n_lanes", [(np.float32, 16), (np.float64, 8)])
+def test_vector_arithmetic_matches_numpy(dtype, n_lanes):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(4 * n_lanes).astype(dtype)
+    w = rng.standard_normal((3, 4 * n_lanes)).astype(dtype)
+    expect = dtype(1.5) * w[1] + x
+    out = np.zeros_like(x)
+    assert _axpy_rows(x, dtype(1.5), w, 1, out) == n_lanes
+    np.testing.assert_array_equal(out, expect)
+    np.testing.assert_array_equal(w[1], expect)
+
+
+@nb.njit
+def _positions(bits, out):
+    m = 0
+    for i in range(0, bits.shape[0], 16):
+        m = compress_indices(bits, i, out, m)
+    return m
+
+
+def test_compress_indices_finds_nonzero_entries_in_order():
+    x = np.zeros(48, np.float32)
+    x[[0, 3, 15, 16, 31, 47]] = [1.0, -2.0, np.nan, np.inf, 0.5, 1e-40]  # a subnormal is non-zero too
+    x[[5, 20]] = -0.0  # negative zero is zero
+    out = np.full(48, -1, np.int32)
+    m = _positions(x.view(np.uint32), out)
+    assert m == 6 and out[:m].tolist() == [0, 3, 15, 16, 31, 47]
+    assert (out[m:] == -1).all()  # nothing written past the last position
