@@ -105,3 +105,19 @@ def test_demo_on_its_default_dataset_learns_writes_report_and_resumes(tmp_path, 
     again = json.loads((tmp_path / "summary.json").read_text())
     assert again["snn_accuracy"] == summary["snn_accuracy"] and again["ann_accuracy"] == summary["ann_accuracy"]
     assert again["frontier"]["points"][3]["accuracy"] == fr["points"][3]["accuracy"]
+
+
+def test_train_pool_first_reaches_the_model(tmp_path, capsys):
+    from spikeflow.cli import build_parser
+    from spikeflow.commands.train import model_kwargs
+    from spikeflow.train import zoo
+
+    args = build_parser().parse_args(["train", "--data", "digits", "--model", "conv", "--channels", "4", "--T", "1",
+                                      "--pool-first", "--out", str(tmp_path / "run")])
+    model = zoo.for_data("conv", (1, 8, 8), 10, **model_kwargs(args))
+    assert model.spec["pool_first"] is True
+    neurons = [m for m in model.net.modules() if len(getattr(m, "shape", ())) == 3]
+    assert [tuple(m.shape) for m in neurons] == [(4, 4, 4)]  # 8 x 8 digits pooled before the neurons
+    assert main(["train", "--data", "digits", "--model", "mlp", "--pool-first", "--out", str(tmp_path / "m"),
+                 "--no-progress"]) == 2
+    assert "--pool-first" in _err_line(capsys)

@@ -91,3 +91,66 @@ def test_early_exit_answers_at_the_first_confident_step():
     ex = early_exit(Fixed(), torch.tensor([[0.0], [1.0]]), torch.tensor([0, 1]), loss="ce_max", confidence=0.9)
     assert ex["steps"].tolist() == [1, 3]
     assert ex["accuracy"] == 1.0  # the final max would have said class 1 for sample 0
+
+
+def test_pool_first_and_distill_reach_the_variants_and_the_trainer(monkeypatch):
+    import torch
+
+    import spikeflow.train.trainer as trainer_module
+    from spikeflow.cli import build_parser
+    from spikeflow.commands.frontier import family
+    from spikeflow.train.datasets import holdout
+    from spikeflow.train.frontier import _load, train_variant
+
+    args = build_parser().parse_args(["frontier", "--data", "digits", "--out", "x", "--T-values", "2",
+                                      "--spike-reg-values", "1", "--prune", "0", "--pool-first", "--distill", "0.5"])
+    ann, snn = family(args)
+    assert (ann.name, snn.name) == ("ANN", "SNN T2 kd 0.5 reg 1")
+    assert ann.pool_first and snn.pool_first and ann.distill == 0 and snn.distill == 0.5
+    assert not ann.init_from_ann and not snn.init_from_ann
+    for flag in ("--pool-first", "--init-from-ann"):  # the recurrent models have no conv stage to pool or copy
+        with pytest.raises(ConfigError, match=flag):
+            family(build_parser().parse_args(["frontier", "--data", "spoken-digits", "--out", "x", flag]))
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    class Spy:  # stands in for the Trainer: records what train_variant hands it
+        def __init__(self, model, train, val, config, teacher_logits=None):
+            seen.update(config=config, teacher=teacher_logits, y=train[1], spec=model.spec)
+            raise Stop
+
+    monkeypatch.setattr(trainer_module, "Trainer", Spy)
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(Stop):
+        train_variant(snn, "digits", epochs=1, limit=64, seed=0, lr=1e-3, batch_size=16, progress=False,
+                      teacher=(teacher, ann))
+    assert seen["config"].distill == 0.5 and seen["spec"]["pool_first"] is True
+    x, y = _load("digits", "train", ann.T, 64, False)
+    (xs, ys), _ = holdout(x, y, 0.1, seed=0)
+    assert torch.equal(seen["y"], ys)
+    with torch.no_grad():
+        assert torch.allclose(seen["teacher"], teacher(xs))
+    with pytest.raises(ConfigError, match="no trained ANN"):
+        train_variant(snn, "digits", epochs=1, limit=64, seed=0, lr=1e-3, batch_size=16, progress=False)
+
+
+def test_init_from_ann_copies_the_connection_layers():
+    import torch
+
+    from spikeflow.train import zoo
+    from spikeflow.train.frontier import init_from
+
+    torch.manual_seed(0)
+    ann = zoo.conv((2, 8, 8), 3, [4], neuron="relu", pool_first=True)
+    ann.net[1].running_mean.fill_(0.25)  # BatchNorm statistics travel with the weights
+    snn = zoo.conv((2, 8, 8), 3, [4], T=2, pool_first=True)
+    assert init_from(snn, ann) == 3  # conv, BatchNorm, linear
+    want = {k.replace(".layer", ""): v for k, v in snn.state_dict().items()}
+    for k, v in ann.state_dict().items():
+        assert torch.equal(want[k], v), k
+    with pytest.raises(ConfigError, match="do not match"):
+        init_from(zoo.conv((2, 8, 8), 3, [4, 4], T=2), ann)

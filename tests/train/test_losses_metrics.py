@@ -92,3 +92,21 @@ def test_conv_synaptic_operations_match_brute_force():
 def test_activation_sparsity():
     rec = {"a": [torch.tensor([1.0, 0.0, 0.0, 0.0])], "b": [torch.tensor([1.0, 1.0])]}
     assert activation_sparsity(rec) == pytest.approx(3 / 6)
+
+
+def test_distillation_loss_by_hand():
+    from spikeflow.train.losses import distillation_loss
+
+    # teacher p = (3/4, 1/4) at temperature 2 (logits 2 ln 3, 0); student p = (1/2, 1/2)
+    teacher = torch.tensor([[2 * math.log(3.0), 0.0]])
+    student = torch.zeros(1, 2)
+    kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert float(distillation_loss(student, teacher, 2.0)) == pytest.approx(4 * kl, rel=1e-6)
+    # the same distributions give zero; the mean is over the batch
+    assert float(distillation_loss(teacher / 2, teacher / 2, 1.0)) == pytest.approx(0.0, abs=1e-7)
+    both = distillation_loss(torch.cat([student, teacher / 2]), torch.cat([teacher, teacher]) / 2, 1.0)
+    assert float(both) == pytest.approx(kl / 2, rel=1e-6)
+    with pytest.raises(ShapeError, match="distillation"):
+        distillation_loss(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ConfigError, match="temperature"):
+        distillation_loss(student, teacher, 0.0)

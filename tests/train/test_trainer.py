@@ -134,3 +134,30 @@ def test_history_carries_synops_and_energy_per_epoch(tmp_path):
     assert "energy_j" not in summary_off["history"][-1]
     for (k, va), vb in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+def test_distillation_mixes_the_teacher_into_the_loss():
+    # a linear 'ANN' on fixed data: the first step's loss is (1 - a) * CE + a * KD of the initial logits
+    from spikeflow.train.losses import distillation_loss
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 4, generator=g), torch.arange(8) % 3
+    teacher = torch.randn(8, 3, generator=g)
+    for a in (1.0, 0.25):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        with torch.no_grad():
+            out = model(x)
+        want = (1 - a) * torch.nn.functional.cross_entropy(out, y) + a * distillation_loss(out, teacher, 3.0)
+        cfg = TrainConfig(epochs=1, batch_size=8, loss="ce", progress=False, energy_samples=0, distill=a,
+                          distill_temp=3.0)
+        tr = Trainer(model, (x, y), None, cfg, teacher_logits=teacher)
+        loss, _ = tr.train_step(x, y, teacher)
+        assert loss == pytest.approx(float(want), rel=1e-6)
+    with pytest.raises(ConfigError, match="teacher_logits"):
+        Trainer(torch.nn.Linear(4, 3), (x, y), None, TrainConfig(batch_size=8, distill=0.5))
+    with pytest.raises(ConfigError, match="teacher_logits must be"):
+        Trainer(torch.nn.Linear(4, 3), (x, y), None, TrainConfig(batch_size=8, distill=0.5),
+                teacher_logits=teacher[:5])
+    with pytest.raises(ConfigError, match="distill"):
+        TrainConfig(distill=1.5)

@@ -95,3 +95,33 @@ def test_converted_event_model_sees_frames_one_step_at_a_time():
     # the readout is the whole network's: ANN logits from the summed frame, SNN from the frames in turn
     assert snn_model(frames).shape == (T, 16, 3)
     torch.set_grad_enabled(True)
+
+
+def test_pool_first_pools_the_current_before_the_neurons():
+    from spikeflow.metrics.energy import measure
+
+    torch.manual_seed(0)
+    snn_model = zoo.conv((2, 8, 8), 3, [4], T=2, pool_first=True)
+    ann_model = zoo.conv((2, 8, 8), 3, [4], neuron="relu", pool_first=True)
+    x = torch.rand(5, 2, 8, 8) * 3
+    net = snn_model.net.eval()
+    conv, bn = net[0].layer, net[1].layer
+    with torch.no_grad():
+        current = torch.nn.functional.avg_pool2d(bn(conv(x)), 2)  # [5, 4, 4, 4]
+        spikes, _, _ = net[3].multistep(current.unsqueeze(0))  # one step: the zoo's gain makes v = current
+    assert net[3].shape == (4, 4, 4)
+    assert torch.equal(spikes[0], (current >= 1.0).to(spikes.dtype))
+    ann_model.eval()
+    a_conv, a_bn = ann_model.net[0], ann_model.net[1]
+    with torch.no_grad():
+        want = torch.relu(torch.nn.functional.avg_pool2d(a_bn(a_conv(x)), 2))
+        assert torch.allclose(ann_model.net[:4](x), want)
+    # a quarter of the neurons: 4 x 4 x 4 hidden and 3 readout neurons per step, against 4 x 8 x 8 + 3
+    plain = zoo.conv((2, 8, 8), 3, [4], T=2)
+    steps = 2 * 5
+    assert measure(snn_model, x).per_inference()["neuron_updates"] * 5 == steps * (64 + 3)
+    assert measure(plain, x).per_inference()["neuron_updates"] * 5 == steps * (256 + 3)
+    assert snn_model.spec["pool_first"] is True and "pool_first" not in plain.spec
+    rebuilt = zoo.build(snn_model.spec)
+    rebuilt.load_state_dict(snn_model.state_dict())
+    assert rebuilt.net[3].shape == (4, 4, 4)

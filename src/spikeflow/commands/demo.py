@@ -37,7 +37,7 @@ def _load(name: str, T: int):
 
 
 # The sparse SNN of the demo's frontier: 3 time bins with at most one input spike per pixel and bin, spike
-# regularisation and half the weights pruned (as in benchmarks/results/frontier-nmnist5k.json).
+# regularisation and half the weights pruned (as in benchmarks/results/frontier-nmnist5k-pool-after.json).
 SPARSE = {"T": 3, "spike_reg": 2.0, "prune": 0.5}
 
 

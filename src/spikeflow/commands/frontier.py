@@ -43,6 +43,14 @@ def register(sub) -> None:
                    help="conv channels of every model (nmnist5k; default 8,16, the demo's)")
     p.add_argument("--hidden", type=positive_int, default=None, help="recurrent width (spoken-digits; default 128)")
     p.add_argument("--learn-threshold", action="store_true", help="the SNNs learn per-neuron firing thresholds")
+    p.add_argument("--pool-first", action="store_true",
+                   help="conv models (the ANN too) average-pool each stage's conv output before its neurons: "
+                        "a quarter of the neurons to update and hold state for")
+    p.add_argument("--distill", type=probability, default=0.0,
+                   help="the SNNs learn from the trained ANN too: loss = (1 - W) x cross-entropy + W x knowledge "
+                        "distillation from the ANN's logits (temperature 2); 0: off")
+    p.add_argument("--init-from-ann", action="store_true",
+                   help="the SNNs start from the trained ANN's weights (conv models; then trained as usual)")
     p.add_argument("--no-binary-input", action="store_true",
                    help="feed event counts per bin instead of at most one spike per pixel and bin (event data)")
     p.add_argument("--confidence", type=confidence, default=0.9,
@@ -67,17 +75,33 @@ def family(args) -> list:
     spoken = args.data == "spoken-digits"
     Ts = args.T_values or ([50] if spoken else [3, 2])
     regs = args.spike_reg_values if args.spike_reg_values is not None else [2.0]
+    if spoken and args.pool_first:
+        from spikeflow.errors import ConfigError
+
+        raise ConfigError("--pool-first applies to the conv models of image and event data, not spoken-digits")
     if spoken:
         base = dict(arch="recurrent", hidden=[args.hidden or 128], channels=[], tau_mem=0.02)
         binary = False
     else:
-        base = dict(arch="conv", channels=list(args.channels or [8, 16]))
+        base = dict(arch="conv", channels=list(args.channels or [8, 16]), pool_first=bool(args.pool_first))
         binary = args.data in EVENT_DATA and not args.no_binary_input
     tag = " bin" if binary else ""
     if args.learn_threshold:
         base["learn_threshold"] = True
         tag += " lt"
-    out = [Variant("ANN", neuron="relu", T=max(Ts), **{k: v for k, v in base.items() if k != "learn_threshold"})]
+    ann = Variant("ANN", neuron="relu", T=max(Ts), **{k: v for k, v in base.items() if k != "learn_threshold"})
+    if args.init_from_ann:
+        if spoken:
+            from spikeflow.errors import ConfigError
+
+            raise ConfigError("--init-from-ann applies to the conv models; the recurrent SNN's layers differ "
+                              "from its ANN's")
+        base["init_from_ann"] = True
+        tag += " init"
+    if args.distill:
+        base["distill"] = float(args.distill)
+        tag += f" kd {args.distill:g}"
+    out = [ann]
     for t in sorted(set(Ts), reverse=True):
         for r in regs:
             out.append(Variant(f"SNN T{t}{tag}" + (f" reg {r:g}" if r else ""), T=t, spike_reg=r,
@@ -194,12 +218,14 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     variants = family(args)
-    points = []
+    points, anns = [], []
     for v in variants:
         print(f"frontier: training {v.name}")
+        teacher = (anns[0], variants[0]) if (v.distill or v.init_from_ann) and anns else None
         points += train_variant(v, args.data, epochs=args.epochs, limit=args.limit, seed=args.seed, lr=args.lr,
                                 batch_size=args.batch_size, progress=not args.no_progress, chips=args.chip or (),
-                                confidence=args.confidence if v.spiking else None)
+                                confidence=args.confidence if v.spiking else None, teacher=teacher,
+                                keep=anns if not v.spiking else None)
     flags = pareto(points)
     for p, f in zip(points, flags):
         p["pareto"] = f

@@ -83,6 +83,8 @@ def register(sub) -> None:
                    help="target firing rate (spikes per neuron per step) of the spiking layers: one value for all "
                         "or one per layer, e.g. 0.05 or 0.1,0.02 (needs --spike-reg)")
     p.add_argument("--learn-threshold", action="store_true", help="learn per-neuron firing thresholds")
+    p.add_argument("--pool-first", action="store_true",
+                   help="conv: average-pool each stage's conv output before its neurons (a quarter of the neurons)")
     p.add_argument("--prune", type=probability, default=0.0,
                    help="fraction of zero weights in every Linear/Conv layer: magnitude pruning ramped up over the "
                         "first half of the epochs, then fine-tuning with the masks fixed (0: off)")
@@ -132,8 +134,13 @@ def model_kwargs(args) -> dict:
         raise ConfigError("--input-norm, --deltas and --log-input apply to --model recurrent (sequence data)")
     if args.model == "conv":
         kw["channels"] = args.channels
+        kw["pool_first"] = args.pool_first or None
         kw["hidden"] = args.hidden[0] if args.hidden else None
     else:
+        if args.pool_first:
+            from spikeflow.errors import ConfigError
+
+            raise ConfigError("--pool-first applies to --model conv")
         kw["hidden"] = args.hidden
     return kw
 

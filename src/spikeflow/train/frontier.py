@@ -39,6 +39,9 @@ class Variant:
     learn_threshold: bool = False
     qat_bits: int = 0
     tau_mem: Optional[float] = None
+    pool_first: bool = False  # conv stages pool the currents before the neurons (a quarter of the neurons)
+    distill: float = 0.0  # weight of knowledge distillation from the family's trained ANN (0: off)
+    init_from_ann: bool = False  # start from the trained ANN's weights (conv, linear, BatchNorm)
 
     @property
     def spiking(self) -> bool:
@@ -120,10 +123,47 @@ def early_exit(model, x: torch.Tensor, y: torch.Tensor, *, loss: str, confidence
     return {"accuracy": float((pred == y).float().mean()), "steps": steps}
 
 
+def teacher_logits(teacher, data: str, limit: int | None, seed: int, labels: torch.Tensor) -> torch.Tensor:
+    """The trained ANN ``teacher = (model, variant)``'s logits on its own view of the training split (event
+    counts summed over the window), in the order of the split whose labels are ``labels``."""
+    from spikeflow.train.datasets import holdout
+
+    model, tv = teacher
+    x, y = _load(data, "train", tv.T, limit, tv.binary_input)
+    (xs, ys), _ = holdout(x, y, 0.1, seed=seed)
+    if not torch.equal(ys, labels):
+        raise ConfigError("frontier: the teacher's training split differs from the student's")
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(xs[i:i + 512]) for i in range(0, len(ys), 512)])
+
+
+def init_from(model, ann) -> int:
+    """Copy the weights (and BatchNorm statistics) of ``ann``'s Conv2d, Linear and BatchNorm layers into
+    ``model``'s, in order; they must match one to one in kind and shape. Returns the layers copied."""
+    from torch import nn
+
+    kinds = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
+    src = [m for m in ann.modules() if isinstance(m, kinds)]
+    dst = [m for m in model.modules() if isinstance(m, kinds)]
+    shapes = [[(type(m).__name__, tuple(m.weight.shape)) for m in ms] for ms in (src, dst)]
+    if shapes[0] != shapes[1]:
+        raise ConfigError(f"frontier: the ANN's layers {shapes[0]} do not match the SNN's {shapes[1]}; "
+                          "initialising from the ANN needs the same connection layers")
+    with torch.no_grad():
+        for a, b in zip(src, dst):
+            b.load_state_dict(a.state_dict())
+    return len(dst)
+
+
 def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed: int, lr: float,
                   batch_size: int, progress: bool, chips=(), confidence: float | None = None,
-                  cost_samples: int = 128, log: Callable[[str], None] = print) -> list[dict]:
-    """Train ``v``, measure it; returns its point (and its early-exit point when ``confidence`` is given)."""
+                  cost_samples: int = 128, log: Callable[[str], None] = print, teacher=None,
+                  distill_temp: float = 2.0, keep: Optional[list] = None) -> list[dict]:
+    """Train ``v``, measure it; returns its point (and its early-exit point when ``confidence`` is given).
+
+    ``teacher``: ``(model, variant)`` of the trained ANN, for ``v.distill > 0``; ``keep``: a list the
+    trained model is appended to."""
     from spikeflow.train import zoo
     from spikeflow.train.datasets import holdout
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
@@ -138,6 +178,8 @@ def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed
         kw["T"] = v.T
     if v.arch == "conv":
         kw["channels"] = v.channels
+        if v.pool_first:
+            kw["pool_first"] = True
     if v.hidden:
         kw["hidden"] = v.hidden if v.arch != "recurrent" else v.hidden[0]
     model = zoo.for_data(v.arch, x.shape[1:], classes, **kw)
@@ -146,8 +188,17 @@ def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed
     cfg = TrainConfig(epochs=epochs, batch_size=min(batch_size, len(train[1])), lr=lr, loss=loss, seed=seed,
                       progress=progress, spike_reg=v.spike_reg if v.spiking else 0.0,
                       target_rate=v.target_rate if v.spiking else None, prune=v.prune, qat_bits=v.qat_bits,
-                      energy_samples=0)
-    Trainer(model, train, val, cfg).fit()
+                      energy_samples=0, distill=v.distill if v.spiking else 0.0, distill_temp=distill_temp)
+    soft = None
+    if (cfg.distill > 0 or v.init_from_ann) and teacher is None:
+        raise ConfigError(f"frontier: variant {v.name} learns from the ANN, but no trained ANN was given")
+    if cfg.distill > 0:
+        soft = teacher_logits(teacher, data, limit, seed, train[1])
+    if v.init_from_ann:
+        init_from(model, teacher[0])
+    Trainer(model, train, val, cfg, teacher_logits=soft).fit()
+    if keep is not None:
+        keep.append(model)
     test = evaluate(model, xt, yt, loss=loss, seed=seed)
     sample = xt[:cost_samples]
     point = {"name": v.name, "kind": "snn" if v.spiking else "ann", "variant": asdict(v),

@@ -70,6 +70,23 @@ def classification_loss(out: torch.Tensor, target: torch.Tensor, loss: str = "ce
     return F.cross_entropy(logits(out, loss), target)
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al., arXiv:1503.02531): ``temperature**2 * KL(p_teacher || p_student)``
+    of the softened class distributions ``softmax(logits / temperature)``, averaged over the batch.
+
+    ``student``, ``teacher``: logits ``[B, C]`` (the student's decoded readout, the teacher's output).
+    """
+    if student.shape != teacher.shape or student.dim() != 2:
+        raise ShapeError(f"distillation: student logits {tuple(student.shape)} and teacher logits "
+                         f"{tuple(teacher.shape)} must both be [batch, classes]")
+    if not temperature > 0:
+        raise ConfigError(f"distillation: temperature must be > 0, got {temperature!r}")
+    log_p_s = F.log_softmax(student / temperature, dim=-1)
+    log_p_t = F.log_softmax(teacher.detach() / temperature, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
+    return temperature ** 2 * kl
+
+
 def rate_regularizer(rates: list[torch.Tensor], target: float = 0.1, weight: float = 1.0) -> torch.Tensor:
     """``weight * sum_l mean((rate_l - target)^2 over neurons)``: keeps layers near ``target`` spikes/step."""
     if not rates:

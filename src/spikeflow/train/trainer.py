@@ -27,7 +27,14 @@ from spikeflow.errors import CheckpointError, ConfigError, SpikeflowError
 from spikeflow.train import checkpoint as ckpt
 from spikeflow.train import distributed as dist_utils
 from spikeflow.train.augment import augment as augment_sequences
-from spikeflow.train.losses import LOSSES, classification_loss, logits, rate_regularizer, spike_regularizer
+from spikeflow.train.losses import (
+    LOSSES,
+    classification_loss,
+    distillation_loss,
+    logits,
+    rate_regularizer,
+    spike_regularizer,
+)
 from spikeflow.train.metrics import accuracy, activation_sparsity, record_spikes, spike_rates
 from spikeflow.train.sparsity import Pruner, layer_targets, prune_schedule, quantize_in_place, quantized_weights
 
@@ -46,7 +53,10 @@ class TrainConfig:
     ``spike_reg`` weighs the spike regulariser (L1 on spikes, or the squared deviation of each spiking
     layer's mean rate from ``target_rate``: one value for all layers or one per layer), ``prune`` is the
     fraction of zero weights per connection layer, ``qat_bits`` the chip's weight bits for quantisation-aware
-    training (0: off). Out-of-range values raise ``ConfigError`` naming the field.
+    training (0: off). ``distill`` in [0, 1] mixes knowledge distillation from a teacher's logits (given to the
+    ``Trainer`` as ``teacher_logits``) into the loss: ``(1 - distill) * loss + distill * KD`` at temperature
+    ``distill_temp`` (``spikeflow.train.losses.distillation_loss``). Out-of-range values raise ``ConfigError``
+    naming the field.
     ``energy_samples``: the first that many validation samples are measured after every epoch for
     synaptic operations and energy per inference (``spikeflow.metrics.energy``, 45 nm); 0 = off.
     """
@@ -72,6 +82,8 @@ class TrainConfig:
     prune: float = 0.0
     qat_bits: int = 0
     energy_samples: int = 16
+    distill: float = 0.0
+    distill_temp: float = 2.0
 
     def __post_init__(self):
         checks = {
@@ -84,6 +96,7 @@ class TrainConfig:
             "target_rate": self.target_rate is None or (len(self.target_rate) > 0 and all(
                 0 <= float(t) <= 1 for t in self.target_rate)),
             "energy_samples": self.energy_samples >= 0,
+            "distill": 0 <= self.distill <= 1, "distill_temp": self.distill_temp > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -135,15 +148,24 @@ class Trainer:
         train: ``(x, y)`` tensors; val: ``(x, y)`` or ``None``.
         out_dir: run directory (checkpoints, logs, best model); ``None`` keeps nothing on disk.
         spec: JSON-able description stored with checkpoints (``zoo.build(spec)`` rebuilds the model).
+        teacher_logits: ``[N, C]`` a teacher's logits for each training sample (``config.distill > 0``).
     """
 
     def __init__(self, model: nn.Module, train, val=None, config: Optional[TrainConfig] = None,
-                 out_dir: Optional[str | Path] = None, spec: Optional[dict] = None, extra_meta: Optional[dict] = None):
+                 out_dir: Optional[str | Path] = None, spec: Optional[dict] = None, extra_meta: Optional[dict] = None,
+                 teacher_logits: Optional[torch.Tensor] = None):
         self.config = config or TrainConfig()
         self.model = model
         self.x, self.y = train
         if len(self.y) != len(self.x):
             raise ConfigError(f"training data: {len(self.x)} inputs but {len(self.y)} labels")
+        if (self.config.distill > 0) != (teacher_logits is not None):
+            raise ConfigError("training config: 'distill' > 0 needs teacher_logits, and teacher_logits need "
+                              f"'distill' > 0 (got distill={self.config.distill!r})")
+        if teacher_logits is not None and (teacher_logits.dim() != 2 or len(teacher_logits) != len(self.y)):
+            raise ConfigError(f"training data: teacher_logits must be [{len(self.y)}, classes], "
+                              f"got shape {tuple(teacher_logits.shape)}")
+        self.teacher_logits = teacher_logits.detach().float() if teacher_logits is not None else None
         self.val = val
         self.out = Path(out_dir) if out_dir is not None else None
         self.spec = spec if spec is not None else getattr(model, "spec", None)
@@ -258,7 +280,8 @@ class Trainer:
         return perm[k * b:(k + 1) * b][self.rank::self.world]
 
     # -- loop ------------------------------------------------------------------------------
-    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[float, float]:
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor, teacher: Optional[torch.Tensor] = None
+                   ) -> tuple[float, float]:
         c = self.config
         self.model.train()
         if c.augment == "shift":
@@ -274,6 +297,9 @@ class Trainer:
             with record_spikes(self.model, keep_graph=regularise) as rec:
                 out = self.ddp_model(xb)
             loss = classification_loss(out, yb, c.loss)
+            if teacher is not None and c.distill > 0:
+                kd = distillation_loss(logits(out, c.loss), teacher, c.distill_temp)
+                loss = (1 - c.distill) * loss + c.distill * kd
             if regularise:
                 rates = [torch.cat(v, 1).mean(dim=(0, 1)) for v in rec.values() if v]  # per neuron
                 if c.rate_reg > 0:
@@ -308,7 +334,8 @@ class Trainer:
             while self.step_in_epoch < self.steps_per_epoch:
                 idx = self._batch_indices(self.epoch, self.step_in_epoch)
                 torch.manual_seed(_mix(c.seed, self.global_step, self.rank, 1))
-                loss, acc = self.train_step(self.x[idx], self.y[idx])
+                teacher = self.teacher_logits[idx] if self.teacher_logits is not None else None
+                loss, acc = self.train_step(self.x[idx], self.y[idx], teacher)
                 self.running["loss"] += loss
                 self.running["correct"] += acc * len(idx)
                 self.running["count"] += len(idx)

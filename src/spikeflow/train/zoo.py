@@ -138,13 +138,18 @@ def mlp(in_features: int, classes: int, hidden: Sequence[int] = (256,), *, neuro
 def conv(in_shape: Sequence[int], classes: int, channels: Sequence[int] = (16, 32), *, hidden: int = 0,
          neuron: str = "lif", T: int = 8, encoding: str = "direct", readout: str = "li", dt: float = 1e-3,
          tau_mem: float = 10e-3, dropout: float = 0.0, norm: bool = True, learn_tau: bool = False,
-         learn_threshold: bool = False) -> Classifier:
-    """``[conv3x3 -> BN -> neuron -> avgpool2] x len(channels) -> (fc -> neuron) -> fc -> readout``."""
+         learn_threshold: bool = False, pool_first: bool = False) -> Classifier:
+    """``[conv3x3 -> BN -> neuron -> avgpool2] x len(channels) -> (fc -> neuron) -> fc -> readout``.
+
+    ``pool_first``: each stage pools the conv's output before its neurons (``conv3x3 -> BN -> avgpool2 ->
+    neuron``): a quarter of the neurons, each integrating the mean current of its 2 x 2 window.
+    """
     spec = dict(arch="conv", in_shape=list(in_shape), classes=classes, channels=list(channels), hidden=hidden,
                 neuron=neuron, T=T, encoding="none" if neuron == "relu" and encoding != "sum" else encoding,
                 readout=readout, dt=dt,
                 tau_mem=tau_mem, dropout=dropout, norm=norm, learn_tau=learn_tau,
-                **({"learn_threshold": True} if learn_threshold else {}))
+                **({"learn_threshold": True} if learn_threshold else {}),
+                **({"pool_first": True} if pool_first else {}))
     return build(spec)
 
 
@@ -207,7 +212,10 @@ def build(spec: dict) -> Classifier:
             layers += [nn.Conv2d(c, ch, 3, padding=1, bias=not spec.get("norm", True))]
             if spec.get("norm", True):
                 layers.append(nn.BatchNorm2d(ch))
-            layers += [neuron_layer(neuron, (ch, h, w), dt=dt, tau_mem=tau, **learn), nn.AvgPool2d(2)]
+            if spec.get("pool_first"):
+                layers += [nn.AvgPool2d(2), neuron_layer(neuron, (ch, h // 2, w // 2), dt=dt, tau_mem=tau, **learn)]
+            else:
+                layers += [neuron_layer(neuron, (ch, h, w), dt=dt, tau_mem=tau, **learn), nn.AvgPool2d(2)]
             c, h, w = ch, h // 2, w // 2
             if h < 1 or w < 1:
                 raise ConfigError(f"model zoo: too many conv stages for input {spec['in_shape']} (each halves H, W)")
