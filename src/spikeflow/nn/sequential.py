@@ -8,7 +8,7 @@ from torch import nn
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import fused_multistep, fused_reason
 from spikeflow.nn.neuron import NeuronLayer
-from spikeflow.nn.pooled import pooled_forward
+from spikeflow.nn.pooled import conv_pooled_forward, pooled_forward
 from spikeflow.nn.recurrent import Recurrent
 from spikeflow.nn.synapse import SpikeLinear
 
@@ -47,6 +47,12 @@ class Sequential(nn.Sequential):
                 if fused is not None:
                     x = fused[0]
                     i += 2
+                    continue
+            if i + 2 < len(layers):
+                pooled = conv_pooled_forward(x, layer, nxt, layers[i + 2])
+                if pooled is not None:
+                    x = pooled
+                    i += 3
                     continue
             pooled = pooled_forward(x, layer, nxt)
             if pooled is not None:
