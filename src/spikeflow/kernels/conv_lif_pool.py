@@ -42,11 +42,10 @@ def _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out):
 
 @nb.njit(inline="always")
 def _frame(n, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur):
-    """``cur`` (flat ``[OH, OW, O]``) = bias + the events of frame ``n`` scattered as in ``kconv._forward``."""
-    n_out = bias.shape[0]
-    for i in range(oh * ow):  # index loops: a numba slice assignment per pixel costs more than the copy
-        for m in range(n_out):
-            cur[i * n_out + m] = bias[m]
+    """``cur`` (flat ``[OH, OW, O]``) = bias (``bias`` is tiled to the frame) + the events of frame ``n``
+    scattered as in ``kconv._forward``."""
+    n_out = cur.shape[0] // (oh * ow)
+    cur[:] = bias
     for e in range(indptr[n], indptr[n + 1]):
         iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
         v, c = ev[e], ec[e]
@@ -81,7 +80,7 @@ def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow
     """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape);
     frame ``n = t * B + b`` of the events is step ``t`` of sample ``b``."""
     n_steps, n_batch = out.shape[0], out.shape[1]
-    n_out = bias.shape[0]
+    n_out = bias.shape[0] // (oh * ow)  # bias: tiled to one output frame
     frame = oh * ow * n_out
     ph, pw = oh // k, ow // k
     kk = one * (k * k)
@@ -94,18 +93,16 @@ def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow
             _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
             _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h)
             o = out[t, b]
+            o[:] = zero
             for py in range(ph):  # rows/columns beyond the last whole window are dropped
-                for px in range(pw):
-                    p0 = (py * pw + px) * n_out
-                    for m in range(n_out):
-                        o[p0 + m] = zero
-                    for dy in range(k):
+                for dy in range(k):
+                    for px in range(pw):
+                        p0 = (py * pw + px) * n_out
                         for dx in range(k):
                             j0 = ((py * k + dy) * ow + px * k + dx) * n_out
                             for m in range(n_out):
                                 o[p0 + m] += cur[j0 + m]
-                    for m in range(n_out):
-                        o[p0 + m] = o[p0 + m] / kk
+            o /= kk
         v_t[b] = v
 
 
@@ -115,7 +112,7 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
     """Per sample ``b``: ``g_w[b]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed, as ``wt``) and ``g_b[b]``, the
     weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``."""
     n_steps, n_batch = g_out.shape[0], g_out.shape[1]
-    n_out = bias.shape[0]
+    n_out = bias.shape[0] // (oh * ow)
     frame = oh * ow * n_out
     ph, pw = oh // k, ow // k
     kk = one * (k * k)
@@ -133,19 +130,23 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
         acc[:] = zero
         acc_b = g_b[b]
         acc_b[:] = zero
-        gz = np.zeros(frame, g_out.dtype)  # neurons beyond the last whole window keep a zero spike gradient
+        row = ow * n_out
+        gz = np.zeros(row, g_out.dtype)  # columns beyond the last whole window keep a zero spike gradient
+        gz0 = np.zeros(row, g_out.dtype)  # rows beyond it
         for t in range(n_steps - 1, -1, -1):
             go = g_out[t, b]
             ht = hs[t]
-            for py in range(ph):  # every neuron of a window gets the window's gradient / k*k
-                for px in range(pw):
-                    p0 = (py * pw + px) * n_out
-                    for dy in range(k):
+            for oy in range(oh):
+                if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
+                    py = oy // k
+                    for px in range(pw):
+                        p0 = (py * pw + px) * n_out
                         for dx in range(k):
-                            j0 = ((py * k + dy) * ow + px * k + dx) * n_out
+                            j0 = (px * k + dx) * n_out
                             for m in range(n_out):
                                 gz[j0 + m] = go[p0 + m] / kk
-            grads(ht, gz, gv, cur, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
+                grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
+                      cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
             for i in range(oh * ow):
                 for m in range(n_out):
                     acc_b[m] += cur[i * n_out + m]
@@ -211,7 +212,7 @@ class ConvLIFPool(torch.autograd.Function):
         out = torch.empty((t, b, (oh // k) * (ow // k) * o), dtype=x.dtype)
         v_t = torch.empty_like(v0f)
         geo = (kh, kw, sh, sw, ph, pw, oh, ow)
-        wtn, bn = wt.reshape(-1).numpy(), bb.numpy()
+        wtn, bn = wt.reshape(-1).numpy(), bb.repeat(oh * ow).numpy()  # the bias tiled to one output frame
         forward(*ev, wtn, bn, *geo, v0f.numpy(), *scalars, int(cfg.reset_mode), scalars[0].dtype.type(1), k,
                 out.numpy(), v_t.numpy())
         ctx.events, ctx.wt, ctx.bias, ctx.v0, ctx.geo = ev, wtn, bn, v0f.numpy(), geo
