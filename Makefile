@@ -45,13 +45,15 @@ test-unit: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m "(slow or hypothesis) and not interop" --hypothesis-profile=random
 
-# Peer libraries for interop tests live in their own venv (torch pinned the same way).
+# Peer libraries for interop tests live in their own venv (torch pinned the same way). triton is the
+# version torch 2.13.0's CUDA build pins: on a machine without a GPU the tests of spikeflow's triton
+# kernels run there under triton's interpreter (tests/conftest.py sets TRITON_INTERPRET=1).
 IVENV  := .venv-interop
 IPY    := $(IVENV)/bin/python
 ISTAMP := $(IVENV)/.installed
-INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0 neurobench==2.3.0
+INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0 neurobench==2.3.0 triton==3.7.1
 
-$(ISTAMP): pyproject.toml
+$(ISTAMP): pyproject.toml Makefile
 	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
 	echo "$(TORCH)" > $(IVENV)/constraints.txt
 	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q "$(TORCH)"

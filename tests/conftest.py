@@ -10,6 +10,11 @@ from hypothesis import settings
 # otherwise wait on each other. Override with SPIKEFLOW_TEST_THREADS.
 torch.set_num_threads(int(os.environ.get("SPIKEFLOW_TEST_THREADS", "1")))
 
+# Without a CUDA device the triton kernels (spikeflow.kernels.gpu*) run under triton's interpreter on
+# CPU tensors; triton reads this when a kernel is defined, so it is set before any test imports one.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 # Property tests: the unit suite draws the same examples on every run and machine ("unit", the
 # default), so it cannot fail by chance; `make test-slow` searches afresh each time ("random").
 # Choose with --hypothesis-profile NAME or the HYPOTHESIS_PROFILE environment variable.

@@ -40,6 +40,14 @@ def test_stream_command(tmp_path, capsys):
     assert code == 0
     assert "decision: label 2" in out and "<- decided" in out
     assert len([ln for ln in out.splitlines() if ln.startswith("t=")]) >= 5
+    n_updates = len([ln for ln in out.splitlines() if ln.startswith("t=")])
+    assert f"pushes: {n_updates} chunks of 5000 µs" in out and "latency per chunk p50" in out
+    assert main(["stream", str(tmp_path / "m.nir"), "--input", str(tmp_path / "rec.npz"), "--chunk-us", "5000",
+                 "--json", str(tmp_path / "s.json")]) == 0
+    rep = json.loads((tmp_path / "s.json").read_text())
+    assert rep["chunks"] == len(rep["updates"]) == n_updates and rep["events"] == 30  # one push per update
+    assert 0 < rep["p50_latency_per_chunk_ms"] <= rep["p99_latency_per_chunk_ms"] <= rep["max_latency_per_chunk_ms"]
+    assert rep["events_per_second"] > 0
 
 
 def test_stream_command_bad_input_is_one_line_error(tmp_path, capsys):
@@ -64,6 +72,7 @@ def test_eval_time_command(tmp_path, capsys):
     assert code == 0, out
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["n"] == 12
+    assert 0 < rep["p50_latency_per_push_ms"] <= rep["p99_latency_per_push_ms"] <= rep["max_latency_per_push_ms"]
     assert rep["accuracy_vs_fraction"]["1.000"] == 1.0  # 80 % of each recording's events are on its column
     assert rep["early_exit_accuracy"] == 1.0 and 0 < rep["mean_fraction_needed"] < 0.5
     assert (tmp_path / "p.png").stat().st_size > 1000

@@ -91,8 +91,9 @@ def run(args) -> int:
     d.update(data=str(args.data), split=args.split, accuracy_full=rep.accuracy_at(1.0),
              decoder=stream.decoder if isinstance(stream.decoder, str) else "custom",
              window_us=int(duration), timebase=None if tb is None else tb.to_dict())
-    say(f"  throughput {d['events_per_second']:.3g} events/s; mean latency per pushed chunk "
-          f"{d['mean_latency_per_push_ms']:.3f} ms, per event {d['mean_latency_per_event_us']:.2f} µs")
+    say(f"  throughput {d['events_per_second']:.3g} events/s; latency per pushed chunk mean "
+          f"{d['mean_latency_per_push_ms']:.3f} ms, p50 {d['p50_latency_per_push_ms']:.3f} ms, p99 "
+          f"{d['p99_latency_per_push_ms']:.3f} ms; per event {d['mean_latency_per_event_us']:.2f} µs")
     _plot(rep, duration, args.plot, f"{args.data} {args.split} ({args.engine})")
     say(f"plot: {args.plot}")
     emit_json(args.json, d)

@@ -83,9 +83,10 @@ def run(args) -> int:
               f"input {source}: {n_events} events over {span / 1e3:.1f} ms"
               + (f", label {label}" if label is not None else ""))
     start = time.perf_counter()
-    updates = []
+    updates, push_s = [], []
     window = tb.window_us if tb is not None else None
-    for pred in stream.run(rec, chunk_us=args.chunk_us, realtime=args.realtime, stop_on_decision=args.stop):
+    for pred in stream.run(rec, chunk_us=args.chunk_us, realtime=args.realtime, stop_on_decision=args.stop,
+                           latencies=push_s):
         mark = "  <- decided" if stream.decision is pred else ""
         updates.append({"t_us": int(pred.t_us), "events": int(pred.events_seen), "label": int(pred.label),
                         "confidence": float(pred.confidence)})
@@ -98,6 +99,10 @@ def run(args) -> int:
         final = stream.prediction
     wall = time.perf_counter() - start
     d = stream.decision
+    from spikeflow.runtime.anytime import latency_percentiles
+
+    lat = latency_percentiles(push_s)
+    speed = {"events_per_second": stream.events_seen / sum(push_s) if sum(push_s) > 0 else None, **lat}
     if not quiet:
         if d is not None:
             print(f"decision: label {d.label} at t={d.t_us / 1e3:.1f} ms after {d.events_seen} events "
@@ -107,6 +112,12 @@ def run(args) -> int:
                   f"(confidence {final.confidence:.3f})")
         print(f"final answer after {final.t_us / 1e3:.1f} ms: label {final.label}; "
               f"processed {stream.events_seen} events in {wall:.3f} s wall")
+        if push_s:
+            rate = speed["events_per_second"]
+            print(f"pushes: {len(push_s)} chunks of {args.chunk_us} µs, "
+                  + (f"{rate:.3g} events/s; " if rate else "")
+                  + f"latency per chunk p50 {lat['p50_latency_per_chunk_ms']:.3f} ms, "
+                  f"p99 {lat['p99_latency_per_chunk_ms']:.3f} ms, max {lat['max_latency_per_chunk_ms']:.3f} ms")
     if args.json is not None:
         from spikeflow.commands._common import emit_json
 
@@ -116,5 +127,6 @@ def run(args) -> int:
             "decision": None if d is None else {"label": int(d.label), "t_us": int(d.t_us),
                                                 "confidence": float(d.confidence)},
             "decoder": stream.decoder if isinstance(stream.decoder, str) else "custom", "dt": stream.dt,
-            "events": int(stream.events_seen), "seconds": wall, "updates": updates})
+            "events": int(stream.events_seen), "seconds": wall, "chunks": len(push_s), "chunk_us": args.chunk_us,
+            **speed, "updates": updates})
     return 0

@@ -46,6 +46,13 @@ def available_backends() -> dict:
     return {"reference": True, "cpu": _has_numba(), "gpu": gpu_ok}
 
 
+def runs_on_gpu(x, backend: str = "auto") -> bool:
+    """Whether a fused layer (``LinearLIF``, LIF + ``AvgPool2d``) run on ``x`` belongs to the triton kernels:
+    ``x`` is on a CUDA device, or the layer asked for ``backend="gpu"`` and triton runs its interpreter
+    (``TRITON_INTERPRET=1``: CPU tensors, how the tests check those kernels without a GPU)."""
+    return isinstance(x, torch.Tensor) and (x.device.type == "cuda" or (backend == "gpu" and _triton_interpret()))
+
+
 def _device_backend(x) -> str:
     return "gpu" if x.device.type == "cuda" else "cpu"
 

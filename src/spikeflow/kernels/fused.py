@@ -324,7 +324,7 @@ def _fast_scalars(model, x, state, params, backend):
         if isinstance(v, torch.Tensor):
             if v.numel() != 1 or v.requires_grad:
                 return None
-            v = v.detach().to(x.dtype).reshape(())
+            v = v.detach().to("cpu", x.dtype).reshape(())  # a CUDA layer's buffer too
         else:
             v = torch.as_tensor(float(v), dtype=x.dtype)
         out.append(v.numpy()[()])

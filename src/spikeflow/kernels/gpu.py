@@ -24,6 +24,60 @@ BLOCK = 256
 
 if AVAILABLE:
 
+    # The neuron math shared by every triton kernel of spikeflow (kernels.gpu_linear_lif,
+    # kernels.gpu_pool_lif): the operations of spikeflow.kernels.cpu's fast_step / fast_grad.
+    @triton.jit
+    def lif_step(v, x, a, c, r, vl, th, vr, RESET: tl.constexpr):
+        """One step from membrane ``v`` and input ``x``: ``(h, spike, v after reset)``."""
+        h = (vl + (v - vl) * a) + (r * x) * c
+        z = tl.where(h - th > 0.0, 1.0, 0.0)
+        return h, z, after_reset(h, z, th, vr, RESET)
+
+    @triton.jit
+    def after_reset(h, z, th, vr, RESET: tl.constexpr):
+        if RESET == 0:
+            v = h - z * th
+        elif RESET == 1:
+            v = h - z * (h - vr)
+        else:
+            v = h
+        return v
+
+    @triton.jit
+    def surrogate_grad(u, scale, SG: tl.constexpr):
+        """The surrogate derivatives of ``spikeflow.surrogate.surrogate_grad`` (``SG`` < 0: heaviside, 0)."""
+        if SG == 0:
+            d = scale * tl.abs(u) + 1.0
+            sg = 1.0 / (d * d)
+        elif SG == 1:
+            q = 1.5707963267948966 * scale * u
+            sg = (scale / 2.0) / (1.0 + q * q)
+        elif SG == 2:
+            sg = tl.maximum(1.0 - tl.abs(u) / scale, 0.0) / scale
+        elif SG == 3:
+            sg = tl.where(tl.abs(u) < scale / 2.0, 1.0, 0.0)
+        else:
+            sg = u * 0.0
+        return sg
+
+    @triton.jit
+    def grad_step(h, g_spike, gv, th, vr, scale, RESET: tl.constexpr, DETACH: tl.constexpr, SG: tl.constexpr):
+        """One reverse step from the stored membrane ``h``, the spike's gradient and the gradient of
+        the membrane after the step: ``(dL/dh, dL/du)`` (``u = h - th``)."""
+        u = h - th
+        z = tl.where(u > 0.0, 1.0, 0.0)
+        if RESET == 0:
+            dvdh = 1.0
+            dvdz = 0.0 if DETACH else -th
+        elif RESET == 1:
+            dvdh = 1.0 - z
+            dvdz = 0.0 if DETACH else -(h - vr)
+        else:
+            dvdh = 1.0
+            dvdz = 0.0
+        gu = (g_spike + gv * dvdz) * surrogate_grad(u, scale, SG)
+        return gv * dvdh + gu, gu
+
     @triton.jit
     def _forward(x_ptr, v0_ptr, out_ptr, h_ptr, trace_ptr, v_t_ptr, n, n_steps, a, c, r, vl, th, vr,
                  RESET: tl.constexpr, TRACE: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -32,14 +86,7 @@ if AVAILABLE:
         v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
         for t in range(n_steps):
             x = tl.load(x_ptr + t * n + offs, mask=mask, other=0.0)
-            h = (vl + (v - vl) * a) + (r * x) * c
-            z = tl.where(h - th > 0.0, 1.0, 0.0)
-            if RESET == 0:
-                v = h - z * th
-            elif RESET == 1:
-                v = h - z * (h - vr)
-            else:
-                v = h
+            h, z, v = lif_step(v, x, a, c, r, vl, th, vr, RESET)
             tl.store(out_ptr + t * n + offs, z, mask=mask)
             tl.store(h_ptr + t * n + offs, h, mask=mask)
             if TRACE:
@@ -59,32 +106,7 @@ if AVAILABLE:
                 gv += tl.load(g_trace_ptr + t * n + offs, mask=mask, other=0.0)
             h = tl.load(h_ptr + t * n + offs, mask=mask, other=0.0)
             go = tl.load(g_out_ptr + t * n + offs, mask=mask, other=0.0)
-            u = h - th
-            z = tl.where(u > 0.0, 1.0, 0.0)
-            if RESET == 0:
-                dvdh = 1.0
-                dvdz = 0.0 if DETACH else -th
-            elif RESET == 1:
-                dvdh = 1.0 - z
-                dvdz = 0.0 if DETACH else -(h - vr)
-            else:
-                dvdh = 1.0
-                dvdz = 0.0
-            # surrogate derivatives of spikeflow.surrogate.surrogate_grad
-            if SG == 0:
-                d = scale * tl.abs(u) + 1.0
-                sg = 1.0 / (d * d)
-            elif SG == 1:
-                q = 1.5707963267948966 * scale * u
-                sg = (scale / 2.0) / (1.0 + q * q)
-            elif SG == 2:
-                sg = tl.maximum(1.0 - tl.abs(u) / scale, 0.0) / scale
-            elif SG == 3:
-                sg = tl.where(tl.abs(u) < scale / 2.0, 1.0, 0.0)
-            else:
-                sg = u * 0.0
-            gz = go + gv * dvdz
-            gh = gv * dvdh + gz * sg
+            gh, _gu = grad_step(h, go, gv, th, vr, scale, RESET, DETACH, SG)
             tl.store(g_x_ptr + t * n + offs, gh * (r * c), mask=mask)
             gv = gh * a
         tl.store(g_v0_ptr + offs, gv, mask=mask)

@@ -12,6 +12,7 @@ from torch import nn
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
+from spikeflow.kernels import runs_on_gpu
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
 from spikeflow.nn.synapse import SpikeLinear
@@ -32,6 +33,11 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     if neuron.model.name != "lif":
         return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
     p = neuron.params
+    if runs_on_gpu(x, neuron.backend):
+        from spikeflow.kernels import gpu_linear_lif
+
+        return gpu_linear_lif.unsupported_reason(x, linear.weight, linear.bias, p, neuron.surrogate,
+                                                 p.refractory_steps > 0, neuron.return_state)
     reason = kernel.unsupported_reason(x, linear.weight, p, neuron.surrogate, p.refractory_steps > 0,
                                        neuron.return_state)
     if reason is None and linear.bias is not None and linear.bias.dtype != x.dtype:
@@ -66,6 +72,12 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
                          f"outputs of the Linear before it")
     v0 = None if state is None else state.v
     name = f"LinearLIF({linear.in_features}->{linear.out_features})"
+    if runs_on_gpu(x, neuron.backend):
+        from spikeflow.kernels import gpu_linear_lif
+
+        spikes, v_t = gpu_linear_lif.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0,
+                                                name)
+        return spikes, LIFState(v_t, None)
     fused = kernel.linear_lif(x, linear.weight, linear.bias, neuron.params, neuron.surrogate, v0, name, recompute,
                               linear.crossover if event == "auto" else None)
     if fused is None:

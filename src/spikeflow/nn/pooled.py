@@ -1,12 +1,12 @@
-"""The fusion of a LIF/IF layer with the ``AvgPool2d`` after it (``spikeflow.kernels.pool_lif``),
-applied by ``spikeflow.nn.Sequential``."""
+"""The fusion of a LIF/IF layer with the ``AvgPool2d`` after it (``spikeflow.kernels.pool_lif``; on CUDA
+tensors ``spikeflow.kernels.gpu_pool_lif``), applied by ``spikeflow.nn.Sequential``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from spikeflow.kernels import available_backends, conv_lif_pool, pool_lif
+from spikeflow.kernels import available_backends, conv_lif_pool, pool_lif, runs_on_gpu
 from spikeflow.kernels.conv import ConvGeometry
 from spikeflow.nn.conv import SpikeConv2d
 from spikeflow.nn.fold import TimeFold
@@ -77,6 +77,9 @@ def pooled_forward(x, neuron: nn.Module, pool):
     if not isinstance(neuron, NeuronLayer) or not isinstance(x, torch.Tensor) or x.dim() != 5:
         return None
     k = fusable_window(pool)
+    if (k is not None and not _intercepted(neuron) and not neuron.return_state and neuron.backend in ("auto", "gpu")
+            and runs_on_gpu(x, neuron.backend)):
+        return _gpu_pooled(x, neuron, k)
     if (k is None or _intercepted(neuron) or neuron.return_state or neuron.backend not in ("auto", "cpu")
             or not available_backends()["cpu"]):
         return None
@@ -86,3 +89,15 @@ def pooled_forward(x, neuron: nn.Module, pool):
         return None
     neuron._check(x, x.dim() - 2)
     return pool_lif.run_fused(neuron.model, x, state, params, neuron.surrogate, k)[0]
+
+
+def _gpu_pooled(x, neuron: NeuronLayer, k: int):
+    """``pooled_forward`` by the triton kernel (CUDA input), or ``None`` when it is out of that kernel's scope."""
+    from spikeflow.kernels import gpu_pool_lif
+
+    params = neuron.params
+    state = neuron.model.init_state(x.shape[1:], params, dtype=x.dtype, device=x.device)
+    if gpu_pool_lif.unsupported_reason(neuron.model, x, state, params, neuron.surrogate, k) is not None:
+        return None
+    neuron._check(x, x.dim() - 2)
+    return gpu_pool_lif.run_fused(neuron.model, x, state, params, neuron.surrogate, k)[0]

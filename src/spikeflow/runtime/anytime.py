@@ -11,6 +11,15 @@ import numpy as np
 from spikeflow.runtime.stream import Stream
 
 
+def latency_percentiles(seconds: Sequence[float], name: str = "latency_per_chunk_ms") -> Dict:
+    """``{p50_<name>, p99_<name>, max_<name>}`` in ms of per-chunk wall times (None when there are none)."""
+    if not len(seconds):
+        return {f"{q}_{name}": None for q in ("p50", "p99", "max")}
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {f"p50_{name}": float(np.percentile(ms, 50)), f"p99_{name}": float(np.percentile(ms, 99)),
+            f"max_{name}": float(ms.max())}
+
+
 @dataclass
 class AnytimeReport:
     """Accuracy over time of a ``Stream``: accuracy at each checkpoint (fraction of the recording window),
@@ -50,6 +59,7 @@ class AnytimeReport:
                                             for q in (0.1, 0.25, 0.5, 0.75, 0.9)} if self.n else {},
             "events_per_second": self.events_per_second,
             "mean_latency_per_push_ms": float(np.mean(self.push_seconds) * 1e3) if self.push_seconds else None,
+            **latency_percentiles(self.push_seconds, "latency_per_push_ms"),
             "mean_latency_per_event_us": float(sum(self.push_seconds) / max(sum(self.push_events), 1) * 1e6),
         }
 

@@ -79,8 +79,16 @@ def _scatter_csr(a_idx, a_val, na, indptr, indices, data, ptr_off, nz_off, out, 
         val = a_val[e]
         lo = indptr[ptr_off + j] + nz_off
         hi = indptr[ptr_off + j + 1] + nz_off
-        for q in range(lo, hi):
-            out[off + indices[q]] += val * data[q]
+        if hi > lo and indices[hi - 1] - indices[lo] == hi - 1 - lo:
+            # a row onto consecutive targets (a dense weight row): a contiguous loop, which vectorises;
+            # each target gets the same single product added, so the result is unchanged
+            o = out[off + indices[lo]:off + indices[lo] + hi - lo]
+            d = data[lo:hi]
+            for q in range(hi - lo):
+                o[q] += val * d[q]
+        else:
+            for q in range(lo, hi):
+                out[off + indices[q]] += val * data[q]
         if nt < limit:
             for q in range(lo, hi):
                 o = off + indices[q]

@@ -27,7 +27,18 @@ import numpy as np
 
 from spikeflow.errors import ConfigError, InputError
 from spikeflow.runtime.graph import compile_graph
-from spikeflow.runtime.stream_kernel import BAD_P, BAD_X, BAD_Y, UNSORTED, bin_steps, index_events
+from spikeflow.runtime.stream_kernel import (
+    BAD_P,
+    BAD_X,
+    BAD_Y,
+    COUNTED,
+    OK,
+    UNSORTED,
+    bin_steps,
+    feed_chunk,
+    index_events,
+    index_records,
+)
 
 DECODERS = ("count", "max", "mean", "last")
 _EMPTY = np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
@@ -96,6 +107,10 @@ class Stream:
             raise ConfigError(f"stream: temperature must be > 0, got {temperature}")
         self.engine_name = engine
         self.engine = make_engine(self.graph, engine, self.dt)
+        # the event engine's chunk path (``_EventFeed``); False: the reference route (bin pending events
+        # per step, then ``advance_output``), which gives the same answers and is kept to test against
+        self._fast = engine == "event"
+        self._feed = None
         self.threshold = float(confidence)
         self.temperature = float(temperature)
         self.on_unsorted = on_unsorted
@@ -120,6 +135,9 @@ class Stream:
         else:
             raise ConfigError(f"stream: cannot map events onto an input of shape {shape}")
         self.reset()
+        if self._fast:  # compile (or load) the chunk kernels now, not in the first push
+            self._feed = _EventFeed(self)
+            self._feed.warm_up()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -132,6 +150,8 @@ class Stream:
         self.events_seen = 0
         self.latest_us = self.t0_us
         self._pend_t, self._pend_i = np.zeros(0, np.int64), np.zeros(0, np.int64)  # events of unfinished steps
+        if self._feed is not None:
+            self._feed.reset()
         self._sum = np.zeros(self.n_out)
         self._max = np.full(self.n_out, -np.inf)
         self._last = np.zeros(self.n_out)
@@ -150,7 +170,8 @@ class Stream:
         return self._prediction
 
     # ------------------------------------------------------------------ input
-    def _to_indices(self, chunk):
+    def _to_indices(self, chunk, bufs=None):
+        """Validated, sorted timestamps and flat input indices of a chunk (into ``bufs`` when given)."""
         arr = getattr(chunk, "array", chunk)
         if isinstance(arr, (list, tuple)) and len(arr) == 0:
             arr = _EMPTY
@@ -167,7 +188,10 @@ class Stream:
         use_y, use_p = self.height > 1 and "y" in cols, self.n_pol > 1 and "p" in cols
         x = cols["x"]
         y, p = cols.get("y", x), cols.get("p", x)  # ignored unless use_y / use_p
-        out_t, idx = np.empty(n, np.int64), np.empty(n, np.int64)
+        if bufs is None:
+            out_t, idx = np.empty(n, np.int64), np.empty(n, np.int64)
+        else:
+            out_t, idx = bufs(n)
         code, bad = index_events(t, x, y, p, self.width, self.height, self.n_pol, use_y, use_p, out_t, idx)
         if code in (BAD_X, BAD_Y, BAD_P):
             name, v, hi = {BAD_X: ("x", x, self.width), BAD_Y: ("y", y, self.height), BAD_P: ("p", p, self.n_pol)}[code]
@@ -215,6 +239,8 @@ class Stream:
 
     def push(self, chunk) -> Prediction:
         """Add a chunk of events; returns the answer from all complete steps so far."""
+        if self._fast:
+            return self._push_event(chunk)
         t, idx = self._to_indices(chunk)
         if len(t) == 0:
             return self._prediction
@@ -234,6 +260,44 @@ class Stream:
         self._prediction = self._predict()
         return self._prediction
 
+    def _push_event(self, chunk) -> Prediction:
+        """``push`` on the event engine: a structured chunk with integer fields is checked and indexed in
+        place by one numba call, which also counts it into the open step when it closes none; any other
+        chunk, or one that must be sorted or rejected, takes ``_to_indices``. Steps are run by ``_EventFeed``."""
+        f = self._feed
+        if f is None:
+            f = self._feed = _EventFeed(self)
+        arr = getattr(chunk, "array", chunk)
+        code = -1
+        if type(arr) is np.ndarray and arr.ndim == 1 and f.records(arr.dtype):
+            self._check_sensor(chunk)
+            n = arr.shape[0]
+            if n == 0:
+                return self._prediction
+            t, idx = f.buffers(n)
+            code = index_records(arr, self.width, self.height, self.n_pol, self.height > 1, self.n_pol > 1,
+                                 self._floor_us, self.t0_us, self.dt_us, self.steps, t, idx, f.cnt, f.touched,
+                                 f.n_touched)
+        if code != OK and code != COUNTED:
+            t, idx = self._to_indices(chunk, f.buffers)
+            n = len(t)
+            if n == 0:
+                return self._prediction
+        self.events_seen += n
+        last = int(t[n - 1])
+        if last > self.latest_us:
+            self.latest_us = last
+        if code != COUNTED:
+            upto = math.floor((self.latest_us - self.t0_us) / self.dt_us + 1e-9)
+            y = f(t, idx, upto)
+            if y is not None:
+                self._accumulate(y)
+                self.steps = upto
+                self._prediction = self._predict()
+                return self._prediction
+        self._prediction = self._with_events(self._prediction)  # no step completed: the answer is unchanged
+        return self._prediction
+
     def _with_events(self, pred: Prediction) -> Prediction:
         if pred.events_seen == self.events_seen:
             return pred
@@ -247,6 +311,14 @@ class Stream:
         self.latest_us = t_us
         if self.engine_name == "clockfree":
             self._clockfree(np.zeros(0, np.int64), np.zeros(0, np.int64), until_us=t_us)
+        elif self._fast:
+            if self._feed is None:
+                self._feed = _EventFeed(self)
+            upto = math.floor((t_us - self.t0_us) / self.dt_us + 1e-9)
+            y = self._feed(*self._feed.buffers(0), upto) if upto > self.steps else None
+            if y is not None:
+                self._accumulate(y)
+                self.steps = upto
         else:
             self._run_steps(math.floor((t_us - self.t0_us) / self.dt_us + 1e-9))
         self._prediction = self._predict()
@@ -293,8 +365,12 @@ class Stream:
     def _accumulate(self, y: np.ndarray) -> None:
         if len(y) == 0:
             return
-        self._sum += y.sum(0)
-        self._max = np.maximum(self._max, y.max(0))
+        if len(y) == 1:  # one step (the sum and max over one row are that row, exactly)
+            self._sum += y[0]
+            np.maximum(self._max, y[0], out=self._max)
+        else:
+            self._sum += y.sum(0)
+            self._max = np.maximum(self._max, y.max(0))
         self._last = y[-1].copy()
         if callable(self.decoder):
             self._history.append(y)
@@ -331,12 +407,13 @@ class Stream:
 
     # ------------------------------------------------------------------ sources
     def run(self, source, chunk_us: int = 10_000, realtime: bool = False, speed: float = 1.0,
-            stop_on_decision: bool = False) -> Iterator[Prediction]:
+            stop_on_decision: bool = False, latencies: Optional[list] = None) -> Iterator[Prediction]:
         """Push every chunk of ``source`` and yield each prediction.
 
         ``source``: one recording (events with ``.array``/a structured array, cut into
         ``chunk_us`` windows) or an iterable of chunks (e.g. a generator reading a sensor).
         ``realtime`` paces the chunks by their timestamps (``speed`` > 1 plays faster).
+        ``latencies``: a list that receives the wall time (s) of each chunk's ``push``.
         """
         self._check_sensor(source)
         start = time.monotonic()
@@ -348,10 +425,111 @@ class Stream:
                     wait = due - (time.monotonic() - start)
                     if wait > 0:
                         time.sleep(wait)
-            pred = self.push(chunk)
+            if latencies is None:
+                pred = self.push(chunk)
+            else:
+                tic = time.perf_counter()
+                pred = self.push(chunk)
+                latencies.append(time.perf_counter() - tic)
             yield pred
             if stop_on_decision and self.decided:
                 return
+
+
+class _EventFeed:
+    """``Stream``'s state on the event engine: the open step's input counts (dense, per input neuron)
+    and reusable buffers; one ``feed_chunk`` call per chunk counts its events and runs the steps they
+    close. The steps get the input ``bin_steps`` gives the reference route, so answers are identical."""
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        eng = stream.engine
+        pl = eng.plan
+        n_in = int(pl.pop_i[pl.input_pop, 1])
+        p = pl.output_pop[stream.output_name]
+        self.out_off, self.size, self.col = int(pl.pop_i[p, 0]), int(pl.pop_i[p, 1]), int(pl.pop_i[p, 4])
+        self.pop_i, self.n_rec = eng._record_table(False)
+        self.spiking = self.col < 0
+        self.n_trace = max(pl.n_trace, 1)
+        self.cnt, self.touched = np.zeros(n_in), np.zeros(n_in, np.int64)
+        self.ix, self.val = np.zeros(n_in, np.int64), np.zeros(n_in)
+        self.n_touched = np.zeros(1, np.int64)
+        self._t, self._i = np.zeros(1024, np.int64), np.zeros(1024, np.int64)
+        self._grow(16)
+        self.epoch = -1
+        self._kernel = feed_chunk
+        self._dtype, self._dtype_ok = None, False
+
+    def records(self, dtype) -> bool:
+        """Whether chunks of this dtype take ``index_records`` (native integer fields x, y, t, p)."""
+        if dtype is not self._dtype:
+            fields = dtype.fields or {}
+            self._dtype = dtype
+            self._dtype_ok = not dtype.hasobject and all(
+                f in fields and fields[f][0].kind in "iu" and fields[f][0].shape == () and fields[f][0].isnative
+                for f in "xytp")
+        return self._dtype_ok
+
+    def _grow(self, steps: int) -> None:
+        self.cap = steps
+        self.ptr = np.zeros(steps + 1, np.int64)
+        self.trace = np.zeros((steps, self.n_trace))
+        self.out = np.zeros((steps, self.size))
+        rec = max(16, steps * self.n_rec) if self.spiking else 16
+        self.rec_t, self.rec_g, self.rec_n = np.zeros(rec, np.int64), np.zeros(rec, np.int64), np.zeros(1, np.int64)
+
+    def buffers(self, n: int):
+        if n > len(self._t):
+            self._t, self._i = np.empty(2 * n, np.int64), np.empty(2 * n, np.int64)
+        return self._t[:n], self._i[:n]
+
+    def reset(self) -> None:
+        self.cnt[:] = 0.0
+        self.n_touched[0] = 0
+
+    def _bind(self) -> None:
+        e, pl = self.stream.engine, self.stream.engine.plan
+        self.head = (e.spike_value, self.pop_i, pl.prm, pl.proj_i, pl.pop_proj_ptr, pl.stage_i, pl.indptr,
+                     pl.indices, pl.data, pl.weights, e.v, e.isyn, e.last, e.active, e.act_list, e.act_n,
+                     e.cur_idx, e.cur_val, e.cur_lag, e.cur_n, e.prev_idx, e.prev_val, e.prev_lag, e.prev_n,
+                     e.inp, e.inp_lag, e.markn, e.touch, e.buf, e.markb, e.tbuf, e.a_idx, e.a_val, e.b_idx, e.b_val)
+        self.tail = (e.counters, bool(pl.has_delay), e.reset_timing == "crossing")
+        self.epoch = e.epoch
+        if self._kernel is feed_chunk and hasattr(feed_chunk, "compile"):
+            # numba's compiled function for these types (the same after a reset): no type dispatch per chunk
+            import numba
+
+            t, i = self.buffers(0)
+            args = (t, i, 0, self.stream.t0_us, float(self.stream.dt_us), 0, 0, self.cnt, self.touched,
+                    self.n_touched, self.ptr, self.ix, self.val, self.out, float(e.spike_value), self.out_off,
+                    self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
+            self._kernel = feed_chunk.compile(tuple(numba.typeof(a) for a in args))
+
+    def warm_up(self) -> None:
+        """Compile or load the kernels: the chunk kernel, and ``index_records`` for ``Events`` chunks."""
+        self._bind()
+        s, t, i = self.stream, *self.buffers(0)
+        index_records(_EMPTY, s.width, s.height, s.n_pol, s.height > 1, s.n_pol > 1, 0, s.t0_us, float(s.dt_us), 0,
+                      t, i, self.cnt, self.touched, self.n_touched)
+        self.records(_EMPTY.dtype)
+
+    def __call__(self, t, idx, upto: int):
+        """Feed sorted ``t``/``idx``; the ``[steps run, n_out]`` output of the steps closed, or None."""
+        s, e = self.stream, self.stream.engine
+        if self.epoch != e.epoch:
+            self._bind()
+        k = upto - s.steps
+        if k > self.cap:
+            self._grow(max(k, 2 * self.cap))
+        rows = self._kernel(t, idx, len(t), s.t0_us, s.dt_us, s.steps, upto, self.cnt, self.touched,
+                            self.n_touched, self.ptr, self.ix, self.val, self.out, float(e.spike_value), self.out_off,
+                            self.spiking, self.head, self.trace, self.rec_t, self.rec_g, self.rec_n, self.tail)
+        if rows == 0:
+            return None
+        e.t += rows
+        if self.spiking:
+            return self.out[:rows].copy()
+        return self.trace[:rows, self.col:self.col + self.size].copy()
 
 
 def _chunks(source, chunk_us: int, t0_us: int, on_unsorted: str) -> Iterable:
