@@ -1,5 +1,6 @@
 """The fusion of a LIF/IF layer with the ``AvgPool2d`` after it (``spikeflow.kernels.pool_lif``; on CUDA
-tensors ``spikeflow.kernels.gpu_pool_lif``), applied by ``spikeflow.nn.Sequential``."""
+tensors ``spikeflow.kernels.gpu_pool_lif``), and of an event ``SpikeConv2d`` with such a pair
+(``spikeflow.kernels.conv_lif_pool``, CPU), applied by ``spikeflow.nn.Sequential``."""
 
 from __future__ import annotations
 

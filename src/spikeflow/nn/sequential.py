@@ -28,7 +28,9 @@ class Sequential(nn.Sequential):
     a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
     ``SpikeLinear`` keeps them apart too. Likewise a ``LIF``/``IF`` layer directly followed by an
     ``nn.AvgPool2d(k)`` runs as one CPU kernel (``spikeflow.kernels.pool_lif``) that never stores
-    the full-size spike map.
+    the full-size spike map; and a ``SpikeConv2d`` on its event path before such a pair, over input
+    that needs no gradient (a first layer), runs with them as one kernel
+    (``spikeflow.kernels.conv_lif_pool``) that stores neither the convolution's output nor the membranes.
     """
 
     def __init__(self, *layers: nn.Module):
