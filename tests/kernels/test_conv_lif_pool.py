@@ -43,9 +43,9 @@ def _apart(model, x, weight, bias, geom, params, sg, k):
        stride=st.sampled_from([1, 2]), pad=st.integers(0, 2), pool=st.sampled_from([1, 2]),
        reset=st.sampled_from(["subtract", "to_reset", "none"]), detach=st.booleans(),
        sg=st.sampled_from(SURROGATES), rate=st.sampled_from([0.05, 0.3]), bias=st.booleans(),
-       seed=st.integers(0, 2**16))
+       recompute=st.booleans(), seed=st.integers(0, 2**16))
 def test_fused_matches_layers_apart(model, dtype, k, n_steps, batch, c_in, c_out, size, ksize, stride, pad, pool,
-                                    reset, detach, sg, rate, bias, seed):
+                                    reset, detach, sg, rate, bias, recompute, seed):
     g = torch.Generator().manual_seed(seed)
     h = size * pool
     oh = kconv.output_size(h, ksize, stride, pad, pool)
@@ -65,7 +65,7 @@ def test_fused_matches_layers_apart(model, dtype, k, n_steps, batch, c_in, c_out
     wa, wb = w.clone().requires_grad_(), w.clone().requires_grad_()
     ba, bb = (b.clone().requires_grad_(), b.clone().requires_grad_()) if bias else (None, None)
     ref = _apart(m, x, wa, ba, geom, params, sg, k)
-    out = conv_lif_pool.conv_lif_pool(wb, bb, geom, m, x, params, sg, k)
+    out = conv_lif_pool.conv_lif_pool(wb, bb, geom, m, x, params, sg, k, recompute=recompute)
     # the pooled-spike map only drops the window's partial rows/columns when k does not tile it
     ref = ref[..., :out.shape[-2], :out.shape[-1]]
     assert out.shape == ref.shape

@@ -4,13 +4,12 @@
 gradient (a network's first layer): for each sample the kernel steps through time, building one
 frame of the convolution's output from the input's events (``spikeflow.kernels.conv``), stepping
 the neurons on it and writing only the pooled spikes. Neither the convolution's output nor the
-full-size spike map is ever stored, so the layer's memory traffic is its input events and its
-pooled output (this CPU streams memory at a few GB/s; the unfused layers move ~100 MB a step at
-the W2 benchmark's sizes).
+full-size spike map is ever stored; the forward keeps the membranes before reset for the backward
+(4 bytes per neuron and step), or with ``recompute`` nothing but the events.
 
-The backward recomputes each sample's forward (the events are kept, not the membranes), holds
-that sample's membranes ``[T, OH, OW, O]`` in a thread-local buffer, walks back in time and adds
-each frame's input events times the membrane gradient into the weight gradient.
+The backward walks back in time per sample (recomputing that sample's membranes into a
+thread-local buffer first, with ``recompute``) and adds each frame's input events times the
+membrane gradient into the weight gradient.
 
 Same float operations as the unfused path (``EventConv2d`` then ``PooledFastNeuron``): the
 forward is bit-identical; the weight gradient sums in another order.
@@ -76,9 +75,10 @@ def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
 
 @nb.njit(parallel=True, cache=True)
 def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
-            reset_mode, one, k, out, v_t):
-    """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape);
-    frame ``n = t * B + b`` of the events is step ``t`` of sample ``b``."""
+            reset_mode, one, k, store, out, h_st, v_t):
+    """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape)
+    and, if ``store``, the membranes before reset ``h_st [T, B, OH*OW*O]``; frame ``n = t * B + b`` of the
+    events is step ``t`` of sample ``b``."""
     n_steps, n_batch = out.shape[0], out.shape[1]
     n_out = bias.shape[0] // (oh * ow)  # bias: tiled to one output frame
     frame = oh * ow * n_out
@@ -91,7 +91,7 @@ def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow
         v = v0[b].copy()
         for t in range(n_steps):
             _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
-            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h)
+            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
             o = out[t, b]
             o[:] = zero
             for py in range(ph):  # rows/columns beyond the last whole window are dropped
@@ -108,9 +108,10 @@ def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow
 
 @nb.njit(parallel=True, cache=True)
 def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
-             reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, g_out, g_v_t, g_w, g_b):
+             reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out, g_v_t, g_w, g_b):
     """Per sample ``b``: ``g_w[b]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed, as ``wt``) and ``g_b[b]``, the
-    weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``."""
+    weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``, with the membranes
+    ``h_st`` of the forward if ``stored``, else recomputed."""
     n_steps, n_batch = g_out.shape[0], g_out.shape[1]
     n_out = bias.shape[0] // (oh * ow)
     frame = oh * ow * n_out
@@ -119,10 +120,10 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
     zero = one - one
     rc = r * c
     for b in nb.prange(n_batch):
-        hs = np.empty((n_steps, frame), g_out.dtype)
+        hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
         cur = np.empty(frame, g_out.dtype)
         v = v0[b].copy()
-        for t in range(n_steps):  # recompute the membranes
+        for t in range(0 if stored else n_steps):  # recompute the membranes
             _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
             _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, hs[t])
         gv = g_v_t[b].copy()
@@ -135,7 +136,7 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
         gz0 = np.zeros(row, g_out.dtype)  # rows beyond it
         for t in range(n_steps - 1, -1, -1):
             go = g_out[t, b]
-            ht = hs[t]
+            ht = h_st[t, b] if stored else hs[t]
             for oy in range(oh):
                 if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
                     py = oy // k
@@ -192,12 +193,12 @@ def grads(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, 
 
 
 class ConvLIFPool(torch.autograd.Function):
-    """Inputs: cfg, scalars (``fused.FAST_FIELDS``), geometry, pool ``k``, x [T, B, C, H, W] (no gradient),
+    """Inputs: cfg, scalars (``fused.FAST_FIELDS``), geometry, pool ``k``, recompute, x [T, B, C, H, W] (no gradient),
     weight, bias, v0 [B, OH, OW, O] (a constant: rest state). Output: pooled spikes as a ``[T, B, O, PH, PW]``
     view of channels-last memory, and the final membrane ``[B, O, OH, OW]`` (no gradient)."""
 
     @staticmethod
-    def forward(ctx, cfg, scalars, geom, k, x, weight, bias, v0):
+    def forward(ctx, cfg, scalars, geom, k, recompute, x, weight, bias, v0):
         set_threads()
         t, b, c, h, w = x.shape
         o, _, kh, kw = weight.shape
@@ -211,13 +212,16 @@ class ConvLIFPool(torch.autograd.Function):
         v0f = v0.detach().contiguous().reshape(b, oh * ow * o)
         out = torch.empty((t, b, (oh // k) * (ow // k) * o), dtype=x.dtype)
         v_t = torch.empty_like(v0f)
+        h_st = torch.empty((t, b, oh * ow * o) if not recompute else (0, 0, 0), dtype=x.dtype)
         geo = (kh, kw, sh, sw, ph, pw, oh, ow)
         wtn, bn = wt.reshape(-1).numpy(), bb.repeat(oh * ow).numpy()  # the bias tiled to one output frame
         forward(*ev, wtn, bn, *geo, v0f.numpy(), *scalars, int(cfg.reset_mode), scalars[0].dtype.type(1), k,
-                out.numpy(), v_t.numpy())
+                not recompute, out.numpy(), h_st.numpy(), v_t.numpy())
         ctx.events, ctx.wt, ctx.bias, ctx.v0, ctx.geo = ev, wtn, bn, v0f.numpy(), geo
         ctx.cfg, ctx.scalars, ctx.k, ctx.pool = cfg, scalars, k, pool
         ctx.has_bias = bias is not None
+        ctx.recompute = recompute
+        ctx.save_for_backward(h_st)
         ctx.w_shape = weight.shape
         ctx.mark_non_differentiable(v_t)
         out = out.view(t, b, oh // k, ow // k, o).permute(0, 1, 4, 2, 3)
@@ -231,19 +235,20 @@ class ConvLIFPool(torch.autograd.Function):
         o, c, kh, kw = ctx.w_shape
         t, b, _, p_h, p_w = g_out.shape
         go = g_out.permute(0, 1, 3, 4, 2).contiguous().reshape(t, b, -1)
+        (h_st,) = ctx.saved_tensors
         g_v_t = np.zeros_like(ctx.v0)
         g_w = torch.empty((b, c * kh * kw * o), dtype=g_out.dtype)
         g_b = torch.empty((b, o), dtype=g_out.dtype)
         backward(*ctx.events, ctx.wt, ctx.bias, *ctx.geo, ctx.v0, *scalars, int(cfg.reset_mode), bool(cfg.detach),
                  int(cfg.sg_kind), a.dtype.type(cfg.sg_scale), a.dtype.type(1), a.dtype.type(math.pi / 2), k,
-                 go.numpy(), g_v_t, g_w.numpy(), g_b.numpy())
+                 not ctx.recompute, h_st.numpy(), go.numpy(), g_v_t, g_w.numpy(), g_b.numpy())
         gwt = g_w.sum(0).view(c, kh, kw, o).flip(2)
         if ctx.pool > 1:
             gwt = gwt / (ctx.pool * ctx.pool)
-        g_weight = gwt.permute(3, 0, 1, 2).contiguous() if ctx.needs_input_grad[5] else None
-        g_bias = g_b.sum(0) if ctx.has_bias and ctx.needs_input_grad[6] else None
+        g_weight = gwt.permute(3, 0, 1, 2).contiguous() if ctx.needs_input_grad[6] else None
+        g_bias = g_b.sum(0) if ctx.has_bias and ctx.needs_input_grad[7] else None
         ctx.events = ctx.wt = None
-        return None, None, None, None, None, g_weight, g_bias, None
+        return None, None, None, None, None, None, g_weight, g_bias, None
 
 
 def unsupported_reason(conv_out_shape, model, x, params, spike_fn, pool: int) -> str | None:
@@ -260,9 +265,10 @@ def unsupported_reason(conv_out_shape, model, x, params, spike_fn, pool: int) ->
     return pool_lif.unsupported_reason(model, probe, None, params, spike_fn, pool)
 
 
-def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool: int):
+def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool: int, recompute: bool = False):
     """Pooled spikes ``[T, B, O, PH, PW]`` of ``avg_pool2d(neuron(event_conv2d(x)), pool)`` from rest, for a
-    caller that has had ``unsupported_reason`` return ``None``."""
+    caller that has had ``unsupported_reason`` return ``None``. The backward uses the membranes the forward
+    kept (4 bytes per neuron and step), or with ``recompute`` reruns the forward and keeps nothing."""
     t, b, _, h, w = x.shape
     o, _, kh, kw = conv_weight.shape
     (sh, sw), (ph, pw), cpool = geom
@@ -276,5 +282,5 @@ def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool
     cfg = fused.config(model, params, spike_fn, None, False, "cpu")
     v0 = state.v.to(dtype).expand(b, o, oh, ow).permute(0, 2, 3, 1)
     bias = None if conv_bias is None else conv_bias.to(dtype)
-    out, _ = ConvLIFPool.apply(cfg, scalars, geom, pool, x, conv_weight.to(dtype), bias, v0)
+    out, _ = ConvLIFPool.apply(cfg, scalars, geom, pool, bool(recompute), x, conv_weight.to(dtype), bias, v0)
     return out
