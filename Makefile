@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(abspath $(VENV))/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test peer-venvs test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
+.PHONY: demo test peer-venvs peer-venv-lava peer-venv-brian2 peer-venv-spyx test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,17 +25,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/spikeflow demo
 
-# The two venvs install side by side, then the unit and interop suites run side by side
+# The venvs install side by side, then the unit and interop suites run side by side
 # (--output-sync keeps each suite's report in one piece).
 test:
-	$(MAKE) -j3 $(STAMP) $(ISTAMP) peer-venvs
+	$(MAKE) -j5 $(STAMP) $(ISTAMP) peer-venvs
 	$(MAKE) -j2 --output-sync=target test-unit test-interop
 
-# The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13; benchmarks/peer_venvs.py), made
-# beside the others; where no such Python exists this says so and the interop tests that need it fail.
-peer-venvs: $(STAMP)
-	-$(PY) benchmarks/peer_venvs.py lava
-	-$(PY) benchmarks/peer_venvs.py brian2
+# The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13, spyx/JAX on >= 3.11;
+# benchmarks/peer_venvs.py), made beside the others; where no such Python exists this says so and the
+# interop tests that need it fail. The three install side by side (make -j).
+PEER_VENVS := peer-venv-lava peer-venv-brian2 peer-venv-spyx
+peer-venvs: $(PEER_VENVS)
+
+$(PEER_VENVS): peer-venv-%: $(STAMP)
+	-$(PY) benchmarks/peer_venvs.py $*
 
 # Unit tests run on every core (pytest-xdist; each worker uses one torch thread, as tests/conftest.py sets).
 test-unit: $(STAMP)
@@ -74,9 +77,19 @@ $(PSTAMP):
 	PIP_CONSTRAINT=$(abspath $(PVENV))/constraints.txt $(PVENV)/bin/pip install -q "$(TORCH)" $(PEER_PACKAGES)
 	touch $@
 
-bench: $(STAMP) $(PSTAMP)
+# spyx (JAX) for the speed benchmark, in its own venv (benchmarks/peer_venvs.py pins it and writes the stamp).
+SVENV  := benchmarks/.venv-spyx
+SSTAMP := $(SVENV)/.installed
+
+$(SSTAMP): $(STAMP)
+	$(PY) benchmarks/peer_venvs.py spyx
+
+# The peers' comparison runs 3 times (the ratios to the fastest peer per run: median and range).
+BENCH_RUNS ?= 3
+
+bench: $(STAMP) $(PSTAMP) $(SSTAMP)
 	$(PY) benchmarks/crossover.py
-	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/peers.py --runs $(BENCH_RUNS)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/sim.py

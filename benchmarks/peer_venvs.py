@@ -2,10 +2,12 @@
 
     python benchmarks/peer_venvs.py lava     # create benchmarks/.venv-lava when missing; print its python
     python benchmarks/peer_venvs.py brian2   # the same for benchmarks/.venv-brian2
+    python benchmarks/peer_venvs.py spyx     # the same for benchmarks/.venv-spyx (JAX; benchmarks/peers.py)
 
-Brian2 2.11 needs Python >= 3.13, Intel's lava-nc 0.10.0 exactly 3.10. Each venv is created on first use
-from the first interpreter that fits: ``$BRIAN2_PYTHON`` / ``$LAVA_PYTHON``; the newest matching version
-under ``$(pyenv root)/versions``; ``python3.13`` / ``python3.10`` on ``PATH``. Without one,
+Brian2 2.11 needs Python >= 3.13, Intel's lava-nc 0.10.0 exactly 3.10, spyx 1.0.0 (JAX 0.10) >= 3.11. Each venv
+is created on first use from the first interpreter that fits: ``$BRIAN2_PYTHON`` / ``$LAVA_PYTHON`` /
+``$SPYX_PYTHON``; the newest matching version under ``$(pyenv root)/versions``; ``python3.13`` / ``python3.10`` /
+``python3.11`` on ``PATH``; for a minimum version, the interpreter running this script. Without one,
 ``PeerUnavailable`` says in one line what is missing and how to get it. Installs pin torch through
 ``PIP_CONSTRAINT`` like every spikeflow venv; a ``.installed`` stamp marks a finished install, so an
 interrupted one is redone. Only the peer (and numpy) runs there: spikeflow stays in its own venv.
@@ -66,7 +68,7 @@ class PeerVenv:
     or any later one unless ``exact``)."""
 
     key: str  # "lava", "brian2": the command-line name and the env variable's stem
-    requirement: str  # the pip requirement, e.g. "lava-nc==0.10.0"
+    requirement: str  # the pip requirement(s), space-separated, e.g. "lava-nc==0.10.0"
     minor: int
     exact: bool
 
@@ -84,7 +86,7 @@ class PeerVenv:
 
     @property
     def needs(self) -> str:
-        return f"{self.requirement} needs Python 3.{self.minor}" + ("" if self.exact else " or later")
+        return f"{self.requirement.split()[0]} needs Python 3.{self.minor}" + ("" if self.exact else " or later")
 
     def fits(self, version: Optional[Tuple[int, int]]) -> bool:
         if version is None:
@@ -101,7 +103,8 @@ class PeerVenv:
                 raise PeerUnavailable(f"{self.env_var}={chosen} {found}; {self.needs}: point {self.env_var} at one "
                                       f"(e.g. installed with `pyenv install 3.{self.minor}`)")
             return chosen
-        for candidate in [*pyenv_versions(self.minor), shutil.which(f"python3.{self.minor}") or ""]:
+        here = [] if self.exact else [sys.executable]
+        for candidate in [*pyenv_versions(self.minor), shutil.which(f"python3.{self.minor}") or "", *here]:
             if candidate and self.fits(python_version(candidate)):
                 return candidate
         raise PeerUnavailable(f"{self.needs} and none was found ({self.env_var} is not set, no 3.{self.minor}.x under "
@@ -119,14 +122,16 @@ class PeerVenv:
         constraints = os.path.join(self.folder, "constraints.txt")
         atomic_write_text(constraints, TORCH + "\n")
         env = {**os.environ, "PIP_CONSTRAINT": constraints, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        subprocess.run([self.python, "-m", "pip", "install", "-q", self.requirement], check=True, env=env)
+        subprocess.run([self.python, "-m", "pip", "install", "-q", *self.requirement.split()], check=True, env=env)
         atomic_write_text(stamp, self.requirement + "\n")
         return self.python
 
 
 BRIAN2 = PeerVenv("brian2", "brian2==2.11.0", minor=13, exact=False)
 LAVA = PeerVenv("lava", "lava-nc==0.10.0", minor=10, exact=True)
-VENVS = {v.key: v for v in (BRIAN2, LAVA)}
+# JAX and its flax/optax pinned with spyx: the versions benchmarks/RESULTS.md was measured with
+SPYX = PeerVenv("spyx", "spyx==1.0.0 jax==0.10.2 jaxlib==0.10.2 flax==0.12.8 optax==0.2.8", minor=11, exact=False)
+VENVS = {v.key: v for v in (BRIAN2, LAVA, SPYX)}
 
 
 if __name__ == "__main__":

@@ -31,408 +31,292 @@ for reset by subtraction). Spikes caused at the same instant are delivered in FI
 Recurrent edges deliver after ``recurrent_delay`` seconds (default 0; the stepped engines'
 one-step delay shrinks to 0 as dt -> 0); a loop that re-excites itself without end at one
 instant raises ``NIRError`` asking for a delay.
+
+Two implementations run these semantics: ``ClockFreeEngine`` (the default) runs the event loop
+compiled with numba (``clockfree_kernel``), one queue per sample, samples in parallel with
+``run_events_batch``; ``ClockFreeEngine(..., impl="python")`` (``PyClockFreeEngine``,
+``clockfree_py``) is the readable reference it is tested against spike for spike.
 """
 
 from __future__ import annotations
 
-import collections
-import heapq
-import itertools
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
-from spikeflow.errors import InputError, NIRError
-from spikeflow.runtime.event_plan import KIND_CODE, STAGE_CSR, build_plan
-from spikeflow.runtime.graph import compile_graph
+from spikeflow.errors import ConfigError, InputError
+from spikeflow.runtime import clockfree_kernel as K
+from spikeflow.runtime.clockfree_py import (
+    CUBALI,
+    CUBALIF,
+    IF,
+    LI,
+    LIF,
+    ClockFreeSetup,
+    PyClockFreeEngine,
+    cascade_error,
+    runaway_error,
+)
 
-LIF, IF, LI, CUBALIF, CUBALI, IDENT, INPUT = (KIND_CODE[k] for k in ("lif", "if", "li", "cubalif", "cubali",
-                                                                       "ident", "input"))
-MAX_BURST = 10_000  # spikes of one neuron at one instant before we call it a runaway
+__all__ = ["ClockFreeEngine", "PyClockFreeEngine"]
 
 
-class ClockFreeEngine:
-    """Run a NIR graph event by event in continuous time (seconds).
+class ClockFreeEngine(ClockFreeSetup):
+    """Run a NIR graph event by event in continuous time (seconds), compiled.
 
     Args:
         graph: ``nir.NIRGraph`` or ``CompiledGraph``.
         spike_area: seconds; area of one spike's Dirac impulse (default: the graph's dt).
         xtol: bisection tolerance in seconds for CubaLIF crossings.
         recurrent_delay: seconds between a spike and its arrival through a recurrent edge.
+        impl: ``"numba"`` (default) or ``"python"`` (returns a ``PyClockFreeEngine``, the reference).
     """
 
-    name = "clockfree"
+    def __new__(cls, *args, impl: str = "numba", **kwargs):
+        if impl == "python":
+            return PyClockFreeEngine(*args, **kwargs)
+        if impl != "numba":
+            raise ConfigError(f"runtime: clockfree impl must be 'numba' or 'python', got {impl!r}")
+        return super().__new__(cls)
 
     def __init__(self, graph, spike_area: Optional[float] = None, xtol: float = 1e-9,
-                 recurrent_delay: float = 0.0, dt: Optional[float] = None):
-        self.graph = compile_graph(graph, dt)
-        q = spike_area if spike_area is not None else self.graph.dt
-        if q is None or not q > 0:
-            raise NIRError("runtime: clockfree needs spike_area=... (seconds) when the graph has no 'dt'")
-        self.q = float(q)
-        self.xtol = float(xtol)
-        self.recurrent_delay = float(recurrent_delay)
-        self.plan = build_plan(self.graph, self.graph.dt or self.q)
-        self._build()
+                 recurrent_delay: float = 0.0, dt: Optional[float] = None, impl: str = "numba"):
+        super().__init__(graph, spike_area, xtol, recurrent_delay, dt)
+        self._tables()
+        self._caps = {"rec": 4096, "ff": 256, "fp": 4 * self.n, "dq": 256, "dp": 4 * self.n}
+        self._s = self._alloc(1)
         self.reset()
 
     # ------------------------------------------------------------------ set-up
-    def _build(self):
-        pl, cg = self.plan, self.graph
-        self.pops = []
-        for p, name in enumerate(pl.pop_names):
-            off, size, kind = (int(v) for v in pl.pop_i[p, :3])
-            nd = cg.nodes[name]
-            prm = {
-                "r": np.asarray(nd.params.get("r", np.ones(nd.out_shape)), float).reshape(-1),
-                "tau_mem": np.asarray(nd.params.get("tau_mem", np.ones(nd.out_shape)), float).reshape(-1),
-                "tau_syn": np.asarray(nd.params.get("tau_syn", np.ones(nd.out_shape)), float).reshape(-1),
-                "w_in": np.asarray(nd.params.get("w_in", np.ones(nd.out_shape)), float).reshape(-1),
-                "v_leak": np.asarray(nd.params.get("v_leak", np.zeros(nd.out_shape)), float).reshape(-1),
-                "v_th": np.asarray(nd.params.get("v_threshold", np.ones(nd.out_shape)), float).reshape(-1),
-                "v_reset": np.asarray(nd.params.get("v_reset", np.zeros(nd.out_shape)), float).reshape(-1),
-                "drive": pl.prm[off:off + size, 7].copy(),
-            } if kind != INPUT else {}
+    def _tables(self):
+        pops = self.pops
+        P = len(pops)
+        offs = np.concatenate([[0], np.cumsum([p["size"] for p in pops])]).astype(np.int64)
+        self.offsets = offs
+        self.n = n = int(offs[-1])
+        self.limit = 1000 + 100 * n  # spike groups delivered at one instant before we call it a cascade
+        pi = np.zeros((P, K.N_PI), dtype=np.int64)
+        pf = np.ones(P)
+        nf = np.zeros((K.N_NF, n))
+        nf[K.F_TAU_M] = nf[K.F_TAU_S] = 1.0
+        rows = {"r": K.F_R, "tau_mem": K.F_TAU_M, "tau_syn": K.F_TAU_S, "w_in": K.F_W_IN, "v_leak": K.F_V_LEAK,
+                "v_th": K.F_V_TH, "v_reset": K.F_V_RESET, "drive": K.F_DRIVE}
+        kr, parts_ptr, parts_idx, parts_dat = [], [], [], []
+        n_ptr = n_nz = 0
+        for p, pop in enumerate(pops):
+            lo, hi, kind, prm = offs[p], offs[p + 1], pop["kind"], pop["prm"]
+            for key, row in rows.items():
+                if key in prm:
+                    nf[row, lo:hi] = prm[key]
+            r, tau, th = nf[K.F_R, lo:hi], nf[K.F_TAU_M, lo:hi], nf[K.F_V_TH, lo:hi]
+            drive = nf[K.F_DRIVE, lo:hi]
+            uniform = kind in (LIF, LI) and hi > lo and bool(np.all(tau == tau[0]))
+            if kind in (LIF, LI):
+                nf[K.F_VINF, lo:hi] = nf[K.F_V_LEAK, lo:hi] + r * drive
+                nf[K.F_JUMP, lo:hi] = r * self.q / tau
+            if kind == LIF:
+                nf[K.F_CROSS, lo:hi] = nf[K.F_VINF, lo:hi] > th
+            elif kind == IF:
+                nf[K.F_CROSS, lo:hi] = r * drive > 0
+            elif kind == CUBALIF:
+                nf[K.F_CROSS, lo:hi] = 1.0
             if kind in (CUBALIF, CUBALI):
-                near = np.abs(prm["tau_syn"] - prm["tau_mem"]) < 1e-12 * prm["tau_mem"]
-                prm["equal"] = near
-            self.pops.append({"name": name, "kind": kind, "size": size, "prm": prm, "reset": int(pl.pop_i[p, 5]),
-                              "spiking": kind in (LIF, IF, CUBALIF), "out": []})
-        # one CSR (source -> target) per projection; convolutions made explicit here
-        self.proj: Dict[int, List] = {}
-        for src, dst, delay, s0, s1 in pl.proj_i:
-            m = None
-            for s in range(s0, s1):
-                sm = self._stage_matrix(s)
-                m = sm if m is None else (m @ sm).tocsr()
-            self.proj.setdefault(int(src), []).append((int(dst), m.tocsr(), bool(delay)))
+                nf[K.F_EQUAL, lo:hi] = prm["equal"]
+            pf[p] = tau[0] if uniform else 1.0
+            k_lo = len(kr)
+            for dst, m, delayed in self.proj.get(p, ()):
+                dense = m.nnz == m.shape[0] * m.shape[1] and np.array_equal(
+                    m.indices, np.tile(np.arange(m.shape[1]), m.shape[0]))
+                exact32 = bool(np.all(m.data.astype(np.float32) == m.data))
+                kr.append((dst, int(delayed), n_ptr, int(dense), int(exact32)))
+                parts_ptr.append(m.indptr.astype(np.int64) + n_nz)
+                parts_idx.append(m.indices.astype(np.int64))
+                parts_dat.append(m.data.astype(np.float64))
+                n_ptr += m.indptr.size
+                n_nz += m.nnz
+            any_cross = bool(nf[K.F_CROSS, lo:hi].any())
+            pi[p] = (lo, hi - lo, kind, pop["reset"], int(pop["spiking"]), int(uniform), k_lo, len(kr), any_cross)
 
-    def _stage_matrix(self, s) -> sp.csr_matrix:
-        pl = self.plan
-        st = pl.stage_i[s]
-        n_in, n_out = int(st[1]), int(st[2])
-        if st[0] == STAGE_CSR:
-            lo, hi = pl.indptr[st[3]], pl.indptr[st[3] + n_in]
-            ptr = pl.indptr[st[3]:st[3] + n_in + 1]
-            return sp.csr_matrix((pl.data[st[4] + lo:st[4] + hi], pl.indices[st[4] + lo:st[4] + hi], ptr - lo),
-                                 shape=(n_in, n_out))
-        cin, h, w, cout, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups = (int(v) for v in st[6:21])
-        weight = pl.weights[st[5]:st[5] + cout * (cin // groups) * kh * kw].reshape(cout, cin // groups, kh, kw)
-        rows, cols, vals = [], [], []
-        co, oy, ox = np.meshgrid(np.arange(cout), np.arange(oh), np.arange(ow), indexing="ij")
-        co, oy, ox = co.ravel(), oy.ravel(), ox.ravel()
-        cin_g, cout_g = cin // groups, cout // groups
-        for ci in range(cin_g):
-            for ky in range(kh):
-                for kx in range(kw):
-                    y, x = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
-                    ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-                    c_in = (co // cout_g) * cin_g + ci
-                    rows.append(((c_in * h + y) * w + x)[ok])
-                    cols.append(((co * oh + oy) * ow + ox)[ok])
-                    vals.append(weight[co, ci, ky, kx][ok])
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n_in, n_out))
+        def cat(parts, dtype):
+            return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(1, dtype)
 
-    def reset(self) -> None:
-        self.now = 0.0
-        self._heap: list = []
-        self._fifo = collections.deque()
-        self._seq = itertools.count()
-        for pop in self.pops:
-            n = pop["size"]
-            pop["v"] = pop["prm"]["v_leak"].copy() if pop["kind"] not in (INPUT, IF, IDENT) else np.zeros(n)
-            pop["i"] = np.zeros(n)
-            pop["t"] = np.zeros(n)
-            pop["version"] = np.zeros(n, dtype=np.int64)
-            pop["out"] = []
-            pop["count"] = np.zeros(n, dtype=np.int64)
-        self.counters = {"synaptic_ops": {}, "neuron_updates": {}, "spikes": {}}
-        for p, pop in enumerate(self.pops):
-            if pop["spiking"]:
-                self._schedule(p, np.arange(pop["size"]))
+        self.pi, self.pf, self.nf = pi, pf, nf
+        self.kr = np.array(kr, dtype=np.int64).reshape(-1, K.N_KR)
+        self.indptr, self.indices, self.data = cat(parts_ptr, np.int64), cat(parts_idx, np.int64), cat(parts_dat, float)
+        self.data32 = self.data.astype(np.float32)
+        outs = list(self.graph.outputs)
+        self.out_names = outs
+        self.out_pop = np.array([self.plan.output_pop[o] for o in outs], dtype=np.int64)
+        self.out_col = np.concatenate([[0], np.cumsum([pops[p]["size"] for p in self.out_pop])]).astype(np.int64)
 
-    # ------------------------------------------------------------------ dynamics
-    def _advance(self, p, idx, t):
-        """Bring neurons ``idx`` of population ``p`` analytically to time ``t``."""
-        pop = self.pops[p]
-        prm, kind = pop["prm"], pop["kind"]
-        ds = t - pop["t"][idx]
-        if kind in (LIF, LI):
-            vinf = prm["v_leak"][idx] + prm["r"][idx] * prm["drive"][idx]
-            pop["v"][idx] = vinf + (pop["v"][idx] - vinf) * np.exp(-ds / prm["tau_mem"][idx])
-        elif kind == IF:
-            pop["v"][idx] = pop["v"][idx] + prm["r"][idx] * prm["drive"][idx] * ds
-        elif kind in (CUBALIF, CUBALI):
-            v, i = self._cuba_at(p, idx, ds)
-            pop["v"][idx], pop["i"][idx] = v, i
-        pop["t"][idx] = t
+    def _alloc(self, b: int, caps: Optional[dict] = None) -> dict:
+        c = caps or self._caps
+        n, P = self.n, len(self.pops)
+        i64 = np.int64
+        return {
+            "st": np.zeros((b, 4, n)), "count": np.zeros((b, n), i64), "tref": np.zeros((b, P)),
+            "counters": np.zeros((b, P, 3), i64), "si": np.zeros((b, K.N_SI), i64), "sf": np.zeros((b, 2)),
+            "acc": np.zeros((b, n)), "mark": np.zeros((b, n), np.bool_), "tl": np.zeros((b, n), i64),
+            "tw": np.zeros((b, n)), "abv": np.zeros((b, n), i64), "ff": np.zeros((b, c["ff"], 3), i64),
+            "fp": np.zeros((b, c["fp"]), i64), "rec_t": np.zeros((b, c["rec"])), "rec_n": np.zeros((b, c["rec"]), i64),
+            "h_t": np.zeros((b, n)), "h_s": np.zeros((b, n), i64), "h_id": np.zeros((b, n), i64),
+            "h_pos": np.full((b, n), -1, i64), "dq_t": np.zeros((b, c["dq"])), "dq_i": np.zeros((b, c["dq"], 4), i64),
+            "dp": np.zeros((b, c["dp"]), i64),
+        }
 
-    def _cuba_terms(self, p, idx):
-        prm = self.pops[p]["prm"]
-        pop = self.pops[p]
-        iinf = prm["w_in"][idx] * prm["drive"][idx]
-        vinf = prm["v_leak"][idx] + prm["r"][idx] * iinf
-        d0 = pop["i"][idx] - iinf
-        u0 = pop["v"][idx] - vinf
-        tm, ts = prm["tau_mem"][idx], prm["tau_syn"][idx]
-        eq = prm["equal"][idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.where(eq, 0.0, prm["r"][idx] * d0 * ts / (ts - tm))
-        c = prm["r"][idx] * d0 / tm  # equal time constants: u = (u0 + c s) exp(-s / tm)
-        return iinf, vinf, d0, u0, tm, ts, eq, k, c
-
-    def _cuba_at(self, p, idx, s, terms=None):
-        """State after ``s`` seconds: ``u = u0 e^{-s/tm} + r d0 K(s)`` with the coupling
-        ``K(s) = ts/(ts - tm) (e^{-s/ts} - e^{-s/tm}) = e^{-s/tm} (s/tm) expm1(z)/z``,
-        ``z = s (1/tm - 1/ts)`` (stable for equal and nearly equal taus; ``neurons.cuba``)."""
-        iinf, vinf, d0, u0, tm, ts, eq, k, c = terms or self._cuba_terms(p, idx)
-        em, es = np.exp(-s / tm), np.exp(-s / ts)
-        z = s * (1.0 / tm - 1.0 / ts)
-        small = np.abs(z) < 1e-5
-        with np.errstate(divide="ignore", invalid="ignore"):
-            phi = np.where(small, 1.0 + z * (0.5 + z / 6.0), np.expm1(z) / np.where(small, 1.0, z))
-        u = u0 * em + c * s * em * phi  # c = r d0 / tm
-        return vinf + u, iinf + d0 * es
-
-    def _crossing(self, p, idx) -> np.ndarray:
-        """Time from now (each neuron's last update) to its next threshold crossing; inf if none."""
-        pop = self.pops[p]
-        prm, kind = pop["prm"], pop["kind"]
-        v, th = pop["v"][idx], prm["v_th"][idx]
-        out = np.full(idx.size, np.inf)
-        if kind == LIF:
-            vinf = prm["v_leak"][idx] + prm["r"][idx] * prm["drive"][idx]
-            ok = vinf > th
-            with np.errstate(divide="ignore", invalid="ignore"):
-                s = prm["tau_mem"][idx] * np.log((v - vinf) / (th - vinf))
-            out[ok] = np.maximum(s[ok], 0.0)
-        elif kind == IF:
-            rate = prm["r"][idx] * prm["drive"][idx]
-            ok = rate > 0
-            out[ok] = np.maximum((th[ok] - v[ok]) / rate[ok], 0.0)
-        elif kind == CUBALIF:
-            out = self._cuba_crossing(p, idx)
-        return out
-
-    def _cuba_crossing(self, p, idx):
-        terms = self._cuba_terms(p, idx)
-        iinf, vinf, d0, u0, tm, ts, eq, k, c = terms
-        th = self.pops[p]["prm"]["v_th"][idx]
-        a = vinf - th
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ratio = -k * tm / (ts * (u0 - k))
-            sp_neq = np.log(ratio) / (1.0 / ts - 1.0 / tm)
-            sp_eq = tm - u0 / c
-        s_peak = np.where(eq, sp_eq, sp_neq)
-        s_peak = np.where(np.isfinite(s_peak) & (s_peak > 0), s_peak, 0.0)
-
-        def f(s):
-            return self._cuba_at(p, idx, s, terms)[0] - th
-
-        peak_above = (s_peak > 0) & (f(s_peak) > 0)
-        late = ~peak_above & (a > 0)
-        lo = np.where(peak_above, 0.0, s_peak)
-        hi = np.where(peak_above, s_peak, s_peak + tm)
-        grow = late.copy()
-        for _ in range(200):  # f rises towards a > 0 after the peak: double the bracket until above
-            if not grow.any():
-                break
-            above = f(hi) > 0
-            grow &= ~above
-            hi = np.where(grow, lo + 2 * (hi - lo), hi)
-        found = peak_above | late
-        while True:  # bisection keeps f(lo) <= 0 < f(hi)
-            wide = found & (hi - lo > self.xtol)
-            if not wide.any():
-                break
-            mid = 0.5 * (lo + hi)
-            fm = f(mid) > 0
-            hi = np.where(wide & fm, mid, hi)
-            lo = np.where(wide & ~fm, mid, lo)
-        return np.where(found, hi, np.inf)
-
-    def _schedule(self, p, idx):
-        pop = self.pops[p]
-        if not pop["spiking"] or idx.size == 0:
-            return
-        pop["version"][idx] += 1
-        s = self._crossing(p, idx)
-        for j in np.flatnonzero(np.isfinite(s)):
-            n = idx[j]
-            heapq.heappush(self._heap, (pop["t"][n] + s[j], next(self._seq), 0, p, int(n), int(pop["version"][n])))
-
-    def _deliver(self, src, idx, val, t, delayed_only=None):
-        """Spikes of population ``src`` (neurons ``idx``, values ``val``) at time ``t``."""
-        for dst, m, delayed in self.proj.get(src, ()):
-            if delayed_only is not None and delayed != delayed_only:
-                continue
-            if delayed and self.recurrent_delay > 0 and delayed_only is None:
-                heapq.heappush(self._heap, (t + self.recurrent_delay, next(self._seq), 1, src,
-                                            (np.array(idx), np.array(val)), dst))
-                continue
-            idx = np.asarray(idx, dtype=np.int64)
-            val = np.asarray(val, dtype=np.float64)
-            lo, hi = m.indptr[idx], m.indptr[idx + 1]
-            n = hi - lo
-            if n.sum() == 0:
-                continue
-            pos = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(n.sum())
-            tg = m.indices[pos]
-            w = m.data[pos] * np.repeat(val, n)
-            if idx.size > 1:
-                tg, inv = np.unique(tg, return_inverse=True)
-                w = np.bincount(inv, weights=w)
-            self._jump(dst, tg.astype(np.int64), w, t, int(n.sum()))
-
-    def _jump(self, p, tg, w, t, n_ops):
-        pop = self.pops[p]
-        name = pop["name"]
-        ops = self.counters["synaptic_ops"]
-        ops[name] = ops.get(name, 0) + n_ops
-        upd = self.counters["neuron_updates"]
-        upd[name] = upd.get(name, 0) + tg.size
-        self._advance(p, tg, t)
-        prm, kind = pop["prm"], pop["kind"]
-        if kind in (LIF, LI):
-            pop["v"][tg] += prm["r"][tg] * w * self.q / prm["tau_mem"][tg]
-        elif kind == IF:
-            pop["v"][tg] += prm["r"][tg] * w * self.q
-        elif kind in (CUBALIF, CUBALI):
-            pop["i"][tg] += prm["w_in"][tg] * w * self.q / prm["tau_syn"][tg]
-        elif kind == IDENT:
-            pop["v"][tg] += w  # identity outputs integrate delivered charge (their value is a running sum)
-        if pop["spiking"]:
-            self._fire_now(p, tg, t)
-
-    def _fire_now(self, p, tg, t):
-        pop = self.pops[p]
-        for _ in range(MAX_BURST):
-            above = tg[pop["v"][tg] > pop["prm"]["v_th"][tg]]
-            if above.size == 0:
-                break
-            self._emit(p, above, t)
+    def _grow(self, status: int) -> None:
+        if status == K.FULL_REC:
+            self._caps["rec"] *= 2
+        elif status == K.FULL_FIFO:
+            self._caps["ff"] *= 2
+            self._caps["fp"] *= 2
         else:
-            raise NIRError(f"runtime: node '{pop['name']}' fires without bound at t={t:.9f} s (reset 'none'?)")
-        self._schedule(p, tg)
+            self._caps["dq"] *= 2
+            self._caps["dp"] *= 2
 
-    def _emit(self, p, idx, t):
-        pop = self.pops[p]
-        prm = pop["prm"]
-        if pop["reset"] == 0:
-            pop["v"][idx] -= prm["v_th"][idx]
-        elif pop["reset"] == 1:
-            pop["v"][idx] = prm["v_reset"][idx]
-        pop["out"].append((np.full(idx.size, t), idx.copy()))
-        pop["count"][idx] += 1
-        sc = self.counters["spikes"]
-        sc[pop["name"]] = sc.get(pop["name"], 0) + idx.size
-        self._fifo.append((p, idx.copy(), t))  # delivered by _drain, in order, without recursion
+    def _raise(self, s: dict, b: int, status: int) -> None:
+        if status == K.RUNAWAY:
+            raise runaway_error(self.pops[int(s["si"][b, K.I_ERR_POP])]["name"], float(s["sf"][b, K.F_ERR_T]))
+        raise cascade_error(float(s["sf"][b, K.F_ERR_T]))
 
-    def _drain(self):
-        """Deliver queued spikes (and the spikes they cause at the same instant) in FIFO order."""
-        n_same, t_last = 0, None
-        limit = 1000 + 100 * sum(pop["size"] for pop in self.pops)  # deliveries at one instant
-        while self._fifo:
-            p, idx, t = self._fifo.popleft()
-            n_same = n_same + 1 if t == t_last else 0
-            t_last = t
-            if n_same > limit:
-                raise NIRError(f"runtime: spikes cascade without end at t={t:.9f} s (a recurrent loop above "
-                               "threshold); give the clock-free engine recurrent_delay > 0")
-            self._deliver(p, idx, np.ones(idx.size), t)
+    _STATE = ("st", "count", "tref", "counters", "si", "sf", "h_t", "h_s", "h_id", "h_pos")
 
     # ------------------------------------------------------------------ driving
+    def reset(self) -> None:
+        s = self._s
+        K.reset_state(self.pi, self.pf, self.nf, s["st"][0], s["count"][0], s["tref"][0], s["counters"][0],
+                      s["si"][0], s["sf"][0], s["h_t"][0], s["h_s"][0], s["h_id"][0], s["h_pos"][0], self.xtol,
+                      s["tl"][0])
+
+    @property
+    def now(self) -> float:
+        return float(self._s["sf"][0, K.F_NOW])
+
+    def _call(self, s, b, times, idx, val, until, samples, out):
+        return K.advance(times, idx, val, until, samples, out, self.plan.input_pop, self.recurrent_delay,
+                         self.limit, self.xtol, self.q, self.pi, self.pf, self.nf, self.kr, self.indptr,
+                         self.indices, self.data, self.data32, self.out_pop, self.out_col, s["st"][b], s["count"][b],
+                         s["tref"][b], s["counters"][b], s["si"][b], s["sf"][b], s["acc"][b], s["mark"][b],
+                         s["tl"][b], s["tw"][b], s["abv"][b], s["ff"][b], s["fp"][b], s["rec_t"][b], s["rec_n"][b],
+                         s["h_t"][b], s["h_s"][b], s["h_id"][b], s["h_pos"][b], s["dq_t"][b], s["dq_i"][b],
+                         s["dp"][b])
+
     def advance(self, times_s, idx, val=None, until: Optional[float] = None, sample_times=None):
         """Process input events (seconds, flat input index, value) in time order up to ``until``.
 
         Returns readout samples ``[len(sample_times), n_out]`` per Output node, taken at each
         sample time after every input event strictly before it.
         """
-        times_s = np.asarray(times_s, dtype=np.float64)
-        idx = np.asarray(idx, dtype=np.int64)
-        val = np.ones(times_s.size) if val is None else np.asarray(val, dtype=np.float64)
-        if times_s.size and (np.any(np.diff(times_s) < 0) or times_s[0] < self.now):
-            raise InputError("runtime: clockfree input timestamps must be non-decreasing and not before the "
-                             f"engine's time ({self.now:.6f} s)")
-        n_in = self.pops[self.plan.input_pop]["size"]
-        if idx.size and (idx.min() < 0 or idx.max() >= n_in):
-            raise InputError(f"runtime: input index outside 0..{n_in - 1}")
+        times_s, idx, val = self._check_input(times_s, idx, val)
         until = float(until) if until is not None else (float(times_s[-1]) if times_s.size else self.now)
-        samples = np.asarray(sample_times if sample_times is not None else [], dtype=np.float64)
-        out = {name: np.zeros((samples.size, self.graph.nodes[name].size)) for name in self.graph.outputs}
-        e, s_i = 0, 0
-        inp = self.plan.input_pop
-        while True:
-            t_in = times_s[e] if e < times_s.size else np.inf
-            t_q = self._heap[0][0] if self._heap else np.inf
-            t_s = samples[s_i] if s_i < samples.size else np.inf
-            t_next = min(t_in, t_q, t_s)
-            if t_next > until or t_next == np.inf:
-                break
-            if t_s <= t_in and t_s <= t_q and t_s == t_next:
-                self._sample(out, s_i, t_s)
-                s_i += 1
-                continue
-            if t_in <= t_q:
-                e2 = e + 1
-                while e2 < times_s.size and times_s[e2] == t_in:
-                    e2 += 1
-                self.now = t_in
-                sc = self.counters["spikes"]
-                sc["input"] = sc.get("input", 0) + (e2 - e)
-                self._deliver(inp, idx[e:e2], val[e:e2], t_in)
-                self._drain()
-                e = e2
-                continue
-            t, _, typ, p, payload, extra = heapq.heappop(self._heap)
-            self.now = t
-            if typ == 1:  # delayed recurrent delivery
-                self._deliver(p, payload[0], payload[1], t, delayed_only=True)
-                self._drain()
-                continue
-            pop = self.pops[p]
-            n = payload
-            if pop["version"][n] != extra:
-                continue  # superseded by a later input
-            tg = np.array([n])
-            self._advance(p, tg, t)
-            pop["v"][n] = max(pop["v"][n], np.nextafter(pop["prm"]["v_th"][n], np.inf))  # crossing reached
-            self._fire_now(p, tg, t)
-            self._drain()
-        while s_i < samples.size and samples[s_i] <= until:
-            self._sample(out, s_i, samples[s_i])
-            s_i += 1
-        self.now = max(self.now, until)
-        return out
+        samples = np.ascontiguousarray(sample_times if sample_times is not None else [], dtype=np.float64)
+        return self._advance(times_s, idx, val, until, samples, from_rest=False)
 
-    def _sample(self, out, row, t):
-        pl = self.plan
-        for name, p in pl.output_pop.items():
-            pop = self.pops[p]
-            idx = np.arange(pop["size"])
-            if pop["kind"] in (LI, CUBALI):
-                self._advance(p, idx, t)
-                out[name][row] = pop["v"]
-            elif pop["kind"] == IDENT:
-                out[name][row] = pop["v"] + pop["prm"]["drive"]
-            else:
-                out[name][row] = pop["count"]
+    def _advance(self, times_s, idx, val, until, samples, from_rest: bool):
+        s = self._s
+        if not from_rest:
+            saved = {k: s[k].copy() for k in self._STATE}
+            dq = (s["dq_t"].copy(), s["dq_i"].copy(), s["dp"].copy())
+        while True:
+            out = np.zeros((samples.size, int(self.out_col[-1])))
+            status = self._call(s, 0, times_s, idx, val, until, samples, out)
+            if status == K.OK:
+                break
+            if status in (K.RUNAWAY, K.CASCADE):
+                self._raise(s, 0, status)
+            # a buffer ran full: restore the state from before this call (or from rest), enlarge, run again
+            self._grow(status)
+            if from_rest:
+                self._s = s = self._alloc(1)
+                self.reset()
+                continue
+            new = self._alloc(1)
+            for k in self._STATE:
+                new[k][...] = saved[k]
+            n_rec = int(saved["si"][0, K.I_REC])
+            new["rec_t"][:, :n_rec], new["rec_n"][:, :n_rec] = s["rec_t"][:, :n_rec], s["rec_n"][:, :n_rec]
+            q, d = min(dq[0].shape[1], new["dq_t"].shape[1]), min(dq[2].shape[1], new["dp"].shape[1])
+            new["dq_t"][:, :q], new["dq_i"][:, :q], new["dp"][:, :d] = dq[0][:, :q], dq[1][:, :q], dq[2][:, :d]
+            self._s = s = new
+        return {name: out[:, self.out_col[o]:self.out_col[o + 1]] for o, name in enumerate(self.out_names)}
+
+    # ------------------------------------------------------------------ results
+    def _spikes(self, s, b) -> Dict[str, tuple]:
+        n_rec = int(s["si"][b, K.I_REC])
+        t, n = s["rec_t"][b, :n_rec], s["rec_n"][b, :n_rec]
+        pop = np.searchsorted(self.offsets, n, side="right") - 1
+        out = {}
+        for p, pp in enumerate(self.pops):
+            if pp["spiking"]:
+                sel = pop == p
+                out[pp["name"]] = (t[sel].copy(), n[sel] - self.offsets[p])
+        return out
 
     def spike_times(self, node: str):
         """(times in seconds, flat neuron index) of every spike of ``node`` since ``reset``."""
-        for pop in self.pops:
-            if pop["name"] == node:
-                if not pop["out"]:
-                    return np.zeros(0), np.zeros(0, dtype=np.int64)
-                t = np.concatenate([a for a, _ in pop["out"]])
-                i = np.concatenate([b for _, b in pop["out"]])
-                return t, i
-        raise NIRError(f"runtime: no neuron node named {node!r}; nodes: {[p['name'] for p in self.pops]}")
+        p = self._pop_index(node)
+        if not self.pops[p]["spiking"]:
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
+        return self._spikes(self._s, 0)[node]
+
+    @property
+    def counters(self) -> Dict[str, Dict[str, int]]:
+        """Synaptic operations and neuron updates per target node, spikes per node (and input events)."""
+        c, si = self._s["counters"][0], self._s["si"][0]
+        out = {"synaptic_ops": {}, "neuron_updates": {}, "spikes": {}}
+        if si[K.I_INPUT]:
+            out["spikes"]["input"] = int(si[K.I_INPUT])
+        for p, pop in enumerate(self.pops):
+            for j, key in enumerate(("synaptic_ops", "neuron_updates", "spikes")):
+                if c[p, j]:
+                    out[key][pop["name"]] = int(c[p, j])
+        return out
 
     def run_events(self, times_s, idx, val=None, until=None):
         """From rest: process all input events; returns ``{node: (times, index)}`` for spiking nodes."""
         self.reset()
-        self.advance(times_s, idx, val, until=until)
-        return {pop["name"]: self.spike_times(pop["name"]) for pop in self.pops if pop["spiking"]}
+        times_s, idx, val = self._check_input(times_s, idx, val)
+        until = float(until) if until is not None else (float(times_s[-1]) if times_s.size else 0.0)
+        self._advance(times_s, idx, val, until, np.zeros(0), from_rest=True)
+        return self._spikes(self._s, 0)
+
+    def run_events_batch(self, samples: Sequence, until=None) -> List[Dict[str, tuple]]:
+        """Independent samples, each from rest with its own queue, in parallel (numba threads).
+
+        ``samples``: a sequence of ``(times_s, idx)`` or ``(times_s, idx, val)``; ``until``: one time or
+        one per sample (default: each sample's last event). Returns ``run_events``' answer per sample.
+        """
+        checked = []
+        for j, smp in enumerate(samples):
+            if len(smp) not in (2, 3):
+                raise InputError(f"runtime: sample {j} must be (times_s, idx) or (times_s, idx, val)")
+            checked.append(self._check_input(smp[0], smp[1], smp[2] if len(smp) == 3 else None, now=0.0))
+        n_b = len(checked)
+        if until is None:
+            ends = np.array([t[-1] if t.size else 0.0 for t, _, _ in checked])
+        else:
+            ends = np.broadcast_to(np.asarray(until, dtype=np.float64), (n_b,)).copy()
+        ptr = np.concatenate([[0], np.cumsum([t.size for t, _, _ in checked])]).astype(np.int64)
+        cat = [np.concatenate([c[j] for c in checked]) if n_b else np.zeros(0) for j in range(3)]
+        times, idx, val = cat[0].astype(np.float64), cat[1].astype(np.int64), cat[2].astype(np.float64)
+        results: List[Optional[dict]] = [None] * n_b
+        todo = np.arange(n_b, dtype=np.int64)
+        while todo.size:
+            s = self._alloc(n_b)
+            status = np.zeros(n_b, dtype=np.int64)
+            K.run_batch(ptr, times, idx, val, ends, self.plan.input_pop, self.recurrent_delay, self.limit, self.xtol,
+                        self.q, self.pi, self.pf, self.nf, self.kr, self.indptr, self.indices, self.data, self.data32,
+                        self.out_pop, self.out_col, s["st"], s["count"], s["tref"], s["counters"], s["si"], s["sf"],
+                        s["acc"], s["mark"], s["tl"], s["tw"], s["abv"], s["ff"], s["fp"], s["rec_t"], s["rec_n"],
+                        s["h_t"], s["h_s"], s["h_id"], s["h_pos"], s["dq_t"], s["dq_i"], s["dp"], status, todo)
+            for b in todo:
+                if status[b] in (K.RUNAWAY, K.CASCADE):
+                    self._raise(s, b, int(status[b]))
+            for b in todo:
+                if status[b] == K.OK:
+                    results[b] = self._spikes(s, b)
+            full = todo[status[todo] != K.OK]
+            for st in set(int(v) for v in status[full]):
+                self._grow(st)
+            todo = full
+        return results
