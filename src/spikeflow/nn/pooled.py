@@ -1,12 +1,15 @@
 """The fusion of a LIF/IF layer with the ``AvgPool2d`` after it (``spikeflow.kernels.pool_lif``; on CUDA
-tensors ``spikeflow.kernels.gpu_pool_lif``), applied by ``spikeflow.nn.Sequential``."""
+tensors ``spikeflow.kernels.gpu_pool_lif``), and of an event ``SpikeConv2d`` with such a pair
+(``spikeflow.kernels.conv_lif_pool``, CPU), applied by ``spikeflow.nn.Sequential``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from spikeflow.kernels import available_backends, pool_lif, runs_on_gpu
+from spikeflow.kernels import available_backends, conv_lif_pool, pool_lif, runs_on_gpu
+from spikeflow.kernels.conv import ConvGeometry
+from spikeflow.nn.conv import SpikeConv2d
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import _intercepted
 from spikeflow.nn.neuron import NeuronLayer
@@ -32,6 +35,41 @@ def fusable_window(pool: nn.Module):
     if k is None or stride != k or pad != 0 or pool.ceil_mode or pool.divisor_override is not None:
         return None
     return k
+
+
+def _neuron_fusable(neuron: nn.Module) -> bool:
+    return (isinstance(neuron, NeuronLayer) and not _intercepted(neuron) and not neuron.return_state
+            and neuron.backend in ("auto", "cpu") and available_backends()["cpu"])
+
+
+def conv_pooled_forward(x, conv: nn.Module, neuron: nn.Module, pool):
+    """``pool(neuron(conv(x)))`` by one kernel (``spikeflow.kernels.conv_lif_pool``) from rest, or ``None``
+    when the triple is out of its scope: a ``SpikeConv2d`` on its event path over time-major input that
+    needs no gradient, then a neuron layer and a pooling layer as ``pooled_forward`` fuses them."""
+    if (not isinstance(conv, SpikeConv2d) or _intercepted(conv) or not _neuron_fusable(neuron)
+            or not isinstance(x, torch.Tensor) or x.dim() != 5 or x.requires_grad or x.device.type != "cpu"):
+        return None
+    k = fusable_window(pool)
+    if k is None:
+        return None
+    conv._check(x)
+    t, b = x.shape[:2]
+    if not conv.use_event_path(x.reshape(t * b, *x.shape[2:])):
+        return None
+    geom = ConvGeometry(tuple(conv.stride), tuple(conv.padding), int(conv.pool))
+    h, w = x.shape[-2:]
+    oh, ow = (conv_lif_pool.kconv.output_size(n, kk, s, p, conv.pool)
+              for n, kk, s, p in zip((h, w), conv.kernel_size, conv.stride, conv.padding))
+    dtype = torch.promote_types(x.dtype, conv.weight.dtype)
+    params = neuron.params
+    if conv_lif_pool.unsupported_reason((conv.out_channels, oh, ow), neuron.model, x.to(dtype), params,
+                                        neuron.surrogate, k) is not None:
+        return None
+    if neuron.shape is not None and tuple(neuron.shape) != (conv.out_channels, oh, ow)[3 - len(neuron.shape):]:
+        return None  # the layers apart raise the neuron's shape error
+    if neuron.validate and not (torch.isfinite(x.sum()) and torch.isfinite(conv.weight.detach().sum())):
+        return None  # the layers apart name the NaN/inf the neuron would see
+    return conv_lif_pool.conv_lif_pool(conv.weight, conv.bias, geom, neuron.model, x, params, neuron.surrogate, k)
 
 
 def pooled_forward(x, neuron: nn.Module, pool):

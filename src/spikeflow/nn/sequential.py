@@ -8,7 +8,7 @@ from torch import nn
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import fused_multistep, fused_reason
 from spikeflow.nn.neuron import NeuronLayer
-from spikeflow.nn.pooled import pooled_forward
+from spikeflow.nn.pooled import conv_pooled_forward, pooled_forward
 from spikeflow.nn.recurrent import Recurrent
 from spikeflow.nn.synapse import SpikeLinear
 
@@ -28,7 +28,9 @@ class Sequential(nn.Sequential):
     a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
     ``SpikeLinear`` keeps them apart too. Likewise a ``LIF``/``IF`` layer directly followed by an
     ``nn.AvgPool2d(k)`` runs as one CPU kernel (``spikeflow.kernels.pool_lif``) that never stores
-    the full-size spike map.
+    the full-size spike map; and a ``SpikeConv2d`` on its event path before such a pair, over input
+    that needs no gradient (a first layer), runs with them as one kernel
+    (``spikeflow.kernels.conv_lif_pool``) that stores neither the convolution's output nor the membranes.
     """
 
     def __init__(self, *layers: nn.Module):
@@ -47,6 +49,12 @@ class Sequential(nn.Sequential):
                 if fused is not None:
                     x = fused[0]
                     i += 2
+                    continue
+            if i + 2 < len(layers):
+                pooled = conv_pooled_forward(x, layer, nxt, layers[i + 2])
+                if pooled is not None:
+                    x = pooled
+                    i += 3
                     continue
             pooled = pooled_forward(x, layer, nxt)
             if pooled is not None:

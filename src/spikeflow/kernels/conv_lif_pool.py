@@ -1,0 +1,286 @@
+"""Event convolution, LIF/IF and ``k x k`` average pooling fused into one CPU kernel (numba).
+
+``avg_pool2d(LIF(event_conv2d(x)), k)`` over time-major ``[T, B, C, H, W]`` input that needs no
+gradient (a network's first layer): for each sample the kernel steps through time, building one
+frame of the convolution's output from the input's events (``spikeflow.kernels.conv``), stepping
+the neurons on it and writing only the pooled spikes. Neither the convolution's output nor the
+full-size spike map is ever stored; the forward keeps the membranes before reset for the backward
+(4 bytes per neuron and step), or with ``recompute`` nothing but the events.
+
+The backward walks back in time per sample (recomputing that sample's membranes into a
+thread-local buffer first, with ``recompute``) and adds each frame's input events times the
+membrane gradient into the weight gradient.
+
+Same float operations as the unfused path (``EventConv2d`` then ``PooledFastNeuron``): the
+forward is bit-identical; the weight gradient sums in another order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+import torch
+
+from spikeflow.kernels import conv as kconv
+from spikeflow.kernels import fused
+from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
+
+
+@nb.njit(inline="always")
+def _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out):
+    """``kconv._event_runs``, without its integer divisions when both strides are 1."""
+    if sh == 1 and sw == 1:
+        iy = ey[e] + padh
+        ix = ex[e] + padw
+        x0 = max(ix - kw + 1, 0)
+        return (iy, ix, max(iy - kh + 1, 0), min(iy + 1, oh), x0, x0 + 1, max(min(ix + 1, ow) - x0, 0) * n_out)
+    return kconv._event_runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+
+
+@nb.njit(inline="always")
+def _frame(n, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur):
+    """``cur`` (flat ``[OH, OW, O]``) = bias (``bias`` is tiled to the frame) + the events of frame ``n``
+    scattered as in ``kconv._forward``."""
+    n_out = cur.shape[0] // (oh * ow)
+    cur[:] = bias
+    for e in range(indptr[n], indptr[n + 1]):
+        iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+        v, c = ev[e], ec[e]
+        for oy in range(y0, y1):
+            for ox in range(x0, x_end):
+                d = (oy * ow + ox) * n_out
+                w0 = kconv._tap_offset(c, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
+                dst = cur[d:d + run]
+                src = wt[w0:w0 + run]
+                for m in range(run):
+                    dst[m] += v * src[m]
+
+
+@nb.njit(inline="always")
+def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
+    """One LIF/IF step of every neuron of the frame: ``cur`` (input) becomes the spikes, ``v`` the
+    membrane after reset, ``h_out`` the membrane before reset."""
+    if reset_mode == 0:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 0, one)
+    elif reset_mode == 1:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 1, one)
+    else:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 2, one)
+
+
+@nb.njit(parallel=True, cache=True)
+def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
+            reset_mode, one, k, store, out, h_st, v_t):
+    """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape)
+    and, if ``store``, the membranes before reset ``h_st [T, B, OH*OW*O]``; frame ``n = t * B + b`` of the
+    events is step ``t`` of sample ``b``."""
+    n_steps, n_batch = out.shape[0], out.shape[1]
+    n_out = bias.shape[0] // (oh * ow)  # bias: tiled to one output frame
+    frame = oh * ow * n_out
+    ph, pw = oh // k, ow // k
+    kk = one * (k * k)
+    zero = one - one
+    for b in nb.prange(n_batch):
+        cur = np.empty(frame, out.dtype)
+        h = np.empty(frame, out.dtype)
+        v = v0[b].copy()
+        for t in range(n_steps):
+            _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
+            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
+            o = out[t, b]
+            o[:] = zero
+            for py in range(ph):  # rows/columns beyond the last whole window are dropped
+                for dy in range(k):
+                    for px in range(pw):
+                        p0 = (py * pw + px) * n_out
+                        for dx in range(k):
+                            j0 = ((py * k + dy) * ow + px * k + dx) * n_out
+                            for m in range(n_out):
+                                o[p0 + m] += cur[j0 + m]
+            o /= kk
+        v_t[b] = v
+
+
+@nb.njit(parallel=True, cache=True)
+def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
+             reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out, g_v_t, g_w, g_b):
+    """Per sample ``b``: ``g_w[b]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed, as ``wt``) and ``g_b[b]``, the
+    weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``, with the membranes
+    ``h_st`` of the forward if ``stored``, else recomputed."""
+    n_steps, n_batch = g_out.shape[0], g_out.shape[1]
+    n_out = bias.shape[0] // (oh * ow)
+    frame = oh * ow * n_out
+    ph, pw = oh // k, ow // k
+    kk = one * (k * k)
+    zero = one - one
+    rc = r * c
+    for b in nb.prange(n_batch):
+        hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
+        cur = np.empty(frame, g_out.dtype)
+        v = v0[b].copy()
+        for t in range(0 if stored else n_steps):  # recompute the membranes
+            _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
+            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, hs[t])
+        gv = g_v_t[b].copy()
+        acc = g_w[b]
+        acc[:] = zero
+        acc_b = g_b[b]
+        acc_b[:] = zero
+        row = ow * n_out
+        gz = np.zeros(row, g_out.dtype)  # columns beyond the last whole window keep a zero spike gradient
+        gz0 = np.zeros(row, g_out.dtype)  # rows beyond it
+        for t in range(n_steps - 1, -1, -1):
+            go = g_out[t, b]
+            ht = h_st[t, b] if stored else hs[t]
+            for oy in range(oh):
+                if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
+                    py = oy // k
+                    for px in range(pw):
+                        p0 = (py * pw + px) * n_out
+                        for dx in range(k):
+                            j0 = (px * k + dx) * n_out
+                            for m in range(n_out):
+                                gz[j0 + m] = go[p0 + m] / kk
+                grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
+                      cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
+            for i in range(oh * ow):
+                for m in range(n_out):
+                    acc_b[m] += cur[i * n_out + m]
+            n = t * n_batch + b
+            for e in range(indptr[n], indptr[n + 1]):
+                iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+                val, ch = ev[e], ec[e]
+                for oy in range(y0, y1):
+                    for ox in range(x0, x_end):
+                        s0 = (oy * ow + ox) * n_out
+                        w0 = kconv._tap_offset(ch, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
+                        dst = acc[w0:w0 + run]
+                        src = cur[s0:s0 + run]
+                        for m in range(run):
+                            dst[m] += val * src[m]
+
+
+@nb.njit(inline="always")
+def _grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    for j in range(ht.shape[0]):
+        gx[j], gv[j] = fast_grad(ht[j], gz[j], gv[j], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one,
+                                 half_pi)
+
+
+@nb.njit(inline="always")
+def grads(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    """``gx[j], gv[j] = fast_grad(ht[j], gz[j], gv[j], ...)`` over a row, with the reset mode and the surrogate
+    as literals in each loop, so their branches fold away and the loop vectorises."""
+    if reset_mode == 0:
+        if sg_kind == 0:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 0, sg_scale, one, half_pi)
+        elif sg_kind == 1:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 1, sg_scale, one, half_pi)
+        else:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, sg_kind, sg_scale, one, half_pi)
+    elif reset_mode == 1:
+        if sg_kind == 0:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, 0, sg_scale, one, half_pi)
+        else:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, sg_kind, sg_scale, one, half_pi)
+    else:
+        _grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
+
+
+class ConvLIFPool(torch.autograd.Function):
+    """Inputs: cfg, scalars (``fused.FAST_FIELDS``), geometry, pool ``k``, recompute, x [T, B, C, H, W] (no gradient),
+    weight, bias, v0 [B, OH, OW, O] (a constant: rest state). Output: pooled spikes as a ``[T, B, O, PH, PW]``
+    view of channels-last memory, and the final membrane ``[B, O, OH, OW]`` (no gradient)."""
+
+    @staticmethod
+    def forward(ctx, cfg, scalars, geom, k, recompute, x, weight, bias, v0):
+        set_threads()
+        t, b, c, h, w = x.shape
+        o, _, kh, kw = weight.shape
+        (sh, sw), (ph, pw), pool = geom
+        oh = kconv.output_size(h, kh, sh, ph, pool)
+        ow = kconv.output_size(w, kw, sw, pw, pool)
+        ev = kconv.events(x.detach().reshape(t * b, c, h, w), pool)
+        scale = 1.0 / (pool * pool)
+        wt = (weight.detach() * scale if pool > 1 else weight.detach()).flip(3).permute(1, 2, 3, 0).contiguous()
+        bb = bias.detach().contiguous() if bias is not None else torch.zeros(o, dtype=x.dtype)
+        v0f = v0.detach().contiguous().reshape(b, oh * ow * o)
+        out = torch.empty((t, b, (oh // k) * (ow // k) * o), dtype=x.dtype)
+        v_t = torch.empty_like(v0f)
+        h_st = torch.empty((t, b, oh * ow * o) if not recompute else (0, 0, 0), dtype=x.dtype)
+        geo = (kh, kw, sh, sw, ph, pw, oh, ow)
+        wtn, bn = wt.reshape(-1).numpy(), bb.repeat(oh * ow).numpy()  # the bias tiled to one output frame
+        forward(*ev, wtn, bn, *geo, v0f.numpy(), *scalars, int(cfg.reset_mode), scalars[0].dtype.type(1), k,
+                not recompute, out.numpy(), h_st.numpy(), v_t.numpy())
+        ctx.events, ctx.wt, ctx.bias, ctx.v0, ctx.geo = ev, wtn, bn, v0f.numpy(), geo
+        ctx.cfg, ctx.scalars, ctx.k, ctx.pool = cfg, scalars, k, pool
+        ctx.has_bias = bias is not None
+        ctx.recompute = recompute
+        ctx.save_for_backward(h_st)
+        ctx.w_shape = weight.shape
+        ctx.mark_non_differentiable(v_t)
+        out = out.view(t, b, oh // k, ow // k, o).permute(0, 1, 4, 2, 3)
+        return out, v_t.view(b, oh, ow, o).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, g_out, _g_v_t):
+        set_threads()
+        cfg, scalars, k = ctx.cfg, ctx.scalars, ctx.k
+        a = scalars[0]
+        o, c, kh, kw = ctx.w_shape
+        t, b, _, p_h, p_w = g_out.shape
+        go = g_out.permute(0, 1, 3, 4, 2).contiguous().reshape(t, b, -1)
+        (h_st,) = ctx.saved_tensors
+        g_v_t = np.zeros_like(ctx.v0)
+        g_w = torch.empty((b, c * kh * kw * o), dtype=g_out.dtype)
+        g_b = torch.empty((b, o), dtype=g_out.dtype)
+        backward(*ctx.events, ctx.wt, ctx.bias, *ctx.geo, ctx.v0, *scalars, int(cfg.reset_mode), bool(cfg.detach),
+                 int(cfg.sg_kind), a.dtype.type(cfg.sg_scale), a.dtype.type(1), a.dtype.type(math.pi / 2), k,
+                 not ctx.recompute, h_st.numpy(), go.numpy(), g_v_t, g_w.numpy(), g_b.numpy())
+        gwt = g_w.sum(0).view(c, kh, kw, o).flip(2)
+        if ctx.pool > 1:
+            gwt = gwt / (ctx.pool * ctx.pool)
+        g_weight = gwt.permute(3, 0, 1, 2).contiguous() if ctx.needs_input_grad[6] else None
+        g_bias = g_b.sum(0) if ctx.has_bias and ctx.needs_input_grad[7] else None
+        ctx.events = ctx.wt = None
+        return None, None, None, None, None, None, g_weight, g_bias, None
+
+
+def unsupported_reason(conv_out_shape, model, x, params, spike_fn, pool: int) -> str | None:
+    """Why ``conv_lif_pool`` cannot run (``None`` when it can): ``x`` must be a time-major CPU float tensor
+    that needs no gradient; the neuron and the pooling must be in ``pool_lif``'s scope for a conv output of
+    ``conv_out_shape`` ``[O, OH, OW]``."""
+    from spikeflow.kernels import pool_lif
+
+    if not isinstance(x, torch.Tensor) or x.dim() != 5:
+        return "input must be a time-major [T, B, C, H, W] tensor"
+    if x.requires_grad:
+        return "the input needs a gradient (the fused kernel computes only the parameters' gradients)"
+    probe = torch.empty((), dtype=x.dtype, device=x.device).expand(*x.shape[:2], *conv_out_shape)
+    return pool_lif.unsupported_reason(model, probe, None, params, spike_fn, pool)
+
+
+def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool: int, recompute: bool = False):
+    """Pooled spikes ``[T, B, O, PH, PW]`` of ``avg_pool2d(neuron(event_conv2d(x)), pool)`` from rest, for a
+    caller that has had ``unsupported_reason`` return ``None``. The backward uses the membranes the forward
+    kept (4 bytes per neuron and step), or with ``recompute`` reruns the forward and keeps nothing."""
+    t, b, _, h, w = x.shape
+    o, _, kh, kw = conv_weight.shape
+    (sh, sw), (ph, pw), cpool = geom
+    oh = kconv.output_size(h, kh, sh, ph, cpool)
+    ow = kconv.output_size(w, kw, sw, pw, cpool)
+    dtype = torch.promote_types(x.dtype, conv_weight.dtype)
+    x = x.to(dtype)
+    probe = torch.empty((), dtype=dtype).expand(t, b, o, oh, ow)
+    state = model.init_state(probe.shape[1:], params, dtype=dtype)
+    scalars = fused._fast_scalars(model, probe, state, params, "cpu")
+    cfg = fused.config(model, params, spike_fn, None, False, "cpu")
+    v0 = state.v.to(dtype).expand(b, o, oh, ow).permute(0, 2, 3, 1)
+    bias = None if conv_bias is None else conv_bias.to(dtype)
+    out, _ = ConvLIFPool.apply(cfg, scalars, geom, pool, bool(recompute), x, conv_weight.to(dtype), bias, v0)
+    return out
