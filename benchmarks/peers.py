@@ -324,8 +324,10 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         "- 1st step s (compile): wall time of the first warm-up step, with any compilation: numba's (from its "
         "on-disk cache after the first run), torch.compile's inductor (from an empty cache in every run) and "
         "spyx's `jax.jit` (compiled ahead of the first step and added to it). The step medians exclude it.",
-        "- GPU: not measured on GPU. The triton kernels are checked against "
-        "the reference on the CPU under `TRITON_INTERPRET=1` (tests/kernels/test_gpu.py).",
+        "- GPU: not measured on GPU (no GPU was lent to this task). The triton kernels (LIF/IF, `LinearLIF`, "
+        "LIF + AvgPool2d) are checked against the CPU kernels under `TRITON_INTERPRET=1` and compiled for sm_90 "
+        "(tests/kernels/test_gpu*.py, interop suite); `bash benchmarks/gpu_check.sh` runs those tests on an "
+        "NVIDIA GPU and times W1-W4 there against SpikingJelly and spyx (writes benchmarks/results/gpu.json).",
         "- networks: the same layer sizes in every library; layer weights are torch's default init times "
         f"{W1_GAIN:g} (so the hidden layer fires at ~7 %); neurons v <- 0.9 v + x, threshold 1, reset by "
         "subtraction; Norse's LIFBox integrates dt/tau (i - v), so its synaptic weights are scaled by 10 to "
