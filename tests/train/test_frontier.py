@@ -104,8 +104,9 @@ def test_pool_first_and_distill_reach_the_variants_and_the_trainer(monkeypatch):
 
     args = build_parser().parse_args(["frontier", "--data", "digits", "--out", "x", "--T-values", "2",
                                       "--spike-reg-values", "1", "--prune", "0", "--pool-first", "--distill", "0.5"])
-    ann, snn = family(args)
-    assert (ann.name, snn.name) == ("ANN", "SNN T2 kd 0.5 reg 1")
+    after, ann, snn = family(args)  # with --pool-first the ANN comes in both layouts
+    assert (after.name, ann.name, snn.name) == ("ANN pool-after", "ANN pool-first", "SNN T2 kd 0.5 reg 1")
+    assert not after.pool_first and after.channels == ann.channels and after.neuron == ann.neuron == "relu"
     assert ann.pool_first and snn.pool_first and ann.distill == 0 and snn.distill == 0.5
     assert not ann.init_from_ann and not snn.init_from_ann
     for flag in ("--pool-first", "--init-from-ann"):  # the recurrent models have no conv stage to pool or copy

@@ -159,11 +159,14 @@ def init_from(model, ann) -> int:
 def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed: int, lr: float,
                   batch_size: int, progress: bool, chips=(), confidence: float | None = None,
                   cost_samples: int = 128, log: Callable[[str], None] = print, teacher=None,
-                  distill_temp: float = 2.0, keep: Optional[list] = None) -> list[dict]:
+                  distill_temp: float = 2.0, keep: Optional[list] = None, init_source=None, init_epochs: int = 0,
+                  snapshot_epoch: int = 0) -> list[dict]:
     """Train ``v``, measure it; returns its point (and its early-exit point when ``confidence`` is given).
 
-    ``teacher``: ``(model, variant)`` of the trained ANN, for ``v.distill > 0``; ``keep``: a list the
-    trained model is appended to."""
+    ``teacher``: ``(model, variant)`` of the trained ANN, for ``v.distill > 0``, and the model ``v.init_from_ann``
+    starts from unless ``init_source`` (a model with the same connection layers, trained ``init_epochs``
+    epochs) is given. ``keep``: a list the trained model is appended to, as ``{"model", "snapshot"}``, the
+    snapshot being a copy of its weights after ``snapshot_epoch`` epochs (0: none)."""
     from spikeflow.train import zoo
     from spikeflow.train.datasets import holdout
     from spikeflow.train.trainer import TrainConfig, Trainer, evaluate, seed_all
@@ -195,21 +198,32 @@ def train_variant(v: Variant, data: str, *, epochs: int, limit: int | None, seed
     if cfg.distill > 0:
         soft = teacher_logits(teacher, data, limit, seed, train[1])
     if v.init_from_ann:
-        init_from(model, teacher[0])
-    Trainer(model, train, val, cfg, teacher_logits=soft).fit()
+        init_from(model, init_source if init_source is not None else teacher[0])
+    else:
+        init_epochs = 0
+    snapshot, fit_kw = {}, {}
+    if 0 < snapshot_epoch < epochs:
+        def on_epoch(done: int):
+            if done == snapshot_epoch:
+                snapshot.update({k: t.detach().clone() for k, t in model.state_dict().items()})
+        fit_kw["on_epoch"] = on_epoch
+    fit = Trainer(model, train, val, cfg, teacher_logits=soft, **fit_kw).fit()
     if keep is not None:
-        keep.append(model)
+        keep.append({"model": model, "snapshot": snapshot or None})
     test = evaluate(model, xt, yt, loss=loss, seed=seed)
     sample = xt[:cost_samples]
+    val_acc = fit["history"][-1].get("val_acc") if fit.get("history") else None
     point = {"name": v.name, "kind": "snn" if v.spiking else "ann", "variant": asdict(v),
-             "accuracy": test["accuracy"], "test_samples": test["samples"],
+             "accuracy": test["accuracy"], "test_samples": test["samples"], "val_accuracy": val_acc,
+             "epochs": epochs, "total_epochs": epochs + init_epochs,
              **measure_point(model, sample, spiking=v.spiking, steps=v.T, chips=chips)}
     points = [point]
     if confidence is not None and v.spiking:
         ex = early_exit(model, xt, yt, loss=loss, confidence=confidence)
         points.append({"name": f"{v.name} early exit {confidence:g}", "kind": "snn-early-exit",
                        "variant": asdict(v), "confidence": confidence, "accuracy": ex["accuracy"],
-                       "test_samples": len(yt), **measure_point(model, sample, spiking=True, steps=v.T, chips=chips,
+                       "test_samples": len(yt), "epochs": epochs, "total_epochs": epochs + init_epochs,
+                       **measure_point(model, sample, spiking=True, steps=v.T, chips=chips,
                                                                 decision=ex["steps"][:len(sample)])})
     for p in points:
         p["seconds"] = round(time.time() - t0, 1)
@@ -232,33 +246,44 @@ def pareto(points: list[dict], key: str = "energy_j") -> list[bool]:
     return flags
 
 
+def _against(p: dict, ann: dict) -> dict:
+    """``p``'s accuracy gap (points), energy and synop ratios to ``ann``."""
+    return {"accuracy_gap_points": 100 * (ann["accuracy"] - p["accuracy"]),
+            "energy_ratio": p["energy_j"] / ann["energy_j"],
+            "energy_ratio_vs_zero_skipping_ann": p["energy_j"] / ann.get("energy_skip_zeros_j", ann["energy_j"]),
+            "synops_ratio": p["synops"] / ann.get("macs_nonzero", ann["synops"]),
+            "synops_ratio_vs_dense_ann": p["synops"] / ann["synops"]}
+
+
 def compare(points: list[dict], *, acc_gap: float = 0.01, energy_ratio: float = 0.2, synops_ratio: float = 0.5) -> dict:
-    """Each SNN point against the ANN: accuracy gap (points), energy ratio (to the dense ANN, the energy
+    """Each SNN point against the ANNs: accuracy gap (points), energy ratio (to the dense ANN, the energy
     model's default, and to the zero-skipping ANN), synop ratio (to the ANN's MACs on non-zero inputs, the
     stricter count, and to its dense MACs), and whether it meets the targets (within ``acc_gap`` of the ANN
     at <= ``energy_ratio`` x its energy and <= ``synops_ratio`` x its synaptic operations).
-    ``best`` is the lowest-energy point meeting them, else the closest miss."""
+    With several ANNs (e.g. both pooling layouts) a row holds each figure against the ANN where it is worst
+    (the largest gap and ratios) and ``against`` the figures for each ANN; a point meets the targets only
+    against every ANN. ``best`` is the lowest-energy point meeting them, else the closest miss."""
     anns = [p for p in points if p["kind"] == "ann"]
     if not anns:
         raise ConfigError("frontier: the family has no ANN (neuron 'relu') to compare with")
-    ann = anns[0]
     rows = []
     for p in points:
         if p["kind"] == "ann":
             continue
-        r = {"name": p["name"], "accuracy_gap_points": 100 * (ann["accuracy"] - p["accuracy"]),
-             "energy_ratio": p["energy_j"] / ann["energy_j"],
-             "energy_ratio_vs_zero_skipping_ann": p["energy_j"] / ann.get("energy_skip_zeros_j", ann["energy_j"]),
-             "synops_ratio": p["synops"] / ann.get("macs_nonzero", ann["synops"]),
-             "synops_ratio_vs_dense_ann": p["synops"] / ann["synops"]}
-        r["meets"] = (r["accuracy_gap_points"] <= 100 * acc_gap and r["energy_ratio"] <= energy_ratio
-                      and r["synops_ratio"] <= synops_ratio)
+        each = {a["name"]: _against(p, a) for a in anns}
+        r = {"name": p["name"], **{k: max(e[k] for e in each.values()) for k in next(iter(each.values()))}}
+        for e in each.values():
+            e["meets"] = (e["accuracy_gap_points"] <= 100 * acc_gap and e["energy_ratio"] <= energy_ratio
+                          and e["synops_ratio"] <= synops_ratio)
+        r["meets"] = all(e["meets"] for e in each.values())
+        if len(anns) > 1:
+            r["against"] = each
         rows.append(r)
     meeting = [r for r in rows if r["meets"]]
     best = min(meeting, key=lambda r: r["energy_ratio"]) if meeting else (
         min(rows, key=lambda r: max(r["accuracy_gap_points"] / (100 * acc_gap), r["energy_ratio"] / energy_ratio,
                                     r["synops_ratio"] / synops_ratio)) if rows else None)
-    return {"ann": ann["name"], "targets": {"accuracy_gap_points": 100 * acc_gap, "energy_ratio": energy_ratio,
-                                            "synops_ratio": synops_ratio},
+    return {"ann": anns[0]["name"] if len(anns) == 1 else [a["name"] for a in anns],
+            "targets": {"accuracy_gap_points": 100 * acc_gap, "energy_ratio": energy_ratio,
+                        "synops_ratio": synops_ratio},
             "rows": rows, "met": bool(meeting), "best": best}
-

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -149,12 +149,15 @@ class Trainer:
         out_dir: run directory (checkpoints, logs, best model); ``None`` keeps nothing on disk.
         spec: JSON-able description stored with checkpoints (``zoo.build(spec)`` rebuilds the model).
         teacher_logits: ``[N, C]`` a teacher's logits for each training sample (``config.distill > 0``).
+        on_epoch: called with the number of epochs done after each epoch's validation (e.g. to keep a
+            snapshot of the weights part way through).
     """
 
     def __init__(self, model: nn.Module, train, val=None, config: Optional[TrainConfig] = None,
                  out_dir: Optional[str | Path] = None, spec: Optional[dict] = None, extra_meta: Optional[dict] = None,
-                 teacher_logits: Optional[torch.Tensor] = None):
+                 teacher_logits: Optional[torch.Tensor] = None, on_epoch: Optional[Callable[[int], None]] = None):
         self.config = config or TrainConfig()
+        self.on_epoch = on_epoch
         self.model = model
         self.x, self.y = train
         if len(self.y) != len(self.x):
@@ -402,6 +405,8 @@ class Trainer:
             if c.patience and self.bad_epochs >= c.patience:
                 self.stopped_early = True
         self._write_epoch_logs()
+        if self.on_epoch is not None:
+            self.on_epoch(self.epoch)
 
     def _energy(self, x: torch.Tensor) -> dict:
         """Synaptic operations and energy (J, 45 nm with memory traffic) per inference on ``x``; none
