@@ -155,3 +155,130 @@ def test_init_from_ann_copies_the_connection_layers():
         assert torch.equal(want[k], v), k
     with pytest.raises(ConfigError, match="do not match"):
         init_from(zoo.conv((2, 8, 8), 3, [4, 4], T=2), ann)
+
+
+def test_compare_against_two_anns_by_hand():
+    from spikeflow.commands.frontier import target_region
+
+    after = _pt("ANN pool-after", "ann", 0.968, 10.0, 200, macs_nonzero=100)
+    first = _pt("ANN pool-first", "ann", 0.962, 8.0, 200, macs_nonzero=80)
+    # a: 0.3 points below pool-after, 1.5/8 = 0.1875x pool-first's energy, 30/80 synops: meets both
+    # b: within 1 point of pool-first (0.7) but 1.3 below pool-after; c: 0.18x pool-after's energy, 0.225x
+    # pool-first's; d: synops 45/100 and 45/80 = 0.5625x pool-first's
+    pts = [after, first, _pt("a", "snn", 0.965, 1.5, 30), _pt("b", "snn", 0.955, 1.0, 20),
+           _pt("c", "snn", 0.966, 1.8, 30), _pt("d", "snn", 0.966, 1.0, 45)]
+    cmp = compare(pts)
+    assert cmp["ann"] == ["ANN pool-after", "ANN pool-first"]
+    a, b, c, d = cmp["rows"]
+    assert a["accuracy_gap_points"] == pytest.approx(0.3) and a["energy_ratio"] == pytest.approx(0.1875)
+    assert a["synops_ratio"] == pytest.approx(0.375)
+    assert b["against"]["ANN pool-first"]["meets"] and not b["against"]["ANN pool-after"]["meets"]
+    assert b["accuracy_gap_points"] == pytest.approx(1.3)
+    assert c["against"]["ANN pool-after"]["energy_ratio"] == pytest.approx(0.18)
+    assert c["energy_ratio"] == pytest.approx(0.225) and not c["against"]["ANN pool-first"]["meets"]
+    assert d["synops_ratio"] == pytest.approx(0.5625) and d["against"]["ANN pool-after"]["meets"]
+    assert [r["meets"] for r in (a, b, c, d)] == [True, False, False, False]
+    assert cmp["met"] and cmp["best"]["name"] == "a"
+    # the plot's target region: the best ANN's accuracy less 1 point, 0.2x the cheaper ANN's energy
+    lo, hi = target_region(pts, cmp)
+    assert lo == pytest.approx(0.958) and hi == pytest.approx(1.6)
+
+
+def test_the_teacher_is_the_ann_with_the_better_validation_accuracy():
+    import torch
+
+    from spikeflow.commands.frontier import pick_teacher
+    from spikeflow.train.frontier import Variant
+
+    torch.manual_seed(0)
+    m1, m2 = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    early = {k: torch.zeros_like(t) for k, t in m2.state_dict().items()}
+    v1, v2 = Variant("ANN pool-after", neuron="relu"), Variant("ANN pool-first", neuron="relu", pool_first=True)
+    # test accuracy says m2, validation says m1: validation decides
+    points = [{"name": v1.name, "val_accuracy": 0.97, "accuracy": 0.95},
+              {"name": v2.name, "val_accuracy": 0.96, "accuracy": 0.99}]
+    (model, v), source = pick_teacher([{"model": m1, "snapshot": None}, {"model": m2, "snapshot": early}],
+                                      [v1, v2], points)
+    assert model is m1 and v is v1 and source is m1
+    points[1]["val_accuracy"] = 0.98
+    (model, v), source = pick_teacher([{"model": m1, "snapshot": None}, {"model": m2, "snapshot": early}],
+                                      [v1, v2], points)
+    assert model is m2 and v is v2 and source is not m2  # the SNNs start from the snapshot, a copy
+    assert torch.equal(source.weight, torch.zeros(2, 3)) and not torch.equal(m2.weight, torch.zeros(2, 3))
+
+
+def test_init_from_the_pool_after_ann_into_a_pool_first_snn():
+    import torch
+
+    from spikeflow.train import zoo
+    from spikeflow.train.frontier import init_from
+
+    torch.manual_seed(0)
+    ann = zoo.conv((2, 8, 8), 3, [4, 6], neuron="relu")  # pooling after the ReLUs
+    snn = zoo.conv((2, 8, 8), 3, [4, 6], T=2, pool_first=True)
+    assert init_from(snn, ann) == 5  # two convs, two BatchNorms, the linear readout
+    kinds = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear)
+    src = [m for m in ann.modules() if isinstance(m, kinds)]
+    dst = [m for m in snn.modules() if isinstance(m, kinds)]
+    for a, b in zip(src, dst):
+        for (ka, ta), (kb, tb) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert ka == kb and torch.equal(ta, tb), ka
+    # the layouts differ only in where the pooling sits: one stage's conv+BN output, pooled, is the same
+    x = torch.rand(1, 2, 8, 8)
+    ann.eval(), snn.eval()
+    with torch.no_grad():
+        assert torch.allclose(dst[1](dst[0](x)), src[1](src[0](x)))
+
+
+def test_trainer_calls_on_epoch_after_each_epoch():
+    import torch
+
+    from spikeflow.train import zoo
+    from spikeflow.train.trainer import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 6), torch.randint(0, 3, (32,))
+    model = zoo.mlp(6, 3, [8], neuron="relu")
+    seen = []
+    Trainer(model, (x, y), (x, y), TrainConfig(epochs=3, batch_size=16, loss="ce", progress=False, energy_samples=0),
+            on_epoch=lambda done: seen.append((done, float(model.net[0].weight.detach().sum())))).fit()
+    assert [d for d, _ in seen] == [1, 2, 3]
+    assert seen[0][1] != seen[1][1]  # called between epochs, with the weights of that moment
+
+
+def test_ann_epochs_reach_the_anns_and_the_snn_starts_part_way(tmp_path):
+    out = tmp_path / "fr"
+    assert main(["frontier", "--data", "digits", "--out", str(out), "--limit", "64", "--epochs", "1",
+                 "--ann-epochs", "3", "--T-values", "2", "--spike-reg-values", "1", "--prune", "0", "--pool-first",
+                 "--init-from-ann", "--distill", "0.5", "--batch-size", "32", "--no-progress", "--threads", "1"]) == 0
+    result = json.loads((out / "frontier.json").read_text())
+    assert "--ann-epochs 3" in result["command"] and result["ann_epochs"] == 3 and result["epochs"] == 1
+    by = {p["name"]: p for p in result["points"]}
+    assert set(by) == {"ANN pool-after", "ANN pool-first", "SNN T2 init kd 0.5 reg 1",
+                       "SNN T2 init kd 0.5 reg 1 early exit 0.9"}
+    assert by["ANN pool-after"]["epochs"] == by["ANN pool-first"]["epochs"] == 3
+    snn = by["SNN T2 init kd 0.5 reg 1"]
+    assert snn["epochs"] == 1 and snn["total_epochs"] == 3  # from the ANN's weights after 2 epochs, then 1 more
+    assert result["teacher"] in ("ANN pool-after", "ANN pool-first")
+    row = result["comparison"]["rows"][0]
+    assert set(row["against"]) == {"ANN pool-after", "ANN pool-first"}
+    assert "SNNs against each ANN" in (out / "report.html").read_text()
+
+
+def test_an_ann_keeps_its_weights_part_way_through():
+    import torch
+
+    from spikeflow.train.frontier import Variant, train_variant
+
+    keep = []
+    v = Variant("ANN", neuron="relu", T=2, channels=[4])
+    train_variant(v, "digits", epochs=2, limit=64, seed=0, lr=1e-2, batch_size=32, progress=False, keep=keep,
+                  snapshot_epoch=1, log=lambda s: None)
+    model, snap = keep[0]["model"], keep[0]["snapshot"]
+    final = model.state_dict()
+    assert set(snap) == set(final)
+    assert any(not torch.equal(snap[k], final[k]) for k in final)  # a copy, taken before the second epoch
+    keep2 = []
+    train_variant(v, "digits", epochs=2, limit=64, seed=0, lr=1e-2, batch_size=32, progress=False, keep=keep2,
+                  log=lambda s: None)
+    assert keep2[0]["snapshot"] is None  # no snapshot asked for
