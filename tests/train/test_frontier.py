@@ -38,6 +38,9 @@ def test_compare_by_hand():
     assert not missed["met"] and missed["best"]["name"] == "c"  # the smallest worst excess over a target
     with pytest.raises(ConfigError, match="no ANN"):
         compare(pts[1:])
+    # 965 and 955 of 1000 as float32 means: exactly 1 point apart, within the 1-point target
+    tie = compare([_pt("ann", "ann", 0.965000006198883, 10.0, 100), _pt("s", "snn", 0.9549999833106995, 1.0, 10)])
+    assert tie["rows"][0]["accuracy_gap_points"] == 1.0 and tie["met"]
 
 
 def test_frontier_command_end_to_end(tmp_path, capsys):
