@@ -181,6 +181,9 @@ def test_compare_against_two_anns_by_hand():
     assert c["energy_ratio"] == pytest.approx(0.225) and not c["against"]["ANN pool-first"]["meets"]
     assert d["synops_ratio"] == pytest.approx(0.5625) and d["against"]["ANN pool-after"]["meets"]
     assert [r["meets"] for r in (a, b, c, d)] == [True, False, False, False]
+    # two misses equally far from the targets (1.3 points below): the cheaper one is the closest
+    near = compare([after, first, _pt("e", "snn", 0.955, 1.5, 30), _pt("f", "snn", 0.955, 1.2, 30)])
+    assert not near["met"] and near["best"]["name"] == "f"
     assert cmp["met"] and cmp["best"]["name"] == "a"
     # the plot's target region: the best ANN's accuracy less 1 point, 0.2x the cheaper ANN's energy
     lo, hi = target_region(pts, cmp)
@@ -265,7 +268,8 @@ def test_ann_epochs_reach_the_anns_and_the_snn_starts_part_way(tmp_path):
     assert result["teacher"] in ("ANN pool-after", "ANN pool-first")
     row = result["comparison"]["rows"][0]
     assert set(row["against"]) == {"ANN pool-after", "ANN pool-first"}
-    assert "SNNs against each ANN" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "SNNs against each ANN" in html and "SNN T2 init kd 0.5 reg 1 3 (1 its own)" in html
 
 
 def test_an_ann_keeps_its_weights_part_way_through():

@@ -187,10 +187,10 @@ def sections(data: str, points: list, cmp: dict, flags: list, images=("frontier.
                        f"{_fmt_j(a['energy_j'])} nJ, on hardware that skips zero activations "
                        f"{_fmt_j(a.get('energy_skip_zeros_j', a['energy_j']))} nJ for its "
                        f"{a.get('macs_nonzero', a['macs']):.3g} MACs on non-zero inputs" for a in anns) + ".")
-    epochs = sorted({p.get("total_epochs") for p in points if p.get("total_epochs")})
+    trained = [p for p in points if p.get("total_epochs") and p["kind"] != "snn-early-exit"]
     epochs_text = (" Epochs in total (an SNN started from an ANN counts the ANN's epochs before it): " + ", ".join(
-        f"{p['name']} {p['total_epochs']}" for p in points if p.get("total_epochs") and p["kind"] != "snn-early-exit")
-        + "." if len(epochs) > 1 else "")
+        f"{p['name']} {p['total_epochs']}" + (f" ({p['epochs']} its own)" if p["epochs"] != p["total_epochs"] else "")
+        for p in trained) + "." if trained else "")
     out = [
         {"heading": f"Accuracy-energy frontier ({data})", "images": list(images),
          "text": energy_text + " Each SNN variant and the ANN of the same layer sizes train with the same data, "

@@ -263,7 +263,8 @@ def compare(points: list[dict], *, acc_gap: float = 0.01, energy_ratio: float = 
     at <= ``energy_ratio`` x its energy and <= ``synops_ratio`` x its synaptic operations).
     With several ANNs (e.g. both pooling layouts) a row holds each figure against the ANN where it is worst
     (the largest gap and ratios) and ``against`` the figures for each ANN; a point meets the targets only
-    against every ANN. ``best`` is the lowest-energy point meeting them, else the closest miss."""
+    against every ANN. ``best`` is the lowest-energy point meeting them, else the closest miss (the smallest
+    worst excess over a target; on a tie the cheaper)."""
     anns = [p for p in points if p["kind"] == "ann"]
     if not anns:
         raise ConfigError("frontier: the family has no ANN (neuron 'relu') to compare with")
@@ -282,8 +283,8 @@ def compare(points: list[dict], *, acc_gap: float = 0.01, energy_ratio: float = 
         rows.append(r)
     meeting = [r for r in rows if r["meets"]]
     best = min(meeting, key=lambda r: r["energy_ratio"]) if meeting else (
-        min(rows, key=lambda r: max(r["accuracy_gap_points"] / (100 * acc_gap), r["energy_ratio"] / energy_ratio,
-                                    r["synops_ratio"] / synops_ratio)) if rows else None)
+        min(rows, key=lambda r: (max(r["accuracy_gap_points"] / (100 * acc_gap), r["energy_ratio"] / energy_ratio,
+                                     r["synops_ratio"] / synops_ratio), r["energy_ratio"])) if rows else None)
     return {"ann": anns[0]["name"] if len(anns) == 1 else [a["name"] for a in anns],
             "targets": {"accuracy_gap_points": 100 * acc_gap, "energy_ratio": energy_ratio,
                         "synops_ratio": synops_ratio},
