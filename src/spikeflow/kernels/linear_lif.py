@@ -272,9 +272,10 @@ def _scatter(indices, values, k, k1, gi, gw):
 
 
 @nb.njit(inline="always")
-def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
+def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
     """``gw[i] += x[i] * g`` over every active input of the steps ``[t_lo, t_hi)`` of samples
-    ``[b0, b1)``, whose ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
+    ``[b0, b1)`` (row ``t * n_batch + b``'s events are ``indices[lo[row]:hi[row]]``), whose
+    ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
     first bucketed by input, so each row of ``gw`` is read and written once per window while the
     window's gradient rows (a few hundred KB) are read from cache (W1's 700->256 weight gradient:
     far fewer read-modify-writes of ``gw`` than one per event)."""
@@ -287,7 +288,7 @@ def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
     for t in range(t_lo, t_hi):
         for b in range(b0, b1):
             row = t * n_batch + b
-            for q in range(indptr[row], indptr[row + 1]):
+            for q in range(lo[row], hi[row]):
                 start[indices[q] + 1] += 1
     for i in range(n_in):
         start[i + 1] += start[i]
@@ -296,7 +297,7 @@ def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
         for b in range(b0, b1):
             row = t * n_batch + b
             lr = (t % tw) * nbc + b - b0
-            for q in range(indptr[row], indptr[row + 1]):
+            for q in range(lo[row], hi[row]):
                 i = indices[q]
                 f = fill[i]
                 ev_row[f] = lr
@@ -365,6 +366,64 @@ def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
     else:
         for j in range(cur.shape[0]):
             v[j] = cur[j]
+
+
+@nb.njit(inline="always")
+def _reset_partials(reset_mode, detach, one):
+    """``(k_sub, k_to, k_z)`` of ``_lif_back`` for a reset mode and ``detach_reset``."""
+    zero = one - one
+    return (one if reset_mode == 0 else zero), (one if reset_mode == 1 else zero), (zero if detach else one)
+
+
+@nb.njit(inline="always")
+def _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one, half_pi):
+    """The surrogate-gradient LIF backward of one step: from ``h`` (``ht``), ``dL/dspikes`` (``go``)
+    and ``dL/dv`` after the step (``gv``), ``gi = dL/dI`` (also added to the bias gradient ``gb``)
+    and ``gv`` becomes ``dL/dv`` before the step; ``gu`` (dL/du) and ``gh`` (dL/dh) are left for
+    the parameter gradients. ``k_sub``/``k_to``/``k_z``: the reset's partials without branches
+    (so the neuron loops vectorise):
+    subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0.
+
+    One store per loop: with more, numba's loops stay scalar (the vectoriser gives up on the
+    run-time aliasing checks between the arrays)."""
+    zero = one - one
+    n = ht.shape[0]
+    for j in range(n):  # through the spike: dL/du
+        h = ht[j]
+        u = h - th[j]
+        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
+        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+    for j in range(n):  # dL/dh = dL/dv' dv'/dh + dL/du
+        zf = one if ht[j] - th[j] > zero else zero
+        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
+    for j in range(n):
+        gi[j] = gh[j] * rc[j]
+    for j in range(n):
+        gb[j] += gi[j]
+    for j in range(n):
+        gv[j] = gh[j] * a[j]
+
+
+@nb.njit(inline="always")
+def _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr, k_sub, k_to, one):
+    """Adds one step's share to the LIF parameter gradients ``gp[PARAMS, n]``: ``gv_in`` is dL/dv
+    after the step, ``gu``/``gh`` from ``_lif_back``, ``cur`` the step's synaptic current; the
+    membrane before the step is ``v_first`` at a segment's first step, else the reset of ``hp``."""
+    zero = one - one
+    for j in range(ht.shape[0]):
+        zf = one if ht[j] - th[j] > zero else zero
+        gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
+        gp[VR, j] += gv_in[j] * (zf * k_to)
+        if first:
+            v_prev = v_first[j]
+        else:
+            zp = one if hp[j] - th[j] > zero else zero
+            v_prev = hp[j] - zp * (k_sub * th[j] + k_to * (hp[j] - vr[j]))
+        gp[A, j] += gh[j] * (v_prev - vl[j])
+        gp[VL, j] += gh[j] * (one - a[j])
+    for j in range(ht.shape[0]):
+        gp[C, j] += gh[j] * (r[j] * cur[j])
+        gp[R, j] += gh[j] * (cur[j] * c[j])
 
 
 @nb.njit(inline="always")
@@ -450,11 +509,7 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
     n_seg = (n_steps + seg - 1) // seg
     n_chunks = g_wt_parts.shape[0]
     zero = one - one
-    # the reset's partials without branches (so the neuron loop vectorises):
-    # subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0
-    k_sub = one if reset_mode == 0 else zero
-    k_to = one if reset_mode == 1 else zero
-    k_z = zero if detach else one
+    k_sub, k_to, k_z = _reset_partials(reset_mode, detach, one)
     rc = r * c
     for ch in nb.prange(n_chunks):
         gw = g_wt_parts[ch]
@@ -501,50 +556,24 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     gi = gwin[(t % tw) * nbc + b - b0]
                     if need_params:
                         gv_in[:] = gv
-                    # one store per loop: with more, numba's loops stay scalar (the vectoriser
-                    # gives up on the run-time aliasing checks between the arrays)
-                    for j in range(n_out):  # through the spike: dL/du
-                        h = ht[j]
-                        u = h - th[j]
-                        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
-                        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-                    for j in range(n_out):  # dL/dh = dL/dv' dv'/dh + dL/du
-                        zf = one if ht[j] - th[j] > zero else zero
-                        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
-                    for j in range(n_out):
-                        gi[j] = gh[j] * rc[j]
-                    for j in range(n_out):
-                        gb[j] += gi[j]
-                    for j in range(n_out):
-                        gv[j] = gh[j] * a[j]
+                    _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
+                              half_pi)
                     if need_gi:
                         g_i[t, b] = gi
-                    row = t * n_batch + b
                     if need_params:
                         # the membrane before the step: the segment's checkpoint or v0 at the first
                         # step, else the step before's h after its reset
                         first = t == t0 if recompute else t == 0
                         v_first = v_ck[s, b] if recompute else v0[b]
                         hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
-                        for j in range(n_out):
-                            zf = one if ht[j] - th[j] > zero else zero
-                            gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
-                            gp[VR, j] += gv_in[j] * (zf * k_to)
-                            if first:
-                                v_prev = v_first[j]
-                            else:
-                                zp = one if hp[j] - th[j] > zero else zero
-                                v_prev = hp[j] - zp * (k_sub * th[j] + k_to * (hp[j] - vr[j]))
-                            gp[A, j] += gh[j] * (v_prev - vl[j])
-                            gp[VL, j] += gh[j] * (one - a[j])
+                        row = t * n_batch + b
                         # c and r multiply the current: recompute it exactly as the forward did
                         _current(indices, values, indptr[row], indptr[row + 1], wt, bias, cur)
-                        for j in range(n_out):
-                            gp[C, j] += gh[j] * (r[j] * cur[j])
-                            gp[R, j] += gh[j] * (cur[j] * c[j])
+                        _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
+                                         k_sub, k_to, one)
                 if t % tw == 0:
-                    _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
-                                    start, fill, ev_row, ev_val)
+                    _scatter_window(indptr[:-1], indptr[1:], indices, values, t, min(t + tw, n_steps), n_batch, b0,
+                                    b1, gwin, gw, start, fill, ev_row, ev_val)
         g_v0[b0:b1] = gvs
 
 

@@ -12,7 +12,9 @@ from torch import nn
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
+from spikeflow.kernels import linear_lif_pair as pair_kernel
 from spikeflow.kernels import runs_on_gpu
+from spikeflow.kernels import synapse as synapse_kernels
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
 from spikeflow.nn.synapse import SpikeLinear
@@ -83,6 +85,33 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
     if fused is None:
         return None
     return fused[0], LIFState(fused[1], None)
+
+
+def fused_pair(x, first, second, recompute=None):
+    """``LIF2(Linear2(LIF1(Linear1(x))))`` by one kernel that keeps the hidden spikes compressed
+    (``spikeflow.kernels.linear_lif_pair``), for ``first``/``second`` = ``(SpikeLinear, LIF, event)``
+    units that each fuse on their own; ``None`` when the pair cannot take it (then run the units
+    one after the other): on the GPU, when either unit is outside the fused kernel's scope or has
+    ``event="never"``, or for ``event="auto"`` when the input is too dense for the first layer.
+    The hidden layer always takes the event path (its spikes are gathered, never scanned)."""
+    (lin1, lif1, ev1), (lin2, lif2, ev2) = first, second
+    if runs_on_gpu(x, lif1.backend) or "never" in (ev1, ev2) or lif1.return_state or lif2.return_state:
+        return None
+    if fused_reason(x, lin1, lif1, ev1) is not None or fused_reason(x, lin2, lif2, ev2) is not None:
+        return None
+    if lin2.in_features != lin1.out_features or (lif2.shape is not None and lif2.shape != (lin2.out_features,)):
+        return None  # the unit-by-unit run names the mismatch
+    if ev1 == "auto" and synapse_kernels.activity(x) >= lin1.crossover:
+        return None
+    if x.shape[-1] != lin1.in_features:
+        raise ShapeError(f"SpikeLinear({lin1.in_features}->{lin1.out_features}): input's last axis must be "
+                         f"{lin1.in_features}, got shape {tuple(x.shape)}")
+    check_time_major(x, lif1._name())
+    if lif1.shape is not None and lif1.shape != (lin1.out_features,):
+        return None
+    layers = [(lin.weight, lin.bias, lif.params, lif.surrogate,
+               f"LinearLIF({lin.in_features}->{lin.out_features})") for lin, lif in ((lin1, lif1), (lin2, lif2))]
+    return pair_kernel.linear_lif_pair(x, *layers, recompute=recompute)[0]
 
 
 class LinearLIF(nn.Module):
