@@ -63,7 +63,8 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
     1 keep both layers' ``h`` of every step, 2 keep both membranes every ``seg`` steps. Sample
     ``b``'s hidden spikes at step ``t`` go to ``hid_idx[hid_lo[r]:hid_hi[r]]`` (``r = t * B + b``),
     each thread writing its own region of ``hid_idx`` (``T * hidden`` slots per sample, touched
-    only where written)."""
+    only where written). ``wt2``/``bias2`` may carry zero columns past the layer's ``out`` outputs
+    (``Layer(pad=True)``): a narrow output layer then adds whole vectors only."""
     n_steps, n_batch, _ = out.shape
     n_hid = wt1.shape[1]
     no_values = np.empty(0, wt2.dtype)  # hidden spikes are 1
@@ -71,7 +72,8 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
         b0, b1, v1s = _chunk(v01, ch, n_chunks)
         _, _, v2s = _chunk(v02, ch, n_chunks)
         cur1 = np.empty(n_hid, wt1.dtype)
-        cur2 = np.empty(wt2.shape[1], wt2.dtype)
+        cur2p = np.empty(wt2.shape[1], wt2.dtype)
+        cur2 = cur2p[:out.shape[2]]
         spk = np.empty(n_hid, wt1.dtype)
         p = b0 * n_steps * n_hid
         for t in range(n_steps):
@@ -85,7 +87,7 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
                 hid_lo[row] = p
                 p = _gather_spikes(spk, hid_idx, p)
                 hid_hi[row] = p
-                _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2)
+                _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2p)
                 _lif_step(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, out[t, b])
                 if store == 1:
                     h1_st[t, b] = cur1
@@ -153,7 +155,8 @@ def backward(g_out, g_v1t, g_v2t, indptr, indices, values, wt1, bias1, v01, p1, 
         gh1, gu1, gvi1 = np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype)
         cur1, spk1 = np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype)
         gh2, gu2, gvi2 = np.empty(n_out, wt2.dtype), np.empty(n_out, wt2.dtype), np.empty(n_out, wt2.dtype)
-        cur2, spk2 = np.empty(n_out, wt2.dtype), np.empty(n_out, wt2.dtype)
+        cur2p, spk2 = np.empty(wt2.shape[1], wt2.dtype), np.empty(n_out, wt2.dtype)
+        cur2 = cur2p[:n_out]
         hb1 = np.empty((seg if recompute else 1, nbc, n_hid), wt1.dtype)
         hb2 = np.empty((seg if recompute else 1, nbc, n_out), wt2.dtype)
         vr1 = np.empty((nbc, n_hid), wt1.dtype)
@@ -172,7 +175,8 @@ def backward(g_out, g_v1t, g_v2t, indptr, indices, values, wt1, bias1, v01, p1, 
                         _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, h)
                         _lif_step(h, vr1[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk1)
                         h = hb2[t - t0, b - b0]
-                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, h)
+                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, cur2p)
+                        h[:] = cur2
                         _lif_step(h, vr2[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             for t in range(t1 - 1, t0 - 1, -1):
                 for b in range(b0, b1):
@@ -189,7 +193,7 @@ def backward(g_out, g_v1t, g_v2t, indptr, indices, values, wt1, bias1, v01, p1, 
                               sgs2, one, half_pi)
                     if need_p2:
                         hp = hb2[max(t - 1 - t0, 0), b - b0] if recompute else h2_st[max(t - 1, 0), b]
-                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, cur2)
+                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, cur2p)
                         _lif_param_grads(ht, hp, v2_ck[s, b] if recompute else v02[b], first, gvi2, gu2, gh2, cur2,
                                          gp2, p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], ks2, kt2, one)
                     # dL/dspikes of the hidden layer: the rows of w2 weighted by dL/dI2
@@ -224,12 +228,22 @@ def backward(g_out, g_v1t, g_v2t, indptr, indices, values, wt1, bias1, v01, p1, 
 
 
 class Layer:
-    """One layer's operands for the kernels: weight input-major, bias, initial membrane, ``PARAMS`` rows."""
+    """One layer's operands for the kernels: weight input-major, bias, initial membrane, ``PARAMS`` rows.
 
-    def __init__(self, cfg: single.Config, weight, bias, v0, params):
+    ``pad``: the weight and bias get zero columns up to a whole number of 64-byte vectors (the
+    same sums in the real columns; a 20-output layer then adds two vectors per event instead of
+    one vector and four scalars)."""
+
+    def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False):
         self.cfg = cfg
+        self.n = weight.shape[0]
         self.wt, self.bias, self.v0, p = single._kernel_operands(weight, bias, v0, params)
-        self.p = torch.stack([q.expand(self.wt.shape[1]) for q in p]).contiguous()
+        self.p = torch.stack([q.expand(self.n) for q in p]).contiguous()
+        lanes = 64 // weight.element_size()
+        width = -(-self.n // lanes) * lanes
+        if pad and width != self.n:
+            self.wt = torch.nn.functional.pad(self.wt, (0, width - self.n))
+            self.bias = torch.nn.functional.pad(self.bias, (0, width - self.n))
 
     def args(self):
         return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
@@ -237,7 +251,7 @@ class Layer:
 
 def _run_forward(events, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one):
     """Spikes ``[T, B, out]``, both final membranes and what the backward keeps (see ``forward``)."""
-    n_hid, n_out = l1.wt.shape[1], l2.wt.shape[1]
+    n_hid, n_out = l1.n, l2.n
     dtype = l1.wt.dtype
     n_chunks = max(1, min(n_batch, nb.get_num_threads()))
     n_seg = (n_steps + SEGMENT - 1) // SEGMENT
@@ -266,7 +280,7 @@ class PairFunction(torch.autograd.Function):
         set_threads()
         n_steps, n_batch, _ = x.shape
         l1 = Layer(cfg1, w1, b1, v01, (a1, c1, r1, vl1, th1, vr1))
-        l2 = Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2))
+        l2 = Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
         store = 2 if cfg1.recompute else 1
         out, v1_t, v2_t, hid, kept = _run_forward(events, l1, l2, n_steps, n_batch, store, _one(x))
         ctx.layers = (l1, l2)
@@ -281,7 +295,7 @@ class PairFunction(torch.autograd.Function):
         set_threads()
         l1, l2 = ctx.layers
         n_steps, n_batch, n_in = ctx.shape
-        n_hid, n_out = l1.wt.shape[1], l2.wt.shape[1]
+        n_hid, n_out = l1.n, l2.n
         dtype = l1.wt.dtype
         needs = ctx.needs_input_grad[3:]  # x, then per layer weight, bias, v0 and the 6 parameters
         need_x, need_l1, need_l2 = needs[0], needs[1:10], needs[10:19]
@@ -360,7 +374,7 @@ def linear_lif_pair(x, first, second, recompute=None):
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, events, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
-        l1, l2 = Layer(cfg1, *inputs[0][:3], inputs[0][3:]), Layer(cfg2, *inputs[1][:3], inputs[1][3:])
+        l1, l2 = Layer(cfg1, *inputs[0][:3], inputs[0][3:]), Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True)
         out, v1_t, v2_t, _, _ = _run_forward(events, l1, l2, n_steps, n_batch, 0, _one(x))
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
