@@ -272,10 +272,9 @@ def _scatter(indices, values, k, k1, gi, gw):
 
 
 @nb.njit(inline="always")
-def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
+def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
     """``gw[i] += x[i] * g`` over every active input of the steps ``[t_lo, t_hi)`` of samples
-    ``[b0, b1)`` (row ``t * n_batch + b``'s events are ``indices[lo[row]:hi[row]]``), whose
-    ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
+    ``[b0, b1)``, whose ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
     first bucketed by input, so each row of ``gw`` is read and written once per window while the
     window's gradient rows (a few hundred KB) are read from cache (W1's 700->256 weight gradient:
     far fewer read-modify-writes of ``gw`` than one per event)."""
@@ -288,7 +287,7 @@ def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
     for t in range(t_lo, t_hi):
         for b in range(b0, b1):
             row = t * n_batch + b
-            for q in range(lo[row], hi[row]):
+            for q in range(indptr[row], indptr[row + 1]):
                 start[indices[q] + 1] += 1
     for i in range(n_in):
         start[i + 1] += start[i]
@@ -297,7 +296,7 @@ def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
         for b in range(b0, b1):
             row = t * n_batch + b
             lr = (t % tw) * nbc + b - b0
-            for q in range(lo[row], hi[row]):
+            for q in range(indptr[row], indptr[row + 1]):
                 i = indices[q]
                 f = fill[i]
                 ev_row[f] = lr
@@ -499,11 +498,12 @@ def forward_scan(x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks
 @nb.njit(parallel=True, cache=True)
 def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate=False):
     """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
     each thread's samples. The step's ``h`` is read from ``h_st`` or, when ``v_ck`` holds the
     membrane at each segment start, recomputed from it into ``hbuf`` (the thread's samples, one
-    segment)."""
+    segment). ``accumulate``: add to the gradient parts instead of overwriting them (a caller
+    running the pass a time range at a time)."""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
@@ -515,9 +515,10 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
         gw = g_wt_parts[ch]
         gb = g_b_parts[ch]
         gp = g_p_parts[ch]
-        gw[:] = zero
-        gb[:] = zero
-        gp[:] = zero
+        if not accumulate:
+            gw[:] = zero
+            gb[:] = zero
+            gp[:] = zero
         b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
         nbc = b1 - b0
         # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
@@ -572,8 +573,8 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                         _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
                                          k_sub, k_to, one)
                 if t % tw == 0:
-                    _scatter_window(indptr[:-1], indptr[1:], indices, values, t, min(t + tw, n_steps), n_batch, b0,
-                                    b1, gwin, gw, start, fill, ev_row, ev_val)
+                    _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
+                                    start, fill, ev_row, ev_val)
         g_v0[b0:b1] = gvs
 
 

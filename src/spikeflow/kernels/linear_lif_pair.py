@@ -2,16 +2,18 @@
 
 Run one after the other, the two layers of a spiking MLP write the hidden spikes as a dense
 ``[T, B, hidden]`` tensor, compress it again for the second layer, and in the backward build
-the dense ``dL/dspikes = dL/dI2 @ W2`` before the first layer's backward reads it. Here each
-``(t, b)`` runs both layers at once: the first layer's spikes are gathered into a list of
-active hidden indices (kept for the backward: 4 bytes per hidden spike) and the second layer
-adds the weight rows of that list; the backward goes through both layers step by step and
-forms each step's ``dL/dspikes`` from the second layer's ``dL/dI2`` row in registers
-(``sum_o dL/dI2[o] W2[o]``). Neither the hidden spike map nor its gradient is ever stored.
+the dense ``dL/dspikes = dL/dI2 @ W2`` before the first layer's backward reads it. Here the
+forward runs both layers at each ``(t, b)``: the first layer's spikes are gathered into a list
+of active hidden indices (kept for the backward: 4 bytes per hidden spike) and the second layer
+adds the weight rows of that list. The backward runs ``linear_lif``'s own backward kernel on one
+segment of ``SEGMENT`` steps at a time, latest first: the second layer's, then the segment's
+``dL/dspikes`` (``[SEGMENT, B, hidden]``, one small matmul), then the first layer's, each
+carrying its ``dL/dv`` into the segment before. Neither the hidden spike map nor its gradient is
+ever stored whole, and no second large kernel has to be compiled.
 
-Same LIF and surrogate as ``spikeflow.kernels.linear_lif`` (its inline pieces are shared): the
-spikes and membranes equal two chained ``linear_lif`` calls bit for bit; gradients agree to
-rounding (``dL/dspikes`` is summed in another order than the matmul's).
+Same LIF and surrogate as ``spikeflow.kernels.linear_lif``: the spikes and membranes equal two
+chained ``linear_lif`` calls bit for bit, and so do the gradients but for the order in which
+``dL/dspikes`` is summed (one matmul per segment instead of one over all steps).
 """
 
 from __future__ import annotations
@@ -36,22 +38,49 @@ from spikeflow.kernels.linear_lif import (
     R,
     _chunk,
     _current,
-    _lif_back,
-    _lif_param_grads,
     _lif_step,
-    _reset_partials,
-    _scatter_window,
 )
+from spikeflow.kernels.simd import compress_indices, lanes, vadd, vload, vmul, vselect_gt, vsplat, vstore, vsub
 
 
 @nb.njit(inline="always")
 def _gather_spikes(spk, hid_idx, p):
-    """Appends the positions of ``spk``'s non-zero entries at ``hid_idx[p:]``; returns the new end."""
+    """Appends the positions of ``spk``'s non-zero entries at ``hid_idx[p:]``; returns the new end.
+    float32: 16 positions per masked compress store (``simd.compress_indices``)."""
+    n = spk.shape[0]
+    i = 0
+    if lanes(spk) == 16:  # float32 (a compile-time constant)
+        bits = spk.view(np.uint32)
+        while i + 16 <= n:
+            p = compress_indices(bits, i, hid_idx, p)
+            i += 16
     zero = spk[0] - spk[0]
-    for j in range(spk.shape[0]):  # branch-free: every position is written, the count moves on spikes
+    for j in range(i, n):  # branch-free: every position is written, the count moves on spikes
         hid_idx[p] = j
         p += spk[j] != zero
     return p
+
+
+@nb.njit(inline="always")
+def _lif_step_vec(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
+    """``linear_lif._lif_step`` in whole 64-byte vectors (the length a multiple of the lanes): the
+    same operations in the same order lane by lane, without the loops' run-time aliasing checks and
+    scalar tails that dominate a narrow (20-neuron) output layer."""
+    lw = lanes(cur)
+    o, z0 = vsplat(one), vsplat(one - one)
+    for j in range(0, cur.shape[0], lw):
+        vj, thj = vload(v, j), vload(th, j)
+        h = vadd(vadd(vload(vl, j), vmul(vsub(vj, vload(vl, j)), vload(a, j))),
+                 vmul(vmul(vload(r, j), vload(cur, j)), vload(c, j)))
+        z = vselect_gt(vsub(h, thj), z0, o, z0)
+        vstore(cur, j, h)
+        vstore(ot, j, z)
+        if reset_mode == 0:
+            vstore(v, j, vsub(h, vmul(z, thj)))
+        elif reset_mode == 1:
+            vstore(v, j, vsub(h, vmul(z, vsub(h, vload(vr, j)))))
+        else:
+            vstore(v, j, h)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -59,12 +88,14 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
             n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
     """Both layers over all T, each of ``n_chunks`` threads taking a range of samples time-major.
 
-    ``p1``/``p2``: the layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward,
-    1 keep both layers' ``h`` of every step, 2 keep both membranes every ``seg`` steps. Sample
+    ``p1``/``p2``: the layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward;
+    1 and 2 keep both membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every
+    step (``h_st``). Sample
     ``b``'s hidden spikes at step ``t`` go to ``hid_idx[hid_lo[r]:hid_hi[r]]`` (``r = t * B + b``),
     each thread writing its own region of ``hid_idx`` (``T * hidden`` slots per sample, touched
-    only where written). ``wt2``/``bias2`` may carry zero columns past the layer's ``out`` outputs
-    (``Layer(pad=True)``): a narrow output layer then adds whole vectors only."""
+    only where written). The output layer's operands are padded to whole vectors (``Layer(pad=True)``:
+    ``wt2``, ``bias2``, ``v02``, ``p2`` and ``v2_t`` have ``width`` columns, the first ``out`` real),
+    so it adds and steps whole vectors only."""
     n_steps, n_batch, _ = out.shape
     n_hid = wt1.shape[1]
     no_values = np.empty(0, wt2.dtype)  # hidden spikes are 1
@@ -72,167 +103,53 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
         b0, b1, v1s = _chunk(v01, ch, n_chunks)
         _, _, v2s = _chunk(v02, ch, n_chunks)
         cur1 = np.empty(n_hid, wt1.dtype)
-        cur2p = np.empty(wt2.shape[1], wt2.dtype)
-        cur2 = cur2p[:out.shape[2]]
+        n_out = out.shape[2]
+        cur2 = np.empty(wt2.shape[1], wt2.dtype)
+        spk2 = np.empty(wt2.shape[1], wt2.dtype)
         spk = np.empty(n_hid, wt1.dtype)
         p = b0 * n_steps * n_hid
         for t in range(n_steps):
             for b in range(b0, b1):
-                if store == 2 and t % seg == 0:
+                if store > 0 and t % seg == 0:
                     v1_ck[t // seg, b] = v1s[b - b0]
-                    v2_ck[t // seg, b] = v2s[b - b0]
+                    v2_ck[t // seg, b] = v2s[b - b0, :n_out]
                 row = t * n_batch + b
                 _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, cur1)
                 _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
                 hid_lo[row] = p
                 p = _gather_spikes(spk, hid_idx, p)
                 hid_hi[row] = p
-                _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2p)
-                _lif_step(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, out[t, b])
+                _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2)
+                _lif_step_vec(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
+                out[t, b] = spk2[:n_out]
                 if store == 1:
                     h1_st[t, b] = cur1
-                    h2_st[t, b] = cur2
+                    h2_st[t, b] = cur2[:n_out]
         v1_t[b0:b1] = v1s
         v2_t[b0:b1] = v2s
 
 
-@nb.njit(inline="always")
-def _window(seg, nbc):
-    """Steps per weight-gradient window: about 128 rows, a divisor of ``seg``."""
-    tw = 1
-    while tw * 2 * nbc <= 128 and tw * 2 <= seg and seg % (tw * 2) == 0:
-        tw *= 2
-    return tw
-
-
-@nb.njit(parallel=True, cache=True)
-def backward(g_out, g_v1t, g_v2t, indptr, indices, values, wt1, bias1, v01, p1, reset1, detach1, sg1, sgs1,
-             w2, wt2, bias2, v02, p2, reset2, detach2, sg2, sgs2, hid_lo, hid_hi, hid_idx,
-             h1_st, v1_ck, h2_st, v2_ck, seg, one, half_pi, need_p1, need_p2, need_gi,
-             g_wt1_parts, g_b1_parts, g_p1_parts, g_wt2_parts, g_b2_parts, g_p2_parts, g_i, g_v01, g_v02):
-    """Reverse pass through both layers, segment by segment of ``seg`` steps, time-major over each
-    thread's samples: the second layer's ``dL/dI2`` row gives the step's ``dL/dspikes`` of the
-    hidden layer (``w2 [out, hidden]``), which feeds the first layer's LIF backward at once. When
-    ``v1_ck``/``v2_ck`` hold the membranes at each segment start, both layers' ``h`` of the segment
-    are recomputed first (the second layer from the kept hidden spikes)."""
-    n_steps, n_batch, n_out = g_out.shape
-    n_hid = wt1.shape[1]
-    n_in = wt1.shape[0]
-    recompute = v1_ck.shape[0] > 0
-    n_seg = (n_steps + seg - 1) // seg
-    n_chunks = g_wt1_parts.shape[0]
-    zero = one - one
-    ks1, kt1, kz1 = _reset_partials(reset1, detach1, one)
-    ks2, kt2, kz2 = _reset_partials(reset2, detach2, one)
-    rc1 = p1[R] * p1[C]
-    rc2 = p2[R] * p2[C]
-    lo1 = indptr[:-1]
-    hi1 = indptr[1:]
-    no_values = np.empty(0, wt2.dtype)
-    for ch in nb.prange(n_chunks):
-        gw1, gb1, gp1 = g_wt1_parts[ch], g_b1_parts[ch], g_p1_parts[ch]
-        gw2, gb2, gp2 = g_wt2_parts[ch], g_b2_parts[ch], g_p2_parts[ch]
-        gw1[:] = zero
-        gb1[:] = zero
-        gp1[:] = zero
-        gw2[:] = zero
-        gb2[:] = zero
-        gp2[:] = zero
-        b0, b1, gv1s = _chunk(g_v1t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
-        _, _, gv2s = _chunk(g_v2t, ch, n_chunks)
-        nbc = b1 - b0
-        tw = _window(seg, nbc)
-        gwin1 = np.empty((tw * nbc, n_hid), wt1.dtype)
-        gwin2 = np.empty((tw * nbc, n_out), wt2.dtype)
-        start1 = np.empty(n_in + 1, np.int64)
-        fill1 = np.empty(n_in, np.int64)
-        ev_row1 = np.empty(tw * nbc * n_in, np.int32)
-        ev_val1 = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt1.dtype)
-        start2 = np.empty(n_hid + 1, np.int64)
-        fill2 = np.empty(n_hid, np.int64)
-        ev_row2 = np.empty(tw * nbc * n_hid, np.int32)
-        gs = np.empty(n_hid, wt1.dtype)  # dL/dspikes of the hidden layer at one step
-        gh1, gu1, gvi1 = np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype)
-        cur1, spk1 = np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype)
-        gh2, gu2, gvi2 = np.empty(n_out, wt2.dtype), np.empty(n_out, wt2.dtype), np.empty(n_out, wt2.dtype)
-        cur2p, spk2 = np.empty(wt2.shape[1], wt2.dtype), np.empty(n_out, wt2.dtype)
-        cur2 = cur2p[:n_out]
-        hb1 = np.empty((seg if recompute else 1, nbc, n_hid), wt1.dtype)
-        hb2 = np.empty((seg if recompute else 1, nbc, n_out), wt2.dtype)
-        vr1 = np.empty((nbc, n_hid), wt1.dtype)
-        vr2 = np.empty((nbc, n_out), wt2.dtype)
-        for s in range(n_seg - 1, -1, -1):
-            t0 = s * seg
-            t1 = min(n_steps, t0 + seg)
-            if recompute:
-                for b in range(b0, b1):
-                    vr1[b - b0] = v1_ck[s, b]
-                    vr2[b - b0] = v2_ck[s, b]
-                for t in range(t0, t1):
-                    for b in range(b0, b1):
-                        row = t * n_batch + b
-                        h = hb1[t - t0, b - b0]
-                        _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, h)
-                        _lif_step(h, vr1[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk1)
-                        h = hb2[t - t0, b - b0]
-                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, cur2p)
-                        h[:] = cur2
-                        _lif_step(h, vr2[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
-            for t in range(t1 - 1, t0 - 1, -1):
-                for b in range(b0, b1):
-                    row = t * n_batch + b
-                    lr = (t % tw) * nbc + b - b0
-                    first = t == t0 if recompute else t == 0
-                    # the second layer
-                    ht = hb2[t - t0, b - b0] if recompute else h2_st[t, b]
-                    gv = gv2s[b - b0]
-                    gi2 = gwin2[lr]
-                    if need_p2:
-                        gvi2[:] = gv
-                    _lif_back(ht, g_out[t, b], gv, gi2, gb2, gu2, gh2, p2[A], rc2, p2[TH], p2[VR], ks2, kt2, kz2, sg2,
-                              sgs2, one, half_pi)
-                    if need_p2:
-                        hp = hb2[max(t - 1 - t0, 0), b - b0] if recompute else h2_st[max(t - 1, 0), b]
-                        _current(hid_idx, no_values, hid_lo[row], hid_hi[row], wt2, bias2, cur2p)
-                        _lif_param_grads(ht, hp, v2_ck[s, b] if recompute else v02[b], first, gvi2, gu2, gh2, cur2,
-                                         gp2, p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], ks2, kt2, one)
-                    # dL/dspikes of the hidden layer: the rows of w2 weighted by dL/dI2
-                    gs[:] = zero
-                    for o in range(n_out):
-                        g = gi2[o]
-                        for j in range(n_hid):
-                            gs[j] += g * w2[o, j]
-                    # the first layer
-                    ht = hb1[t - t0, b - b0] if recompute else h1_st[t, b]
-                    gv = gv1s[b - b0]
-                    gi1 = gwin1[lr]
-                    if need_p1:
-                        gvi1[:] = gv
-                    _lif_back(ht, gs, gv, gi1, gb1, gu1, gh1, p1[A], rc1, p1[TH], p1[VR], ks1, kt1, kz1, sg1, sgs1,
-                              one, half_pi)
-                    if need_gi:
-                        g_i[t, b] = gi1
-                    if need_p1:
-                        hp = hb1[max(t - 1 - t0, 0), b - b0] if recompute else h1_st[max(t - 1, 0), b]
-                        _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, cur1)
-                        _lif_param_grads(ht, hp, v1_ck[s, b] if recompute else v01[b], first, gvi1, gu1, gh1, cur1,
-                                         gp1, p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], ks1, kt1, one)
-                if t % tw == 0:
-                    t_hi = min(t + tw, n_steps)
-                    _scatter_window(lo1, hi1, indices, values, t, t_hi, n_batch, b0, b1, gwin1, gw1, start1, fill1,
-                                    ev_row1, ev_val1)
-                    _scatter_window(hid_lo, hid_hi, hid_idx, no_values, t, t_hi, n_batch, b0, b1, gwin2, gw2, start2,
-                                    fill2, ev_row2, no_values)
-        g_v01[b0:b1] = gv1s
-        g_v02[b0:b1] = gv2s
+@nb.njit(cache=True)
+def pack_rows(lo, hi, idx):
+    """``(indptr, indices)``: the rows ``idx[lo[r]:hi[r]]`` one after the other (the forward's per-thread
+    regions of hidden spikes as one compressed input, the form the single-layer backward reads)."""
+    n = lo.shape[0]
+    indptr = np.empty(n + 1, np.int64)
+    indptr[0] = 0
+    for r in range(n):
+        indptr[r + 1] = indptr[r] + hi[r] - lo[r]
+    indices = np.empty(indptr[n], np.int32)
+    for r in range(n):
+        indices[indptr[r]:indptr[r + 1]] = idx[lo[r]:hi[r]]
+    return indptr, indices
 
 
 class Layer:
     """One layer's operands for the kernels: weight input-major, bias, initial membrane, ``PARAMS`` rows.
 
-    ``pad``: the weight and bias get zero columns up to a whole number of 64-byte vectors (the
-    same sums in the real columns; a 20-output layer then adds two vectors per event instead of
-    one vector and four scalars)."""
+    ``pad``: the weight, bias, initial membrane and parameters get columns up to a whole number of
+    64-byte vectors (zero weights; neurons that never fire): the same sums and steps in the real
+    columns, and a 20-output layer adds two vectors per event instead of one vector and four scalars."""
 
     def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False):
         self.cfg = cfg
@@ -241,9 +158,15 @@ class Layer:
         self.p = torch.stack([q.expand(self.n) for q in p]).contiguous()
         lanes = 64 // weight.element_size()
         width = -(-self.n // lanes) * lanes
-        if pad and width != self.n:
-            self.wt = torch.nn.functional.pad(self.wt, (0, width - self.n))
-            self.bias = torch.nn.functional.pad(self.bias, (0, width - self.n))
+        self.width = width if pad else self.n
+        if self.width != self.n:
+            extra = width - self.n
+            self.wt = torch.nn.functional.pad(self.wt, (0, extra))
+            self.bias = torch.nn.functional.pad(self.bias, (0, extra))
+            self.v0 = torch.nn.functional.pad(self.v0, (0, extra))
+            idle = torch.zeros((len(PARAMS), extra), dtype=self.p.dtype)
+            idle[TH] = 1.0  # h stays 0: never above the threshold
+            self.p = torch.cat([self.p, idle], 1).contiguous()
 
     def args(self):
         return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
@@ -256,18 +179,19 @@ def _run_forward(events, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store
     n_chunks = max(1, min(n_batch, nb.get_num_threads()))
     n_seg = (n_steps + SEGMENT - 1) // SEGMENT
 
-    def kept(n, mode):
-        return torch.empty((n_steps, n_batch, n) if store == mode == 1 else
-                           (n_seg, n_batch, n) if store == mode == 2 else (0, 1, 1), dtype=dtype)
+    def kept(n, steps):
+        return torch.empty((steps, n_batch, n), dtype=dtype)
 
     out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
     hid = (np.empty(n_steps * n_batch, np.int64), np.empty(n_steps * n_batch, np.int64),
            np.empty(n_steps * n_batch * n_hid, np.int32))
-    h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, 1), kept(n_hid, 2), kept(n_out, 1), kept(n_out, 2)
-    v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, n_out), dtype=dtype)
+    n_h = n_steps if store == 1 else 0
+    n_ck = n_seg if store > 0 else 0
+    h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(n_out, n_h), kept(n_out, n_ck)
+    v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, l2.width), dtype=dtype)
     forward(*events, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), *hid, h1_st.numpy(),
             v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
-    return out, v1_t, v2_t, hid, (h1_st, v1_ck, h2_st, v2_ck)
+    return out, v1_t, v2_t[:, :n_out].contiguous(), hid, (h1_st, v1_ck, h2_st, v2_ck)
 
 
 class PairFunction(torch.autograd.Function):
@@ -284,7 +208,8 @@ class PairFunction(torch.autograd.Function):
         store = 2 if cfg1.recompute else 1
         out, v1_t, v2_t, hid, kept = _run_forward(events, l1, l2, n_steps, n_batch, store, _one(x))
         ctx.layers = (l1, l2)
-        ctx.events, ctx.hid = events, hid
+        ctx.events = events
+        ctx.hidden = single.Events(*pack_rows(*hid), np.empty(0, l2.wt.numpy().dtype))
         ctx.w2 = w2.detach().contiguous()
         ctx.save_for_backward(*kept)
         ctx.shape = (n_steps, n_batch, x.shape[2])
@@ -294,18 +219,19 @@ class PairFunction(torch.autograd.Function):
     def backward(ctx, g_out, g_v1t, g_v2t):
         set_threads()
         l1, l2 = ctx.layers
+        h1_st, v1_ck, h2_st, v2_ck = ctx.saved_tensors
         n_steps, n_batch, n_in = ctx.shape
         n_hid, n_out = l1.n, l2.n
         dtype = l1.wt.dtype
         needs = ctx.needs_input_grad[3:]  # x, then per layer weight, bias, v0 and the 6 parameters
         need_x, need_l1, need_l2 = needs[0], needs[1:10], needs[10:19]
-        need_p1, need_p2 = any(need_l1[3:]), any(need_l2[3:])
+        recompute = h1_st.shape[0] == 0
 
         def zeros_if_none(g, shape):
             return torch.zeros(shape, dtype=dtype) if g is None else g.contiguous()
 
         g_out = zeros_if_none(g_out, (n_steps, n_batch, n_out))
-        g_v1t, g_v2t = zeros_if_none(g_v1t, (n_batch, n_hid)), zeros_if_none(g_v2t, (n_batch, n_out))
+        g_v = [zeros_if_none(g_v1t, (n_batch, n_hid)), zeros_if_none(g_v2t, (n_batch, n_out))]
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
 
         def parts(n_in_, n_out_):
@@ -313,20 +239,44 @@ class PairFunction(torch.autograd.Function):
                     torch.empty((n_chunks, len(PARAMS), n_out_), dtype=dtype))
 
         parts1, parts2 = parts(n_in, n_hid), parts(n_hid, n_out)
-        g_i = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
-        g_v01, g_v02 = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, n_out), dtype=dtype)
+        g_i1 = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
+        g_i2 = torch.empty((SEGMENT, n_batch, n_out), dtype=dtype)  # dL/dI2 of one segment
+        g_s = torch.empty((SEGMENT, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one segment
         one = _one(g_out)
-        c1, c2 = l1.cfg, l2.cfg
-        backward(g_out.numpy(), g_v1t.numpy(), g_v2t.numpy(), *ctx.events,
-                 l1.wt.numpy(), l1.bias.numpy(), l1.v0.numpy(), l1.p.numpy(), c1.reset_mode, c1.detach, c1.sg_kind,
-                 one.dtype.type(c1.sg_scale), ctx.w2.numpy(), l2.wt.numpy(), l2.bias.numpy(), l2.v0.numpy(),
-                 l2.p.numpy(), c2.reset_mode, c2.detach, c2.sg_kind, one.dtype.type(c2.sg_scale), *ctx.hid,
-                 *[k.numpy() for k in ctx.saved_tensors], SEGMENT, one, one.dtype.type(math.pi / 2), need_p1, need_p2,
-                 need_x, *[q.numpy() for q in parts1], *[q.numpy() for q in parts2], g_i.numpy(), g_v01.numpy(),
-                 g_v02.numpy())
-        g_x = g_i @ l1.wt.t() if need_x else None
-        return (None, None, None, g_x, *_layer_grads(need_l1, parts1, g_v01, n_in, n_hid),
-                *_layer_grads(need_l2, parts2, g_v02, n_hid, n_out))
+        wt2 = l2.wt[:, :n_out].contiguous()
+        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
+        for s in range(n_seg - 1, -1, -1):
+            t0, t1 = s * SEGMENT, min(n_steps, (s + 1) * SEGMENT)
+            n = t1 - t0
+            g_v[1] = _segment_backward(l2, wt2, ctx.hidden, h2_st, v2_ck, s, t0, t1, g_out[t0:t1], g_v[1],
+                                       any(need_l2[3:]), g_i2[:n], True, parts2, s < n_seg - 1, recompute, one)
+            torch.matmul(g_i2[:n], ctx.w2, out=g_s[:n])
+            g_v[0] = _segment_backward(l1, l1.wt, ctx.events, h1_st, v1_ck, s, t0, t1, g_s[:n], g_v[0],
+                                       any(need_l1[3:]), g_i1[t0:t1] if need_x else g_i1, need_x, parts1,
+                                       s < n_seg - 1, recompute, one)
+        g_x = g_i1 @ l1.wt.t() if need_x else None
+        return (None, None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_in, n_hid),
+                *_layer_grads(need_l2, parts2, g_v[1], n_hid, n_out))
+
+
+def _segment_backward(layer: Layer, wt, events, h_st, v_ck, s, t0, t1, g_out, g_v, need_params, g_i, need_gi,
+                      parts, accumulate, recompute, one):
+    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (segment ``s``): adds to the
+    gradient ``parts`` and, with ``need_gi``, writes ``dL/dI`` into ``g_i``; returns ``dL/dv`` at ``t0``.
+    The membrane before ``t0`` is the segment's checkpoint (recomputing from it too when ``h_st``
+    was not kept)."""
+    cfg, n = layer.cfg, layer.n
+    n_batch = g_v.shape[0]
+    indptr, indices, values = events
+    g_v0 = torch.empty_like(g_v)
+    h = h_st[:0] if recompute else h_st[t0:t1]
+    p = layer.p.numpy()
+    single.backward(g_out.numpy(), g_v.numpy(), indptr[t0 * n_batch:], indices, values, wt.numpy(),
+                    layer.bias[:n].numpy(), h.numpy(), v_ck[s:s + 1].numpy() if recompute else v_ck[:0].numpy(),
+                    SEGMENT, v_ck[s].numpy(), *[p[k, :n] for k in range(len(PARAMS))], cfg.reset_mode, cfg.detach,
+                    cfg.sg_kind, one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params,
+                    need_gi, *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate)
+    return g_v0
 
 
 def _layer_grads(needs, parts, g_v0, n_in: int, n_out: int):
