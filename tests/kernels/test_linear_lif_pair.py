@@ -48,13 +48,20 @@ def _reference(x, layer):
     return out, fin.v
 
 
-@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute", [
-    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True),  # 3 segments, every tile
-    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False),
-    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True,
+@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,blocks", [
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 3),  # 3 segments, every tile
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 1),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 2),
+    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 2,
                  marks=pytest.mark.slow),  # float64 compiles the kernels again
 ])
-def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute):
+def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute, blocks,
+                                         monkeypatch):
+    """``blocks``: the backward hands the hidden gradient over in that many blocks of time steps
+    (one 32-step segment each when more than one)."""
+    if blocks > 1:
+        monkeypatch.setattr(pair, "HANDOFF_BYTES", 1)
+    assert -(-n_steps // 32) == blocks or blocks == 1
     g = torch.Generator().manual_seed(n_hid)
     n_in, n_out = 24, 9
     first, leaves1 = _layer(g, dtype, n_in, n_hid, resets[0], learn, Surrogate("fast_sigmoid", 10.0), "first")

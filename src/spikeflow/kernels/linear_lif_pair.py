@@ -6,9 +6,9 @@ the dense ``dL/dspikes = dL/dI2 @ W2`` before the first layer's backward reads i
 forward runs both layers at each ``(t, b)``: the first layer's spikes are gathered into a list
 of active hidden indices (kept for the backward: 4 bytes per hidden spike) and the second layer
 adds the weight rows of that list. The backward runs ``linear_lif``'s own backward kernel on one
-segment of ``SEGMENT`` steps at a time, latest first: the second layer's, then the segment's
-``dL/dspikes`` (``[SEGMENT, B, hidden]``, one small matmul), then the first layer's, each
-carrying its ``dL/dv`` into the segment before. Neither the hidden spike map nor its gradient is
+block of steps at a time (whole ``SEGMENT``s, at most ``HANDOFF_BYTES`` of hidden gradient),
+latest first: the second layer's, then the block's ``dL/dspikes`` (one matmul), then the first
+layer's, each carrying its ``dL/dv`` into the block before. Neither the hidden spike map nor its gradient is
 ever stored whole, and no second large kernel has to be compiled.
 
 Same LIF and surrogate as ``spikeflow.kernels.linear_lif``: the spikes and membranes equal two
@@ -144,6 +144,10 @@ def pack_rows(lo, hi, idx):
     return indptr, indices
 
 
+# the backward's hand-off between the layers: at most this many bytes of hidden dL/dspikes at once
+HANDOFF_BYTES = 4 << 20
+
+
 class Layer:
     """One layer's operands for the kernels: weight input-major, bias, initial membrane, ``PARAMS`` rows.
 
@@ -240,40 +244,45 @@ class PairFunction(torch.autograd.Function):
 
         parts1, parts2 = parts(n_in, n_hid), parts(n_hid, n_out)
         g_i1 = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
-        g_i2 = torch.empty((SEGMENT, n_batch, n_out), dtype=dtype)  # dL/dI2 of one segment
-        g_s = torch.empty((SEGMENT, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one segment
+        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
+        per_seg = max(1, HANDOFF_BYTES // (SEGMENT * n_batch * n_hid * g_out.element_size()))
+        block = SEGMENT * min(n_seg, per_seg)  # steps per block
+        g_i2 = torch.empty((block, n_batch, n_out), dtype=dtype)  # dL/dI2 of one block
+        g_s = torch.empty((block, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one block
         one = _one(g_out)
         wt2 = l2.wt[:, :n_out].contiguous()
-        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
-        for s in range(n_seg - 1, -1, -1):
-            t0, t1 = s * SEGMENT, min(n_steps, (s + 1) * SEGMENT)
+        starts = list(range(0, n_steps, block))
+        for t0 in reversed(starts):
+            t1 = min(n_steps, t0 + block)
             n = t1 - t0
-            g_v[1] = _segment_backward(l2, wt2, ctx.hidden, h2_st, v2_ck, s, t0, t1, g_out[t0:t1], g_v[1],
-                                       any(need_l2[3:]), g_i2[:n], True, parts2, s < n_seg - 1, recompute, one)
+            later = t0 != starts[-1]  # the gradient parts already hold a later block's share
+            g_v[1] = _block_backward(l2, wt2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1],
+                                     any(need_l2[3:]), g_i2[:n], True, parts2, later, recompute, one)
             torch.matmul(g_i2[:n], ctx.w2, out=g_s[:n])
-            g_v[0] = _segment_backward(l1, l1.wt, ctx.events, h1_st, v1_ck, s, t0, t1, g_s[:n], g_v[0],
-                                       any(need_l1[3:]), g_i1[t0:t1] if need_x else g_i1, need_x, parts1,
-                                       s < n_seg - 1, recompute, one)
+            g_v[0] = _block_backward(l1, l1.wt, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0],
+                                     any(need_l1[3:]), g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later,
+                                     recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
         return (None, None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_in, n_hid),
                 *_layer_grads(need_l2, parts2, g_v[1], n_hid, n_out))
 
 
-def _segment_backward(layer: Layer, wt, events, h_st, v_ck, s, t0, t1, g_out, g_v, need_params, g_i, need_gi,
-                      parts, accumulate, recompute, one):
-    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (segment ``s``): adds to the
-    gradient ``parts`` and, with ``need_gi``, writes ``dL/dI`` into ``g_i``; returns ``dL/dv`` at ``t0``.
-    The membrane before ``t0`` is the segment's checkpoint (recomputing from it too when ``h_st``
-    was not kept)."""
+def _block_backward(layer: Layer, wt, events, h_st, v_ck, t0, t1, g_out, g_v, need_params, g_i, need_gi,
+                    parts, accumulate, recompute, one):
+    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (``t0`` a segment start):
+    adds to the gradient ``parts`` and, with ``need_gi``, writes ``dL/dI`` into ``g_i``; returns
+    ``dL/dv`` at ``t0``. The membrane before ``t0`` is a checkpoint (the kernel recomputes from the
+    block's checkpoints when ``h_st`` was not kept)."""
     cfg, n = layer.cfg, layer.n
     n_batch = g_v.shape[0]
     indptr, indices, values = events
     g_v0 = torch.empty_like(g_v)
+    s0, s1 = t0 // SEGMENT, -(-t1 // SEGMENT)
     h = h_st[:0] if recompute else h_st[t0:t1]
     p = layer.p.numpy()
     single.backward(g_out.numpy(), g_v.numpy(), indptr[t0 * n_batch:], indices, values, wt.numpy(),
-                    layer.bias[:n].numpy(), h.numpy(), v_ck[s:s + 1].numpy() if recompute else v_ck[:0].numpy(),
-                    SEGMENT, v_ck[s].numpy(), *[p[k, :n] for k in range(len(PARAMS))], cfg.reset_mode, cfg.detach,
+                    layer.bias[:n].numpy(), h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
+                    SEGMENT, v_ck[s0].numpy(), *[p[k, :n] for k in range(len(PARAMS))], cfg.reset_mode, cfg.detach,
                     cfg.sg_kind, one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params,
                     need_gi, *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate)
     return g_v0
