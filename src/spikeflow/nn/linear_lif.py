@@ -30,7 +30,7 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     if event == "never":
         return "event='never'"
     for m in (linear, neuron):
-        if _intercepted(m):
+        if intercepted(m):
             return f"{type(m).__name__} has forward hooks or a wrapped forward/multistep (they must see the layer run)"
     if neuron.model.name != "lif":
         return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
@@ -47,7 +47,7 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     return reason
 
 
-def _intercepted(m: nn.Module) -> bool:
+def intercepted(m: nn.Module) -> bool:
     """Hooks or instance-level wrappers (metrics, recorders) that a fused run would bypass."""
     from torch.nn.modules import module as _module
 
@@ -95,20 +95,16 @@ def fused_pair(x, first, second, recompute=None):
     ``event="never"``, or for ``event="auto"`` when the input is too dense for the first layer.
     The hidden layer always takes the event path (its spikes are gathered, never scanned)."""
     (lin1, lif1, ev1), (lin2, lif2, ev2) = first, second
-    if runs_on_gpu(x, lif1.backend) or "never" in (ev1, ev2) or lif1.return_state or lif2.return_state:
+    if runs_on_gpu(x, lif1.backend) or "never" in (ev1, ev2):
         return None
     if fused_reason(x, lin1, lif1, ev1) is not None or fused_reason(x, lin2, lif2, ev2) is not None:
         return None
-    if lin2.in_features != lin1.out_features or (lif2.shape is not None and lif2.shape != (lin2.out_features,)):
+    if (lin2.in_features != lin1.out_features or x.shape[-1] != lin1.in_features
+            or any(lif.shape not in (None, (lin.out_features,)) for lin, lif in ((lin1, lif1), (lin2, lif2)))):
         return None  # the unit-by-unit run names the mismatch
     if ev1 == "auto" and synapse_kernels.activity(x) >= lin1.crossover:
         return None
-    if x.shape[-1] != lin1.in_features:
-        raise ShapeError(f"SpikeLinear({lin1.in_features}->{lin1.out_features}): input's last axis must be "
-                         f"{lin1.in_features}, got shape {tuple(x.shape)}")
     check_time_major(x, lif1._name())
-    if lif1.shape is not None and lif1.shape != (lin1.out_features,):
-        return None
     layers = [(lin.weight, lin.bias, lif.params, lif.surrogate,
                f"LinearLIF({lin.in_features}->{lin.out_features})") for lin, lif in ((lin1, lif1), (lin2, lif2))]
     return pair_kernel.linear_lif_pair(x, *layers, recompute=recompute)[0]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from spikeflow.nn.fold import TimeFold
-from spikeflow.nn.linear_lif import LinearLIF, fused_multistep, fused_pair, fused_reason
+from spikeflow.nn.linear_lif import LinearLIF, fused_multistep, fused_pair, fused_reason, intercepted
 from spikeflow.nn.neuron import NeuronLayer
 from spikeflow.nn.pooled import conv_pooled_forward, pooled_forward
 from spikeflow.nn.recurrent import Recurrent
@@ -92,9 +92,7 @@ def _linear_lif_unit(layers, i):
     Linear + LIF unit: a ``LinearLIF``, or a ``SpikeLinear`` followed by a ``LIF``; else ``None``."""
     if i < len(layers) and isinstance(layers[i], LinearLIF):
         m = layers[i]
-        if m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ or "multistep" in m.__dict__:
-            return None
-        return 1, m.linear, m.lif, m.event, m.recompute
+        return None if intercepted(m) else (1, m.linear, m.lif, m.event, m.recompute)
     if (i + 1 < len(layers) and isinstance(layers[i], SpikeLinear) and isinstance(layers[i + 1], NeuronLayer)
             and layers[i + 1].model.name == "lif"):
         return 2, layers[i], layers[i + 1], layers[i].event, None
