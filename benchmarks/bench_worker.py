@@ -89,15 +89,18 @@ def build_spikeflow(kind, layers):
 
     lif = dict(tau_mem=-1e-3 / math.log(DECAY), r=1.0 / (1.0 - DECAY), dt=1e-3, v_threshold=1.0, reset="subtract")
     if kind == "mlp":
-        # Linear + LIF fused into one spike-driven kernel per layer (spikeflow.nn.LinearLIF)
+        # Linear + LIF fused into one spike-driven kernel per layer (spikeflow.nn.LinearLIF); in
+        # spikeflow.nn.Sequential the two layers run as one kernel that keeps the hidden spikes compressed
         m1, m2 = snn.LinearLIF(700, 256, **lif), snn.LinearLIF(256, 20, **lif)
         m1.linear.load_state_dict(layers[0].state_dict())
         m2.linear.load_state_dict(layers[1].state_dict())
-        net = nn.ModuleList([m1, m2])
+        net = snn.Sequential(m1, m2)
 
         def forward(x, record=False):
-            h = m1(x)
-            return m2(h), (_count(h) if record else None)
+            if not record:
+                return net(x), None
+            h = m1(x)  # layer by layer, to count the hidden spikes (the same function)
+            return m2(h), _count(h)
     else:
         # event-path convolutions where the input is sparse enough (spikeflow.nn.SpikeConv2d); each
         # LIF + AvgPool2d pair runs as one kernel (spikeflow.nn.Sequential fuses it)

@@ -65,7 +65,13 @@ def _cli(*args, tmp_path) -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+# the unit suite runs the event-camera, audio and your-own-file chains; the two image-dataset chains
+# (the same commands on rate-coded input) run in ``make test-slow``
+SLOW_CASES = ("digits", "mnist5k")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.name in SLOW_CASES else c
+                                  for c in CASES], ids=[c.name for c in CASES])
 def test_chain_through_the_cli(case, tmp_path):
     data = case.data_args(tmp_path)
     limit = ["--limit", str(case.limit)] if case.limit else []

@@ -368,6 +368,64 @@ def _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
 
 
 @nb.njit(inline="always")
+def _reset_partials(reset_mode, detach, one):
+    """``(k_sub, k_to, k_z)`` of ``_lif_back`` for a reset mode and ``detach_reset``."""
+    zero = one - one
+    return (one if reset_mode == 0 else zero), (one if reset_mode == 1 else zero), (zero if detach else one)
+
+
+@nb.njit(inline="always")
+def _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one, half_pi):
+    """The surrogate-gradient LIF backward of one step: from ``h`` (``ht``), ``dL/dspikes`` (``go``)
+    and ``dL/dv`` after the step (``gv``), ``gi = dL/dI`` (also added to the bias gradient ``gb``)
+    and ``gv`` becomes ``dL/dv`` before the step; ``gu`` (dL/du) and ``gh`` (dL/dh) are left for
+    the parameter gradients. ``k_sub``/``k_to``/``k_z``: the reset's partials without branches
+    (so the neuron loops vectorise):
+    subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0.
+
+    One store per loop: with more, numba's loops stay scalar (the vectoriser gives up on the
+    run-time aliasing checks between the arrays)."""
+    zero = one - one
+    n = ht.shape[0]
+    for j in range(n):  # through the spike: dL/du
+        h = ht[j]
+        u = h - th[j]
+        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
+        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+    for j in range(n):  # dL/dh = dL/dv' dv'/dh + dL/du
+        zf = one if ht[j] - th[j] > zero else zero
+        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
+    for j in range(n):
+        gi[j] = gh[j] * rc[j]
+    for j in range(n):
+        gb[j] += gi[j]
+    for j in range(n):
+        gv[j] = gh[j] * a[j]
+
+
+@nb.njit(inline="always")
+def _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr, k_sub, k_to, one):
+    """Adds one step's share to the LIF parameter gradients ``gp[PARAMS, n]``: ``gv_in`` is dL/dv
+    after the step, ``gu``/``gh`` from ``_lif_back``, ``cur`` the step's synaptic current; the
+    membrane before the step is ``v_first`` at a segment's first step, else the reset of ``hp``."""
+    zero = one - one
+    for j in range(ht.shape[0]):
+        zf = one if ht[j] - th[j] > zero else zero
+        gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
+        gp[VR, j] += gv_in[j] * (zf * k_to)
+        if first:
+            v_prev = v_first[j]
+        else:
+            zp = one if hp[j] - th[j] > zero else zero
+            v_prev = hp[j] - zp * (k_sub * th[j] + k_to * (hp[j] - vr[j]))
+        gp[A, j] += gh[j] * (v_prev - vl[j])
+        gp[VL, j] += gh[j] * (one - a[j])
+    for j in range(ht.shape[0]):
+        gp[C, j] += gh[j] * (r[j] * cur[j])
+        gp[R, j] += gh[j] * (cur[j] * c[j])
+
+
+@nb.njit(inline="always")
 def _chunk(state, ch, n_chunks):
     """Thread chunk ``ch``'s samples ``[b0, b1)`` and a copy of their rows of ``state [B, n_out]``."""
     n_batch = state.shape[0]
@@ -440,29 +498,27 @@ def forward_scan(x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks
 @nb.njit(parallel=True, cache=True)
 def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0):
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate=False):
     """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
     each thread's samples. The step's ``h`` is read from ``h_st`` or, when ``v_ck`` holds the
     membrane at each segment start, recomputed from it into ``hbuf`` (the thread's samples, one
-    segment)."""
+    segment). ``accumulate``: add to the gradient parts instead of overwriting them (a caller
+    running the pass a time range at a time)."""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
     n_chunks = g_wt_parts.shape[0]
     zero = one - one
-    # the reset's partials without branches (so the neuron loop vectorises):
-    # subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0
-    k_sub = one if reset_mode == 0 else zero
-    k_to = one if reset_mode == 1 else zero
-    k_z = zero if detach else one
+    k_sub, k_to, k_z = _reset_partials(reset_mode, detach, one)
     rc = r * c
     for ch in nb.prange(n_chunks):
         gw = g_wt_parts[ch]
         gb = g_b_parts[ch]
         gp = g_p_parts[ch]
-        gw[:] = zero
-        gb[:] = zero
-        gp[:] = zero
+        if not accumulate:
+            gw[:] = zero
+            gb[:] = zero
+            gp[:] = zero
         b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
         nbc = b1 - b0
         # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
@@ -501,47 +557,21 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                     gi = gwin[(t % tw) * nbc + b - b0]
                     if need_params:
                         gv_in[:] = gv
-                    # one store per loop: with more, numba's loops stay scalar (the vectoriser
-                    # gives up on the run-time aliasing checks between the arrays)
-                    for j in range(n_out):  # through the spike: dL/du
-                        h = ht[j]
-                        u = h - th[j]
-                        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
-                        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-                    for j in range(n_out):  # dL/dh = dL/dv' dv'/dh + dL/du
-                        zf = one if ht[j] - th[j] > zero else zero
-                        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
-                    for j in range(n_out):
-                        gi[j] = gh[j] * rc[j]
-                    for j in range(n_out):
-                        gb[j] += gi[j]
-                    for j in range(n_out):
-                        gv[j] = gh[j] * a[j]
+                    _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
+                              half_pi)
                     if need_gi:
                         g_i[t, b] = gi
-                    row = t * n_batch + b
                     if need_params:
                         # the membrane before the step: the segment's checkpoint or v0 at the first
                         # step, else the step before's h after its reset
                         first = t == t0 if recompute else t == 0
                         v_first = v_ck[s, b] if recompute else v0[b]
                         hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
-                        for j in range(n_out):
-                            zf = one if ht[j] - th[j] > zero else zero
-                            gp[TH, j] += gv_in[j] * (-zf * k_sub) - gu[j]
-                            gp[VR, j] += gv_in[j] * (zf * k_to)
-                            if first:
-                                v_prev = v_first[j]
-                            else:
-                                zp = one if hp[j] - th[j] > zero else zero
-                                v_prev = hp[j] - zp * (k_sub * th[j] + k_to * (hp[j] - vr[j]))
-                            gp[A, j] += gh[j] * (v_prev - vl[j])
-                            gp[VL, j] += gh[j] * (one - a[j])
+                        row = t * n_batch + b
                         # c and r multiply the current: recompute it exactly as the forward did
                         _current(indices, values, indptr[row], indptr[row + 1], wt, bias, cur)
-                        for j in range(n_out):
-                            gp[C, j] += gh[j] * (r[j] * cur[j])
-                            gp[R, j] += gh[j] * (cur[j] * c[j])
+                        _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
+                                         k_sub, k_to, one)
                 if t % tw == 0:
                     _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
                                     start, fill, ev_row, ev_val)
@@ -567,8 +597,11 @@ def sum_transposed(parts, out):
 
 def _kernel_operands(weight, bias, v0, params):
     """The weight input-major (``[in, out]``, one row per input), the rest contiguous."""
-    # numpy's transposing copy: 90 us for W1's 256 x 700 weight, torch's .t().contiguous() 160-290 us
-    wt = torch.from_numpy(np.ascontiguousarray(weight.detach().numpy().T))
+    # numpy's transposing copy (90 us for W1's 256 x 700 weight, torch's .t().contiguous() 160-290 us)
+    # into torch's 64-byte aligned memory: numpy's own buffer can start mid cache line, and then
+    # every 64-byte vector load of a weight row touches two lines
+    wt = torch.empty((weight.shape[1], weight.shape[0]), dtype=weight.dtype)
+    np.copyto(wt.numpy(), weight.detach().numpy().T)
     return wt, bias.detach().contiguous(), v0.detach().contiguous(), [q.detach().contiguous() for q in params]
 
 

@@ -123,6 +123,21 @@ def vmul(typingctx, a, b):
 
 
 @intrinsic
+def vsub(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.fsub(args[0], args[1])
+    return a(a, b), codegen
+
+
+@intrinsic
+def vselect_gt(typingctx, a, b, x, y):
+    """Lane by lane ``x if a > b else y`` (``False`` for NaN, as the scalar comparison)."""
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[2], args[3])
+    return x(a, b, x, y), codegen
+
+
+@intrinsic
 def vsplat(typingctx, x):
     """A vector with every lane ``x`` (a float scalar)."""
     vt = _vec_type(x)

@@ -12,7 +12,9 @@ from torch import nn
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
+from spikeflow.kernels import linear_lif_pair as pair_kernel
 from spikeflow.kernels import runs_on_gpu
+from spikeflow.kernels import synapse as synapse_kernels
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
 from spikeflow.nn.synapse import SpikeLinear
@@ -28,7 +30,7 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     if event == "never":
         return "event='never'"
     for m in (linear, neuron):
-        if _intercepted(m):
+        if intercepted(m):
             return f"{type(m).__name__} has forward hooks or a wrapped forward/multistep (they must see the layer run)"
     if neuron.model.name != "lif":
         return f"the neuron model is {neuron.model.name!r}; only 'lif' is fused"
@@ -45,7 +47,7 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
     return reason
 
 
-def _intercepted(m: nn.Module) -> bool:
+def intercepted(m: nn.Module) -> bool:
     """Hooks or instance-level wrappers (metrics, recorders) that a fused run would bypass."""
     from torch.nn.modules import module as _module
 
@@ -83,6 +85,29 @@ def fused_multistep(x, linear: SpikeLinear, neuron: NeuronLayer, state=None, rec
     if fused is None:
         return None
     return fused[0], LIFState(fused[1], None)
+
+
+def fused_pair(x, first, second, recompute=None):
+    """``LIF2(Linear2(LIF1(Linear1(x))))`` by one kernel that keeps the hidden spikes compressed
+    (``spikeflow.kernels.linear_lif_pair``), for ``first``/``second`` = ``(SpikeLinear, LIF, event)``
+    units that each fuse on their own; ``None`` when the pair cannot take it (then run the units
+    one after the other): on the GPU, when either unit is outside the fused kernel's scope or has
+    ``event="never"``, or for ``event="auto"`` when the input is too dense for the first layer.
+    The hidden layer always takes the event path (its spikes are gathered, never scanned)."""
+    (lin1, lif1, ev1), (lin2, lif2, ev2) = first, second
+    if runs_on_gpu(x, lif1.backend) or "never" in (ev1, ev2):
+        return None
+    if fused_reason(x, lin1, lif1, ev1) is not None or fused_reason(x, lin2, lif2, ev2) is not None:
+        return None
+    if (lin2.in_features != lin1.out_features or x.shape[-1] != lin1.in_features
+            or any(lif.shape not in (None, (lin.out_features,)) for lin, lif in ((lin1, lif1), (lin2, lif2)))):
+        return None  # the unit-by-unit run names the mismatch
+    if ev1 == "auto" and synapse_kernels.activity(x) >= lin1.crossover:
+        return None
+    check_time_major(x, lif1._name())
+    layers = [(lin.weight, lin.bias, lif.params, lif.surrogate,
+               f"LinearLIF({lin.in_features}->{lin.out_features})") for lin, lif in ((lin1, lif1), (lin2, lif2))]
+    return pair_kernel.linear_lif_pair(x, *layers, recompute=recompute)[0]
 
 
 class LinearLIF(nn.Module):

@@ -11,7 +11,7 @@ from spikeflow.kernels import available_backends, conv_lif_pool, pool_lif, runs_
 from spikeflow.kernels.conv import ConvGeometry
 from spikeflow.nn.conv import SpikeConv2d
 from spikeflow.nn.fold import TimeFold
-from spikeflow.nn.linear_lif import _intercepted
+from spikeflow.nn.linear_lif import intercepted
 from spikeflow.nn.neuron import NeuronLayer
 
 
@@ -26,10 +26,10 @@ def fusable_window(pool: nn.Module):
     windows with stride ``k``, no padding, no ``ceil_mode`` and no ``divisor_override`` (the
     kernel's scope), and no hooks; else ``None``."""
     if isinstance(pool, TimeFold):  # how Sequential holds a torch layer
-        if _intercepted(pool):
+        if intercepted(pool):
             return None
         pool = pool.layer
-    if type(pool) is not nn.AvgPool2d or _intercepted(pool):
+    if type(pool) is not nn.AvgPool2d or intercepted(pool):
         return None
     k, stride, pad = _as_int(pool.kernel_size), _as_int(pool.stride), _as_int(pool.padding)
     if k is None or stride != k or pad != 0 or pool.ceil_mode or pool.divisor_override is not None:
@@ -38,7 +38,7 @@ def fusable_window(pool: nn.Module):
 
 
 def _neuron_fusable(neuron: nn.Module) -> bool:
-    return (isinstance(neuron, NeuronLayer) and not _intercepted(neuron) and not neuron.return_state
+    return (isinstance(neuron, NeuronLayer) and not intercepted(neuron) and not neuron.return_state
             and neuron.backend in ("auto", "cpu") and available_backends()["cpu"])
 
 
@@ -46,7 +46,7 @@ def conv_pooled_forward(x, conv: nn.Module, neuron: nn.Module, pool):
     """``pool(neuron(conv(x)))`` by one kernel (``spikeflow.kernels.conv_lif_pool``) from rest, or ``None``
     when the triple is out of its scope: a ``SpikeConv2d`` on its event path over time-major input that
     needs no gradient, then a neuron layer and a pooling layer as ``pooled_forward`` fuses them."""
-    if (not isinstance(conv, SpikeConv2d) or _intercepted(conv) or not _neuron_fusable(neuron)
+    if (not isinstance(conv, SpikeConv2d) or intercepted(conv) or not _neuron_fusable(neuron)
             or not isinstance(x, torch.Tensor) or x.dim() != 5 or x.requires_grad or x.device.type != "cpu"):
         return None
     k = fusable_window(pool)
@@ -78,10 +78,10 @@ def pooled_forward(x, neuron: nn.Module, pool):
     if not isinstance(neuron, NeuronLayer) or not isinstance(x, torch.Tensor) or x.dim() != 5:
         return None
     k = fusable_window(pool)
-    if (k is not None and not _intercepted(neuron) and not neuron.return_state and neuron.backend in ("auto", "gpu")
+    if (k is not None and not intercepted(neuron) and not neuron.return_state and neuron.backend in ("auto", "gpu")
             and runs_on_gpu(x, neuron.backend)):
         return _gpu_pooled(x, neuron, k)
-    if (k is None or _intercepted(neuron) or neuron.return_state or neuron.backend not in ("auto", "cpu")
+    if (k is None or intercepted(neuron) or neuron.return_state or neuron.backend not in ("auto", "cpu")
             or not available_backends()["cpu"]):
         return None
     params = neuron.params

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from spikeflow.nn.fold import TimeFold
-from spikeflow.nn.linear_lif import fused_multistep, fused_reason
+from spikeflow.nn.linear_lif import LinearLIF, fused_multistep, fused_pair, fused_reason, intercepted
 from spikeflow.nn.neuron import NeuronLayer
 from spikeflow.nn.pooled import conv_pooled_forward, pooled_forward
 from spikeflow.nn.recurrent import Recurrent
@@ -26,7 +26,9 @@ class Sequential(nn.Sequential):
     kernel (``spikeflow.nn.LinearLIF``'s) when that kernel supports the pair and, for
     ``event="auto"``, the input is sparse enough, and neither layer carries forward hooks or
     a wrapped ``multistep`` (those run the layers apart). ``event="never"`` on the
-    ``SpikeLinear`` keeps them apart too. Likewise a ``LIF``/``IF`` layer directly followed by an
+    ``SpikeLinear`` keeps them apart too. Two such units in a row (each a ``LinearLIF`` or a
+    ``SpikeLinear`` + ``LIF`` pair) run as one kernel that never stores the hidden spikes or their
+    gradient (``spikeflow.kernels.linear_lif_pair``). Likewise a ``LIF``/``IF`` layer directly followed by an
     ``nn.AvgPool2d(k)`` runs as one CPU kernel (``spikeflow.kernels.pool_lif``) that never stores
     the full-size spike map; and a ``SpikeConv2d`` on its event path before such a pair, over input
     that needs no gradient (a first layer), runs with them as one kernel
@@ -43,6 +45,14 @@ class Sequential(nn.Sequential):
         while i < len(layers):
             layer = layers[i]
             nxt = layers[i + 1] if i + 1 < len(layers) else None
+            first = _linear_lif_unit(layers, i)
+            second = first and _linear_lif_unit(layers, i + first[0])
+            if second and isinstance(x, torch.Tensor):
+                out = fused_pair(x, first[1:4], second[1:4], recompute=first[4])
+                if out is not None:
+                    x = out
+                    i += first[0] + second[0]
+                    continue
             if (isinstance(layer, SpikeLinear) and isinstance(nxt, NeuronLayer) and isinstance(x, torch.Tensor)
                     and fused_reason(x, layer, nxt, layer.event) is None):
                 fused = fused_multistep(x, layer, nxt, event=layer.event)
@@ -75,6 +85,18 @@ class Sequential(nn.Sequential):
         for i, layer in enumerate(self):
             x_t, self._states[i] = layer.step(x_t, self._states[i])
         return x_t
+
+
+def _linear_lif_unit(layers, i):
+    """``(layers used, SpikeLinear, LIF, event, recompute)`` when ``layers[i]`` starts a fusable
+    Linear + LIF unit: a ``LinearLIF``, or a ``SpikeLinear`` followed by a ``LIF``; else ``None``."""
+    if i < len(layers) and isinstance(layers[i], LinearLIF):
+        m = layers[i]
+        return None if intercepted(m) else (1, m.linear, m.lif, m.event, m.recompute)
+    if (i + 1 < len(layers) and isinstance(layers[i], SpikeLinear) and isinstance(layers[i + 1], NeuronLayer)
+            and layers[i + 1].model.name == "lif"):
+        return 2, layers[i], layers[i + 1], layers[i].event, None
+    return None
 
 
 def _is_stateful(m: nn.Module) -> bool:

@@ -1,0 +1,107 @@
+"""Two fused LinearLIF layers in one kernel against the unfused reference (dense ``F.linear`` and
+the LIF model's own ``step`` loop, layer after layer): the same output spikes and final membranes,
+and the same gradients for input, both weights and biases and the learned LIF parameters.
+
+As in ``test_linear_lif``, weights, biases and input values are multiples of 1/64, so every
+synaptic current is exact in any summation order and the spikes must be identical."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from spikeflow import kernels
+from spikeflow.kernels import linear_lif as single
+from spikeflow.kernels import linear_lif_pair as pair
+from spikeflow.neurons import MODELS
+from spikeflow.surrogate import Surrogate
+
+
+def _dyadic(t):
+    return torch.round(t * 64) / 64
+
+
+def _rel(a, b):
+    return (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
+
+
+def _layer(g, dtype, n_in, n_out, reset, learn, sg, name):
+    shape = (n_out,)
+    th = (1.0 + 0.5 * torch.rand(shape, generator=g, dtype=dtype)).requires_grad_(learn)
+    tau = (8e-3 * (1 + torch.rand(shape, generator=g, dtype=dtype))).requires_grad_(learn)
+    kw = dict(reset=reset, v_threshold=th, tau_mem=tau, v_leak=0.05, r=3.0)
+    if reset == "to_reset":
+        kw["v_reset"] = -0.2
+    params = MODELS["lif"].params_cls(**kw)
+    w = _dyadic(torch.randn((n_out, n_in), generator=g, dtype=dtype) * 0.8).requires_grad_()
+    b = _dyadic(torch.randn(n_out, generator=g, dtype=dtype) * 0.2).requires_grad_()
+    learned = [th, tau] if learn else []
+    return (w, b, params, sg, name), [w, b, *learned]
+
+
+def _reference(x, layer):
+    w, b, params, sg, _ = layer
+    m = MODELS["lif"]
+    state = m.init_state((*x.shape[1:-1], w.shape[0]), params, dtype=x.dtype)
+    out, fin, _ = kernels.multistep(m, F.linear(x, w, b), state, params, sg, backend="reference")
+    return out, fin.v
+
+
+@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,blocks", [
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 3),  # 3 segments, every tile
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 1),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 2),
+    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 2,
+                 marks=pytest.mark.slow),  # float64 compiles the kernels again
+])
+def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute, blocks,
+                                         monkeypatch):
+    """``blocks``: the backward hands the hidden gradient over in that many blocks of time steps
+    (one 32-step segment each when more than one)."""
+    if blocks > 1:
+        monkeypatch.setattr(pair, "HANDOFF_BYTES", 1)
+    assert -(-n_steps // 32) == blocks or blocks == 1
+    g = torch.Generator().manual_seed(n_hid)
+    n_in, n_out = 24, 9
+    first, leaves1 = _layer(g, dtype, n_in, n_hid, resets[0], learn, Surrogate("fast_sigmoid", 10.0), "first")
+    second, leaves2 = _layer(g, dtype, n_hid, n_out, resets[1], learn, Surrogate("atan", 2.0), "second")
+    active = torch.rand((n_steps, *batch, n_in), generator=g) < 0.3
+    vals = torch.ones(active.shape, dtype=dtype) if binary else _dyadic(torch.rand(active.shape, generator=g,
+                                                                                   dtype=dtype) * 2)
+    x = (active * vals).to(dtype).requires_grad_()
+    leaves = [x, *leaves1, *leaves2]
+    w_out = torch.randn((n_steps, *batch, n_out), generator=g, dtype=dtype)
+
+    def loss(out, v1, v2):
+        return (out * w_out).sum() + v1.sum() + 2 * v2.sum()
+
+    out_p, v1_p, v2_p = pair.linear_lif_pair(x, first, second, recompute=recompute)
+    grads_p = torch.autograd.grad(loss(out_p, v1_p, v2_p), leaves)
+    hid, v1_r = _reference(x, first)
+    out_r, v2_r = _reference(hid, second)
+    grads_r = torch.autograd.grad(loss(out_r, v1_r, v2_r), leaves)
+    assert 0.02 < hid.mean().item() < 0.9 and out_r.sum() > 0  # the case has hidden and output spikes
+    assert torch.equal(out_p, out_r)
+    assert _rel(v1_p, v1_r) <= 1e-6 and _rel(v2_p, v2_r) <= 1e-6
+    for i, (a, r) in enumerate(zip(grads_p, grads_r)):
+        assert _rel(a, r) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, r)}"
+    with torch.no_grad():  # inference keeps nothing for a backward and computes the same
+        out_n, v1_n, v2_n = pair.linear_lif_pair(x, first, second)
+    assert torch.equal(out_n, out_p) and torch.equal(v1_n, v1_p) and torch.equal(v2_n, v2_p)
+
+
+def test_pair_equals_two_single_kernel_calls_bit_for_bit():
+    """Same operations in the same order as two chained ``linear_lif`` calls: equal outputs, not just close."""
+    g = torch.Generator().manual_seed(3)
+    dtype = torch.float32
+    first, _ = _layer(g, dtype, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, dtype, 64, 10, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    # weights that are not dyadic: the summation order shows in the bits
+    first = (torch.randn(64, 50, generator=g), *first[1:])
+    x = (torch.rand(33, 4, 50, generator=g) < 0.2).float()
+    with torch.no_grad():
+        out_p, v1_p, v2_p = pair.linear_lif_pair(x, first, second)
+        h, v1_s = single.linear_lif(x, first[0], first[1], first[2], first[3])
+        out_s, v2_s = single.linear_lif(h, second[0], second[1], second[2], second[3])
+    assert torch.equal(out_p, out_s) and torch.equal(v1_p, v1_s) and torch.equal(v2_p, v2_s)
