@@ -90,6 +90,7 @@ BENCH_RUNS ?= 3
 bench: $(STAMP) $(PSTAMP) $(SSTAMP)
 	$(PY) benchmarks/crossover.py
 	$(PY) benchmarks/peers.py --runs $(BENCH_RUNS)
+	$(PY) benchmarks/pair_speed.py --json benchmarks/results/pair-speed.json
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/nir_accuracy.py
 	$(PY) benchmarks/sim.py
