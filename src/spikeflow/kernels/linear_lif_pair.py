@@ -8,12 +8,12 @@ of active hidden indices (kept for the backward: 4 bytes per hidden spike) and t
 adds the weight rows of that list. The backward runs ``linear_lif``'s own backward kernel on one
 block of steps at a time (whole ``SEGMENT``s, at most ``HANDOFF_BYTES`` of hidden gradient),
 latest first: the second layer's, then the block's ``dL/dspikes`` (one matmul), then the first
-layer's, each carrying its ``dL/dv`` into the block before. Neither the hidden spike map nor its gradient is
-ever stored whole, and no second large kernel has to be compiled.
+layer's, each carrying its ``dL/dv`` into the block before. Neither the hidden spike map nor its
+gradient is ever stored whole, and no second large kernel has to be compiled.
 
 Same LIF and surrogate as ``spikeflow.kernels.linear_lif``: the spikes and membranes equal two
 chained ``linear_lif`` calls bit for bit, and so do the gradients but for the order in which
-``dL/dspikes`` is summed (one matmul per segment instead of one over all steps).
+``dL/dspikes`` is summed (one matmul per block instead of one over all steps).
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ class Layer:
         self.n = weight.shape[0]
         self.wt, self.bias, self.v0, p = single._kernel_operands(weight, bias, v0, params)
         self.p = torch.stack([q.expand(self.n) for q in p]).contiguous()
-        lanes = 64 // weight.element_size()
-        width = -(-self.n // lanes) * lanes
+        per_vector = 64 // weight.element_size()
+        width = -(-self.n // per_vector) * per_vector
         self.width = width if pad else self.n
         if self.width != self.n:
             extra = width - self.n
