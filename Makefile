@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(abspath $(VENV))/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test peer-venvs peer-venv-lava peer-venv-brian2 peer-venv-spyx test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
+.PHONY: demo test precompile peer-venvs peer-venv-lava peer-venv-brian2 peer-venv-spyx test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,11 +25,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/spikeflow demo
 
-# The venvs install side by side, then the unit and interop suites run side by side
-# (--output-sync keeps each suite's report in one piece).
+# The venvs install side by side while numba's kernel cache fills (two halves, one per core; without
+# it every test process compiles the same kernels again), then the unit and interop suites run side
+# by side (--output-sync keeps each suite's report in one piece).
 test:
-	$(MAKE) -j5 $(STAMP) $(ISTAMP) peer-venvs
+	$(MAKE) -j7 $(STAMP) $(ISTAMP) peer-venvs precompile
 	$(MAKE) -j2 --output-sync=target test-unit test-interop
+
+precompile: precompile-1 precompile-2
+precompile-%: $(STAMP)
+	$(PY) -m spikeflow.precompile --half $*
 
 # The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13, spyx/JAX on >= 3.11;
 # benchmarks/peer_venvs.py), made beside the others; where no such Python exists this says so and the

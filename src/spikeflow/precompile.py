@@ -1,0 +1,112 @@
+"""Compile spikeflow's numba kernels into numba's on-disk cache ahead of their first use.
+
+    python -m spikeflow.precompile [--half 1|2]
+
+A kernel compiles on its first call (seconds each, minutes for all of them) and is then loaded from
+the cache next to its source file, by any process with the same Python and numba. This runs small
+workloads through the public modules (fused Linear+LIF layers in float32; conv+LIF+pool, event
+synapse and LIF kernels in float32 and float64; the clock-free, event and stream engines), so that a
+training run, a real-time stream or a test suite started afterwards starts without compiling.
+Kernels this does not reach still compile on their first call, as always. ``--half`` splits the
+work in two halves that can run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+LIF = dict(tau_mem=5e-3, r=5.0)
+
+
+def _train_step(model, x):
+    out = model(x)
+    (out * torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)).sum().backward()
+    with torch.no_grad():
+        model(x)
+
+
+def linear_kernels() -> None:
+    """Fused Linear+LIF, as a pair in ``Sequential`` and alone: float32 only (float64 compiles them again)."""
+    from spikeflow import nn as snn
+
+    x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    _train_step(snn.Sequential(snn.LinearLIF(24, 16, **LIF), snn.LinearLIF(16, 6, **LIF)), x)
+    _train_step(snn.LinearLIF(24, 16, **LIF), x)
+
+
+def conv_kernels() -> None:
+    """Event conv + LIF + AvgPool2d, LIF + AvgPool2d, an event ``SpikeLinear`` and ``LIF``: float32 and float64."""
+    from spikeflow import nn as snn
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        img = (torch.rand(6, 2, 2, 12, 12, generator=g) < 0.2).to(dtype)
+        _train_step(snn.Sequential(snn.SpikeConv2d(2, 4, 3, padding=1, event="always"), snn.LIF(**LIF),
+                                   torch.nn.AvgPool2d(2), snn.LIF(**LIF), torch.nn.AvgPool2d(2)).to(dtype), img)
+        x = (torch.rand(12, 2, 24, generator=g) < 0.3).to(dtype)
+        _train_step(snn.Sequential(snn.SpikeLinear(24, 16, event="always"), snn.LIF(16, **LIF)).to(dtype), x)
+
+
+def _nir_mlp(rng, n_in=2 * 8 * 8, n_h=16, n_out=4, dt=1e-3):
+    import nir
+
+    def lif(n):
+        return nir.LIF(tau=rng.uniform(5e-3, 30e-3, n), r=np.ones(n), v_leak=np.zeros(n),
+                       v_threshold=rng.uniform(0.5, 1.5, n), v_reset=np.zeros(n))
+
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([2, 8, 8])),
+               "flat": nir.Flatten(input_type={"input": np.array([2, 8, 8])}, start_dim=0, end_dim=-1),
+               "fc1": nir.Affine(rng.normal(0.3, 1.0, (n_h, n_in)), np.zeros(n_h)), "h": lif(n_h),
+               "fc2": nir.Affine(rng.normal(0.3, 1.0, (n_out, n_h)), np.zeros(n_out)), "out": lif(n_out),
+               "output": nir.Output(np.array([n_out]))},
+        edges=[("input", "flat"), ("flat", "fc1"), ("fc1", "h"), ("h", "fc2"), ("fc2", "out"), ("out", "output")],
+        metadata={"dt": dt}, type_check=False)
+
+
+def runtime_kernels() -> None:
+    """The clock-free engine (one sample and a batch) and a stream of camera events on the event engine."""
+    from spikeflow.runtime.clockfree import ClockFreeEngine
+    from spikeflow.runtime.stream import Stream
+
+    rng = np.random.default_rng(0)
+    graph = _nir_mlp(rng)
+    t = np.sort(rng.uniform(0, 0.03, 200))
+    idx = rng.integers(0, 128, 200)
+    engine = ClockFreeEngine(graph, spike_area=1e-3)
+    engine.run_events(t, idx, until=0.04)
+    engine.run_events_batch([(t, idx), (t[:50], idx[:50])], until=0.04)
+    n = 2000
+    ev = np.zeros(n, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+    ev["x"], ev["y"], ev["p"] = rng.integers(0, 8, n), rng.integers(0, 8, n), rng.integers(0, 2, n)
+    ev["t"] = np.sort(rng.integers(0, 20_000, n))
+    stream = Stream(graph, engine="event")
+    for lo in range(0, n, 100):
+        stream.push(ev[lo:lo + 100])
+
+
+# two halves of about equal compile time (about 2 minutes each on one core)
+HALVES = ((linear_kernels, runtime_kernels), (conv_kernels,))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m spikeflow.precompile", description=__doc__.split("\n")[0])
+    ap.add_argument("--half", type=int, choices=(1, 2), help="only one half of the kernels (default: both)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    for i, half in enumerate(HALVES, 1):
+        if args.half in (None, i):
+            for compile_kernels in half:
+                compile_kernels()
+    print(f"spikeflow kernels compiled in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
