@@ -34,7 +34,7 @@ test:
 
 precompile: precompile-1 precompile-2
 precompile-%: $(STAMP)
-	$(PY) -m spikeflow.precompile --half $*
+	$(VENV)/bin/spikeflow precompile --half $*
 
 # The peer simulators' own venvs (Lava on Python 3.10, Brian2 on 3.13, spyx/JAX on >= 3.11;
 # benchmarks/peer_venvs.py), made beside the others; where no such Python exists this says so and the

@@ -53,6 +53,7 @@ COMMAND_MODULES = [
     "eval_time",
     "hw",
     "control",
+    "precompile",
 ]
 
 

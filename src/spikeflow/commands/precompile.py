@@ -1,6 +1,5 @@
-"""Compile spikeflow's numba kernels into numba's on-disk cache ahead of their first use.
-
-    python -m spikeflow.precompile [--half 1|2]
+"""``spikeflow precompile [--half 1|2]``: compile the numba kernels into numba's on-disk cache ahead
+of their first use.
 
 A kernel compiles on its first call (seconds each, minutes for all of them) and is then loaded from
 the cache next to its source file, by any process with the same Python and numba. This runs small
@@ -13,17 +12,12 @@ work in two halves that can run side by side.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-
-import numpy as np
-import torch
-
 LIF = dict(tau_mem=5e-3, r=5.0)
 
 
 def _train_step(model, x):
+    import torch
+
     out = model(x)
     (out * torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)).sum().backward()
     with torch.no_grad():
@@ -32,6 +26,8 @@ def _train_step(model, x):
 
 def linear_kernels() -> None:
     """Fused Linear+LIF, as a pair in ``Sequential`` and alone: float32 only (float64 compiles them again)."""
+    import torch
+
     from spikeflow import nn as snn
 
     x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).float()
@@ -40,7 +36,9 @@ def linear_kernels() -> None:
 
 
 def conv_kernels() -> None:
-    """Event conv + LIF + AvgPool2d, LIF + AvgPool2d, an event ``SpikeLinear`` and ``LIF``: float32 and float64."""
+    """Event conv + LIF + AvgPool2d and LIF + AvgPool2d: float32 and float64."""
+    import torch
+
     from spikeflow import nn as snn
 
     g = torch.Generator().manual_seed(0)
@@ -48,12 +46,23 @@ def conv_kernels() -> None:
         img = (torch.rand(6, 2, 2, 12, 12, generator=g) < 0.2).to(dtype)
         _train_step(snn.Sequential(snn.SpikeConv2d(2, 4, 3, padding=1, event="always"), snn.LIF(**LIF),
                                    torch.nn.AvgPool2d(2), snn.LIF(**LIF), torch.nn.AvgPool2d(2)).to(dtype), img)
+
+
+def synapse_kernels() -> None:
+    """An event ``SpikeLinear`` and ``LIF``'s own kernels: float32 and float64."""
+    import torch
+
+    from spikeflow import nn as snn
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
         x = (torch.rand(12, 2, 24, generator=g) < 0.3).to(dtype)
         _train_step(snn.Sequential(snn.SpikeLinear(24, 16, event="always"), snn.LIF(16, **LIF)).to(dtype), x)
 
 
 def _nir_mlp(rng, n_in=2 * 8 * 8, n_h=16, n_out=4, dt=1e-3):
     import nir
+    import numpy as np
 
     def lif(n):
         return nir.LIF(tau=rng.uniform(5e-3, 30e-3, n), r=np.ones(n), v_leak=np.zeros(n),
@@ -71,6 +80,8 @@ def _nir_mlp(rng, n_in=2 * 8 * 8, n_h=16, n_out=4, dt=1e-3):
 
 def runtime_kernels() -> None:
     """The clock-free engine (one sample and a batch) and a stream of camera events on the event engine."""
+    import numpy as np
+
     from spikeflow.runtime.clockfree import ClockFreeEngine
     from spikeflow.runtime.stream import Stream
 
@@ -91,22 +102,34 @@ def runtime_kernels() -> None:
 
 
 # two halves of about equal compile time (about 2 minutes each on one core)
-HALVES = ((linear_kernels, runtime_kernels), (conv_kernels,))
+HALVES = ((linear_kernels, synapse_kernels), (conv_kernels, runtime_kernels))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spikeflow.precompile", description=__doc__.split("\n")[0])
-    ap.add_argument("--half", type=int, choices=(1, 2), help="only one half of the kernels (default: both)")
-    args = ap.parse_args(argv)
+def precompile(half: int | None = None) -> None:
+    """Runs the workloads of ``HALVES[half - 1]``, or of both halves."""
+    for i, workloads in enumerate(HALVES, 1):
+        if half in (None, i):
+            for compile_kernels in workloads:
+                compile_kernels()
+
+
+def register(sub) -> None:
+    p = sub.add_parser("precompile", help="compile the numba kernels into their on-disk cache, so that later runs "
+                                          "start without compiling (minutes on one core)")
+    p.add_argument("--half", type=int, choices=(1, 2), default=None,
+                   help="compile one of two halves of about equal time (two processes side by side); "
+                        "default: both")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import time
+
+    import torch
+
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    for i, half in enumerate(HALVES, 1):
-        if args.half in (None, i):
-            for compile_kernels in half:
-                compile_kernels()
-    print(f"spikeflow kernels compiled in {time.perf_counter() - t0:.0f} s")
+    precompile(args.half)
+    which = "all" if args.half is None else f"half {args.half} of the"
+    print(f"spikeflow: {which} kernels compiled (or loaded from the cache) in {time.perf_counter() - t0:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
