@@ -31,8 +31,9 @@ def linear_kernels() -> None:
     from spikeflow import nn as snn
 
     x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).float()
-    _train_step(snn.Sequential(snn.LinearLIF(24, 16, **LIF), snn.LinearLIF(16, 6, **LIF)), x)
-    _train_step(snn.LinearLIF(24, 16, **LIF), x)
+    _train_step(snn.Sequential(snn.LinearLIF(24, 16, event="always", **LIF),
+                               snn.LinearLIF(16, 6, event="always", **LIF)), x)
+    _train_step(snn.LinearLIF(24, 16, event="always", **LIF), x)
 
 
 def conv_kernels() -> None:
