@@ -103,7 +103,7 @@ def runtime_kernels() -> None:
 
 
 # two halves of about equal compile time (about 2 minutes each on one core)
-HALVES = ((linear_kernels, synapse_kernels), (conv_kernels, runtime_kernels))
+HALVES = ((linear_kernels, runtime_kernels), (conv_kernels, synapse_kernels))
 
 
 def precompile(half: int | None = None) -> None:
