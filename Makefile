@@ -7,16 +7,14 @@ STAMP  := $(VENV)/.installed
 # Pin torch for every install (an unpinned torch pulls a multi-GB CUDA build).
 export PIP_CONSTRAINT := $(abspath $(VENV))/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# Installs use --no-compile: pip would byte-compile every module it installs (torch alone: 20 s of
-# CPU per venv); Python compiles the ones a run imports, once, on their first import.
 
 .PHONY: demo test precompile peer-venvs peer-venv-lava peer-venv-brian2 peer-venv-spyx test-unit test-slow test-interop bench accuracy lint install clean docs docs-serve docs-screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	echo "$(TORCH)" > $(VENV)/constraints.txt
-	$(PY) -m pip install -q --no-compile "$(TORCH)"
-	$(PY) -m pip install -q --no-compile -e ".[dev,video]"
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,video]"
 	@# spoken-digits speaks its words with espeak-ng: installed when missing and we are root, never fatal
 	command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq espeak-ng; } \
 		|| echo "spoken-digits needs espeak-ng: apt-get install espeak-ng"
@@ -66,8 +64,8 @@ INTEROP_PACKAGES := snntorch==1.0.0 norse==1.1.0 neurobench==2.3.0 triton==3.7.1
 $(ISTAMP): pyproject.toml Makefile
 	test -x $(IPY) || $(PYTHON) -m venv $(IVENV)
 	echo "$(TORCH)" > $(IVENV)/constraints.txt
-	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q --no-compile "$(TORCH)"
-	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q --no-compile -e ".[dev]" $(INTEROP_PACKAGES)
+	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q "$(TORCH)"
+	PIP_CONSTRAINT=$(abspath $(IVENV))/constraints.txt $(IPY) -m pip install -q -e ".[dev]" $(INTEROP_PACKAGES)
 	touch $@
 
 test-interop: $(ISTAMP)
@@ -81,7 +79,7 @@ PEER_PACKAGES := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0
 $(PSTAMP):
 	test -x $(PVENV)/bin/python || $(PYTHON) -m venv $(PVENV)
 	echo "$(TORCH)" > $(PVENV)/constraints.txt
-	PIP_CONSTRAINT=$(abspath $(PVENV))/constraints.txt $(PVENV)/bin/pip install -q --no-compile "$(TORCH)" $(PEER_PACKAGES)
+	PIP_CONSTRAINT=$(abspath $(PVENV))/constraints.txt $(PVENV)/bin/pip install -q "$(TORCH)" $(PEER_PACKAGES)
 	touch $@
 
 # spyx (JAX) for the speed benchmark, in its own venv (benchmarks/peer_venvs.py pins it and writes the stamp).
@@ -123,7 +121,7 @@ lint: $(STAMP)
 DSTAMP := $(VENV)/.docs-installed
 
 $(DSTAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q --no-compile -e ".[docs]"
+	$(PY) -m pip install -q -e ".[docs]"
 	touch $@
 
 docs: $(DSTAMP)

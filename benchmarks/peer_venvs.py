@@ -122,8 +122,7 @@ class PeerVenv:
         constraints = os.path.join(self.folder, "constraints.txt")
         atomic_write_text(constraints, TORCH + "\n")
         env = {**os.environ, "PIP_CONSTRAINT": constraints, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        subprocess.run([self.python, "-m", "pip", "install", "-q", "--no-compile", *self.requirement.split()],
-                       check=True, env=env)
+        subprocess.run([self.python, "-m", "pip", "install", "-q", *self.requirement.split()], check=True, env=env)
         atomic_write_text(stamp, self.requirement + "\n")
         return self.python
 
