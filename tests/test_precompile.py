@@ -6,25 +6,28 @@ import sys
 
 from spikeflow.cli import main
 
-# a new process: one training step of a fused LinearLIF pair, then what numba did for each kernel it ran
+# a new process: a training step of a fused LinearLIF pair and a camera stream on the event engine,
+# then what numba did for each kernel they ran: loaded it from the cache (hits) or compiled it (misses)
 PROBE = """
-import torch
-from spikeflow.commands.precompile import linear_kernels
+from spikeflow.commands.precompile import linear_kernels, runtime_kernels
 from spikeflow.kernels import linear_lif, linear_lif_pair
+from spikeflow.runtime import clockfree_kernel, stream_kernel
 linear_kernels()
-for k in (linear_lif_pair.forward, linear_lif_pair.pack_rows, linear_lif.backward, linear_lif.compress32):
-    print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
+runtime_kernels()
+for k in (linear_lif_pair.forward, linear_lif_pair.pack_rows, linear_lif.backward, linear_lif.compress32,
+          stream_kernel.feed_chunk, clockfree_kernel.advance, clockfree_kernel.run_batch):
+    print(k.py_func.__name__, sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
 """
 
 
 def test_precompiled_kernels_load_from_the_cache_in_a_new_process(capsys):
-    assert main(["precompile", "--half", "1"]) == 0
+    assert main(["precompile", "--half", "1"]) == 0  # the fused Linear+LIF and runtime kernels
     assert "half 1 of the kernels compiled" in capsys.readouterr().out
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
-    counts = [tuple(map(int, line.split())) for line in done.stdout.split("\n") if line]
-    assert len(counts) == 4
-    for hits, misses in counts:  # loaded, not compiled
-        assert hits >= 1 and misses == 0, done.stdout
+    counts = [line.split() for line in done.stdout.split("\n") if line]
+    assert len(counts) == 7
+    for name, hits, misses in counts:  # loaded, not compiled
+        assert int(hits) >= 1 and int(misses) == 0, f"{name}: {hits} cache hits, {misses} compiles"
 
 
 def test_bad_half_is_one_line_naming_the_option(capsys):
