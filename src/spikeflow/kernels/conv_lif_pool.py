@@ -79,31 +79,40 @@ def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow
     """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape)
     and, if ``store``, the membranes before reset ``h_st [T, B, OH*OW*O]``; frame ``n = t * B + b`` of the
     events is step ``t`` of sample ``b``."""
+    for b in nb.prange(out.shape[1]):
+        _forward_sample(np.int64(b), indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r,
+                        vl, th, vr, reset_mode, one, k, store, out, h_st, v_t)
+
+
+@nb.njit
+def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
+                    reset_mode, one, k, store, out, h_st, v_t):
+    """``forward``'s work for ``b`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
     n_steps, n_batch = out.shape[0], out.shape[1]
     n_out = bias.shape[0] // (oh * ow)  # bias: tiled to one output frame
     frame = oh * ow * n_out
     ph, pw = oh // k, ow // k
     kk = one * (k * k)
     zero = one - one
-    for b in nb.prange(n_batch):
-        cur = np.empty(frame, out.dtype)
-        h = np.empty(frame, out.dtype)
-        v = v0[b].copy()
-        for t in range(n_steps):
-            _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
-            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
-            o = out[t, b]
-            o[:] = zero
-            for py in range(ph):  # rows/columns beyond the last whole window are dropped
-                for dy in range(k):
-                    for px in range(pw):
-                        p0 = (py * pw + px) * n_out
-                        for dx in range(k):
-                            j0 = ((py * k + dy) * ow + px * k + dx) * n_out
-                            for m in range(n_out):
-                                o[p0 + m] += cur[j0 + m]
-            o /= kk
-        v_t[b] = v
+    cur = np.empty(frame, out.dtype)
+    h = np.empty(frame, out.dtype)
+    v = v0[b].copy()
+    for t in range(n_steps):
+        _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
+        _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
+        o = out[t, b]
+        o[:] = zero
+        for py in range(ph):  # rows/columns beyond the last whole window are dropped
+            for dy in range(k):
+                for px in range(pw):
+                    p0 = (py * pw + px) * n_out
+                    for dx in range(k):
+                        j0 = ((py * k + dy) * ow + px * k + dx) * n_out
+                        for m in range(n_out):
+                            o[p0 + m] += cur[j0 + m]
+        o /= kk
+    v_t[b] = v
 
 
 @nb.njit(parallel=True, cache=True)
@@ -112,6 +121,17 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
     """Per sample ``b``: ``g_w[b]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed, as ``wt``) and ``g_b[b]``, the
     weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``, with the membranes
     ``h_st`` of the forward if ``stored``, else recomputed."""
+    for b in nb.prange(g_out.shape[1]):
+        _backward_sample(np.int64(b), indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c,
+                         r, vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out,
+                         g_v_t, g_w, g_b)
+
+
+@nb.njit
+def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
+                     reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out, g_v_t, g_w, g_b):
+    """``backward``'s work for ``b`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
     n_steps, n_batch = g_out.shape[0], g_out.shape[1]
     n_out = bias.shape[0] // (oh * ow)
     frame = oh * ow * n_out
@@ -119,50 +139,49 @@ def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, o
     kk = one * (k * k)
     zero = one - one
     rc = r * c
-    for b in nb.prange(n_batch):
-        hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
-        cur = np.empty(frame, g_out.dtype)
-        v = v0[b].copy()
-        for t in range(0 if stored else n_steps):  # recompute the membranes
-            _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
-            _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, hs[t])
-        gv = g_v_t[b].copy()
-        acc = g_w[b]
-        acc[:] = zero
-        acc_b = g_b[b]
-        acc_b[:] = zero
-        row = ow * n_out
-        gz = np.zeros(row, g_out.dtype)  # columns beyond the last whole window keep a zero spike gradient
-        gz0 = np.zeros(row, g_out.dtype)  # rows beyond it
-        for t in range(n_steps - 1, -1, -1):
-            go = g_out[t, b]
-            ht = h_st[t, b] if stored else hs[t]
-            for oy in range(oh):
-                if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
-                    py = oy // k
-                    for px in range(pw):
-                        p0 = (py * pw + px) * n_out
-                        for dx in range(k):
-                            j0 = (px * k + dx) * n_out
-                            for m in range(n_out):
-                                gz[j0 + m] = go[p0 + m] / kk
-                grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
-                      cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
-            for i in range(oh * ow):
-                for m in range(n_out):
-                    acc_b[m] += cur[i * n_out + m]
-            n = t * n_batch + b
-            for e in range(indptr[n], indptr[n + 1]):
-                iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
-                val, ch = ev[e], ec[e]
-                for oy in range(y0, y1):
-                    for ox in range(x0, x_end):
-                        s0 = (oy * ow + ox) * n_out
-                        w0 = kconv._tap_offset(ch, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
-                        dst = acc[w0:w0 + run]
-                        src = cur[s0:s0 + run]
-                        for m in range(run):
-                            dst[m] += val * src[m]
+    hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
+    cur = np.empty(frame, g_out.dtype)
+    v = v0[b].copy()
+    for t in range(0 if stored else n_steps):  # recompute the membranes
+        _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
+        _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, hs[t])
+    gv = g_v_t[b].copy()
+    acc = g_w[b]
+    acc[:] = zero
+    acc_b = g_b[b]
+    acc_b[:] = zero
+    row = ow * n_out
+    gz = np.zeros(row, g_out.dtype)  # columns beyond the last whole window keep a zero spike gradient
+    gz0 = np.zeros(row, g_out.dtype)  # rows beyond it
+    for t in range(n_steps - 1, -1, -1):
+        go = g_out[t, b]
+        ht = h_st[t, b] if stored else hs[t]
+        for oy in range(oh):
+            if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
+                py = oy // k
+                for px in range(pw):
+                    p0 = (py * pw + px) * n_out
+                    for dx in range(k):
+                        j0 = (px * k + dx) * n_out
+                        for m in range(n_out):
+                            gz[j0 + m] = go[p0 + m] / kk
+            grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
+                  cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
+        for i in range(oh * ow):
+            for m in range(n_out):
+                acc_b[m] += cur[i * n_out + m]
+        n = t * n_batch + b
+        for e in range(indptr[n], indptr[n + 1]):
+            iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
+            val, ch = ev[e], ec[e]
+            for oy in range(y0, y1):
+                for ox in range(x0, x_end):
+                    s0 = (oy * ow + ox) * n_out
+                    w0 = kconv._tap_offset(ch, iy, ix, oy, ox, kh, kw, sh, sw, n_out)
+                    dst = acc[w0:w0 + run]
+                    src = cur[s0:s0 + run]
+                    for m in range(run):
+                        dst[m] += val * src[m]
 
 
 @nb.njit(inline="always")

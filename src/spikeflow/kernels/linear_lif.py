@@ -442,20 +442,28 @@ def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mo
     Each of ``n_chunks`` threads takes a range of samples and runs them step by step together
     (time-major), so its writes to ``out``/``h_st`` are contiguous runs instead of one row per
     ``B`` rows (measured: 3.1 -> 2.5 ms on W1's 700->256 layer, 2 threads)."""
-    n_steps, n_batch, n_out = out.shape
     for ch in nb.prange(n_chunks):
-        b0, b1, vs = _chunk(v0, ch, n_chunks)
-        cur = np.empty(n_out, wt.dtype)
-        for t in range(n_steps):
-            for b in range(b0, b1):
-                v = vs[b - b0]
-                if store == 2 and t % seg == 0:
-                    v_ck[t // seg, b] = v
-                _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, cur)
-                _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-                if store == 1:
-                    h_st[t, b] = cur
-        v_t[b0:b1] = vs
+        _forward_chunk(np.int64(ch), indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store,
+                       seg, one, n_chunks, out, h_st, v_ck, v_t)
+
+
+@nb.njit
+def _forward_chunk(ch, indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
+                   n_chunks, out, h_st, v_ck, v_t):
+    """``forward``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
+    n_steps, n_batch, n_out = out.shape
+    b0, b1, vs = _chunk(v0, ch, n_chunks)
+    cur = np.empty(n_out, wt.dtype)
+    for t in range(n_steps):
+        for b in range(b0, b1):
+            v = vs[b - b0]
+            if store == 2 and t % seg == 0:
+                v_ck[t // seg, b] = v
+            _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, cur)
+            _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
+            if store == 1:
+                h_st[t, b] = cur
+    v_t[b0:b1] = vs
 
 
 @nb.njit(parallel=True, cache=True)
@@ -464,46 +472,69 @@ def forward_scan(x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks
     its row of ``x [T * B, in]`` (no compressed copy of the input is built; W3, 700->256:
     compress + forward 5.0 -> 4.5 ms). Returns ``False`` when the input has NaN/inf. Same
     operations in the same order as ``forward``, so the same results."""
+    bad = np.zeros(x.shape[0], np.bool_)
+    for ch in nb.prange(n_chunks):
+        _forward_scan_chunk(np.int64(ch), x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks, out, v_t,
+                            bad)
+    return not bad.any()
+
+
+@nb.njit
+def _forward_scan_chunk(ch, x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks, out, v_t, bad):
+    """``forward_scan``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
     n_steps, n_batch, n_out = out.shape
     n_in = x.shape[1]
     zero = one - one
-    bad = np.zeros(n_steps * n_batch, np.bool_)
-    for ch in nb.prange(n_chunks):
-        b0, b1, vs = _chunk(v0, ch, n_chunks)
-        cur = np.empty(n_out, wt.dtype)
-        idx = np.empty(n_in + 1, np.int32)
-        vals = np.empty(n_in + 1, wt.dtype)
-        ones = np.empty(0, wt.dtype)  # "every value is 1"
-        for t in range(n_steps):
-            for b in range(b0, b1):
-                xr = x[t * n_batch + b]
-                m = 0
-                for i in range(n_in):  # branch-free gather of the active inputs
-                    idx[m] = i
-                    m += xr[i] != 0
-                binary = True
-                z = zero
-                for k in range(m):
-                    v = xr[idx[k]]
-                    vals[k] = v
-                    binary &= v == one
-                    z += v * zero  # NaN for NaN/inf
-                bad[t * n_batch + b] = z != z
-                _current(idx, ones if binary else vals, 0, m, wt, bias, cur)
-                _lif_step(cur, vs[b - b0], a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-        v_t[b0:b1] = vs
-    return not bad.any()
+    b0, b1, vs = _chunk(v0, ch, n_chunks)
+    cur = np.empty(n_out, wt.dtype)
+    idx = np.empty(n_in + 1, np.int32)
+    vals = np.empty(n_in + 1, wt.dtype)
+    ones = np.empty(0, wt.dtype)  # "every value is 1"
+    for t in range(n_steps):
+        for b in range(b0, b1):
+            xr = x[t * n_batch + b]
+            m = 0
+            for i in range(n_in):  # branch-free gather of the active inputs
+                idx[m] = i
+                m += xr[i] != 0
+            binary = True
+            z = zero
+            for k in range(m):
+                v = xr[idx[k]]
+                vals[k] = v
+                binary &= v == one
+                z += v * zero  # NaN for NaN/inf
+            bad[t * n_batch + b] = z != z
+            _current(idx, ones if binary else vals, 0, m, wt, bias, cur)
+            _lif_step(cur, vs[b - b0], a, c, r, vl, th, vr, reset_mode, one, out[t, b])
+    v_t[b0:b1] = vs
 
 
 @nb.njit(parallel=True, cache=True)
 def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate=False):
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):
     """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
     each thread's samples. The step's ``h`` is read from ``h_st`` or, when ``v_ck`` holds the
     membrane at each segment start, recomputed from it into ``hbuf`` (the thread's samples, one
     segment). ``accumulate``: add to the gradient parts instead of overwriting them (a caller
-    running the pass a time range at a time)."""
+    running the pass a time range at a time). Every caller passes it: an omitted argument would
+    be a second signature to compile."""
+    for ch in nb.prange(g_wt_parts.shape[0]):
+        _backward_chunk(np.int64(ch), g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r,
+                        vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
+                        g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate)
+
+
+@nb.njit
+def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+                    reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
+                    g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):
+    """``backward``'s work for thread chunk ``ch``. A function of its own, not the body of the
+    ``prange`` loop: numba's parfor passes on a body this size took 20-40 s of the kernel's
+    compile time; on a plain function they do not run. (The caller passes ``ch`` as int64: the
+    loop index has another integer type when the parallel loop is lowered, and this function
+    would be compiled a second time for it.)"""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
@@ -511,71 +542,70 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
     zero = one - one
     k_sub, k_to, k_z = _reset_partials(reset_mode, detach, one)
     rc = r * c
-    for ch in nb.prange(n_chunks):
-        gw = g_wt_parts[ch]
-        gb = g_b_parts[ch]
-        gp = g_p_parts[ch]
-        if not accumulate:
-            gw[:] = zero
-            gb[:] = zero
-            gp[:] = zero
-        b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
-        nbc = b1 - b0
-        # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
-        tw = 1
-        while tw * 2 * nbc <= 128 and tw * 2 <= seg and seg % (tw * 2) == 0:
-            tw *= 2
-        gwin = np.empty((tw * nbc, n_out), wt.dtype)
-        n_in = gw.shape[0]
-        start = np.empty(n_in + 1, np.int64)
-        fill = np.empty(n_in, np.int64)
-        ev_row = np.empty(tw * nbc * n_in, np.int32)
-        ev_val = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt.dtype)
-        gh = np.empty(n_out, wt.dtype)
-        gu = np.empty(n_out, wt.dtype)
-        gv_in = np.empty(n_out, wt.dtype)
-        cur = np.empty(n_out, wt.dtype)
-        hbuf = np.empty((seg if recompute else 1, b1 - b0, n_out), wt.dtype)
-        v_run = np.empty((b1 - b0, n_out), wt.dtype)
-        spk = np.empty(n_out, wt.dtype)
-        for s in range(n_seg - 1, -1, -1):
-            t0 = s * seg
-            t1 = min(n_steps, t0 + seg)
-            if recompute:
+    gw = g_wt_parts[ch]
+    gb = g_b_parts[ch]
+    gp = g_p_parts[ch]
+    if not accumulate:
+        gw[:] = zero
+        gb[:] = zero
+        gp[:] = zero
+    b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
+    nbc = b1 - b0
+    # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
+    tw = 1
+    while tw * 2 * nbc <= 128 and tw * 2 <= seg and seg % (tw * 2) == 0:
+        tw *= 2
+    gwin = np.empty((tw * nbc, n_out), wt.dtype)
+    n_in = gw.shape[0]
+    start = np.empty(n_in + 1, np.int64)
+    fill = np.empty(n_in, np.int64)
+    ev_row = np.empty(tw * nbc * n_in, np.int32)
+    ev_val = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt.dtype)
+    gh = np.empty(n_out, wt.dtype)
+    gu = np.empty(n_out, wt.dtype)
+    gv_in = np.empty(n_out, wt.dtype)
+    cur = np.empty(n_out, wt.dtype)
+    hbuf = np.empty((seg if recompute else 1, b1 - b0, n_out), wt.dtype)
+    v_run = np.empty((b1 - b0, n_out), wt.dtype)
+    spk = np.empty(n_out, wt.dtype)
+    for s in range(n_seg - 1, -1, -1):
+        t0 = s * seg
+        t1 = min(n_steps, t0 + seg)
+        if recompute:
+            for b in range(b0, b1):
+                v_run[b - b0] = v_ck[s, b]
+            for t in range(t0, t1):
                 for b in range(b0, b1):
-                    v_run[b - b0] = v_ck[s, b]
-                for t in range(t0, t1):
-                    for b in range(b0, b1):
-                        hb = hbuf[t - t0, b - b0]
-                        _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, hb)
-                        _lif_step(hb, v_run[b - b0], a, c, r, vl, th, vr, reset_mode, one, spk)
-            for t in range(t1 - 1, t0 - 1, -1):
-                for b in range(b0, b1):
-                    ht = hbuf[t - t0, b - b0] if recompute else h_st[t, b]
-                    gv = gvs[b - b0]
-                    go = g_out[t, b]
-                    gi = gwin[(t % tw) * nbc + b - b0]
-                    if need_params:
-                        gv_in[:] = gv
-                    _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
-                              half_pi)
-                    if need_gi:
-                        g_i[t, b] = gi
-                    if need_params:
-                        # the membrane before the step: the segment's checkpoint or v0 at the first
-                        # step, else the step before's h after its reset
-                        first = t == t0 if recompute else t == 0
-                        v_first = v_ck[s, b] if recompute else v0[b]
-                        hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
-                        row = t * n_batch + b
-                        # c and r multiply the current: recompute it exactly as the forward did
-                        _current(indices, values, indptr[row], indptr[row + 1], wt, bias, cur)
-                        _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
-                                         k_sub, k_to, one)
-                if t % tw == 0:
-                    _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
-                                    start, fill, ev_row, ev_val)
-        g_v0[b0:b1] = gvs
+                    hb = hbuf[t - t0, b - b0]
+                    _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, hb)
+                    _lif_step(hb, v_run[b - b0], a, c, r, vl, th, vr, reset_mode, one, spk)
+        for t in range(t1 - 1, t0 - 1, -1):
+            for b in range(b0, b1):
+                ht = hbuf[t - t0, b - b0] if recompute else h_st[t, b]
+                gv = gvs[b - b0]
+                go = g_out[t, b]
+                gi = gwin[(t % tw) * nbc + b - b0]
+                if need_params:
+                    gv_in[:] = gv
+                _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
+                          half_pi)
+                if need_gi:
+                    g_i[t, b] = gi
+                if need_params:
+                    # the membrane before the step: the segment's checkpoint or v0 at the first
+                    # step, else the step before's h after its reset
+                    first = t == t0 if recompute else t == 0
+                    v_first = v_ck[s, b] if recompute else v0[b]
+                    hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
+                    row = t * n_batch + b
+                    # c and r multiply the current: recompute it exactly as the forward did
+                    _current(indices, values, indptr[row], indptr[row + 1], wt, bias, cur)
+                    _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
+                                     k_sub, k_to, one)
+            if t % tw == 0:
+                _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
+                                start, fill, ev_row, ev_val)
+    g_v0[b0:b1] = gvs
 
 
 @nb.njit(parallel=True, cache=True)
@@ -685,7 +715,7 @@ class LinearLIFFunction(torch.autograd.Function):
                  v0.numpy(),
                  *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
                  one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
-                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy())
+                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy(), False)
         g_x = g_i @ wt.t() if need_x else None
         g_w = None
         if needs[1]:

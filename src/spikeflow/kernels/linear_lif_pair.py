@@ -96,37 +96,46 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
     only where written). The output layer's operands are padded to whole vectors (``Layer(pad=True)``:
     ``wt2``, ``bias2``, ``v02``, ``p2`` and ``v2_t`` have ``width`` columns, the first ``out`` real),
     so it adds and steps whole vectors only."""
+    for ch in nb.prange(n_chunks):
+        _forward_chunk(np.int64(ch), indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2,
+                       store, seg, one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
+
+
+@nb.njit
+def _forward_chunk(ch, indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg,
+                   one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
+    """``forward``'s work for thread chunk ``ch``: a plain function, not the ``prange`` body, which
+    numba's parfor passes take far longer to compile (``linear_lif._backward_chunk``)."""
     n_steps, n_batch, _ = out.shape
     n_hid = wt1.shape[1]
     no_values = np.empty(0, wt2.dtype)  # hidden spikes are 1
-    for ch in nb.prange(n_chunks):
-        b0, b1, v1s = _chunk(v01, ch, n_chunks)
-        _, _, v2s = _chunk(v02, ch, n_chunks)
-        cur1 = np.empty(n_hid, wt1.dtype)
-        n_out = out.shape[2]
-        cur2 = np.empty(wt2.shape[1], wt2.dtype)
-        spk2 = np.empty(wt2.shape[1], wt2.dtype)
-        spk = np.empty(n_hid, wt1.dtype)
-        p = b0 * n_steps * n_hid
-        for t in range(n_steps):
-            for b in range(b0, b1):
-                if store > 0 and t % seg == 0:
-                    v1_ck[t // seg, b] = v1s[b - b0]
-                    v2_ck[t // seg, b] = v2s[b - b0, :n_out]
-                row = t * n_batch + b
-                _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, cur1)
-                _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
-                hid_lo[row] = p
-                p = _gather_spikes(spk, hid_idx, p)
-                hid_hi[row] = p
-                _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2)
-                _lif_step_vec(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
-                out[t, b] = spk2[:n_out]
-                if store == 1:
-                    h1_st[t, b] = cur1
-                    h2_st[t, b] = cur2[:n_out]
-        v1_t[b0:b1] = v1s
-        v2_t[b0:b1] = v2s
+    b0, b1, v1s = _chunk(v01, ch, n_chunks)
+    _, _, v2s = _chunk(v02, ch, n_chunks)
+    cur1 = np.empty(n_hid, wt1.dtype)
+    n_out = out.shape[2]
+    cur2 = np.empty(wt2.shape[1], wt2.dtype)
+    spk2 = np.empty(wt2.shape[1], wt2.dtype)
+    spk = np.empty(n_hid, wt1.dtype)
+    p = b0 * n_steps * n_hid
+    for t in range(n_steps):
+        for b in range(b0, b1):
+            if store > 0 and t % seg == 0:
+                v1_ck[t // seg, b] = v1s[b - b0]
+                v2_ck[t // seg, b] = v2s[b - b0, :n_out]
+            row = t * n_batch + b
+            _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, cur1)
+            _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
+            hid_lo[row] = p
+            p = _gather_spikes(spk, hid_idx, p)
+            hid_hi[row] = p
+            _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2)
+            _lif_step_vec(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
+            out[t, b] = spk2[:n_out]
+            if store == 1:
+                h1_st[t, b] = cur1
+                h2_st[t, b] = cur2[:n_out]
+    v1_t[b0:b1] = v1s
+    v2_t[b0:b1] = v2s
 
 
 @nb.njit(cache=True)

@@ -41,61 +41,77 @@ def _pool_row(z, k, q, o):
 def pooled_forward(x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st, v_t):
     """``x, h_st [T, P, H, W*q]``, ``v0, v_t [P, H, W*q]``, ``out [T, P, H/k, W/k*q]``; one work
     item per (plane, pooled row)."""
-    n_steps, n_planes, height, width = x.shape
+    for u in nb.prange(x.shape[1] * out.shape[2]):
+        _pooled_forward_rows(np.int64(u), x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st, v_t)
+
+
+@nb.njit
+def _pooled_forward_rows(u, x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st, v_t):
+    """``pooled_forward``'s work for ``u`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
+    n_steps, width = x.shape[0], x.shape[3]
     n_rows = out.shape[2]
     kk = one * (k * k)
     zero = one - one
-    for u in nb.prange(n_planes * n_rows):
-        p, py = u // n_rows, u % n_rows
-        y0 = py * k
-        v = v0[p, y0:y0 + k].copy()
-        z = np.empty(width, x.dtype)
-        for t in range(n_steps):
-            o = out[t, p, py]
-            o[:] = zero
-            for i in range(k):
-                xr, hr, vi = x[t, p, y0 + i], h_st[t, p, y0 + i], v[i]
-                if reset_mode == 0:
-                    for j in range(width):
-                        hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 0, one)
-                elif reset_mode == 1:
-                    for j in range(width):
-                        hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 1, one)
-                else:
-                    for j in range(width):
-                        hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 2, one)
-                _pool_row(z, k, q, o)
-            for j in range(o.shape[0]):
-                o[j] = o[j] / kk
-        v_t[p, y0:y0 + k] = v
+    p, py = u // n_rows, u % n_rows
+    y0 = py * k
+    v = v0[p, y0:y0 + k].copy()
+    z = np.empty(width, x.dtype)
+    for t in range(n_steps):
+        o = out[t, p, py]
+        o[:] = zero
+        for i in range(k):
+            xr, hr, vi = x[t, p, y0 + i], h_st[t, p, y0 + i], v[i]
+            if reset_mode == 0:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 0, one)
+            elif reset_mode == 1:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 1, one)
+            else:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 2, one)
+            _pool_row(z, k, q, o)
+        for j in range(o.shape[0]):
+            o[j] = o[j] / kk
+    v_t[p, y0:y0 + k] = v
 
 
 @nb.njit(parallel=True, cache=True)
 def pooled_backward(g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi,
                     k, q, g_x, g_v0):
     """The reverse pass of ``pooled_forward``: ``g_x [T, P, H, W*q]``, ``g_v0 [P, H, W*q]``."""
-    n_steps, n_planes, height, width = h_st.shape
+    for u in nb.prange(h_st.shape[1] * g_out.shape[2]):
+        _pooled_backward_rows(np.int64(u), g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind, sg_scale,
+                              one, half_pi, k, q, g_x, g_v0)
+
+
+@nb.njit
+def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi,
+                          k, q, g_x, g_v0):
+    """``pooled_backward``'s work for ``u`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
+    n_steps, width = h_st.shape[0], h_st.shape[3]
     n_rows = g_out.shape[2]
     kk = one * (k * k)
     rc = r * c
-    for u in nb.prange(n_planes * n_rows):
-        p, py = u // n_rows, u % n_rows
-        y0 = py * k
-        gv = g_v_t[p, y0:y0 + k].copy()
-        gz = np.empty(width, h_st.dtype)
-        for t in range(n_steps - 1, -1, -1):
-            go = g_out[t, p, py]
-            for px in range(go.shape[0] // q):  # every neuron of a window gets the window's gradient / k*k
-                for m in range(q):
-                    g = go[px * q + m] / kk
-                    for dx in range(k):
-                        gz[(px * k + dx) * q + m] = g
-            for i in range(k):
-                hr, gxr, gvi = h_st[t, p, y0 + i], g_x[t, p, y0 + i], gv[i]
-                for j in range(width):
-                    gxr[j], gvi[j] = fast_grad(hr[j], gz[j], gvi[j], a, rc, th, vr, reset_mode, detach, sg_kind,
-                                               sg_scale, one, half_pi)
-        g_v0[p, y0:y0 + k] = gv
+    p, py = u // n_rows, u % n_rows
+    y0 = py * k
+    gv = g_v_t[p, y0:y0 + k].copy()
+    gz = np.empty(width, h_st.dtype)
+    for t in range(n_steps - 1, -1, -1):
+        go = g_out[t, p, py]
+        for px in range(go.shape[0] // q):  # every neuron of a window gets the window's gradient / k*k
+            for m in range(q):
+                g = go[px * q + m] / kk
+                for dx in range(k):
+                    gz[(px * k + dx) * q + m] = g
+        for i in range(k):
+            hr, gxr, gvi = h_st[t, p, y0 + i], g_x[t, p, y0 + i], gv[i]
+            for j in range(width):
+                gxr[j], gvi[j] = fast_grad(hr[j], gz[j], gvi[j], a, rc, th, vr, reset_mode, detach, sg_kind,
+                                           sg_scale, one, half_pi)
+    g_v0[p, y0:y0 + k] = gv
 
 
 class PooledFastNeuron(torch.autograd.Function):

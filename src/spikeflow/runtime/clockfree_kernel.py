@@ -679,16 +679,26 @@ def run_batch(ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
               st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
               h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, status, todo):
     """``advance`` from rest for samples ``todo`` (each its own state: the arrays' first axis), in parallel."""
-    no_samples = np.zeros(0)
-    no_out = np.zeros((0, 1))
     for j in numba.prange(todo.shape[0]):
-        b = todo[j]
-        reset_state(pi, pf, nf, st[b], count[b], tref[b], counters[b], si[b], sf[b], h_t[b], h_s[b], h_id[b],
-                    h_pos[b], xtol, tl[b])
-        lo = ev_ptr[b]
-        hi = ev_ptr[b + 1]
-        status[b] = advance(times[lo:hi], idx[lo:hi], val[lo:hi], until[b], no_samples, no_out, input_pop, delay,
-                            limit, xtol, q, pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
-                            st[b], count[b], tref[b], counters[b], si[b], sf[b], acc[b], mark[b], tl[b], tw[b],
-                            abv[b], ff[b], fp[b], rec_t[b], rec_n[b], h_t[b], h_s[b], h_id[b], h_pos[b],
-                            dq_t[b], dq_i[b], dp[b])
+        _run_sample(np.int64(todo[j]), ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
+                    pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
+                    st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
+                    h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, status)
+
+
+@numba.njit(nogil=True)
+def _run_sample(b, ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
+                pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
+                st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
+                h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, status):
+    """``run_batch``'s work for sample ``b``: a plain function, not the ``prange`` body, whose parfor
+    passes took numba about 10 s to compile (``spikeflow.kernels.linear_lif._backward_chunk``)."""
+    reset_state(pi, pf, nf, st[b], count[b], tref[b], counters[b], si[b], sf[b], h_t[b], h_s[b], h_id[b],
+                h_pos[b], xtol, tl[b])
+    lo = ev_ptr[b]
+    hi = ev_ptr[b + 1]
+    status[b] = advance(times[lo:hi], idx[lo:hi], val[lo:hi], until[b], np.zeros(0), np.zeros((0, 1)), input_pop,
+                        delay, limit, xtol, q, pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
+                        st[b], count[b], tref[b], counters[b], si[b], sf[b], acc[b], mark[b], tl[b], tw[b],
+                        abv[b], ff[b], fp[b], rec_t[b], rec_n[b], h_t[b], h_s[b], h_id[b], h_pos[b],
+                        dq_t[b], dq_i[b], dp[b])
