@@ -62,57 +62,68 @@ BLOCK = 32  # neurons per work item: the inner loop over a block is contiguous a
 def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc,
             reset_mode, use_refr, refr_steps, store_i, store_s, store_trace, one,
             out, h_st, flags, i_st, s_st, trace, v_t, i_t, s_t, refr_t):
+    n_blocks = (x.shape[1] + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        _forward_block(np.int64(blk), x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode,
+                       use_refr, refr_steps, store_i, store_s, store_trace, one, out, h_st, flags, i_st, s_st, trace,
+                       v_t, i_t, s_t, refr_t)
+
+
+@nb.njit
+def _forward_block(blk, x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode, use_refr,
+                   refr_steps, store_i, store_s, store_trace, one, out, h_st, flags, i_st, s_st, trace, v_t, i_t, s_t,
+                   refr_t):
+    """``forward``'s work for ``blk`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
     n_steps, n = x.shape
     zero = one - one
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for blk in nb.prange(n_blocks):
-        k0 = blk * BLOCK
-        m = min(BLOCK, n - k0)
-        k1 = k0 + m
-        v = v0[k0:k1].copy()
-        i = i0[k0:k1].copy()
-        s = s0[k0:k1].copy()
-        rc = refr0[k0:k1].copy()
-        ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
-        vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
-        kck = kc[k0:k1]
-        for t in range(n_steps):
-            xt = x[t, k0:k1]
-            for j in range(m):
-                wx = wk[j] * xt[j]
-                ip = i[j] * bk[j] + wx * cbk[j]
-                h = ((vlk[j] + (v[j] - vlk[j]) * ak[j]) + (rk[j] * i[j]) * kck[j]) + (rk[j] * wx) * ck[j]
-                active = True
-                if use_refr:
-                    active = rc[j] <= 0
-                    h = h if active else v[j]
-                theta = thk[j] + betak[j] * s[j]
-                spike = active & (h - theta > zero)
-                zf = one if spike else zero
-                if reset_mode == 0:
-                    vn = h - zf * theta
-                elif reset_mode == 1:
-                    vn = h - zf * (h - vrk[j])
-                else:
-                    vn = h
-                s[j] = rhok[j] * s[j] + zf
-                if use_refr:
-                    rc[j] = refr_steps if spike else max(rc[j] - 1, 0)
-                out[t, k0 + j] = zf
-                h_st[t, k0 + j] = h
-                flags[t, k0 + j] = (1 if spike else 0) | (0 if active else 2)
-                if store_i:
-                    i_st[t, k0 + j] = ip
-                if store_s:
-                    s_st[t, k0 + j] = s[j]
-                if store_trace:
-                    trace[t, k0 + j] = vn
-                v[j] = vn
-                i[j] = ip
-        v_t[k0:k1] = v
-        i_t[k0:k1] = i
-        s_t[k0:k1] = s
-        refr_t[k0:k1] = rc
+    k0 = blk * BLOCK
+    m = min(BLOCK, n - k0)
+    k1 = k0 + m
+    v = v0[k0:k1].copy()
+    i = i0[k0:k1].copy()
+    s = s0[k0:k1].copy()
+    rc = refr0[k0:k1].copy()
+    ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
+    vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
+    kck = kc[k0:k1]
+    for t in range(n_steps):
+        xt = x[t, k0:k1]
+        for j in range(m):
+            wx = wk[j] * xt[j]
+            ip = i[j] * bk[j] + wx * cbk[j]
+            h = ((vlk[j] + (v[j] - vlk[j]) * ak[j]) + (rk[j] * i[j]) * kck[j]) + (rk[j] * wx) * ck[j]
+            active = True
+            if use_refr:
+                active = rc[j] <= 0
+                h = h if active else v[j]
+            theta = thk[j] + betak[j] * s[j]
+            spike = active & (h - theta > zero)
+            zf = one if spike else zero
+            if reset_mode == 0:
+                vn = h - zf * theta
+            elif reset_mode == 1:
+                vn = h - zf * (h - vrk[j])
+            else:
+                vn = h
+            s[j] = rhok[j] * s[j] + zf
+            if use_refr:
+                rc[j] = refr_steps if spike else max(rc[j] - 1, 0)
+            out[t, k0 + j] = zf
+            h_st[t, k0 + j] = h
+            flags[t, k0 + j] = (1 if spike else 0) | (0 if active else 2)
+            if store_i:
+                i_st[t, k0 + j] = ip
+            if store_s:
+                s_st[t, k0 + j] = s[j]
+            if store_trace:
+                trace[t, k0 + j] = vn
+            v[j] = vn
+            i[j] = ip
+    v_t[k0:k1] = v
+    i_t[k0:k1] = i
+    s_t[k0:k1] = s
+    refr_t[k0:k1] = rc
 
 
 @nb.njit(parallel=True, cache=True)
@@ -121,115 +132,128 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
              a, c, b, cb, w, r, vl, th, beta, rho, vr, kc,
              reset_mode, detach, sg_kind, sg_scale, one,
              g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho, g_vr, g_kc):
+    n_blocks = (h_st.shape[1] + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        _backward_block(np.int64(blk), g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_st, flags, i_st,
+                        has_i, s_st, has_s, v0, i0, s0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode,
+                        detach, sg_kind, sg_scale, one, g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl,
+                        g_th, g_beta, g_rho, g_vr, g_kc)
+
+
+@nb.njit
+def _backward_block(blk, g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_st, flags, i_st, has_i, s_st,
+                    has_s, v0, i0, s0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode, detach, sg_kind,
+                    sg_scale, one, g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho,
+                    g_vr, g_kc):
+    """``backward``'s work for ``blk`` (a plain function, not the ``prange`` body: see
+    ``linear_lif._backward_chunk``)."""
     n_steps, n = h_st.shape
     zero = one - one
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for blk in nb.prange(n_blocks):
-        k0 = blk * BLOCK
-        m = min(BLOCK, n - k0)
-        k1 = k0 + m
-        ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
-        vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
-        kck = kc[k0:k1]
-        zeros = np.zeros(m, h_st.dtype)
-        gv = g_v_t[k0:k1].copy()
-        gi = g_i_t[k0:k1].copy()
-        gs = g_s_t[k0:k1].copy()
-        acc_a, acc_c, acc_b, acc_cb = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
-        acc_w, acc_r, acc_vl, acc_th = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
-        acc_beta, acc_rho, acc_vr, acc_kc = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
-        for t in range(n_steps - 1, -1, -1):
-            # the rows this step reads: adaptation before step t and t-1, the current i'(t-1)
-            s_prev = s0[k0:k1] if t == 0 else (s_st[t - 1, k0:k1] if has_s else zeros)
-            s_prev2 = s0[k0:k1] if t <= 1 else (s_st[t - 2, k0:k1] if has_s else zeros)
-            if t == 0:
-                i_prev = i0[k0:k1]
+    k0 = blk * BLOCK
+    m = min(BLOCK, n - k0)
+    k1 = k0 + m
+    ak, ck, bk, cbk, wk, rk = a[k0:k1], c[k0:k1], b[k0:k1], cb[k0:k1], w[k0:k1], r[k0:k1]
+    vlk, thk, betak, rhok, vrk = vl[k0:k1], th[k0:k1], beta[k0:k1], rho[k0:k1], vr[k0:k1]
+    kck = kc[k0:k1]
+    zeros = np.zeros(m, h_st.dtype)
+    gv = g_v_t[k0:k1].copy()
+    gi = g_i_t[k0:k1].copy()
+    gs = g_s_t[k0:k1].copy()
+    acc_a, acc_c, acc_b, acc_cb = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    acc_w, acc_r, acc_vl, acc_th = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    acc_beta, acc_rho, acc_vr, acc_kc = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    for t in range(n_steps - 1, -1, -1):
+        # the rows this step reads: adaptation before step t and t-1, the current i'(t-1)
+        s_prev = s0[k0:k1] if t == 0 else (s_st[t - 1, k0:k1] if has_s else zeros)
+        s_prev2 = s0[k0:k1] if t <= 1 else (s_st[t - 2, k0:k1] if has_s else zeros)
+        if t == 0:
+            i_prev = i0[k0:k1]
+        else:
+            i_prev = i_st[t - 1, k0:k1] if has_i else (x[t - 1, k0:k1] if has_x else zeros)
+        for j in range(m):
+            k = k0 + j
+            h = h_st[t, k]
+            f = flags[t, k]
+            z = one if (f & 1) else zero
+            active = (f & 2) == 0
+            theta = thk[j] + betak[j] * s_prev[j]
+            gvj = gv[j] + g_trace[t, k] if has_g_trace else gv[j]
+            # partials of the reset v' = reset(h, z, theta)
+            if reset_mode == 0:
+                dvdh = one
+                dvdz = zero if detach else -theta
+                dvdth = -z
+                dvdvr = zero
+            elif reset_mode == 1:
+                dvdh = one - z
+                dvdz = zero if detach else -(h - vrk[j])
+                dvdth = zero
+                dvdvr = z
             else:
-                i_prev = i_st[t - 1, k0:k1] if has_i else (x[t - 1, k0:k1] if has_x else zeros)
-            for j in range(m):
-                k = k0 + j
-                h = h_st[t, k]
-                f = flags[t, k]
-                z = one if (f & 1) else zero
-                active = (f & 2) == 0
-                theta = thk[j] + betak[j] * s_prev[j]
-                gvj = gv[j] + g_trace[t, k] if has_g_trace else gv[j]
-                # partials of the reset v' = reset(h, z, theta)
-                if reset_mode == 0:
-                    dvdh = one
-                    dvdz = zero if detach else -theta
-                    dvdth = -z
-                    dvdvr = zero
-                elif reset_mode == 1:
-                    dvdh = one - z
-                    dvdz = zero if detach else -(h - vrk[j])
-                    dvdth = zero
-                    dvdvr = z
-                else:
-                    dvdh = one
-                    dvdz = zero
-                    dvdth = zero
-                    dvdvr = zero
-                gsj = gs[j]
-                gz = g_out[t, k] + gvj * dvdz + gsj
-                gu = gz * surrogate_grad(sg_kind, h - theta, sg_scale) if active else zero
-                gh = gvj * dvdh + gu
-                gtheta = gvj * dvdth - gu
-                acc_th[j] += gtheta
-                acc_beta[j] += gtheta * s_prev[j]
-                acc_rho[j] += gsj * s_prev[j]
-                acc_vr[j] += gvj * dvdvr
-                gs[j] = gtheta * betak[j] + gsj * rhok[j]
-                gip = gi[j]  # d loss / d i'(t), from step t + 1
-                gwx = gip * cbk[j]  # ... / d (w x)
-                gi_prev = gip * bk[j]  # ... / d i'(t - 1)
-                if active:
-                    if t > 0:
-                        hp = h_st[t - 1, k]
-                        if flags[t - 1, k] & 1:
-                            if reset_mode == 0:
-                                v_prev = hp - (thk[j] + betak[j] * s_prev2[j])
-                            elif reset_mode == 1:
-                                v_prev = hp - (hp - vrk[j])
-                            else:
-                                v_prev = hp
+                dvdh = one
+                dvdz = zero
+                dvdth = zero
+                dvdvr = zero
+            gsj = gs[j]
+            gz = g_out[t, k] + gvj * dvdz + gsj
+            gu = gz * surrogate_grad(sg_kind, h - theta, sg_scale) if active else zero
+            gh = gvj * dvdh + gu
+            gtheta = gvj * dvdth - gu
+            acc_th[j] += gtheta
+            acc_beta[j] += gtheta * s_prev[j]
+            acc_rho[j] += gsj * s_prev[j]
+            acc_vr[j] += gvj * dvdvr
+            gs[j] = gtheta * betak[j] + gsj * rhok[j]
+            gip = gi[j]  # d loss / d i'(t), from step t + 1
+            gwx = gip * cbk[j]  # ... / d (w x)
+            gi_prev = gip * bk[j]  # ... / d i'(t - 1)
+            if active:
+                if t > 0:
+                    hp = h_st[t - 1, k]
+                    if flags[t - 1, k] & 1:
+                        if reset_mode == 0:
+                            v_prev = hp - (thk[j] + betak[j] * s_prev2[j])
+                        elif reset_mode == 1:
+                            v_prev = hp - (hp - vrk[j])
                         else:
                             v_prev = hp
                     else:
-                        v_prev = v0[k]
-                    wxj = wk[j] * x[t, k] if has_x else zero
-                    acc_a[j] += gh * (v_prev - vlk[j])
-                    acc_vl[j] += gh * (one - ak[j])
-                    acc_c[j] += gh * (rk[j] * wxj)
-                    acc_r[j] += gh * (wxj * ck[j] + i_prev[j] * kck[j])
-                    acc_kc[j] += gh * (rk[j] * i_prev[j])
-                    gwx += gh * (rk[j] * ck[j])
-                    gi_prev += gh * (rk[j] * kck[j])
-                    gv[j] = gh * ak[j]
+                        v_prev = hp
                 else:
-                    gv[j] = gh
-                acc_b[j] += gip * i_prev[j]
-                if has_x:
-                    xt = x[t, k]
-                    acc_cb[j] += gip * (wk[j] * xt)
-                    acc_w[j] += gwx * xt
-                g_x[t, k] = gwx * wk[j]
-                gi[j] = gi_prev
-        g_v0[k0:k1] = gv
-        g_i0[k0:k1] = gi
-        g_s0[k0:k1] = gs
-        g_a[k0:k1] = acc_a
-        g_c[k0:k1] = acc_c
-        g_b[k0:k1] = acc_b
-        g_cb[k0:k1] = acc_cb
-        g_w[k0:k1] = acc_w
-        g_r[k0:k1] = acc_r
-        g_vl[k0:k1] = acc_vl
-        g_th[k0:k1] = acc_th
-        g_beta[k0:k1] = acc_beta
-        g_rho[k0:k1] = acc_rho
-        g_vr[k0:k1] = acc_vr
-        g_kc[k0:k1] = acc_kc
+                    v_prev = v0[k]
+                wxj = wk[j] * x[t, k] if has_x else zero
+                acc_a[j] += gh * (v_prev - vlk[j])
+                acc_vl[j] += gh * (one - ak[j])
+                acc_c[j] += gh * (rk[j] * wxj)
+                acc_r[j] += gh * (wxj * ck[j] + i_prev[j] * kck[j])
+                acc_kc[j] += gh * (rk[j] * i_prev[j])
+                gwx += gh * (rk[j] * ck[j])
+                gi_prev += gh * (rk[j] * kck[j])
+                gv[j] = gh * ak[j]
+            else:
+                gv[j] = gh
+            acc_b[j] += gip * i_prev[j]
+            if has_x:
+                xt = x[t, k]
+                acc_cb[j] += gip * (wk[j] * xt)
+                acc_w[j] += gwx * xt
+            g_x[t, k] = gwx * wk[j]
+            gi[j] = gi_prev
+    g_v0[k0:k1] = gv
+    g_i0[k0:k1] = gi
+    g_s0[k0:k1] = gs
+    g_a[k0:k1] = acc_a
+    g_c[k0:k1] = acc_c
+    g_b[k0:k1] = acc_b
+    g_cb[k0:k1] = acc_cb
+    g_w[k0:k1] = acc_w
+    g_r[k0:k1] = acc_r
+    g_vl[k0:k1] = acc_vl
+    g_th[k0:k1] = acc_th
+    g_beta[k0:k1] = acc_beta
+    g_rho[k0:k1] = acc_rho
+    g_vr[k0:k1] = acc_vr
+    g_kc[k0:k1] = acc_kc
 
 
 def _np(t: torch.Tensor):
