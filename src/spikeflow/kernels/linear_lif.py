@@ -447,7 +447,7 @@ def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mo
                        seg, one, n_chunks, out, h_st, v_ck, v_t)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _forward_chunk(ch, indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
                    n_chunks, out, h_st, v_ck, v_t):
     """``forward``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
@@ -479,7 +479,7 @@ def forward_scan(x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks
     return not bad.any()
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _forward_scan_chunk(ch, x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks, out, v_t, bad):
     """``forward_scan``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
     n_steps, n_batch, n_out = out.shape
@@ -526,7 +526,7 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
                         g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
                     reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
                     g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):

@@ -101,7 +101,7 @@ def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v0
                        store, seg, one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _forward_chunk(ch, indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg,
                    one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
     """``forward``'s work for thread chunk ``ch``: a plain function, not the ``prange`` body, which

@@ -7,7 +7,7 @@ neuron backward: each neuron's spike gradient is its window's pooled gradient di
 Both directions keep ``x``'s memory layout (contiguous or channels-last), so a conv output flows
 through without a copy.
 
-The neuron math is the fast path of ``spikeflow.kernels.cpu`` (``fast_step``/``fast_grad``; LIF
+The neuron math is the fast path of ``spikeflow.kernels.cpu`` (``fast_step_row``/``fast_grad_row``; LIF
 and IF with one value per parameter, no refractory period): the same float operations as the
 unfused layers, and the pooling divides window sums by ``k*k`` as ``torch.nn.AvgPool2d`` does,
 so the results equal the unfused pair. The windows must tile the map (``H`` and ``W`` multiples
@@ -24,7 +24,7 @@ import torch
 
 from spikeflow.errors import ParameterError
 from spikeflow.kernels import fused
-from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
+from spikeflow.kernels.cpu import fast_grad_row, fast_step_row, set_threads
 
 
 @nb.njit(inline="always")
@@ -45,7 +45,7 @@ def pooled_forward(x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st,
         _pooled_forward_rows(np.int64(u), x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st, v_t)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _pooled_forward_rows(u, x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, out, h_st, v_t):
     """``pooled_forward``'s work for ``u`` (a plain function, not the ``prange`` body: see
     ``linear_lif._backward_chunk``)."""
@@ -61,16 +61,7 @@ def _pooled_forward_rows(u, x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, o
         o = out[t, p, py]
         o[:] = zero
         for i in range(k):
-            xr, hr, vi = x[t, p, y0 + i], h_st[t, p, y0 + i], v[i]
-            if reset_mode == 0:
-                for j in range(width):
-                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 0, one)
-            elif reset_mode == 1:
-                for j in range(width):
-                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 1, one)
-            else:
-                for j in range(width):
-                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 2, one)
+            fast_step_row(v[i], x[t, p, y0 + i], h_st[t, p, y0 + i], z, a, c, r, vl, th, vr, reset_mode, one)
             _pool_row(z, k, q, o)
         for j in range(o.shape[0]):
             o[j] = o[j] / kk
@@ -86,7 +77,7 @@ def pooled_backward(g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_
                               one, half_pi, k, q, g_x, g_v0)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi,
                           k, q, g_x, g_v0):
     """``pooled_backward``'s work for ``u`` (a plain function, not the ``prange`` body: see
@@ -107,10 +98,8 @@ def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, de
                 for dx in range(k):
                     gz[(px * k + dx) * q + m] = g
         for i in range(k):
-            hr, gxr, gvi = h_st[t, p, y0 + i], g_x[t, p, y0 + i], gv[i]
-            for j in range(width):
-                gxr[j], gvi[j] = fast_grad(hr[j], gz[j], gvi[j], a, rc, th, vr, reset_mode, detach, sg_kind,
-                                           sg_scale, one, half_pi)
+            fast_grad_row(h_st[t, p, y0 + i], gz, gv[i], g_x[t, p, y0 + i], a, rc, th, vr, reset_mode, detach,
+                          sg_kind, sg_scale, one, half_pi)
     g_v0[p, y0:y0 + k] = gv
 
 
