@@ -25,7 +25,7 @@ import torch
 
 from spikeflow.kernels import conv as kconv
 from spikeflow.kernels import fused
-from spikeflow.kernels.cpu import fast_grad_row, fast_step_row, set_threads
+from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
 
 
 @nb.njit(inline="always")
@@ -62,7 +62,15 @@ def _frame(n, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, 
 def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
     """One LIF/IF step of every neuron of the frame: ``cur`` (input) becomes the spikes, ``v`` the
     membrane after reset, ``h_out`` the membrane before reset."""
-    fast_step_row(v, cur, h_out, cur, a, c, r, vl, th, vr, reset_mode, one)
+    if reset_mode == 0:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 0, one)
+    elif reset_mode == 1:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 1, one)
+    else:
+        for j in range(cur.shape[0]):
+            h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 2, one)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -157,9 +165,8 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
                         j0 = (px * k + dx) * n_out
                         for m in range(n_out):
                             gz[j0 + m] = go[p0 + m] / kk
-            fast_grad_row(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
-                          cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one,
-                          half_pi)
+            grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
+                  cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
         for i in range(oh * ow):
             for m in range(n_out):
                 acc_b[m] += cur[i * n_out + m]
@@ -175,6 +182,33 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
                     src = cur[s0:s0 + run]
                     for m in range(run):
                         dst[m] += val * src[m]
+
+
+@nb.njit(inline="always")
+def _grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    for j in range(ht.shape[0]):
+        gx[j], gv[j] = fast_grad(ht[j], gz[j], gv[j], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one,
+                                 half_pi)
+
+
+@nb.njit(inline="always")
+def grads(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    """``gx[j], gv[j] = fast_grad(ht[j], gz[j], gv[j], ...)`` over a row, with the reset mode and the surrogate
+    as literals in each loop, so their branches fold away and the loop vectorises."""
+    if reset_mode == 0:
+        if sg_kind == 0:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 0, sg_scale, one, half_pi)
+        elif sg_kind == 1:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 1, sg_scale, one, half_pi)
+        else:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, sg_kind, sg_scale, one, half_pi)
+    elif reset_mode == 1:
+        if sg_kind == 0:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, 0, sg_scale, one, half_pi)
+        else:
+            _grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, sg_kind, sg_scale, one, half_pi)
+    else:
+        _grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
 
 
 class ConvLIFPool(torch.autograd.Function):

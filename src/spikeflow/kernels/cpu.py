@@ -69,7 +69,7 @@ def forward(x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc,
                        v_t, i_t, s_t, refr_t)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _forward_block(blk, x, v0, i0, s0, refr0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode, use_refr,
                    refr_steps, store_i, store_s, store_trace, one, out, h_st, flags, i_st, s_st, trace, v_t, i_t, s_t,
                    refr_t):
@@ -140,7 +140,7 @@ def backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t,
                         g_th, g_beta, g_rho, g_vr, g_kc)
 
 
-@nb.njit
+@nb.njit(error_model="numpy")
 def _backward_block(blk, g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_st, flags, i_st, has_i, s_st,
                     has_s, v0, i0, s0, a, c, b, cb, w, r, vl, th, beta, rho, vr, kc, reset_mode, detach, sg_kind,
                     sg_scale, one, g_x, g_v0, g_i0, g_s0, g_a, g_c, g_b, g_cb, g_w, g_r, g_vl, g_th, g_beta, g_rho,
@@ -302,35 +302,25 @@ def run_backward(g_out, g_trace, has_g_trace, g_v_t, g_i_t, g_s_t, x, has_x, h_s
 # the same float operations in the same order as ``forward``/``backward`` above, laid out as
 # a time-outer, neuron-inner loop that LLVM vectorises. The spike is recomputed in the backward
 # from the stored membrane (the same comparison), so only ``h`` is stored: 4 bytes per neuron-step.
-# Kernels whose neuron loops divide (the surrogates, average pooling) compile with numba's
-# ``error_model="numpy"``: under its default (Python's) every float division checks for a zero
-# divisor to raise ZeroDivisionError, and that branch keeps the loop scalar.
 
 CHUNK = 512  # neurons per parallel work item
 
 
 @nb.njit(inline="always")
-def fast_step_row(v, x, h_out, z_out, a, c, r, vl, th, vr, reset_mode, one):
-    """One fast-path step of a row of neurons from membranes ``v`` and inputs ``x``: the membrane
-    before reset into ``h_out``, the spikes into ``z_out`` (may be ``x``), ``v`` after the reset.
-    Three loops of one store each: with more, numba's loops stay scalar."""
+def fast_step(v, x, a, c, r, vl, th, vr, reset_mode, one):
+    """One fast-path neuron step: ``(h, spike, v')``. Call it with a literal ``reset_mode`` inside a
+    loop so the branch folds away and the loop vectorises."""
     zero = one - one
-    for j in range(v.shape[0]):
-        h_out[j] = (vl + (v[j] - vl) * a) + (r * x[j]) * c
-    for j in range(v.shape[0]):
-        z_out[j] = one if h_out[j] - th > zero else zero
+    h = (vl + (v - vl) * a) + (r * x) * c
+    zf = one if h - th > zero else zero
     if reset_mode == 0:
-        for j in range(v.shape[0]):
-            v[j] = h_out[j] - z_out[j] * th
-    elif reset_mode == 1:
-        for j in range(v.shape[0]):
-            v[j] = h_out[j] - z_out[j] * (h_out[j] - vr)
-    else:
-        for j in range(v.shape[0]):
-            v[j] = h_out[j]
+        return h, zf, h - zf * th
+    if reset_mode == 1:
+        return h, zf, h - zf * (h - vr)
+    return h, zf, h
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@nb.njit(parallel=True, cache=True)
 def fast_forward(x, v0, a, c, r, vl, th, vr, reset_mode, store_trace, one, out, h_st, trace, v_t):
     n_steps, n = x.shape
     n_chunks = (n + CHUNK - 1) // CHUNK
@@ -341,7 +331,16 @@ def fast_forward(x, v0, a, c, r, vl, th, vr, reset_mode, store_trace, one, out, 
         for t in range(n_steps):
             xt = x[t, k0:k1]
             ot = out[t, k0:k1]
-            fast_step_row(v, xt, h_st[t, k0:k1], ot, a, c, r, vl, th, vr, reset_mode, one)
+            ht = h_st[t, k0:k1]
+            if reset_mode == 0:
+                for j in range(k1 - k0):
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 0, one)
+            elif reset_mode == 1:
+                for j in range(k1 - k0):
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 1, one)
+            else:
+                for j in range(k1 - k0):
+                    ht[j], ot[j], v[j] = fast_step(v[j], xt[j], a, c, r, vl, th, vr, 2, one)
             if store_trace:
                 trace[t, k0:k1] = v
         v_t[k0:k1] = v
@@ -365,51 +364,25 @@ def _sg_typed(kind, u, scale, one, half_pi):
 
 
 @nb.njit(inline="always")
-def _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
-    """``fast_grad_row`` for given reset mode and surrogate, in three loops of one store each (with
-    two, numba's loops stay scalar): ``dL/dh`` into ``gx``, then ``gv = dL/dh * a``, ``gx = dL/dh * rc``."""
+def fast_grad(h, g_spike, gv, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
+    """One reverse fast-path step from the stored membrane ``h``, the spike's gradient and the
+    gradient of the membrane after the step: ``(g_x, g_v before the step)``."""
     zero = one - one
-    for j in range(ht.shape[0]):
-        u = ht[j] - th
-        if reset_mode == 0:
-            dvdh = one
-            dvdz = zero if detach else -th
-        elif reset_mode == 1:
-            dvdh = one - (one if u > zero else zero)
-            dvdz = zero if detach else -(ht[j] - vr)
-        else:
-            dvdh = one
-            dvdz = zero
-        gx[j] = gv[j] * dvdh + (gz[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-    for j in range(ht.shape[0]):
-        gv[j] = gx[j] * a
-    for j in range(ht.shape[0]):
-        gx[j] = gx[j] * rc
-
-
-@nb.njit(inline="always")
-def fast_grad_row(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi):
-    """One reverse fast-path step of a row of neurons from the stored membranes ``ht``, the spikes'
-    gradient ``gz`` and the gradient of the membranes after the step ``gv``: the input's gradient
-    into ``gx``, ``gv`` becomes the gradient before the step. The reset mode and the surrogate are
-    literals in each loop, so their branches fold away and the loops vectorise."""
+    u = h - th
     if reset_mode == 0:
-        if sg_kind == 0:
-            _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 0, sg_scale, one, half_pi)
-        elif sg_kind == 1:
-            _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, 1, sg_scale, one, half_pi)
-        else:
-            _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, 0, detach, sg_kind, sg_scale, one, half_pi)
+        dvdh = one
+        dvdz = zero if detach else -th
     elif reset_mode == 1:
-        if sg_kind == 0:
-            _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, 0, sg_scale, one, half_pi)
-        else:
-            _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, 1, detach, sg_kind, sg_scale, one, half_pi)
+        dvdh = one - (one if u > zero else zero)
+        dvdz = zero if detach else -(h - vr)
     else:
-        _fast_grad_loop(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
+        dvdh = one
+        dvdz = zero
+    gh = gv * dvdh + (g_spike + gv * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+    return gh * rc, gh * a
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@nb.njit(parallel=True, cache=True)
 def fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, a, c, r, th, vr, reset_mode, detach, sg_kind,
                   sg_scale, one, half_pi, g_x, g_v0):
     n_steps, n = h_st.shape
@@ -422,6 +395,10 @@ def fast_backward(g_out, g_trace, has_g_trace, g_v_t, h_st, a, c, r, th, vr, res
         for t in range(n_steps - 1, -1, -1):
             if has_g_trace:
                 gv += g_trace[t, k0:k1]
-            fast_grad_row(h_st[t, k0:k1], g_out[t, k0:k1], gv, g_x[t, k0:k1], a, rc, th, vr, reset_mode, detach,
-                          sg_kind, sg_scale, one, half_pi)
+            ht = h_st[t, k0:k1]
+            go = g_out[t, k0:k1]
+            gx = g_x[t, k0:k1]
+            for j in range(k1 - k0):
+                gx[j], gv[j] = fast_grad(ht[j], go[j], gv[j], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale,
+                                         one, half_pi)
         g_v0[k0:k1] = gv

@@ -25,7 +25,7 @@ BLOCK = 256
 if AVAILABLE:
 
     # The neuron math shared by every triton kernel of spikeflow (kernels.gpu_linear_lif,
-    # kernels.gpu_pool_lif): the operations of spikeflow.kernels.cpu's fast_step_row / fast_grad_row.
+    # kernels.gpu_pool_lif): the operations of spikeflow.kernels.cpu's fast_step / fast_grad.
     @triton.jit
     def lif_step(v, x, a, c, r, vl, th, vr, RESET: tl.constexpr):
         """One step from membrane ``v`` and input ``x``: ``(h, spike, v after reset)``."""

@@ -532,9 +532,11 @@ def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v
                     g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):
     """``backward``'s work for thread chunk ``ch``. A function of its own, not the body of the
     ``prange`` loop: numba's parfor passes on a body this size took 20-40 s of the kernel's
-    compile time; on a plain function they do not run. (The caller passes ``ch`` as int64: the
-    loop index has another integer type when the parallel loop is lowered, and this function
-    would be compiled a second time for it.)"""
+    compile time; on a plain function they do not run. It compiles with ``error_model="numpy"``,
+    as numba compiles a parallel loop's body: under the default (Python's) every float division
+    checks for a zero divisor to raise ZeroDivisionError, and that branch keeps the neuron loops
+    scalar. (The caller passes ``ch`` as int64: the loop index has another integer type when the
+    parallel loop is lowered, and this function would be compiled a second time for it.)"""
     n_steps, n_batch, n_out = g_out.shape
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg

@@ -7,7 +7,7 @@ neuron backward: each neuron's spike gradient is its window's pooled gradient di
 Both directions keep ``x``'s memory layout (contiguous or channels-last), so a conv output flows
 through without a copy.
 
-The neuron math is the fast path of ``spikeflow.kernels.cpu`` (``fast_step_row``/``fast_grad_row``; LIF
+The neuron math is the fast path of ``spikeflow.kernels.cpu`` (``fast_step``/``fast_grad``; LIF
 and IF with one value per parameter, no refractory period): the same float operations as the
 unfused layers, and the pooling divides window sums by ``k*k`` as ``torch.nn.AvgPool2d`` does,
 so the results equal the unfused pair. The windows must tile the map (``H`` and ``W`` multiples
@@ -24,7 +24,7 @@ import torch
 
 from spikeflow.errors import ParameterError
 from spikeflow.kernels import fused
-from spikeflow.kernels.cpu import fast_grad_row, fast_step_row, set_threads
+from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
 
 
 @nb.njit(inline="always")
@@ -61,7 +61,16 @@ def _pooled_forward_rows(u, x, v0, a, c, r, vl, th, vr, reset_mode, one, k, q, o
         o = out[t, p, py]
         o[:] = zero
         for i in range(k):
-            fast_step_row(v[i], x[t, p, y0 + i], h_st[t, p, y0 + i], z, a, c, r, vl, th, vr, reset_mode, one)
+            xr, hr, vi = x[t, p, y0 + i], h_st[t, p, y0 + i], v[i]
+            if reset_mode == 0:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 0, one)
+            elif reset_mode == 1:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 1, one)
+            else:
+                for j in range(width):
+                    hr[j], z[j], vi[j] = fast_step(vi[j], xr[j], a, c, r, vl, th, vr, 2, one)
             _pool_row(z, k, q, o)
         for j in range(o.shape[0]):
             o[j] = o[j] / kk
@@ -98,8 +107,10 @@ def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, de
                 for dx in range(k):
                     gz[(px * k + dx) * q + m] = g
         for i in range(k):
-            fast_grad_row(h_st[t, p, y0 + i], gz, gv[i], g_x[t, p, y0 + i], a, rc, th, vr, reset_mode, detach,
-                          sg_kind, sg_scale, one, half_pi)
+            hr, gxr, gvi = h_st[t, p, y0 + i], g_x[t, p, y0 + i], gv[i]
+            for j in range(width):
+                gxr[j], gvi[j] = fast_grad(hr[j], gz[j], gvi[j], a, rc, th, vr, reset_mode, detach, sg_kind,
+                                           sg_scale, one, half_pi)
     g_v0[p, y0:y0 + k] = gv
 
 

@@ -686,7 +686,7 @@ def run_batch(ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
                     h_t, h_s, h_id, h_pos, dq_t, dq_i, dp, status)
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, error_model="numpy")
 def _run_sample(b, ev_ptr, times, idx, val, until, input_pop, delay, limit, xtol, q,
                 pi, pf, nf, kr, indptr, indices, data, data32, out_pop, out_col,
                 st, count, tref, counters, si, sf, acc, mark, tl, tw, abv, ff, fp, rec_t, rec_n,
