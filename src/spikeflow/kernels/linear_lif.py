@@ -37,7 +37,8 @@ from spikeflow.errors import InputError
 from spikeflow.kernels import synapse
 from spikeflow.kernels.cpu import RESET_CODES, _one, _sg_typed, set_threads
 from spikeflow.kernels.fused import _surrogate_code
-from spikeflow.kernels.simd import compress_indices, lanes, vadd, vload, vload2, vmul, vsplat, vstore, vstore2
+from spikeflow.kernels.simd import (compress_indices, lanes, vabs, vadd, vdiv, vload, vload2, vmul, vneg, vselect_gt,
+                                   vsplat, vstore, vstore2, vsub)
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
 A, C, R, VL, TH, VR = range(6)
@@ -375,32 +376,73 @@ def _reset_partials(reset_mode, detach, one):
 
 
 @nb.njit(inline="always")
+def _sg_vec(kind, u, scale, one, half_pi):
+    """``cpu._sg_typed`` on a vector ``u``: the same operations in the same order, lane by lane."""
+    o, z0 = vsplat(one), vsplat(one - one)
+    if kind == 0:
+        d = vadd(vmul(vsplat(scale), vabs(u)), o)
+        return vdiv(o, vmul(d, d))
+    if kind == 1:
+        q = vmul(vsplat(half_pi * scale), u)
+        return vdiv(vsplat(scale / (one + one)), vadd(o, vmul(q, q)))
+    if kind == 2:
+        s = vsplat(scale)
+        x = vsub(o, vdiv(vabs(u), s))
+        return vdiv(vselect_gt(x, z0, x, z0), s)
+    if kind == 3:
+        return vselect_gt(vsplat(scale / (one + one)), vabs(u), o, z0)
+    return z0
+
+
+@nb.njit(inline="always")
 def _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one, half_pi):
     """The surrogate-gradient LIF backward of one step: from ``h`` (``ht``), ``dL/dspikes`` (``go``)
     and ``dL/dv`` after the step (``gv``), ``gi = dL/dI`` (also added to the bias gradient ``gb``)
     and ``gv`` becomes ``dL/dv`` before the step; ``gu`` (dL/du) and ``gh`` (dL/dh) are left for
-    the parameter gradients. ``k_sub``/``k_to``/``k_z``: the reset's partials without branches
-    (so the neuron loops vectorise):
+    the parameter gradients. ``k_sub``/``k_to``/``k_z``: the reset's partials without branches:
     subtract: dv/dh = 1, dv/dz = -th;  to_reset: dv/dh = 1 - z, dv/dz = -(h - vr);  none: 1, 0.
 
-    One store per loop: with more, numba's loops stay scalar (the vectoriser gives up on the
-    run-time aliasing checks between the arrays)."""
-    zero = one - one
+    Whole vectors in one pass (every operand read once, kept in registers), the neurons that fill
+    no vector one by one with the same operations in the same order (``_lif_back_one``)."""
     n = ht.shape[0]
-    for j in range(n):  # through the spike: dL/du
-        h = ht[j]
-        u = h - th[j]
-        dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
-        gu[j] = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
-    for j in range(n):  # dL/dh = dL/dv' dv'/dh + dL/du
-        zf = one if ht[j] - th[j] > zero else zero
-        gh[j] = gv[j] * (one - zf * k_to) + gu[j]
-    for j in range(n):
-        gi[j] = gh[j] * rc[j]
-    for j in range(n):
-        gb[j] += gi[j]
-    for j in range(n):
-        gv[j] = gh[j] * a[j]
+    lw = lanes(ht)
+    o, z0 = vsplat(one), vsplat(one - one)
+    ks, kt, kz = vsplat(k_sub), vsplat(k_to), vsplat(k_z)
+    j = 0
+    while j + lw <= n:
+        h, t_, gvj = vload(ht, j), vload(th, j), vload(gv, j)
+        u = vsub(h, t_)
+        dvdz = vmul(vneg(vadd(vmul(ks, t_), vmul(kt, vsub(h, vload(vr, j))))), kz)
+        guj = vmul(vadd(vload(go, j), vmul(gvj, dvdz)), _sg_vec(sg_kind, u, sg_scale, one, half_pi))
+        zf = vselect_gt(u, z0, o, z0)
+        ghj = vadd(vmul(gvj, vsub(o, vmul(zf, kt))), guj)
+        gij = vmul(ghj, vload(rc, j))
+        vstore(gu, j, guj)
+        vstore(gh, j, ghj)
+        vstore(gi, j, gij)
+        vstore(gb, j, vadd(vload(gb, j), gij))
+        vstore(gv, j, vmul(ghj, vload(a, j)))
+        j += lw
+    for jj in range(j, n):
+        _lif_back_one(jj, ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
+                      half_pi)
+
+
+@nb.njit(inline="always")
+def _lif_back_one(j, ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one, half_pi):
+    """``_lif_back`` for neuron ``j``."""
+    zero = one - one
+    h = ht[j]
+    u = h - th[j]
+    dvdz = -(k_sub * th[j] + k_to * (h - vr[j])) * k_z
+    guj = (go[j] + gv[j] * dvdz) * _sg_typed(sg_kind, u, sg_scale, one, half_pi)
+    zf = one if u > zero else zero
+    ghj = gv[j] * (one - zf * k_to) + guj
+    gu[j] = guj
+    gh[j] = ghj
+    gi[j] = ghj * rc[j]
+    gb[j] += gi[j]
+    gv[j] = ghj * a[j]
 
 
 @nb.njit(inline="always")

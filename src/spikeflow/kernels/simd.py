@@ -130,6 +130,34 @@ def vsub(typingctx, a, b):
 
 
 @intrinsic
+def vdiv(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.fdiv(args[0], args[1])
+    return a(a, b), codegen
+
+
+@intrinsic
+def vneg(typingctx, a):
+    """``-a`` lane by lane (a sign flip: ``-(+0.0)`` is ``-0.0``, as the scalar negation)."""
+    def codegen(context, builder, sig, args):
+        return builder.fneg(args[0])
+    return a(a), codegen
+
+
+@intrinsic
+def vabs(typingctx, a):
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(args[0].type, [args[0].type]),
+                                            f"llvm.fabs.{_vector_suffix(sig.args[0])}")
+        return builder.call(fn, [args[0]])
+    return a(a), codegen
+
+
+def _vector_suffix(vt):
+    return f"v{vt.lanes}f{vt.dtype.bitwidth}"
+
+
+@intrinsic
 def vselect_gt(typingctx, a, b, x, y):
     """Lane by lane ``x if a > b else y`` (``False`` for NaN, as the scalar comparison)."""
     def codegen(context, builder, sig, args):
