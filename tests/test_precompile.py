@@ -14,7 +14,7 @@ from spikeflow.kernels import linear_lif, linear_lif_pair
 from spikeflow.runtime import clockfree_kernel, stream_kernel
 linear_kernels()
 runtime_kernels()
-for k in (linear_lif_pair.forward, linear_lif_pair.pack_rows, linear_lif.backward, linear_lif.compress32,
+for k in (linear_lif_pair.forward, linear_lif.forward, linear_lif.backward, linear_lif.compress32,
           stream_kernel.feed_chunk, clockfree_kernel.advance, clockfree_kernel.run_batch):
     print(k.py_func.__name__, sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
 """

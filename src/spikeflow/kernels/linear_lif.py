@@ -48,9 +48,12 @@ RECOMPUTE_ABOVE_BYTES = 4 << 20
 
 
 class Events(NamedTuple):
-    """The active entries of an input ``[T, B, in]``, one compressed row per ``(t, b)`` (``compress``)."""
+    """The active entries of an input ``[T, B, in]``: row ``r = t * B + b``'s input positions are
+    ``indices[lo[r]:hi[r]]`` (``compress``'s rows one after the other, or each thread's own region
+    of a buffer, as ``linear_lif_pair`` writes them)."""
 
-    indptr: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
     indices: np.ndarray
     values: np.ndarray  # empty when every active entry is 1
 
@@ -167,7 +170,7 @@ def compress_input(x: torch.Tensor, layer: str) -> Events:
     indptr, indices, values, finite = (compress32 if x2.dtype == torch.float32 else compress)(x2.numpy())
     if not finite:
         raise InputError(f"{layer}: input contains NaN or inf values")
-    return Events(indptr, indices, values)
+    return Events(indptr[:-1], indptr[1:], indices, values)
 
 
 @nb.njit(inline="always")
@@ -273,7 +276,7 @@ def _scatter(indices, values, k, k1, gi, gw):
 
 
 @nb.njit(inline="always")
-def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
+def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, gw, start, fill, ev_row, ev_val):
     """``gw[i] += x[i] * g`` over every active input of the steps ``[t_lo, t_hi)`` of samples
     ``[b0, b1)``, whose ``dL/dI`` rows are ``gwin[(t % tw) * (b1 - b0) + b - b0]``: the events are
     first bucketed by input, so each row of ``gw`` is read and written once per window while the
@@ -288,7 +291,7 @@ def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
     for t in range(t_lo, t_hi):
         for b in range(b0, b1):
             row = t * n_batch + b
-            for q in range(indptr[row], indptr[row + 1]):
+            for q in range(lo[row], hi[row]):
                 start[indices[q] + 1] += 1
     for i in range(n_in):
         start[i + 1] += start[i]
@@ -297,7 +300,7 @@ def _scatter_window(indptr, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
         for b in range(b0, b1):
             row = t * n_batch + b
             lr = (t % tw) * nbc + b - b0
-            for q in range(indptr[row], indptr[row + 1]):
+            for q in range(lo[row], hi[row]):
                 i = indices[q]
                 f = fill[i]
                 ev_row[f] = lr
@@ -477,7 +480,7 @@ def _chunk(state, ch, n_chunks):
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one, n_chunks,
+def forward(lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one, n_chunks,
             out, h_st, v_ck, v_t):
     """``store``: 1 keep ``h`` in ``h_st``, 2 keep the membrane every ``seg`` steps in ``v_ck``.
 
@@ -485,12 +488,12 @@ def forward(indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mo
     (time-major), so its writes to ``out``/``h_st`` are contiguous runs instead of one row per
     ``B`` rows (measured: 3.1 -> 2.5 ms on W1's 700->256 layer, 2 threads)."""
     for ch in nb.prange(n_chunks):
-        _forward_chunk(np.int64(ch), indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store,
+        _forward_chunk(np.int64(ch), lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store,
                        seg, one, n_chunks, out, h_st, v_ck, v_t)
 
 
 @nb.njit(error_model="numpy")
-def _forward_chunk(ch, indptr, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
+def _forward_chunk(ch, lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
                    n_chunks, out, h_st, v_ck, v_t):
     """``forward``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
     n_steps, n_batch, n_out = out.shape
@@ -501,7 +504,7 @@ def _forward_chunk(ch, indptr, indices, values, wt, bias, v0, a, c, r, vl, th, v
             v = vs[b - b0]
             if store == 2 and t % seg == 0:
                 v_ck[t // seg, b] = v
-            _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, cur)
+            _current(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], wt, bias, cur)
             _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
             if store == 1:
                 h_st[t, b] = cur
@@ -553,7 +556,7 @@ def _forward_scan_chunk(ch, x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, on
 
 
 @nb.njit(parallel=True, cache=True)
-def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+def backward(g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
              g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):
     """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
@@ -563,13 +566,13 @@ def backward(g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v
     running the pass a time range at a time). Every caller passes it: an omitted argument would
     be a second signature to compile."""
     for ch in nb.prange(g_wt_parts.shape[0]):
-        _backward_chunk(np.int64(ch), g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r,
+        _backward_chunk(np.int64(ch), g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r,
                         vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
                         g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate)
 
 
 @nb.njit(error_model="numpy")
-def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
                     reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
                     g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate):
     """``backward``'s work for thread chunk ``ch``. A function of its own, not the body of the
@@ -621,7 +624,7 @@ def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v
             for t in range(t0, t1):
                 for b in range(b0, b1):
                     hb = hbuf[t - t0, b - b0]
-                    _current(indices, values, indptr[t * n_batch + b], indptr[t * n_batch + b + 1], wt, bias, hb)
+                    _current(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], wt, bias, hb)
                     _lif_step(hb, v_run[b - b0], a, c, r, vl, th, vr, reset_mode, one, spk)
         for t in range(t1 - 1, t0 - 1, -1):
             for b in range(b0, b1):
@@ -643,11 +646,11 @@ def _backward_chunk(ch, g_out, g_v_t, indptr, indices, values, wt, bias, h_st, v
                     hp = hbuf[max(t - 1 - t0, 0), b - b0] if recompute else h_st[max(t - 1, 0), b]
                     row = t * n_batch + b
                     # c and r multiply the current: recompute it exactly as the forward did
-                    _current(indices, values, indptr[row], indptr[row + 1], wt, bias, cur)
+                    _current(indices, values, lo[row], hi[row], wt, bias, cur)
                     _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl, th, vr,
                                      k_sub, k_to, one)
             if t % tw == 0:
-                _scatter_window(indptr, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
+                _scatter_window(lo, hi, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
                                 start, fill, ev_row, ev_val)
     g_v0[b0:b1] = gvs
 

@@ -3,9 +3,10 @@
 Run one after the other, the two layers of a spiking MLP write the hidden spikes as a dense
 ``[T, B, hidden]`` tensor, compress it again for the second layer, and in the backward build
 the dense ``dL/dspikes = dL/dI2 @ W2`` before the first layer's backward reads it. Here the
-forward runs both layers at each ``(t, b)``: the first layer's spikes are gathered into a list
-of active hidden indices (kept for the backward: 4 bytes per hidden spike) and the second layer
-adds the weight rows of that list. The backward runs ``linear_lif``'s own backward kernel on one
+forward runs both layers at each ``(t, b)``: it finds the active inputs of the row itself (no
+compressed copy of the input is made in a pass of its own), the first layer's spikes are gathered
+into a list of active hidden indices, and the second layer adds the weight rows of that list; both
+lists are kept for the backward (4 bytes per active input and per hidden spike). The backward runs ``linear_lif``'s own backward kernel on one
 block of steps at a time (whole ``SEGMENT``s, at most ``HANDOFF_BYTES`` of hidden gradient),
 latest first: the second layer's, then the block's ``dL/dspikes`` (one matmul), then the first
 layer's, each carrying its ``dL/dv`` into the block before. Neither the hidden spike map nor its
@@ -24,6 +25,7 @@ import numba as nb
 import numpy as np
 import torch
 
+from spikeflow.errors import InputError
 from spikeflow.kernels import linear_lif as single
 from spikeflow.kernels.cpu import RESET_CODES, _one, set_threads
 from spikeflow.kernels.fused import _surrogate_code
@@ -84,73 +86,78 @@ def _lif_step_vec(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one,
-            n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
+def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one, n_chunks, out,
+            inp, hid, bad, non_binary, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
     """Both layers over all T, each of ``n_chunks`` threads taking a range of samples time-major.
 
-    ``p1``/``p2``: the layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward;
-    1 and 2 keep both membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every
-    step (``h_st``). Sample
-    ``b``'s hidden spikes at step ``t`` go to ``hid_idx[hid_lo[r]:hid_hi[r]]`` (``r = t * B + b``),
-    each thread writing its own region of ``hid_idx`` (``T * hidden`` slots per sample, touched
-    only where written). The output layer's operands are padded to whole vectors (``Layer(pad=True)``:
-    ``wt2``, ``bias2``, ``v02``, ``p2`` and ``v2_t`` have ``width`` columns, the first ``out`` real),
-    so it adds and steps whole vectors only."""
+    ``x [T * B, in]``: each row's active inputs are found by the kernel itself (no compressed copy
+    is built first) and kept for a backward: ``inp = (lo, hi, idx, val)``, row ``r = t * B + b``'s
+    positions ``idx[lo[r]:hi[r]]`` and their values at the same places of ``val``, each thread
+    writing its own region (``T * in`` slots per sample, touched only where written).
+    ``bad``/``non_binary``: per row, a NaN/inf among its active entries / an active entry other
+    than 1. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
+    layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
+    membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
+    The output layer's operands are padded to whole vectors (``Layer(pad=True)``: ``wt2``,
+    ``bias2``, ``v02``, ``p2``, ``v2_t``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the
+    first ``out`` real), so it adds and steps whole vectors only."""
     for ch in nb.prange(n_chunks):
-        _forward_chunk(np.int64(ch), indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2,
-                       store, seg, one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
+        _forward_chunk(np.int64(ch), x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one,
+                       n_chunks, out, inp[0], inp[1], inp[2], inp[3], hid[0], hid[1], hid[2], bad, non_binary,
+                       h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
 
 
 @nb.njit(error_model="numpy")
-def _forward_chunk(ch, indptr, indices, values, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg,
-                   one, n_chunks, out, hid_lo, hid_hi, hid_idx, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
+def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one, n_chunks,
+                   out, in_lo, in_hi, in_idx, in_val, hid_lo, hid_hi, hid_idx, bad, non_binary, h1_st, v1_ck, h2_st,
+                   v2_ck, v1_t, v2_t):
     """``forward``'s work for thread chunk ``ch``: a plain function, not the ``prange`` body, which
     numba's parfor passes take far longer to compile (``linear_lif._backward_chunk``)."""
-    n_steps, n_batch, _ = out.shape
+    n_steps, n_batch, n_out = out.shape
+    n_in = x.shape[1]
     n_hid = wt1.shape[1]
-    no_values = np.empty(0, wt2.dtype)  # hidden spikes are 1
+    zero = one - one
+    ones = np.empty(0, wt2.dtype)  # "every value is 1"
     b0, b1, v1s = _chunk(v01, ch, n_chunks)
     _, _, v2s = _chunk(v02, ch, n_chunks)
     cur1 = np.empty(n_hid, wt1.dtype)
-    n_out = out.shape[2]
     cur2 = np.empty(wt2.shape[1], wt2.dtype)
     spk2 = np.empty(wt2.shape[1], wt2.dtype)
     spk = np.empty(n_hid, wt1.dtype)
+    p_in = b0 * n_steps * n_in
     p = b0 * n_steps * n_hid
     for t in range(n_steps):
         for b in range(b0, b1):
             if store > 0 and t % seg == 0:
                 v1_ck[t // seg, b] = v1s[b - b0]
-                v2_ck[t // seg, b] = v2s[b - b0, :n_out]
+                v2_ck[t // seg, b] = v2s[b - b0]
             row = t * n_batch + b
-            _current(indices, values, indptr[row], indptr[row + 1], wt1, bias1, cur1)
+            xr = x[row]
+            in_lo[row] = p_in
+            p_in = _gather_spikes(xr, in_idx, p_in)
+            in_hi[row] = p_in
+            binary = True
+            z = zero
+            for k in range(in_lo[row], p_in):
+                v = xr[in_idx[k]]
+                in_val[k] = v
+                binary &= v == one
+                z += v * zero  # NaN for NaN/inf
+            bad[row] = z != z
+            non_binary[row] = not binary
+            _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, cur1)
             _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
             hid_lo[row] = p
             p = _gather_spikes(spk, hid_idx, p)
             hid_hi[row] = p
-            _current(hid_idx, no_values, hid_lo[row], p, wt2, bias2, cur2)
+            _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, cur2)
             _lif_step_vec(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             out[t, b] = spk2[:n_out]
             if store == 1:
                 h1_st[t, b] = cur1
-                h2_st[t, b] = cur2[:n_out]
+                h2_st[t, b] = cur2
     v1_t[b0:b1] = v1s
     v2_t[b0:b1] = v2s
-
-
-@nb.njit(cache=True)
-def pack_rows(lo, hi, idx):
-    """``(indptr, indices)``: the rows ``idx[lo[r]:hi[r]]`` one after the other (the forward's per-thread
-    regions of hidden spikes as one compressed input, the form the single-layer backward reads)."""
-    n = lo.shape[0]
-    indptr = np.empty(n + 1, np.int64)
-    indptr[0] = 0
-    for r in range(n):
-        indptr[r + 1] = indptr[r] + hi[r] - lo[r]
-    indices = np.empty(indptr[n], np.int32)
-    for r in range(n):
-        indices[indptr[r]:indptr[r + 1]] = idx[lo[r]:hi[r]]
-    return indptr, indices
 
 
 # the backward's hand-off between the layers: at most this many bytes of hidden dL/dspikes at once
@@ -185,10 +192,13 @@ class Layer:
         return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
 
 
-def _run_forward(events, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one):
-    """Spikes ``[T, B, out]``, both final membranes and what the backward keeps (see ``forward``)."""
-    n_hid, n_out = l1.n, l2.n
+def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one):
+    """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
+    entries as ``linear_lif.Events`` and what the backward keeps (see ``forward``). ``x2``:
+    the input as ``[T * B, in]``; ``InputError`` naming the first layer for NaN/inf in it."""
+    n_in, n_hid, n_out, width = x2.shape[1], l1.n, l2.n, l2.width
     dtype = l1.wt.dtype
+    n_rows = n_steps * n_batch
     n_chunks = max(1, min(n_batch, nb.get_num_threads()))
     n_seg = (n_steps + SEGMENT - 1) // SEGMENT
 
@@ -196,117 +206,132 @@ def _run_forward(events, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store
         return torch.empty((steps, n_batch, n), dtype=dtype)
 
     out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
-    hid = (np.empty(n_steps * n_batch, np.int64), np.empty(n_steps * n_batch, np.int64),
-           np.empty(n_steps * n_batch * n_hid, np.int32))
+    inp = (np.empty(n_rows, np.int64), np.empty(n_rows, np.int64), np.empty(n_rows * n_in, np.int32),
+           np.empty(n_rows * n_in, x2.dtype))
+    hid = (np.empty(n_rows, np.int64), np.empty(n_rows, np.int64), np.empty(n_rows * n_hid, np.int32))
+    bad, non_binary = np.empty(n_rows, np.bool_), np.empty(n_rows, np.bool_)
     n_h = n_steps if store == 1 else 0
     n_ck = n_seg if store > 0 else 0
-    h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(n_out, n_h), kept(n_out, n_ck)
-    v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, l2.width), dtype=dtype)
-    forward(*events, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), *hid, h1_st.numpy(),
-            v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
-    return out, v1_t, v2_t[:, :n_out].contiguous(), hid, (h1_st, v1_ck, h2_st, v2_ck)
+    h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(width, n_h), kept(width, n_ck)
+    v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, width), dtype=dtype)
+    forward(x2, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), inp, hid, bad, non_binary,
+            h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
+    if bad.any():
+        raise InputError(f"{l1.cfg.layer}: input contains NaN or inf values")
+    events = single.Events(*inp[:3], inp[3] if non_binary.any() else np.empty(0, x2.dtype))
+    hidden = single.Events(*hid, np.empty(0, x2.dtype))
+    return out, v1_t, v2_t[:, :n_out].contiguous(), events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
 
 
 class PairFunction(torch.autograd.Function):
-    """Inputs: cfg1, cfg2, events (of x), x [T, B, in], then per layer weight, bias, v0 and the
-    ``PARAMS`` tensors. Outputs: spikes [T, B, out], v_T of the hidden layer, v_T of the output layer."""
+    """Inputs: cfg1, cfg2, x [T, B, in], then per layer weight, bias, v0 and the ``PARAMS``
+    tensors. Outputs: spikes [T, B, out], v_T of the hidden layer, v_T of the output layer."""
 
     @staticmethod
-    def forward(ctx, cfg1, cfg2, events, x, w1, b1, v01, a1, c1, r1, vl1, th1, vr1, w2, b2, v02, a2, c2, r2, vl2,
-                th2, vr2):
+    def forward(ctx, cfg1, cfg2, x, w1, b1, v01, a1, c1, r1, vl1, th1, vr1, w2, b2, v02, a2, c2, r2, vl2, th2, vr2):
         set_threads()
-        n_steps, n_batch, _ = x.shape
+        n_steps, n_batch, n_in = x.shape
         l1 = Layer(cfg1, w1, b1, v01, (a1, c1, r1, vl1, th1, vr1))
         l2 = Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
         store = 2 if cfg1.recompute else 1
-        out, v1_t, v2_t, hid, kept = _run_forward(events, l1, l2, n_steps, n_batch, store, _one(x))
+        out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
+                                                                     _one(x))
         ctx.layers = (l1, l2)
-        ctx.events = events
-        ctx.hidden = single.Events(*pack_rows(*hid), np.empty(0, l2.wt.numpy().dtype))
-        ctx.w2 = w2.detach().contiguous()
+        # the output layer's weight padded with zero rows, as its gradient is: dL/dspikes in one matmul
+        ctx.w2 = torch.nn.functional.pad(w2.detach(), (0, 0, 0, l2.width - l2.n))
         ctx.save_for_backward(*kept)
-        ctx.shape = (n_steps, n_batch, x.shape[2])
+        ctx.shape = (n_steps, n_batch, n_in)
         return out, v1_t, v2_t
 
     @staticmethod
     def backward(ctx, g_out, g_v1t, g_v2t):
+        """Both layers in blocks of steps, latest first. The output layer runs padded to whole
+        vectors, as in the forward: its padding's gradients are zero and are dropped at the end."""
         set_threads()
         l1, l2 = ctx.layers
         h1_st, v1_ck, h2_st, v2_ck = ctx.saved_tensors
         n_steps, n_batch, n_in = ctx.shape
-        n_hid, n_out = l1.n, l2.n
+        n_hid, n_out, width = l1.n, l2.n, l2.width
         dtype = l1.wt.dtype
-        needs = ctx.needs_input_grad[3:]  # x, then per layer weight, bias, v0 and the 6 parameters
+        needs = ctx.needs_input_grad[2:]  # x, then per layer weight, bias, v0 and the 6 parameters
         need_x, need_l1, need_l2 = needs[0], needs[1:10], needs[10:19]
         recompute = h1_st.shape[0] == 0
 
-        def zeros_if_none(g, shape):
-            return torch.zeros(shape, dtype=dtype) if g is None else g.contiguous()
+        def padded(g, shape):
+            full = torch.zeros((*shape[:-1], width), dtype=dtype)
+            if g is not None:
+                full[..., :n_out] = g
+            return full
 
-        g_out = zeros_if_none(g_out, (n_steps, n_batch, n_out))
-        g_v = [zeros_if_none(g_v1t, (n_batch, n_hid)), zeros_if_none(g_v2t, (n_batch, n_out))]
+        g_out = padded(g_out, (n_steps, n_batch, n_out))
+        g_v = [torch.zeros((n_batch, n_hid), dtype=dtype) if g_v1t is None else g_v1t.contiguous(),
+               padded(g_v2t, (n_batch, n_out))]
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
 
         def parts(n_in_, n_out_):
             return (torch.empty((n_chunks, n_in_, n_out_), dtype=dtype), torch.empty((n_chunks, n_out_), dtype=dtype),
                     torch.empty((n_chunks, len(PARAMS), n_out_), dtype=dtype))
 
-        parts1, parts2 = parts(n_in, n_hid), parts(n_hid, n_out)
+        parts1, parts2 = parts(n_in, n_hid), parts(n_hid, width)
         g_i1 = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
         n_seg = (n_steps + SEGMENT - 1) // SEGMENT
         per_seg = max(1, HANDOFF_BYTES // (SEGMENT * n_batch * n_hid * g_out.element_size()))
         block = SEGMENT * min(n_seg, per_seg)  # steps per block
-        g_i2 = torch.empty((block, n_batch, n_out), dtype=dtype)  # dL/dI2 of one block
+        g_i2 = torch.empty((block, n_batch, width), dtype=dtype)  # dL/dI2 of one block
         g_s = torch.empty((block, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one block
         one = _one(g_out)
-        wt2 = l2.wt[:, :n_out].contiguous()
         starts = list(range(0, n_steps, block))
         for t0 in reversed(starts):
             t1 = min(n_steps, t0 + block)
             n = t1 - t0
             later = t0 != starts[-1]  # the gradient parts already hold a later block's share
-            g_v[1] = _block_backward(l2, wt2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1],
-                                     any(need_l2[3:]), g_i2[:n], True, parts2, later, recompute, one)
+            g_v[1] = _block_backward(l2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1], any(need_l2[3:]),
+                                     g_i2[:n], True, parts2, later, recompute, one)
             torch.matmul(g_i2[:n], ctx.w2, out=g_s[:n])
-            g_v[0] = _block_backward(l1, l1.wt, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0],
-                                     any(need_l1[3:]), g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later,
-                                     recompute, one)
+            g_v[0] = _block_backward(l1, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0], any(need_l1[3:]),
+                                     g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later, recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
-        return (None, None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_in, n_hid),
-                *_layer_grads(need_l2, parts2, g_v[1], n_hid, n_out))
+        return (None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_hid),
+                *_layer_grads(need_l2, parts2, g_v[1], n_out))
 
 
-def _block_backward(layer: Layer, wt, events, h_st, v_ck, t0, t1, g_out, g_v, need_params, g_i, need_gi,
-                    parts, accumulate, recompute, one):
-    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (``t0`` a segment start):
-    adds to the gradient ``parts`` and, with ``need_gi``, writes ``dL/dI`` into ``g_i``; returns
-    ``dL/dv`` at ``t0``. The membrane before ``t0`` is a checkpoint (the kernel recomputes from the
-    block's checkpoints when ``h_st`` was not kept)."""
-    cfg, n = layer.cfg, layer.n
+def _block_backward(layer: Layer, events, h_st, v_ck, t0, t1, g_out, g_v, need_params, g_i, need_gi, parts,
+                    accumulate, recompute, one):
+    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (``t0`` a segment start),
+    all its ``layer.width`` columns: adds to the gradient ``parts`` and, with ``need_gi``, writes
+    ``dL/dI`` into ``g_i``; returns ``dL/dv`` at ``t0``. The membrane before ``t0`` is a checkpoint
+    (the kernel recomputes from the block's checkpoints when ``h_st`` was not kept)."""
+    cfg = layer.cfg
     n_batch = g_v.shape[0]
-    indptr, indices, values = events
     g_v0 = torch.empty_like(g_v)
     s0, s1 = t0 // SEGMENT, -(-t1 // SEGMENT)
     h = h_st[:0] if recompute else h_st[t0:t1]
-    p = layer.p.numpy()
-    single.backward(g_out.numpy(), g_v.numpy(), indptr[t0 * n_batch:], indices, values, wt.numpy(),
-                    layer.bias[:n].numpy(), h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
-                    SEGMENT, v_ck[s0].numpy(), *[p[k, :n] for k in range(len(PARAMS))], cfg.reset_mode, cfg.detach,
-                    cfg.sg_kind, one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params,
-                    need_gi, *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate)
+    r0 = t0 * n_batch
+    single.backward(g_out.numpy(), g_v.numpy(), events.lo[r0:], events.hi[r0:], events.indices, events.values,
+                    layer.wt.numpy(), layer.bias.numpy(), h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
+                    SEGMENT, v_ck[s0].numpy(), *layer.p.numpy(), cfg.reset_mode, cfg.detach, cfg.sg_kind,
+                    one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params, need_gi,
+                    *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate)
     return g_v0
 
 
-def _layer_grads(needs, parts, g_v0, n_in: int, n_out: int):
-    """weight, bias, v0 and the 6 parameter gradients of one layer from the threads' parts."""
+def _layer_grads(needs, parts, g_v0, n: int):
+    """weight, bias, v0 and the 6 parameter gradients of a layer of ``n`` neurons from the threads'
+    parts (whose columns past ``n`` are padding)."""
     g_wt, g_b, g_p = parts
     g_w = None
     if needs[0]:
-        g_w = torch.empty((n_out, n_in), dtype=g_wt.dtype)
+        g_w = torch.empty((g_wt.shape[2], g_wt.shape[1]), dtype=g_wt.dtype)
         single.sum_transposed(g_wt.numpy(), g_w.numpy())
-    g_ps = g_p.sum(0) if any(needs[3:]) else None
-    return (g_w, g_b.sum(0) if needs[1] else None, g_v0 if needs[2] else None,
+        g_w = g_w[:n]
+    g_ps = g_p.sum(0)[:, :n] if any(needs[3:]) else None
+    return (g_w, g_b.sum(0)[:n] if needs[1] else None, g_v0[:, :n].contiguous() if needs[2] else None,
             *[g_ps[k] if needs[3 + k] else None for k in range(len(PARAMS))])
+
+
+def _rows(x):
+    """``x [T, B, in]`` as the contiguous ``[T * B, in]`` array the forward scans."""
+    return x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
 
 
 def _config(params, spike_fn, layer: str, recompute: bool) -> single.Config:
@@ -337,12 +362,11 @@ def linear_lif_pair(x, first, second, recompute=None):
     if recompute is None:
         recompute = n_steps * n_batch * first[0].shape[0] * x.element_size() > single.RECOMPUTE_ABOVE_BYTES
     cfg1, cfg2 = (_config(p, s, name, bool(recompute)) for p, s, name in cfgs)
-    events = single.compress_input(x3, first[4])
     if torch.is_grad_enabled() and any(t.requires_grad for t in [x3, *inputs[0], *inputs[1]]):
-        out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, events, x3, *inputs[0], *inputs[1])
+        out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
         l1, l2 = Layer(cfg1, *inputs[0][:3], inputs[0][3:]), Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True)
-        out, v1_t, v2_t, _, _ = _run_forward(events, l1, l2, n_steps, n_batch, 0, _one(x))
+        out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x))[:3]
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
