@@ -7,7 +7,22 @@ import numba as nb
 import numpy as np
 import pytest
 
-from spikeflow.kernels.simd import compress_indices, lanes, vadd, vload, vload2, vmul, vsplat, vstore, vstore2
+from spikeflow.kernels.simd import (
+    compress_indices,
+    lanes,
+    prefetch,
+    vabs,
+    vadd,
+    vdiv,
+    vload,
+    vload2,
+    vmul,
+    vneg,
+    vselect_gt,
+    vsplat,
+    vstore,
+    vstore2,
+)
 
 
 @nb.njit
@@ -31,6 +46,30 @@ def test_vector_arithmetic_matches_numpy(dtype, n_lanes):
     assert _axpy_rows(x, dtype(1.5), w, 1, out) == n_lanes
     np.testing.assert_array_equal(out, expect)
     np.testing.assert_array_equal(w[1], expect)
+
+
+@nb.njit
+def _unary_and_division(x, y, out_abs, out_neg, out_div, out_pos):
+    lw = lanes(x)
+    for j in range(0, x.shape[0], lw):
+        prefetch(y, j)  # a hint only: no effect on the results
+        a, b = vload(x, j), vload(y, j)
+        vstore(out_abs, j, vabs(a))
+        vstore(out_neg, j, vneg(a))
+        vstore(out_div, j, vdiv(a, b))
+        vstore(out_pos, j, vselect_gt(a, vsplat(x[0] - x[0]), a, vsplat(x[0] - x[0])))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_neg_div_and_select_match_numpy_bit_for_bit(dtype):
+    x = np.array([1.5, -2.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 3e-39] * 4, dtype)
+    y = np.array([3.0, 0.0, -0.0, 7.0, 2.0, np.inf, 1.0, -3.0] * 4, dtype)
+    outs = [np.empty_like(x) for _ in range(4)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expect = [np.abs(x), -x, x / y, np.where(x > 0, x, dtype(0))]
+    _unary_and_division(x, y, *outs)
+    for got, want in zip(outs, expect):  # the same bits: signs of zeros and NaNs included
+        assert got.tobytes() == want.tobytes()
 
 
 @nb.njit

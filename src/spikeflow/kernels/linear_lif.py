@@ -37,8 +37,22 @@ from spikeflow.errors import InputError
 from spikeflow.kernels import synapse
 from spikeflow.kernels.cpu import RESET_CODES, _one, _sg_typed, set_threads
 from spikeflow.kernels.fused import _surrogate_code
-from spikeflow.kernels.simd import (compress_indices, lanes, vabs, vadd, vdiv, vload, vload2, vmul, vneg, vselect_gt,
-                                   vsplat, vstore, vstore2, vsub)
+from spikeflow.kernels.simd import (
+    compress_indices,
+    lanes,
+    vabs,
+    vadd,
+    vdiv,
+    vload,
+    vload2,
+    vmul,
+    vneg,
+    vselect_gt,
+    vsplat,
+    vstore,
+    vstore2,
+    vsub,
+)
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
 A, C, R, VL, TH, VR = range(6)
