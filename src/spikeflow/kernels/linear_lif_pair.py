@@ -196,19 +196,17 @@ class Layer:
     def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False):
         self.cfg = cfg
         self.n = weight.shape[0]
-        self.wt, self.bias, self.v0, p = single._kernel_operands(weight, bias, v0, params)
-        self.p = torch.stack([q.expand(self.n) for q in p]).contiguous()
         per_vector = 64 // weight.element_size()
-        width = -(-self.n // per_vector) * per_vector
-        self.width = width if pad else self.n
+        self.width = -(-self.n // per_vector) * per_vector if pad else self.n
+        self.wt, self.bias, self.v0, p = single._kernel_operands(weight, bias, v0, params, self.width)
+        self.p = torch.stack([q.expand(self.n) for q in p])
         if self.width != self.n:
-            extra = width - self.n
-            self.wt = torch.nn.functional.pad(self.wt, (0, extra))
+            extra = self.width - self.n
             self.bias = torch.nn.functional.pad(self.bias, (0, extra))
             self.v0 = torch.nn.functional.pad(self.v0, (0, extra))
             idle = torch.zeros((len(PARAMS), extra), dtype=self.p.dtype)
             idle[TH] = 1.0  # h stays 0: never above the threshold
-            self.p = torch.cat([self.p, idle], 1).contiguous()
+            self.p = torch.cat([self.p, idle], 1)
 
     def args(self):
         return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
