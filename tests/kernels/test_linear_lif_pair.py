@@ -12,6 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from spikeflow import kernels
+from spikeflow.errors import InputError
 from spikeflow.kernels import linear_lif as single
 from spikeflow.kernels import linear_lif_pair as pair
 from spikeflow.neurons import MODELS
@@ -105,3 +106,17 @@ def test_pair_equals_two_single_kernel_calls_bit_for_bit():
         h, v1_s = single.linear_lif(x, first[0], first[1], first[2], first[3])
         out_s, v2_s = single.linear_lif(h, second[0], second[1], second[2], second[3])
     assert torch.equal(out_p, out_s) and torch.equal(v1_p, v1_s) and torch.equal(v2_p, v2_s)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("grad", [False, True])
+def test_pair_names_the_first_layer_for_nan_or_inf_input(bad, grad):
+    """The forward scans the input itself: a NaN/inf among its active entries is an ``InputError``
+    naming the first layer, with or without a backward to serve."""
+    g = torch.Generator().manual_seed(5)
+    first, _ = _layer(g, torch.float32, 30, 40, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, torch.float32, 40, 7, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    x = (torch.rand(12, 3, 30, generator=g) < 0.2).float()
+    x[7, 2, 29] = bad  # in the scalar tail of a row (30 = 16 + 14)
+    with torch.set_grad_enabled(grad), pytest.raises(InputError, match=r"^first: input contains NaN or inf"):
+        pair.linear_lif_pair(x.requires_grad_(grad), first, second)
