@@ -120,3 +120,26 @@ def test_pair_names_the_first_layer_for_nan_or_inf_input(bad, grad):
     x[7, 2, 29] = bad  # in the scalar tail of a row (30 = 16 + 14)
     with torch.set_grad_enabled(grad), pytest.raises(InputError, match=r"^first: input contains NaN or inf"):
         pair.linear_lif_pair(x.requires_grad_(grad), first, second)
+
+
+def test_pair_input_of_binary_and_non_binary_steps_has_the_reference_gradients():
+    """Steps whose active inputs are all 1 and steps with other values in one input: the backward
+    reads the values of every active input, the forward wrote them only for the second kind."""
+    g = torch.Generator().manual_seed(11)
+    first, leaves1 = _layer(g, torch.float32, 24, 48, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, leaves2 = _layer(g, torch.float32, 48, 9, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    active = torch.rand((30, 3, 24), generator=g) < 0.3
+    x = active.float()
+    x[::3] *= 1.5  # every third step analog
+    x.requires_grad_()
+    w_out = torch.randn((30, 3, 9), generator=g)
+    leaves = [x, *leaves1, *leaves2]
+    out_p, v1_p, v2_p = pair.linear_lif_pair(x, first, second)
+    grads_p = torch.autograd.grad((out_p * w_out).sum() + v1_p.sum() + v2_p.sum(), leaves)
+    hid, v1_r = _reference(x, first)
+    out_r, v2_r = _reference(hid, second)
+    grads_r = torch.autograd.grad((out_r * w_out).sum() + v1_r.sum() + v2_r.sum(), leaves)
+    assert 0.02 < hid.mean().item() < 0.9 and out_r.sum() > 0
+    assert torch.equal(out_p, out_r)
+    for i, (a, r) in enumerate(zip(grads_p, grads_r)):
+        assert _rel(a, r) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, r)}"

@@ -27,6 +27,7 @@ import torch
 
 from spikeflow.errors import InputError
 from spikeflow.kernels import linear_lif as single
+from spikeflow.kernels import scratch
 from spikeflow.kernels.cpu import RESET_CODES, _one, set_threads
 from spikeflow.kernels.fused import _surrogate_code
 from spikeflow.kernels.linear_lif import (
@@ -113,10 +114,10 @@ def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, 
 
     ``x [T * B, in]``: each row's active inputs are found by the kernel itself (no compressed copy
     is built first) and kept for a backward: ``inp = (lo, hi, idx, val)``, row ``r = t * B + b``'s
-    positions ``idx[lo[r]:hi[r]]`` and their values at the same places of ``val``, each thread
-    writing its own region (``T * in`` slots per sample, touched only where written).
-    ``bad``/``non_binary``: per row, a NaN/inf among its active entries / an active entry other
-    than 1. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
+    positions ``idx[lo[r]:hi[r]]`` and, for a row with an active entry other than 1
+    (``non_binary[r]``), their values at the same places of ``val``; each thread writes its own
+    region (``T * in`` slots per sample, touched only where written). ``bad``: per row, a NaN/inf
+    among its active entries. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
     layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
     membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
     The output layer's operands are padded to whole vectors (``Layer(pad=True)``: ``wt2``,
@@ -162,11 +163,13 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             z = zero
             for k in range(in_lo[row], p_in):
                 v = xr[in_idx[k]]
-                in_val[k] = v
                 binary &= v == one
                 z += v * zero  # NaN for NaN/inf
             bad[row] = z != z
             non_binary[row] = not binary
+            if not binary:
+                for k in range(in_lo[row], p_in):
+                    in_val[k] = xr[in_idx[k]]
             _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, cur1)
             _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
             hid_lo[row] = p
@@ -180,6 +183,15 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
                 h2_st[t, b] = cur2
     v1_t[b0:b1] = v1s
     v2_t[b0:b1] = v2s
+
+
+@nb.njit(cache=True)
+def _ones_where_binary(lo, hi, val, non_binary):
+    """``val[lo[r]:hi[r]] = 1`` for the rows whose active entries are all 1 (which ``forward`` leaves
+    unwritten), once the backward needs values because some other row has them."""
+    for r in range(lo.shape[0]):
+        if not non_binary[r]:
+            val[lo[r]:hi[r]] = 1
 
 
 # the backward's hand-off between the layers: at most this many bytes of hidden dL/dspikes at once
@@ -212,10 +224,11 @@ class Layer:
         return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
 
 
-def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one):
+def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one, lease: scratch.Lease):
     """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
-    entries as ``linear_lif.Events`` and what the backward keeps (see ``forward``). ``x2``:
-    the input as ``[T * B, in]``; ``InputError`` naming the first layer for NaN/inf in it."""
+    entries as ``linear_lif.Events`` (in buffers of ``lease``) and what the backward keeps (see
+    ``forward``). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the first layer for
+    NaN/inf in it."""
     n_in, n_hid, n_out, width = x2.shape[1], l1.n, l2.n, l2.width
     dtype = l1.wt.dtype
     n_rows = n_steps * n_batch
@@ -225,10 +238,11 @@ def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: in
     def kept(n, steps):
         return torch.empty((steps, n_batch, n), dtype=dtype)
 
+    take = lease.take
     out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
-    inp = (np.empty(n_rows, np.int64), np.empty(n_rows, np.int64), np.empty(n_rows * n_in, np.int32),
-           np.empty(n_rows * n_in, x2.dtype))
-    hid = (np.empty(n_rows, np.int64), np.empty(n_rows, np.int64), np.empty(n_rows * n_hid, np.int32))
+    inp = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_in, torch.int32),
+           take(n_rows * n_in, dtype))
+    hid = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_hid, torch.int32))
     bad, non_binary = np.empty(n_rows, np.bool_), np.empty(n_rows, np.bool_)
     n_h = n_steps if store == 1 else 0
     n_ck = n_seg if store > 0 else 0
@@ -238,7 +252,11 @@ def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: in
             h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
     if bad.any():
         raise InputError(f"{l1.cfg.layer}: input contains NaN or inf values")
-    events = single.Events(*inp[:3], inp[3] if non_binary.any() else np.empty(0, x2.dtype))
+    values = np.empty(0, x2.dtype)  # every active input is 1
+    if non_binary.any():
+        values = inp[3]
+        _ones_where_binary(inp[0], inp[1], values, non_binary)
+    events = single.Events(*inp[:3], values)
     hidden = single.Events(*hid, np.empty(0, x2.dtype))
     return out, v1_t, v2_t[:, :n_out].contiguous(), events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
 
@@ -254,8 +272,9 @@ class PairFunction(torch.autograd.Function):
         l1 = Layer(cfg1, w1, b1, v01, (a1, c1, r1, vl1, th1, vr1))
         l2 = Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
         store = 2 if cfg1.recompute else 1
+        ctx.lease = scratch.Lease()  # the buffers of ctx.events and ctx.hidden, as long as ctx lives
         out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
-                                                                     _one(x))
+                                                                     _one(x), ctx.lease)
         ctx.layers = (l1, l2)
         # the output layer's weight padded with zero rows, as its gradient is: dL/dspikes in one matmul
         ctx.w2 = torch.nn.functional.pad(w2.detach(), (0, 0, 0, l2.width - l2.n))
@@ -387,6 +406,6 @@ def linear_lif_pair(x, first, second, recompute=None):
     else:
         set_threads()
         l1, l2 = Layer(cfg1, *inputs[0][:3], inputs[0][3:]), Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True)
-        out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x))[:3]
+        out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x), scratch.Lease())[:3]
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
