@@ -1,11 +1,15 @@
-"""Where spikeflow's W1 training step spends its time: the fused LinearLIF kernels against the rest.
+"""Where spikeflow's W1 training step and W3 inference call spend their time: the fused kernels
+of the LinearLIF pair against the rest.
 
-    python benchmarks/profile_w1.py [--steps 20]
+    python benchmarks/profile_w1.py [--steps 40]
 
-Builds W1 exactly as ``benchmarks/peers.py`` does (``bench_worker.build_spikeflow``), wraps the numba
-kernels of ``spikeflow.kernels.linear_lif`` with timers and prints, per training step (2 threads,
-after 3 warm-up steps), the time in each kernel per layer, in the autograd functions around them,
-in the whole forward and backward, and in Adam. Wall-clock times: run it on an idle machine.
+Builds W1 exactly as ``benchmarks/peers.py`` does (``bench_worker.build_spikeflow``: two
+``LinearLIF`` layers in ``spikeflow.nn.Sequential``, run as one pair kernel), wraps the numba
+kernels with timers and prints, after 3 warm-up steps (2 threads), the median per step of: the
+pair's forward kernel, the backward kernel of each layer, the weight gradient's transposing sum of
+each layer, the autograd functions around them, the whole forward and backward, and Adam; then the
+same for W3 (the forward without grad). Wall-clock times: run it on an idle machine, and compare
+two trees by alternating runs of both.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 import bench_worker as bw  # noqa: E402
-from spikeflow.kernels import linear_lif as kernel  # noqa: E402
+from spikeflow.kernels import linear_lif as single  # noqa: E402
+from spikeflow.kernels import linear_lif_pair as pair  # noqa: E402
 
 TIMES = collections.defaultdict(list)
 
@@ -38,21 +43,36 @@ def timed(name, fn):
     return run
 
 
+def report(title, steps):
+    """Medians per step; a kernel called once per layer and step is split by layer (the backward
+    runs the output layer first, the gradients are summed for the hidden layer first)."""
+    print(title)
+    for name, t in TIMES.items():
+        t = np.array(t) * 1e3
+        if len(t) == 2 * steps:
+            first, second = (t[1::2], t[0::2]) if name == "kernel backward" else (t[0::2], t[1::2])
+            print(f"  {name:30s} layer 1 {np.median(first):6.2f}, layer 2 {np.median(second):6.2f}")
+        else:
+            print(f"  {name:30s} {np.median(t):6.2f}")
+    TIMES.clear()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args(argv)
-    for name in ("compress32", "forward", "backward", "sum_transposed"):
-        setattr(kernel, name, timed(f"kernel {name}", getattr(kernel, name)))
-    fn = kernel.LinearLIFFunction
-    fn.forward = staticmethod(timed("LinearLIFFunction.forward", fn.forward))
-    fn.backward = staticmethod(timed("LinearLIFFunction.backward", fn.backward))
+    pair.forward = timed("kernel pair forward", pair.forward)
+    single.backward = timed("kernel backward", single.backward)
+    single.sum_transposed = timed("kernel sum_transposed", single.sum_transposed)
+    fn = pair.PairFunction
+    fn.forward = staticmethod(timed("PairFunction.forward", fn.forward))
+    fn.backward = staticmethod(timed("PairFunction.backward", fn.backward))
     torch.set_num_threads(2)
     net_forward, _, params, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
     opt = torch.optim.Adam(list(params), lr=1e-3, fused=True)  # as benchmarks/peers.py
     data = bw.make_data("mlp", 100, 32)
 
-    def step(i):
+    def train(i):
         x, y = data[i % len(data)]
         t0 = time.perf_counter()
         loss = F.cross_entropy(net_forward(x)[0].sum(0), y)
@@ -61,24 +81,25 @@ def main(argv=None) -> int:
         loss.backward()
         t2 = time.perf_counter()
         opt.step()
+        t3 = time.perf_counter()
         TIMES["whole forward (with loss)"].append(t1 - t0)
         TIMES["whole backward"].append(t2 - t1)
-        TIMES["Adam step"].append(time.perf_counter() - t2)
+        TIMES["Adam step"].append(t3 - t2)
+        TIMES["whole step"].append(t3 - t0)
 
-    for i in range(3):
-        step(i)
-    TIMES.clear()
-    for i in range(args.steps):
-        step(i)
-    print(f"W1 spikeflow, ms per training step (mean of {args.steps} steps, 2 threads)")
-    for name, t in TIMES.items():
-        t = np.array(t) * 1e3
-        per_layer = ""
-        if name.startswith("kernel"):  # calls alternate between layer 1 and layer 2
-            first, second = (t[0::2], t[1::2]) if name not in ("kernel backward", "kernel sum_transposed") \
-                else (t[1::2], t[0::2])
-            per_layer = f"  (layer 1 {first.mean():.2f}, layer 2 {second.mean():.2f})"
-        print(f"  {name:28s} {t.sum() / args.steps:6.2f}{per_layer}")
+    def infer(i):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            net_forward(data[i % len(data)][0])
+        TIMES["whole call"].append(time.perf_counter() - t0)
+
+    for run, title in ((train, "W1 training step"), (infer, "W3 inference call")):
+        for i in range(3):
+            run(i)
+        TIMES.clear()
+        for i in range(args.steps):
+            run(i)
+        report(f"{title}, ms (median of {args.steps}, 2 threads)", args.steps)
     return 0
 
 
