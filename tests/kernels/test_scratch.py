@@ -33,3 +33,16 @@ def test_live_buffers_are_not_shared_and_released_ones_are_reused():
     del c, d, e, second, third
     gc.collect()
     assert len(scratch._FREE[(n, torch.int32)]) == scratch.KEEP  # three int32 buffers were released
+
+
+def test_only_the_most_recently_used_sizes_are_kept():
+    leases = [scratch.Lease() for _ in range(scratch.SIZES + 3)]
+    for k, lease in enumerate(leases):
+        lease.take(1000 + k, torch.float32)  # a sequence length of its own each
+    del lease
+    while leases:  # released in the order they were taken
+        leases.pop(0)
+    gc.collect()
+    assert len(scratch._FREE) == scratch.SIZES
+    kept = {n for n, _ in scratch._FREE}
+    assert kept == {1000 + k for k in range(3, scratch.SIZES + 3)}  # the latest released sizes

@@ -12,13 +12,15 @@ this large, and then every 2 MiB page a region touches would be resident whole.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
 
 KEEP = 2  # free buffers kept per size and dtype (a training step's lease is released during the next step)
+SIZES = 8  # sizes kept at most (varying sequence lengths would otherwise keep buffers of every length seen)
 _LOCK = threading.Lock()
-_FREE: dict[tuple[int, torch.dtype], list[torch.Tensor]] = {}
+_FREE: OrderedDict[tuple[int, torch.dtype], list[torch.Tensor]] = OrderedDict()  # least recently used first
 
 
 class Lease:
@@ -33,6 +35,8 @@ class Lease:
         with _LOCK:
             free = _FREE.get((n, dtype))
             buf = free.pop() if free else None
+            if free is not None:
+                _FREE.move_to_end((n, dtype))
         if buf is None:
             buf = torch.empty(n, dtype=dtype)
         self._held.append(buf)
@@ -46,5 +50,7 @@ class Lease:
                     free = _FREE.setdefault((buf.numel(), buf.dtype), [])
                     if len(free) < KEEP:
                         free.append(buf)
+                while len(_FREE) > SIZES:
+                    _FREE.popitem(last=False)
         except (TypeError, AttributeError):  # at interpreter exit the module's globals may be gone
             pass
