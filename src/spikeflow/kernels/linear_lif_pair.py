@@ -159,13 +159,12 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             in_lo[row] = p_in
             p_in = _gather_spikes(xr, in_idx, p_in)
             in_hi[row] = p_in
-            binary = True
-            z = zero
+            binary, finite = True, True
             for k in range(in_lo[row], p_in):
                 v = xr[in_idx[k]]
                 binary &= v == one
-                z += v * zero  # NaN for NaN/inf
-            bad[row] = z != z
+                finite &= v - v == zero  # NaN for NaN and inf
+            bad[row] = not finite
             non_binary[row] = not binary
             if not binary:
                 for k in range(in_lo[row], p_in):
