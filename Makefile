@@ -103,6 +103,7 @@ bench: $(STAMP) $(PSTAMP) $(SSTAMP)
 	$(PY) benchmarks/clockfree_convergence.py
 	$(PY) benchmarks/conv_crossover.py --frames 320
 	$(PY) benchmarks/profile_w1.py
+	$(PY) benchmarks/roofline_w3.py
 	$(PY) benchmarks/lowp_matmul.py --json benchmarks/results/lowp-matmul.json
 	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
