@@ -47,13 +47,6 @@ from spikeflow.kernels.simd import (
     compress_indices,
     lanes,
     prefetch,
-    vadd,
-    vload,
-    vmul,
-    vselect_gt,
-    vsplat,
-    vstore,
-    vsub,
 )
 
 
@@ -83,28 +76,6 @@ def _prefetch_row(xr):
     step = 64 // xr.itemsize
     for i in range(0, xr.shape[0], step):
         prefetch(xr, i)
-
-
-@nb.njit(inline="always")
-def _lif_step_vec(cur, v, a, c, r, vl, th, vr, reset_mode, one, ot):
-    """``linear_lif._lif_step`` in whole 64-byte vectors (the length a multiple of the lanes): the
-    same operations in the same order lane by lane, without the loops' run-time aliasing checks and
-    scalar tails that dominate a narrow (20-neuron) output layer."""
-    lw = lanes(cur)
-    o, z0 = vsplat(one), vsplat(one - one)
-    for j in range(0, cur.shape[0], lw):
-        vj, thj = vload(v, j), vload(th, j)
-        h = vadd(vadd(vload(vl, j), vmul(vsub(vj, vload(vl, j)), vload(a, j))),
-                 vmul(vmul(vload(r, j), vload(cur, j)), vload(c, j)))
-        z = vselect_gt(vsub(h, thj), z0, o, z0)
-        vstore(cur, j, h)
-        vstore(ot, j, z)
-        if reset_mode == 0:
-            vstore(v, j, vsub(h, vmul(z, thj)))
-        elif reset_mode == 1:
-            vstore(v, j, vsub(h, vmul(z, vsub(h, vload(vr, j)))))
-        else:
-            vstore(v, j, h)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -175,7 +146,7 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             p = _gather_spikes(spk, hid_idx, p)
             hid_hi[row] = p
             _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, cur2)
-            _lif_step_vec(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
+            _lif_step(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             out[t, b] = spk2[:n_out]
             if store == 1:
                 h1_st[t, b] = cur1
