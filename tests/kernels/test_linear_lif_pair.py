@@ -143,3 +143,17 @@ def test_pair_input_of_binary_and_non_binary_steps_has_the_reference_gradients()
     assert torch.equal(out_p, out_r)
     for i, (a, r) in enumerate(zip(grads_p, grads_r)):
         assert _rel(a, r) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, r)}"
+
+
+def test_pair_backward_refuses_an_output_weight_changed_in_place_after_the_forward():
+    """The backward multiplies by the output layer's weight as the forward used it: changed in place
+    in between, autograd's version check refuses the backward, as it does for ``F.linear``."""
+    g = torch.Generator().manual_seed(2)
+    first, _ = _layer(g, torch.float32, 16, 24, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, torch.float32, 24, 5, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    x = (torch.rand(8, 2, 16, generator=g) < 0.3).float()
+    out, v1, v2 = pair.linear_lif_pair(x, first, second)
+    with torch.no_grad():
+        second[0].mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (out.sum() + v1.sum() + v2.sum()).backward()

@@ -246,9 +246,7 @@ class PairFunction(torch.autograd.Function):
         out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
                                                                      _one(x), ctx.lease)
         ctx.layers = (l1, l2)
-        # the output layer's weight padded with zero rows, as its gradient is: dL/dspikes in one matmul
-        ctx.w2 = torch.nn.functional.pad(w2.detach(), (0, 0, 0, l2.width - l2.n))
-        ctx.save_for_backward(*kept)
+        ctx.save_for_backward(*kept, w2)  # autograd's version check: w2 must not change before the backward
         ctx.shape = (n_steps, n_batch, n_in)
         return out, v1_t, v2_t
 
@@ -258,7 +256,7 @@ class PairFunction(torch.autograd.Function):
         vectors, as in the forward: its padding's gradients are zero and are dropped at the end."""
         set_threads()
         l1, l2 = ctx.layers
-        h1_st, v1_ck, h2_st, v2_ck = ctx.saved_tensors
+        h1_st, v1_ck, h2_st, v2_ck, w2 = ctx.saved_tensors
         n_steps, n_batch, n_in = ctx.shape
         n_hid, n_out, width = l1.n, l2.n, l2.width
         dtype = l1.wt.dtype
@@ -296,7 +294,7 @@ class PairFunction(torch.autograd.Function):
             later = t0 != starts[-1]  # the gradient parts already hold a later block's share
             g_v[1] = _block_backward(l2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1], any(need_l2[3:]),
                                      g_i2[:n], True, parts2, later, recompute, one)
-            torch.matmul(g_i2[:n], ctx.w2, out=g_s[:n])
+            torch.matmul(g_i2[:n, :, :n_out], w2, out=g_s[:n])  # the padding's columns left out
             g_v[0] = _block_backward(l1, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0], any(need_l1[3:]),
                                      g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later, recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
