@@ -327,6 +327,32 @@ def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
         if e0 == e1:
             continue
         j = 0
+        while j + 8 * lw <= m:  # 8 vectors of the row at once: half the passes over the events of 4
+            a0, a1 = vload2(gw, i, j), vload2(gw, i, j + lw)
+            a2, a3 = vload2(gw, i, j + 2 * lw), vload2(gw, i, j + 3 * lw)
+            a4, a5 = vload2(gw, i, j + 4 * lw), vload2(gw, i, j + 5 * lw)
+            a6, a7 = vload2(gw, i, j + 6 * lw), vload2(gw, i, j + 7 * lw)
+            for e in range(e0, e1):
+                lr = ev_row[e]
+                g0, g1 = vload2(gwin, lr, j), vload2(gwin, lr, j + lw)
+                g2, g3 = vload2(gwin, lr, j + 2 * lw), vload2(gwin, lr, j + 3 * lw)
+                g4, g5 = vload2(gwin, lr, j + 4 * lw), vload2(gwin, lr, j + 5 * lw)
+                g6, g7 = vload2(gwin, lr, j + 6 * lw), vload2(gwin, lr, j + 7 * lw)
+                if not binary:
+                    sv = vsplat(ev_val[e])
+                    g0, g1, g2, g3 = vmul(sv, g0), vmul(sv, g1), vmul(sv, g2), vmul(sv, g3)
+                    g4, g5, g6, g7 = vmul(sv, g4), vmul(sv, g5), vmul(sv, g6), vmul(sv, g7)
+                a0, a1, a2, a3 = vadd(a0, g0), vadd(a1, g1), vadd(a2, g2), vadd(a3, g3)
+                a4, a5, a6, a7 = vadd(a4, g4), vadd(a5, g5), vadd(a6, g6), vadd(a7, g7)
+            vstore2(gw, i, j, a0)
+            vstore2(gw, i, j + lw, a1)
+            vstore2(gw, i, j + 2 * lw, a2)
+            vstore2(gw, i, j + 3 * lw, a3)
+            vstore2(gw, i, j + 4 * lw, a4)
+            vstore2(gw, i, j + 5 * lw, a5)
+            vstore2(gw, i, j + 6 * lw, a6)
+            vstore2(gw, i, j + 7 * lw, a7)
+            j += 8 * lw
         while j + 4 * lw <= m:
             a0, a1 = vload2(gw, i, j), vload2(gw, i, j + lw)
             a2, a3 = vload2(gw, i, j + 2 * lw), vload2(gw, i, j + 3 * lw)
@@ -628,9 +654,10 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
         gp[:] = zero
     b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
     nbc = b1 - b0
-    # the weight gradient is added window by window of tw steps (about 128 rows, tw divides seg)
+    # the weight gradient is added window by window of tw steps (at most 256 rows, tw divides seg):
+    # W1's hidden layer 1.70 -> 1.55 ms with 8-vector tiles, against 128 rows and 4-vector tiles
     tw = 1
-    while tw * 2 * nbc <= 128 and tw * 2 <= seg and seg % (tw * 2) == 0:
+    while tw * 2 * nbc <= 256 and tw * 2 <= seg and seg % (tw * 2) == 0:
         tw *= 2
     gwin = np.empty((tw * nbc, n_out), wt.dtype)
     n_in = gw.shape[0]
