@@ -318,7 +318,7 @@ def _block_backward(layer: Layer, events, h_st, v_ck, t0, t1, g_out, g_v, need_p
                     layer.wt.numpy(), layer.bias.numpy(), h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
                     SEGMENT, v_ck[s0].numpy(), *layer.p.numpy(), cfg.reset_mode, cfg.detach, cfg.sg_kind,
                     one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params, need_gi,
-                    *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate)
+                    *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate, single.direct_scatter(layer.wt))
     return g_v0
 
 
