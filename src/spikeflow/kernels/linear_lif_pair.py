@@ -42,11 +42,11 @@ from spikeflow.kernels.linear_lif import (
     _chunk,
     _current,
     _lif_step,
+    _prefetch_row,
 )
 from spikeflow.kernels.simd import (
     compress_indices,
     lanes,
-    prefetch,
 )
 
 
@@ -66,16 +66,6 @@ def _gather_spikes(spk, hid_idx, p):
         hid_idx[p] = j
         p += spk[j] != zero
     return p
-
-
-@nb.njit(inline="always")
-def _prefetch_row(xr):
-    """Asks for the next input row while this one is worked on: the rows a thread reads at a step
-    are too short a run for the hardware prefetcher to get ahead of them (W3's kernel: about 7 %
-    faster)."""
-    step = 64 // xr.itemsize
-    for i in range(0, xr.shape[0], step):
-        prefetch(xr, i)
 
 
 @nb.njit(parallel=True, cache=True)
