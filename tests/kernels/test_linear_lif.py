@@ -122,13 +122,13 @@ def test_every_reset_mode_with_learned_parameters(reset, recompute, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, FLOAT64])
 @pytest.mark.parametrize("direct_bytes", [0, 1 << 30])
 def test_wide_layer_uses_every_register_tile(dtype, direct_bytes, monkeypatch):
-    """150 outputs: the kernels' tiles of 8 vectors, single vectors and the outputs left over past
-    the last whole vector all run (float32: 128 + 16 + 6; float64: 128 + 16 + 6 as 2x64 + 2x8 + 6),
-    with the weight gradient added window by window and event by event."""
+    """190 outputs: the kernels' tiles of 8, 2 and 1 vectors and the outputs left over past the
+    last whole vector all run (float32: 128 + 32 + 16 + 14; float64: 2x64 + 3x16 + 8 + 6), with the
+    weight gradient added window by window and event by event."""
     monkeypatch.setattr(kernel, "DIRECT_SCATTER_BYTES", direct_bytes)
     for binary in (True, False):
-        check(dtype, 12, (3,), 40, 150, "subtract", False, True, True, binary, True, SURROGATES[0], False, seed=11)
-    check(dtype, 40, (2,), 30, 150, "to_reset", False, True, True, True, True, SURROGATES[1], True, seed=12)
+        check(dtype, 12, (3,), 40, 190, "subtract", False, True, True, binary, True, SURROGATES[0], False, seed=11)
+    check(dtype, 40, (2,), 30, 190, "to_reset", False, True, True, True, True, SURROGATES[1], True, seed=12)
 
 
 def test_float32_compress_matches_the_generic_one():
