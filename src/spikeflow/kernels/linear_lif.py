@@ -273,7 +273,7 @@ def _current(indices, values, k, k1, wt, bias, cur):
 @nb.njit(inline="always")
 def _scatter(indices, values, k, k1, gi, gw):
     """``gw[i] += x[i] * gi`` for the active inputs ``indices[k:k1]`` (values as in ``_current``):
-    tiles of 4 vectors of ``gi`` stay in registers while the rows of ``gw`` are updated."""
+    tiles of 4, then 2, then 1 vectors of ``gi`` stay in registers while the rows of ``gw`` are updated."""
     m = gi.shape[0]
     lw = lanes(gw)
     binary = values.shape[0] == 0
@@ -291,6 +291,17 @@ def _scatter(indices, values, k, k1, gi, gw):
             vstore2(gw, i, j + 2 * lw, vadd(vload2(gw, i, j + 2 * lw), h2))
             vstore2(gw, i, j + 3 * lw, vadd(vload2(gw, i, j + 3 * lw), h3))
         j += 4 * lw
+    while j + 2 * lw <= m:
+        g0, g1 = vload(gi, j), vload(gi, j + lw)
+        for q in range(k, k1):
+            i = indices[q]
+            h0, h1 = g0, g1
+            if not binary:
+                s = vsplat(values[q])
+                h0, h1 = vmul(s, g0), vmul(s, g1)
+            vstore2(gw, i, j, vadd(vload2(gw, i, j), h0))
+            vstore2(gw, i, j + lw, vadd(vload2(gw, i, j + lw), h1))
+        j += 2 * lw
     while j + lw <= m:
         g0 = vload(gi, j)
         for q in range(k, k1):
