@@ -159,7 +159,8 @@ HANDOFF_BYTES = 4 << 20
 
 
 class Layer:
-    """One layer's operands for the kernels: weight input-major, bias, initial membrane, ``PARAMS`` rows.
+    """One layer's operands for the kernels: ``wt``, the weight input-major (a tensor), and as numpy
+    arrays the bias, the initial membrane ``v0`` and the ``PARAMS`` rows ``p``.
 
     ``pad``: the weight, bias, initial membrane and parameters get columns up to a whole number of
     64-byte vectors (zero weights; neurons that never fire): the same sums and steps in the real
@@ -167,21 +168,22 @@ class Layer:
 
     def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False):
         self.cfg = cfg
-        self.n = weight.shape[0]
+        self.n = n = weight.shape[0]
         per_vector = 64 // weight.element_size()
-        self.width = -(-self.n // per_vector) * per_vector if pad else self.n
-        self.wt, self.bias, self.v0, p = single._kernel_operands(weight, bias, v0, params, self.width)
-        self.p = torch.stack([q.expand(self.n) for q in p])
-        if self.width != self.n:
-            extra = self.width - self.n
-            self.bias = torch.nn.functional.pad(self.bias, (0, extra))
-            self.v0 = torch.nn.functional.pad(self.v0, (0, extra))
-            idle = torch.zeros((len(PARAMS), extra), dtype=self.p.dtype)
-            idle[TH] = 1.0  # h stays 0: never above the threshold
-            self.p = torch.cat([self.p, idle], 1)
+        self.width = width = -(-n // per_vector) * per_vector if pad else n
+        self.wt = torch.empty((weight.shape[1], width), dtype=weight.dtype)  # torch's 64-byte aligned memory
+        single.transpose_into(weight.detach().contiguous().numpy(), self.wt.numpy())
+        # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
+        block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
+        block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
+        for row, q in enumerate((bias, *params)):
+            block[row, :n] = q.detach().numpy()
+        self.bias, self.p = block[0], block[1:]
+        self.v0 = np.zeros((v0.shape[0], width), block.dtype)
+        self.v0[:, :n] = v0.detach().numpy()
 
     def args(self):
-        return self.wt.numpy(), self.bias.numpy(), self.v0.numpy(), self.p.numpy(), self.cfg.reset_mode
+        return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode
 
 
 def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one, lease: scratch.Lease):
@@ -305,8 +307,8 @@ def _block_backward(layer: Layer, events, h_st, v_ck, t0, t1, g_out, g_v, need_p
     h = h_st[:0] if recompute else h_st[t0:t1]
     r0 = t0 * n_batch
     single.backward(g_out.numpy(), g_v.numpy(), events.lo[r0:], events.hi[r0:], events.indices, events.values,
-                    layer.wt.numpy(), layer.bias.numpy(), h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
-                    SEGMENT, v_ck[s0].numpy(), *layer.p.numpy(), cfg.reset_mode, cfg.detach, cfg.sg_kind,
+                    layer.wt.numpy(), layer.bias, h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
+                    SEGMENT, v_ck[s0].numpy(), *layer.p, cfg.reset_mode, cfg.detach, cfg.sg_kind,
                     one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params, need_gi,
                     *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate, single.direct_scatter(layer.wt))
     return g_v0
