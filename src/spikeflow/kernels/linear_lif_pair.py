@@ -130,17 +130,17 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             if not binary:
                 for k in range(in_lo[row], p_in):
                     in_val[k] = xr[in_idx[k]]
-            _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, cur1)
-            _lif_step(cur1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
+            # with store == 1 the currents become h where the backward reads it, with no copy
+            h1 = h1_st[t, b] if store == 1 else cur1
+            h2 = h2_st[t, b] if store == 1 else cur2
+            _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, h1)
+            _lif_step(h1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
             hid_lo[row] = p
             p = _gather_spikes(spk, hid_idx, p)
             hid_hi[row] = p
-            _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, cur2)
-            _lif_step(cur2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
+            _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, h2)
+            _lif_step(h2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             out[t, b] = spk2[:n_out]
-            if store == 1:
-                h1_st[t, b] = cur1
-                h2_st[t, b] = cur2
     v1_t[b0:b1] = v1s
     v2_t[b0:b1] = v2s
 
