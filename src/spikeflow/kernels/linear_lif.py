@@ -604,10 +604,9 @@ def _forward_chunk(ch, lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, v
             v = vs[b - b0]
             if store == 2 and t % seg == 0:
                 v_ck[t // seg, b] = v
-            _current(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], wt, bias, cur)
-            _lif_step(cur, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-            if store == 1:
-                h_st[t, b] = cur
+            h = h_st[t, b] if store == 1 else cur  # h summed and stepped where the backward reads it
+            _current(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], wt, bias, h)
+            _lif_step(h, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
     v_t[b0:b1] = vs
 
 
