@@ -8,6 +8,7 @@ with explicit state, for streaming.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional, Sequence, Union
 
 import torch
@@ -18,6 +19,12 @@ from spikeflow import surrogate as surrogates
 from spikeflow.errors import ShapeError
 from spikeflow.neurons.base import check_input, check_time_major
 from spikeflow.neurons.registry import NeuronModel, get_model
+
+
+@functools.cache
+def _field_names(cls) -> tuple[str, ...]:
+    """The field names of a params dataclass (``dataclasses.fields`` walks the class every call)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _unchecked(cls, fields: dict):
@@ -87,9 +94,9 @@ class NeuronLayer(nn.Module):
     def params(self):
         """The model's parameter dataclass with the current (learned) values."""
         fields = dict(self._fixed)
-        for f in dataclasses.fields(self.model.params_cls):
-            if f.name not in fields:
-                fields[f.name] = getattr(self, f.name)
+        for name in _field_names(self.model.params_cls):
+            if name not in fields:
+                fields[name] = getattr(self, name)
         return _unchecked(self.model.params_cls, fields)
 
     def init_state(self, batch_shape, dtype=None, device=None):
