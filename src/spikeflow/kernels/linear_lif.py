@@ -189,24 +189,42 @@ def compress_input(x: torch.Tensor, layer: str) -> Events:
 
 
 @nb.njit(inline="always")
+def _add8(acc, rows, r, j, lw, values, q):
+    """The 8 vectors ``acc`` plus ``rows[r, j : j + 8 lw]``, times ``values[q]`` unless ``values``
+    is empty (binary input): the register tile of the forward's sums and the weight gradient's."""
+    w0, w1 = vload2(rows, r, j), vload2(rows, r, j + lw)
+    w2, w3 = vload2(rows, r, j + 2 * lw), vload2(rows, r, j + 3 * lw)
+    w4, w5 = vload2(rows, r, j + 4 * lw), vload2(rows, r, j + 5 * lw)
+    w6, w7 = vload2(rows, r, j + 6 * lw), vload2(rows, r, j + 7 * lw)
+    if values.shape[0] > 0:
+        s = vsplat(values[q])
+        w0, w1, w2, w3 = vmul(s, w0), vmul(s, w1), vmul(s, w2), vmul(s, w3)
+        w4, w5, w6, w7 = vmul(s, w4), vmul(s, w5), vmul(s, w6), vmul(s, w7)
+    return (vadd(acc[0], w0), vadd(acc[1], w1), vadd(acc[2], w2), vadd(acc[3], w3),
+            vadd(acc[4], w4), vadd(acc[5], w5), vadd(acc[6], w6), vadd(acc[7], w7))
+
+
+@nb.njit(inline="always")
+def _load8(v, j, lw):
+    """``v[j : j + 8 lw]`` (1-D) as 8 vectors."""
+    return (vload(v, j), vload(v, j + lw), vload(v, j + 2 * lw), vload(v, j + 3 * lw),
+            vload(v, j + 4 * lw), vload(v, j + 5 * lw), vload(v, j + 6 * lw), vload(v, j + 7 * lw))
+
+
+@nb.njit(inline="always")
+def _store8(v, j, lw, acc):
+    """``v[j : j + 8 lw] = acc`` (1-D)."""
+    for k in nb.literal_unroll((0, 1, 2, 3, 4, 5, 6, 7)):
+        vstore(v, j + k * lw, acc[k])
+
+
+@nb.njit(inline="always")
 def _tile8(indices, values, k, k1, wt, bias, cur, j, lw):
     """``cur[j : j + 8 lw] = bias + sum over the active inputs of x[i] * wt[i]``, 8 vectors held in registers."""
-    a0, a1, a2, a3 = vload(bias, j), vload(bias, j + lw), vload(bias, j + 2 * lw), vload(bias, j + 3 * lw)
-    a4, a5, a6, a7 = vload(bias, j + 4 * lw), vload(bias, j + 5 * lw), vload(bias, j + 6 * lw), vload(bias, j + 7 * lw)
-    binary = values.shape[0] == 0
+    acc = _load8(bias, j, lw)
     for q in range(k, k1):
-        i = indices[q]
-        w0, w1, w2, w3 = vload2(wt, i, j), vload2(wt, i, j + lw), vload2(wt, i, j + 2 * lw), vload2(wt, i, j + 3 * lw)
-        w4, w5 = vload2(wt, i, j + 4 * lw), vload2(wt, i, j + 5 * lw)
-        w6, w7 = vload2(wt, i, j + 6 * lw), vload2(wt, i, j + 7 * lw)
-        if not binary:
-            s = vsplat(values[q])
-            w0, w1, w2, w3 = vmul(s, w0), vmul(s, w1), vmul(s, w2), vmul(s, w3)
-            w4, w5, w6, w7 = vmul(s, w4), vmul(s, w5), vmul(s, w6), vmul(s, w7)
-        a0, a1, a2, a3 = vadd(a0, w0), vadd(a1, w1), vadd(a2, w2), vadd(a3, w3)
-        a4, a5, a6, a7 = vadd(a4, w4), vadd(a5, w5), vadd(a6, w6), vadd(a7, w7)
-    vstore(cur, j, a0), vstore(cur, j + lw, a1), vstore(cur, j + 2 * lw, a2), vstore(cur, j + 3 * lw, a3)
-    vstore(cur, j + 4 * lw, a4), vstore(cur, j + 5 * lw, a5), vstore(cur, j + 6 * lw, a6), vstore(cur, j + 7 * lw, a7)
+        acc = _add8(acc, wt, indices[q], j, lw, values, q)
+    _store8(cur, j, lw, acc)
 
 
 @nb.njit(inline="always")
@@ -359,30 +377,11 @@ def _scatter_window(lo, hi, indices, values, t_lo, t_hi, n_batch, b0, b1, gwin, 
             continue
         j = 0
         while j + 8 * lw <= m:  # 8 vectors of the row at once: half the passes over the events of 4
-            a0, a1 = vload2(gw, i, j), vload2(gw, i, j + lw)
-            a2, a3 = vload2(gw, i, j + 2 * lw), vload2(gw, i, j + 3 * lw)
-            a4, a5 = vload2(gw, i, j + 4 * lw), vload2(gw, i, j + 5 * lw)
-            a6, a7 = vload2(gw, i, j + 6 * lw), vload2(gw, i, j + 7 * lw)
+            gwi = gw[i]
+            acc = _load8(gwi, j, lw)
             for e in range(e0, e1):
-                lr = ev_row[e]
-                g0, g1 = vload2(gwin, lr, j), vload2(gwin, lr, j + lw)
-                g2, g3 = vload2(gwin, lr, j + 2 * lw), vload2(gwin, lr, j + 3 * lw)
-                g4, g5 = vload2(gwin, lr, j + 4 * lw), vload2(gwin, lr, j + 5 * lw)
-                g6, g7 = vload2(gwin, lr, j + 6 * lw), vload2(gwin, lr, j + 7 * lw)
-                if not binary:
-                    sv = vsplat(ev_val[e])
-                    g0, g1, g2, g3 = vmul(sv, g0), vmul(sv, g1), vmul(sv, g2), vmul(sv, g3)
-                    g4, g5, g6, g7 = vmul(sv, g4), vmul(sv, g5), vmul(sv, g6), vmul(sv, g7)
-                a0, a1, a2, a3 = vadd(a0, g0), vadd(a1, g1), vadd(a2, g2), vadd(a3, g3)
-                a4, a5, a6, a7 = vadd(a4, g4), vadd(a5, g5), vadd(a6, g6), vadd(a7, g7)
-            vstore2(gw, i, j, a0)
-            vstore2(gw, i, j + lw, a1)
-            vstore2(gw, i, j + 2 * lw, a2)
-            vstore2(gw, i, j + 3 * lw, a3)
-            vstore2(gw, i, j + 4 * lw, a4)
-            vstore2(gw, i, j + 5 * lw, a5)
-            vstore2(gw, i, j + 6 * lw, a6)
-            vstore2(gw, i, j + 7 * lw, a7)
+                acc = _add8(acc, gwin, ev_row[e], j, lw, ev_val, e)
+            _store8(gwi, j, lw, acc)
             j += 8 * lw
         while j + 4 * lw <= m:
             a0, a1 = vload2(gw, i, j), vload2(gw, i, j + lw)
