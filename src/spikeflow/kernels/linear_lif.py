@@ -752,7 +752,9 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
                 _lif_back(ht, go, gv, gi, gb, gu, gh, a, rc, th, vr, k_sub, k_to, k_z, sg_kind, sg_scale, one,
                           half_pi, need_params)
                 if need_gi:
-                    g_i[t, b] = gi
+                    git = g_i[t, b]
+                    for j in range(n_out):  # a loop: numba's slice assignment costs more for a short row
+                        git[j] = gi[j]
                 if direct:
                     _scatter(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], gi, gw)
                 if need_params:

@@ -140,7 +140,9 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             hid_hi[row] = p
             _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, h2)
             _lif_step(h2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
-            out[t, b] = spk2[:n_out]
+            ot = out[t, b]
+            for j in range(n_out):  # a loop: numba's slice assignment costs more for 20 values
+                ot[j] = spk2[j]
     v1_t[b0:b1] = v1s
     v2_t[b0:b1] = v2s
 
