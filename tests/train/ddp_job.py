@@ -32,7 +32,7 @@ def main():
     grads = {k: p.grad.clone() for k, p in model.named_parameters()}
     params = {k: p.detach().clone() for k, p in model.named_parameters()}
     torch.save({"grads": grads, "params": params, "indices": idx}, os.path.join(out, f"rank{rank}.pt"))
-    dist_utils.barrier()
+    trainer.close()
     dist_utils.shutdown()
 
 

@@ -202,5 +202,6 @@ def run(args) -> int:
         print(f"test accuracy {100 * test['accuracy']:.2f} % on {test['samples']} samples "
               f"(best validation {100 * summary['best_val']:.2f} % at epoch {summary['best_epoch']}); "
               f"run in {args.out}")
+    trainer.close()
     distributed.shutdown()
     return 0

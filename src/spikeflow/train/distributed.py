@@ -6,6 +6,7 @@ process needs nothing. ``launch`` re-runs a command under ``torch.distributed.ru
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -48,7 +49,11 @@ def broadcast(t: torch.Tensor) -> torch.Tensor:
 
 
 def shutdown() -> None:
+    """Leaves the process group once every rank is here (after ``Trainer.close``): the objects that
+    still hold the group are collected first, and no rank tears the group down while another uses it."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -189,6 +189,13 @@ class Trainer:
         self.pruner = Pruner(model) if self.config.prune > 0 else None
         self._reset_counters()
 
+    def close(self) -> None:
+        """Drops the data-parallel wrapper before the process leaves its group (the model stays usable).
+
+        A wrapper still alive at interpreter exit holds gloo's process group and the tensors of its last
+        work; released during the interpreter's finalization they can abort the process (SIGABRT)."""
+        self.ddp_model = self.model
+
     # -- state -----------------------------------------------------------------------------
     def _reset_counters(self):
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
