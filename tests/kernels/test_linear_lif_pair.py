@@ -160,3 +160,54 @@ def test_pair_backward_refuses_an_output_weight_changed_in_place_after_the_forwa
         second[0].mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         (out.sum() + v1.sum() + v2.sum()).backward()
+
+
+@pytest.mark.parametrize("path", ["pair", "single"])
+@pytest.mark.parametrize("change", ["through .data", "in place without grad", "new tensor bound to .data"])
+def test_inference_after_a_weight_change_uses_the_new_weight(path, change):
+    """Calls without autograd reuse the input-major weight of the call before while the weight holds
+    the same bytes; after a change, whether or not autograd's version counter saw it (``.data``
+    hides it), the spikes are the reference's for the new weight."""
+    g = torch.Generator().manual_seed(7)
+    first, _ = _layer(g, torch.float32, 24, 40, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, torch.float32, 40, 6, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    x = (torch.rand(20, 3, 24, generator=g) < 0.3).float()
+    w = first[0]
+
+    def run():
+        if path == "pair":
+            return pair.linear_lif_pair(x, first, second)[0]
+        return single.linear_lif(x, *first[:4])[0]
+
+    def reference():
+        hid, _ = _reference(x, first)
+        return _reference(hid, second)[0] if path == "pair" else hid
+
+    with torch.no_grad():
+        before = run()
+        kept = single.input_major(w, reuse=True)
+        assert single.input_major(w, reuse=True) is kept  # unchanged bytes: the same tensor again
+        version = w._version
+        if change == "through .data":
+            w.data.mul_(-1)  # dyadic weights stay dyadic: exact currents in any order
+            assert w._version == version
+        elif change == "in place without grad":
+            w.mul_(-1)
+        else:
+            w.data = -w.data.clone()
+        assert single.input_major(w, reuse=True) is not kept
+        after = run()
+        expected = reference()
+    assert torch.equal(after, expected) and not torch.equal(after, before)
+
+
+def test_input_major_forgets_a_weight_that_is_gone():
+    import gc
+
+    w = torch.randn(8, 5)
+    single.input_major(w, reuse=True)
+    key = id(w)
+    assert key in single._INPUT_MAJOR
+    del w
+    gc.collect()
+    assert key not in single._INPUT_MAJOR

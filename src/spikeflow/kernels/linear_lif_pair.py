@@ -166,15 +166,15 @@ class Layer:
 
     ``pad``: the weight, bias, initial membrane and parameters get columns up to a whole number of
     64-byte vectors (zero weights; neurons that never fire): the same sums and steps in the real
-    columns, and a 20-output layer adds two vectors per event instead of one vector and four scalars."""
+    columns, and a 20-output layer adds two vectors per event instead of one vector and four scalars.
+    ``reuse``: as in ``linear_lif.input_major`` (a call without autograd)."""
 
-    def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False):
+    def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False, reuse: bool = False):
         self.cfg = cfg
         self.n = n = weight.shape[0]
         per_vector = 64 // weight.element_size()
         self.width = width = -(-n // per_vector) * per_vector if pad else n
-        self.wt = torch.empty((weight.shape[1], width), dtype=weight.dtype)  # torch's 64-byte aligned memory
-        single.transpose_into(weight.detach().contiguous().numpy(), self.wt.numpy())
+        self.wt = single.input_major(weight, width, reuse)
         # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
         block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
         block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
@@ -367,7 +367,8 @@ def linear_lif_pair(x, first, second, recompute=None):
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
-        l1, l2 = Layer(cfg1, *inputs[0][:3], inputs[0][3:]), Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True)
+        l1 = Layer(cfg1, *inputs[0][:3], inputs[0][3:], reuse=True)
+        l2 = Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True, reuse=True)
         out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x), scratch.Lease())[:3]
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
