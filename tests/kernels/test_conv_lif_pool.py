@@ -6,6 +6,7 @@ only where it applies."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,3 +84,24 @@ def test_fused_matches_layers_apart(model, dtype, k, n_steps, batch, c_in, c_out
     assert _rel(wb.grad, wa.grad) <= tol
     if bias:
         assert _rel(bb.grad, ba.grad) <= tol
+
+
+@pytest.mark.parametrize("dtype,k,c_out", [
+    (torch.float32, 2, 20),  # one whole vector of 16 channels, then 4 one by one
+    (torch.float32, 3, 32),  # two whole vectors; 3x3 windows that leave a row and a column out
+    pytest.param(torch.float64, 2, 10, marks=pytest.mark.slow),  # 8-lane vectors (float64 compiles again)
+])
+def test_pooling_in_whole_vectors_of_channels_matches_layers_apart(dtype, k, c_out):
+    """Layers with 16 channels or more pool whole vectors of channels at a time (the property test's
+    layers have at most 5): the same pooled spikes as ``avg_pool2d`` of the reference's spikes."""
+    g = torch.Generator().manual_seed(c_out)
+    m = MODELS["lif"]
+    params = m.params_cls(tau_mem=6e-3, v_leak=0.05, v_threshold=0.9, r=2.0)
+    x = (torch.rand((5, 2, 2, 10, 10), generator=g) < 0.3).to(dtype)
+    w = torch.randn((c_out, 2, 3, 3), generator=g, dtype=dtype) * 0.8
+    geom = kconv.ConvGeometry((1, 1), (1, 1), 1)
+    sg = SURROGATES[0]
+    ref = _apart(m, x, w, None, geom, params, sg, k)
+    out = conv_lif_pool.conv_lif_pool(w, None, geom, m, x, params, sg, k)
+    assert ref.abs().sum() > 0 and (ref != ref.amax()).any()  # spikes, and windows that are not all alike
+    assert torch.equal(out, ref[..., :out.shape[-2], :out.shape[-1]])

@@ -26,6 +26,7 @@ import torch
 from spikeflow.kernels import conv as kconv
 from spikeflow.kernels import fused
 from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
+from spikeflow.kernels.simd import lanes, vadd, vdiv, vload, vsplat, vstore
 
 
 @nb.njit(inline="always")
@@ -73,6 +74,36 @@ def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
             h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 2, one)
 
 
+@nb.njit(inline="always")
+def _pool(cur, o, ph, pw, k, ow, n_out, kk):
+    """``o`` (flat ``[PH, PW, O]``) = the means of the ``k x k`` windows of ``cur`` (flat ``[OH, OW, O]``),
+    each window summed row by row from zero, then divided by ``kk``; rows and columns past the last
+    whole window are dropped. Whole vectors of ``O`` while they fill one (numba's loops over the ``O``
+    values of each pixel stayed scalar: W2's first layer spent 1.8 of its 3.9 ms forward here)."""
+    lw = lanes(cur)
+    kf = cur.dtype.type(kk)  # the window's size
+    zero = kf - kf
+    d = vsplat(kf)
+    for py in range(ph):
+        for px in range(pw):
+            p0 = (py * pw + px) * n_out
+            j = (py * k * ow + px * k) * n_out
+            m = 0
+            while m + lw <= n_out:
+                acc = vsplat(zero)
+                for dy in range(k):
+                    for dx in range(k):
+                        acc = vadd(acc, vload(cur, j + (dy * ow + dx) * n_out + m))
+                vstore(o, p0 + m, vdiv(acc, d))
+                m += lw
+            for mm in range(m, n_out):
+                s = zero
+                for dy in range(k):
+                    for dx in range(k):
+                        s += cur[j + (dy * ow + dx) * n_out + mm]
+                o[p0 + mm] = s / kf
+
+
 @nb.njit(parallel=True, cache=True)
 def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
             reset_mode, one, k, store, out, h_st, v_t):
@@ -93,25 +124,13 @@ def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, p
     n_out = bias.shape[0] // (oh * ow)  # bias: tiled to one output frame
     frame = oh * ow * n_out
     ph, pw = oh // k, ow // k
-    kk = one * (k * k)
-    zero = one - one
     cur = np.empty(frame, out.dtype)
     h = np.empty(frame, out.dtype)
     v = v0[b].copy()
     for t in range(n_steps):
         _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
         _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
-        o = out[t, b]
-        o[:] = zero
-        for py in range(ph):  # rows/columns beyond the last whole window are dropped
-            for dy in range(k):
-                for px in range(pw):
-                    p0 = (py * pw + px) * n_out
-                    for dx in range(k):
-                        j0 = ((py * k + dy) * ow + px * k + dx) * n_out
-                        for m in range(n_out):
-                            o[p0 + m] += cur[j0 + m]
-        o /= kk
+        _pool(cur, out[t, b], ph, pw, k, ow, n_out, k * k)
     v_t[b] = v
 
 
