@@ -92,16 +92,25 @@ def test_fused_matches_layers_apart(model, dtype, k, n_steps, batch, c_in, c_out
     pytest.param(torch.float64, 2, 10, marks=pytest.mark.slow),  # 8-lane vectors (float64 compiles again)
 ])
 def test_pooling_in_whole_vectors_of_channels_matches_layers_apart(dtype, k, c_out):
-    """Layers with 16 channels or more pool whole vectors of channels at a time (the property test's
-    layers have at most 5): the same pooled spikes as ``avg_pool2d`` of the reference's spikes."""
+    """Layers with 16 channels or more pool, and spread the pooled gradient back, whole vectors of
+    channels at a time (the property test's layers have at most 5): the same pooled spikes as
+    ``avg_pool2d`` of the reference's spikes, and the same weight and bias gradients."""
     g = torch.Generator().manual_seed(c_out)
     m = MODELS["lif"]
     params = m.params_cls(tau_mem=6e-3, v_leak=0.05, v_threshold=0.9, r=2.0)
     x = (torch.rand((5, 2, 2, 10, 10), generator=g) < 0.3).to(dtype)
     w = torch.randn((c_out, 2, 3, 3), generator=g, dtype=dtype) * 0.8
+    b = torch.randn((c_out,), generator=g, dtype=dtype) * 0.3
     geom = kconv.ConvGeometry((1, 1), (1, 1), 1)
     sg = SURROGATES[0]
-    ref = _apart(m, x, w, None, geom, params, sg, k)
-    out = conv_lif_pool.conv_lif_pool(w, None, geom, m, x, params, sg, k)
+    wa, wb, ba, bb = (t.clone().requires_grad_() for t in (w, w, b, b))
+    ref = _apart(m, x, wa, ba, geom, params, sg, k)
+    out = conv_lif_pool.conv_lif_pool(wb, bb, geom, m, x, params, sg, k)
+    ref = ref[..., :out.shape[-2], :out.shape[-1]]
     assert ref.abs().sum() > 0 and (ref != ref.amax()).any()  # spikes, and windows that are not all alike
-    assert torch.equal(out, ref[..., :out.shape[-2], :out.shape[-1]])
+    assert torch.equal(out, ref)
+    g_out = torch.randn(ref.shape, generator=g, dtype=dtype)
+    torch.autograd.backward(ref, g_out)
+    torch.autograd.backward(out, g_out)
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    assert _rel(wb.grad, wa.grad) <= tol and _rel(bb.grad, ba.grad) <= tol

@@ -134,6 +134,48 @@ def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, p
     v_t[b] = v
 
 
+@nb.njit(inline="always")
+def _unpool_row(go, p, gz, pw, k, n_out, kk):
+    """``gz`` (flat ``[PW * k, O]``): every pixel of a window's row gets the window's pooled gradient
+    (``go[p:]``, flat ``[PW, O]``) divided by ``kk``, in whole vectors of ``O`` while they fill one (the
+    scalar loops cost W2's first-layer backward 0.7 of its 2.5 ms)."""
+    lw = lanes(gz)
+    kf = gz.dtype.type(kk)
+    d = vsplat(kf)
+    for px in range(pw):
+        p0 = p + px * n_out
+        m = 0
+        while m + lw <= n_out:
+            g = vdiv(vload(go, p0 + m), d)
+            for dx in range(k):
+                vstore(gz, (px * k + dx) * n_out + m, g)
+            m += lw
+        for mm in range(m, n_out):
+            g1 = go[p0 + mm] / kf
+            for dx in range(k):
+                gz[(px * k + dx) * n_out + mm] = g1
+
+
+@nb.njit(inline="always")
+def _add_pixels(cur, acc, n_pix):
+    """``acc[m] += cur[i * O + m]`` over the pixels ``i`` in order (``cur`` flat ``[n_pix, O]``), whole
+    vectors of ``O`` at a time while they fill one."""
+    n_out = acc.shape[0]
+    lw = lanes(acc)
+    m = 0
+    while m + lw <= n_out:
+        s = vload(acc, m)
+        for i in range(n_pix):
+            s = vadd(s, vload(cur, i * n_out + m))
+        vstore(acc, m, s)
+        m += lw
+    for mm in range(m, n_out):
+        s1 = acc[mm]
+        for i in range(n_pix):
+            s1 += cur[i * n_out + mm]
+        acc[mm] = s1
+
+
 @nb.njit(parallel=True, cache=True)
 def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out, g_v_t, g_w, g_b):
@@ -155,7 +197,6 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
     n_out = bias.shape[0] // (oh * ow)
     frame = oh * ow * n_out
     ph, pw = oh // k, ow // k
-    kk = one * (k * k)
     zero = one - one
     rc = r * c
     hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
@@ -178,17 +219,10 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
         for oy in range(oh):
             if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
                 py = oy // k
-                for px in range(pw):
-                    p0 = (py * pw + px) * n_out
-                    for dx in range(k):
-                        j0 = (px * k + dx) * n_out
-                        for m in range(n_out):
-                            gz[j0 + m] = go[p0 + m] / kk
+                _unpool_row(go, py * pw * n_out, gz, pw, k, n_out, k * k)
             grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
                   cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
-        for i in range(oh * ow):
-            for m in range(n_out):
-                acc_b[m] += cur[i * n_out + m]
+        _add_pixels(cur, acc_b, oh * ow)
         n = t * n_batch + b
         for e in range(indptr[n], indptr[n + 1]):
             iy, ix, y0, y1, x0, x_end, run = _runs(e, ey, ex, kh, kw, sh, sw, padh, padw, oh, ow, n_out)
