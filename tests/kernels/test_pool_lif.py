@@ -43,6 +43,20 @@ def _reference(model, x, v0, params, sg, k):
        sg=st.sampled_from(SURROGATES), seed=st.integers(0, 2**16))
 def test_fused_matches_lif_then_avgpool(model, dtype, k, n_steps, batch, channels, rows, cols, channels_last, reset,
                                         detach, sg, seed):
+    _check_against_reference(model, dtype, k, n_steps, batch, channels, rows, cols, channels_last, reset, detach, sg,
+                             seed)
+
+
+@pytest.mark.parametrize("k,channels", [(2, 20), (3, 32)])
+def test_channels_last_in_whole_vectors_matches_lif_then_avgpool(k, channels):
+    """Channels-last maps with 16 channels or more spread the pooled gradient whole vectors of
+    channels at a time (the property test's maps have at most 5)."""
+    _check_against_reference("lif", torch.float32, k, 6, 2, channels, 2, 3, True, "subtract", False, SURROGATES[0], k)
+
+
+def _check_against_reference(model, dtype, k, n_steps, batch, channels, rows, cols, channels_last, reset, detach, sg,
+                             seed):
+    """The fused kernel's pooled spikes, final membrane and gradients against the reference loop + ``avg_pool2d``."""
     g = torch.Generator().manual_seed(seed)
     m = MODELS[model]
     kw = dict(reset=reset, detach_reset=detach, v_threshold=0.9, r=2.0)

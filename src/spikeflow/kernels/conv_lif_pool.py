@@ -26,7 +26,8 @@ import torch
 from spikeflow.kernels import conv as kconv
 from spikeflow.kernels import fused
 from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
-from spikeflow.kernels.simd import lanes, vadd, vdiv, vload, vsplat, vstore
+from spikeflow.kernels.pooling import pool_frame, unpool_row
+from spikeflow.kernels.simd import lanes, vadd, vload, vstore
 
 
 @nb.njit(inline="always")
@@ -74,36 +75,6 @@ def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
             h_out[j], cur[j], v[j] = fast_step(v[j], cur[j], a, c, r, vl, th, vr, 2, one)
 
 
-@nb.njit(inline="always")
-def _pool(cur, o, ph, pw, k, ow, n_out, kk):
-    """``o`` (flat ``[PH, PW, O]``) = the means of the ``k x k`` windows of ``cur`` (flat ``[OH, OW, O]``),
-    each window summed row by row from zero, then divided by ``kk``; rows and columns past the last
-    whole window are dropped. Whole vectors of ``O`` while they fill one (numba's loops over the ``O``
-    values of each pixel stayed scalar: W2's first layer spent 1.8 of its 3.9 ms forward here)."""
-    lw = lanes(cur)
-    kf = cur.dtype.type(kk)  # the window's size
-    zero = kf - kf
-    d = vsplat(kf)
-    for py in range(ph):
-        for px in range(pw):
-            p0 = (py * pw + px) * n_out
-            j = (py * k * ow + px * k) * n_out
-            m = 0
-            while m + lw <= n_out:
-                acc = vsplat(zero)
-                for dy in range(k):
-                    for dx in range(k):
-                        acc = vadd(acc, vload(cur, j + (dy * ow + dx) * n_out + m))
-                vstore(o, p0 + m, vdiv(acc, d))
-                m += lw
-            for mm in range(m, n_out):
-                s = zero
-                for dy in range(k):
-                    for dx in range(k):
-                        s += cur[j + (dy * ow + dx) * n_out + mm]
-                o[p0 + mm] = s / kf
-
-
 @nb.njit(parallel=True, cache=True)
 def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
             reset_mode, one, k, store, out, h_st, v_t):
@@ -130,30 +101,8 @@ def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, p
     for t in range(n_steps):
         _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
         _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
-        _pool(cur, out[t, b], ph, pw, k, ow, n_out, k * k)
+        pool_frame(cur, out[t, b], ph, pw, k, ow, n_out, k * k)
     v_t[b] = v
-
-
-@nb.njit(inline="always")
-def _unpool_row(go, p, gz, pw, k, n_out, kk):
-    """``gz`` (flat ``[PW * k, O]``): every pixel of a window's row gets the window's pooled gradient
-    (``go[p:]``, flat ``[PW, O]``) divided by ``kk``, in whole vectors of ``O`` while they fill one (the
-    scalar loops cost W2's first-layer backward 0.7 of its 2.5 ms)."""
-    lw = lanes(gz)
-    kf = gz.dtype.type(kk)
-    d = vsplat(kf)
-    for px in range(pw):
-        p0 = p + px * n_out
-        m = 0
-        while m + lw <= n_out:
-            g = vdiv(vload(go, p0 + m), d)
-            for dx in range(k):
-                vstore(gz, (px * k + dx) * n_out + m, g)
-            m += lw
-        for mm in range(m, n_out):
-            g1 = go[p0 + mm] / kf
-            for dx in range(k):
-                gz[(px * k + dx) * n_out + mm] = g1
 
 
 @nb.njit(inline="always")
@@ -219,7 +168,7 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
         for oy in range(oh):
             if oy % k == 0 and oy < ph * k:  # every neuron of a window gets the window's gradient / k*k
                 py = oy // k
-                _unpool_row(go, py * pw * n_out, gz, pw, k, n_out, k * k)
+                unpool_row(go, py * pw * n_out, gz, pw, k, n_out, k * k)
             grads(ht[oy * row:(oy + 1) * row], gz if oy < ph * k else gz0, gv[oy * row:(oy + 1) * row],
                   cur[oy * row:(oy + 1) * row], a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi)
         _add_pixels(cur, acc_b, oh * ow)

@@ -25,6 +25,7 @@ import torch
 from spikeflow.errors import ParameterError
 from spikeflow.kernels import fused
 from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
+from spikeflow.kernels.pooling import unpool_row
 
 
 @nb.njit(inline="always")
@@ -93,7 +94,6 @@ def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, de
     ``linear_lif._backward_chunk``)."""
     n_steps, width = h_st.shape[0], h_st.shape[3]
     n_rows = g_out.shape[2]
-    kk = one * (k * k)
     rc = r * c
     p, py = u // n_rows, u % n_rows
     y0 = py * k
@@ -101,11 +101,7 @@ def _pooled_backward_rows(u, g_out, g_v_t, h_st, a, c, r, th, vr, reset_mode, de
     gz = np.empty(width, h_st.dtype)
     for t in range(n_steps - 1, -1, -1):
         go = g_out[t, p, py]
-        for px in range(go.shape[0] // q):  # every neuron of a window gets the window's gradient / k*k
-            for m in range(q):
-                g = go[px * q + m] / kk
-                for dx in range(k):
-                    gz[(px * k + dx) * q + m] = g
+        unpool_row(go, 0, gz, go.shape[0] // q, k, q, k * k)  # every neuron of a window: its gradient / k*k
         for i in range(k):
             hr, gxr, gvi = h_st[t, p, y0 + i], g_x[t, p, y0 + i], gv[i]
             for j in range(width):
