@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import bench_worker as bw  # noqa: E402
 from spikeflow.kernels import linear_lif as single  # noqa: E402
 from spikeflow.kernels import linear_lif_pair as pair  # noqa: E402
+from spikeflow.kernels import simd  # noqa: E402
 
 
 @nb.njit(parallel=True)
@@ -70,7 +71,7 @@ def _scan_gather(x, wt, bias, n_batch, out):
         b0, b1 = ch * n_batch // 2, (ch + 1) * n_batch // 2
         for t in range(rows // n_batch):
             for b in range(b0, b1):
-                m = pair._gather_spikes(x[t * n_batch + b], idx, 0)
+                m = simd.append_nonzero(x[t * n_batch + b], idx, 0)
                 single._current(idx, ones, 0, m, wt, bias, cur)
                 acc += cur[0]
         out[ch] = acc

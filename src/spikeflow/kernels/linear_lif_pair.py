@@ -44,28 +44,7 @@ from spikeflow.kernels.linear_lif import (
     _lif_step,
     _prefetch_row,
 )
-from spikeflow.kernels.simd import (
-    compress_indices,
-    lanes,
-)
-
-
-@nb.njit(inline="always")
-def _gather_spikes(spk, hid_idx, p):
-    """Appends the positions of ``spk``'s non-zero entries at ``hid_idx[p:]``; returns the new end.
-    float32: 16 positions per masked compress store (``simd.compress_indices``)."""
-    n = spk.shape[0]
-    i = 0
-    if lanes(spk) == 16:  # float32 (a compile-time constant)
-        bits = spk.view(np.uint32)
-        while i + 16 <= n:
-            p = compress_indices(bits, i, hid_idx, p)
-            i += 16
-    zero = spk[0] - spk[0]
-    for j in range(i, n):  # branch-free: every position is written, the count moves on spikes
-        hid_idx[p] = j
-        p += spk[j] != zero
-    return p
+from spikeflow.kernels.simd import append_nonzero
 
 
 @nb.njit(parallel=True, cache=True)
@@ -118,7 +97,7 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             xr = x[row]
             _prefetch_row(x[row + 1 if b + 1 < b1 else min(row + n_batch - (b1 - b0) + 1, x.shape[0] - 1)])
             in_lo[row] = p_in
-            p_in = _gather_spikes(xr, in_idx, p_in)
+            p_in = append_nonzero(xr, in_idx, p_in)
             in_hi[row] = p_in
             binary, finite = True, True
             for k in range(in_lo[row], p_in):
@@ -136,7 +115,7 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, h1)
             _lif_step(h1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk)
             hid_lo[row] = p
-            p = _gather_spikes(spk, hid_idx, p)
+            p = append_nonzero(spk, hid_idx, p)
             hid_hi[row] = p
             _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, h2)
             _lif_step(h2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)

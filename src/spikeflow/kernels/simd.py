@@ -4,11 +4,14 @@ Numba's auto-vectoriser keeps loops at 256-bit on CPUs that prefer it and reload
 accumulator from memory on every pass; these intrinsics let a kernel keep a row tile of
 accumulators in registers across a whole list of active inputs. They are plain LLVM vector
 operations, so they compile (to narrower instructions) on any CPU. ``compress_indices`` stores
-the positions of the non-zero entries of 16 floats with one masked compress store.
+the positions of the non-zero entries of 16 floats with one masked compress store;
+``append_nonzero`` lists a whole array's that way.
 """
 
 from __future__ import annotations
 
+import numba as nb
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -216,3 +219,21 @@ def compress_indices(typingctx, bits, i, out, m):
     if bits.dtype != types.uint32 or out.dtype != types.int32:
         raise TypeError("compress_indices: uint32 bits and an int32 output are needed")
     return types.intp(bits, types.intp, out, types.intp), codegen
+
+
+@nb.njit(inline="always")
+def append_nonzero(v, out, p):
+    """Appends the positions of ``v``'s non-zero entries at ``out[p:]`` (int32, with 16 slots to spare);
+    returns the new end. float32: 16 positions per masked compress store (``compress_indices``)."""
+    n = v.shape[0]
+    i = 0
+    if lanes(v) == 16:  # float32 (a compile-time constant)
+        bits = v.view(np.uint32)
+        while i + 16 <= n:
+            p = compress_indices(bits, i, out, p)
+            i += 16
+    zero = v[0] - v[0]
+    for j in range(i, n):  # branch-free: every position is written, the count moves on spikes
+        out[p] = j
+        p += v[j] != zero
+    return p
