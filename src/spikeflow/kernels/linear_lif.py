@@ -826,12 +826,14 @@ def input_major(weight: torch.Tensor, width: int | None = None, reuse: bool = Fa
     past ``n`` zero (``width`` defaults to ``n``), in torch's 64-byte aligned memory (numpy's own
     buffer can start mid cache line, and then every 64-byte vector load of a row touches two lines).
 
-    ``reuse`` (for calls that keep nothing for a backward): the result is kept with a copy of the
-    weight and returned again while the weight holds the same bytes. The whole weight is compared,
-    not autograd's version counter, which changes made through ``.data`` leave alone. For W3's
+    ``reuse`` (for calls that keep nothing for a backward) and a ``Parameter`` (a weight computed
+    afresh for each call would only be copied): the result is kept with a copy of the weight and
+    returned again while the weight holds the same bytes. The whole weight is compared, not
+    autograd's version counter, which changes made through ``.data`` leave alone. For W3's
     700 -> 256 layer the comparison costs a third of the transpose it saves."""
     w = weight.detach().contiguous().numpy()
     width = width or weight.shape[0]
+    reuse = reuse and isinstance(weight, torch.nn.Parameter)
     if reuse:
         entry = _INPUT_MAJOR.get(id(weight))
         if entry is not None and entry[0]() is weight:
