@@ -322,3 +322,34 @@ def test_hooks_see_the_layers_run_unfused():
     seq[1].register_forward_hook(lambda m, i, o: seen.append(o))
     out = seq(x)
     assert len(seen) == 1 and torch.equal(seen[0], out)
+
+
+@pytest.mark.parametrize("dtype,m,k,width,n", [
+    (torch.float32, 37, 3, 5, 150),
+    (torch.float32, 4, 20, 32, 256),
+    pytest.param(torch.float64, 9, 7, 7, 45, marks=pytest.mark.slow),  # float64 compiles the kernel again
+])
+def test_rows_times_equals_the_matmul(dtype, m, k, width, n):
+    """``rows_times`` (the backward's ``dL/dI @ W`` for a layer of few outputs) against torch's matmul:
+    every tile width and the scalar tail, only the first ``k`` of ``width`` columns of ``a`` read."""
+    g = torch.Generator().manual_seed(m)
+    a = torch.randn((m, width), generator=g, dtype=dtype)
+    b = torch.randn((k, n), generator=g, dtype=dtype)
+    out = torch.full((m, n), float("nan"), dtype=dtype)
+    kernel.rows_times(a.numpy(), k, b.numpy(), out.numpy())
+    expected = a[:, :k] @ b
+    assert (out - expected).abs().max() <= (1e-5 if dtype == torch.float32 else 1e-12) * expected.abs().max()
+
+
+def test_backward_refuses_a_weight_changed_in_place_after_the_forward():
+    """``dL/dx`` multiplies by the weight as the forward used it: changed in place in between,
+    autograd's version check refuses the backward, as it does for ``F.linear``."""
+    g = torch.Generator().manual_seed(4)
+    params = MODELS["lif"].params_cls(tau_mem=5e-3, r=4.0)
+    x = (torch.rand(10, 2, 12, generator=g) < 0.3).float().requires_grad_()
+    w = torch.randn(6, 12, generator=g).requires_grad_()
+    out, v_t = kernel.linear_lif(x, w, None, params, SURROGATES[0])
+    with torch.no_grad():
+        w.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (out.sum() + v_t.sum()).backward()

@@ -775,6 +775,31 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
     g_v0[b0:b1] = gvs
 
 
+def rows_times(a, k, b, out):
+    """``out[r] = a[r, :k] @ b`` for every row ``r`` (``a [M, >= k]``, ``b [k, N]``, ``out [M, N]``,
+    C-contiguous numpy arrays): ``dL/dinput = dL/dI @ W`` of a layer with few outputs, each row
+    ``_current``'s register-tiled sum of ``k`` rows of ``b``. torch's matmul at these shapes: W2's
+    [320, 10] x [10, 2048] 267 us against 132, W1's hidden gradient [3200, 20] x [20, 256] 181 us against 119."""
+    _rows_times(a, k, b, out, max(1, min(a.shape[0], nb.get_num_threads())))
+
+
+@nb.njit(parallel=True, cache=True)
+def _rows_times(a, k, b, out, n_chunks):
+    for ch in nb.prange(n_chunks):
+        _rows_times_chunk(np.int64(ch), n_chunks, a, k, b, out)
+
+
+@nb.njit(error_model="numpy")
+def _rows_times_chunk(ch, n_chunks, a, k, b, out):
+    """``rows_times``' work for thread chunk ``ch`` (a plain function, not the ``prange`` body: see
+    ``_backward_chunk``)."""
+    idx = np.arange(k).astype(np.int32)
+    zero = np.zeros(b.shape[1], b.dtype)
+    m = a.shape[0]
+    for r in range(ch * m // n_chunks, (ch + 1) * m // n_chunks):
+        _current(idx, a[r], 0, k, b, zero, out[r])
+
+
 @nb.njit(parallel=True, cache=True)
 def sum_transposed(parts, out):
     """``out[o, i] = sum over c of parts[c, i, o]``: the threads' weight-gradient buffers summed
@@ -903,7 +928,7 @@ class LinearLIFFunction(torch.autograd.Function):
                 store, SEGMENT, _one(x), max(1, min(n_batch, nb.get_num_threads())), out.numpy(),
                 h_st.numpy(), v_ck.numpy(), v_t.numpy())
         ctx.cfg = cfg
-        ctx.save_for_backward(wt, b, h_st, v_ck, v0_c, *p)
+        ctx.save_for_backward(weight, wt, b, h_st, v_ck, v0_c, *p)  # weight: autograd's version check too
         ctx.events = events  # the active inputs (compressed rows), not the dense input
         ctx.shape = (n_steps, n_batch, n_out)
         return out, v_t
@@ -912,7 +937,7 @@ class LinearLIFFunction(torch.autograd.Function):
     def backward(ctx, g_out, g_v_t):
         set_threads()
         cfg = ctx.cfg
-        wt, b, h_st, v_ck, v0, *p = ctx.saved_tensors
+        weight, wt, b, h_st, v_ck, v0, *p = ctx.saved_tensors
         events = ctx.events
         n_steps, n_batch, n_out = ctx.shape
         n_in = wt.shape[0]
@@ -936,7 +961,11 @@ class LinearLIFFunction(torch.autograd.Function):
                  *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
                  one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
                  g_p_parts.numpy(), g_i.numpy(), g_v0.numpy(), False, direct_scatter(wt))
-        g_x = g_i @ wt.t() if need_x else None
+        g_x = None
+        if need_x:
+            g_x = torch.empty((n_steps, n_batch, n_in), dtype=dtype)
+            rows_times(g_i.reshape(-1, n_out).numpy(), n_out, weight.detach().contiguous().numpy(),
+                       g_x.reshape(-1, n_in).numpy())
         g_w = None
         if needs[1]:
             g_w = torch.empty((n_out, n_in), dtype=dtype)

@@ -260,6 +260,7 @@ class PairFunction(torch.autograd.Function):
         g_i2 = torch.empty((block, n_batch, width), dtype=dtype)  # dL/dI2 of one block
         g_s = torch.empty((block, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one block
         one = _one(g_out)
+        w2c = w2.detach().contiguous().numpy()  # dL/dspikes = dL/dI2 @ W2, the padding's columns left out
         starts = list(range(0, n_steps, block))
         for t0 in reversed(starts):
             t1 = min(n_steps, t0 + block)
@@ -267,7 +268,7 @@ class PairFunction(torch.autograd.Function):
             later = t0 != starts[-1]  # the gradient parts already hold a later block's share
             g_v[1] = _block_backward(l2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1], any(need_l2[3:]),
                                      g_i2[:n], True, parts2, later, recompute, one)
-            torch.matmul(g_i2[:n, :, :n_out], w2, out=g_s[:n])  # the padding's columns left out
+            single.rows_times(g_i2[:n].reshape(-1, width).numpy(), n_out, w2c, g_s[:n].reshape(-1, n_hid).numpy())
             g_v[0] = _block_backward(l1, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0], any(need_l1[3:]),
                                      g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later, recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
