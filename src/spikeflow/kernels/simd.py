@@ -4,7 +4,7 @@ Numba's auto-vectoriser keeps loops at 256-bit on CPUs that prefer it and reload
 accumulator from memory on every pass; these intrinsics let a kernel keep a row tile of
 accumulators in registers across a whole list of active inputs. They are plain LLVM vector
 operations, so they compile (to narrower instructions) on any CPU. ``compress_indices`` stores
-the positions of the non-zero entries of 16 floats with one masked compress store;
+the positions of the non-zero entries of 16 floats with one compress and one masked store;
 ``append_nonzero`` lists a whole array's that way.
 """
 
@@ -199,7 +199,10 @@ def vsplat(typingctx, x):
 def compress_indices(typingctx, bits, i, out, m):
     """Store ``i + p`` for each position ``p`` of ``bits[i : i + 16]`` (uint32, the float32 bit
     patterns) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
-    returns ``m`` plus their count. ``out`` (int32) must have 16 free slots from ``m``."""
+    returns ``m`` plus their count. ``out`` (int32) must have 16 free slots from ``m``; only the
+    first ``count`` are written. The positions are packed in a register and stored under a mask of
+    their count: a compress straight to memory is microcoded on AMD's Zen cores (16 floats scanned
+    in 1.04 ns that way against 0.75 ns on an EPYC, and W1's fused forward kernel 1.11 -> 1.01 ms)."""
     def codegen(context, builder, sig, args):
         vt = ir.VectorType(ir.IntType(32), 16)
         p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
@@ -210,11 +213,18 @@ def compress_indices(typingctx, bits, i, out, m):
                                       ir.Constant(ir.IntType(32), 0))
         base = builder.shuffle_vector(base, ir.Constant(vt, ir.Undefined), ir.Constant(vt, None))
         idx = builder.add(base, ir.Constant(vt, list(range(16))))
-        q = _pointer(context, builder, sig.args[2], args[2], None, args[3])
-        fnty = ir.FunctionType(ir.VoidType(), [vt, ir.IntType(32).as_pointer(), ir.VectorType(ir.IntType(1), 16)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.compressstore.v16i32")
-        builder.call(fn, [idx, builder.bitcast(q, ir.IntType(32).as_pointer()), active])
+        mask = ir.VectorType(ir.IntType(1), 16)
+        packed = builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, mask, vt]),
+                                                             "llvm.experimental.vector.compress.v16i32"),
+                              [idx, active, ir.Constant(vt, ir.Undefined)])
         count = builder.ctpop(builder.bitcast(active, ir.IntType(16)))
+        i32 = ir.IntType(32)
+        first = builder.sub(builder.shl(ir.Constant(i32, 1), builder.zext(count, i32)), ir.Constant(i32, 1))
+        first = builder.bitcast(builder.trunc(first, ir.IntType(16)), mask)  # the first `count` lanes
+        q = builder.bitcast(_pointer(context, builder, sig.args[2], args[2], None, args[3]), vt.as_pointer())
+        store_ty = ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), i32, mask])
+        store = cgutils.get_or_insert_function(builder.module, store_ty, "llvm.masked.store.v16i32.p0v16i32")
+        builder.call(store, [packed, q, ir.Constant(i32, 4), first])
         return builder.add(args[3], builder.zext(count, ir.IntType(64)))
     if bits.dtype != types.uint32 or out.dtype != types.int32:
         raise TypeError("compress_indices: uint32 bits and an int32 output are needed")
