@@ -113,14 +113,15 @@ def test_pair_equals_two_single_kernel_calls_bit_for_bit():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 @pytest.mark.parametrize("grad", [False, True])
-def test_pair_names_the_first_layer_for_nan_or_inf_input(bad, grad):
+@pytest.mark.parametrize("where", [5, 29])  # in a row's first 16-lane vector, in its scalar tail (30 = 16 + 14)
+def test_pair_names_the_first_layer_for_nan_or_inf_input(bad, grad, where):
     """The forward scans the input itself: a NaN/inf among its active entries is an ``InputError``
     naming the first layer, with or without a backward to serve."""
     g = torch.Generator().manual_seed(5)
     first, _ = _layer(g, torch.float32, 30, 40, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
     second, _ = _layer(g, torch.float32, 40, 7, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
     x = (torch.rand(12, 3, 30, generator=g) < 0.2).float()
-    x[7, 2, 29] = bad  # in the scalar tail of a row (30 = 16 + 14)
+    x[7, 2, where] = bad
     with torch.set_grad_enabled(grad), pytest.raises(InputError, match=r"^first: input contains NaN or inf"):
         pair.linear_lif_pair(x.requires_grad_(grad), first, second)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from spikeflow.kernels.simd import (
+    append_nonzero_checked,
     compress_indices,
     lanes,
     prefetch,
@@ -88,3 +89,29 @@ def test_compress_indices_finds_nonzero_entries_in_order():
     m = _positions(x.view(np.uint32), out)
     assert m == 6 and out[:m].tolist() == [0, 3, 15, 16, 31, 47]
     assert (out[m:] == -1).all()  # nothing written past the last position
+
+
+@nb.njit
+def _checked(v, out):
+    return append_nonzero_checked(v, out, 0, v.dtype.type(1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 16, 37])  # the scalar tail only, whole vectors only, both
+@pytest.mark.parametrize("value,binary,finite", [(1.0, True, True), (0.5, False, True), (-1.0, False, True),
+                                                 (np.nan, False, False), (np.inf, False, False),
+                                                 (-np.inf, False, False), (-0.0, True, True)])
+def test_append_nonzero_checked_flags_each_place_of_a_row(dtype, n, value, binary, finite):
+    """Positions of the non-zero entries, whether all are 1 and whether all are finite, with the odd
+    value at every place of a row of spikes, in a vector or in the tail."""
+    base = np.zeros(n, dtype)
+    base[::3] = 1
+    for k in range(n):
+        v = base.copy()
+        v[k] = value
+        out = np.full(n + 16, -1, np.int32)
+        m, got_binary, got_finite = _checked(v, out)
+        want = np.flatnonzero(v != 0) if value == value else np.flatnonzero((v != 0) | np.isnan(v))
+        assert out[:m].tolist() == want.tolist(), k
+        assert (got_binary, got_finite) == (binary, finite), k
+

@@ -44,7 +44,7 @@ from spikeflow.kernels.linear_lif import (
     _lif_step,
     _prefetch_row,
 )
-from spikeflow.kernels.simd import append_nonzero
+from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked
 
 
 @nb.njit(parallel=True, cache=True)
@@ -78,7 +78,6 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
     n_steps, n_batch, n_out = out.shape
     n_in = x.shape[1]
     n_hid = wt1.shape[1]
-    zero = one - one
     ones = np.empty(0, wt2.dtype)  # "every value is 1"
     b0, b1, v1s = _chunk(v01, ch, n_chunks)
     _, _, v2s = _chunk(v02, ch, n_chunks)
@@ -97,13 +96,8 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             xr = x[row]
             _prefetch_row(x[row + 1 if b + 1 < b1 else min(row + n_batch - (b1 - b0) + 1, x.shape[0] - 1)])
             in_lo[row] = p_in
-            p_in = append_nonzero(xr, in_idx, p_in)
+            p_in, binary, finite = append_nonzero_checked(xr, in_idx, p_in, one)
             in_hi[row] = p_in
-            binary, finite = True, True
-            for k in range(in_lo[row], p_in):
-                v = xr[in_idx[k]]
-                binary &= v == one
-                finite &= v - v == zero  # NaN for NaN and inf
             bad[row] = not finite
             non_binary[row] = not binary
             if not binary:

@@ -231,6 +231,32 @@ def compress_indices(typingctx, bits, i, out, m):
     return types.intp(bits, types.intp, out, types.intp), codegen
 
 
+@intrinsic
+def lane_flags(typingctx, bits, i, one):
+    """Of ``bits[i : i + 16]`` (uint32, float32 bit patterns): 1 if a non-zero entry is not ``one``
+    (a float32), plus 2 if an entry is NaN or inf."""
+    def codegen(context, builder, sig, args):
+        vt = ir.VectorType(ir.IntType(32), 16)
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        v = builder.load(builder.bitcast(p, vt.as_pointer()), align=4)
+        one_bits = builder.bitcast(args[2], ir.IntType(32))
+        ones = builder.shuffle_vector(builder.insert_element(ir.Constant(vt, ir.Undefined), one_bits,
+                                                             ir.Constant(ir.IntType(32), 0)),
+                                      ir.Constant(vt, ir.Undefined), ir.Constant(vt, None))
+        active = builder.icmp_unsigned("!=", builder.shl(v, ir.Constant(vt, [1] * 16)), ir.Constant(vt, [0] * 16))
+        other = builder.and_(active, builder.icmp_unsigned("!=", v, ones))
+        exponent = ir.Constant(vt, [0x7F800000] * 16)
+        special = builder.icmp_unsigned("==", builder.and_(v, exponent), exponent)
+        i16, i64 = ir.IntType(16), ir.IntType(64)
+        any_other = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(other, i16), ir.Constant(i16, 0)), i64)
+        any_special = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(special, i16), ir.Constant(i16, 0)),
+                                   i64)
+        return builder.or_(any_other, builder.shl(any_special, ir.Constant(i64, 1)))
+    if bits.dtype != types.uint32 or one != types.float32:
+        raise TypeError("lane_flags: uint32 bits and a float32 one are needed")
+    return types.int64(bits, types.intp, one), codegen
+
+
 @nb.njit(inline="always")
 def append_nonzero(v, out, p):
     """Appends the positions of ``v``'s non-zero entries at ``out[p:]`` (int32, with 16 slots to spare);
@@ -247,3 +273,28 @@ def append_nonzero(v, out, p):
         out[p] = j
         p += v[j] != zero
     return p
+
+
+@nb.njit(inline="always")
+def append_nonzero_checked(v, out, p, one):
+    """``append_nonzero`` that also tells whether every non-zero entry of ``v`` equals ``one`` and
+    whether all are finite: ``(end, binary, finite)``. float32: the flags come from the same 16-lane
+    vectors (``lane_flags``), not from a second pass over the positions found."""
+    n = v.shape[0]
+    i = 0
+    flags = 0
+    if lanes(v) == 16:
+        bits = v.view(np.uint32)
+        while i + 16 <= n:
+            p = compress_indices(bits, i, out, p)
+            flags |= lane_flags(bits, i, np.float32(one))
+            i += 16
+    binary, finite = flags & 1 == 0, flags & 2 == 0
+    zero = one - one
+    for j in range(i, n):
+        x = v[j]
+        out[p] = j
+        p += x != zero
+        binary &= x == zero or x == one
+        finite &= x - x == zero  # NaN for NaN and inf
+    return p, binary, finite
