@@ -49,23 +49,18 @@ def _reference(x, layer):
     return out, fin.v
 
 
-@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,blocks,direct_bytes", [
-    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 3, 0),  # 3 segments, every tile
-    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 1, 1 << 30),
-    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 2, 0),
-    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 1, 1 << 30),
-    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 2, 0,
+@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,direct_bytes", [
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 0),  # 3 segments, every tile
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, False, 1 << 30),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 0),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, True, 1 << 30),
+    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 0,
                  marks=pytest.mark.slow),  # float64 compiles the kernels again
 ])
-def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute, blocks,
+def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute,
                                          direct_bytes, monkeypatch):
-    """``blocks``: the backward hands the hidden gradient over in that many blocks of time steps
-    (one 32-step segment each when more than one). ``direct_bytes``: 0 adds every weight gradient
-    window by window, a huge one event by event."""
-    if blocks > 1:
-        monkeypatch.setattr(pair, "HANDOFF_BYTES", 1)
+    """``direct_bytes``: 0 adds every weight gradient window by window, a huge one event by event."""
     monkeypatch.setattr(single, "DIRECT_SCATTER_BYTES", direct_bytes)
-    assert -(-n_steps // 32) == blocks or blocks == 1
     g = torch.Generator().manual_seed(n_hid)
     n_in, n_out = 24, 9
     first, leaves1 = _layer(g, dtype, n_in, n_hid, resets[0], learn, Surrogate("fast_sigmoid", 10.0), "first")

@@ -651,26 +651,27 @@ def direct_scatter(wt: torch.Tensor) -> bool:
 
 
 @nb.njit(parallel=True, cache=True)
-def backward(g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
+def backward(g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate, direct):
+             g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, direct):
     """Reverse pass, segment by segment of ``seg`` steps and, like the forward, time-major over
     each thread's samples. The step's ``h`` is read from ``h_st`` or, when ``v_ck`` holds the
     membrane at each segment start, recomputed from it into ``hbuf`` (the thread's samples, one
-    segment). ``accumulate``: add to the gradient parts instead of overwriting them (a caller
-    running the pass a time range at a time). Every caller passes it: an omitted argument would
-    be a second signature to compile. ``direct``: add each step's share of the weight gradient
-    straight into the thread's part (``direct_scatter``) instead of window by window."""
+    segment). ``dL/dspikes`` of step ``(t, b)``: ``g_out[t, b]`` when ``g_rhs`` has no rows, else
+    ``g_out[t, b, :k] @ g_rhs`` for ``g_rhs [k, n_out]``: the next layer's ``dL/dI`` times its
+    weight, summed row by row where it is used (the fused pair's hand-over: the hidden layer's
+    gradient is never stored). ``direct``: add each step's share of the weight gradient straight
+    into the thread's part (``direct_scatter``) instead of window by window."""
     for ch in nb.prange(g_wt_parts.shape[0]):
-        _backward_chunk(np.int64(ch), g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r,
-                        vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-                        g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate, direct)
+        _backward_chunk(np.int64(ch), g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0,
+                        a, c, r, vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params,
+                        need_gi, g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, direct)
 
 
 @nb.njit(error_model="numpy")
-def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th, vr,
-                    reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
-                    g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, accumulate, direct):
+def _backward_chunk(ch, g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, h_st, v_ck, seg, v0, a, c, r, vl, th,
+                    vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, need_params, need_gi,
+                    g_wt_parts, g_b_parts, g_p_parts, g_i, g_v0, direct):
     """``backward``'s work for thread chunk ``ch``. A function of its own, not the body of the
     ``prange`` loop: numba's parfor passes on a body this size took 20-40 s of the kernel's
     compile time; on a plain function they do not run. It compiles with ``error_model="numpy"``,
@@ -678,7 +679,8 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
     checks for a zero divisor to raise ZeroDivisionError, and that branch keeps the neuron loops
     scalar. (The caller passes ``ch`` as int64: the loop index has another integer type when the
     parallel loop is lowered, and this function would be compiled a second time for it.)"""
-    n_steps, n_batch, n_out = g_out.shape
+    n_steps, n_batch = g_out.shape[0], g_out.shape[1]
+    n_out = wt.shape[1]
     recompute = v_ck.shape[0] > 0
     n_seg = (n_steps + seg - 1) // seg
     n_chunks = g_wt_parts.shape[0]
@@ -688,10 +690,13 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
     gw = g_wt_parts[ch]
     gb = g_b_parts[ch]
     gp = g_p_parts[ch]
-    if not accumulate:
-        gw[:] = zero
-        gb[:] = zero
-        gp[:] = zero
+    gw[:] = zero
+    gb[:] = zero
+    gp[:] = zero
+    k_rhs = g_rhs.shape[0]
+    rhs_rows = np.arange(k_rhs).astype(np.int32)
+    no_bias = np.zeros(n_out, wt.dtype)
+    g_spk = np.empty(n_out, wt.dtype)
     b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
     nbc = b1 - b0
     # the weight gradient is added window by window of tw steps (at most 256 rows, tw divides seg):
@@ -732,6 +737,9 @@ def _backward_chunk(ch, g_out, g_v_t, lo, hi, indices, values, wt, bias, h_st, v
                     _prefetch_row(g_out[tn, bn])
                 gv = gvs[b - b0]
                 go = g_out[t, b]
+                if k_rhs > 0:
+                    _current(rhs_rows, go, 0, k_rhs, g_rhs, no_bias, g_spk)
+                    go = g_spk
                 gi = gwin[(t % tw) * nbc + b - b0]
                 if need_params:
                     gv_in[:] = gv
@@ -941,11 +949,11 @@ class LinearLIFFunction(torch.autograd.Function):
         g_i = torch.empty((n_steps, n_batch, n_out) if need_x else (1, 1, 1), dtype=dtype)
         g_v0 = torch.empty((n_batch, n_out), dtype=dtype)
         one = _one(h_st)
-        backward(g_out.numpy(), g_v_t.numpy(), *events, wt.numpy(), b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT,
-                 v0.numpy(),
+        backward(g_out.numpy(), np.empty((0, n_out), g_out.numpy().dtype), g_v_t.numpy(), *events, wt.numpy(),
+                 b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT, v0.numpy(),
                  *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
                  one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
-                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy(), False, direct_scatter(wt))
+                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy(), direct_scatter(wt))
         g_x = None
         if need_x:
             g_x = torch.empty((n_steps, n_batch, n_in), dtype=dtype)

@@ -7,14 +7,14 @@ layers at each ``(t, b)``: it finds the active inputs of the row itself (no comp
 input is made in a pass of its own), the first layer's spikes are gathered into a list of active
 hidden indices, and the second layer adds the weight rows of that list; both lists are kept for the
 backward (4 bytes per active input and per hidden spike). The backward runs ``linear_lif``'s own
-backward kernel on one block of steps at a time (whole ``SEGMENT``s, at most ``HANDOFF_BYTES`` of
-hidden gradient), latest first: the second layer's, then the block's ``dL/dspikes`` (one matmul),
-then the first layer's, each carrying its ``dL/dv`` into the block before. Neither the hidden spike
-map nor its gradient is ever stored whole, and no second large kernel has to be compiled.
+backward kernel twice: the second layer's over all steps, which writes its ``dL/dI`` (a few
+columns), then the first layer's, which forms each step's ``dL/dspikes = dL/dI2 @ W2`` where it
+uses it, in registers. Neither the hidden spike map nor its gradient is ever stored, and no second
+large kernel has to be compiled.
 
 Same LIF and surrogate as ``spikeflow.kernels.linear_lif``: the spikes and membranes equal two
 chained ``linear_lif`` calls bit for bit, and so do the gradients but for the order in which
-``dL/dspikes`` is summed (one matmul per block instead of one over all steps).
+``dL/dspikes`` is summed (row by row instead of torch's matmul).
 """
 
 from __future__ import annotations
@@ -129,10 +129,6 @@ def _ones_where_binary(lo, hi, val, non_binary):
             val[lo[r]:hi[r]] = 1
 
 
-# the backward's hand-off between the layers: at most this many bytes of hidden dL/dspikes at once
-HANDOFF_BYTES = 4 << 20
-
-
 class Layer:
     """One layer's operands for the kernels: ``wt``, the weight input-major (a tensor), and as numpy
     arrays the bias, the initial membrane ``v0`` and the ``PARAMS`` rows ``p``.
@@ -219,8 +215,8 @@ class PairFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_out, g_v1t, g_v2t):
-        """Both layers in blocks of steps, latest first. The output layer runs padded to whole
-        vectors, as in the forward: its padding's gradients are zero and are dropped at the end."""
+        """The output layer, then the hidden layer. The output layer runs padded to whole vectors,
+        as in the forward: its padding's gradients are zero and are dropped at the end."""
         set_threads()
         l1, l2 = ctx.layers
         h1_st, v1_ck, h2_st, v2_ck, w2 = ctx.saved_tensors
@@ -248,45 +244,32 @@ class PairFunction(torch.autograd.Function):
 
         parts1, parts2 = parts(n_in, n_hid), parts(n_hid, width)
         g_i1 = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
-        n_seg = (n_steps + SEGMENT - 1) // SEGMENT
-        per_seg = max(1, HANDOFF_BYTES // (SEGMENT * n_batch * n_hid * g_out.element_size()))
-        block = SEGMENT * min(n_seg, per_seg)  # steps per block
-        g_i2 = torch.empty((block, n_batch, width), dtype=dtype)  # dL/dI2 of one block
-        g_s = torch.empty((block, n_batch, n_hid), dtype=dtype)  # dL/dspikes of the hidden layer, one block
+        g_i2 = torch.empty((n_steps, n_batch, width), dtype=dtype)  # dL/dI of the output layer
         one = _one(g_out)
-        w2c = w2.detach().contiguous().numpy()  # dL/dspikes = dL/dI2 @ W2, the padding's columns left out
-        starts = list(range(0, n_steps, block))
-        for t0 in reversed(starts):
-            t1 = min(n_steps, t0 + block)
-            n = t1 - t0
-            later = t0 != starts[-1]  # the gradient parts already hold a later block's share
-            g_v[1] = _block_backward(l2, ctx.hidden, h2_st, v2_ck, t0, t1, g_out[t0:t1], g_v[1], any(need_l2[3:]),
-                                     g_i2[:n], True, parts2, later, recompute, one)
-            single.rows_times(g_i2[:n].reshape(-1, width).numpy(), n_out, w2c, g_s[:n].reshape(-1, n_hid).numpy())
-            g_v[0] = _block_backward(l1, ctx.events, h1_st, v1_ck, t0, t1, g_s[:n], g_v[0], any(need_l1[3:]),
-                                     g_i1[t0:t1] if need_x else g_i1, need_x, parts1, later, recompute, one)
+        g_v[1] = _layer_backward(l2, ctx.hidden, h2_st, v2_ck, g_out, np.empty((0, width), one.dtype), g_v[1],
+                                 any(need_l2[3:]), g_i2, True, parts2, recompute, one)
+        # the hidden layer's dL/dspikes = dL/dI2 @ W2, formed row by row inside its backward (the
+        # padding's columns of dL/dI2 left out)
+        g_v[0] = _layer_backward(l1, ctx.events, h1_st, v1_ck, g_i2, w2.detach().contiguous().numpy(), g_v[0],
+                                 any(need_l1[3:]), g_i1, need_x, parts1, recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
         return (None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_hid),
                 *_layer_grads(need_l2, parts2, g_v[1], n_out))
 
 
-def _block_backward(layer: Layer, events, h_st, v_ck, t0, t1, g_out, g_v, need_params, g_i, need_gi, parts,
-                    accumulate, recompute, one):
-    """``linear_lif.backward`` over the steps ``[t0, t1)`` of one layer (``t0`` a segment start),
-    all its ``layer.width`` columns: adds to the gradient ``parts`` and, with ``need_gi``, writes
-    ``dL/dI`` into ``g_i``; returns ``dL/dv`` at ``t0``. The membrane before ``t0`` is a checkpoint
-    (the kernel recomputes from the block's checkpoints when ``h_st`` was not kept)."""
+def _layer_backward(layer: Layer, events, h_st, v_ck, g_out, g_rhs, g_v, need_params, g_i, need_gi, parts,
+                    recompute, one):
+    """``linear_lif.backward`` of one layer over all steps and its ``layer.width`` columns: writes
+    the gradient ``parts`` and, with ``need_gi``, ``dL/dI`` into ``g_i``; returns ``dL/dv0``. The
+    kernel recomputes the membranes from the checkpoints ``v_ck`` when ``h_st`` was not kept."""
     cfg = layer.cfg
-    n_batch = g_v.shape[0]
     g_v0 = torch.empty_like(g_v)
-    s0, s1 = t0 // SEGMENT, -(-t1 // SEGMENT)
-    h = h_st[:0] if recompute else h_st[t0:t1]
-    r0 = t0 * n_batch
-    single.backward(g_out.numpy(), g_v.numpy(), events.lo[r0:], events.hi[r0:], events.indices, events.values,
-                    layer.wt.numpy(), layer.bias, h.numpy(), (v_ck[s0:s1] if recompute else v_ck[:0]).numpy(),
-                    SEGMENT, v_ck[s0].numpy(), *layer.p, cfg.reset_mode, cfg.detach, cfg.sg_kind,
+    h = h_st[:0] if recompute else h_st
+    single.backward(g_out.numpy(), g_rhs, g_v.numpy(), events.lo, events.hi, events.indices, events.values,
+                    layer.wt.numpy(), layer.bias, h.numpy(), (v_ck if recompute else v_ck[:0]).numpy(), SEGMENT,
+                    v_ck[0].numpy(), *layer.p, cfg.reset_mode, cfg.detach, cfg.sg_kind,
                     one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params, need_gi,
-                    *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), accumulate, single.direct_scatter(layer.wt))
+                    *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), single.direct_scatter(layer.wt))
     return g_v0
 
 
