@@ -260,7 +260,7 @@ def lane_flags(typingctx, bits, i, one):
 @nb.njit(inline="always")
 def append_nonzero(v, out, p):
     """Appends the positions of ``v``'s non-zero entries at ``out[p:]`` (int32, with 16 slots to spare);
-    returns the new end. float32: 16 positions per masked compress store (``compress_indices``)."""
+    returns the new end. float32: 16 positions at a time (``compress_indices``)."""
     n = v.shape[0]
     i = 0
     if lanes(v) == 16:  # float32 (a compile-time constant)
