@@ -27,10 +27,13 @@ def _rel(a, b):
     return (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
 
 
-def _layer(g, dtype, n_in, n_out, reset, learn, sg, name):
+def _layer(g, dtype, n_in, n_out, reset, learn, sg, name, uniform=False):
+    """``uniform``: every neuron gets the same threshold and time constant (the kernel keeps them in
+    registers), else each its own."""
     shape = (n_out,)
-    th = (1.0 + 0.5 * torch.rand(shape, generator=g, dtype=dtype)).requires_grad_(learn)
-    tau = (8e-3 * (1 + torch.rand(shape, generator=g, dtype=dtype))).requires_grad_(learn)
+    th = (1.0 + 0.5 * torch.rand(1 if uniform else shape, generator=g, dtype=dtype)).expand(shape).clone()
+    tau = (8e-3 * (1 + torch.rand(1 if uniform else shape, generator=g, dtype=dtype))).expand(shape).clone()
+    th, tau = th.requires_grad_(learn), tau.requires_grad_(learn)
     kw = dict(reset=reset, v_threshold=th, tau_mem=tau, v_leak=0.05, r=3.0)
     if reset == "to_reset":
         kw["v_reset"] = -0.2
@@ -49,21 +52,23 @@ def _reference(x, layer):
     return out, fin.v
 
 
-@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,direct_bytes", [
-    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 0),  # 3 segments, every tile
-    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, False, 1 << 30),
-    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 0),
-    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, True, 1 << 30),
-    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 0,
+@pytest.mark.parametrize("dtype,n_steps,batch,n_hid,resets,learn,binary,recompute,direct_bytes,uniform", [
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, True, 0, False),  # 3 segments, every tile
+    (torch.float32, 70, (3,), 150, ("subtract", "subtract"), True, True, False, 1 << 30, True),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, False, 0, False),
+    (torch.float32, 40, (2, 2), 20, ("to_reset", "none"), True, False, True, 1 << 30, True),
+    pytest.param(torch.float64, 45, (3,), 37, ("subtract", "to_reset"), False, False, True, 0, True,
                  marks=pytest.mark.slow),  # float64 compiles the kernels again
 ])
 def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, learn, binary, recompute,
-                                         direct_bytes, monkeypatch):
-    """``direct_bytes``: 0 adds every weight gradient window by window, a huge one event by event."""
+                                         direct_bytes, uniform, monkeypatch):
+    """``direct_bytes``: 0 adds every weight gradient window by window, a huge one event by event;
+    ``uniform``: the hidden layer's neurons share their parameters."""
     monkeypatch.setattr(single, "DIRECT_SCATTER_BYTES", direct_bytes)
     g = torch.Generator().manual_seed(n_hid)
     n_in, n_out = 24, 9
-    first, leaves1 = _layer(g, dtype, n_in, n_hid, resets[0], learn, Surrogate("fast_sigmoid", 10.0), "first")
+    first, leaves1 = _layer(g, dtype, n_in, n_hid, resets[0], learn, Surrogate("fast_sigmoid", 10.0), "first",
+                            uniform)
     second, leaves2 = _layer(g, dtype, n_hid, n_out, resets[1], learn, Surrogate("atan", 2.0), "second")
     active = torch.rand((n_steps, *batch, n_in), generator=g) < 0.3
     vals = torch.ones(active.shape, dtype=dtype) if binary else _dyadic(torch.rand(active.shape, generator=g,
@@ -90,11 +95,12 @@ def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, l
     assert torch.equal(out_n, out_p) and torch.equal(v1_n, v1_p) and torch.equal(v2_n, v2_p)
 
 
-def test_pair_equals_two_single_kernel_calls_bit_for_bit():
+@pytest.mark.parametrize("uniform", [False, True])
+def test_pair_equals_two_single_kernel_calls_bit_for_bit(uniform):
     """Same operations in the same order as two chained ``linear_lif`` calls: equal outputs, not just close."""
     g = torch.Generator().manual_seed(3)
     dtype = torch.float32
-    first, _ = _layer(g, dtype, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    first, _ = _layer(g, dtype, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first", uniform)
     second, _ = _layer(g, dtype, 64, 10, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
     # weights that are not dyadic: the summation order shows in the bits
     first = (torch.randn(64, 50, generator=g), *first[1:])
