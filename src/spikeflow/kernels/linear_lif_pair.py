@@ -43,12 +43,13 @@ from spikeflow.kernels.linear_lif import (
     _current,
     _lif_step,
     _prefetch_row,
+    shared,
 )
 from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked
 
 
 @nb.njit(parallel=True, cache=True)
-def forward(x, wt1, bias1, v01, p1, reset1, uniform1, wt2, bias2, v02, p2, reset2, store, seg, one, n_chunks, out,
+def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one, n_chunks, out,
             inp, hid, bad, non_binary, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
     """Both layers over all T, each of ``n_chunks`` threads taking a range of samples time-major.
 
@@ -58,21 +59,19 @@ def forward(x, wt1, bias1, v01, p1, reset1, uniform1, wt2, bias2, v02, p2, reset
     (``non_binary[r]``), their values at the same places of ``val``; each thread writes its own
     region (``T * in`` slots per sample, touched only where written). ``bad``: per row, a NaN/inf
     among its active entries. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
-    layers' ``PARAMS`` as ``[6, n]`` rows; ``uniform1``: the first layer's are the same for every
-    neuron (``linear_lif._lif_step``). ``store``: 0 nothing for a backward; 1 and 2 keep both
+    layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
     membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
     The output layer's operands are padded to whole vectors (``Layer(pad=True)``: ``wt2``,
     ``bias2``, ``v02``, ``p2``, ``v2_t``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the
     first ``out`` real), so it adds and steps whole vectors only."""
     for ch in nb.prange(n_chunks):
-        _forward_chunk(np.int64(ch), x, wt1, bias1, v01, p1, reset1, uniform1, wt2, bias2, v02, p2, reset2, store,
-                       seg, one,
+        _forward_chunk(np.int64(ch), x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one,
                        n_chunks, out, inp[0], inp[1], inp[2], inp[3], hid[0], hid[1], hid[2], bad, non_binary,
                        h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
 
 
 @nb.njit(error_model="numpy")
-def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, uniform1, wt2, bias2, v02, p2, reset2, store, seg, one,
+def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one,
                    n_chunks, out, in_lo, in_hi, in_idx, in_val, hid_lo, hid_hi, hid_idx, bad, non_binary, h1_st,
                    v1_ck, h2_st, v2_ck, v1_t, v2_t):
     """``forward``'s work for thread chunk ``ch``: a plain function, not the ``prange`` body, which
@@ -81,6 +80,9 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, uniform1, wt2, bias2, v02
     n_in = x.shape[1]
     n_hid = wt1.shape[1]
     ones = np.empty(0, wt2.dtype)  # "every value is 1"
+    uniform1 = True  # the hidden layer's parameters: the same for every neuron
+    for q in range(p1.shape[0]):
+        uniform1 &= shared(p1[q])
     b0, b1, v1s = _chunk(v01, ch, n_chunks)
     _, _, v2s = _chunk(v02, ch, n_chunks)
     cur1 = np.empty(n_hid, wt1.dtype)
@@ -154,7 +156,6 @@ class Layer:
         self.bias, self.p = block[0], block[1:]
         self.v0 = np.zeros((v0.shape[0], width), block.dtype)
         self.v0[:, :n] = v0.detach().numpy()
-        self.uniform = bool((self.p == self.p[:, :1]).all())  # every neuron has the same parameters
 
     def args(self):
         return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode
@@ -184,7 +185,7 @@ def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: in
     n_ck = n_seg if store > 0 else 0
     h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(width, n_h), kept(width, n_ck)
     v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, width), dtype=dtype)
-    forward(x2, *l1.args(), l1.uniform, *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), inp, hid, bad,
+    forward(x2, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), inp, hid, bad,
             non_binary, h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
     if bad.any():
         raise InputError(f"{l1.cfg.layer}: input contains NaN or inf values")
