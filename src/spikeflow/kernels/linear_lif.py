@@ -891,6 +891,48 @@ def input_major(weight: torch.Tensor, width: int | None = None, reuse: bool = Fa
     return wt
 
 
+class Layer:
+    """One layer's operands for the kernels: ``wt``, the weight input-major (a tensor), and as numpy
+    arrays the bias, the initial membrane ``v0`` and the ``PARAMS`` rows ``p``.
+
+    ``pad``: the weight, bias, initial membrane and parameters get columns up to a whole number of
+    64-byte vectors (zero weights; neurons that never fire): the same sums and steps in the real
+    columns, and a 20-output layer adds two vectors per event instead of one vector and four scalars.
+    ``reuse``: as in ``input_major`` (a call without autograd)."""
+
+    def __init__(self, cfg: Config, weight, bias, v0, params, pad: bool = False, reuse: bool = False):
+        self.cfg = cfg
+        self.n = n = weight.shape[0]
+        per_vector = 64 // weight.element_size()
+        self.width = width = -(-n // per_vector) * per_vector if pad else n
+        self.wt = input_major(weight, width, reuse)
+        # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
+        block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
+        block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
+        for row, q in enumerate((bias, *params)):
+            block[row, :n] = q.detach().numpy()
+        self.bias, self.p = block[0], block[1:]
+        self.v0 = np.zeros((v0.shape[0], width), block.dtype)
+        self.v0[:, :n] = v0.detach().numpy()
+
+    def args(self):
+        return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode
+
+
+def layer_grads(needs, parts, g_v0, n: int):
+    """weight, bias, v0 and the 6 parameter gradients of a layer of ``n`` neurons from the threads'
+    parts (whose columns past ``n`` are padding)."""
+    g_wt, g_b, g_p = parts
+    g_w = None
+    if needs[0]:
+        g_w = torch.empty((g_wt.shape[2], g_wt.shape[1]), dtype=g_wt.dtype)
+        sum_transposed(g_wt.numpy(), g_w.numpy())
+        g_w = g_w[:n]
+    g_ps = g_p.sum(0)[:, :n] if any(needs[3:]) else None
+    return (g_w, g_b.sum(0)[:n] if needs[1] else None, g_v0[:, :n].contiguous() if needs[2] else None,
+            *[g_ps[k] if needs[3 + k] else None for k in range(len(PARAMS))])
+
+
 def _kernel_operands(weight, bias, v0, params, reuse=False):
     """The weight input-major (``input_major``), the rest contiguous."""
     return (input_major(weight, reuse=reuse), bias.detach().contiguous(), v0.detach().contiguous(),
@@ -925,72 +967,69 @@ class LinearLIFFunction(torch.autograd.Function):
     """Inputs: cfg, events (of x), x [T, B, in], weight [out, in], bias [out], v0 [B, out], then ``PARAMS``
     tensors [out].
 
-    Outputs: spikes [T, B, out], v_T [B, out].
+    Outputs: spikes [T, B, out], v_T [B, out]. The kernels run on the layer padded to whole 64-byte
+    vectors (``Layer(pad=True)``): W2's 2048 -> 10 head adds one vector per active input instead of
+    ten scalars.
     """
 
     @staticmethod
     def forward(ctx, cfg: Config, events: Events, x, weight, bias, v0, *params):
         set_threads()
         n_steps, n_batch, _ = x.shape
-        n_out = weight.shape[0]
         dtype = x.dtype
-        wt, b, v0_c, p = _kernel_operands(weight, bias, v0, params)
+        layer = Layer(cfg, weight, bias, v0, params, pad=True)
+        n, width = layer.n, layer.width
         store = 2 if cfg.recompute else 1
-        out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
-        h_st = torch.empty((n_steps, n_batch, n_out) if store == 1 else (1, 1, 1), dtype=dtype)
+        out = torch.empty((n_steps, n_batch, width), dtype=dtype)
+        h_st = torch.empty((n_steps, n_batch, width) if store == 1 else (1, 1, 1), dtype=dtype)
         n_seg = (n_steps + SEGMENT - 1) // SEGMENT
-        v_ck = torch.empty((n_seg, n_batch, n_out) if store == 2 else (0, 1, 1), dtype=dtype)
-        v_t = torch.empty((n_batch, n_out), dtype=dtype)
-        forward(*events, wt.numpy(), b.numpy(), v0_c.numpy(), *[q.numpy() for q in p], cfg.reset_mode,
-                store, SEGMENT, _one(x), max(1, min(n_batch, nb.get_num_threads())), out.numpy(),
-                h_st.numpy(), v_ck.numpy(), v_t.numpy())
-        ctx.cfg = cfg
-        ctx.save_for_backward(weight, wt, b, h_st, v_ck, v0_c, *p)  # weight: autograd's version check too
+        v_ck = torch.empty((n_seg, n_batch, width) if store == 2 else (0, 1, 1), dtype=dtype)
+        v_t = torch.empty((n_batch, width), dtype=dtype)
+        forward(*events, layer.wt.numpy(), layer.bias, layer.v0, *layer.p, cfg.reset_mode, store, SEGMENT, _one(x),
+                max(1, min(n_batch, nb.get_num_threads())), out.numpy(), h_st.numpy(), v_ck.numpy(), v_t.numpy())
+        ctx.layer = layer
+        ctx.save_for_backward(weight, h_st, v_ck)  # weight: autograd's version check too
         ctx.events = events  # the active inputs (compressed rows), not the dense input
-        ctx.shape = (n_steps, n_batch, n_out)
+        ctx.shape = (n_steps, n_batch)
+        if width > n:
+            out, v_t = out[..., :n].contiguous(), v_t[:, :n].contiguous()
         return out, v_t
 
     @staticmethod
     def backward(ctx, g_out, g_v_t):
         set_threads()
-        cfg = ctx.cfg
-        weight, wt, b, h_st, v_ck, v0, *p = ctx.saved_tensors
-        events = ctx.events
-        n_steps, n_batch, n_out = ctx.shape
-        n_in = wt.shape[0]
+        weight, h_st, v_ck = ctx.saved_tensors
+        layer, cfg, events = ctx.layer, ctx.layer.cfg, ctx.events
+        n_steps, n_batch = ctx.shape
+        n, width = layer.n, layer.width
+        n_in = layer.wt.shape[0]
         dtype = h_st.dtype
-        if g_out is None:
-            g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype)
-        g_out = g_out.contiguous()
-        g_v_t = torch.zeros((n_batch, n_out), dtype=dtype) if g_v_t is None else g_v_t.contiguous()
+
+        def padded(g, shape):
+            full = torch.zeros((*shape, width), dtype=dtype)
+            if g is not None:
+                full[..., :n] = g
+            return full
+
+        g_out, g_v_t = padded(g_out, (n_steps, n_batch)), padded(g_v_t, (n_batch,))
         needs = ctx.needs_input_grad[2:]  # x, weight, bias, v0, *params (cfg and events come first)
         need_x = needs[0]
-        need_params = any(needs[4:])
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
-        g_wt_parts = torch.empty((n_chunks, n_in, n_out), dtype=dtype)
-        g_b_parts = torch.empty((n_chunks, n_out), dtype=dtype)
-        g_p_parts = torch.empty((n_chunks, len(PARAMS), n_out), dtype=dtype)
-        g_i = torch.empty((n_steps, n_batch, n_out) if need_x else (1, 1, 1), dtype=dtype)
-        g_v0 = torch.empty((n_batch, n_out), dtype=dtype)
+        parts = (torch.empty((n_chunks, n_in, width), dtype=dtype), torch.empty((n_chunks, width), dtype=dtype),
+                 torch.empty((n_chunks, len(PARAMS), width), dtype=dtype))
+        g_i = torch.empty((n_steps, n_batch, width) if need_x else (1, 1, 1), dtype=dtype)
+        g_v0 = torch.empty((n_batch, width), dtype=dtype)
         one = _one(h_st)
-        backward(g_out.numpy(), np.empty((0, n_out), g_out.numpy().dtype), g_v_t.numpy(), *events, wt.numpy(),
-                 b.numpy(), h_st.numpy(), v_ck.numpy(), SEGMENT, v0.numpy(),
-                 *[q.numpy() for q in p], cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale),
-                 one, one.dtype.type(math.pi / 2), need_params, need_x, g_wt_parts.numpy(), g_b_parts.numpy(),
-                 g_p_parts.numpy(), g_i.numpy(), g_v0.numpy(), direct_scatter(wt))
+        backward(g_out.numpy(), np.empty((0, width), layer.bias.dtype), g_v_t.numpy(), *events, layer.wt.numpy(),
+                 layer.bias, h_st.numpy(), v_ck.numpy(), SEGMENT, layer.v0, *layer.p, cfg.reset_mode, cfg.detach,
+                 cfg.sg_kind, one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), any(needs[4:]), need_x,
+                 *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), direct_scatter(layer.wt))
         g_x = None
         if need_x:
             g_x = torch.empty((n_steps, n_batch, n_in), dtype=dtype)
-            rows_times(g_i.reshape(-1, n_out).numpy(), n_out, weight.detach().contiguous().numpy(),
+            rows_times(g_i.reshape(-1, width).numpy(), n, weight.detach().contiguous().numpy(),
                        g_x.reshape(-1, n_in).numpy())
-        g_w = None
-        if needs[1]:
-            g_w = torch.empty((n_out, n_in), dtype=dtype)
-            sum_transposed(g_wt_parts.numpy(), g_w.numpy())
-        g_b = g_b_parts.sum(0) if needs[2] else None
-        g_p = g_p_parts.sum(0) if need_params else None
-        g_params = [g_p[k] if (need_params and needs[4 + k]) else None for k in range(len(PARAMS))]
-        return (None, None, g_x, g_w, g_b, g_v0 if needs[3] else None, *g_params)
+        return (None, None, g_x, *layer_grads(needs[1:], parts, g_v0, n))
 
 
 @functools.lru_cache(maxsize=256)

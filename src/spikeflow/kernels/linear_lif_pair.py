@@ -61,7 +61,7 @@ def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, 
     among its active entries. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
     layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
     membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
-    The output layer's operands are padded to whole vectors (``Layer(pad=True)``: ``wt2``,
+    The output layer's operands are padded to whole vectors (``linear_lif.Layer(pad=True)``: ``wt2``,
     ``bias2``, ``v02``, ``p2``, ``v2_t``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the
     first ``out`` real), so it adds and steps whole vectors only."""
     for ch in nb.prange(n_chunks):
@@ -133,35 +133,8 @@ def _ones_where_binary(lo, hi, val, non_binary):
             val[lo[r]:hi[r]] = 1
 
 
-class Layer:
-    """One layer's operands for the kernels: ``wt``, the weight input-major (a tensor), and as numpy
-    arrays the bias, the initial membrane ``v0`` and the ``PARAMS`` rows ``p``.
-
-    ``pad``: the weight, bias, initial membrane and parameters get columns up to a whole number of
-    64-byte vectors (zero weights; neurons that never fire): the same sums and steps in the real
-    columns, and a 20-output layer adds two vectors per event instead of one vector and four scalars.
-    ``reuse``: as in ``linear_lif.input_major`` (a call without autograd)."""
-
-    def __init__(self, cfg: single.Config, weight, bias, v0, params, pad: bool = False, reuse: bool = False):
-        self.cfg = cfg
-        self.n = n = weight.shape[0]
-        per_vector = 64 // weight.element_size()
-        self.width = width = -(-n // per_vector) * per_vector if pad else n
-        self.wt = single.input_major(weight, width, reuse)
-        # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
-        block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
-        block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
-        for row, q in enumerate((bias, *params)):
-            block[row, :n] = q.detach().numpy()
-        self.bias, self.p = block[0], block[1:]
-        self.v0 = np.zeros((v0.shape[0], width), block.dtype)
-        self.v0[:, :n] = v0.detach().numpy()
-
-    def args(self):
-        return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode
-
-
-def _run_forward(x2, l1: Layer, l2: Layer, n_steps: int, n_batch: int, store: int, one, lease: scratch.Lease):
+def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, store: int, one,
+                 lease: scratch.Lease):
     """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
     entries as ``linear_lif.Events`` (in buffers of ``lease``) and what the backward keeps (see
     ``forward``). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the first layer for
@@ -206,8 +179,8 @@ class PairFunction(torch.autograd.Function):
     def forward(ctx, cfg1, cfg2, x, w1, b1, v01, a1, c1, r1, vl1, th1, vr1, w2, b2, v02, a2, c2, r2, vl2, th2, vr2):
         set_threads()
         n_steps, n_batch, n_in = x.shape
-        l1 = Layer(cfg1, w1, b1, v01, (a1, c1, r1, vl1, th1, vr1))
-        l2 = Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
+        l1 = single.Layer(cfg1, w1, b1, v01, (a1, c1, r1, vl1, th1, vr1))
+        l2 = single.Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
         store = 2 if cfg1.recompute else 1
         ctx.lease = scratch.Lease()  # the buffers of ctx.events and ctx.hidden, as long as ctx lives
         out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
@@ -257,11 +230,11 @@ class PairFunction(torch.autograd.Function):
         g_v[0] = _layer_backward(l1, ctx.events, h1_st, v1_ck, g_i2, w2.detach().contiguous().numpy(), g_v[0],
                                  any(need_l1[3:]), g_i1, need_x, parts1, recompute, one)
         g_x = g_i1 @ l1.wt.t() if need_x else None
-        return (None, None, g_x, *_layer_grads(need_l1, parts1, g_v[0], n_hid),
-                *_layer_grads(need_l2, parts2, g_v[1], n_out))
+        return (None, None, g_x, *single.layer_grads(need_l1, parts1, g_v[0], n_hid),
+                *single.layer_grads(need_l2, parts2, g_v[1], n_out))
 
 
-def _layer_backward(layer: Layer, events, h_st, v_ck, g_out, g_rhs, g_v, need_params, g_i, need_gi, parts,
+def _layer_backward(layer: single.Layer, events, h_st, v_ck, g_out, g_rhs, g_v, need_params, g_i, need_gi, parts,
                     recompute, one):
     """``linear_lif.backward`` of one layer over all steps and its ``layer.width`` columns: writes
     the gradient ``parts`` and, with ``need_gi``, ``dL/dI`` into ``g_i``; returns ``dL/dv0``. The
@@ -275,20 +248,6 @@ def _layer_backward(layer: Layer, events, h_st, v_ck, g_out, g_rhs, g_v, need_pa
                     one.dtype.type(cfg.sg_scale), one, one.dtype.type(math.pi / 2), need_params, need_gi,
                     *[q.numpy() for q in parts], g_i.numpy(), g_v0.numpy(), single.direct_scatter(layer.wt))
     return g_v0
-
-
-def _layer_grads(needs, parts, g_v0, n: int):
-    """weight, bias, v0 and the 6 parameter gradients of a layer of ``n`` neurons from the threads'
-    parts (whose columns past ``n`` are padding)."""
-    g_wt, g_b, g_p = parts
-    g_w = None
-    if needs[0]:
-        g_w = torch.empty((g_wt.shape[2], g_wt.shape[1]), dtype=g_wt.dtype)
-        single.sum_transposed(g_wt.numpy(), g_w.numpy())
-        g_w = g_w[:n]
-    g_ps = g_p.sum(0)[:, :n] if any(needs[3:]) else None
-    return (g_w, g_b.sum(0)[:n] if needs[1] else None, g_v0[:, :n].contiguous() if needs[2] else None,
-            *[g_ps[k] if needs[3 + k] else None for k in range(len(PARAMS))])
 
 
 def _rows(x):
@@ -328,8 +287,8 @@ def linear_lif_pair(x, first, second, recompute=None):
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
-        l1 = Layer(cfg1, *inputs[0][:3], inputs[0][3:], reuse=True)
-        l2 = Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True, reuse=True)
+        l1 = single.Layer(cfg1, *inputs[0][:3], inputs[0][3:], reuse=True)
+        l2 = single.Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True, reuse=True)
         out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x), scratch.Lease())[:3]
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
