@@ -10,10 +10,8 @@ import pytest
 from spikeflow.kernels.simd import (
     append_nonzero_checked,
     compress_indices,
-    copy_streaming,
     lanes,
     prefetch,
-    stream_fence,
     vabs,
     vadd,
     vdiv,
@@ -116,23 +114,4 @@ def test_append_nonzero_checked_flags_each_place_of_a_row(dtype, n, value, binar
         want = np.flatnonzero(v != 0) if value == value else np.flatnonzero((v != 0) | np.isnan(v))
         assert out[:m].tolist() == want.tolist(), k
         assert (got_binary, got_finite) == (binary, finite), k
-
-
-@nb.njit
-def _copy(src, dst):
-    copy_streaming(src, dst)
-    stream_fence()
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_copy_streaming_copies_every_entry_from_any_alignment(dtype):
-    """Unaligned starts (a head copied one by one), whole 64-byte lines, a tail; nothing outside ``dst``."""
-    rng = np.random.default_rng(0)
-    for start in range(0, 17):
-        for n in (0, 1, 7, 16, 33, 100):
-            src = rng.standard_normal(n).astype(dtype)
-            buf = np.full(start + n + 20, -5.0, dtype)
-            _copy(src, buf[start:start + n])
-            assert buf[start:start + n].tobytes() == src.tobytes(), (start, n)
-            assert (buf[:start] == -5).all() and (buf[start + n:] == -5).all(), (start, n)
 

@@ -27,7 +27,7 @@ from spikeflow.kernels import conv as kconv
 from spikeflow.kernels import fused
 from spikeflow.kernels.cpu import fast_grad, fast_step, set_threads
 from spikeflow.kernels.pooling import pool_frame, unpool_row
-from spikeflow.kernels.simd import copy_streaming, lanes, stream_fence, vadd, vload, vstore
+from spikeflow.kernels.simd import lanes, vadd, vload, vstore
 
 
 @nb.njit(inline="always")
@@ -100,12 +100,9 @@ def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, p
     v = v0[b].copy()
     for t in range(n_steps):
         _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
-        _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h)
-        if store:  # read again only in the backward, after the rest of the network's forward
-            copy_streaming(h, h_st[t, b])
+        _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
         pool_frame(cur, out[t, b], ph, pw, k, ow, n_out, k * k)
     v_t[b] = v
-    stream_fence()
 
 
 @nb.njit(inline="always")

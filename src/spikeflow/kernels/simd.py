@@ -175,30 +175,6 @@ def prefetch(typingctx, arr, i):
 
 
 @intrinsic
-def vstream(typingctx, arr, i, v):
-    """``arr[i : i + lanes] = v`` as a streaming (non-temporal) store, which writes the line to
-    memory without reading it into the caches first; ``arr[i]`` must be 64-byte aligned. See
-    ``copy_streaming``."""
-    def codegen(context, builder, sig, args):
-        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
-        ty = context.get_value_type(sig.args[2])
-        store = builder.store(args[2], builder.bitcast(p, ty.as_pointer()), align=VECTOR_BYTES)
-        store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
-        return context.get_dummy_value()
-    return types.none(arr, types.intp, v), codegen
-
-
-@intrinsic
-def stream_fence(typingctx):
-    """Orders the streaming stores before every later memory access (they are weakly ordered):
-    call it before the data is handed to another thread."""
-    def codegen(context, builder, sig, args):
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-    return types.none(), codegen
-
-
-@intrinsic
 def vselect_gt(typingctx, a, b, x, y):
     """Lane by lane ``x if a > b else y`` (``False`` for NaN, as the scalar comparison)."""
     def codegen(context, builder, sig, args):
@@ -322,26 +298,3 @@ def append_nonzero_checked(v, out, p, one):
         binary &= x == zero or x == one
         finite &= x - x == zero  # NaN for NaN and inf
     return p, binary, finite
-
-
-@nb.njit(inline="always")
-def copy_streaming(src, dst):
-    """``dst[:] = src`` (1-D, contiguous), the whole 64-byte lines of ``dst`` by streaming stores.
-
-    For a large result that is read back only much later, such as the membranes a forward keeps
-    for the backward: a plain store first reads each line into the caches (as much traffic again
-    as the result) and evicts what is still in use. W2's first layer keeps 21 MB a step: its fused
-    forward kernel about 3.6 -> 2.6 ms, the whole step 25.1 -> 24.1 ms. Call ``stream_fence`` when all is
-    written."""
-    n = dst.shape[0]
-    lw = lanes(dst)
-    head = min(n, (-dst.ctypes.data & (VECTOR_BYTES - 1)) // dst.itemsize)  # up to the first aligned line
-    for j in range(head):
-        dst[j] = src[j]
-    i = head
-    while i + lw <= n:
-        vstream(dst, i, vload(src, i))
-        i += lw
-    for j in range(i, n):
-        dst[j] = src[j]
-
