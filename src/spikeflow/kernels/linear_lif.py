@@ -146,8 +146,10 @@ def compress32(x):
         for r in range(r0, (ch + 1) * rows // n_chunks):
             m0 = m
             m, binary, finite = append_nonzero_checked(x[r], scratch, m, np.float32(1))
-            bad[r] = not finite
-            non_binary[r] = not binary
+            if not finite:  # flags written only where set: a store of each costs more than the test
+                bad[r] = True
+            if not binary:
+                non_binary[r] = True
             counts[r + 1] = m - m0
     indptr = np.cumsum(counts)
     indices = np.empty(indptr[rows], np.int32)

@@ -58,8 +58,9 @@ def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, 
     positions ``idx[lo[r]:hi[r]]`` and, for a row with an active entry other than 1
     (``non_binary[r]``), their values at the same places of ``val``; each thread writes its own
     region (``T * in`` slots per sample, touched only where written). ``bad``: per row, a NaN/inf
-    among its active entries. ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the
-    layers' ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
+    among its active entries (both flag arrays come zeroed; only set flags are written).
+    ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the layers'
+    ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
     membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
     The output layer's operands are padded to whole vectors (``linear_lif.Layer(pad=True)``: ``wt2``,
     ``bias2``, ``v02``, ``p2``, ``v2_t``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the
@@ -99,23 +100,26 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             row = t * n_batch + b
             xr = x[row]
             _prefetch_row(x[row + 1 if b + 1 < b1 else min(row + n_batch - (b1 - b0) + 1, x.shape[0] - 1)])
-            in_lo[row] = p_in
+            lo = p_in  # the row's bounds are kept in locals too: read back, they cost loads
             p_in, binary, finite = append_nonzero_checked(xr, in_idx, p_in, one)
+            in_lo[row] = lo
             in_hi[row] = p_in
-            bad[row] = not finite
-            non_binary[row] = not binary
+            if not finite:  # flags written only where set: zeroed by the caller
+                bad[row] = True
             if not binary:
-                for k in range(in_lo[row], p_in):
+                non_binary[row] = True
+                for k in range(lo, p_in):
                     in_val[k] = xr[in_idx[k]]
             # with store == 1 the currents become h where the backward reads it, with no copy
             h1 = h1_st[t, b] if store == 1 else cur1
             h2 = h2_st[t, b] if store == 1 else cur2
-            _current(in_idx, ones if binary else in_val, in_lo[row], p_in, wt1, bias1, h1)
+            _current(in_idx, ones if binary else in_val, lo, p_in, wt1, bias1, h1)
             _lif_step(h1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk, uniform1)
-            hid_lo[row] = p
+            lo = p
             p = append_nonzero(spk, hid_idx, p)
+            hid_lo[row] = lo
             hid_hi[row] = p
-            _current(hid_idx, ones, hid_lo[row], p, wt2, bias2, h2)
+            _current(hid_idx, ones, lo, p, wt2, bias2, h2)
             _lif_step(h2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             ot = out[t, b]
             for j in range(n_out):  # a loop: numba's slice assignment costs more for 20 values
@@ -153,7 +157,7 @@ def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: 
     inp = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_in, torch.int32),
            take(n_rows * n_in, dtype))
     hid = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_hid, torch.int32))
-    bad, non_binary = np.empty(n_rows, np.bool_), np.empty(n_rows, np.bool_)
+    bad, non_binary = np.zeros(n_rows, np.bool_), np.zeros(n_rows, np.bool_)
     n_h = n_steps if store == 1 else 0
     n_ck = n_seg if store > 0 else 0
     h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(width, n_h), kept(width, n_ck)

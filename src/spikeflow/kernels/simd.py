@@ -233,8 +233,9 @@ def compress_indices(typingctx, bits, i, out, m):
 
 @intrinsic
 def lane_flags(typingctx, bits, i, one):
-    """Of ``bits[i : i + 16]`` (uint32, float32 bit patterns): 1 if a non-zero entry is not ``one``
-    (a float32), plus 2 if an entry is NaN or inf."""
+    """Of ``bits[i : i + 16]`` (uint32, float32 bit patterns), as lane masks: bit ``p`` set when
+    entry ``p`` is non-zero and not ``one`` (a float32), bit ``16 + p`` when it is NaN or inf. The
+    raw masks, so that a row's flags are OR-ed together and tested once, not for every vector."""
     def codegen(context, builder, sig, args):
         vt = ir.VectorType(ir.IntType(32), 16)
         p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
@@ -248,10 +249,9 @@ def lane_flags(typingctx, bits, i, one):
         exponent = ir.Constant(vt, [0x7F800000] * 16)
         special = builder.icmp_unsigned("==", builder.and_(v, exponent), exponent)
         i16, i64 = ir.IntType(16), ir.IntType(64)
-        any_other = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(other, i16), ir.Constant(i16, 0)), i64)
-        any_special = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(special, i16), ir.Constant(i16, 0)),
-                                   i64)
-        return builder.or_(any_other, builder.shl(any_special, ir.Constant(i64, 1)))
+        other_bits = builder.zext(builder.bitcast(other, i16), i64)
+        special_bits = builder.zext(builder.bitcast(special, i16), i64)
+        return builder.or_(other_bits, builder.shl(special_bits, ir.Constant(i64, 16)))
     if bits.dtype != types.uint32 or one != types.float32:
         raise TypeError("lane_flags: uint32 bits and a float32 one are needed")
     return types.int64(bits, types.intp, one), codegen
@@ -289,7 +289,7 @@ def append_nonzero_checked(v, out, p, one):
             p = compress_indices(bits, i, out, p)
             flags |= lane_flags(bits, i, np.float32(one))
             i += 16
-    binary, finite = flags & 1 == 0, flags & 2 == 0
+    binary, finite = flags & 0xFFFF == 0, flags >> 16 == 0
     zero = one - one
     for j in range(i, n):
         x = v[j]
