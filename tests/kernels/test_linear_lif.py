@@ -341,6 +341,24 @@ def test_rows_times_equals_the_matmul(dtype, m, k, width, n):
     assert (out - expected).abs().max() <= (1e-5 if dtype == torch.float32 else 1e-12) * expected.abs().max()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, FLOAT64])
+@pytest.mark.parametrize("n_parts,n_in,n_out", [(2, 700, 256), (2, 256, 32), (3, 37, 20), (1, 5, 3)])
+def test_weight_layouts_equal_numpy_transposes(dtype, n_parts, n_in, n_out):
+    """``sum_transposed`` (the threads' weight-gradient parts into ``[out, in]``) and
+    ``transpose_into`` (the weight input-major, zero-padded) against numpy, with shapes that fill
+    whole register blocks, leave edges on both sides, or fill no block at all."""
+    g = torch.Generator().manual_seed(n_in)
+    parts = torch.randn((n_parts, n_in, n_out), generator=g, dtype=dtype).numpy()
+    out = torch.full((n_out, n_in), float("nan"), dtype=dtype).numpy()
+    kernel.sum_transposed(parts, out)
+    assert (out == parts.sum(0).T).all()  # exact: the same additions in the same order
+    w = parts[0].T.copy()  # [n_out, n_in]
+    for width in (n_out, n_out + 11):
+        wt = torch.full((n_in, width), float("nan"), dtype=dtype).numpy()
+        kernel.transpose_into(w, wt)
+        assert (wt[:, :n_out] == w.T).all() and (wt[:, n_out:] == 0).all()
+
+
 def test_backward_refuses_a_weight_changed_in_place_after_the_forward():
     """``dL/dx`` multiplies by the weight as the forward used it: changed in place in between,
     autograd's version check refuses the backward, as it does for ``F.linear``."""

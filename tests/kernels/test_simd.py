@@ -14,15 +14,19 @@ from spikeflow.kernels.simd import (
     prefetch,
     vabs,
     vadd,
+    vadd_rows,
     vdiv,
     vload,
     vload2,
+    vload_rows,
     vmul,
     vneg,
     vselect_gt,
     vsplat,
     vstore,
     vstore2,
+    vstore_rows,
+    vtranspose,
 )
 
 
@@ -115,3 +119,21 @@ def test_append_nonzero_checked_flags_each_place_of_a_row(dtype, n, value, binar
         assert out[:m].tolist() == want.tolist(), k
         assert (got_binary, got_finite) == (binary, finite), k
 
+
+
+@nb.njit
+def _transposed_sum(a, b, r, j, out, r2, j2):
+    vstore_rows(out, r2, j2, vtranspose(vadd_rows(vload_rows(a, r, j), vload_rows(b, r, j))))
+
+
+@pytest.mark.parametrize("dtype,n_lanes", [(np.float32, 16), (np.float64, 8)])
+def test_block_of_rows_summed_and_transposed_in_registers(dtype, n_lanes):
+    """A square block of two arrays at an offset, summed and written transposed at another offset
+    of a third: every element lands where numpy's transpose puts it, and nothing else is written."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((n_lanes + 3, n_lanes + 5)).astype(dtype) for _ in range(2))
+    out = np.full((n_lanes + 4, n_lanes + 2), -7, dtype)
+    _transposed_sum(a, b, 2, 3, out, 1, 2)
+    want = np.full_like(out, -7)
+    want[1:1 + n_lanes, 2:2 + n_lanes] = (a + b)[2:2 + n_lanes, 3:3 + n_lanes].T
+    np.testing.assert_array_equal(out, want)

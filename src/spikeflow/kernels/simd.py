@@ -195,6 +195,78 @@ def vsplat(typingctx, x):
     return vt(x), codegen
 
 
+def _rows_type(arr):
+    vt = _vec_type(arr.dtype)
+    return types.UniTuple(vt, vt.lanes)
+
+
+@intrinsic
+def vload_rows(typingctx, arr, r, j):
+    """``arr[r + k, j : j + lanes]`` for ``k < lanes`` (2-D C-contiguous): a square block as a
+    tuple of row vectors."""
+    rt = _rows_type(arr)
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(rt.dtype).as_pointer()
+        rows = []
+        for k in range(rt.count):
+            row = builder.add(args[1], ir.Constant(args[1].type, k))
+            p = _pointer(context, builder, sig.args[0], args[0], row, args[2])
+            rows.append(builder.load(builder.bitcast(p, ty), align=arr.dtype.bitwidth // 8))
+        return context.make_tuple(builder, rt, rows)
+    return rt(arr, types.intp, types.intp), codegen
+
+
+@intrinsic
+def vstore_rows(typingctx, arr, r, j, rows):
+    """``arr[r + k, j : j + lanes] = rows[k]`` for ``k < lanes``."""
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(sig.args[3].dtype).as_pointer()
+        for k, v in enumerate(cgutils.unpack_tuple(builder, args[3], sig.args[3].count)):
+            row = builder.add(args[1], ir.Constant(args[1].type, k))
+            p = _pointer(context, builder, sig.args[0], args[0], row, args[2])
+            builder.store(v, builder.bitcast(p, ty), align=arr.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+    if rows != _rows_type(arr):
+        raise TypeError("vstore_rows: a block of the array's own vectors is needed")
+    return types.none(arr, types.intp, types.intp, rows), codegen
+
+
+@intrinsic
+def vadd_rows(typingctx, a, b):
+    """Two blocks of ``vload_rows`` added row by row."""
+    def codegen(context, builder, sig, args):
+        n = sig.args[0].count
+        rows = [builder.fadd(x, y) for x, y in zip(cgutils.unpack_tuple(builder, args[0], n),
+                                                   cgutils.unpack_tuple(builder, args[1], n))]
+        return context.make_tuple(builder, sig.return_type, rows)
+    return a(a, b), codegen
+
+
+@intrinsic
+def vtranspose(typingctx, rows):
+    """The square block ``rows`` (``vload_rows``) transposed, in registers: each of log2(lanes)
+    stages swaps one bit of the row number with the same bit of the column number, one shuffle of
+    two rows per output row (4 x 16 shuffles for float32), instead of a scalar load per element."""
+    def codegen(context, builder, sig, args):
+        n = sig.args[0].count
+        vs = list(cgutils.unpack_tuple(builder, args[0], n))
+        mask_ty = ir.VectorType(ir.IntType(32), n)
+        step = 1
+        while step < n:
+            low = ir.Constant(mask_ty, [c if not c & step else n + (c ^ step) for c in range(n)])
+            high = ir.Constant(mask_ty, [c ^ step if not c & step else n + c for c in range(n)])
+            for r in range(n):
+                if not r & step:
+                    a, b = vs[r], vs[r | step]
+                    vs[r], vs[r | step] = builder.shuffle_vector(a, b, low), builder.shuffle_vector(a, b, high)
+            step *= 2
+        return context.make_tuple(builder, sig.return_type, vs)
+    if not (isinstance(rows, types.UniTuple) and isinstance(rows.dtype, Vec) and rows.count == rows.dtype.lanes):
+        raise TypeError("vtranspose: a square block of vectors (vload_rows) is needed")
+    return rows(rows), codegen
+
+
 @intrinsic
 def compress_indices(typingctx, bits, i, out, m):
     """Store ``i + p`` for each position ``p`` of ``bits[i : i + 16]`` (uint32, the float32 bit
