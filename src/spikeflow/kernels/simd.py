@@ -160,18 +160,30 @@ def _vector_suffix(vt):
     return f"v{vt.lanes}f{vt.dtype.bitwidth}"
 
 
-@intrinsic
-def prefetch(typingctx, arr, i):
-    """A hint to bring the cache line holding ``arr[i]`` (1-D) into the caches ahead of a read."""
+def _prefetch(write):
     def codegen(context, builder, sig, args):
         p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                                             "llvm.prefetch.p0i8")
-        # read, locality 2 (keep in L2 and L3, not L1), data cache
-        builder.call(fn, [builder.bitcast(p, i8p), ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        # read or write, locality 2 (keep in L2 and L3, not L1), data cache
+        builder.call(fn, [builder.bitcast(p, i8p), ir.Constant(i32, int(write)), ir.Constant(i32, 2),
+                          ir.Constant(i32, 1)])
         return context.get_dummy_value()
-    return types.none(arr, types.intp), codegen
+    return codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """A hint to bring the cache line holding ``arr[i]`` (1-D) into the caches ahead of a read."""
+    return types.none(arr, types.intp), _prefetch(False)
+
+
+@intrinsic
+def prefetch_write(typingctx, arr, i):
+    """``prefetch`` for a write: the line comes in owned, so the store that follows need not wait
+    for it (stores leave the core in order: one that misses holds back all after it)."""
+    return types.none(arr, types.intp), _prefetch(True)
 
 
 @intrinsic
