@@ -41,8 +41,7 @@ from spikeflow.kernels.fused import _surrogate_code
 from spikeflow.kernels.simd import (
     append_nonzero_checked,
     lanes,
-    prefetch,
-    prefetch_write,
+    prefetch_row,
     vabs,
     vadd,
     vadd_rows,
@@ -427,23 +426,6 @@ def _copy(src, dst):
 
 
 @nb.njit(inline="always")
-def _prefetch_row(xr, write=False):
-    """Asks for the next row while this one is worked on: the rows a thread reads at a step are
-    too short a run for the hardware prefetcher to get ahead of them (W3's pair kernel, the next
-    input row: about 7 % faster; the backward, the next step's ``h`` and ``dL/dspikes``: 2-5 %).
-    ``write``: a row about to be written, asked for owned. Stores leave a core in order, so one
-    that misses the cache holds back every store after it (in W1's training step the pair's
-    forward, which writes ``h`` row by row, 1.23 -> 0.97 ms; the output layer's backward, which
-    writes its ``dL/dI``, 0.26 -> 0.15 ms)."""
-    step = 64 // xr.itemsize
-    for i in range(0, xr.shape[0], step):
-        if write:
-            prefetch_write(xr, i)
-        else:
-            prefetch(xr, i)
-
-
-@nb.njit(inline="always")
 def shared(x):
     """Whether the array ``x`` holds one value only (a parameter every neuron shares)."""
     for j in range(1, x.shape[0]):
@@ -785,12 +767,12 @@ def _backward_chunk(ch, g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, 
                 ht = hbuf[t - t0, b - b0] if recompute else h_st[t, b]
                 tn, bn = (t, b + 1) if b + 1 < b1 else (max(t - 1, 0), b0)  # the next row in this order
                 if not recompute:
-                    _prefetch_row(h_st[tn, bn])
-                    _prefetch_row(g_out[tn, bn])
+                    prefetch_row(h_st[tn, bn])
+                    prefetch_row(g_out[tn, bn])
                 if need_gi and direct:  # where the next row's dL/dI will be written
-                    _prefetch_row(g_i[tn, bn], True)
+                    prefetch_row(g_i[tn, bn], True)
                 else:
-                    _prefetch_row(gwin[(tn % tw) * nbc + bn - b0], True)
+                    prefetch_row(gwin[(tn % tw) * nbc + bn - b0], True)
                 gv = gvs[b - b0]
                 go = g_out[t, b]
                 if k_rhs > 0:

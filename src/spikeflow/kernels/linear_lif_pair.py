@@ -42,10 +42,9 @@ from spikeflow.kernels.linear_lif import (
     _chunk,
     _current,
     _lif_step,
-    _prefetch_row,
     shared,
 )
-from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked
+from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked, prefetch_row
 
 
 @nb.njit(parallel=True, cache=True)
@@ -99,12 +98,12 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
                 v2_ck[t // seg, b] = v2s[b - b0]
             row = t * n_batch + b
             xr = x[row]
-            _prefetch_row(x[row + 1 if b + 1 < b1 else min(row + n_batch - (b1 - b0) + 1, x.shape[0] - 1)])
+            prefetch_row(x[row + 1 if b + 1 < b1 else min(row + n_batch - (b1 - b0) + 1, x.shape[0] - 1)])
             tn, bn = (t, b + 1) if b + 1 < b1 else (min(t + 1, n_steps - 1), b0)  # the next row in this order
-            if store == 1:  # the rows written next (linear_lif._prefetch_row)
-                _prefetch_row(h1_st[tn, bn], True)
-                _prefetch_row(h2_st[tn, bn], True)
-            _prefetch_row(out[tn, bn], True)
+            if store == 1:  # the rows written next (simd.prefetch_row)
+                prefetch_row(h1_st[tn, bn], True)
+                prefetch_row(h2_st[tn, bn], True)
+            prefetch_row(out[tn, bn], True)
             lo = p_in  # the row's bounds are kept in locals too: read back, they cost loads
             p_in, binary, finite = append_nonzero_checked(xr, in_idx, p_in, one)
             in_lo[row] = lo
