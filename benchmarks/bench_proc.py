@@ -72,15 +72,19 @@ def hwm_mb() -> float:
     return float("nan")
 
 
-def timed_run(step, warmup: int, steps: int) -> dict:
+def timed_run(step, warmup: int, steps: int, warmup_s: float = 0.0, steps_s: float = 0.0) -> dict:
     """Warm-up steps (timed apart: they hold compilation), then the timed steps, with the memory figures.
 
     ``step(i)`` runs training (or inference) step ``i`` to completion (asynchronous libraries block on
-    their result inside it)."""
+    their result inside it). At least ``warmup`` warm-up steps and as many more as ``warmup_s``
+    seconds of steps take; at least ``steps`` timed steps and ``steps_s`` seconds of them. A
+    millisecond step reaches its steady pace only after tens of steps (caches, the cores' clocks):
+    counted in steps alone, the warm-up would leave the fastest libraries timed before they got there."""
     warm = []
-    for i in range(warmup):
+    start = time.perf_counter()
+    while len(warm) < warmup or time.perf_counter() - start < warmup_s:
         t0 = time.perf_counter()
-        step(i)
+        step(len(warm))
         warm.append((time.perf_counter() - t0) * 1e3)
     # steady state after warm-up (parameters, optimizer state, compiled kernels), with the memory
     # the warm-up freed returned to the OS; the peak of the timed steps above it is the step's own
@@ -91,9 +95,9 @@ def timed_run(step, warmup: int, steps: int) -> dict:
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     times = []
-    for i in range(warmup, warmup + steps):
+    while len(times) < steps or time.perf_counter() - wall0 < steps_s:
         t0 = time.perf_counter()
-        step(i)
+        step(len(warm) + len(times))
         times.append((time.perf_counter() - t0) * 1e3)
     step_peak = hwm_mb() if hwm_ok else peak_rss_mb()
     return dict(times_ms=times, warmup_ms=warm, rss_before_mb=rss_before, step_peak_rss_mb=step_peak,

@@ -390,6 +390,8 @@ def main(argv=None) -> int:
     ap.add_argument("workload", choices=sorted(WORKLOADS))
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup-s", type=float, default=0.0, help="warm up for at least this many seconds")
+    ap.add_argument("--steps-s", type=float, default=0.0, help="time steps for at least this many seconds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true", help="the workload on a few steps of a small batch (checks)")
     ap.add_argument("--adam", choices=("fused", "default"), default="fused",
@@ -427,7 +429,7 @@ def main(argv=None) -> int:
         if record:
             hidden = h
 
-    result = timed_run(one_step, args.warmup, args.steps)
+    result = timed_run(one_step, args.warmup, args.steps, args.warmup_s, args.steps_s)
     result.update(lib=args.lib, workload=args.workload, version=version, torch=torch.__version__,
                   threads=torch.get_num_threads(), batch=wl["B"], T=wl["T"], hidden_spikes_first=hidden)
     emit(result)

@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("data", help="the .npz that bench_worker.export_npz wrote for this workload")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup-s", type=float, default=0.0, help="warm up for at least this many seconds")
+    ap.add_argument("--steps-s", type=float, default=0.0, help="time steps for at least this many seconds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true")
     args = ap.parse_args(argv)
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
         if i == 0:  # the first forward (warm-up) is the same for every library
             hidden = [float(v) for v in np.asarray(h)]
 
-    result = timed_run(one_step, args.warmup, args.steps)
+    result = timed_run(one_step, args.warmup, args.steps, args.warmup_s, args.steps_s)
     result.update(lib="spyx", workload=args.workload, version=f"spyx {spyx.__version__} (JAX {jax.__version__})",
                   threads=len(cpus), cpus=cpus, xla_flags=os.environ["XLA_FLAGS"], batch=wl["B"], T=wl["T"],
                   hidden_spikes_first=hidden, compile_s=compile_s)

@@ -10,7 +10,10 @@ Each library runs in its own process: spikeflow, torch.compile and the dense flo
 run it in ``benchmarks/.venv-peers``; spyx runs ``bench_worker_spyx.py`` in
 ``benchmarks/.venv-spyx`` (``make bench`` creates both) on weights and inputs exported from the
 same seeds. Rounds alternate the order of the libraries; every run does warm-up steps then timed
-steps; the table shows the median over all timed steps of all rounds and runs. Compilation
+steps, each at least a count and at least a time (``--warmup-s``, ``--steps-s``: a step of a
+millisecond reaches its steady pace only after tens of steps, so a warm-up of two steps times the
+fastest libraries before they get there); the table shows the median over all timed steps of all
+rounds and runs. Compilation
 (torch.compile's inductor, from an empty cache every run; spyx's ``jax.jit``) happens before or in
 the first warm-up step and is reported apart. The worker records how busy the other processes kept
 the CPUs during its timed steps; a run above ``--load-limit`` is retried (a shared core wrecks
@@ -97,7 +100,8 @@ def stat_cpus() -> int:
 
 
 def worker_command(lib: str, workload: str, args, data_dir: Path) -> list:
-    common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
+              "--warmup-s", str(args.warmup_s), "--steps-s", str(args.steps_s)]
     if args.tiny:
         common.append("--tiny")
     if lib == "spyx":
@@ -302,7 +306,9 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         f"- date (UTC): {started}; torch {torch.__version__}; {args.threads} threads per library",
         f"- command: `{' '.join(['python', 'benchmarks/peers.py'] + sys.argv[1:])}` (run by `make bench`)",
         f"- method: {n_runs} full run(s) of everything; in each, every library in its own process, {args.rounds} "
-        f"round(s) alternating the order, {args.warmup} warm-up + {args.steps} timed steps per process; the tables "
+        f"round(s) alternating the order, per process at least {args.warmup} warm-up steps and "
+        f"{args.warmup_s:g} s of them, then at least {args.steps} timed steps and {args.steps_s:g} s of them "
+        f"(a millisecond step reaches its steady pace only after tens of steps); the tables "
         f"show the median over all timed steps of all rounds and runs. Runs where other processes used more than "
         f"{args.load_limit:.0%} of the CPUs were retried (up to {args.max_retries}x); LOADED marks those that never "
         f"got a quiet machine. Raw medians of every run: `{json_name}`.",
@@ -415,7 +421,7 @@ def write_json(all_runs: list, args, path: Path, started: str) -> None:
     ratios = {wl: per_run_ratios(all_runs, wl) for wl in args.workloads}
     doc = dict(command=" ".join(["python", "benchmarks/peers.py"] + sys.argv[1:]), commit=args.commit,
                machine=machine(), date_utc=started, threads=args.threads, rounds=args.rounds, steps=args.steps,
-               warmup=args.warmup, tiny=args.tiny, runs=raw,
+               warmup=args.warmup, warmup_s=args.warmup_s, steps_s=args.steps_s, tiny=args.tiny, runs=raw,
                spikeflow_vs_fastest_peer={wl: [dict(peer=p, ratio=v) for p, v in r["speed"]]
                                           for wl, r in ratios.items()},
                w4_step_memory_vs_lowest_peer=[dict(peer=p, ratio=v)
@@ -432,6 +438,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup-s", type=float, default=None,
+                    help="every process warms up for at least this many seconds as well, to its steady pace "
+                    "(default 1; 0 with --tiny)")
+    ap.add_argument("--steps-s", type=float, default=None,
+                    help="and times steps for at least this many seconds as well (default 0.5; 0 with --tiny)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true", help="every workload on a few steps of a small batch (checks)")
     ap.add_argument("--load-limit", type=float, default=0.25)
@@ -459,6 +470,12 @@ def main(argv=None) -> int:
         ap.error(f"unknown workload(s)/library(ies) {bad}; valid: {WORKLOADS} and {LIBS}")
     if args.runs < 1 or args.rounds < 1 or args.steps < 1 or args.warmup < 1:
         ap.error("--runs, --rounds, --steps and --warmup must be >= 1 (the first warm-up step holds compilation)")
+    if args.warmup_s is None:
+        args.warmup_s = 0.0 if args.tiny else 1.0
+    if args.steps_s is None:
+        args.steps_s = 0.0 if args.tiny else 0.5
+    if args.warmup_s < 0 or args.steps_s < 0:
+        ap.error("--warmup-s and --steps-s must be >= 0 seconds")
     for lib in args.libs:
         if lib in VENV_OF and not VENV_OF[lib].exists():
             ap.error(f"{lib} runs in {VENV_OF[lib].parent.parent}, which is missing: run `make bench` (it creates it)")

@@ -32,6 +32,27 @@ def _run(median_ms, step_mb=10.0, hidden=(100.0,), first=None):
                 first_step_s=first)
 
 
+def test_timed_run_keeps_going_for_the_minimum_seconds(peers):
+    """Steps of 10 ms: at least 5 warm-up steps fill 50 ms, at least 3 timed ones 30 ms; the step
+    indices run on from the warm-up without a gap, and the step counts hold when the times are short."""
+    import time
+
+    from bench_proc import timed_run
+
+    seen = []
+
+    def step(i):
+        seen.append(i)
+        time.sleep(0.01)
+
+    res = timed_run(step, 1, 1, warmup_s=0.05, steps_s=0.03)
+    assert len(res["warmup_ms"]) >= 5 and len(res["times_ms"]) >= 3
+    assert seen == list(range(len(res["warmup_ms"]) + len(res["times_ms"])))
+    seen.clear()
+    res = timed_run(step, 2, 3)
+    assert (len(res["warmup_ms"]), len(res["times_ms"])) == (2, 3) and seen == [0, 1, 2, 3, 4]
+
+
 def test_count_check_flags_only_beyond_the_tolerance(peers):
     ref = [10000.0, 2000.0]
     assert not peers.count_differs("spyx", [10000.0, 2000.0], ref)
