@@ -16,13 +16,13 @@ import torch
 
 from spikeflow.neurons.base import (
     Value,
-    as_tensor,
     check_finite,
     check_non_negative,
     check_positive,
     check_reset_mode,
     check_threshold_above_reset,
     decay,
+    filled,
     heaviside,
 )
 from spikeflow.neurons.lif import apply_reset, leaky_integrate
@@ -71,7 +71,7 @@ class ALIFState(NamedTuple):
 
 def init_state(shape, params: ALIFParams, dtype=None, device=None) -> ALIFState:
     """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no adaptation."""
-    v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
+    v = filled(shape, params.v_leak, dtype, device)
     return ALIFState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 

@@ -32,6 +32,14 @@ def as_tensor(value: Value, dtype=None, device=None) -> torch.Tensor:
     return torch.as_tensor(float(value), dtype=dtype or torch.get_default_dtype(), device=device)
 
 
+def filled(shape, value: Value, dtype=None, device=None) -> torch.Tensor:
+    """A new ``shape`` tensor holding ``value`` (a number, or a tensor broadcast to ``shape``): one
+    fill for a number, not a zero tensor and a second one for the sum."""
+    if isinstance(value, torch.Tensor):
+        return torch.zeros(shape, dtype=dtype, device=device) + as_tensor(value, dtype, device)
+    return torch.full(tuple(shape), float(value), dtype=dtype or torch.get_default_dtype(), device=device)
+
+
 def _values(value: Value) -> torch.Tensor:
     return value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(float(value))
 

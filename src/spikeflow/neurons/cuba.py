@@ -54,6 +54,7 @@ from spikeflow.neurons.base import (
     check_reset_mode,
     check_threshold_above_reset,
     decay,
+    filled,
     heaviside,
 )
 from spikeflow.neurons.lif import apply_reset, reset_at_crossing
@@ -181,7 +182,7 @@ class CubaState(NamedTuple):
 
 def init_state(shape, params, dtype=None, device=None) -> CubaState:
     """The resting state of ``shape`` (e.g. ``[B, n]``) for CubaLIF or CubaLI: ``v = v_leak``, ``i = 0``."""
-    v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
+    v = filled(shape, params.v_leak, dtype, device)
     return CubaState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 

@@ -33,11 +33,11 @@ import torch
 from spikeflow.errors import ParameterError
 from spikeflow.neurons.base import (
     Value,
-    as_tensor,
     check_finite,
     check_positive,
     check_reset_mode,
     check_threshold_above_reset,
+    filled,
     heaviside,
 )
 
@@ -125,11 +125,11 @@ class EulerCubaState(NamedTuple):
 
 
 def init_state(shape, params, dtype=None, device=None) -> EulerState:
-    return EulerState(torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device))
+    return EulerState(filled(shape, params.v_leak, dtype, device))
 
 
 def init_cuba_state(shape, params, dtype=None, device=None) -> EulerCubaState:
-    v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
+    v = filled(shape, params.v_leak, dtype, device)
     return EulerCubaState(v, torch.zeros(shape, dtype=dtype, device=device))
 
 

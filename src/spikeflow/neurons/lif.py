@@ -27,6 +27,7 @@ from spikeflow.neurons.base import (
     check_reset_mode,
     check_threshold_above_reset,
     decay,
+    filled,
     heaviside,
 )
 
@@ -74,7 +75,7 @@ class LIFState(NamedTuple):
 
 def init_state(shape, params: LIFParams, dtype=None, device=None) -> LIFState:
     """The resting state of ``shape`` (e.g. ``[B, n]``): ``v = v_leak``, no refractory steps left."""
-    v = torch.zeros(shape, dtype=dtype, device=device) + as_tensor(params.v_leak, dtype, device)
+    v = filled(shape, params.v_leak, dtype, device)
     refr = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps > 0 else None
     return LIFState(v, refr)
 
