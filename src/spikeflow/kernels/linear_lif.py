@@ -36,6 +36,7 @@ import torch
 
 from spikeflow.errors import InputError
 from spikeflow.kernels import synapse
+from spikeflow.kernels.borrow import borrow, keep
 from spikeflow.kernels.cpu import RESET_CODES, _one, _sg_typed, set_threads
 from spikeflow.kernels.fused import _surrogate_code
 from spikeflow.kernels.simd import (
@@ -590,11 +591,15 @@ def _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl
 
 
 @nb.njit(inline="always")
+def _samples(n_batch, ch, n_chunks):
+    """Thread chunk ``ch``'s samples ``[b0, b1)`` of ``n_batch``."""
+    return ch * n_batch // n_chunks, (ch + 1) * n_batch // n_chunks
+
+
+@nb.njit(inline="always")
 def _chunk(state, ch, n_chunks):
     """Thread chunk ``ch``'s samples ``[b0, b1)`` and a copy of their rows of ``state [B, n_out]``."""
-    n_batch = state.shape[0]
-    b0 = ch * n_batch // n_chunks
-    b1 = (ch + 1) * n_batch // n_chunks
+    b0, b1 = _samples(state.shape[0], ch, n_chunks)
     return b0, b1, state[b0:b1].copy()
 
 
@@ -712,7 +717,13 @@ def _backward_chunk(ch, g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, 
     as numba compiles a parallel loop's body: under the default (Python's) every float division
     checks for a zero divisor to raise ZeroDivisionError, and that branch keeps the neuron loops
     scalar. (The caller passes ``ch`` as int64: the loop index has another integer type when the
-    parallel loop is lowered, and this function would be compiled a second time for it.)"""
+    parallel loop is lowered, and this function would be compiled a second time for it.) Its
+    arrays are borrowed (``kernels.borrow``): the row loop's views are never reference-counted."""
+    g_out, g_rhs, lo, hi, indices, values = borrow(g_out), borrow(g_rhs), borrow(lo), borrow(hi), borrow(indices), \
+        borrow(values)
+    wt, bias, h_st, v_ck, v0 = borrow(wt), borrow(bias), borrow(h_st), borrow(v_ck), borrow(v0)
+    a, c, r, vl, th, vr = borrow(a), borrow(c), borrow(r), borrow(vl), borrow(th), borrow(vr)
+    g_i = borrow(g_i)
     n_steps, n_batch = g_out.shape[0], g_out.shape[1]
     n_out = wt.shape[1]
     recompute = v_ck.shape[0] > 0
@@ -721,36 +732,36 @@ def _backward_chunk(ch, g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, 
     zero = one - one
     k_sub, k_to, k_z = _reset_partials(reset_mode, detach, one)
     rc = r * c
-    gw = g_wt_parts[ch]
-    gb = g_b_parts[ch]
-    gp = g_p_parts[ch]
+    gw = borrow(g_wt_parts[ch])
+    gb = borrow(g_b_parts[ch])
+    gp = borrow(g_p_parts[ch])
     gw[:] = zero
     gb[:] = zero
     gp[:] = zero
     k_rhs = g_rhs.shape[0]
-    rhs_rows = np.arange(k_rhs).astype(np.int32)
-    no_bias = np.zeros(n_out, wt.dtype)
-    g_spk = np.empty(n_out, wt.dtype)
-    b0, b1, gvs = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
+    # the thread's own arrays, allocated here: borrowed, and kept to the end
+    rhs_own = np.arange(k_rhs).astype(np.int32)
+    rows_own = np.empty((7, n_out), wt.dtype)
+    rows_own[0] = zero
+    rhs_rows, rows = borrow(rhs_own), borrow(rows_own)
+    no_bias, g_spk, gh, gu, gv_in, cur, spk = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6]
+    b0, b1, gvs_own = _chunk(g_v_t, ch, n_chunks)  # dL/dv of each sample, carried backwards in time
+    gvs = borrow(gvs_own)
     nbc = b1 - b0
     # the weight gradient is added window by window of tw steps (at most 256 rows, tw divides seg):
     # W1's hidden layer 1.70 -> 1.55 ms with 8-vector tiles, against 128 rows and 4-vector tiles
     tw = 1
     while tw * 2 * nbc <= 256 and tw * 2 <= seg and seg % (tw * 2) == 0:
         tw *= 2
-    gwin = np.empty((tw * nbc, n_out), wt.dtype)
+    gwin_own = np.empty((tw * nbc, n_out), wt.dtype)
     n_in = gw.shape[0] if not direct else 0  # the window's buffers (none for direct)
-    start = np.empty(n_in + 1, np.int64)
-    fill = np.empty(n_in, np.int64)
-    ev_row = np.empty(tw * nbc * n_in, np.int32)
-    ev_val = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt.dtype)
-    gh = np.empty(n_out, wt.dtype)
-    gu = np.empty(n_out, wt.dtype)
-    gv_in = np.empty(n_out, wt.dtype)
-    cur = np.empty(n_out, wt.dtype)
-    hbuf = np.empty((seg if recompute else 1, b1 - b0, n_out), wt.dtype)
-    v_run = np.empty((b1 - b0, n_out), wt.dtype)
-    spk = np.empty(n_out, wt.dtype)
+    start_own, fill_own = np.empty(n_in + 1, np.int64), np.empty(n_in, np.int64)
+    ev_row_own = np.empty(tw * nbc * n_in, np.int32)
+    ev_val_own = np.empty(tw * nbc * n_in if values.shape[0] > 0 else 0, wt.dtype)
+    hbuf_own = np.empty((seg if recompute else 1, b1 - b0, n_out), wt.dtype)
+    v_run_own = np.empty((b1 - b0, n_out), wt.dtype)
+    gwin, start, fill = borrow(gwin_own), borrow(start_own), borrow(fill_own)
+    ev_row, ev_val, hbuf, v_run = borrow(ev_row_own), borrow(ev_val_own), borrow(hbuf_own), borrow(v_run_own)
     for s in range(n_seg - 1, -1, -1):
         t0 = s * seg
         t1 = min(n_steps, t0 + seg)
@@ -803,7 +814,9 @@ def _backward_chunk(ch, g_out, g_rhs, g_v_t, lo, hi, indices, values, wt, bias, 
             if t % tw == 0 and not direct:
                 _scatter_window(lo, hi, indices, values, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw,
                                 start, fill, ev_row, ev_val)
-    g_v0[b0:b1] = gvs
+    g_v0[b0:b1] = gvs_own
+    keep(rhs_own), keep(rows_own), keep(gwin_own), keep(start_own), keep(fill_own)
+    keep(ev_row_own), keep(ev_val_own), keep(hbuf_own), keep(v_run_own)
 
 
 def rows_times(a, k, b, out):
