@@ -619,10 +619,16 @@ def forward(lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mo
 @nb.njit(error_model="numpy")
 def _forward_chunk(ch, lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, store, seg, one,
                    n_chunks, out, h_st, v_ck, v_t):
-    """``forward``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
+    """``forward``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``), its
+    arrays borrowed (``kernels.borrow``)."""
+    lo, hi, indices, values, wt, bias = borrow(lo), borrow(hi), borrow(indices), borrow(values), borrow(wt), \
+        borrow(bias)
+    a, c, r, vl, th, vr = borrow(a), borrow(c), borrow(r), borrow(vl), borrow(th), borrow(vr)
+    out, h_st, v_ck = borrow(out), borrow(h_st), borrow(v_ck)
     n_steps, n_batch, n_out = out.shape
-    b0, b1, vs = _chunk(v0, ch, n_chunks)
-    cur = np.empty(n_out, wt.dtype)
+    b0, b1, vs_own = _chunk(v0, ch, n_chunks)
+    cur_own = np.empty(n_out, wt.dtype)
+    vs, cur = borrow(vs_own), borrow(cur_own)
     for t in range(n_steps):
         for b in range(b0, b1):
             v = vs[b - b0]
@@ -631,7 +637,8 @@ def _forward_chunk(ch, lo, hi, indices, values, wt, bias, v0, a, c, r, vl, th, v
             h = h_st[t, b] if store == 1 else cur  # h summed and stepped where the backward reads it
             _current(indices, values, lo[t * n_batch + b], hi[t * n_batch + b], wt, bias, h)
             _lif_step(h, v, a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-    v_t[b0:b1] = vs
+    v_t[b0:b1] = vs_own
+    keep(cur_own)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -649,15 +656,17 @@ def forward_scan(x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks
 
 @nb.njit(error_model="numpy")
 def _forward_scan_chunk(ch, x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, one, n_chunks, out, v_t, bad):
-    """``forward_scan``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``)."""
+    """``forward_scan``'s work for thread chunk ``ch`` (a plain function: see ``_backward_chunk``),
+    its arrays borrowed (``kernels.borrow``)."""
+    x, wt, bias, out, bad = borrow(x), borrow(wt), borrow(bias), borrow(out), borrow(bad)
+    a, c, r, vl, th, vr = borrow(a), borrow(c), borrow(r), borrow(vl), borrow(th), borrow(vr)
     n_steps, n_batch, n_out = out.shape
     n_in = x.shape[1]
     zero = one - one
-    b0, b1, vs = _chunk(v0, ch, n_chunks)
-    cur = np.empty(n_out, wt.dtype)
-    idx = np.empty(n_in + 1, np.int32)
-    vals = np.empty(n_in + 1, wt.dtype)
-    ones = np.empty(0, wt.dtype)  # "every value is 1"
+    b0, b1, vs_own = _chunk(v0, ch, n_chunks)
+    cur_own, idx_own, vals_own = np.empty(n_out, wt.dtype), np.empty(n_in + 1, np.int32), np.empty(n_in + 1, wt.dtype)
+    vs, cur, idx, vals = borrow(vs_own), borrow(cur_own), borrow(idx_own), borrow(vals_own)
+    ones = vals[:0]  # "every value is 1"
     for t in range(n_steps):
         for b in range(b0, b1):
             xr = x[t * n_batch + b]
@@ -675,7 +684,8 @@ def _forward_scan_chunk(ch, x, wt, bias, v0, a, c, r, vl, th, vr, reset_mode, on
             bad[t * n_batch + b] = z != z
             _current(idx, ones if binary else vals, 0, m, wt, bias, cur)
             _lif_step(cur, vs[b - b0], a, c, r, vl, th, vr, reset_mode, one, out[t, b])
-    v_t[b0:b1] = vs
+    v_t[b0:b1] = vs_own
+    keep(cur_own), keep(idx_own), keep(vals_own)
 
 
 # a thread's weight-gradient part at most this large is updated event by event, from the step's
