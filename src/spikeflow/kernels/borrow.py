@@ -6,8 +6,8 @@ when dropped, unless its pruning pass can pair the two, which fails across the b
 kernel's row loop. Each count change is an atomic add (a ``lock``-prefixed instruction), which
 waits until every store in flight has reached the cache: after a LIF step's 48 vector stores that
 costs more than the step. Views of a ``borrow``-ed array carry no owner, so numba's count calls
-return at once. A 256-neuron LIF step with its parameter rows as views measured 108 ns before and
-21 ns after (``benchmarks/profile_w1.py`` shows what the kernels gained).
+return at once. Measured with ``benchmarks/profile_w1.py`` before and after: W3's pair kernel
+0.83 -> 0.70 ms, W1's 1.05 -> 0.92 ms.
 
 The owner must outlive the borrowed array: a function's arguments do (its caller holds them); an
 array the function allocates itself numba frees after its last use, so ``keep(owner)`` after the

@@ -91,8 +91,7 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
     uniform1 = True  # the hidden layer's parameters: the same for every neuron
     for q in range(p1.shape[0]):
         uniform1 &= shared(p1[q])
-    # the thread's own rows, allocated here: borrowed, and kept to the end (faster than rows of
-    # arguments: W3's kernel 0.77 ms with those, 0.71 with these)
+    # the thread's own rows, allocated here: borrowed, and kept to the end (kernels.borrow)
     b0, b1, v1_own = _chunk(v01, ch, n_chunks)
     _, _, v2_own = _chunk(v02, ch, n_chunks)
     cur1_own, spk_own = np.empty(n_hid, wt1.dtype), np.empty(n_hid, wt1.dtype)
