@@ -591,15 +591,11 @@ def _lif_param_grads(ht, hp, v_first, first, gv_in, gu, gh, cur, gp, a, c, r, vl
 
 
 @nb.njit(inline="always")
-def _samples(n_batch, ch, n_chunks):
-    """Thread chunk ``ch``'s samples ``[b0, b1)`` of ``n_batch``."""
-    return ch * n_batch // n_chunks, (ch + 1) * n_batch // n_chunks
-
-
-@nb.njit(inline="always")
 def _chunk(state, ch, n_chunks):
     """Thread chunk ``ch``'s samples ``[b0, b1)`` and a copy of their rows of ``state [B, n_out]``."""
-    b0, b1 = _samples(state.shape[0], ch, n_chunks)
+    n_batch = state.shape[0]
+    b0 = ch * n_batch // n_chunks
+    b1 = (ch + 1) * n_batch // n_chunks
     return b0, b1, state[b0:b1].copy()
 
 
