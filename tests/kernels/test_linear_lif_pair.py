@@ -95,13 +95,17 @@ def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, l
     assert torch.equal(out_n, out_p) and torch.equal(v1_n, v1_p) and torch.equal(v2_n, v2_p)
 
 
-@pytest.mark.parametrize("uniform", [False, True])
+@pytest.mark.parametrize("uniform", [False, True, "floats"])
 def test_pair_equals_two_single_kernel_calls_bit_for_bit(uniform):
-    """Same operations in the same order as two chained ``linear_lif`` calls: equal outputs, not just close."""
+    """Same operations in the same order as two chained ``linear_lif`` calls: equal outputs, not just
+    close. ``"floats"``: every LIF parameter a Python float (no tensor among them)."""
     g = torch.Generator().manual_seed(3)
     dtype = torch.float32
-    first, _ = _layer(g, dtype, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first", uniform)
+    first, _ = _layer(g, dtype, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first", bool(uniform))
     second, _ = _layer(g, dtype, 64, 10, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    if uniform == "floats":
+        params = MODELS["lif"].params_cls(tau_mem=9e-3, v_threshold=1.3, v_leak=0.05, r=3.0, reset="subtract")
+        first, second = (*first[:2], params, *first[3:]), (*second[:2], params, *second[3:])
     # weights that are not dyadic: the summation order shows in the bits
     first = (torch.randn(64, 50, generator=g), *first[1:])
     x = (torch.rand(33, 4, 50, generator=g) < 0.2).float()
@@ -202,6 +206,31 @@ def test_inference_after_a_weight_change_uses_the_new_weight(path, change):
         after = run()
         expected = reference()
     assert torch.equal(after, expected) and not torch.equal(after, before)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+@pytest.mark.parametrize("where", [0, -1])
+def test_pair_inference_sees_a_weight_changed_through_data(layer, where):
+    """Without autograd the pair's kernel takes the kept input-major weights unchecked and compares
+    each weight with the copy its form was made from, every thread its share: one row changed
+    through ``.data`` (no version change), in either layer and in the first or the last share, and
+    the call gives the reference's spikes for the new weight."""
+    g = torch.Generator().manual_seed(9)
+    first, _ = _layer(g, torch.float32, 24, 40, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, torch.float32, 40, 6, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    x = (torch.rand(20, 4, 24, generator=g) < 0.3).float()
+    first, second = [(torch.nn.Parameter(unit[0].detach()), *unit[1:]) for unit in (first, second)]
+    w = (first, second)[layer][0]
+    with torch.no_grad():
+        before = pair.linear_lif_pair(x, first, second)
+        version = w._version
+        w.data[where] = 4.0  # the first or the last row: its neuron's membrane changes
+        assert w._version == version
+        out, v1, v2 = pair.linear_lif_pair(x, first, second)
+        hid, v1_r = _reference(x, first)
+        out_r, v2_r = _reference(hid, second)
+    assert torch.equal(out, out_r) and _rel(v1, v1_r) <= 1e-6 and _rel(v2, v2_r) <= 1e-6
+    assert not torch.equal((v1, v2)[layer], before[1 + layer])
 
 
 def test_input_major_keeps_only_a_live_parameter():

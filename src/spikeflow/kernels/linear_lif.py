@@ -904,6 +904,15 @@ def transpose_into(w, wt):
 @nb.njit(cache=True)
 def _same_bytes(a, b):
     """Whether the equal-sized byte arrays ``a`` and ``b`` hold the same bytes (one vectorised pass)."""
+    return same_share(a, b, 0, 1)
+
+
+@nb.njit(cache=True)
+def same_share(a, b, k, n_shares):
+    """``_same_bytes`` on share ``k`` of ``n_shares`` equal parts of the arrays (a thread's part; a
+    function of its own, not inlined, so that the byte loop is vectorised)."""
+    i0, i1 = k * a.shape[0] // n_shares, (k + 1) * a.shape[0] // n_shares
+    a, b = a[i0:i1], b[i0:i1]  # a loop from 0: indices known non-negative, so it vectorises
     diff = np.uint8(0)
     for i in range(a.shape[0]):
         diff |= a[i] ^ b[i]
@@ -912,6 +921,7 @@ def _same_bytes(a, b):
 
 # id(weight) -> (a weak reference to it, a copy of its values, its input-major form): see input_major
 _INPUT_MAJOR: dict[int, tuple] = {}
+NO_BYTES = np.empty(0, np.uint8)
 
 
 def input_major(weight: torch.Tensor, width: int | None = None, reuse: bool = False) -> torch.Tensor:
@@ -924,21 +934,41 @@ def input_major(weight: torch.Tensor, width: int | None = None, reuse: bool = Fa
     returned again while the weight holds the same bytes. The whole weight is compared, not
     autograd's version counter, which changes made through ``.data`` leave alone. For W3's
     700 -> 256 layer the comparison costs a third of the transpose it saves."""
+    if not (reuse and isinstance(weight, torch.nn.Parameter)):
+        return _transposed(weight.detach().contiguous().numpy(), width or weight.shape[0], weight.dtype)
+    wt, now, kept = unchecked_input_major(weight, width)
+    if _same_bytes(now, kept):
+        return wt
+    forget_input_major(weight)
+    return unchecked_input_major(weight, width)[0]
+
+
+def unchecked_input_major(weight: torch.nn.Parameter, width: int | None = None):
+    """``input_major(weight, width, reuse=True)`` without the comparison: ``(wt, now, kept)``, where
+    ``wt`` holds only while the bytes ``now`` (the weight's) equal ``kept`` (the copy made with
+    ``wt``). Both are empty when ``wt`` was made here. The caller compares them (the fused pair's
+    kernel does, each thread a share) and, when they differ, calls ``forget_input_major``."""
     w = weight.detach().contiguous().numpy()
     width = width or weight.shape[0]
-    reuse = reuse and isinstance(weight, torch.nn.Parameter)
-    if reuse:
-        entry = _INPUT_MAJOR.get(id(weight))
-        if entry is not None and entry[0]() is weight:
-            _, copy, wt = entry
-            if (copy.shape == w.shape and copy.dtype == w.dtype and wt.shape[1] == width
-                    and _same_bytes(copy.reshape(-1).view(np.uint8), w.reshape(-1).view(np.uint8))):
-                return wt
-    wt = torch.empty((weight.shape[1], width), dtype=weight.dtype)
+    entry = _INPUT_MAJOR.get(id(weight))
+    if entry is not None and entry[0]() is weight:
+        _, copy, wt = entry
+        if copy.shape == w.shape and copy.dtype == w.dtype and wt.shape[1] == width:
+            return wt, w.reshape(-1).view(np.uint8), copy.reshape(-1).view(np.uint8)
+    wt = _transposed(w, width, weight.dtype)
+    key = id(weight)
+    _INPUT_MAJOR[key] = (weakref.ref(weight, lambda _ref: _INPUT_MAJOR.pop(key, None)), w.copy(), wt)
+    return wt, NO_BYTES, NO_BYTES
+
+
+def forget_input_major(weight: torch.Tensor) -> None:
+    """Drops the kept input-major form of ``weight`` (its bytes have changed)."""
+    _INPUT_MAJOR.pop(id(weight), None)
+
+
+def _transposed(w: np.ndarray, width: int, dtype: torch.dtype) -> torch.Tensor:
+    wt = torch.empty((w.shape[1], width), dtype=dtype)
     transpose_into(w, wt.numpy())
-    if reuse:
-        key = id(weight)
-        _INPUT_MAJOR[key] = (weakref.ref(weight, lambda _ref: _INPUT_MAJOR.pop(key, None)), w.copy(), wt)
     return wt
 
 
@@ -952,19 +982,52 @@ class Layer:
     ``reuse``: as in ``input_major`` (a call without autograd)."""
 
     def __init__(self, cfg: Config, weight, bias, v0, params, pad: bool = False, reuse: bool = False):
+        self._operands(cfg, weight, bias, params, pad, reuse)
+        self.v0 = np.zeros((v0.shape[0], self.width), self.bias.dtype)
+        self.v0[:, :self.n] = v0.detach().numpy()
+
+    @classmethod
+    def at_rest(cls, cfg: Config, weight, bias, params, n_batch: int, pad: bool = False, unchecked: bool = False):
+        """The layer, without autograd (``reuse``), with every neuron of ``n_batch`` samples starting
+        at ``v_leak``. ``bias`` may be ``None`` and ``params`` holds the ``PARAMS`` values as they
+        come (floats, or tensors of one or one per neuron): no tensors are made of them.
+
+        ``unchecked``: a kept input-major weight is taken without comparing its bytes
+        (``unchecked_input_major``); ``self.unchecked`` holds the two byte arrays to compare, and
+        ``renew`` replaces the weight when they differ."""
+        layer = cls.__new__(cls)
+        layer._operands(cfg, weight, bias, params, pad, True, unchecked)
+        layer.v0 = np.repeat(layer.p[VL][None], n_batch, 0)  # its padding is 0, as __init__'s
+        return layer
+
+    def renew(self) -> None:
+        """Makes the input-major weight afresh (the kept one no longer matches the weight)."""
+        forget_input_major(self.weight)
+        self.wt = input_major(self.weight, self.width, reuse=True)
+        self.unchecked = (NO_BYTES, NO_BYTES)
+
+    def _operands(self, cfg, weight, bias, params, pad, reuse, unchecked=False):
         self.cfg = cfg
+        self.weight = weight
         self.n = n = weight.shape[0]
         per_vector = 64 // weight.element_size()
         self.width = width = -(-n // per_vector) * per_vector if pad else n
-        self.wt = input_major(weight, width, reuse)
+        self.unchecked = (NO_BYTES, NO_BYTES)
+        if unchecked and isinstance(weight, torch.nn.Parameter):
+            self.wt, *self.unchecked = unchecked_input_major(weight, width)
+        else:
+            self.wt = input_major(weight, width, reuse)
         # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
         block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
         block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
-        for row, q in enumerate((bias, *params)):
-            block[row, :n] = q.detach().numpy()
+        rows = (bias, *params)
+        if all(isinstance(q, float) for q in params):  # constants: one copy for all six rows
+            block[1:, :n] = np.array(params, block.dtype)[:, None]
+            rows = (bias,)
+        for row, q in enumerate(rows):
+            if q is not None:
+                block[row, :n] = q.detach().numpy() if isinstance(q, torch.Tensor) else q
         self.bias, self.p = block[0], block[1:]
-        self.v0 = np.zeros((v0.shape[0], width), block.dtype)
-        self.v0[:, :n] = v0.detach().numpy()
 
     def args(self):
         return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode

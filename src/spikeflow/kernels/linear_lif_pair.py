@@ -43,6 +43,7 @@ from spikeflow.kernels.linear_lif import (
     _chunk,
     _current,
     _lif_step,
+    same_share,
     shared,
 )
 from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked, prefetch_row
@@ -50,7 +51,7 @@ from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked, prefe
 
 @nb.njit(parallel=True, cache=True)
 def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one, n_chunks, out,
-            inp, hid, bad, non_binary, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t):
+            inp, hid, bad, non_binary, h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t, unchecked, stale):
     """Both layers over all T, each of ``n_chunks`` threads taking a range of samples time-major.
 
     ``x [T * B, in]``: each row's active inputs are found by the kernel itself (no compressed copy
@@ -58,14 +59,25 @@ def forward(x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, 
     positions ``idx[lo[r]:hi[r]]`` and, for a row with an active entry other than 1
     (``non_binary[r]``), their values at the same places of ``val``; each thread writes its own
     region (``T * in`` slots per sample, touched only where written). ``bad``: per row, a NaN/inf
-    among its active entries (both flag arrays come zeroed; only set flags are written).
+    among its active entries (both flag arrays come zeroed; only set flags are written). With
+    ``store == 0`` and empty ``inp``/``hid``/``non_binary`` nothing is kept: each thread lists a row's
+    entries in rows of its own, which stay in L1.
     ``hid = (lo, hi, idx)``: the hidden spikes in the same form. ``p1``/``p2``: the layers'
     ``PARAMS`` as ``[6, n]`` rows. ``store``: 0 nothing for a backward; 1 and 2 keep both
     membranes every ``seg`` steps (``v_ck``), 1 also both layers' ``h`` of every step (``h_st``).
     The output layer's operands are padded to whole vectors (``linear_lif.Layer(pad=True)``: ``wt2``,
-    ``bias2``, ``v02``, ``p2``, ``v2_t``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the
-    first ``out`` real), so it adds and steps whole vectors only."""
+    ``bias2``, ``v02``, ``p2``, ``h2_st`` and ``v2_ck`` have ``width`` columns, the first ``out``
+    real), so it adds and steps whole vectors only; ``v2_t`` gets the real columns.
+
+    ``unchecked``: per layer, the bytes of its weight now and of the copy its input-major form was
+    made from (``linear_lif.unchecked_input_major``; empty when there is nothing to compare). Each
+    thread compares its share of both first and, where they differ, sets ``stale[ch]`` and stops:
+    the caller makes the input-major weight afresh and runs the kernel again."""
     for ch in nb.prange(n_chunks):
+        if not (same_share(unchecked[0], unchecked[1], ch, n_chunks)
+                and same_share(unchecked[2], unchecked[3], ch, n_chunks)):
+            stale[ch] = True
+            continue
         _forward_chunk(np.int64(ch), x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, reset2, store, seg, one,
                        n_chunks, out, inp[0], inp[1], inp[2], inp[3], hid[0], hid[1], hid[2], bad, non_binary,
                        h1_st, v1_ck, h2_st, v2_ck, v1_t, v2_t)
@@ -87,6 +99,12 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
     n_steps, n_batch, n_out = out.shape
     n_in = x.shape[1]
     n_hid = wt1.shape[1]
+    lists = in_lo.shape[0] > 0  # else each thread lists a row's entries in its own rows (store == 0)
+    n_list = 0 if lists else 1
+    lists_own = (np.empty(n_list * (n_in + 16), np.int32), np.empty(n_list * (n_in + 16), wt1.dtype),
+                 np.empty(n_list * (n_hid + 16), np.int32))
+    if not lists:
+        in_idx, in_val, hid_idx = borrow(lists_own[0]), borrow(lists_own[1]), borrow(lists_own[2])
     ones = in_val[:0]  # "every value is 1"
     uniform1 = True  # the hidden layer's parameters: the same for every neuron
     for q in range(p1.shape[0]):
@@ -113,14 +131,18 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
                 prefetch_row(h1_st[tn, bn], True)
                 prefetch_row(h2_st[tn, bn], True)
             prefetch_row(out[tn, bn], True)
+            if not lists:
+                p_in = p = 0
             lo = p_in  # the row's bounds are kept in locals too: read back, they cost loads
             p_in, binary, finite = append_nonzero_checked(xr, in_idx, p_in, one)
-            in_lo[row] = lo
-            in_hi[row] = p_in
+            if lists:
+                in_lo[row] = lo
+                in_hi[row] = p_in
             if not finite:  # flags written only where set: zeroed by the caller
                 bad[row] = True
             if not binary:
-                non_binary[row] = True
+                if lists:
+                    non_binary[row] = True
                 for k in range(lo, p_in):
                     in_val[k] = xr[in_idx[k]]
             # with store == 1 the currents become h where the backward reads it, with no copy
@@ -130,19 +152,23 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             _lif_step(h1, v1s[b - b0], p1[A], p1[C], p1[R], p1[VL], p1[TH], p1[VR], reset1, one, spk, uniform1)
             lo = p
             p = append_nonzero(spk, hid_idx, p)
-            hid_lo[row] = lo
-            hid_hi[row] = p
+            if lists:
+                hid_lo[row] = lo
+                hid_hi[row] = p
             _current(hid_idx, ones, lo, p, wt2, bias2, h2)
             _lif_step(h2, v2s[b - b0], p2[A], p2[C], p2[R], p2[VL], p2[TH], p2[VR], reset2, one, spk2)
             ot = out[t, b]
             for j in range(n_out):  # a loop: numba's slice assignment costs more for 20 values
                 ot[j] = spk2[j]
     v1_t[b0:b1] = v1_own
-    v2_t[b0:b1] = v2_own
+    v2_t[b0:b1] = v2_own[:, :n_out]
     keep(cur1_own)
     keep(spk_own)
     keep(cur2_own)
     keep(spk2_own)
+    keep(lists_own[0])
+    keep(lists_own[1])
+    keep(lists_own[2])
 
 
 @nb.njit(cache=True)
@@ -158,38 +184,75 @@ def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: 
                  lease: scratch.Lease):
     """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
     entries as ``linear_lif.Events`` (in buffers of ``lease``) and what the backward keeps (see
-    ``forward``). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the first layer for
-    NaN/inf in it."""
+    ``forward``; ``store`` 1 or 2). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the
+    first layer for NaN/inf in it."""
     n_in, n_hid, n_out, width = x2.shape[1], l1.n, l2.n, l2.width
     dtype = l1.wt.dtype
     n_rows = n_steps * n_batch
     n_chunks = max(1, min(n_batch, nb.get_num_threads()))
-    n_seg = (n_steps + SEGMENT - 1) // SEGMENT
 
     def kept(n, steps):
         return torch.empty((steps, n_batch, n), dtype=dtype)
 
     take = lease.take
-    out = torch.empty((n_steps, n_batch, n_out), dtype=dtype)
+    out, v1_t, v2_t = _outputs(n_steps, n_batch, n_hid, n_out, dtype)
     inp = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_in, torch.int32),
            take(n_rows * n_in, dtype))
     hid = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_hid, torch.int32))
     bad, non_binary = np.zeros(n_rows, np.bool_), np.zeros(n_rows, np.bool_)
     n_h = n_steps if store == 1 else 0
-    n_ck = n_seg if store > 0 else 0
+    n_ck = (n_steps + SEGMENT - 1) // SEGMENT
     h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(width, n_h), kept(width, n_ck)
-    v1_t, v2_t = torch.empty((n_batch, n_hid), dtype=dtype), torch.empty((n_batch, width), dtype=dtype)
+    unchecked = (single.NO_BYTES,) * 4  # the layers were made with their weights compared
     forward(x2, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), inp, hid, bad,
-            non_binary, h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy())
-    if bad.any():
-        raise InputError(f"{l1.cfg.layer}: input contains NaN or inf values")
+            non_binary, h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy(),
+            unchecked, np.zeros(n_chunks, np.bool_))
+    _check_finite(bad, l1)
     values = np.empty(0, x2.dtype)  # every active input is 1
     if non_binary.any():
         values = inp[3]
         _ones_where_binary(inp[0], inp[1], values, non_binary)
     events = single.Events(*inp[:3], values)
     hidden = single.Events(*hid, np.empty(0, x2.dtype))
-    return out, v1_t, v2_t[:, :n_out].contiguous(), events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
+    return out, v1_t, v2_t, events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
+
+
+def _run_inference(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, one):
+    """``_run_forward`` for a call without a backward: spikes and both final membranes only. Nothing
+    is kept, so no buffers are leased: each thread lists a row's entries in small rows of its own.
+    The layers come from ``Layer.at_rest(unchecked=True)``: the kernel compares their weights, and
+    when one was changed in place unseen by autograd (through ``.data``) the layers are renewed and
+    the kernel runs again."""
+    n_chunks = max(1, min(n_batch, nb.get_num_threads()))
+    out, v1_t, v2_t = _outputs(n_steps, n_batch, l1.n, l2.n, l1.wt.dtype)
+    bad, stale = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_chunks, np.bool_)
+    inp = (_NO_ROWS, _NO_ROWS, _NO_INDICES, x2[0, :0])
+    nothing = x2[:0, :0].reshape(0, 1, 0)  # what the kernel keeps with store == 0
+    while True:
+        forward(x2, *l1.args(), *l2.args(), 0, SEGMENT, one, n_chunks, out.numpy(), inp, inp[:3], bad, bad[:0],
+                nothing, nothing, nothing, nothing, v1_t.numpy(), v2_t.numpy(), (*l1.unchecked, *l2.unchecked),
+                stale)
+        if not stale.any():
+            break
+        l1.renew()
+        l2.renew()
+        stale[:] = False
+    _check_finite(bad, l1)
+    return out, v1_t, v2_t
+
+
+def _outputs(n_steps, n_batch, n_hid, n_out, dtype):
+    """The kernel's spikes ``[T, B, out]`` and final membranes of both layers, uninitialised."""
+    return (torch.empty((n_steps, n_batch, n_out), dtype=dtype), torch.empty((n_batch, n_hid), dtype=dtype),
+            torch.empty((n_batch, n_out), dtype=dtype))
+
+
+def _check_finite(bad, l1: single.Layer) -> None:
+    if bad.any():
+        raise InputError(f"{l1.cfg.layer}: input contains NaN or inf values")
+
+
+_NO_ROWS, _NO_INDICES = np.empty(0, np.int64), np.empty(0, np.int32)
 
 
 class PairFunction(torch.autograd.Function):
@@ -276,6 +339,12 @@ def _rows(x):
     return x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
 
 
+def _param_values(params) -> tuple:
+    """A ``LIFParams``' values in ``PARAMS`` order (floats or tensors, as they come)."""
+    a = params.alpha
+    return a, 1.0 - a, params.r, params.v_leak, params.v_threshold, params.v_reset
+
+
 def _config(params, spike_fn, layer: str, recompute: bool) -> single.Config:
     sg_kind, sg_scale = _surrogate_code(spike_fn)
     return single.Config(RESET_CODES[params.reset], bool(params.detach_reset), sg_kind, sg_scale, layer, recompute)
@@ -292,24 +361,24 @@ def linear_lif_pair(x, first, second, recompute=None):
     x3 = x.reshape(n_steps, -1, n_in)
     n_batch = x3.shape[1]
     dtype = x.dtype
-    inputs, cfgs = [], []
-    for weight, bias, params, spike_fn, layer in (first, second):
-        n = weight.shape[0]
-        a = params.alpha
-        vec = {k: single._vector(v, dtype, n) for k, v in
-               dict(a=a, c=1.0 - a, r=params.r, vl=params.v_leak, th=params.v_threshold, vr=params.v_reset).items()}
-        v0 = vec["vl"].detach().expand(n_batch, n).contiguous()
-        inputs.append([weight, torch.zeros(n, dtype=dtype) if bias is None else bias, v0, *[vec[k] for k in PARAMS]])
-        cfgs.append((params, spike_fn, layer))
+    values = [_param_values(params) for _, _, params, _, _ in (first, second)]
     if recompute is None:
         recompute = n_steps * n_batch * first[0].shape[0] * x.element_size() > single.RECOMPUTE_ABOVE_BYTES
-    cfg1, cfg2 = (_config(p, s, name, bool(recompute)) for p, s, name in cfgs)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in [x3, *inputs[0], *inputs[1]]):
+    cfg1, cfg2 = (_config(p, s, name, bool(recompute)) for _, _, p, s, name in (first, second))
+    operands = [(weight, bias, *vals) for (weight, bias, *_), vals in zip((first, second), values)]
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                       for t in (x3, *operands[0], *operands[1])):
+        inputs = []
+        for weight, bias, *vals in operands:
+            n = weight.shape[0]
+            vec = [single._vector(v, dtype, n) for v in vals]
+            v0 = vec[VL].detach().expand(n_batch, n).contiguous()
+            inputs.append([weight, torch.zeros(n, dtype=dtype) if bias is None else bias, v0, *vec])
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
-        l1 = single.Layer(cfg1, *inputs[0][:3], inputs[0][3:], reuse=True)
-        l2 = single.Layer(cfg2, *inputs[1][:3], inputs[1][3:], pad=True, reuse=True)
-        out, v1_t, v2_t = _run_forward(_rows(x3), l1, l2, n_steps, n_batch, 0, _one(x), scratch.Lease())[:3]
+        l1 = single.Layer.at_rest(cfg1, *operands[0][:2], values[0], n_batch, unchecked=True)
+        l2 = single.Layer.at_rest(cfg2, *operands[1][:2], values[1], n_batch, pad=True, unchecked=True)
+        out, v1_t, v2_t = _run_inference(_rows(x3), l1, l2, n_steps, n_batch, _one(x))
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
