@@ -1008,7 +1008,7 @@ class Layer:
 
     def _operands(self, cfg, weight, bias, params, pad, reuse, unchecked=False):
         self.cfg = cfg
-        self.weight = weight
+        self.weight = weight if unchecked else None  # for renew (a backward's context holds no input here)
         self.n = n = weight.shape[0]
         per_vector = 64 // weight.element_size()
         self.width = width = -(-n // per_vector) * per_vector if pad else n
