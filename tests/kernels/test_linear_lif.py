@@ -221,6 +221,34 @@ def test_sequential_fuses_spikelinear_and_lif(monkeypatch):
         assert _rel(a, b) <= 1e-4
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bool])
+def test_layers_take_bool_and_uint8_spikes(dtype, monkeypatch):
+    """Spikes as bytes through ``spikeflow.nn``: the fused pair of a ``Sequential`` reads them as they
+    are (no float copy is handed to it), a lone ``LinearLIF`` and ``SpikeLinear`` (event path and
+    dense) take them too; every output equals the float32 input's, bit for bit."""
+    from spikeflow.kernels import linear_lif_pair
+
+    torch.manual_seed(4)
+    seq = Sequential(LinearLIF(24, 16, tau_mem=5e-3, r=5.0), LinearLIF(16, 6, tau_mem=5e-3, r=5.0))
+    with torch.no_grad():
+        for m in (seq[0].linear, seq[1].linear):
+            m.weight.copy_(_dyadic(m.weight * 4))
+    spikes = torch.rand(30, 3, 24) < 0.15
+    x = spikes.to(dtype)
+    seen = []
+    real_pair = linear_lif_pair.linear_lif_pair
+    monkeypatch.setattr(linear_lif_pair, "linear_lif_pair",
+                        lambda x, *a, **k: seen.append(x.dtype) or real_pair(x, *a, **k))
+    out = seq(x)
+    assert seen == [dtype]
+    assert torch.equal(out, seq(spikes.float())) and 0 < out.sum() < out.numel()
+    single = seq[0]
+    assert torch.equal(single(x), single(spikes.float()))
+    for event in ("always", "never"):
+        lin = SpikeLinear(24, 5, event=event)
+        assert torch.equal(lin(x), lin(spikes.float()))
+
+
 def test_unsupported_option_falls_back_or_is_refused():
     fused, lin, lif_layer = _pair(refractory=2e-3)
     x = (torch.rand(25, 2, 12) < 0.2).float()

@@ -116,6 +116,34 @@ def test_pair_equals_two_single_kernel_calls_bit_for_bit(uniform):
     assert torch.equal(out_p, out_s) and torch.equal(v1_p, v1_s) and torch.equal(v2_p, v2_s)
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bool])
+@pytest.mark.parametrize("grad", [False, True])
+def test_pair_reads_bool_and_uint8_spikes_as_their_float_values(dtype, grad):
+    """Spikes as bytes: the kernel scans them 16 at a time and a tail of 2 (50 inputs), a uint8 count
+    above 1 is a non-binary row; spikes, membranes and gradients equal those of the same values in
+    float32, bit for bit."""
+    g = torch.Generator().manual_seed(13)
+    first, _ = _layer(g, torch.float32, 50, 64, "subtract", False, Surrogate("fast_sigmoid", 10.0), "first")
+    second, _ = _layer(g, torch.float32, 64, 10, "subtract", False, Surrogate("fast_sigmoid", 10.0), "second")
+    spikes = torch.rand(33, 4, 50, generator=g) < 0.2
+    spikes[:, :, 48:] = True  # the scalar tail
+    x = spikes.to(dtype)
+    if dtype == torch.uint8:
+        x[3, 1, 7] = 3  # an event count: that row is not binary
+    weights = [first[0].detach().requires_grad_(grad), second[0].detach().requires_grad_(grad)]
+
+    def run(inp):
+        with torch.set_grad_enabled(grad):
+            out = pair.linear_lif_pair(inp, (weights[0], *first[1:]), (weights[1], *second[1:]))
+        if not grad:
+            return out
+        return (*out, *torch.autograd.grad(out[0].sum() + out[1].sum() + out[2].sum(), weights))
+
+    got, expected = run(x), run(x.float())
+    assert expected[0].sum() > 0  # the case has output spikes
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 @pytest.mark.parametrize("grad", [False, True])
 @pytest.mark.parametrize("where", [5, 29])  # in a row's first 16-lane vector, in its scalar tail (30 = 16 + 14)

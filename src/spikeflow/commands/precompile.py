@@ -26,14 +26,16 @@ def _train_step(model, x):
 
 
 def linear_kernels() -> None:
-    """Fused Linear+LIF, as a pair in ``Sequential`` and alone: float32 only (float64 compiles them again)."""
+    """Fused Linear+LIF, as a pair in ``Sequential`` (on float32 and on uint8 spikes, which the pair
+    reads as they are) and alone: float32 weights only (float64 compiles them again)."""
     import torch
 
     from spikeflow import nn as snn
 
     x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).float()
-    _train_step(snn.Sequential(snn.LinearLIF(24, 16, event="always", **LIF),
-                               snn.LinearLIF(16, 6, event="always", **LIF)), x)
+    pair = snn.Sequential(snn.LinearLIF(24, 16, event="always", **LIF), snn.LinearLIF(16, 6, event="always", **LIF))
+    _train_step(pair, x)
+    _train_step(pair, x.to(torch.uint8))
     _train_step(snn.LinearLIF(24, 16, event="always", **LIF), x)
 
 

@@ -62,6 +62,7 @@ from spikeflow.kernels.simd import (
 )
 
 PARAMS = ("a", "c", "r", "vl", "th", "vr")  # the per-neuron vectors, in the kernels' argument order
+SPIKE_DTYPES = (torch.bool, torch.uint8)  # input the fused pair reads as it is: spikes (or counts) as bytes
 A, C, R, VL, TH, VR = range(6)
 SEGMENT = 32  # steps between the membrane checkpoints of the recompute mode
 # "auto" recompute: when keeping the membrane of every step would take more than this many bytes
@@ -1167,8 +1168,9 @@ def unsupported_reason(x, weight, params, spike_fn, refractory: bool, return_tra
     """Why the fused kernel cannot run this call, or ``None`` (``params``: ``spikeflow.neurons.lif.LIFParams``)."""
     if x.device.type != "cpu" or weight.device.type != "cpu":
         return "it runs on the CPU only"
-    if x.dtype not in (torch.float32, torch.float64) or weight.dtype != x.dtype:
-        return f"input and weight must share a float32/float64 dtype (got {x.dtype} and {weight.dtype})"
+    if weight.dtype not in (torch.float32, torch.float64) or x.dtype not in (weight.dtype, *SPIKE_DTYPES):
+        return (f"input and weight must share a float32/float64 dtype, or the input be bool/uint8 spikes "
+                f"(got {x.dtype} and {weight.dtype})")
     if x.dim() < 2 or x.shape[0] == 0:
         return f"input must be time-major [T, B, ..., in_features], got shape {tuple(x.shape)}"
     if refractory:
@@ -1185,8 +1187,8 @@ def unsupported_reason(x, weight, params, spike_fn, refractory: bool, return_tra
         if isinstance(value, torch.Tensor):
             if value.dim() > 1 or value.numel() not in (1, n_out):
                 return f"parameter {name!r} must be one value or one per output neuron, got shape {tuple(value.shape)}"
-            if torch.promote_types(value.dtype, x.dtype) != x.dtype:
-                return f"parameter {name!r} ({value.dtype}) would promote the {x.dtype} input"
+            if torch.promote_types(value.dtype, weight.dtype) != weight.dtype:
+                return f"parameter {name!r} ({value.dtype}) would promote the {weight.dtype} layer"
             if value.device.type != "cpu":
                 return f"parameter {name!r} is on {value.device}"
     return None
@@ -1203,6 +1205,7 @@ def linear_lif(x, weight, bias, params, spike_fn, v0=None, layer: str = "LinearL
     """
     if crossover is not None and synapse.activity(x) >= crossover:
         return None
+    x = x.to(weight.dtype)  # bool or uint8 spikes: this single layer's kernels read floats
     n_steps, batch, n_in = x.shape[0], x.shape[1:-1], x.shape[-1]
     n_out = weight.shape[0]
     dtype = x.dtype

@@ -46,7 +46,7 @@ from spikeflow.kernels.linear_lif import (
     same_share,
     shared,
 )
-from spikeflow.kernels.simd import append_nonzero, append_nonzero_checked, prefetch_row
+from spikeflow.kernels.simd import append_nonzero, prefetch_row, scan_row
 
 
 @nb.njit(parallel=True, cache=True)
@@ -134,7 +134,7 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
             if not lists:
                 p_in = p = 0
             lo = p_in  # the row's bounds are kept in locals too: read back, they cost loads
-            p_in, binary, finite = append_nonzero_checked(xr, in_idx, p_in, one)
+            p_in, binary, finite = scan_row(xr, in_idx, p_in, one)
             if lists:
                 in_lo[row] = lo
                 in_hi[row] = p_in
@@ -208,12 +208,12 @@ def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: 
             non_binary, h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy(),
             unchecked, np.zeros(n_chunks, np.bool_))
     _check_finite(bad, l1)
-    values = np.empty(0, x2.dtype)  # every active input is 1
+    values = l1.bias[:0]  # every active input is 1
     if non_binary.any():
         values = inp[3]
         _ones_where_binary(inp[0], inp[1], values, non_binary)
     events = single.Events(*inp[:3], values)
-    hidden = single.Events(*hid, np.empty(0, x2.dtype))
+    hidden = single.Events(*hid, l1.bias[:0])
     return out, v1_t, v2_t, events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
 
 
@@ -226,8 +226,8 @@ def _run_inference(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch
     n_chunks = max(1, min(n_batch, nb.get_num_threads()))
     out, v1_t, v2_t = _outputs(n_steps, n_batch, l1.n, l2.n, l1.wt.dtype)
     bad, stale = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_chunks, np.bool_)
-    inp = (_NO_ROWS, _NO_ROWS, _NO_INDICES, x2[0, :0])
-    nothing = x2[:0, :0].reshape(0, 1, 0)  # what the kernel keeps with store == 0
+    inp = (_NO_ROWS, _NO_ROWS, _NO_INDICES, l1.bias[:0])
+    nothing = l1.p[:0, :0].reshape(0, 1, 0)  # what the kernel keeps with store == 0
     while True:
         forward(x2, *l1.args(), *l2.args(), 0, SEGMENT, one, n_chunks, out.numpy(), inp, inp[:3], bad, bad[:0],
                 nothing, nothing, nothing, nothing, v1_t.numpy(), v2_t.numpy(), (*l1.unchecked, *l2.unchecked),
@@ -268,7 +268,7 @@ class PairFunction(torch.autograd.Function):
         store = 2 if cfg1.recompute else 1
         ctx.lease = scratch.Lease()  # the buffers of ctx.events and ctx.hidden, as long as ctx lives
         out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
-                                                                     _one(x), ctx.lease)
+                                                                     _one(w1), ctx.lease)
         ctx.layers = (l1, l2)
         ctx.save_for_backward(*kept, w2)  # autograd's version check: w2 must not change before the backward
         ctx.shape = (n_steps, n_batch, n_in)
@@ -335,8 +335,9 @@ def _layer_backward(layer: single.Layer, events, h_st, v_ck, g_out, g_rhs, g_v, 
 
 
 def _rows(x):
-    """``x [T, B, in]`` as the contiguous ``[T * B, in]`` array the forward scans."""
-    return x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
+    """``x [T, B, in]`` as the contiguous ``[T * B, in]`` array the forward scans (bool as uint8)."""
+    rows = x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
+    return rows.view(np.uint8) if rows.dtype == np.bool_ else rows
 
 
 def _param_values(params) -> tuple:
@@ -360,10 +361,10 @@ def linear_lif_pair(x, first, second, recompute=None):
     n_steps, batch, n_in = x.shape[0], x.shape[1:-1], x.shape[-1]
     x3 = x.reshape(n_steps, -1, n_in)
     n_batch = x3.shape[1]
-    dtype = x.dtype
+    dtype = first[0].dtype  # the input may be bool or uint8 spikes, read as they are
     values = [_param_values(params) for _, _, params, _, _ in (first, second)]
     if recompute is None:
-        recompute = n_steps * n_batch * first[0].shape[0] * x.element_size() > single.RECOMPUTE_ABOVE_BYTES
+        recompute = n_steps * n_batch * first[0].shape[0] * first[0].element_size() > single.RECOMPUTE_ABOVE_BYTES
     cfg1, cfg2 = (_config(p, s, name, bool(recompute)) for _, _, p, s, name in (first, second))
     operands = [(weight, bias, *vals) for (weight, bias, *_), vals in zip((first, second), values)]
     if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
@@ -379,6 +380,6 @@ def linear_lif_pair(x, first, second, recompute=None):
         set_threads()
         l1 = single.Layer.at_rest(cfg1, *operands[0][:2], values[0], n_batch, unchecked=True)
         l2 = single.Layer.at_rest(cfg2, *operands[1][:2], values[1], n_batch, pad=True, unchecked=True)
-        out, v1_t, v2_t = _run_inference(_rows(x3), l1, l2, n_steps, n_batch, _one(x))
+        out, v1_t, v2_t = _run_inference(_rows(x3), l1, l2, n_steps, n_batch, _one(first[0]))
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)

@@ -164,7 +164,9 @@ def activity(x: torch.Tensor, max_samples: int = 1 << 13, blocks: int = 64) -> f
     """Fraction of non-zero entries, estimated on at most ``max_samples`` entries taken as
     ``blocks`` evenly spaced contiguous runs (a strided sample would touch one cache line per entry)."""
     flat = x.detach().reshape(-1)
-    if flat.device.type != "cpu" or flat.dtype not in (torch.float32, torch.float64):
+    if flat.dtype == torch.bool:
+        flat = flat.view(torch.uint8)
+    if flat.device.type != "cpu" or flat.dtype not in (torch.float32, torch.float64, torch.uint8):
         flat = flat.to("cpu", torch.float32)  # non-zero stays non-zero
     n = flat.numel()
     blocks, run = (1, n) if n <= max_samples else (blocks, max_samples // blocks)

@@ -42,8 +42,8 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
                                                  p.refractory_steps > 0, neuron.return_state)
     reason = kernel.unsupported_reason(x, linear.weight, p, neuron.surrogate, p.refractory_steps > 0,
                                        neuron.return_state)
-    if reason is None and linear.bias is not None and linear.bias.dtype != x.dtype:
-        reason = f"bias dtype {linear.bias.dtype} differs from the input's {x.dtype}"
+    if reason is None and linear.bias is not None and linear.bias.dtype != linear.weight.dtype:
+        reason = f"bias dtype {linear.bias.dtype} differs from the weight's {linear.weight.dtype}"
     return reason
 
 

@@ -36,6 +36,8 @@ class SpikeLinear(nn.Linear):
                 f"SpikeLinear({self.in_features}->{self.out_features}): input's last axis must be "
                 f"{self.in_features}, got shape {tuple(x.shape)}"
             )
+        if x.dtype in (torch.bool, torch.uint8):  # spikes (or event counts) as bytes
+            x = x.to(self.weight.dtype)
         auto = self.event == "auto" and synapse.use_event_path(x, self.out_features, self.crossover)
         if self.event == "always" or auto:
             if x.device.type != "cpu":
