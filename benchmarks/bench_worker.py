@@ -381,7 +381,12 @@ def build_dense(kind, layers):
 
 
 BUILDERS = {"spikeflow": build_spikeflow, "snntorch": build_snntorch, "spikingjelly": build_spikingjelly,
-            "norse": build_norse, "torch.compile": build_torch_compile, "dense": build_dense}
+            "norse": build_norse, "torch.compile": build_torch_compile, "dense": build_dense,
+            "spikeflow-float32": build_spikeflow}
+# spikeflow's fused MLP kernels read 0/1 spikes as bytes: its MLP input batches are converted to uint8
+# once, before the steps (as spyx's worker converts its batches once); "spikeflow-float32" is the same
+# network fed the float32 batches every other library gets
+SPIKE_BYTES = {"spikeflow": torch.uint8}
 
 
 def main(argv=None) -> int:
@@ -410,6 +415,11 @@ def main(argv=None) -> int:
     params = list(params)
     opt = torch.optim.Adam(params, lr=1e-3, fused=args.adam == "fused") if wl["train"] else None
     data = make_data(kind, wl["T"], wl["B"])
+    if kind == "mlp" and args.lib in SPIKE_BYTES:
+        data = [(x.to(SPIKE_BYTES[args.lib]), y) for x, y in data]
+        version += ", uint8 input"
+    elif args.lib == "spikeflow-float32":
+        version += ", float32 input"
     hidden = None
 
     def one_step(i):

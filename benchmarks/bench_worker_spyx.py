@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-s", type=float, default=0.0, help="time steps for at least this many seconds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--input", choices=("float32", "uint8"), default="float32",
+                    help="the MLP input batches as float32, or as uint8 0/1 converted inside the jit")
     args = ap.parse_args(argv)
     cpus = pin_cpus(args.threads)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_FLAGS).strip()
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             self.n1, self.n2 = SubtractLIF((256,)), SubtractLIF((20,))
 
         def __call__(self, x):
-            h = scan(self.n1, self.l1(x))
+            h = scan(self.n1, self.l1(x.astype(jnp.float32)))  # a no-op for float32 input
             return scan(self.n2, self.l2(h)), jnp.stack([h.sum()])
 
     class ConvNet(nnx.Module):
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
     opt_state = tx.init(params) if wl["train"] else None
 
     def to_input(x):
-        x = x.astype(np.float32)
+        x = x.astype(np.uint8 if args.input == "uint8" and wl["kind"] == "mlp" else np.float32)
         return jnp.asarray(x if wl["kind"] == "mlp" else x.transpose(0, 1, 3, 4, 2))  # NCHW -> NHWC
 
     data = [(to_input(arrays[f"x{i}"]), jnp.asarray(arrays[f"y{i}"])) for i in range(n_batches)]
@@ -180,7 +182,8 @@ def main(argv=None) -> int:
             hidden = [float(v) for v in np.asarray(h)]
 
     result = timed_run(one_step, args.warmup, args.steps, args.warmup_s, args.steps_s)
-    result.update(lib="spyx", workload=args.workload, version=f"spyx {spyx.__version__} (JAX {jax.__version__})",
+    uint8 = ", uint8 input" if args.input == "uint8" else ""
+    result.update(lib="spyx", workload=args.workload, version=f"spyx {spyx.__version__} (JAX {jax.__version__}){uint8}",
                   threads=len(cpus), cpus=cpus, xla_flags=os.environ["XLA_FLAGS"], batch=wl["B"], T=wl["T"],
                   hidden_spikes_first=hidden, compile_s=compile_s)
     emit(result)

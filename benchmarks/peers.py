@@ -64,9 +64,13 @@ ROOT = HERE.parent
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
 SPYX_PY = HERE / ".venv-spyx" / "bin" / "python"
 TORCH_PEERS = ("snntorch", "spikingjelly", "norse")
-PEERS = TORCH_PEERS + ("spyx", "torch.compile")
-LIBS = ("spikeflow",) + PEERS + ("dense",)
-VENV_OF = {**{lib: PEERS_PY for lib in TORCH_PEERS}, "spyx": SPYX_PY}
+PEERS = TORCH_PEERS + ("spyx", "spyx-uint8", "torch.compile")
+# the MLP workloads' input formats: spikeflow reads the 0/1 batches as uint8 ("spikeflow-float32": the
+# same network fed float32), spyx takes them as float32 or as uint8 converted inside its jit
+# ("spyx-uint8"); the conv workload's input is float32 for every library
+MLP_ONLY = ("spikeflow-float32", "spyx-uint8")
+LIBS = ("spikeflow", "spikeflow-float32") + PEERS + ("dense",)
+VENV_OF = {**{lib: PEERS_PY for lib in TORCH_PEERS}, "spyx": SPYX_PY, "spyx-uint8": SPYX_PY}
 # hidden spike counts of the first forward vs spikeflow's, relative, per hidden layer
 COUNT_TOLERANCE = 0.001
 # snnTorch's Leaky subtracts the threshold before the decay: measured 0.9 % fewer hidden spikes in W1/W3/W4 and
@@ -104,13 +108,14 @@ def worker_command(lib: str, workload: str, args, data_dir: Path) -> list:
               "--warmup-s", str(args.warmup_s), "--steps-s", str(args.steps_s)]
     if args.tiny:
         common.append("--tiny")
-    if lib == "spyx":
+    if lib in ("spyx", "spyx-uint8"):
         npz = data_dir / f"{workload}.npz"
         if not npz.exists():
             import bench_worker  # torch: only here, in the project venv
 
             bench_worker.export_npz(workload, npz, tiny=args.tiny)
-        return [str(SPYX_PY), str(HERE / "bench_worker_spyx.py"), workload, str(npz)] + common
+        form = ["--input", "uint8"] if lib == "spyx-uint8" else []
+        return [str(SPYX_PY), str(HERE / "bench_worker_spyx.py"), workload, str(npz)] + common + form
     py = str(VENV_OF.get(lib, sys.executable))
     return [py, str(HERE / "bench_worker.py"), lib, workload, "--adam", args.adam,
             "--compile-mode", args.compile_mode, "--compile-scope", args.compile_scope] + common
@@ -164,7 +169,7 @@ def machine_line() -> str:
 def measure(args, data_dir: Path, on_workload_done=None) -> dict:
     results = {}
     for wl in args.workloads:
-        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip]
+        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip and not (wl == "W2" and lib in MLP_ONLY)]
         for rnd in range(args.rounds):
             order = libs if rnd % 2 == 0 else list(reversed(libs))
             for lib in order:
@@ -244,6 +249,9 @@ def table(wl: str, summ: dict) -> list:
         if "dense" in summ:
             line += f"; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
         lines += ["", line]
+        if "spikeflow-float32" in summ:
+            lines.append(f"spikeflow fed float32 input vs the fastest peer: "
+                         f"{summ[fastest]['median_ms'] / summ['spikeflow-float32']['median_ms']:.2f}x")
         if wl == "W4":
             low = lowest_memory_peer(summ)
             lines.append(f"W4 memory: spikeflow's step memory {sf['rss_growth_mb']:.1f} MB vs the lowest peer's "
@@ -252,14 +260,15 @@ def table(wl: str, summ: dict) -> list:
     return lines + [""]
 
 
-def per_run_ratios(all_runs: list, wl: str) -> dict:
-    """Per run: spikeflow's speed-up over that run's fastest peer, and (W4) its step memory over the lowest peer's."""
+def per_run_ratios(all_runs: list, wl: str, row: str = "spikeflow") -> dict:
+    """Per run: spikeflow's speed-up over that run's fastest peer, and (W4) its step memory over the
+    lowest peer's; ``row``: which spikeflow row (``spikeflow-float32``: fed float32 input)."""
     speed, memory = [], []
     for run in all_runs:
         if wl not in run:
             continue
         summ = {lib: summarise(r) for lib, r in run[wl].items()}
-        sf, fastest = summ.get("spikeflow"), fastest_peer(summ)
+        sf, fastest = summ.get(row), fastest_peer(summ)
         if not sf or not fastest:
             continue
         speed.append((fastest, summ[fastest]["median_ms"] / sf["median_ms"]))
@@ -281,6 +290,12 @@ def runs_section(all_runs: list, workloads: list) -> list:
         lines.append(f"| {wl} | {each} | **{statistics.median(vals):.2f}x** | {min(vals):.2f}x - {max(vals):.2f}x |")
         if wl == "W4":
             w4_memory = r["memory"]
+    floats = [(wl, [v for _, v in per_run_ratios(all_runs, wl, "spikeflow-float32")["speed"]]) for wl in workloads]
+    floats = [(wl, vals) for wl, vals in floats if vals]
+    if floats:
+        lines += ["", "spikeflow fed float32 input (the `spikeflow-float32` rows) vs the fastest peer, per run: "
+                  + "; ".join(f"{wl} " + ", ".join(f"{v:.2f}x" for v in vals)
+                              + f" (median {statistics.median(vals):.2f}x)" for wl, vals in floats)]
     if w4_memory:
         vals = [v for _, v in w4_memory]
         lines += ["", "W4 step memory, spikeflow's over the lowest peer's, per run: "
@@ -350,7 +365,12 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         "in W2 `SpikeConv2d` (event path for the first conv, whose input is 10 % active; the second conv "
         "sees 30 % non-zero pooled input, above the measured crossover, so it runs torch's dense conv) and "
         "each LIF + AvgPool2d pair fused in one kernel by `spikeflow.nn.Sequential` (no full-size spike "
-        "map; channels-last memory kept from the event conv through the LIF kernel).",
+        "map; channels-last memory kept from the event conv through the LIF kernel). Input format: in "
+        "W1/W3/W4 spikeflow gets the 0/1 input batches as uint8, converted once before the steps (its fused "
+        "pair reads bytes: a quarter of float32's memory traffic for the same values); the `float32 input` row "
+        "is the same network fed the float32 batches; spyx runs both ways (float32, and uint8 converted inside "
+        "its jit: the `uint8 input` row) and the faster counts as the peer; the torch libraries get float32 "
+        "(their layers compute in float); W2's input is float32 for every library.",
         "- spyx (JAX, `bench_worker_spyx.py`, its own venv `benchmarks/.venv-spyx`): flax `nnx` layers on all time "
         "steps at once, each LIF layer one `jax.lax.scan` over time (`spyx.nn.run`), the whole training step "
         "(forward, `jax.value_and_grad`, optax Adam with torch's hyper-parameters) one `jax.jit`, NHWC convolutions. "

@@ -146,6 +146,11 @@ def test_spyx_worker_computes_spikeflows_function(workload, tmp_path):
     assert res["hidden_spikes_first"] == ref
     assert res["compile_s"] > 0 and len(res["times_ms"]) == 2 and res["cpus"] and len(res["cpus"]) == 1
     assert res["version"].startswith("spyx 1.0.0")
+    if workload != "W2":  # the MLP's other input formats: spyx on uint8, spikeflow on float32 (spikeflow's is uint8)
+        res8 = _worker(spyx_python, BENCH / "bench_worker_spyx.py", workload, npz, "--tiny", "--steps", "1",
+                       "--warmup", "1", "--threads", "1", "--input", "uint8")
+        assert res8["hidden_spikes_first"] == ref and res8["version"].endswith(", uint8 input")
+        assert _tiny_counts("spikeflow-float32", workload) == ref
 
 
 def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
