@@ -12,6 +12,7 @@ from spikeflow.kernels.simd import (
     compress_indices,
     lanes,
     prefetch,
+    scan_row,
     vabs,
     vadd,
     vadd_rows,
@@ -119,6 +120,27 @@ def test_append_nonzero_checked_flags_each_place_of_a_row(dtype, n, value, binar
         assert out[:m].tolist() == want.tolist(), k
         assert (got_binary, got_finite) == (binary, finite), k
 
+
+
+@nb.njit
+def _scanned(v, out):
+    return scan_row(v, out, 0, np.float32(1))
+
+
+@pytest.mark.parametrize("n", [5, 16, 37])  # the scalar tail only, whole vectors only, both
+@pytest.mark.parametrize("value,binary", [(1, True), (2, False), (255, False), (0, True)])
+def test_scan_row_of_bytes_flags_each_place_of_a_row(n, value, binary):
+    """A row of uint8 spikes (``scan_row`` on bytes): the positions of its non-zero entries, and
+    whether all are 1, with the odd value at every place, in a 16-byte vector or in the tail."""
+    base = np.zeros(n, np.uint8)
+    base[::3] = 1
+    for k in range(n):
+        v = base.copy()
+        v[k] = value
+        out = np.full(n + 16, -1, np.int32)
+        m, got_binary, got_finite = _scanned(v, out)
+        assert out[:m].tolist() == np.flatnonzero(v).tolist(), k
+        assert (got_binary, got_finite) == (binary, True), k
 
 
 @nb.njit

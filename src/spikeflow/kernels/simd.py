@@ -299,7 +299,7 @@ def vtranspose(typingctx, rows):
 @intrinsic
 def compress_indices(typingctx, bits, i, out, m):
     """Store ``i + p`` for each position ``p`` of ``bits[i : i + 16]`` (uint32, the float32 bit
-    patterns) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
+    patterns, or uint8 spikes) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
     returns ``m`` plus their count. ``out`` (int32) must have 16 free slots from ``m``; only the
     first ``count`` are written. The positions are packed in a register and stored under a mask of
     their count: a compress straight to memory is microcoded on AMD's Zen cores (16 floats scanned
