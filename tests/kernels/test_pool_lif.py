@@ -85,6 +85,12 @@ def _check_against_reference(model, dtype, k, n_steps, batch, channels, rows, co
     torch.autograd.backward((out, final.v), (g_out, g_v))
     assert _rel(xb.grad, xa.grad) <= 1e-4
     assert _rel(vb.grad, va.grad) <= 1e-4
+    # written contiguous (for a Flatten next): the same values and gradients, bit for bit
+    xc, vc = x.clone().requires_grad_(), v0.clone().requires_grad_()
+    out_c, final_c = pool_lif.run_fused(m, xc, state._replace(v=vc), params, sg, k, contiguous=True)
+    assert out_c.is_contiguous() and torch.equal(out_c, out) and torch.equal(final_c.v, final.v)
+    torch.autograd.backward((out_c, final_c.v), (g_out, g_v))
+    assert torch.equal(xc.grad, xb.grad) and torch.equal(vc.grad, vb.grad)
 
 
 def test_pooled_values_by_hand():
@@ -165,9 +171,19 @@ def test_learned_threshold_and_hooks_run_unfused(monkeypatch):
     assert len(seen) == 1
 
 
-def test_bad_input_names_the_neuron_layer():
-    seq = Sequential(LIF(tau_mem=5e-3), nn.AvgPool2d(2))
-    x = torch.zeros(3, 1, 2, 4, 4)
-    x[1, 0, 1, 2, 2] = float("inf")
-    with pytest.raises(InputError, match=r"LIF\(lif\).*NaN or inf"):
-        seq(x)
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0, 0), (1, 0, 1, 2, 2), (2, 1, 2, 3, 5)])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_bad_input_names_the_neuron_layer(channels_last, where, value):
+    """The kernel finds a NaN/inf anywhere (first and last step, sample, channel, row and column),
+    with or without a Flatten next (then the pooled spikes are written contiguous)."""
+    for flatten in (False, True):
+        seq = Sequential(LIF(tau_mem=5e-3), nn.AvgPool2d(2), *([nn.Flatten()] if flatten else []))
+        x = torch.zeros(3, 2, 3, 4, 6)
+        if channels_last:
+            x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        x[where] = value
+        with pytest.raises(InputError, match=r"LIF\(lif\).*NaN or inf"):
+            seq(x)
+        seq[0].validate = False  # not checked: runs
+        assert seq(x).shape[:2] == (3, 2)

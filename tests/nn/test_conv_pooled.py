@@ -3,10 +3,13 @@ without gradient) and gives what the layers give run one by one."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 import spikeflow.nn.sequential as seq_mod
+from spikeflow.errors import InputError
+from spikeflow.kernels import conv as kconv
 from spikeflow.nn import LIF, Sequential, SpikeConv2d
 
 
@@ -60,3 +63,26 @@ def test_input_needing_gradient_runs_the_layers_apart(monkeypatch):
     net(x).sum().backward()
     assert calls and calls[0] is None
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0, 0), (4, 2, 1, 7, 7)])
+def test_nan_or_inf_input_names_the_neuron_layer(value, where):
+    """The fused triple finds a NaN/inf on its scan for events (first or last frame, channel, row
+    and column), and the layers apart then name the neuron layer that would see it."""
+    x = torch.zeros((5, 3, 2, 8, 8))
+    x[where] = value
+    with pytest.raises(InputError, match=r"LIF\(lif\).*NaN or inf"):
+        _net(3)(x)
+
+
+def test_checked_events_flags_only_nan_and_inf():
+    x = torch.zeros((3, 2, 4, 4))
+    x[1, 1, 2, 3] = 1e38  # large but finite
+    assert kconv.checked_events(x, 1)[1] and kconv.checked_events(x, 2)[1]
+    for value in (float("nan"), float("inf"), float("-inf")):
+        y = x.clone()
+        y[2, 0, 3, 0] = value
+        events, finite = kconv.checked_events(y, 1)
+        assert not finite
+        assert events[0][-1] == 2  # the events themselves as before: the large value and the NaN/inf

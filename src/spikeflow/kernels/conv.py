@@ -45,16 +45,20 @@ def output_size(size: int, k: int, stride: int, pad: int, pool: int = 1) -> int:
 
 
 @nb.njit(parallel=True, cache=True)
-def _count(x):
-    """Per frame (row of ``x [N, M]``), the number of non-zero entries."""
+def _count(x, bad):
+    """Per frame (row of ``x [N, M]``), the number of non-zero entries; ``bad[n]`` is set when frame
+    ``n`` holds a NaN or inf (``x - x`` is NaN exactly there), on the same pass."""
     n_frames = x.shape[0]
     counts = np.zeros(n_frames + 1, np.int64)
     for n in nb.prange(n_frames):
         flat = x[n]
         k = 0
+        nonfinite = False
         for i in range(flat.shape[0]):
             k += flat[i] != 0
+            nonfinite |= flat[i] - flat[i] != 0
         counts[n + 1] = k
+        bad[n] = nonfinite
     return counts
 
 
@@ -93,19 +97,26 @@ def events(x: torch.Tensor, pool: int):
 
     Pooled sums come from torch's ``avg_pool2d`` (``divisor_override=1``), then one scan in memory
     order: channels-last memory is read as ``[N, H, W, C]``, anything else as contiguous ``[N, C, H, W]``."""
+    return checked_events(x, pool)[0]
+
+
+def checked_events(x: torch.Tensor, pool: int):
+    """``(events(x, pool), finite)``: whether ``x`` (after the pooling) holds no NaN or inf, found on
+    the same scan."""
     if pool > 1:
         x = F.avg_pool2d(x, pool, divisor_override=1)
     n, c, h, w = x.shape
     cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     arr = (x.permute(0, 2, 3, 1) if cl else x.contiguous()).reshape(n, c * h * w).numpy()
-    indptr = np.cumsum(_count(arr))
+    bad = np.zeros(n, np.bool_)
+    indptr = np.cumsum(_count(arr, bad))
     total = int(indptr[-1])
     ey = np.empty(total, np.int32)
     ex = np.empty(total, np.int32)
     ec = np.empty(total, np.int32)
     ev = np.empty(total, arr.dtype)
     _fill(arr, cl, c, w, indptr, ey, ex, ec, ev, max(1, min(n, nb.get_num_threads())))
-    return indptr, ey, ex, ec, ev
+    return (indptr, ey, ex, ec, ev), not bad.any()
 
 
 @nb.njit(inline="always")

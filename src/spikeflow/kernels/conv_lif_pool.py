@@ -78,9 +78,9 @@ def _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_out):
 @nb.njit(parallel=True, cache=True)
 def forward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
             reset_mode, one, k, store, out, h_st, v_t):
-    """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape)
-    and, if ``store``, the membranes before reset ``h_st [T, B, OH*OW*O]``; frame ``n = t * B + b`` of the
-    events is step ``t`` of sample ``b``."""
+    """``out [T, B, PH*PW*O]`` (pooled spikes, channels-last), ``v_t [B, OH*OW*O]`` from ``v0`` (same shape,
+    or ``[1, OH*OW*O]``: every sample starts there) and, if ``store``, the membranes before reset
+    ``h_st [T, B, OH*OW*O]``; frame ``n = t * B + b`` of the events is step ``t`` of sample ``b``."""
     for b in nb.prange(out.shape[1]):
         _forward_sample(np.int64(b), indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r,
                         vl, th, vr, reset_mode, one, k, store, out, h_st, v_t)
@@ -97,7 +97,7 @@ def _forward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, p
     ph, pw = oh // k, ow // k
     cur = np.empty(frame, out.dtype)
     h = np.empty(frame, out.dtype)
-    v = v0[b].copy()
+    v = v0[b % v0.shape[0]].copy()
     for t in range(n_steps):
         _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
         _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, h_st[t, b] if store else h)
@@ -129,8 +129,9 @@ def _add_pixels(cur, acc, n_pix):
 def backward(indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c, r, vl, th, vr,
              reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out, g_v_t, g_w, g_b):
     """Per sample ``b``: ``g_w[b]`` (flat ``[C, KH, KW, O]``, ``kx`` reversed, as ``wt``) and ``g_b[b]``, the
-    weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]``, with the membranes
-    ``h_st`` of the forward if ``stored``, else recomputed."""
+    weight and bias gradients from ``g_out [T, B, PH*PW*O]`` and ``g_v_t [B, OH*OW*O]`` (or ``[1, OH*OW*O]``,
+    the same for every sample, as ``v0``), with the membranes ``h_st`` of the forward if ``stored``, else
+    recomputed."""
     for b in nb.prange(g_out.shape[1]):
         _backward_sample(np.int64(b), indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, v0, a, c,
                          r, vl, th, vr, reset_mode, detach, sg_kind, sg_scale, one, half_pi, k, stored, h_st, g_out,
@@ -150,11 +151,11 @@ def _backward_sample(b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, 
     rc = r * c
     hs = np.empty((0 if stored else n_steps, frame), g_out.dtype)
     cur = np.empty(frame, g_out.dtype)
-    v = v0[b].copy()
+    v = v0[b % v0.shape[0]].copy()
     for t in range(0 if stored else n_steps):  # recompute the membranes
         _frame(t * n_batch + b, indptr, ey, ex, ec, ev, wt, bias, kh, kw, sh, sw, padh, padw, oh, ow, cur)
         _neurons(cur, v, a, c, r, vl, th, vr, reset_mode, one, hs[t])
-    gv = g_v_t[b].copy()
+    gv = g_v_t[b % g_v_t.shape[0]].copy()
     acc = g_w[b]
     acc[:] = zero
     acc_b = g_b[b]
@@ -214,26 +215,28 @@ def grads(ht, gz, gv, gx, a, rc, th, vr, reset_mode, detach, sg_kind, sg_scale, 
 
 
 class ConvLIFPool(torch.autograd.Function):
-    """Inputs: cfg, scalars (``fused.FAST_FIELDS``), geometry, pool ``k``, recompute, x [T, B, C, H, W] (no gradient),
-    weight, bias, v0 [B, OH, OW, O] (a constant: rest state). Output: pooled spikes as a ``[T, B, O, PH, PW]``
-    view of channels-last memory, and the final membrane ``[B, O, OH, OW]`` (no gradient)."""
+    """Inputs: cfg, scalars (``fused.FAST_FIELDS``), geometry, pool ``k``, recompute, the events of the input
+    (``kconv.events``; the input needs no gradient), its shape [T, B, C, H, W], weight, bias, v0 [1, OH, OW, O]
+    (a constant: the rest state of every sample). Output: pooled spikes as a ``[T, B, O, PH, PW]`` view of
+    channels-last memory, and the final membrane ``[B, O, OH, OW]`` (no gradient)."""
 
     @staticmethod
-    def forward(ctx, cfg, scalars, geom, k, recompute, x, weight, bias, v0):
+    def forward(ctx, cfg, scalars, geom, k, recompute, ev, shape, weight, bias, v0):
         set_threads()
-        t, b, c, h, w = x.shape
+        ctx.set_materialize_grads(False)  # the final membrane's gradient is not used
+        t, b, c, h, w = shape
         o, _, kh, kw = weight.shape
         (sh, sw), (ph, pw), pool = geom
         oh = kconv.output_size(h, kh, sh, ph, pool)
         ow = kconv.output_size(w, kw, sw, pw, pool)
-        ev = kconv.events(x.detach().reshape(t * b, c, h, w), pool)
+        dtype = weight.dtype
         scale = 1.0 / (pool * pool)
         wt = (weight.detach() * scale if pool > 1 else weight.detach()).flip(3).permute(1, 2, 3, 0).contiguous()
-        bb = bias.detach().contiguous() if bias is not None else torch.zeros(o, dtype=x.dtype)
-        v0f = v0.detach().contiguous().reshape(b, oh * ow * o)
-        out = torch.empty((t, b, (oh // k) * (ow // k) * o), dtype=x.dtype)
-        v_t = torch.empty_like(v0f)
-        h_st = torch.empty((t, b, oh * ow * o) if not recompute else (0, 0, 0), dtype=x.dtype)
+        bb = bias.detach().contiguous() if bias is not None else torch.zeros(o, dtype=dtype)
+        v0f = v0.detach().contiguous().reshape(1, oh * ow * o)
+        out = torch.empty((t, b, (oh // k) * (ow // k) * o), dtype=dtype)
+        v_t = torch.empty((b, oh * ow * o), dtype=dtype)
+        h_st = torch.empty((t, b, oh * ow * o) if not recompute else (0, 0, 0), dtype=dtype)
         geo = (kh, kw, sh, sw, ph, pw, oh, ow)
         wtn, bn = wt.reshape(-1).numpy(), bb.repeat(oh * ow).numpy()  # the bias tiled to one output frame
         forward(*ev, wtn, bn, *geo, v0f.numpy(), *scalars, int(cfg.reset_mode), scalars[0].dtype.type(1), k,
@@ -250,6 +253,8 @@ class ConvLIFPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_out, _g_v_t):
+        if g_out is None:  # the spikes were not used: no gradient
+            return (None,) * 10
         set_threads()
         cfg, scalars, k = ctx.cfg, ctx.scalars, ctx.k
         a = scalars[0]
@@ -257,7 +262,7 @@ class ConvLIFPool(torch.autograd.Function):
         t, b, _, p_h, p_w = g_out.shape
         go = g_out.permute(0, 1, 3, 4, 2).contiguous().reshape(t, b, -1)
         (h_st,) = ctx.saved_tensors
-        g_v_t = np.zeros_like(ctx.v0)
+        g_v_t = np.zeros_like(ctx.v0)  # one frame: every sample's
         g_w = torch.empty((b, c * kh * kw * o), dtype=g_out.dtype)
         g_b = torch.empty((b, o), dtype=g_out.dtype)
         backward(*ctx.events, ctx.wt, ctx.bias, *ctx.geo, ctx.v0, *scalars, int(cfg.reset_mode), bool(cfg.detach),
@@ -266,10 +271,10 @@ class ConvLIFPool(torch.autograd.Function):
         gwt = g_w.sum(0).view(c, kh, kw, o).flip(2)
         if ctx.pool > 1:
             gwt = gwt / (ctx.pool * ctx.pool)
-        g_weight = gwt.permute(3, 0, 1, 2).contiguous() if ctx.needs_input_grad[6] else None
-        g_bias = g_b.sum(0) if ctx.has_bias and ctx.needs_input_grad[7] else None
+        g_weight = gwt.permute(3, 0, 1, 2).contiguous() if ctx.needs_input_grad[7] else None
+        g_bias = g_b.sum(0) if ctx.has_bias and ctx.needs_input_grad[8] else None
         ctx.events = ctx.wt = None
-        return None, None, None, None, None, None, g_weight, g_bias, None
+        return None, None, None, None, None, None, None, g_weight, g_bias, None
 
 
 def unsupported_reason(conv_out_shape, model, x, params, spike_fn, pool: int) -> str | None:
@@ -286,10 +291,13 @@ def unsupported_reason(conv_out_shape, model, x, params, spike_fn, pool: int) ->
     return pool_lif.unsupported_reason(model, probe, None, params, spike_fn, pool)
 
 
-def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool: int, recompute: bool = False):
+def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool: int, recompute: bool = False,
+                  events=None):
     """Pooled spikes ``[T, B, O, PH, PW]`` of ``avg_pool2d(neuron(event_conv2d(x)), pool)`` from rest, for a
     caller that has had ``unsupported_reason`` return ``None``. The backward uses the membranes the forward
-    kept (4 bytes per neuron and step), or with ``recompute`` reruns the forward and keeps nothing."""
+    kept (4 bytes per neuron and step), or with ``recompute`` reruns the forward and keeps nothing.
+    ``events``: ``kconv.events`` of ``x`` as ``[T * B, C, H, W]`` in the promoted dtype, when the caller
+    has them."""
     t, b, _, h, w = x.shape
     o, _, kh, kw = conv_weight.shape
     (sh, sw), (ph, pw), cpool = geom
@@ -301,7 +309,10 @@ def conv_lif_pool(conv_weight, conv_bias, geom, model, x, params, spike_fn, pool
     state = model.init_state(probe.shape[1:], params, dtype=dtype)
     scalars = fused._fast_scalars(model, probe, state, params, "cpu")
     cfg = fused.config(model, params, spike_fn, None, False, "cpu")
-    v0 = state.v.to(dtype).expand(b, o, oh, ow).permute(0, 2, 3, 1)
+    v0 = state.v.to(dtype).expand(b, o, oh, ow)[:1].permute(0, 2, 3, 1)  # rest: the same for every sample
     bias = None if conv_bias is None else conv_bias.to(dtype)
-    out, _ = ConvLIFPool.apply(cfg, scalars, geom, pool, bool(recompute), x, conv_weight.to(dtype), bias, v0)
+    if events is None:
+        events = kconv.events(x.detach().reshape(t * b, *x.shape[2:]), cpool)
+    out, _ = ConvLIFPool.apply(cfg, scalars, geom, pool, bool(recompute), events, tuple(x.shape), conv_weight.to(dtype),
+                               bias, v0)
     return out

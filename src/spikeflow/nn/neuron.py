@@ -106,6 +106,9 @@ class NeuronLayer(nn.Module):
     def _check(self, x: torch.Tensor, feature_dims: int):
         if self.validate:
             check_input(x, self._name())
+        self._check_shape(x)
+
+    def _check_shape(self, x: torch.Tensor):
         if self.shape is not None and tuple(x.shape[x.dim() - len(self.shape):]) != self.shape:
             raise ShapeError(
                 f"{self._name()}: input's trailing shape must be the layer shape {self.shape}, "

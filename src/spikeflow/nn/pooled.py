@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from spikeflow.kernels import available_backends, conv_lif_pool, pool_lif, runs_on_gpu
-from spikeflow.kernels.conv import ConvGeometry
+from spikeflow.kernels.conv import ConvGeometry, checked_events, output_size
 from spikeflow.nn.conv import SpikeConv2d
 from spikeflow.nn.fold import TimeFold
 from spikeflow.nn.linear_lif import intercepted
@@ -58,23 +58,26 @@ def conv_pooled_forward(x, conv: nn.Module, neuron: nn.Module, pool):
         return None
     geom = ConvGeometry(tuple(conv.stride), tuple(conv.padding), int(conv.pool))
     h, w = x.shape[-2:]
-    oh, ow = (conv_lif_pool.kconv.output_size(n, kk, s, p, conv.pool)
+    oh, ow = (output_size(n, kk, s, p, conv.pool)
               for n, kk, s, p in zip((h, w), conv.kernel_size, conv.stride, conv.padding))
-    dtype = torch.promote_types(x.dtype, conv.weight.dtype)
+    x = x.to(torch.promote_types(x.dtype, conv.weight.dtype))
     params = neuron.params
-    if conv_lif_pool.unsupported_reason((conv.out_channels, oh, ow), neuron.model, x.to(dtype), params,
-                                        neuron.surrogate, k) is not None:
+    if conv_lif_pool.unsupported_reason((conv.out_channels, oh, ow), neuron.model, x, params, neuron.surrogate,
+                                        k) is not None:
         return None
     if neuron.shape is not None and tuple(neuron.shape) != (conv.out_channels, oh, ow)[3 - len(neuron.shape):]:
         return None  # the layers apart raise the neuron's shape error
-    if neuron.validate and not (torch.isfinite(x.sum()) and torch.isfinite(conv.weight.detach().sum())):
+    events, finite = checked_events(x.reshape(t * b, *x.shape[2:]), geom.pool)
+    if neuron.validate and not (finite and torch.isfinite(conv.weight.detach().sum())):
         return None  # the layers apart name the NaN/inf the neuron would see
-    return conv_lif_pool.conv_lif_pool(conv.weight, conv.bias, geom, neuron.model, x, params, neuron.surrogate, k)
+    return conv_lif_pool.conv_lif_pool(conv.weight, conv.bias, geom, neuron.model, x, params, neuron.surrogate, k,
+                                       events=events)
 
 
-def pooled_forward(x, neuron: nn.Module, pool):
+def pooled_forward(x, neuron: nn.Module, pool, then=None):
     """``pool(neuron(x))`` by the fused kernel from rest, or ``None`` when the pair (a ``NeuronLayer``,
-    then a layer ``fusable_window`` accepts) is out of its scope: then run the layers apart."""
+    then a layer ``fusable_window`` accepts) is out of its scope: then run the layers apart. ``then``:
+    the layer after the pool; before a ``Flatten`` the pooled spikes are written contiguous."""
     if not isinstance(neuron, NeuronLayer) or not isinstance(x, torch.Tensor) or x.dim() != 5:
         return None
     k = fusable_window(pool)
@@ -88,8 +91,10 @@ def pooled_forward(x, neuron: nn.Module, pool):
     state = neuron.model.init_state(x.shape[1:], params, dtype=x.dtype)
     if pool_lif.unsupported_reason(neuron.model, x, state, params, neuron.surrogate, k) is not None:
         return None
-    neuron._check(x, x.dim() - 2)
-    return pool_lif.run_fused(neuron.model, x, state, params, neuron.surrogate, k)[0]
+    neuron._check_shape(x)  # NaN/inf: the kernel checks on its pass over x
+    flatten = isinstance(then, TimeFold) and type(then.layer) is nn.Flatten
+    return pool_lif.run_fused(neuron.model, x, state, params, neuron.surrogate, k,
+                              neuron._name() if neuron.validate else None, contiguous=flatten)[0]
 
 
 def _gpu_pooled(x, neuron: NeuronLayer, k: int):

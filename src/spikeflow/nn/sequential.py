@@ -66,7 +66,7 @@ class Sequential(nn.Sequential):
                     x = pooled
                     i += 3
                     continue
-            pooled = pooled_forward(x, layer, nxt)
+            pooled = pooled_forward(x, layer, nxt, layers[i + 2] if i + 2 < len(layers) else None)
             if pooled is not None:
                 x = pooled
                 i += 2
