@@ -127,11 +127,11 @@ def _scanned(v, out):
     return scan_row(v, out, 0, np.float32(1))
 
 
-@pytest.mark.parametrize("n", [5, 16, 37])  # the scalar tail only, whole vectors only, both
+@pytest.mark.parametrize("n", [5, 64, 150])  # a part of one 64-byte load, one whole, two and a part
 @pytest.mark.parametrize("value,binary", [(1, True), (2, False), (255, False), (0, True)])
 def test_scan_row_of_bytes_flags_each_place_of_a_row(n, value, binary):
     """A row of uint8 spikes (``scan_row`` on bytes): the positions of its non-zero entries, and
-    whether all are 1, with the odd value at every place, in a 16-byte vector or in the tail."""
+    whether all are 1, with the odd value at every place, in a whole 64-byte load or in the last one."""
     base = np.zeros(n, np.uint8)
     base[::3] = 1
     for k in range(n):
@@ -141,6 +141,21 @@ def test_scan_row_of_bytes_flags_each_place_of_a_row(n, value, binary):
         m, got_binary, got_finite = _scanned(v, out)
         assert out[:m].tolist() == np.flatnonzero(v).tolist(), k
         assert (got_binary, got_finite) == (binary, True), k
+
+
+@pytest.mark.parametrize("n", [17, 64, 100, 200])
+@pytest.mark.parametrize("density", [0.3, 0.6, 1.0])
+def test_scan_row_of_dense_bytes_lists_every_position_and_writes_16_slots_past_the_end_at_most(n, density):
+    """Rows with more than 16, 32 and 48 active bytes in one 64-byte load (each 16 positions are
+    stored apart): every position listed in order, and nothing written 16 slots or more past the end."""
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        v = (rng.random(n) < density).astype(np.uint8)
+        out = np.full(n + 64, -1, np.int32)
+        m, binary, finite = _scanned(v, out)
+        assert out[:m].tolist() == np.flatnonzero(v).tolist()
+        assert binary and finite
+        assert (out[m + 16:] == -1).all()
 
 
 @nb.njit

@@ -4,8 +4,9 @@ Numba's auto-vectoriser keeps loops at 256-bit on CPUs that prefer it and reload
 accumulator from memory on every pass; these intrinsics let a kernel keep a row tile of
 accumulators in registers across a whole list of active inputs. They are plain LLVM vector
 operations, so they compile (to narrower instructions) on any CPU. ``compress_indices`` stores
-the positions of the non-zero entries of 16 floats with one compress and one masked store;
-``append_nonzero`` lists a whole array's that way.
+the positions of the non-zero entries of 16 floats with one compress and one masked store,
+``compress_bytes`` those of 64 bytes with one byte compress; ``append_nonzero`` and
+``append_nonzero_bytes`` list a whole array's that way.
 """
 
 from __future__ import annotations
@@ -299,16 +300,16 @@ def vtranspose(typingctx, rows):
 @intrinsic
 def compress_indices(typingctx, bits, i, out, m):
     """Store ``i + p`` for each position ``p`` of ``bits[i : i + 16]`` (uint32, the float32 bit
-    patterns, or uint8 spikes) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
+    patterns) that is non-zero (``-0.0`` counts as zero) at ``out[m], out[m + 1], ...``;
     returns ``m`` plus their count. ``out`` (int32) must have 16 free slots from ``m``; only the
     first ``count`` are written. The positions are packed in a register and stored under a mask of
     their count: a compress straight to memory is microcoded on AMD's Zen cores (16 floats scanned
     in 1.04 ns that way against 0.75 ns on an EPYC, and W1's fused forward kernel 1.11 -> 1.01 ms)."""
     def codegen(context, builder, sig, args):
         vt = ir.VectorType(ir.IntType(32), 16)
-        v = _load16(context, builder, sig.args[0], args[0], args[1])
-        if bits.dtype == types.uint32:
-            v = builder.shl(v, ir.Constant(vt, [1] * 16))  # drop the sign bit
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        v = builder.load(builder.bitcast(p, vt.as_pointer()), align=4)
+        v = builder.shl(v, ir.Constant(vt, [1] * 16))  # drop the sign bit
         active = builder.icmp_unsigned("!=", v, ir.Constant(vt, [0] * 16))
         base = builder.insert_element(ir.Constant(vt, ir.Undefined), builder.trunc(args[1], ir.IntType(32)),
                                       ir.Constant(ir.IntType(32), 0))
@@ -327,31 +328,58 @@ def compress_indices(typingctx, bits, i, out, m):
         store = cgutils.get_or_insert_function(builder.module, store_ty, "llvm.masked.store.v16i32.p0v16i32")
         builder.call(store, [packed, q, ir.Constant(i32, 4), first])
         return builder.add(args[3], builder.zext(count, ir.IntType(64)))
-    if bits.dtype not in (types.uint32, types.uint8) or out.dtype != types.int32:
-        raise TypeError("compress_indices: uint32 bits (or uint8 values) and an int32 output are needed")
+    if bits.dtype != types.uint32 or out.dtype != types.int32:
+        raise TypeError("compress_indices: uint32 bits and an int32 output are needed")
     return types.intp(bits, types.intp, out, types.intp), codegen
 
 
-def _load16(context, builder, aty, arr, i):
-    """``arr[i : i + 16]`` as 16 int32 lanes: uint32 as they are, uint8 zero-extended."""
-    lane = ir.IntType(aty.dtype.bitwidth)
-    p = _pointer(context, builder, aty, arr, None, i)
-    v = builder.load(builder.bitcast(p, ir.VectorType(lane, 16).as_pointer()), align=aty.dtype.bitwidth // 8)
-    return v if aty.dtype.bitwidth == 32 else builder.zext(v, ir.VectorType(ir.IntType(32), 16))
-
-
 @intrinsic
-def byte_flags(typingctx, values, i):
-    """Of ``values[i : i + 16]`` (uint8), the lane mask of the entries above 1 (``lane_flags``'
-    "non-zero and not one" for a row of 0/1 bytes; a byte is never NaN or inf)."""
+def compress_bytes(typingctx, values, i, n, out, m):
+    """Of the bytes ``values[i : min(i + 64, n)]`` (uint8 spikes): stores ``i + p`` for each non-zero
+    position ``p`` at ``out[m], out[m + 1], ...`` and returns ``(m + count, mask of the bytes above 1)``.
+
+    One masked 64-byte load (nothing past ``n`` is read), one byte compress of the positions, then
+    each 16 of them widened to int32 and stored whole: ``out`` must have 16 free slots past the new
+    end. Four times fewer loads and compares than widening 16 bytes at a time to ``compress_indices``'
+    int32 lanes (W1's 3200 rows of 700 bytes, one thread: 0.177 -> 0.054 ms)."""
     def codegen(context, builder, sig, args):
-        v = _load16(context, builder, sig.args[0], args[0], args[1])
-        vt = ir.VectorType(ir.IntType(32), 16)
-        above = builder.icmp_unsigned(">", v, ir.Constant(vt, [1] * 16))
-        return builder.zext(builder.bitcast(above, ir.IntType(16)), ir.IntType(64))
-    if values.dtype != types.uint8:
-        raise TypeError("byte_flags: uint8 values are needed")
-    return types.int64(values, types.intp), codegen
+        arr, start, stop, dst, at = args
+        i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        bytes64, mask64, ints16 = ir.VectorType(i8, 64), ir.VectorType(i1, 64), ir.VectorType(i32, 16)
+        left = builder.sub(stop, start)
+        cut = builder.select(builder.icmp_signed(">=", left, ir.Constant(i64, 64)), ir.Constant(i64, 0),
+                             builder.sub(ir.Constant(i64, 64), left))
+        within = builder.bitcast(builder.lshr(ir.Constant(i64, -1), cut), mask64)  # the first min(left, 64)
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(bytes64, [bytes64.as_pointer(), i32, mask64, bytes64]),
+            "llvm.masked.load.v64i8.p0v64i8")
+        src = builder.bitcast(_pointer(context, builder, sig.args[0], arr, None, start), bytes64.as_pointer())
+        zeros = ir.Constant(bytes64, [0] * 64)
+        v = builder.call(load, [src, ir.Constant(i32, 1), within, zeros])
+        active = builder.icmp_unsigned("!=", v, zeros)
+        above = builder.icmp_unsigned(">", v, ir.Constant(bytes64, [1] * 64))
+        compress = cgutils.get_or_insert_function(builder.module, ir.FunctionType(bytes64, [bytes64, mask64, bytes64]),
+                                                  "llvm.experimental.vector.compress.v64i8")
+        packed = builder.call(compress, [ir.Constant(bytes64, list(range(64))), active, zeros])
+        count = builder.ctpop(builder.bitcast(active, i64))
+        base = builder.insert_element(ir.Constant(ints16, ir.Undefined), builder.trunc(start, i32),
+                                      ir.Constant(i32, 0))
+        base = builder.shuffle_vector(base, ir.Constant(ints16, ir.Undefined), ir.Constant(ints16, None))
+        def store(k):  # the k-th 16 positions as int32 at out[m + 16 k]
+            part = builder.shuffle_vector(packed, ir.Constant(bytes64, ir.Undefined),
+                                          ir.Constant(ints16, list(range(16 * k, 16 * k + 16))))
+            dst_k = _pointer(context, builder, sig.args[3], dst, None, builder.add(at, ir.Constant(i64, 16 * k)))
+            builder.store(builder.add(builder.zext(part, ints16), base), builder.bitcast(dst_k, ints16.as_pointer()),
+                          align=4)
+
+        store(0)
+        for k in range(1, 4):  # only where there are more than 16 k (a 5 % row: almost never)
+            with builder.if_then(builder.icmp_unsigned(">", count, ir.Constant(i64, 16 * k)), likely=False):
+                store(k)
+        return context.make_tuple(builder, sig.return_type, [builder.add(at, count), builder.bitcast(above, i64)])
+    if values.dtype != types.uint8 or out.dtype != types.int32:
+        raise TypeError("compress_bytes: uint8 values and an int32 output are needed")
+    return types.UniTuple(types.int64, 2)(values, types.intp, types.intp, out, types.intp), codegen
 
 
 @intrinsic
@@ -400,22 +428,14 @@ def append_nonzero(v, out, p):
 
 @nb.njit(inline="always")
 def append_nonzero_bytes(v, out, p, one):
-    """``append_nonzero_checked`` for a row of uint8 values (spikes as bytes): 16 bytes at a time,
-    zero-extended to the 16 int32 lanes ``compress_indices`` packs; a byte is always finite."""
+    """``append_nonzero_checked`` for a row of uint8 values (spikes as bytes): 64 bytes at a time
+    (``compress_bytes``, the last ones under a mask); a byte is always finite."""
     n = v.shape[0]
-    i = 0
     above = 0
-    while i + 16 <= n:
-        p = compress_indices(v, i, out, p)
-        above |= byte_flags(v, i)
-        i += 16
-    binary = above == 0
-    for j in range(i, n):
-        x = v[j]
-        out[p] = j
-        p += x != 0
-        binary &= x <= 1
-    return p, binary, True
+    for i in range(0, n, 64):
+        p, flags = compress_bytes(v, i, n, out, p)
+        above |= flags
+    return p, above == 0, True
 
 
 def scan_row(v, out, p, one):
