@@ -95,6 +95,48 @@ def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, l
     assert torch.equal(out_n, out_p) and torch.equal(v1_n, v1_p) and torch.equal(v2_n, v2_p)
 
 
+@pytest.mark.parametrize("n_in,n_hid,resets,binary,batch", [
+    (24, 40, ("subtract", "subtract"), True, (3,)),  # the hidden weight gradient added event by event
+    (100, 150, ("subtract", "subtract"), True, (5,)),  # ... window by window (its part past 32 KB)
+    (100, 150, ("to_reset", "none"), False, (2, 3)),  # non-binary input values
+    (24, 40, ("none", "to_reset"), False, (1,)),
+])
+def test_one_sweep_backward_equals_one_kernel_call_per_layer_bit_for_bit(n_in, n_hid, resets, binary, batch,
+                                                                        monkeypatch):
+    """Where neither the input nor a LIF parameter needs a gradient, the backward runs both layers in
+    one sweep over the steps: the same weight and bias gradients, bit for bit, as a kernel call per
+    layer, and as the unfused layers' to rounding."""
+    g = torch.Generator().manual_seed(n_hid)
+    first, leaves1 = _layer(g, torch.float32, n_in, n_hid, resets[0], False, Surrogate("fast_sigmoid", 10.0),
+                            "first")
+    second, leaves2 = _layer(g, torch.float32, n_hid, 9, resets[1], False, Surrogate("atan", 2.0), "second")
+    first = (torch.randn(n_hid, n_in, generator=g).requires_grad_(), *first[1:])  # summation order shows
+    leaves = [first[0], leaves1[1], *leaves2]
+    n_steps = 45  # windows of 16 steps and a last one of 13
+    active = torch.rand((n_steps, *batch, n_in), generator=g) < 0.3
+    x = (active * (1.0 if binary else _dyadic(torch.rand(active.shape, generator=g) * 2))).float()
+    w_out = torch.randn((n_steps, *batch, 9), generator=g)
+    sweeps = []
+    kernel = pair.backward
+    monkeypatch.setattr(pair, "backward", lambda *a: sweeps.append(1) or kernel(*a))
+
+    def grads(one_sweep):
+        monkeypatch.setattr(pair, "ONE_SWEEP", one_sweep)
+        out, v1, v2 = pair.linear_lif_pair(x, first, second, recompute=False)
+        return torch.autograd.grad((out * w_out).sum() + v1.sum() + 2 * v2.sum(), leaves)
+
+    swept, per_layer = grads(True), grads(False)
+    assert len(sweeps) == 1
+    for a, b in zip(swept, per_layer):
+        assert torch.equal(a, b)
+    hid, v1_r = _reference(x, first)
+    out_r, v2_r = _reference(hid, second)
+    assert 0.02 < hid.mean().item() < 0.9 and out_r.sum() > 0  # the case has hidden and output spikes
+    reference = torch.autograd.grad((out_r * w_out).sum() + v1_r.sum() + 2 * v2_r.sum(), leaves)
+    for i, (a, r) in enumerate(zip(swept, reference)):
+        assert _rel(a, r) <= 1e-4, f"gradient of leaf {i} differs: rel {_rel(a, r)}"
+
+
 @pytest.mark.parametrize("uniform", [False, True, "floats"])
 def test_pair_equals_two_single_kernel_calls_bit_for_bit(uniform):
     """Same operations in the same order as two chained ``linear_lif`` calls: equal outputs, not just

@@ -9,8 +9,9 @@ hidden indices, and the second layer adds the weight rows of that list; both lis
 backward (4 bytes per active input and per hidden spike). The backward runs ``linear_lif``'s own
 backward kernel twice: the second layer's over all steps, which writes its ``dL/dI`` (a few
 columns), then the first layer's, which forms each step's ``dL/dspikes = dL/dI2 @ W2`` where it
-uses it, in registers. Neither the hidden spike map nor its gradient is ever stored, and no second
-large kernel has to be compiled.
+uses it, in registers. Neither the hidden spike map nor its gradient is ever stored. Where neither
+the input nor a LIF parameter needs a gradient (a network's usual training), ``backward`` here
+runs both layers in one sweep over the steps instead, with the same operations in the same order.
 
 Same LIF and surrogate as ``spikeflow.kernels.linear_lif``: the spikes and membranes equal two
 chained ``linear_lif`` calls bit for bit, and so do the gradients but for the order in which
@@ -41,10 +42,16 @@ from spikeflow.kernels.linear_lif import (
     C,
     R,
     _chunk,
+    _copy,
     _current,
+    _lif_back,
     _lif_step,
+    _reset_partials,
+    _scatter,
+    _scatter_window,
     same_share,
     shared,
+    window_steps,
 )
 from spikeflow.kernels.simd import append_nonzero, prefetch_row, scan_row
 
@@ -171,6 +178,100 @@ def _forward_chunk(ch, x, wt1, bias1, v01, p1, reset1, wt2, bias2, v02, p2, rese
     keep(lists_own[2])
 
 
+@nb.njit(parallel=True, cache=True)
+def backward(g_out, g_v1, g_v2, in_lo, in_hi, in_idx, in_val, hid_lo, hid_hi, hid_idx, h1_st, h2_st, w2, p1, p2,
+             lif1, lif2, one, half_pi, g_w1, g_b1, g_w2, g_b2, g_v01, g_v02, direct1):
+    """Both layers' reverse pass in one sweep over the steps, each thread taking a range of samples:
+    at each ``(t, b)`` the output layer's LIF backward gives its ``dL/dI`` (kept in a row of the
+    thread's own, never stored), added to its weight gradient over the hidden spikes of the step,
+    and ``dL/dI2 @ W2`` is the hidden layer's ``dL/dspikes``, whose LIF backward follows. The same
+    operations in the same order as ``linear_lif.backward`` run for the output layer and then for
+    the hidden layer (the pair's other path), so the same gradients bit for bit, without a second
+    pass over the steps or ``dL/dI2`` written and read back.
+
+    For layers with membranes kept (``h1_st``, ``h2_st``) whose parameters and input need no
+    gradient. ``g_out [T, B, n_out]`` (the real columns); ``g_v1``/``g_v2`` ``dL/dv`` after the last
+    step; ``w2`` the output layer's ``[n_out, n_hid]`` weight; ``lif1``/``lif2`` ``(reset_mode,
+    detach, sg_kind, sg_scale)``. Writes each thread's weight and bias gradient parts and ``dL/dv0``.
+    The output layer's weight gradient is added event by event (its part fits in L1); the hidden
+    layer's too with ``direct1``, else window by window (``linear_lif._scatter_window``)."""
+    for ch in nb.prange(g_w1.shape[0]):
+        _backward_chunk(np.int64(ch), g_out, g_v1, g_v2, in_lo, in_hi, in_idx, in_val, hid_lo, hid_hi, hid_idx,
+                        h1_st, h2_st, w2, p1, p2, lif1, lif2, one, half_pi, g_w1, g_b1, g_w2, g_b2, g_v01, g_v02,
+                        direct1)
+
+
+@nb.njit(error_model="numpy")
+def _backward_chunk(ch, g_out, g_v1, g_v2, in_lo, in_hi, in_idx, in_val, hid_lo, hid_hi, hid_idx, h1_st, h2_st, w2,
+                    p1, p2, lif1, lif2, one, half_pi, g_w1, g_b1, g_w2, g_b2, g_v01, g_v02, direct1):
+    """``backward``'s work for thread chunk ``ch``: a plain function, not the ``prange`` body (see
+    ``linear_lif._backward_chunk``). Its arrays are borrowed (``kernels.borrow``)."""
+    g_out, in_lo, in_hi, in_idx, in_val = borrow(g_out), borrow(in_lo), borrow(in_hi), borrow(in_idx), borrow(in_val)
+    hid_lo, hid_hi, hid_idx, h1_st, h2_st = borrow(hid_lo), borrow(hid_hi), borrow(hid_idx), borrow(h1_st), \
+        borrow(h2_st)
+    w2, p1, p2 = borrow(w2), borrow(p1), borrow(p2)
+    n_steps, n_batch, n_out = g_out.shape
+    n_hid, width = h1_st.shape[2], h2_st.shape[2]
+    n_chunks = g_w1.shape[0]
+    zero = one - one
+    reset1, detach1, sg1, scale1 = lif1
+    reset2, detach2, sg2, scale2 = lif2
+    ks1, kt1, kz1 = _reset_partials(reset1, detach1, one)
+    ks2, kt2, kz2 = _reset_partials(reset2, detach2, one)
+    gw1, gb1, gw2, gb2 = borrow(g_w1[ch]), borrow(g_b1[ch]), borrow(g_w2[ch]), borrow(g_b2[ch])
+    gw1[:] = zero
+    gb1[:] = zero
+    gw2[:] = zero
+    gb2[:] = zero
+    # the thread's own arrays, allocated here: borrowed, and kept to the end
+    rc1_own, rc2_own = p1[R] * p1[C], p2[R] * p2[C]
+    rhs_own = np.arange(n_out).astype(np.int32)
+    rows1_own, rows2_own = np.zeros((3, n_hid), h1_st.dtype), np.zeros((3, width), h1_st.dtype)
+    rc1, rc2, rhs_rows, rows1, rows2 = borrow(rc1_own), borrow(rc2_own), borrow(rhs_own), borrow(rows1_own), \
+        borrow(rows2_own)
+    no_bias, g_spk, unused1 = rows1[0], rows1[1], rows1[2]
+    go2, gi2, unused2 = rows2[0], rows2[1], rows2[2]  # go2's padding stays 0
+    b0, b1, gvs1_own = _chunk(g_v1, ch, n_chunks)
+    _, _, gvs2_own = _chunk(g_v2, ch, n_chunks)
+    gvs1, gvs2 = borrow(gvs1_own), borrow(gvs2_own)
+    nbc = b1 - b0
+    tw = window_steps(nbc, SEGMENT)
+    n_in = 0 if direct1 else gw1.shape[0]  # the window's buffers (none for direct1)
+    gwin_own = np.empty((tw * nbc if not direct1 else 1, n_hid), h1_st.dtype)
+    start_own, fill_own = np.empty(n_in + 1, np.int64), np.empty(n_in, np.int64)
+    ev_row_own = np.empty(tw * nbc * n_in, np.int32)
+    ev_val_own = np.empty(tw * nbc * n_in if in_val.shape[0] > 0 else 0, h1_st.dtype)
+    gwin, start, fill = borrow(gwin_own), borrow(start_own), borrow(fill_own)
+    ev_row, ev_val = borrow(ev_row_own), borrow(ev_val_own)
+    ones = no_bias[:0]  # every hidden spike is 1
+    for t in range(n_steps - 1, -1, -1):
+        for b in range(b0, b1):
+            tn, bn = (t, b + 1) if b + 1 < b1 else (max(t - 1, 0), b0)  # the next row in this order
+            prefetch_row(h1_st[tn, bn])
+            prefetch_row(h2_st[tn, bn])
+            prefetch_row(g_out[tn, bn])
+            if not direct1:
+                prefetch_row(gwin[(tn % tw) * nbc + bn - b0], True)
+            row = t * n_batch + b
+            _copy(g_out[t, b], go2[:n_out])
+            _lif_back(h2_st[t, b], go2, gvs2[b - b0], gi2, gb2, unused2, unused2, p2[A], rc2, p2[TH], p2[VR], ks2,
+                      kt2, kz2, sg2, scale2, one, half_pi, False)
+            _scatter(hid_idx, ones, hid_lo[row], hid_hi[row], gi2, gw2)
+            _current(rhs_rows, gi2, 0, n_out, w2, no_bias, g_spk)
+            gi1 = gwin[(t % tw) * nbc + b - b0] if not direct1 else gwin[0]
+            _lif_back(h1_st[t, b], g_spk, gvs1[b - b0], gi1, gb1, unused1, unused1, p1[A], rc1, p1[TH], p1[VR],
+                      ks1, kt1, kz1, sg1, scale1, one, half_pi, False)
+            if direct1:
+                _scatter(in_idx, in_val, in_lo[row], in_hi[row], gi1, gw1)
+        if t % tw == 0 and not direct1:
+            _scatter_window(in_lo, in_hi, in_idx, in_val, t, min(t + tw, n_steps), n_batch, b0, b1, gwin, gw1,
+                            start, fill, ev_row, ev_val)
+    g_v01[b0:b1] = gvs1_own
+    g_v02[b0:b1] = gvs2_own
+    keep(rc1_own), keep(rc2_own), keep(rhs_own), keep(rows1_own), keep(rows2_own), keep(gvs1_own), keep(gvs2_own)
+    keep(gwin_own), keep(start_own), keep(fill_own), keep(ev_row_own), keep(ev_val_own)
+
+
 @nb.njit(cache=True)
 def _ones_where_binary(lo, hi, val, non_binary):
     """``val[lo[r]:hi[r]] = 1`` for the rows whose active entries are all 1 (which ``forward`` leaves
@@ -253,6 +354,9 @@ def _check_finite(bad, l1: single.Layer) -> None:
 
 
 _NO_ROWS, _NO_INDICES = np.empty(0, np.int64), np.empty(0, np.int32)
+# the backward's two layers in one sweep where it applies (``backward``); False: always one kernel
+# call per layer (``_layer_backward``), which the tests compare it with
+ONE_SWEEP = True
 
 
 class PairFunction(torch.autograd.Function):
@@ -294,7 +398,6 @@ class PairFunction(torch.autograd.Function):
                 full[..., :n_out] = g
             return full
 
-        g_out = padded(g_out, (n_steps, n_batch, n_out))
         g_v = [torch.zeros((n_batch, n_hid), dtype=dtype) if g_v1t is None else g_v1t.contiguous(),
                padded(g_v2t, (n_batch, n_out))]
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
@@ -304,9 +407,16 @@ class PairFunction(torch.autograd.Function):
                     torch.empty((n_chunks, len(PARAMS), n_out_), dtype=dtype))
 
         parts1, parts2 = parts(n_in, n_hid), parts(n_hid, width)
+        one = _one(l1.wt)
+        if ONE_SWEEP and not (recompute or need_x or any(need_l1[3:]) or any(need_l2[3:])) \
+                and single.direct_scatter(l2.wt):
+            g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype) if g_out is None else g_out.contiguous()
+            g_v0 = _one_sweep_backward(ctx, g_out, g_v, h1_st, h2_st, parts1, parts2, w2, one)
+            return (None, None, None, *single.layer_grads(need_l1, parts1, g_v0[0], n_hid),
+                    *single.layer_grads(need_l2, parts2, g_v0[1], n_out))
+        g_out = padded(g_out, (n_steps, n_batch, n_out))
         g_i1 = torch.empty((n_steps, n_batch, n_hid) if need_x else (1, 1, 1), dtype=dtype)
         g_i2 = torch.empty((n_steps, n_batch, width), dtype=dtype)  # dL/dI of the output layer
-        one = _one(g_out)
         g_v[1] = _layer_backward(l2, ctx.hidden, h2_st, v2_ck, g_out, np.empty((0, width), one.dtype), g_v[1],
                                  any(need_l2[3:]), g_i2, True, parts2, recompute, one)
         # the hidden layer's dL/dspikes = dL/dI2 @ W2, formed row by row inside its backward (the
@@ -316,6 +426,23 @@ class PairFunction(torch.autograd.Function):
         g_x = g_i1 @ l1.wt.t() if need_x else None
         return (None, None, g_x, *single.layer_grads(need_l1, parts1, g_v[0], n_hid),
                 *single.layer_grads(need_l2, parts2, g_v[1], n_out))
+
+
+def _one_sweep_backward(ctx, g_out, g_v, h1_st, h2_st, parts1, parts2, w2, one) -> list:
+    """``backward`` (both layers in one sweep over the steps) into the gradient parts; returns both
+    layers' ``dL/dv0``. ``g_out`` holds the output layer's real columns, ``g_v`` both layers' ``dL/dv``
+    after the last step (the output layer's padded)."""
+    l1, l2 = ctx.layers
+    g_v0 = [torch.empty_like(g) for g in g_v]
+
+    def lif(cfg):
+        return cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale)
+
+    backward(g_out.numpy(), g_v[0].numpy(), g_v[1].numpy(), *ctx.events, *ctx.hidden[:3], h1_st.numpy(),
+             h2_st.numpy(), w2.detach().contiguous().numpy(), l1.p, l2.p, lif(l1.cfg), lif(l2.cfg), one,
+             one.dtype.type(math.pi / 2), parts1[0].numpy(), parts1[1].numpy(), parts2[0].numpy(), parts2[1].numpy(),
+             g_v0[0].numpy(), g_v0[1].numpy(), single.direct_scatter(l1.wt))
+    return g_v0
 
 
 def _layer_backward(layer: single.Layer, events, h_st, v_ck, g_out, g_rhs, g_v, need_params, g_i, need_gi, parts,
