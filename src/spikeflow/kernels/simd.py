@@ -365,6 +365,7 @@ def compress_bytes(typingctx, values, i, n, out, m):
         base = builder.insert_element(ir.Constant(ints16, ir.Undefined), builder.trunc(start, i32),
                                       ir.Constant(i32, 0))
         base = builder.shuffle_vector(base, ir.Constant(ints16, ir.Undefined), ir.Constant(ints16, None))
+
         def store(k):  # the k-th 16 positions as int32 at out[m + 16 k]
             part = builder.shuffle_vector(packed, ir.Constant(bytes64, ir.Undefined),
                                           ir.Constant(ints16, list(range(16 * k, 16 * k + 16))))
