@@ -1,24 +1,53 @@
-"""Explicit 64-byte vectors for the numba kernels (16 float32 or 8 float64 lanes).
+"""Explicit vectors for the numba kernels: 64 bytes (16 float32 or 8 float64 lanes) on CPUs with
+AVX-512, 32 bytes elsewhere (``VECTOR_BYTES``).
 
 Numba's auto-vectoriser keeps loops at 256-bit on CPUs that prefer it and reloads an
 accumulator from memory on every pass; these intrinsics let a kernel keep a row tile of
 accumulators in registers across a whole list of active inputs. They are plain LLVM vector
-operations, so they compile (to narrower instructions) on any CPU. ``compress_indices`` stores
-the positions of the non-zero entries of 16 floats with one compress and one masked store,
-``compress_bytes`` those of 64 bytes with one byte compress; ``append_nonzero`` and
-``append_nonzero_bytes`` list a whole array's that way.
+operations, so they compile (to narrower instructions) on any CPU.
+
+The positions of a row's non-zero entries (``append_nonzero``, ``append_nonzero_checked``,
+``append_nonzero_bytes``) are listed one of two ways, chosen for the CPU numba compiles for:
+with AVX-512's compress instructions (``compress_indices``: 16 floats, one compress and one
+masked store; ``compress_bytes``: 64 bytes, one byte compress), or, where the CPU lacks them and
+LLVM would emulate a compress lane by lane, from a bit mask of the non-zero lanes
+(``nonzero_mask16``, ``byte_masks``) whose set bits are turned into positions by
+``store_positions``. Both compile and give the same lists on any CPU.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
-VECTOR_BYTES = 64
+
+def target_has(*features: str) -> bool:
+    """Whether the CPU numba compiles for has every one of ``features`` (LLVM names, e.g.
+    ``"avx512f"``): the host's, unless numba is told a CPU (``NUMBA_CPU_NAME``), then those
+    listed in ``NUMBA_CPU_FEATURES``."""
+    from numba.core import config
+
+    if config.CPU_NAME:
+        given = set((config.CPU_FEATURES or "").split(","))
+        return all(f"+{f}" in given for f in features)
+    host = llvm.get_host_cpu_features()
+    return all(host.get(f, False) for f in features)
+
+
+# A compress of 16 int32 lanes needs AVX-512F, one of 64 bytes (and their masked load) VBMI2 and BW.
+# Emulated without them, listing W1's rows took 8x (hidden floats) to 14x (input bytes) as long as from
+# bit masks on a Zen 3 core (benchmarks/results/scan-rows.json).
+WIDE_COMPRESS = target_has("avx512f")
+WIDE_BYTE_COMPRESS = target_has("avx512f", "avx512bw", "avx512vbmi2")
+# The vectors are as wide as the CPU's registers: with 32-byte registers a 64-byte vector takes two,
+# and a tile of 8 (linear_lif._tile8) needs all 16 of AVX2's with none left for the loads, so LLVM
+# spills; on a Zen 3 core W1's step took 6.4 ms with 64-byte vectors, 5.0 ms with 32-byte ones.
+VECTOR_BYTES = 64 if WIDE_COMPRESS else 32
 
 
 class Vec(types.Type):
@@ -64,6 +93,16 @@ def lanes(typingctx, arr):
     def codegen(context, builder, sig, args):
         return context.get_constant(types.intp, n)
     return types.intp(arr), codegen
+
+
+@intrinsic
+def is_float32(typingctx, arr):
+    """Whether ``arr`` holds float32 (a compile-time constant)."""
+    answer = arr.dtype == types.float32
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.boolean, answer)
+    return types.boolean(arr), codegen
 
 
 @intrinsic
@@ -409,33 +448,177 @@ def lane_flags(typingctx, bits, i, one):
     return types.int64(bits, types.intp, one), codegen
 
 
+@intrinsic
+def nonzero_mask16(typingctx, bits, i):
+    """Of ``bits[i : i + 16]`` (uint32, float32 bit patterns), the lanes that are non-zero
+    (``-0.0`` counts as zero) as the low 16 bits of an int64."""
+    def codegen(context, builder, sig, args):
+        vt = ir.VectorType(ir.IntType(32), 16)
+        p = _pointer(context, builder, sig.args[0], args[0], None, args[1])
+        v = builder.load(builder.bitcast(p, vt.as_pointer()), align=4)
+        active = builder.icmp_unsigned("!=", builder.shl(v, ir.Constant(vt, [1] * 16)), ir.Constant(vt, [0] * 16))
+        return builder.zext(builder.bitcast(active, ir.IntType(16)), ir.IntType(64))
+    if bits.dtype != types.uint32:
+        raise TypeError("nonzero_mask16: uint32 bits are needed")
+    return types.int64(bits, types.intp), codegen
+
+
+@intrinsic
+def byte_masks(typingctx, values, i):
+    """Of the 64 bytes ``values[i : i + 64]`` (all must be there), ``(mask of the non-zero ones,
+    mask of those above 1)``, bit ``p`` for byte ``i + p``."""
+    def codegen(context, builder, sig, args):
+        i8, i64 = ir.IntType(8), ir.IntType(64)
+        bytes64 = ir.VectorType(i8, 64)
+        src = builder.bitcast(_pointer(context, builder, sig.args[0], args[0], None, args[1]), bytes64.as_pointer())
+        v = builder.load(src, align=1)
+        nonzero = builder.icmp_unsigned("!=", v, ir.Constant(bytes64, [0] * 64))
+        above = builder.icmp_unsigned(">", v, ir.Constant(bytes64, [1] * 64))
+        masks = [builder.bitcast(nonzero, i64), builder.bitcast(above, i64)]
+        return context.make_tuple(builder, sig.return_type, masks)
+    if values.dtype != types.uint8:
+        raise TypeError("byte_masks: uint8 values are needed")
+    return types.UniTuple(types.int64, 2)(values, types.intp), codegen
+
+
+@intrinsic
+def trailing_zeros(typingctx, x):
+    """The number of zero bits below the lowest set bit of the int64 ``x`` (64 for 0)."""
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def popcount(typingctx, x):
+    """The number of set bits of the int64 ``x``."""
+    def codegen(context, builder, sig, args):
+        return builder.ctpop(args[0])
+    return types.int64(types.int64), codegen
+
+
 @nb.njit(inline="always")
+def store_positions(mask, base, out, p):
+    """Stores ``base + b`` for each set bit ``b`` of ``mask`` (int64), lowest first, at ``out[p],
+    out[p + 1], ...`` and returns ``p`` plus their count. The first 8 are written whatever the count
+    (no branch to mispredict: a row of 5 % spikes has about 3 in 64 bytes), so ``out`` must have 8
+    free slots from ``p``; only where there are more than 8 does a loop write the rest."""
+    rest = mask
+    for k in range(8):
+        out[p + k] = base + trailing_zeros(rest)
+        rest &= rest - 1
+    k = 8
+    while rest != 0:
+        out[p + k] = base + trailing_zeros(rest)
+        rest &= rest - 1
+        k += 1
+    return p + popcount(mask)
+
+
+@nb.njit(inline="always")
+def _mask64(bits, i):
+    """``nonzero_mask16`` of the 64 floats from ``i``."""
+    return (nonzero_mask16(bits, i) | nonzero_mask16(bits, i + 16) << 16 | nonzero_mask16(bits, i + 32) << 32
+            | nonzero_mask16(bits, i + 48) << 48)
+
+
 def append_nonzero(v, out, p):
     """Appends the positions of ``v``'s non-zero entries at ``out[p:]`` (int32, with 16 slots to spare);
-    returns the new end. float32: 16 positions at a time (``compress_indices``)."""
+    returns the new end. float32: 16 or 64 at a time (a compress or bit masks, as the CPU suits)."""
+
+
+@overload(append_nonzero, inline="always")
+def _append_nonzero(v, out, p):
+    if WIDE_COMPRESS:
+        return lambda v, out, p: append_nonzero_compress(v, out, p)
+    return lambda v, out, p: append_nonzero_masks(v, out, p)
+
+
+@nb.njit(inline="always")
+def append_nonzero_compress(v, out, p):
+    """``append_nonzero`` with a compress of each 16 floats (``compress_indices``)."""
     n = v.shape[0]
     i = 0
-    if lanes(v) == 16:  # float32 (a compile-time constant)
+    if is_float32(v):
         bits = v.view(np.uint32)
         while i + 16 <= n:
             p = compress_indices(bits, i, out, p)
             i += 16
-    zero = v[0] - v[0]
-    for j in range(i, n):  # branch-free: every position is written, the count moves on spikes
-        out[p] = j
-        p += v[j] != zero
-    return p
+    return _append_tail(v, i, out, p)
 
 
 @nb.njit(inline="always")
+def append_nonzero_masks(v, out, p):
+    """``append_nonzero`` from the bit masks of each 64 floats (``store_positions``)."""
+    n = v.shape[0]
+    i = 0
+    if is_float32(v):
+        bits = v.view(np.uint32)
+        while i + 64 <= n:
+            p = store_positions(_mask64(bits, i), i, out, p)
+            i += 64
+        while i + 16 <= n:
+            p = store_positions(nonzero_mask16(bits, i), i, out, p)
+            i += 16
+    return _append_tail(v, i, out, p)
+
+
+@nb.njit(inline="always")
+def _append_tail(v, i, out, p):
+    for j in range(i, v.shape[0]):  # branch-free: every position is written, the count moves on spikes
+        out[p] = j
+        p += v[j] != 0
+    return p
+
+
 def append_nonzero_bytes(v, out, p, one):
-    """``append_nonzero_checked`` for a row of uint8 values (spikes as bytes): 64 bytes at a time
-    (``compress_bytes``, the last ones under a mask); a byte is always finite."""
+    """``append_nonzero_checked`` for a row of uint8 values (spikes as bytes), 64 bytes at a time;
+    a byte is always finite."""
+
+
+@overload(append_nonzero_bytes, inline="always")
+def _append_nonzero_bytes(v, out, p, one):
+    if WIDE_BYTE_COMPRESS:
+        return lambda v, out, p, one: append_nonzero_bytes_compress(v, out, p, one)
+    return lambda v, out, p, one: append_nonzero_bytes_masks(v, out, p, one)
+
+
+@nb.njit(inline="always")
+def append_nonzero_bytes_compress(v, out, p, one):
+    """``append_nonzero_bytes`` with one byte compress per 64 bytes (``compress_bytes``, the last
+    ones under a mask)."""
     n = v.shape[0]
     above = 0
     for i in range(0, n, 64):
         p, flags = compress_bytes(v, i, n, out, p)
         above |= flags
+    return p, above == 0, True
+
+
+@nb.njit(inline="always")
+def append_nonzero_bytes_masks(v, out, p, one):
+    """``append_nonzero_bytes`` from the bit masks of each 64 bytes (``byte_masks``,
+    ``store_positions``); the last part of a row longer than 64 bytes is read as the row's last 64,
+    with the bits already listed cleared."""
+    n = v.shape[0]
+    above = 0
+    i = 0
+    while i + 64 <= n:
+        nonzero, flags = byte_masks(v, i)
+        p = store_positions(nonzero, i, out, p)
+        above |= flags
+        i += 64
+    if i < n and n >= 64:
+        nonzero, flags = byte_masks(v, n - 64)
+        new = np.int64(-1) << (i - (n - 64))  # the bytes from i on
+        p = store_positions(nonzero & new, n - 64, out, p)
+        above |= flags & new
+        i = n
+    for j in range(i, n):
+        x = v[j]
+        out[p] = j
+        p += x != 0
+        above |= x > 1
     return p, above == 0, True
 
 
@@ -451,23 +634,60 @@ def _scan_row(v, out, p, one):
     return lambda v, out, p, one: append_nonzero_checked(v, out, p, one)
 
 
-@nb.njit(inline="always")
 def append_nonzero_checked(v, out, p, one):
     """``append_nonzero`` that also tells whether every non-zero entry of ``v`` equals ``one`` and
     whether all are finite: ``(end, binary, finite)``. float32: the flags come from the same 16-lane
     vectors (``lane_flags``), not from a second pass over the positions found."""
+
+
+@overload(append_nonzero_checked, inline="always")
+def _append_nonzero_checked(v, out, p, one):
+    if WIDE_COMPRESS:
+        return lambda v, out, p, one: append_nonzero_checked_compress(v, out, p, one)
+    return lambda v, out, p, one: append_nonzero_checked_masks(v, out, p, one)
+
+
+@nb.njit(inline="always")
+def append_nonzero_checked_compress(v, out, p, one):
+    """``append_nonzero_checked`` with a compress of each 16 floats."""
     n = v.shape[0]
     i = 0
     flags = 0
-    if lanes(v) == 16:
+    if is_float32(v):
         bits = v.view(np.uint32)
         while i + 16 <= n:
             p = compress_indices(bits, i, out, p)
             flags |= lane_flags(bits, i, np.float32(one))
             i += 16
+    return _checked_tail(v, i, out, p, one, flags)
+
+
+@nb.njit(inline="always")
+def append_nonzero_checked_masks(v, out, p, one):
+    """``append_nonzero_checked`` from the bit masks of each 64 (then 16) floats."""
+    n = v.shape[0]
+    i = 0
+    flags = 0
+    if is_float32(v):
+        bits = v.view(np.uint32)
+        f1 = np.float32(one)
+        while i + 64 <= n:
+            p = store_positions(_mask64(bits, i), i, out, p)
+            flags |= (lane_flags(bits, i, f1) | lane_flags(bits, i + 16, f1) | lane_flags(bits, i + 32, f1)
+                      | lane_flags(bits, i + 48, f1))
+            i += 64
+        while i + 16 <= n:
+            p = store_positions(nonzero_mask16(bits, i), i, out, p)
+            flags |= lane_flags(bits, i, f1)
+            i += 16
+    return _checked_tail(v, i, out, p, one, flags)
+
+
+@nb.njit(inline="always")
+def _checked_tail(v, i, out, p, one, flags):
     binary, finite = flags & 0xFFFF == 0, flags >> 16 == 0
     zero = one - one
-    for j in range(i, n):
+    for j in range(i, v.shape[0]):
         x = v[j]
         out[p] = j
         p += x != zero
