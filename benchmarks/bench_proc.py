@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import time
 
 WORKLOADS = {
@@ -70,6 +71,18 @@ def hwm_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def median_ms(fn, repeats: int, warmup: int = 1) -> float:
+    """The median wall time of ``repeats`` calls of ``fn()`` in ms, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
 
 
 def timed_run(step, warmup: int, steps: int, warmup_s: float = 0.0, steps_s: float = 0.0) -> dict:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 
@@ -27,19 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 import bench_worker as bw  # noqa: E402
+from bench_proc import median_ms  # noqa: E402
 from spikeflow.atomic import atomic_write_text  # noqa: E402
 from spikeflow.provenance import commit, machine  # noqa: E402
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def main(argv=None) -> int:
@@ -62,14 +50,14 @@ def main(argv=None) -> int:
             net_forward(x_w3)
 
     ms = {
-        "fp32 matmul [3200,700]x[700,256]": median_ms(lambda: x @ w, args.repeats),
-        "bf16 matmul (bf16 output), one part": median_ms(lambda: xb @ wb, args.repeats),
-        "bf16 matmul, three parts": median_ms(lambda: (xb @ wb, xb @ wb, xb @ wb), args.repeats),
-        "fp32 -> bf16 conversion of the input": median_ms(lambda: x.bfloat16(), args.repeats),
+        "fp32 matmul [3200,700]x[700,256]": median_ms(lambda: x @ w, args.repeats, warmup=2),
+        "bf16 matmul (bf16 output), one part": median_ms(lambda: xb @ wb, args.repeats, warmup=2),
+        "bf16 matmul, three parts": median_ms(lambda: (xb @ wb, xb @ wb, xb @ wb), args.repeats, warmup=2),
+        "fp32 -> bf16 conversion of the input": median_ms(lambda: x.bfloat16(), args.repeats, warmup=2),
         "int8 _int_mm, four limbs side by side [3200,704]x[704,1024]": median_ms(lambda: torch._int_mm(x8, w8),
-                                                                               args.repeats),
+                                                                               args.repeats, warmup=2),
         "spikeflow W3 forward (both layers, spike-driven, input compression included)":
-            median_ms(spikeflow_w3, args.repeats),
+            median_ms(spikeflow_w3, args.repeats, warmup=2),
     }
     for name, t in ms.items():
         print(f"{t:8.2f} ms  {name}")

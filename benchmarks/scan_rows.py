@@ -15,15 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import numba as nb
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
+from bench_proc import median_ms  # noqa: E402
 from spikeflow.atomic import atomic_write_text  # noqa: E402
 from spikeflow.kernels import simd  # noqa: E402
 from spikeflow.provenance import commit, machine  # noqa: E402
@@ -47,15 +47,6 @@ WAYS = {
 }
 
 
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=50)
@@ -70,7 +61,7 @@ def main(argv=None) -> int:
         x = rows[kind]
         if run(x, out) != np.count_nonzero(x):
             raise SystemExit(f"scan_rows: {kind} rows listed by {way} miss entries")
-        ms[f"{kind} rows, {way}"] = median_ms(lambda run=run, x=x: run(x, out), args.repeats)
+        ms[f"{kind} rows, {way}"] = median_ms(lambda run=run, x=x: run(x, out), args.repeats, warmup=0)
     chosen = {"float32": "compress" if simd.WIDE_COMPRESS else "masks",
               "bytes": "compress" if simd.WIDE_BYTE_COMPRESS else "masks"}
     for name, t in ms.items():
