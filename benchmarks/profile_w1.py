@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     net_forward, _, params, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
     opt = torch.optim.Adam(list(params), lr=1e-3, fused=True)  # as benchmarks/peers.py
-    data = bw.make_data("mlp", 100, 32)
+    data = [(x.to(bw.SPIKE_BYTES["spikeflow"]), y) for x, y in bw.make_data("mlp", 100, 32)]  # as peers.py: bytes
 
     def train(i):
         x, y = data[i % len(data)]

@@ -225,3 +225,16 @@ def test_block_of_rows_summed_and_transposed_in_registers(dtype, n_lanes):
     want = np.full_like(out, -7)
     want[1:1 + n_lanes, 2:2 + n_lanes] = (a + b)[2:2 + n_lanes, 3:3 + n_lanes].T
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("cpu,features,want", [("generic", None, False), ("skylake-avx512", "+avx512f,+avx2", True),
+                                               ("znver3", "+avx2,+fma", False)])
+def test_target_features_are_those_numba_is_told_when_it_is_told_a_cpu(monkeypatch, cpu, features, want):
+    """With NUMBA_CPU_NAME (a portable cache), the vectors follow NUMBA_CPU_FEATURES, not this host."""
+    from numba.core import config
+
+    monkeypatch.setattr(config, "CPU_NAME", cpu)
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    assert simd.target_has("avx512f") is want
+    monkeypatch.setattr(config, "CPU_NAME", "host")
+    assert simd.target_has("avx512f") == ("avx512f" in _cpu_flags())

@@ -32,7 +32,7 @@ def target_has(*features: str) -> bool:
     listed in ``NUMBA_CPU_FEATURES``."""
     from numba.core import config
 
-    if config.CPU_NAME:
+    if config.CPU_NAME and config.CPU_NAME != "host":
         given = set((config.CPU_FEATURES or "").split(","))
         return all(f"+{f}" in given for f in features)
     host = llvm.get_host_cpu_features()
