@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args(argv)
     pair.forward = timed("kernel pair forward", pair.forward)
+    pair.backward = timed("kernel pair backward", pair.backward)
     single.backward = timed("kernel backward", single.backward)
     single.sum_transposed = timed("kernel sum_transposed", single.sum_transposed)
     fn = pair.PairFunction
