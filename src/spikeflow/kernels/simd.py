@@ -549,17 +549,17 @@ def append_nonzero_compress(v, out, p):
 
 @nb.njit(inline="always")
 def append_nonzero_masks(v, out, p):
-    """``append_nonzero`` from the bit masks of each 64 floats (``store_positions``)."""
+    """``append_nonzero`` from the bit masks of each 64 floats (``store_positions``); the last
+    ones of a row of 64 or more are read as its last 64, with the bits already listed cleared (one
+    ``store_positions`` in the code: each is inlined, and numba takes long to compile them)."""
     n = v.shape[0]
     i = 0
-    if is_float32(v):
+    if is_float32(v) and n >= 64:
         bits = v.view(np.uint32)
-        while i + 64 <= n:
-            p = store_positions(_mask64(bits, i), i, out, p)
-            i += 64
-        while i + 16 <= n:
-            p = store_positions(nonzero_mask16(bits, i), i, out, p)
-            i += 16
+        while i < n:
+            start = min(i, n - 64)
+            p = store_positions(_mask64(bits, start) & (np.int64(-1) << (i - start)), start, out, p)
+            i = start + 64
     return _append_tail(v, i, out, p)
 
 
@@ -598,22 +598,18 @@ def append_nonzero_bytes_compress(v, out, p, one):
 @nb.njit(inline="always")
 def append_nonzero_bytes_masks(v, out, p, one):
     """``append_nonzero_bytes`` from the bit masks of each 64 bytes (``byte_masks``,
-    ``store_positions``); the last part of a row longer than 64 bytes is read as the row's last 64,
-    with the bits already listed cleared."""
+    ``store_positions``), the last ones as in ``append_nonzero_masks`` (the bytes read twice are
+    checked twice, which changes nothing)."""
     n = v.shape[0]
     above = 0
     i = 0
-    while i + 64 <= n:
-        nonzero, flags = byte_masks(v, i)
-        p = store_positions(nonzero, i, out, p)
-        above |= flags
-        i += 64
-    if i < n and n >= 64:
-        nonzero, flags = byte_masks(v, n - 64)
-        new = np.int64(-1) << (i - (n - 64))  # the bytes from i on
-        p = store_positions(nonzero & new, n - 64, out, p)
-        above |= flags & new
-        i = n
+    if n >= 64:
+        while i < n:
+            start = min(i, n - 64)
+            nonzero, flags = byte_masks(v, start)
+            p = store_positions(nonzero & (np.int64(-1) << (i - start)), start, out, p)
+            above |= flags
+            i = start + 64
     for j in range(i, n):
         x = v[j]
         out[p] = j
@@ -664,22 +660,20 @@ def append_nonzero_checked_compress(v, out, p, one):
 
 @nb.njit(inline="always")
 def append_nonzero_checked_masks(v, out, p, one):
-    """``append_nonzero_checked`` from the bit masks of each 64 (then 16) floats."""
+    """``append_nonzero_checked`` from the bit masks of each 64 floats, the last ones as in
+    ``append_nonzero_masks`` (their flags taken twice, which changes nothing)."""
     n = v.shape[0]
     i = 0
     flags = 0
-    if is_float32(v):
+    if is_float32(v) and n >= 64:
         bits = v.view(np.uint32)
         f1 = np.float32(one)
-        while i + 64 <= n:
-            p = store_positions(_mask64(bits, i), i, out, p)
-            flags |= (lane_flags(bits, i, f1) | lane_flags(bits, i + 16, f1) | lane_flags(bits, i + 32, f1)
-                      | lane_flags(bits, i + 48, f1))
-            i += 64
-        while i + 16 <= n:
-            p = store_positions(nonzero_mask16(bits, i), i, out, p)
-            flags |= lane_flags(bits, i, f1)
-            i += 16
+        while i < n:
+            start = min(i, n - 64)
+            p = store_positions(_mask64(bits, start) & (np.int64(-1) << (i - start)), start, out, p)
+            flags |= (lane_flags(bits, start, f1) | lane_flags(bits, start + 16, f1)
+                      | lane_flags(bits, start + 32, f1) | lane_flags(bits, start + 48, f1))
+            i = start + 64
     return _checked_tail(v, i, out, p, one, flags)
 
 
