@@ -40,7 +40,7 @@ def target_has(*features: str) -> bool:
 
 
 # A compress of 16 int32 lanes needs AVX-512F, one of 64 bytes (and their masked load) VBMI2 and BW.
-# Emulated without them, listing W1's rows took 8x (hidden floats) to 13x (input bytes) as long as from
+# Emulated without them, listing W1's rows took 7x (hidden floats) to 13x (input bytes) as long as from
 # bit masks on a Zen 3 core (benchmarks/results/scan-rows.json).
 WIDE_COMPRESS = target_has("avx512f")
 WIDE_BYTE_COMPRESS = target_has("avx512f", "avx512bw", "avx512vbmi2")
