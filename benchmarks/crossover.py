@@ -8,27 +8,17 @@ activity 1 %..50 %. ``spikeflow.kernels.synapse.CROSSOVER`` holds the value meas
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from bench_proc import median_ms  # noqa: E402
 from spikeflow.kernels import synapse  # noqa: E402
-
-
-def timed(fn, reps: int = 5) -> float:
-    fn()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out) * 1e3
 
 
 def main() -> int:
@@ -40,8 +30,8 @@ def main() -> int:
     print("activity  dense ms  event ms")
     for p in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
         x = (torch.rand(3200, 700) < p).float()
-        dense = timed(lambda x=x: torch.autograd.grad(F.linear(x, w), w, g))
-        event = timed(lambda x=x: torch.autograd.grad(synapse.event_linear(x, w), w, g))
+        dense = median_ms(lambda x=x: torch.autograd.grad(F.linear(x, w), w, g), 5)
+        event = median_ms(lambda x=x: torch.autograd.grad(synapse.event_linear(x, w), w, g), 5)
         print(f"{p:8.2f}  {dense:8.2f}  {event:8.2f}")
         if crossover is None and event >= dense:
             crossover = p
