@@ -100,6 +100,8 @@ def test_pair_matches_two_unfused_layers(dtype, n_steps, batch, n_hid, resets, l
     (100, 150, ("subtract", "subtract"), True, (5,)),  # ... window by window (its part past 32 KB)
     (100, 150, ("to_reset", "none"), False, (2, 3)),  # non-binary input values
     (24, 40, ("none", "to_reset"), False, (1,)),
+    (100, 150, ("to_reset", "subtract"), False, (9,)),  # 4 samples at once, then 1 left; 22 columns past the tiles
+    (24, 40, ("subtract", "none"), True, (4, 2)),
 ])
 def test_one_sweep_backward_equals_one_kernel_call_per_layer_bit_for_bit(n_in, n_hid, resets, binary, batch,
                                                                         monkeypatch):
