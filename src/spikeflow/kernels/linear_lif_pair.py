@@ -560,8 +560,9 @@ def linear_lif_pair(x, first, second, recompute=None):
         inputs = []
         for weight, bias, *vals in operands:
             n = weight.shape[0]
-            vec = [single._vector(v, dtype, n) for v in vals]
-            v0 = vec[VL].detach().expand(n_batch, n).contiguous()
+            # a float parameter goes to the kernel as it is (no tensor made of it, none for autograd)
+            vec = [v if isinstance(v, float) else single._vector(v, dtype, n) for v in vals]
+            v0 = single._vector(vals[VL], dtype, n).detach().expand(n_batch, n).contiguous()
             inputs.append([weight, torch.zeros(n, dtype=dtype) if bias is None else bias, v0, *vec])
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
