@@ -162,7 +162,9 @@ def machine_line() -> str:
             mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.0f} GiB RAM"
     except OSError:
         mem = "RAM unknown"
-    return (f"{m['cpu']}, {m['cores']} logical CPUs, vector extensions {' '.join(m['vector_extensions']) or 'none'}, "
+    family, model = m.get("cpu_family_model") or (None, None)
+    cpu = m["cpu"] + (f" (family {family}, model {model})" if family and model else "")
+    return (f"{cpu}, {m['cores']} logical CPUs, vector extensions {' '.join(m['vector_extensions']) or 'none'}, "
             f"{mem}, {platform.system()} {platform.release()}")
 
 

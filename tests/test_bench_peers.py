@@ -164,15 +164,17 @@ def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
         done({"W1": {lib: [_run(v, hidden=(700.0,))] for lib, v in ms.items()}})
 
     monkeypatch.setattr(peers, "measure", fake_measure)
-    monkeypatch.setattr(peers, "machine", lambda: {"cpu": "Test CPU", "vector_extensions": ["avx2", "fma"],
-                                                   "cores": 2, "load_average": [0.0], "python": "3"})
+    monkeypatch.setattr(peers, "machine", lambda: {"cpu": "Test CPU", "cpu_family_model": ["25", "17"],
+                                                   "vector_extensions": ["avx2", "fma"], "cores": 2,
+                                                   "load_average": [0.0], "python": "3"})
     monkeypatch.setattr(peers, "commit", lambda: "c0ffee")
     out, js = tmp_path / "R.md", tmp_path / "r.json"
     out.write_text("# old\n\n## Chip energy\n\nkept\n")
     assert peers.main(["--workloads", "W1", "--libs", "spikeflow,torch.compile", "--runs", "2", "--out", str(out),
                        "--json", str(js)]) == 0
     text = out.read_text()
-    assert "Test CPU, 2 logical CPUs, vector extensions avx2 fma" in text and "- commit: c0ffee" in text
+    assert "Test CPU (family 25, model 17), 2 logical CPUs, vector extensions avx2 fma" in text
+    assert "- commit: c0ffee" in text
     assert "| W1 | 2.00x (spyx), 3.00x (torch.compile) | **2.50x** | 2.00x - 3.00x |" in text
     assert text.endswith("\n## Chip energy\n\nkept\n") and text.count("## Chip energy") == 1
     doc = json.loads(js.read_text())

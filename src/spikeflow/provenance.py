@@ -47,10 +47,13 @@ def _cpuinfo() -> dict:
 
 
 def machine() -> dict:
-    """CPU model and vector extensions, logical cores, load average now, Python and torch versions."""
+    """CPU model (name, family and model numbers) and vector extensions, logical cores, load average now,
+    Python and torch versions."""
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     out = {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+           # a model name may not tell the core: "AMD EPYC" alone is given for Zen 3, 4 and 5
+           "cpu_family_model": [info.get("cpu family"), info.get("model")],
            "vector_extensions": [f for f in VECTOR_FLAGS if f in flags], "cores": os.cpu_count(),
            "load_average": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version()}
     try:
