@@ -4,9 +4,10 @@
 
 Checks ``REV`` out into a temporary git worktree and runs ``--pairs`` pairs of processes, ``REV``'s
 then this tree's, each building W1/W3 as ``peers.py`` does (``bench_worker.build_spikeflow``, 2
-threads) and timing 60 W3 calls and 30 W1 steps after 5 warm-up ones; prints each process's medians
-and, per tree, the median and range of them. Processes alternate because a shared machine's speed
-drifts by tens of percent within minutes: a difference that holds pair after pair is the change's.
+threads) and timing 60 W3 calls and 30 W1 steps after 5 warm-up ones; prints each process's medians,
+per tree the median and range of them, and the median of the pairs' differences. Processes alternate
+because a shared machine's speed drifts by tens of percent within minutes: a difference that holds
+pair after pair is the change's.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def main(argv=None) -> int:
         a = np.array(rows)
         print(f"{name:12s} W3 median {np.median(a[:, 0]):.3f} ms ({a[:, 0].min():.3f}-{a[:, 0].max():.3f}), "
               f"W1 median {np.median(a[:, 1]):.3f} ms ({a[:, 1].min():.3f}-{a[:, 1].max():.3f})")
+    # pair by pair, this tree's time minus REV's: a shift that holds while both drift with the machine
+    diff = np.array(results["this tree"]) - np.array(results[args.rev])
+    for k, name in enumerate(("W3", "W1")):
+        print(f"{name} this tree minus {args.rev}, per pair: median {np.median(diff[:, k]):+.3f} ms, "
+              f"this tree faster in {int((diff[:, k] < 0).sum())} of {len(diff)} pairs")
     return 0
 
 
