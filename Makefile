@@ -105,6 +105,7 @@ bench: $(STAMP) $(PSTAMP) $(SSTAMP)
 	$(PY) benchmarks/profile_w1.py
 	$(PY) benchmarks/roofline_w3.py
 	$(PY) benchmarks/lowp_matmul.py --json benchmarks/results/lowp-matmul.json
+	$(PY) benchmarks/weight_layout.py --json benchmarks/results/weight-layout.json
 	$(PY) benchmarks/scan_rows.py --json benchmarks/results/scan-rows.json
 	$(PY) benchmarks/hw_nmnist.py --out runs/hw
 
