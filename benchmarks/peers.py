@@ -22,7 +22,9 @@ the CPUs during its timed steps; a run above ``--load-limit`` is retried (a shar
 ``--runs N`` repeats the whole measurement N times and reports, per workload, spikeflow's speed-up
 over the fastest peer of each run (median and range over the runs) and, for W4, its step memory
 against the lowest peer's; ``benchmarks/results/peers.json`` keeps every run's raw medians with the
-command, commit and machine.
+command, commit and machine. Each run starts with ``core_probe.probe``: on a virtual machine the
+two CPUs are sometimes one core's two hardware threads, which share the L2 cache that W1's
+kernels are bound by, and its two ratios say how far apart they were for that run.
 
 Every library computes the same function from the same weights and inputs: the hidden layers'
 spike counts in the first forward must equal spikeflow's within ``COUNT_TOLERANCE`` (snnTorch's
@@ -54,6 +56,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import core_probe
 from bench_proc import TINY, W1_GAIN
 from bench_worker_spyx import XLA_FLAGS
 from spikeflow.atomic import atomic_write_text
@@ -279,7 +282,8 @@ def per_run_ratios(all_runs: list, wl: str, row: str = "spikeflow") -> dict:
     return {"speed": speed, "memory": memory}
 
 
-def runs_section(all_runs: list, workloads: list) -> list:
+def runs_section(all_runs: list, workloads: list, probes: list = ()) -> list:
+    """The per-run ratios to the fastest peer, and ``probes`` (``core_probe.probe`` at each run's start)."""
     lines = [f"### Over {len(all_runs)} full run(s)", "",
              "| workload | spikeflow vs the fastest peer, per run | median | range |", "|---|---|---:|---|"]
     w4_memory = None
@@ -303,6 +307,11 @@ def runs_section(all_runs: list, workloads: list) -> list:
         lines += ["", "W4 step memory, spikeflow's over the lowest peer's, per run: "
                   + ", ".join(f"{v:.2f} ({lib})" for lib, v in w4_memory)
                   + f"; median **{statistics.median(vals):.2f}**, range {min(vals):.2f} - {max(vals):.2f}"]
+    if probes:
+        lines += ["", "Two-core probe at the start of each run (`benchmarks/core_probe.py`: the time "
+                  f"{probes[0]['threads']} threads take for a share each over 1 thread's for one share; 1.00x: "
+                  "separate cores, 2.00x: one core's hardware threads): "
+                  + "; ".join(f"run {n + 1} {core_probe.describe(p)}" for n, p in enumerate(probes))]
     return lines + [""]
 
 
@@ -405,7 +414,7 @@ def keep_tail(path: Path) -> str:
     return old[at:] if at >= 0 else ""
 
 
-def write_results(all_runs: list, args, path: Path, started: str, json_out: Path) -> None:
+def write_results(all_runs: list, args, path: Path, started: str, json_out: Path, probes: list = ()) -> None:
     lines = header(args, started, len(all_runs), json_out)
     if any(r["loaded"] for run in all_runs for wl in run.values() for runs in wl.values() for r in runs):
         lines += ["**Warning: some runs never got a quiet machine (LOADED below): other processes kept the "
@@ -420,13 +429,13 @@ def write_results(all_runs: list, args, path: Path, started: str, json_out: Path
                 pooled.setdefault(lib, []).extend(runs)
         if pooled:
             lines += table(wl, {lib: summarise(runs) for lib, runs in pooled.items()})
-    lines += runs_section(all_runs, args.workloads)
+    lines += runs_section(all_runs, args.workloads, probes)
     text = "\n".join(lines) + "\n"
     atomic_write_text(path, text.rstrip("\n") + "\n" + keep_tail(path) if keep_tail(path) else text)
     print(text)
 
 
-def write_json(all_runs: list, args, path: Path, started: str) -> None:
+def write_json(all_runs: list, args, path: Path, started: str, probes: list = ()) -> None:
     raw = []
     for run in all_runs:
         per_wl = {}
@@ -447,7 +456,8 @@ def write_json(all_runs: list, args, path: Path, started: str) -> None:
                spikeflow_vs_fastest_peer={wl: [dict(peer=p, ratio=v) for p, v in r["speed"]]
                                           for wl, r in ratios.items()},
                w4_step_memory_vs_lowest_peer=[dict(peer=p, ratio=v)
-                                              for p, v in ratios.get("W4", {}).get("memory", [])])
+                                              for p, v in ratios.get("W4", {}).get("memory", [])],
+               core_probe_per_run=list(probes))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
@@ -505,17 +515,19 @@ def main(argv=None) -> int:
     json_out = Path(args.json) if args.json else (JSON_OUT if out == HERE / "RESULTS.md" else out.with_suffix(".json"))
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     args.commit = commit()  # before this run rewrites RESULTS.md (which would make the tree look dirty)
-    all_runs = []
+    all_runs, probes = [], []
     with tempfile.TemporaryDirectory(prefix="peers-data-") as data_dir:
         for n in range(args.runs):
             if args.runs > 1:
                 print(f"=== run {n + 1} of {args.runs}", flush=True)
             all_runs.append({})
+            probes.append(core_probe.probe(args.threads))
+            print(f"two-core probe: {core_probe.describe(probes[-1])}", flush=True)
 
             def done(res, n=n):
                 all_runs[n] = res
-                write_results(all_runs, args, out, started, json_out)
-                write_json(all_runs, args, json_out, started)
+                write_results(all_runs, args, out, started, json_out, probes)
+                write_json(all_runs, args, json_out, started, probes)
 
             measure(args, Path(data_dir), done)
     return 0

@@ -164,6 +164,8 @@ def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
         done({"W1": {lib: [_run(v, hidden=(700.0,))] for lib, v in ms.items()}})
 
     monkeypatch.setattr(peers, "measure", fake_measure)
+    probes = iter([{"threads": 2, "compute": 1.0, "l2": 1.25}, {"threads": 2, "compute": 2.0, "l2": 1.75}])
+    monkeypatch.setattr(peers.core_probe, "probe", lambda threads: next(probes))
     monkeypatch.setattr(peers, "machine", lambda: {"cpu": "Test CPU", "cpu_family_model": ["25", "17"],
                                                    "vector_extensions": ["avx2", "fma"], "cores": 2,
                                                    "load_average": [0.0], "python": "3"})
@@ -177,8 +179,28 @@ def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
     assert "- commit: c0ffee" in text
     assert "| W1 | 2.00x (spyx), 3.00x (torch.compile) | **2.50x** | 2.00x - 3.00x |" in text
     assert text.endswith("\n## Chip energy\n\nkept\n") and text.count("## Chip energy") == 1
+    assert ("run 1 compute 1.00x, L2-bound 1.25x; run 2 compute 2.00x, L2-bound 1.75x" in text
+            and "the time 2 threads take" in text)
     doc = json.loads(js.read_text())
     assert doc["commit"] == "c0ffee" and doc["machine"]["vector_extensions"] == ["avx2", "fma"]
     assert [run["W1"]["spyx"]["median_ms"] for run in doc["runs"]] == [20.0, 40.0]
     assert doc["spikeflow_vs_fastest_peer"]["W1"] == [{"peer": "spyx", "ratio": 2.0},
                                                       {"peer": "torch.compile", "ratio": 3.0}]
+    assert [p["l2"] for p in doc["core_probe_per_run"]] == [1.25, 1.75]
+
+
+def test_core_probe_times_both_loops_against_one_thread():
+    """The probe runs both loops on 1 and on 2 threads and gives positive ratios (not their values:
+    those depend on the host), leaving numba's thread count as it was."""
+    import numba
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import core_probe
+    finally:
+        sys.path.remove(str(BENCH))
+    kept = numba.get_num_threads()
+    ratios = core_probe.probe(threads=2, rounds=2, compute_steps=1000, rows=8)
+    assert set(ratios) == {"threads", "compute", "l2"} and ratios["threads"] == min(2, numba.config.NUMBA_NUM_THREADS)
+    assert all(0 < ratios[k] < float("inf") for k in ("compute", "l2"))
+    assert numba.get_num_threads() == kept
