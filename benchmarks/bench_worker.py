@@ -101,6 +101,8 @@ def build_spikeflow(kind, layers):
                 return net(x), None
             h = m1(x)  # layer by layer, to count the hidden spikes (the same function)
             return m2(h), _count(h)
+
+        forward.net = net  # for spikeflow.train.TrainStep (the spikeflow-step row)
     else:
         # event-path convolutions where the input is sparse enough (spikeflow.nn.SpikeConv2d); each
         # LIF + AvgPool2d pair runs as one kernel (spikeflow.nn.Sequential fuses it)
@@ -382,11 +384,11 @@ def build_dense(kind, layers):
 
 BUILDERS = {"spikeflow": build_spikeflow, "snntorch": build_snntorch, "spikingjelly": build_spikingjelly,
             "norse": build_norse, "torch.compile": build_torch_compile, "dense": build_dense,
-            "spikeflow-float32": build_spikeflow}
+            "spikeflow-float32": build_spikeflow, "spikeflow-step": build_spikeflow}
 # spikeflow's fused MLP kernels read 0/1 spikes as bytes: its MLP input batches are converted to uint8
 # once, before the steps (as spyx's worker converts its batches once); "spikeflow-float32" is the same
 # network fed the float32 batches every other library gets
-SPIKE_BYTES = {"spikeflow": torch.uint8}
+SPIKE_BYTES = {"spikeflow": torch.uint8, "spikeflow-step": torch.uint8}
 
 
 def main(argv=None) -> int:
@@ -415,6 +417,14 @@ def main(argv=None) -> int:
     params = list(params)
     opt = torch.optim.Adam(params, lr=1e-3, fused=args.adam == "fused") if wl["train"] else None
     data = make_data(kind, wl["T"], wl["B"])
+    train_step = None
+    if args.lib == "spikeflow-step":
+        from spikeflow.train.step import TrainStep
+
+        if kind != "mlp" or opt is None:
+            raise SystemExit("spikeflow-step: TrainStep is benchmarked on the MLP training workload only")
+        train_step = TrainStep(forward.net, opt)
+        version += ", TrainStep"
     if kind == "mlp" and args.lib in SPIKE_BYTES:
         data = [(x.to(SPIKE_BYTES[args.lib]), y) for x, y in data]
         version += ", uint8 input"
@@ -430,6 +440,13 @@ def main(argv=None) -> int:
         if opt is None:
             with torch.no_grad():
                 out, h = forward(x, record)
+        elif train_step is not None:
+            if record:
+                with torch.no_grad():
+                    h = forward(x, True)[1]
+            train_step(x, y)
+            if not train_step.fused:
+                raise SystemExit(f"spikeflow-step: TrainStep did not fuse the step: {train_step.reason}")
         else:
             out, h = forward(x, record)
             loss = F.cross_entropy(out.sum(0), y)

@@ -72,7 +72,13 @@ PEERS = TORCH_PEERS + ("spyx", "spyx-uint8", "torch.compile")
 # same network fed float32), spyx takes them as float32 or as uint8 converted inside its jit
 # ("spyx-uint8"); the conv workload's input is float32 for every library
 MLP_ONLY = ("spikeflow-float32", "spyx-uint8")
-LIBS = ("spikeflow", "spikeflow-float32") + PEERS + ("dense",)
+# "spikeflow-step": the W1 network trained by ``spikeflow.train.TrainStep`` (the pair's kernels called
+# without autograd, as spyx jits its whole step) instead of the autograd loop every library runs
+STEP_ONLY = {"spikeflow-step": ("W1",)}
+LIBS = ("spikeflow", "spikeflow-float32", "spikeflow-step") + PEERS + ("dense",)
+# other spikeflow rows whose ratio to the fastest peer is reported apart: (row, what it is)
+OTHER_ROWS = (("spikeflow-float32", "spikeflow fed float32 input"),
+              ("spikeflow-step", "spikeflow's `TrainStep`"))
 VENV_OF = {**{lib: PEERS_PY for lib in TORCH_PEERS}, "spyx": SPYX_PY, "spyx-uint8": SPYX_PY}
 # hidden spike counts of the first forward vs spikeflow's, relative, per hidden layer
 COUNT_TOLERANCE = 0.001
@@ -174,7 +180,8 @@ def machine_line() -> str:
 def measure(args, data_dir: Path, on_workload_done=None) -> dict:
     results = {}
     for wl in args.workloads:
-        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip and not (wl == "W2" and lib in MLP_ONLY)]
+        libs = [lib for lib in args.libs if f"{wl}:{lib}" not in args.skip and not (wl == "W2" and lib in MLP_ONLY)
+                and wl in STEP_ONLY.get(lib, (wl,))]
         for rnd in range(args.rounds):
             order = libs if rnd % 2 == 0 else list(reversed(libs))
             for lib in order:
@@ -254,9 +261,10 @@ def table(wl: str, summ: dict) -> list:
         if "dense" in summ:
             line += f"; vs the dense floor: {summ['dense']['median_ms'] / sf['median_ms']:.2f}x"
         lines += ["", line]
-        if "spikeflow-float32" in summ:
-            lines.append(f"spikeflow fed float32 input vs the fastest peer: "
-                         f"{summ[fastest]['median_ms'] / summ['spikeflow-float32']['median_ms']:.2f}x")
+        for row, what in OTHER_ROWS:
+            if row in summ:
+                lines.append(f"{what} vs the fastest peer: "
+                             f"**{summ[fastest]['median_ms'] / summ[row]['median_ms']:.2f}x**")
         if wl == "W4":
             low = lowest_memory_peer(summ)
             lines.append(f"W4 memory: spikeflow's step memory {sf['rss_growth_mb']:.1f} MB vs the lowest peer's "
@@ -296,12 +304,14 @@ def runs_section(all_runs: list, workloads: list, probes: list = ()) -> list:
         lines.append(f"| {wl} | {each} | **{statistics.median(vals):.2f}x** | {min(vals):.2f}x - {max(vals):.2f}x |")
         if wl == "W4":
             w4_memory = r["memory"]
-    floats = [(wl, [v for _, v in per_run_ratios(all_runs, wl, "spikeflow-float32")["speed"]]) for wl in workloads]
-    floats = [(wl, vals) for wl, vals in floats if vals]
-    if floats:
-        lines += ["", "spikeflow fed float32 input (the `spikeflow-float32` rows) vs the fastest peer, per run: "
-                  + "; ".join(f"{wl} " + ", ".join(f"{v:.2f}x" for v in vals)
-                              + f" (median {statistics.median(vals):.2f}x)" for wl, vals in floats)]
+    for row, what in OTHER_ROWS:
+        ratios = [(wl, [v for _, v in per_run_ratios(all_runs, wl, row)["speed"]]) for wl in workloads]
+        ratios = [(wl, vals) for wl, vals in ratios if vals]
+        if ratios:
+            lines += ["", f"{what} (the `{row}` rows) vs the fastest peer, per run: "
+                      + "; ".join(f"{wl} " + ", ".join(f"{v:.2f}x" for v in vals)
+                                  + f" (median **{statistics.median(vals):.2f}x**, range {min(vals):.2f}x - "
+                                  f"{max(vals):.2f}x)" for wl, vals in ratios)]
     if w4_memory:
         vals = [v for _, v in w4_memory]
         lines += ["", "W4 step memory, spikeflow's over the lowest peer's, per run: "
@@ -381,7 +391,12 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         "pair reads bytes: a quarter of float32's memory traffic for the same values); the `float32 input` row "
         "is the same network fed the float32 batches; spyx runs both ways (float32, and uint8 converted inside "
         "its jit: the `uint8 input` row) and the faster counts as the peer; the torch libraries get float32 "
-        "(their layers compute in float); W2's input is float32 for every library.",
+        "(their layers compute in float); W2's input is float32 for every library. The `TrainStep` row (W1): the "
+        "same network and Adam, each step one call of `spikeflow.train.TrainStep` (the pair's forward kernel, "
+        "the count cross-entropy's gradient in numpy, the one-sweep backward kernel, the weights' and biases' "
+        "`.grad` set, `optimizer.step()`), which skips autograd's graph and the per-call checks and tensors "
+        "around the kernels, as spyx's `jax.jit` compiles its whole step; the autograd row is the loop every "
+        "library runs.",
         "- spyx (JAX, `bench_worker_spyx.py`, its own venv `benchmarks/.venv-spyx`): flax `nnx` layers on all time "
         "steps at once, each LIF layer one `jax.lax.scan` over time (`spyx.nn.run`), the whole training step "
         "(forward, `jax.value_and_grad`, optax Adam with torch's hyper-parameters) one `jax.jit`, NHWC convolutions. "

@@ -114,6 +114,18 @@ def _tiny_counts(lib, workload, python=sys.executable, env=None):
     return res["hidden_spikes_first"]
 
 
+def test_train_step_worker_computes_spikeflows_function_and_runs_fused():
+    """The ``spikeflow-step`` row (``spikeflow.train.TrainStep``): the same hidden spike counts as the
+    autograd loop's in the first forward; the worker stops with an error where the step did not fuse."""
+    res = _worker(sys.executable, BENCH / "bench_worker.py", "spikeflow-step", "W1", "--tiny", "--steps", "2",
+                  "--warmup", "1", "--threads", "1")
+    assert res["hidden_spikes_first"] == _tiny_counts("spikeflow", "W1")
+    assert res["version"].endswith(", TrainStep, uint8 input") and len(res["times_ms"]) == 2
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_worker.py"), "spikeflow-step", "W2", "--tiny"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode != 0 and "MLP training workload only" in proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", ["W1", "W2"])
 def test_torch_compile_worker_computes_spikeflows_function(workload, tmp_path):

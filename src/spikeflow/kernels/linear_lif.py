@@ -995,16 +995,18 @@ class Layer:
         self.v0[:, :self.n] = v0.detach().numpy()
 
     @classmethod
-    def at_rest(cls, cfg: Config, weight, bias, params, n_batch: int, pad: bool = False, unchecked: bool = False):
-        """The layer, without autograd (``reuse``), with every neuron of ``n_batch`` samples starting
-        at ``v_leak``. ``bias`` may be ``None`` and ``params`` holds the ``PARAMS`` values as they
-        come (floats, or tensors of one or one per neuron): no tensors are made of them.
+    def at_rest(cls, cfg: Config, weight, bias, params, n_batch: int, pad: bool = False, unchecked: bool = False,
+                reuse: bool = True):
+        """The layer, with every neuron of ``n_batch`` samples starting at ``v_leak``. ``bias`` may be
+        ``None`` and ``params`` holds the ``PARAMS`` values as they come (floats, or tensors of one or
+        one per neuron): no tensors are made of them. ``reuse`` as in ``input_major`` (a call without
+        autograd; ``False`` for a weight that changes every call, as in a training step).
 
         ``unchecked``: a kept input-major weight is taken without comparing its bytes
         (``unchecked_input_major``); ``self.unchecked`` holds the two byte arrays to compare, and
         ``renew`` replaces the weight when they differ."""
         layer = cls.__new__(cls)
-        layer._operands(cfg, weight, bias, params, pad, True, unchecked)
+        layer._operands(cfg, weight, bias, params, pad, reuse, unchecked)
         layer.v0 = np.repeat(layer.p[VL][None], n_batch, 0)  # its padding is 0, as __init__'s
         return layer
 

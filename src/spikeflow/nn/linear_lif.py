@@ -94,20 +94,33 @@ def fused_pair(x, first, second, recompute=None):
     one after the other): on the GPU, when either unit is outside the fused kernel's scope or has
     ``event="never"``, or for ``event="auto"`` when the input is too dense for the first layer.
     The hidden layer always takes the event path (its spikes are gathered, never scanned)."""
+    if pair_reason(x, first, second) is not None:
+        return None
+    return pair_kernel.linear_lif_pair(x, *pair_operands(first, second), recompute=recompute)[0]
+
+
+def pair_reason(x, first, second):
+    """Why ``fused_pair(x, first, second)`` cannot take the pair kernel (``None`` when it can); checks
+    that the input is time-major once it can."""
     (lin1, lif1, ev1), (lin2, lif2, ev2) = first, second
     if runs_on_gpu(x, lif1.backend) or "never" in (ev1, ev2):
-        return None
-    if fused_reason(x, lin1, lif1, ev1) is not None or fused_reason(x, lin2, lif2, ev2) is not None:
-        return None
+        return "on the GPU, or event='never'"
+    reason = fused_reason(x, lin1, lif1, ev1) or fused_reason(x, lin2, lif2, ev2)
+    if reason is not None:
+        return reason
     if (lin2.in_features != lin1.out_features or x.shape[-1] != lin1.in_features
             or any(lif.shape not in (None, (lin.out_features,)) for lin, lif in ((lin1, lif1), (lin2, lif2)))):
-        return None  # the unit-by-unit run names the mismatch
+        return "the layer sizes do not chain"  # the unit-by-unit run names the mismatch
     if ev1 == "auto" and synapse_kernels.activity(x) >= lin1.crossover:
-        return None
+        return f"the input's activity is at or above the crossover {lin1.crossover}"
     check_time_major(x, lif1._name())
-    layers = [(lin.weight, lin.bias, lif.params, lif.surrogate,
-               f"LinearLIF({lin.in_features}->{lin.out_features})") for lin, lif in ((lin1, lif1), (lin2, lif2))]
-    return pair_kernel.linear_lif_pair(x, *layers, recompute=recompute)[0]
+    return None
+
+
+def pair_operands(first, second) -> list:
+    """``linear_lif_pair``'s ``(weight, bias, params, spike_fn, name)`` of both units."""
+    return [(lin.weight, lin.bias, lif.params, lif.surrogate, f"LinearLIF({lin.in_features}->{lin.out_features})")
+            for lin, lif, _ in (first, second)]
 
 
 class LinearLIF(nn.Module):

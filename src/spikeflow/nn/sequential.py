@@ -87,6 +87,20 @@ class Sequential(nn.Sequential):
         return x_t
 
 
+def pair_units(net: nn.Module):
+    """``(first, second, recompute)`` when ``net`` is a ``Sequential`` of exactly two fusable
+    Linear + LIF units (``first``/``second``: ``(SpikeLinear, LIF, event)``, as ``fused_pair`` takes
+    them), else ``None``."""
+    if not isinstance(net, Sequential):
+        return None
+    layers = list(net)
+    first = _linear_lif_unit(layers, 0)
+    second = first and _linear_lif_unit(layers, first[0])
+    if not second or first[0] + second[0] != len(layers):
+        return None
+    return first[1:4], second[1:4], first[4]
+
+
 def _linear_lif_unit(layers, i):
     """``(layers used, SpikeLinear, LIF, event, recompute)`` when ``layers[i]`` starts a fusable
     Linear + LIF unit: a ``LinearLIF``, or a ``SpikeLinear`` followed by a ``LIF``; else ``None``."""

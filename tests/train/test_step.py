@@ -1,0 +1,162 @@
+"""``spikeflow.train.TrainStep`` against the autograd step it replaces: the same loss, output spikes and
+gradients where it fuses, the autograd step itself where it does not, one-line errors for bad labels.
+
+Weights, biases and input values are multiples of 1/64, so every synaptic current is exact in any
+summation order and both paths must produce the same spikes; the gradients then differ only by the
+loss gradient's rounding (numpy in float64 against torch's float32)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import spikeflow.nn as snn
+from spikeflow.errors import InputError
+from spikeflow.surrogate import Surrogate
+from spikeflow.train import TrainStep, classification_loss
+
+
+def _dyadic(t):
+    return torch.round(t * 64) / 64
+
+
+def _net(seed, n_in=30, n_hid=40, n_out=7, *, bias=True, reset="subtract", surrogate=None, split=False, **kw):
+    """Two fused units: ``LinearLIF`` layers, or (``split``) ``SpikeLinear`` + ``LIF`` pairs."""
+    torch.manual_seed(seed)
+    lif = dict(tau_mem=10e-3, r=10.0, v_threshold=1.0, reset=reset, surrogate=surrogate, **kw)
+    if split:
+        net = snn.Sequential(snn.SpikeLinear(n_in, n_hid, bias=bias), snn.LIF(n_hid, **lif),
+                             snn.SpikeLinear(n_hid, n_out, bias=bias), snn.LIF(n_out, **lif))
+    else:
+        net = snn.Sequential(snn.LinearLIF(n_in, n_hid, bias=bias, **lif),
+                             snn.LinearLIF(n_hid, n_out, bias=bias, **lif))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(_dyadic(p * 4))
+    return net
+
+
+def _batch(seed, n_steps=25, n_batch=5, n_in=30, n_out=7, dtype=torch.uint8, values=False):
+    g = torch.Generator().manual_seed(seed)
+    active = torch.rand((n_steps, n_batch, n_in), generator=g) < 0.1
+    x = active.to(torch.float32)
+    if values:  # non-binary input
+        x = x * _dyadic(torch.rand(x.shape, generator=g) * 2)
+    return x.to(dtype), torch.randint(0, n_out, (n_batch,), generator=g)
+
+
+def _autograd_grads(net, x, y, loss="ce_count"):
+    net.zero_grad(set_to_none=True)
+    out = net(x)
+    value = classification_loss(out, y, loss)
+    value.backward()
+    return value.detach(), out.detach(), [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("case", [
+    dict(),
+    dict(bias=False, reset="to_reset", surrogate=Surrogate("atan", 2.0)),
+    dict(split=True, n_batch=3, dtype=torch.bool),
+    dict(n_batch=1, dtype=torch.float32, values=True),
+    dict(n_hid=150, n_out=20, n_steps=12),  # the output layer padded to whole vectors
+])
+def test_fused_step_equals_the_autograd_step(case):
+    net_kw = {k: case[k] for k in ("bias", "reset", "surrogate", "split", "n_hid", "n_out") if k in case}
+    batch_kw = {k: case[k] for k in ("n_steps", "n_batch", "dtype", "values", "n_out") if k in case}
+    net = _net(1, **net_kw)
+    x, y = _batch(2, **batch_kw)
+    ref_loss, ref_out, ref_grads = _autograd_grads(net, x, y)
+    step = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.0))  # no update: the gradients stay comparable
+    loss, out = step(x, y)
+    assert step.fused and step.reason is None
+    assert torch.equal(out, ref_out) and out.sum() > 0
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert len(grads) == len(ref_grads) == (4 if case.get("bias", True) else 2)
+    for got, ref in zip(grads, ref_grads):
+        assert ref.abs().max() > 0
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6 * ref.abs().max().item())
+
+
+def test_fused_steps_train_as_the_autograd_steps():
+    """Three SGD steps each way from the same weights: the same weights after every step (the spikes of
+    the next step depend on them, so a wrong update would show in the loss too)."""
+    nets = [_net(3), _net(3)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05, momentum=0.9) for n in nets]
+    step = TrainStep(nets[1], opts[1])
+    for k in range(3):
+        x, y = _batch(10 + k)
+        ref_loss, _, _ = _autograd_grads(nets[0], x, y)
+        opts[0].step()
+        loss, _ = step(x, y)
+        assert step.fused
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+            torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+
+
+def test_an_optimizer_parameter_outside_the_pair_loses_its_gradient_as_with_zero_grad():
+    net = _net(4)
+    extra = torch.nn.Parameter(torch.ones(3))
+    extra.grad = torch.ones(3)
+    step = TrainStep(net, torch.optim.SGD([*net.parameters(), extra], lr=0.1))
+    step(*_batch(5))
+    assert step.fused and extra.grad is None and torch.equal(extra, torch.ones(3))
+
+
+def _three_units():
+    net = _net(6)
+    return snn.Sequential(*net, snn.LinearLIF(7, 3))  # seeded by _net: the same weights every call
+
+
+@pytest.mark.parametrize("make, loss_name, dense, reason", [
+    (lambda: _net(6), "ce_max", False, "loss 'ce_max'"),
+    (_three_units, "ce_count", False, "not a spikeflow.nn.Sequential of two"),
+    (lambda: _net(6, learn_tau=True), "ce_count", False, "LIF parameter is learned"),
+    (lambda: _net(6), "ce_count", True, "crossover"),
+])
+def test_what_the_fused_step_does_not_cover_runs_the_autograd_step(make, loss_name, dense, reason):
+    """The same update as the autograd step, taken by it; ``reason`` says why."""
+    ref, net = make(), make()
+    x, y = _batch(7)
+    if dense:
+        x = torch.ones_like(x)
+    y = y % list(net.parameters())[-1].shape[0]  # the classes of the last layer
+    ref_loss, _, _ = _autograd_grads(ref, x, y, loss_name)
+    torch.optim.SGD(ref.parameters(), lr=0.1).step()
+    step = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.1), loss=loss_name)
+    loss, _ = step(x, y)
+    assert not step.fused and reason in step.reason
+    assert loss.item() == ref_loss.item()
+    for p, q in zip(ref.parameters(), net.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("y, message", [
+    (torch.zeros(5), "'y' must be an integer tensor"),
+    (torch.zeros(4, dtype=torch.long), "'y' must have shape (5,)"),
+    (torch.full((5,), -1), "'y' must be class indices >= 0"),
+    (torch.full((5,), 7), "'y' must be below the network's 7 outputs"),
+])
+def test_bad_labels_get_one_line_errors(y, message):
+    net = _net(8)
+    before = [p.detach().clone() for p in net.parameters()]
+    step = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.1))
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        step(_batch(9)[0], y)
+    assert "\n" not in str(err.value)
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
+
+
+def test_unknown_loss_is_named():
+    with pytest.raises(InputError, match="'loss' must be one of"):
+        TrainStep(_net(8), torch.optim.SGD(_net(8).parameters(), lr=0.1), loss="hinge")
+
+
+def test_the_loss_is_cross_entropy_on_the_spike_counts():
+    """The fused loss against its definition, computed here from the returned spikes."""
+    net = _net(11)
+    x, y = _batch(12)
+    loss, out = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.0))(x, y)
+    assert loss.item() == pytest.approx(F.cross_entropy(out.sum(0), y).item(), rel=1e-6)
