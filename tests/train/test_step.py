@@ -21,16 +21,18 @@ def _dyadic(t):
     return torch.round(t * 64) / 64
 
 
-def _net(seed, n_in=30, n_hid=40, n_out=7, *, bias=True, reset="subtract", surrogate=None, split=False, **kw):
-    """Two fused units: ``LinearLIF`` layers, or (``split``) ``SpikeLinear`` + ``LIF`` pairs."""
+def _net(seed, n_in=30, n_hid=40, n_out=7, *, bias=True, reset="subtract", surrogate=None, split=False,
+         threshold=1.0, **kw):
+    """Two fused units: ``LinearLIF`` layers, or (``split``) ``SpikeLinear`` + ``LIF`` pairs;
+    ``threshold``: the hidden layer's (a tensor: per neuron)."""
     torch.manual_seed(seed)
-    lif = dict(tau_mem=10e-3, r=10.0, v_threshold=1.0, reset=reset, surrogate=surrogate, **kw)
+    lif = dict(tau_mem=10e-3, r=10.0, reset=reset, surrogate=surrogate, **kw)
     if split:
-        net = snn.Sequential(snn.SpikeLinear(n_in, n_hid, bias=bias), snn.LIF(n_hid, **lif),
-                             snn.SpikeLinear(n_hid, n_out, bias=bias), snn.LIF(n_out, **lif))
+        net = snn.Sequential(snn.SpikeLinear(n_in, n_hid, bias=bias), snn.LIF(n_hid, v_threshold=threshold, **lif),
+                             snn.SpikeLinear(n_hid, n_out, bias=bias), snn.LIF(n_out, v_threshold=1.0, **lif))
     else:
-        net = snn.Sequential(snn.LinearLIF(n_in, n_hid, bias=bias, **lif),
-                             snn.LinearLIF(n_hid, n_out, bias=bias, **lif))
+        net = snn.Sequential(snn.LinearLIF(n_in, n_hid, bias=bias, v_threshold=threshold, **lif),
+                             snn.LinearLIF(n_hid, n_out, bias=bias, v_threshold=1.0, **lif))
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(_dyadic(p * 4))
@@ -94,6 +96,25 @@ def test_fused_steps_train_as_the_autograd_steps():
         assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
         for p, q in zip(nets[0].parameters(), nets[1].parameters()):
             torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+
+
+def test_per_neuron_parameters_changed_between_steps_are_taken():
+    """Per-neuron thresholds (buffers, not learned), changed in place after the first step: the fused
+    step reads them again, as the autograd step does."""
+    nets = [_net(13, threshold=torch.linspace(0.75, 1.25, 40)) for _ in range(2)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05) for n in nets]
+    step = TrainStep(nets[1], opts[1])
+    for k in range(2):
+        x, y = _batch(20 + k)
+        ref_loss, ref_out, _ = _autograd_grads(nets[0], x, y)
+        opts[0].step()
+        loss, out = step(x, y)
+        assert step.fused and torch.equal(out, ref_out)
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+            torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+        for net in nets:
+            net[0].lif.v_threshold.mul_(0.5)  # every hidden neuron fires more from now on
 
 
 def test_an_optimizer_parameter_outside_the_pair_loses_its_gradient_as_with_zero_grad():

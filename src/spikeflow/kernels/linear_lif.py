@@ -980,6 +980,12 @@ def _transposed(w: np.ndarray, width: int, dtype: torch.dtype) -> torch.Tensor:
     return wt
 
 
+def padded_width(n: int, element_size: int) -> int:
+    """``n`` columns rounded up to whole 64-byte vectors (``Layer(pad=True)``)."""
+    per_vector = 64 // element_size
+    return -(-n // per_vector) * per_vector
+
+
 class Layer:
     """One layer's operands for the kernels: ``wt``, the weight input-major (a tensor), and as numpy
     arrays the bias, the initial membrane ``v0`` and the ``PARAMS`` rows ``p``.
@@ -996,17 +1002,18 @@ class Layer:
 
     @classmethod
     def at_rest(cls, cfg: Config, weight, bias, params, n_batch: int, pad: bool = False, unchecked: bool = False,
-                reuse: bool = True):
+                wt: torch.Tensor | None = None):
         """The layer, with every neuron of ``n_batch`` samples starting at ``v_leak``. ``bias`` may be
         ``None`` and ``params`` holds the ``PARAMS`` values as they come (floats, or tensors of one or
-        one per neuron): no tensors are made of them. ``reuse`` as in ``input_major`` (a call without
-        autograd; ``False`` for a weight that changes every call, as in a training step).
+        one per neuron): no tensors are made of them. The weight's input-major form is the one kept
+        for calls without autograd (``input_major(reuse=True)``), or, given ``wt`` (an ``[in, width]``
+        buffer; for a weight that changes every call, as in a training step), written into ``wt``.
 
         ``unchecked``: a kept input-major weight is taken without comparing its bytes
         (``unchecked_input_major``); ``self.unchecked`` holds the two byte arrays to compare, and
         ``renew`` replaces the weight when they differ."""
         layer = cls.__new__(cls)
-        layer._operands(cfg, weight, bias, params, pad, reuse, unchecked)
+        layer._operands(cfg, weight, bias, params, pad, True, unchecked, wt)
         layer.v0 = np.repeat(layer.p[VL][None], n_batch, 0)  # its padding is 0, as __init__'s
         return layer
 
@@ -1016,28 +1023,48 @@ class Layer:
         self.wt = input_major(self.weight, self.width, reuse=True)
         self.unchecked = (NO_BYTES, NO_BYTES)
 
-    def _operands(self, cfg, weight, bias, params, pad, reuse, unchecked=False):
+    def _operands(self, cfg, weight, bias, params, pad, reuse, unchecked=False, wt=None):
         self.cfg = cfg
         self.weight = weight if unchecked else None  # for renew (a backward's context holds no input here)
         self.n = n = weight.shape[0]
-        per_vector = 64 // weight.element_size()
-        self.width = width = -(-n // per_vector) * per_vector if pad else n
+        self.width = width = padded_width(n, weight.element_size()) if pad else n
         self.unchecked = (NO_BYTES, NO_BYTES)
-        if unchecked and isinstance(weight, torch.nn.Parameter):
+        if wt is not None:
+            transpose_into(weight.detach().contiguous().numpy(), wt.numpy())
+            self.wt = wt
+        elif unchecked and isinstance(weight, torch.nn.Parameter):
             self.wt, *self.unchecked = unchecked_input_major(weight, width)
         else:
             self.wt = input_major(weight, width, reuse)
         # bias and parameters in one block (numpy: a few element-wise copies, not a chain of torch ops)
         block = np.zeros((1 + len(PARAMS), width), self.wt.numpy().dtype)
         block[1 + TH, n:] = 1.0  # padding: h stays 0, never above the threshold
+        self.bias, self.p = block[0], block[1:]
+        self._fill(bias, params)
+
+    def _fill(self, bias, params) -> None:
+        """The real columns of the bias and parameter rows (``bias`` may be ``None``: zeros)."""
+        n = self.n
         rows = (bias, *params)
         if all(isinstance(q, float) for q in params):  # constants: one copy for all six rows
-            block[1:, :n] = np.array(params, block.dtype)[:, None]
+            self.p[:, :n] = np.array(params, self.p.dtype)[:, None]
             rows = (bias,)
         for row, q in enumerate(rows):
+            target = self.bias if row == 0 else self.p[row - 1]
             if q is not None:
-                block[row, :n] = q.detach().numpy() if isinstance(q, torch.Tensor) else q
-        self.bias, self.p = block[0], block[1:]
+                target[:n] = q.detach().numpy() if isinstance(q, torch.Tensor) else q
+
+    def reload(self, weight, bias, params=None) -> None:
+        """Takes a changed weight, bias and (unless ``None``) parameters of the same shapes, as a
+        training step's, into this layer's own buffers: the weight input-major into ``wt``, whose
+        buffer was given to ``at_rest``; with new parameters the membranes start at the new rest."""
+        transpose_into(weight.detach().contiguous().numpy(), self.wt.numpy())
+        if params is None:
+            if bias is not None:
+                self.bias[:self.n] = bias.detach().numpy()
+            return
+        self._fill(bias, params)
+        self.v0[:] = self.p[VL]
 
     def args(self):
         return self.wt.numpy(), self.bias, self.v0, self.p, self.cfg.reset_mode

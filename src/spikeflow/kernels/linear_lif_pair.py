@@ -21,6 +21,7 @@ chained ``linear_lif`` calls bit for bit, and so do the gradients but for the or
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numba as nb
 import numpy as np
@@ -343,32 +344,37 @@ def _ones_where_binary(lo, hi, val, non_binary):
             val[lo[r]:hi[r]] = 1
 
 
-def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, store: int, one,
-                 lease: scratch.Lease):
-    """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
-    entries as ``linear_lif.Events`` (in buffers of ``lease``) and what the backward keeps (see
-    ``forward``; ``store`` 1 or 2). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the
-    first layer for NaN/inf in it."""
-    n_in, n_hid, n_out, width = x2.shape[1], l1.n, l2.n, l2.width
-    dtype = l1.wt.dtype
+def _forward_buffers(n_steps: int, n_batch: int, n_in: int, l1: single.Layer, l2: single.Layer, store: int,
+                     take) -> SimpleNamespace:
+    """Uninitialised buffers for ``_run_forward``: ``out``, ``v1_t``, ``v2_t`` (``_outputs``), ``inp``
+    and ``hid`` (the spike lists, from ``take(n, dtype)``, which returns a 1-D numpy buffer) and
+    ``kept`` (``h1_st, v1_ck, h2_st, v2_ck``; see ``forward``; ``store`` 1 or 2)."""
+    n_hid, width, dtype = l1.n, l2.width, l1.wt.dtype
     n_rows = n_steps * n_batch
-    n_chunks = max(1, min(n_batch, nb.get_num_threads()))
-
-    def kept(n, steps):
-        return torch.empty((steps, n_batch, n), dtype=dtype)
-
-    take = lease.take
-    out, v1_t, v2_t = _outputs(n_steps, n_batch, n_hid, n_out, dtype)
-    inp = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_in, torch.int32),
-           take(n_rows * n_in, dtype))
-    hid = (take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_hid, torch.int32))
-    bad, non_binary = np.zeros(n_rows, np.bool_), np.zeros(n_rows, np.bool_)
     n_h = n_steps if store == 1 else 0
     n_ck = (n_steps + SEGMENT - 1) // SEGMENT
-    h1_st, v1_ck, h2_st, v2_ck = kept(n_hid, n_h), kept(n_hid, n_ck), kept(width, n_h), kept(width, n_ck)
+    out, v1_t, v2_t = _outputs(n_steps, n_batch, n_hid, l2.n, dtype)
+    return SimpleNamespace(
+        out=out, v1_t=v1_t, v2_t=v2_t,
+        inp=(take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_in, torch.int32),
+             take(n_rows * n_in, dtype)),
+        hid=(take(n_rows, torch.int64), take(n_rows, torch.int64), take(n_rows * n_hid, torch.int32)),
+        kept=tuple(torch.empty((steps, n_batch, n), dtype=dtype)
+                   for n, steps in ((n_hid, n_h), (n_hid, n_ck), (width, n_h), (width, n_ck))))
+
+
+def _run_forward(x2, l1: single.Layer, l2: single.Layer, store: int, one, bufs: SimpleNamespace):
+    """Spikes ``[T, B, out]``, both final membranes, the input's and the hidden layer's active
+    entries as ``linear_lif.Events`` and what the backward keeps (see ``forward``), all in ``bufs``
+    (``_forward_buffers``). ``x2``: the input as ``[T * B, in]``; ``InputError`` naming the first
+    layer for NaN/inf in it."""
+    out, inp, hid = bufs.out, bufs.inp, bufs.hid
+    n_rows, n_batch = x2.shape[0], out.shape[1]
+    n_chunks = max(1, min(n_batch, nb.get_num_threads()))
+    bad, non_binary = np.zeros(n_rows, np.bool_), np.zeros(n_rows, np.bool_)
     unchecked = (single.NO_BYTES,) * 4  # the layers were made with their weights compared
     forward(x2, *l1.args(), *l2.args(), store, SEGMENT, one, n_chunks, out.numpy(), inp, hid, bad,
-            non_binary, h1_st.numpy(), v1_ck.numpy(), h2_st.numpy(), v2_ck.numpy(), v1_t.numpy(), v2_t.numpy(),
+            non_binary, *[k.numpy() for k in bufs.kept], bufs.v1_t.numpy(), bufs.v2_t.numpy(),
             unchecked, np.zeros(n_chunks, np.bool_))
     _check_finite(bad, l1)
     values = l1.bias[:0]  # every active input is 1
@@ -377,7 +383,7 @@ def _run_forward(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: 
         _ones_where_binary(inp[0], inp[1], values, non_binary)
     events = single.Events(*inp[:3], values)
     hidden = single.Events(*hid, l1.bias[:0])
-    return out, v1_t, v2_t, events, hidden, (h1_st, v1_ck, h2_st, v2_ck)
+    return out, bufs.v1_t, bufs.v2_t, events, hidden, bufs.kept
 
 
 def _run_inference(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, one):
@@ -433,8 +439,8 @@ class PairFunction(torch.autograd.Function):
         l2 = single.Layer(cfg2, w2, b2, v02, (a2, c2, r2, vl2, th2, vr2), pad=True)
         store = 2 if cfg1.recompute else 1
         ctx.lease = scratch.Lease()  # the buffers of ctx.events and ctx.hidden, as long as ctx lives
-        out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, n_steps, n_batch, store,
-                                                                     _one(w1), ctx.lease)
+        bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, store, ctx.lease.take)
+        out, v1_t, v2_t, ctx.events, ctx.hidden, kept = _run_forward(_rows(x), l1, l2, store, _one(w1), bufs)
         ctx.layers = (l1, l2)
         ctx.save_for_backward(*kept, w2)  # autograd's version check: w2 must not change before the backward
         ctx.shape = (n_steps, n_batch, n_in)
@@ -579,39 +585,100 @@ def linear_lif_pair(x, first, second, recompute=None):
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
 
 
-def train_step(x, first, second, loss_grad, recompute=None):
-    """One training step's kernels without autograd: ``linear_lif_pair``'s forward keeping every
-    membrane, ``g_out = loss_grad(spikes)`` (``dL/dspikes``, a contiguous ``[T, B, out]`` tensor), then
-    the one-sweep ``backward``: the same kernels as the autograd path, without the tensors, checks and
-    graph that surround them there (W1's step: 4.8 -> 3.6 ms).
+class PairStep:
+    """One training step of the pair without autograd, for inputs of one shape: ``linear_lif_pair``'s
+    forward keeping every membrane, the loss's gradient, then the one-sweep ``backward``; the same
+    kernels as the autograd path, without the graph, checks and fresh tensors around them there.
 
-    ``x [T, B, in]``; ``first``/``second`` as ``linear_lif_pair``'s, for input and LIF parameters that
-    need no gradient. Returns ``(spikes, (dL/dW1, dL/db1), (dL/dW2, dL/db2))``, or ``None`` where the
-    one sweep does not apply: where ``recompute`` (decided as ``linear_lif_pair`` does) would not keep
-    every membrane, or the output layer's gradient part does not fit in L1."""
-    n_steps, n_batch, n_in = x.shape
-    (w1, b1, params1, _, _), (w2, b2, params2, _, _) = first, second
-    n_hid, n_out = w1.shape[0], w2.shape[0]
-    dtype = w1.dtype
-    if recompute is None:
-        recompute = n_steps * n_batch * n_hid * w1.element_size() > single.RECOMPUTE_ABOVE_BYTES
-    if recompute:
-        return None
-    cfg1, cfg2 = (_config(p, s, name, False) for _, _, p, s, name in (first, second))
-    set_threads()
-    l1 = single.Layer.at_rest(cfg1, w1.detach(), b1, _param_values(params1), n_batch, reuse=False)
-    l2 = single.Layer.at_rest(cfg2, w2.detach(), b2, _param_values(params2), n_batch, pad=True, reuse=False)
-    if not single.direct_scatter(l2.wt):
-        return None
-    one = _one(w1)
-    lease = scratch.Lease()
-    out, _, _, events, hidden, (h1_st, _, h2_st, _) = _run_forward(_rows(x), l1, l2, n_steps, n_batch, 1, one,
-                                                                   lease)
-    g_out = loss_grad(out)
-    n_chunks = max(1, min(n_batch, nb.get_num_threads()))
-    parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, l2.width, dtype)
-    g_v = [torch.zeros((n_batch, n_hid), dtype=dtype), torch.zeros((n_batch, l2.width), dtype=dtype)]
-    _one_sweep_backward((l1, l2), events, hidden, g_out, g_v, h1_st, h2_st, parts1, parts2, w2.detach(), one)
-    needs = (True, True) + (False,) * (1 + len(PARAMS))
-    return (out, single.layer_grads(needs, parts1, None, n_hid)[:2],
-            single.layer_grads(needs, parts2, None, n_out)[:2])
+    Made once per input shape with everything the step writes but the spikes: both layers' operands
+    (the weights input-major), the spike lists and membranes of the forward, the backward's gradient
+    parts and the gradients, and the kernels' argument lists over them. Fresh buffers every step land
+    at new places in the heap, cold in cache, and every Python operation between the kernels runs cold
+    too (the kernels have just filled the caches with their data): ``run`` keeps them few.
+    ``first``/``second`` as ``linear_lif_pair``'s, for input and LIF parameters that need no gradient;
+    ``self.reason``: why the one sweep does not apply (``None`` when it does): ``recompute`` (decided
+    as ``linear_lif_pair`` does) would not keep every membrane, or the output layer's gradient part
+    does not fit in L1."""
+
+    def __init__(self, x, first, second, recompute=None):
+        n_steps, n_batch, n_in = x.shape
+        (w1, b1, params1, _, _), (w2, b2, params2, _, _) = first, second
+        n_hid, n_out = w1.shape[0], w2.shape[0]
+        self.reason = None
+        if recompute is None:
+            recompute = n_steps * n_batch * n_hid * w1.element_size() > single.RECOMPUTE_ABOVE_BYTES
+        if recompute:
+            self.reason = "keeping the membrane of every step would take too much memory (recompute)"
+            return
+        dtype = w1.dtype
+        width = single.padded_width(n_out, w2.element_size())
+        if not single.direct_scatter(torch.empty((n_hid, width), dtype=dtype)):
+            self.reason = "the output layer's weight gradient does not fit in L1"
+            return
+        cfg1, cfg2 = (_config(p, s, name, False) for _, _, p, s, name in (first, second))
+        self.layers = l1, l2 = (
+            single.Layer.at_rest(cfg1, w1.detach(), b1, _param_values(params1), n_batch,
+                                 wt=torch.empty((n_in, n_hid), dtype=dtype)),
+            single.Layer.at_rest(cfg2, w2.detach(), b2, _param_values(params2), n_batch, pad=True,
+                                 wt=torch.empty((n_hid, width), dtype=dtype)))
+        n_chunks = max(1, min(n_batch, nb.get_num_threads()))
+        one = _one(w1)
+        bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, 1, lambda n, dt: torch.empty(n, dtype=dt).numpy())
+        self.out_shape, self.dtype = bufs.out.shape, dtype
+        self.inp, self.hid = bufs.inp, bufs.hid
+        self.bad, self.non_binary = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_steps * n_batch, np.bool_)
+        self.g_out = torch.empty(bufs.out.shape, dtype=dtype)
+        self.g_v = np.empty((n_batch, n_hid), one.dtype), np.empty((n_batch, width), one.dtype)
+        parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, width, dtype)
+        self.parts = [q.numpy() for q in (*parts1[:2], *parts2[:2])]
+        self.grads = ((torch.empty((n_hid, n_in), dtype=dtype), torch.empty(n_hid, dtype=dtype)),
+                      (torch.empty((width, n_hid), dtype=dtype), torch.empty(n_out, dtype=dtype)))
+        h1_st, v1_ck, h2_st, v2_ck = (k.numpy() for k in bufs.kept)
+        # the kernels' arguments around those that change from call to call
+        self.forward_args = ((*l1.args(), *l2.args(), 1, SEGMENT, one, n_chunks),
+                             (bufs.inp, bufs.hid, self.bad, self.non_binary, h1_st, v1_ck, h2_st, v2_ck,
+                              bufs.v1_t.numpy(), bufs.v2_t.numpy(), (single.NO_BYTES,) * 4,
+                              np.zeros(n_chunks, np.bool_)))
+
+        def lif(cfg):
+            return cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale)
+
+        g_v0 = np.empty((n_batch, n_hid), one.dtype), np.empty((n_batch, width), one.dtype)
+        self.backward_args = ((h1_st, h2_st), (l1.p, l2.p, lif(cfg1), lif(cfg2), one, one.dtype.type(math.pi / 2),
+                                               *self.parts, *g_v0, single.direct_scatter(l1.wt)))
+        self.fixed_params = all(isinstance(v, float) for params in (params1, params2)
+                                for v in _param_values(params))
+
+    def run(self, x, w1, b1, w2, b2, params, loss_grad):
+        """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor) and the loss; the weight and bias gradients
+        are in ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2 padded, dL/db2)``), overwritten by the next
+        call. ``params``: both layers' ``LIFParams``, or ``None`` when they are the floats the step was
+        made with (``self.fixed_params``). ``loss_grad(spikes, g_out)`` returns the loss and writes
+        ``dL/dspikes`` into ``g_out``."""
+        set_threads()
+        l1, l2 = self.layers
+        for layer, w, b, p in zip(self.layers, (w1, w2), (b1, b2), params or (None, None)):
+            layer.reload(w, b, None if p is None else _param_values(p))
+        out = torch.empty(self.out_shape, dtype=self.dtype)
+        self.bad[:] = False
+        self.non_binary[:] = False
+        before, after = self.forward_args
+        forward(_rows(x), *before, out.numpy(), *after)
+        _check_finite(self.bad, l1)
+        values = self.inp[3][:0]  # every active input is 1
+        if self.non_binary.any():
+            values = self.inp[3]
+            _ones_where_binary(self.inp[0], self.inp[1], values, self.non_binary)
+        loss = loss_grad(out, self.g_out)
+        g_v1, g_v2 = self.g_v
+        g_v1[:] = 0
+        g_v2[:] = 0
+        kept, rest = self.backward_args
+        backward(self.g_out.numpy(), g_v1, g_v2, *self.inp[:3], values, *self.hid, *kept,
+                 w2.detach().contiguous().numpy(), *rest)
+        (g_w1, g_b1), (g_w2, g_b2) = self.grads
+        single.sum_transposed(self.parts[0], g_w1.numpy())
+        single.sum_transposed(self.parts[2], g_w2.numpy())
+        self.parts[1].sum(0, out=g_b1.numpy())
+        self.parts[3][:, :l2.n].sum(0, out=g_b2.numpy())
+        return out, loss

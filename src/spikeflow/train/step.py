@@ -2,18 +2,19 @@
 
 The usual PyTorch step (forward, loss, ``zero_grad``, ``backward``, ``optimizer.step()``) wraps the
 fused kernels of a spiking MLP in autograd's graph, the checks each layer repeats at every call and
-the tensors autograd needs: about a quarter of a millisecond-scale step. JAX users compile the whole
-step for the same reason. ``TrainStep`` runs the two-layer fused MLP's kernels directly, with the
-loss's gradient computed between them, and falls back to the autograd step for anything else.
+fresh tensors: a fifth of a millisecond-scale step, most of it because each of those operations runs
+with caches the kernels have just filled with their own data. JAX users compile the whole step for
+the same reason. ``TrainStep`` runs the two-layer fused MLP's kernels directly, with the loss's
+gradient computed between them in one compiled call, and falls back to the autograd step elsewhere.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from spikeflow.errors import InputError
-from spikeflow.kernels import linear_lif_pair
+from spikeflow.kernels.count_loss import count_cross_entropy
+from spikeflow.kernels.linear_lif_pair import PairStep
 from spikeflow.nn.linear_lif import intercepted, pair_operands, pair_reason
 from spikeflow.nn.sequential import pair_units
 from spikeflow.train.losses import LOSSES, classification_loss
@@ -32,9 +33,14 @@ class TrainStep:
     kernel runs (CPU, sparse enough input, see ``spikeflow.nn.Sequential``), trained with
     ``loss="ce_count"`` (cross-entropy on the output spike counts) with no LIF parameter learned, the
     step runs the kernels of the forward and of the backward directly and sets the weights' and
-    biases' ``.grad``; the spikes and gradients equal autograd's (the loss's gradient up to float
-    rounding). Otherwise it runs the autograd step above. ``self.fused`` tells which path the last
-    call took and ``self.reason`` why it was not fused.
+    biases' ``.grad`` (the same tensors at every call, rewritten, as ``zero_grad(set_to_none=False)``
+    keeps them); the spikes and gradients equal autograd's (the loss's gradient up to float rounding).
+    Otherwise it runs the autograd step above. ``self.fused`` tells which path the last call took and
+    ``self.reason`` why it was not fused.
+
+    Whether the kernels apply (the layers' options, the input's dtype and its activity against the
+    crossover) is decided on the first batch of each input shape, and again when the units of ``net``
+    change; hooks and learned LIF parameters are looked for at every call.
     """
 
     def __init__(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: str = "ce_count"):
@@ -42,38 +48,24 @@ class TrainStep:
             raise InputError(f"TrainStep: 'loss' must be one of {LOSSES}, got {loss!r}")
         self.net, self.optimizer, self.loss = net, optimizer, loss
         self.fused, self.reason = False, None
+        self._plan = None  # (key, PairStep or None, reason): the fused step of the last input shape
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         _check_labels(x, y)
-        self.reason = self._fused_reason(x)
+        units = pair_units(self.net) if self.loss == "ce_count" else None
+        self.reason = self._reason(x, units)
         if self.reason is None:
-            first, second, recompute = pair_units(self.net)
-            _check_classes(y, second[0].out_features)
-            labels = y.long().numpy()
-            loss = None
-
-            def loss_grad(out):
-                nonlocal loss
-                loss, g = _count_cross_entropy(out.numpy(), labels)
-                return torch.from_numpy(np.ascontiguousarray(np.broadcast_to(g, out.shape)))
-
-            result = linear_lif_pair.train_step(x, *pair_operands(first, second), loss_grad, recompute)
-            if result is not None:
-                out, grads1, grads2 = result
-                ours = {}
-                for (lin, _, _), grads in ((first, grads1), (second, grads2)):
-                    for param, grad in zip((lin.weight, lin.bias), grads):
-                        if param is not None and param.requires_grad:
-                            ours[id(param)] = param, grad
-                for group in self.optimizer.param_groups:  # zero_grad(set_to_none=True), ours replaced
-                    for param in group["params"]:
-                        param.grad = ours[id(param)][1] if id(param) in ours else None
-                for param, grad in ours.values():  # trained, though not given to this optimizer
-                    param.grad = grad
-                self.optimizer.step()
-                self.fused = True
-                return torch.tensor(loss), out
-            self.reason = "the membranes of every step would not be kept (recompute) or the output layer is too wide"
+            first, second, recompute = units
+            key = (tuple(x.shape), x.dtype, x.device, *(id(m) for unit in (first, second) for m in unit[:2]))
+            if self._plan is None or self._plan[0] != key:
+                reason = pair_reason(x, first, second)
+                self._plan = key, None, reason
+                if reason is None:
+                    step = PairStep(x, *pair_operands(first, second), recompute)
+                    self._plan = key, step if step.reason is None else None, step.reason
+            _, step, self.reason = self._plan
+        if self.reason is None:
+            return self._fused(step, x, y, first, second)
         self.fused = False
         self.optimizer.zero_grad(set_to_none=True)
         out = self.net(x)
@@ -83,21 +75,41 @@ class TrainStep:
         self.optimizer.step()
         return loss.detach(), out.detach()
 
-    def _fused_reason(self, x):
-        """Why this call takes the autograd step (``None``: fused)."""
+    def _fused(self, step: PairStep, x, y, first, second):
+        _check_classes(y, second[0].out_features)
+        labels = y.long().numpy()
+        (lin1, lif1, _), (lin2, lif2, _) = first, second
+        out, loss = step.run(x, lin1.weight, lin1.bias, lin2.weight, lin2.bias,
+                             None if step.fixed_params else (lif1.params, lif2.params),
+                             lambda spikes, g_out: count_cross_entropy(spikes.numpy(), labels, g_out.numpy()))
+        ours = {}
+        for (lin, _, _), grads in zip((first, second), step.grads):
+            for param, grad in zip((lin.weight, lin.bias), grads):
+                if param is not None and param.requires_grad:
+                    ours[id(param)] = param, grad[:param.shape[0]]
+        for group in self.optimizer.param_groups:  # zero_grad(set_to_none=True), ours replaced
+            for param in group["params"]:
+                param.grad = ours[id(param)][1] if id(param) in ours else None
+        for param, grad in ours.values():  # trained, though not given to this optimizer
+            param.grad = grad
+        self.optimizer.step()
+        self.fused = True
+        return torch.tensor(loss), out
+
+    def _reason(self, x, units):
+        """Why this call takes the autograd step, as far as it can be told without the kernels'
+        own checks (``None``: the fused step may apply)."""
         if self.loss != "ce_count":
             return f"loss {self.loss!r} (only 'ce_count' is fused)"
-        units = pair_units(self.net)
         if units is None:
             return "the network is not a spikeflow.nn.Sequential of two fused Linear + LIF units"
         if intercepted(self.net):
             return "the network has forward hooks"
         if x.dim() != 3 or x.requires_grad:
             return "the input is not [T, B, features] or needs a gradient"
-        first, second, _ = units
-        if any(p.requires_grad for _, lif, _ in (first, second) for p in lif.parameters()):
+        if any(p.requires_grad for unit in units[:2] for p in unit[1].parameters()):
             return "a LIF parameter is learned"
-        return pair_reason(x, first, second)
+        return None
 
 
 def _check_labels(x, y) -> None:
@@ -118,18 +130,3 @@ def _check_labels(x, y) -> None:
 def _check_classes(y, n_classes: int) -> None:
     if y.numel() and int(y.max()) >= n_classes:
         raise InputError(f"TrainStep: labels 'y' must be below the network's {n_classes} outputs, got {int(y.max())}")
-
-
-def _count_cross_entropy(out: np.ndarray, labels: np.ndarray):
-    """``F.cross_entropy(out.sum(0), labels)`` and its gradient with respect to ``out [T, B, C]``
-    (the same for every step: ``(softmax(counts) - onehot(labels)) / B``), in numpy: a handful of
-    small arrays, where torch's operators cost more to call than to run."""
-    counts = out.sum(0, dtype=np.float64)
-    shifted = counts - counts.max(1, keepdims=True)
-    e = np.exp(shifted)
-    total = e.sum(1)
-    rows = np.arange(len(labels))
-    loss = float((np.log(total) - shifted[rows, labels]).mean())
-    p = e / total[:, None]
-    p[rows, labels] -= 1.0
-    return loss, (p / len(labels)).astype(out.dtype)
