@@ -8,8 +8,9 @@ Builds W1 exactly as ``benchmarks/peers.py`` does (``bench_worker.build_spikeflo
 kernels with timers and prints, after 3 warm-up steps (2 threads), the median per step of: the
 pair's forward kernel, the backward kernel of each layer, the weight gradient's transposing sum of
 each layer, the autograd functions around them, the whole forward and backward, and Adam; then the
-same for W3 (the forward without grad). Wall-clock times: run it on an idle machine, and compare
-two trees by alternating runs of both.
+kernels and the whole step of W1 by ``spikeflow.train.TrainStep`` (no autograd), and the same for W3
+(the forward without grad). Wall-clock times: run it on an idle machine, and compare two trees by
+alternating runs of both.
 """
 
 from __future__ import annotations
@@ -94,7 +95,18 @@ def main(argv=None) -> int:
             net_forward(data[i % len(data)][0])
         TIMES["whole call"].append(time.perf_counter() - t0)
 
-    for run, title in ((train, "W1 training step"), (infer, "W3 inference call")):
+    from spikeflow.train import TrainStep
+
+    net_b, _, params_b, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
+    step = TrainStep(net_b.net, torch.optim.Adam(list(params_b), lr=1e-3, fused=True))
+
+    def train_step(i):
+        t0 = time.perf_counter()
+        step(*data[i % len(data)])
+        TIMES["whole step"].append(time.perf_counter() - t0)
+
+    for run, title in ((train, "W1 training step"), (train_step, "W1 training step by TrainStep"),
+                       (infer, "W3 inference call")):
         for i in range(3):
             run(i)
         TIMES.clear()

@@ -176,8 +176,12 @@ def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
         done({"W1": {lib: [_run(v, hidden=(700.0,))] for lib, v in ms.items()}})
 
     monkeypatch.setattr(peers, "measure", fake_measure)
-    probes = iter([{"threads": 2, "compute": 1.0, "l2": 1.25}, {"threads": 2, "compute": 2.0, "l2": 1.75}])
+    # run 1 starts on its first probe; run 2 waits through one probe above the limit
+    probes = iter([{"threads": 2, "compute": 1.0, "l2": 1.25}, {"threads": 2, "compute": 2.0, "l2": 2.0},
+                   {"threads": 2, "compute": 1.2, "l2": 1.1}])
     monkeypatch.setattr(peers.core_probe, "probe", lambda threads: next(probes))
+    waits = []
+    monkeypatch.setattr(peers.time, "sleep", waits.append)
     monkeypatch.setattr(peers, "machine", lambda: {"cpu": "Test CPU", "cpu_family_model": ["25", "17"],
                                                    "vector_extensions": ["avx2", "fma"], "cores": 2,
                                                    "load_average": [0.0], "python": "3"})
@@ -185,20 +189,22 @@ def test_main_writes_results_and_json_per_run(peers, tmp_path, monkeypatch):
     out, js = tmp_path / "R.md", tmp_path / "r.json"
     out.write_text("# old\n\n## Chip energy\n\nkept\n")
     assert peers.main(["--workloads", "W1", "--libs", "spikeflow,torch.compile", "--runs", "2", "--out", str(out),
-                       "--json", str(js)]) == 0
+                       "--json", str(js), "--probe-limit", "1.25", "--probe-wait", "7"]) == 0
+    assert waits == [7.0]
     text = out.read_text()
     assert "Test CPU (family 25, model 17), 2 logical CPUs, vector extensions avx2 fma" in text
     assert "- commit: c0ffee" in text
     assert "| W1 | 2.00x (spyx), 3.00x (torch.compile) | **2.50x** | 2.00x - 3.00x |" in text
     assert text.endswith("\n## Chip energy\n\nkept\n") and text.count("## Chip energy") == 1
-    assert ("run 1 compute 1.00x, L2-bound 1.25x; run 2 compute 2.00x, L2-bound 1.75x" in text
+    assert ("run 1 compute 1.00x, L2-bound 1.25x; run 2 compute 1.20x, L2-bound 1.10x (after 2 probes). A run "
+            "starts when both ratios are at most 1.25x (probed again every 7 s, at most 10 times)" in text
             and "the time 2 threads take" in text)
     doc = json.loads(js.read_text())
     assert doc["commit"] == "c0ffee" and doc["machine"]["vector_extensions"] == ["avx2", "fma"]
     assert [run["W1"]["spyx"]["median_ms"] for run in doc["runs"]] == [20.0, 40.0]
     assert doc["spikeflow_vs_fastest_peer"]["W1"] == [{"peer": "spyx", "ratio": 2.0},
                                                       {"peer": "torch.compile", "ratio": 3.0}]
-    assert [p["l2"] for p in doc["core_probe_per_run"]] == [1.25, 1.75]
+    assert [(p["l2"], p["tries"]) for p in doc["core_probe_per_run"]] == [(1.25, 1), (1.1, 2)]
 
 
 def test_core_probe_times_both_loops_against_one_thread():
