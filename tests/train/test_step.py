@@ -154,6 +154,21 @@ def test_what_the_fused_step_does_not_cover_runs_the_autograd_step(make, loss_na
         assert torch.equal(p, q)
 
 
+def test_a_hook_added_after_a_fused_step_is_seen_at_the_next_call():
+    net = _net(14)
+    step = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.1))
+    x, y = _batch(15)
+    step(x, y)
+    assert step.fused
+    seen = []
+    handle = net[1].register_forward_hook(lambda m, inp, out: seen.append(out))
+    step(x, y)
+    assert not step.fused and "hooks" in step.reason and len(seen) == 1
+    handle.remove()
+    step(x, y)
+    assert step.fused and len(seen) == 1
+
+
 @pytest.mark.parametrize("y, message", [
     (torch.zeros(5), "'y' must be an integer tensor"),
     (torch.zeros(4, dtype=torch.long), "'y' must have shape (5,)"),

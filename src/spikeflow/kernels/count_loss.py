@@ -18,8 +18,12 @@ import numpy as np
 def count_cross_entropy(out, labels, g_out):
     """``F.cross_entropy(out.sum(0), labels)`` (the batch mean) for spikes ``out [T, B, C]`` and class
     indices ``labels [B]``; writes its gradient with respect to ``out`` into ``g_out [T, B, C]``: at
-    every step ``(softmax(counts) - onehot(labels)) / B``. Counts, exponentials and the loss in float64."""
+    every step ``(softmax(counts) - onehot(labels)) / B``. Counts, exponentials and the loss in float64.
+    Returns -1 (and writes nothing) when a label is not a class index in ``[0, C)``."""
     n_steps, n_batch, n_classes = out.shape
+    for b in range(n_batch):
+        if labels[b] < 0 or labels[b] >= n_classes:
+            return -1.0
     counts = np.zeros((n_batch, n_classes))
     for t in range(n_steps):
         for b in range(n_batch):

@@ -49,10 +49,11 @@ class TrainStep:
         self.net, self.optimizer, self.loss = net, optimizer, loss
         self.fused, self.reason = False, None
         self._plan = None  # (key, PairStep or None, reason): the fused step of the last input shape
+        self._units = None  # (net's modules, pair_units of them, the modules whose hooks would be bypassed)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         _check_labels(x, y)
-        units = pair_units(self.net) if self.loss == "ce_count" else None
+        units = self._pair_units() if self.loss == "ce_count" else None
         self.reason = self._reason(x, units)
         if self.reason is None:
             first, second, recompute = units
@@ -76,12 +77,13 @@ class TrainStep:
         return loss.detach(), out.detach()
 
     def _fused(self, step: PairStep, x, y, first, second):
-        _check_classes(y, second[0].out_features)
-        labels = y.long().numpy()
+        labels = (y if y.dtype == torch.int64 else y.long()).numpy()
         (lin1, lif1, _), (lin2, lif2, _) = first, second
         out, loss = step.run(x, lin1.weight, lin1.bias, lin2.weight, lin2.bias,
                              None if step.fixed_params else (lif1.params, lif2.params),
                              lambda spikes, g_out: count_cross_entropy(spikes.numpy(), labels, g_out.numpy()))
+        if loss < 0:  # a label outside the classes: nothing was changed yet
+            _check_classes(y, lin2.out_features)
         ours = {}
         for (lin, _, _), grads in zip((first, second), step.grads):
             for param, grad in zip((lin.weight, lin.bias), grads):
@@ -96,6 +98,16 @@ class TrainStep:
         self.fused = True
         return torch.tensor(loss), out
 
+    def _pair_units(self):
+        """``pair_units(self.net)``, found again only when the network's modules change."""
+        modules = tuple(self.net._modules.values()) if isinstance(self.net, torch.nn.Sequential) else None
+        if self._units is None or self._units[0] != modules:
+            units = pair_units(self.net)
+            watched = [self.net] + ([] if units is None else
+                                    [m for unit in units[:2] for m in unit[:2]] + list(modules))
+            self._units = modules, units, watched
+        return self._units[1]
+
     def _reason(self, x, units):
         """Why this call takes the autograd step, as far as it can be told without the kernels'
         own checks (``None``: the fused step may apply)."""
@@ -103,8 +115,8 @@ class TrainStep:
             return f"loss {self.loss!r} (only 'ce_count' is fused)"
         if units is None:
             return "the network is not a spikeflow.nn.Sequential of two fused Linear + LIF units"
-        if intercepted(self.net):
-            return "the network has forward hooks"
+        if any(intercepted(m) for m in self._units[2]):
+            return "the network or one of its layers has forward hooks or a wrapped forward"
         if x.dim() != 3 or x.requires_grad:
             return "the input is not [T, B, features] or needs a gradient"
         if any(p.requires_grad for unit in units[:2] for p in unit[1].parameters()):
@@ -113,7 +125,7 @@ class TrainStep:
 
 
 def _check_labels(x, y) -> None:
-    """One-line errors for labels that do not fit the batch."""
+    """One-line errors for labels that do not fit the batch (their values: ``_check_classes``)."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise InputError(f"TrainStep: input 'x' must be a time-major tensor [T, B, ...], got "
                          f"{type(x).__name__ if not isinstance(x, torch.Tensor) else tuple(x.shape)}")
@@ -123,10 +135,11 @@ def _check_labels(x, y) -> None:
     if tuple(y.shape) != (x.shape[1],):
         raise InputError(f"TrainStep: labels 'y' must have shape ({x.shape[1]},) for a batch of {x.shape[1]}, "
                          f"got {tuple(y.shape)}")
-    if y.numel() and int(y.min()) < 0:
-        raise InputError(f"TrainStep: labels 'y' must be class indices >= 0, got {int(y.min())}")
 
 
 def _check_classes(y, n_classes: int) -> None:
+    """``_check_labels``'s check of the label values against the classes (two reductions of ``y``)."""
+    if y.numel() and int(y.min()) < 0:
+        raise InputError(f"TrainStep: labels 'y' must be class indices >= 0, got {int(y.min())}")
     if y.numel() and int(y.max()) >= n_classes:
         raise InputError(f"TrainStep: labels 'y' must be below the network's {n_classes} outputs, got {int(y.max())}")
