@@ -136,6 +136,8 @@ def _three_units():
     (_three_units, "ce_count", False, "not a spikeflow.nn.Sequential of two"),
     (lambda: _net(6, learn_tau=True), "ce_count", False, "LIF parameter is learned"),
     (lambda: _net(6), "ce_count", True, "crossover"),
+    (lambda: _net(6, recompute=True), "ce_count", False, "recompute"),
+    (lambda: _net(6, n_out=300), "ce_count", False, "does not fit in L1"),
 ])
 def test_what_the_fused_step_does_not_cover_runs_the_autograd_step(make, loss_name, dense, reason):
     """The same update as the autograd step, taken by it; ``reason`` says why."""

@@ -377,13 +377,18 @@ def _run_forward(x2, l1: single.Layer, l2: single.Layer, store: int, one, bufs: 
             non_binary, *[k.numpy() for k in bufs.kept], bufs.v1_t.numpy(), bufs.v2_t.numpy(),
             unchecked, np.zeros(n_chunks, np.bool_))
     _check_finite(bad, l1)
-    values = l1.bias[:0]  # every active input is 1
-    if non_binary.any():
-        values = inp[3]
-        _ones_where_binary(inp[0], inp[1], values, non_binary)
-    events = single.Events(*inp[:3], values)
+    events = single.Events(*inp[:3], _input_values(inp, non_binary))
     hidden = single.Events(*hid, l1.bias[:0])
     return out, bufs.v1_t, bufs.v2_t, events, hidden, bufs.kept
+
+
+def _input_values(inp, non_binary):
+    """The active inputs' values for the backward: none (every one is 1) unless a row had other
+    values, then all of them (``inp[3]``, its binary rows' slots filled with ones)."""
+    if not non_binary.any():
+        return inp[3][:0]
+    _ones_where_binary(inp[0], inp[1], inp[3], non_binary)
+    return inp[3]
 
 
 def _run_inference(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, one):
@@ -475,8 +480,7 @@ class PairFunction(torch.autograd.Function):
         if ONE_SWEEP and not (recompute or need_x or any(need_l1[3:]) or any(need_l2[3:])) \
                 and single.direct_scatter(l2.wt):
             g_out = torch.zeros((n_steps, n_batch, n_out), dtype=dtype) if g_out is None else g_out.contiguous()
-            g_v0 = _one_sweep_backward(ctx.layers, ctx.events, ctx.hidden, g_out, g_v, h1_st, h2_st, parts1, parts2,
-                                       w2, one)
+            g_v0 = _one_sweep_backward(ctx, g_out, g_v, h1_st, h2_st, parts1, parts2, w2, one)
             return (None, None, None, *single.layer_grads(need_l1, parts1, g_v0[0], n_hid),
                     *single.layer_grads(need_l2, parts2, g_v0[1], n_out))
         g_out = padded(g_out, (n_steps, n_batch, n_out))
@@ -493,25 +497,26 @@ class PairFunction(torch.autograd.Function):
                 *single.layer_grads(need_l2, parts2, g_v[1], n_out))
 
 
+def _lif_args(cfg: single.Config, one) -> tuple:
+    """A layer's LIF options as ``backward`` takes them."""
+    return cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale)
+
+
 def _grad_parts(n_chunks: int, n_in: int, n_out: int, dtype) -> tuple:
     """Each thread's weight, bias and ``PARAMS`` gradient parts of a layer, uninitialised."""
     return (torch.empty((n_chunks, n_in, n_out), dtype=dtype), torch.empty((n_chunks, n_out), dtype=dtype),
             torch.empty((n_chunks, len(PARAMS), n_out), dtype=dtype))
 
 
-def _one_sweep_backward(layers, events, hidden, g_out, g_v, h1_st, h2_st, parts1, parts2, w2, one) -> list:
+def _one_sweep_backward(ctx, g_out, g_v, h1_st, h2_st, parts1, parts2, w2, one) -> list:
     """``backward`` (both layers in one sweep over the steps) into the gradient parts; returns both
-    layers' ``dL/dv0``. ``events``/``hidden``: the forward's input and hidden spike lists; ``g_out``
-    holds the output layer's real columns, ``g_v`` both layers' ``dL/dv`` after the last step (the
-    output layer's padded)."""
-    l1, l2 = layers
+    layers' ``dL/dv0``. ``g_out`` holds the output layer's real columns, ``g_v`` both layers' ``dL/dv``
+    after the last step (the output layer's padded)."""
+    l1, l2 = ctx.layers
     g_v0 = [torch.empty_like(g) for g in g_v]
-
-    def lif(cfg):
-        return cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale)
-
-    backward(g_out.numpy(), g_v[0].numpy(), g_v[1].numpy(), *events, *hidden[:3], h1_st.numpy(),
-             h2_st.numpy(), w2.detach().contiguous().numpy(), l1.p, l2.p, lif(l1.cfg), lif(l2.cfg), one,
+    backward(g_out.numpy(), g_v[0].numpy(), g_v[1].numpy(), *ctx.events, *ctx.hidden[:3], h1_st.numpy(),
+             h2_st.numpy(), w2.detach().contiguous().numpy(), l1.p, l2.p, _lif_args(l1.cfg, one),
+             _lif_args(l2.cfg, one), one,
              one.dtype.type(math.pi / 2), parts1[0].numpy(), parts1[1].numpy(), parts2[0].numpy(), parts2[1].numpy(),
              g_v0[0].numpy(), g_v0[1].numpy(), single.direct_scatter(l1.wt))
     return g_v0
@@ -612,15 +617,15 @@ class PairStep:
             return
         dtype = w1.dtype
         width = single.padded_width(n_out, w2.element_size())
-        if not single.direct_scatter(torch.empty((n_hid, width), dtype=dtype)):
-            self.reason = "the output layer's weight gradient does not fit in L1"
-            return
         cfg1, cfg2 = (_config(p, s, name, False) for _, _, p, s, name in (first, second))
         self.layers = l1, l2 = (
             single.Layer.at_rest(cfg1, w1.detach(), b1, _param_values(params1), n_batch,
                                  wt=torch.empty((n_in, n_hid), dtype=dtype)),
             single.Layer.at_rest(cfg2, w2.detach(), b2, _param_values(params2), n_batch, pad=True,
                                  wt=torch.empty((n_hid, width), dtype=dtype)))
+        if not single.direct_scatter(l2.wt):
+            self.reason = "the output layer's weight gradient does not fit in L1"
+            return
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
         one = _one(w1)
         bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, 1, lambda n, dt: torch.empty(n, dtype=dt).numpy())
@@ -639,12 +644,9 @@ class PairStep:
                              (bufs.inp, bufs.hid, self.bad, self.non_binary, h1_st, v1_ck, h2_st, v2_ck,
                               bufs.v1_t.numpy(), bufs.v2_t.numpy(), (single.NO_BYTES,) * 4,
                               np.zeros(n_chunks, np.bool_)))
-
-        def lif(cfg):
-            return cfg.reset_mode, cfg.detach, cfg.sg_kind, one.dtype.type(cfg.sg_scale)
-
         g_v0 = np.empty((n_batch, n_hid), one.dtype), np.empty((n_batch, width), one.dtype)
-        self.backward_args = ((h1_st, h2_st), (l1.p, l2.p, lif(cfg1), lif(cfg2), one, one.dtype.type(math.pi / 2),
+        self.backward_args = ((h1_st, h2_st), (l1.p, l2.p, _lif_args(cfg1, one), _lif_args(cfg2, one), one,
+                                               one.dtype.type(math.pi / 2),
                                                *self.parts, *g_v0, single.direct_scatter(l1.wt)))
         self.fixed_params = all(isinstance(v, float) for params in (params1, params2)
                                 for v in _param_values(params))
@@ -665,10 +667,7 @@ class PairStep:
         before, after = self.forward_args
         forward(_rows(x), *before, out.numpy(), *after)
         _check_finite(self.bad, l1)
-        values = self.inp[3][:0]  # every active input is 1
-        if self.non_binary.any():
-            values = self.inp[3]
-            _ones_where_binary(self.inp[0], self.inp[1], values, self.non_binary)
+        values = _input_values(self.inp, self.non_binary)
         loss = loss_grad(out, self.g_out)
         g_v1, g_v2 = self.g_v
         g_v1[:] = 0
