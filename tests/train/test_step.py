@@ -81,6 +81,18 @@ def test_fused_step_equals_the_autograd_step(case):
         torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6 * ref.abs().max().item())
 
 
+def _both_steps(nets, ref_opt, step, x, y):
+    """The autograd step on ``nets[0]`` (with ``ref_opt``), ``step`` (on ``nets[1]``): the same spikes
+    and loss, then the same weights."""
+    ref_loss, ref_out, _ = _autograd_grads(nets[0], x, y)
+    ref_opt.step()
+    loss, out = step(x, y)
+    assert step.fused and torch.equal(out, ref_out)
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+
+
 def test_fused_steps_train_as_the_autograd_steps():
     """Three SGD steps each way from the same weights: the same weights after every step (the spikes of
     the next step depend on them, so a wrong update would show in the loss too)."""
@@ -88,14 +100,7 @@ def test_fused_steps_train_as_the_autograd_steps():
     opts = [torch.optim.SGD(n.parameters(), lr=0.05, momentum=0.9) for n in nets]
     step = TrainStep(nets[1], opts[1])
     for k in range(3):
-        x, y = _batch(10 + k)
-        ref_loss, _, _ = _autograd_grads(nets[0], x, y)
-        opts[0].step()
-        loss, _ = step(x, y)
-        assert step.fused
-        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
-        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
-            torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+        _both_steps(nets, opts[0], step, *_batch(10 + k))
 
 
 def test_per_neuron_parameters_changed_between_steps_are_taken():
@@ -105,14 +110,7 @@ def test_per_neuron_parameters_changed_between_steps_are_taken():
     opts = [torch.optim.SGD(n.parameters(), lr=0.05) for n in nets]
     step = TrainStep(nets[1], opts[1])
     for k in range(2):
-        x, y = _batch(20 + k)
-        ref_loss, ref_out, _ = _autograd_grads(nets[0], x, y)
-        opts[0].step()
-        loss, out = step(x, y)
-        assert step.fused and torch.equal(out, ref_out)
-        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
-        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
-            torch.testing.assert_close(q, p, rtol=0, atol=1e-6)
+        _both_steps(nets, opts[0], step, *_batch(20 + k))
         for net in nets:
             net[0].lif.v_threshold.mul_(0.5)  # every hidden neuron fires more from now on
 
