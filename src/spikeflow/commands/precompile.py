@@ -3,7 +3,7 @@ of their first use.
 
 A kernel compiles on its first call (seconds each, minutes for all of them) and is then loaded from
 the cache next to its source file, by any process with the same Python and numba. This runs small
-workloads through the public modules (fused Linear+LIF layers in float32; conv+LIF+pool, event
+workloads through the public modules (fused Linear+LIF layers in float32, ``TrainStep``; conv+LIF+pool, event
 synapse and LIF kernels in float32 and float64; the clock-free, event and stream engines), so that a
 training run, a real-time stream or a test suite started afterwards starts without compiling.
 Kernels this does not reach still compile on their first call, as always. ``--half`` splits the
@@ -37,6 +37,19 @@ def linear_kernels() -> None:
     _train_step(pair, x)
     _train_step(pair, x.to(torch.uint8))
     _train_step(snn.LinearLIF(24, 16, event="always", **LIF), x)
+
+
+def train_step_kernels() -> None:
+    """``spikeflow.train.TrainStep`` on a fused pair: the count cross-entropy's kernel (the pair's own
+    kernels as ``linear_kernels`` compiles them)."""
+    import torch
+
+    from spikeflow import nn as snn
+    from spikeflow.train import TrainStep
+
+    x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
+    pair = snn.Sequential(snn.LinearLIF(24, 16, event="always", **LIF), snn.LinearLIF(16, 6, event="always", **LIF))
+    TrainStep(pair, torch.optim.SGD(pair.parameters(), lr=0.0))(x, torch.zeros(2, dtype=torch.long))
 
 
 def conv_kernels() -> None:
@@ -105,7 +118,7 @@ def runtime_kernels() -> None:
 
 
 # two halves of about equal compile time (about 1.5 minutes each on one core)
-HALVES = ((linear_kernels, runtime_kernels), (conv_kernels, synapse_kernels))
+HALVES = ((linear_kernels, runtime_kernels), (conv_kernels, synapse_kernels, train_step_kernels))
 
 
 def precompile(half: int | None = None) -> None:

@@ -1,9 +1,9 @@
 """Cross-entropy on output spike counts, with its gradient, in one compiled call.
 
 ``spikeflow.train.TrainStep`` computes the ``ce_count`` loss between the fused pair's forward and
-backward kernels. As a dozen numpy or torch operators on ``[B, C]`` arrays it costs about a tenth of
-a millisecond-scale step: each operator's call touches interpreter and library state that the kernels
-have just pushed out of the caches.
+backward kernels. As a dozen numpy or torch operators on ``[B, C]`` arrays, each call would touch
+interpreter and library state that the kernels have just pushed out of the caches; one compiled call
+touches the arrays only.
 """
 
 from __future__ import annotations

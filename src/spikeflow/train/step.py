@@ -2,10 +2,10 @@
 
 The usual PyTorch step (forward, loss, ``zero_grad``, ``backward``, ``optimizer.step()``) wraps the
 fused kernels of a spiking MLP in autograd's graph, the checks each layer repeats at every call and
-fresh tensors: a fifth of a millisecond-scale step, most of it because each of those operations runs
-with caches the kernels have just filled with their own data. JAX users compile the whole step for
-the same reason. ``TrainStep`` runs the two-layer fused MLP's kernels directly, with the loss's
-gradient computed between them in one compiled call, and falls back to the autograd step elsewhere.
+fresh tensors, and each of those operations runs with caches the kernels have just filled with their
+own data. JAX users compile the whole step for the same reason. ``TrainStep`` runs the two-layer fused
+MLP's kernels directly, with the loss's gradient computed between them in one compiled call, and falls
+back to the autograd step elsewhere. ``benchmarks/profile_w1.py`` times both on W1's network.
 """
 
 from __future__ import annotations
