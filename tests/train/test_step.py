@@ -154,6 +154,18 @@ def test_what_the_fused_step_does_not_cover_runs_the_autograd_step(make, loss_na
         assert torch.equal(p, q)
 
 
+def test_a_change_of_thread_count_makes_the_step_anew():
+    """The kernels split the batch into one share per thread; the same update on 1 thread and then 2."""
+    nets = [_net(16), _net(16)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05) for n in nets]
+    step = TrainStep(nets[1], opts[1])
+    _both_steps(nets, opts[0], step, *_batch(30))
+    first = step._plan[1]
+    torch.set_num_threads(2)  # the conftest fixture sets 1 and restores the count after the test
+    _both_steps(nets, opts[0], step, *_batch(31))
+    assert step._plan[1] is not first
+
+
 def test_a_hook_added_after_a_fused_step_is_seen_at_the_next_call():
     net = _net(14)
     step = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.1))

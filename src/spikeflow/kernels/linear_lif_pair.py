@@ -626,6 +626,7 @@ class PairStep:
         if not single.direct_scatter(l2.wt):
             self.reason = "the output layer's weight gradient does not fit in L1"
             return
+        set_threads()
         n_chunks = max(1, min(n_batch, nb.get_num_threads()))
         one = _one(w1)
         bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, 1, lambda n, dt: torch.empty(n, dtype=dt).numpy())

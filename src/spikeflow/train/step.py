@@ -40,7 +40,7 @@ class TrainStep:
 
     Whether the kernels apply (the layers' options, the input's dtype and its activity against the
     crossover) is decided on the first batch of each input shape, and again when the units of ``net``
-    change; hooks and learned LIF parameters are looked for at every call.
+    or torch's thread count change; hooks and learned LIF parameters are looked for at every call.
     """
 
     def __init__(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: str = "ce_count"):
@@ -57,7 +57,8 @@ class TrainStep:
         self.reason = self._reason(x, units)
         if self.reason is None:
             first, second, recompute = units
-            key = (tuple(x.shape), x.dtype, x.device, *(id(m) for unit in (first, second) for m in unit[:2]))
+            key = (tuple(x.shape), x.dtype, x.device, torch.get_num_threads(),  # threads: the kernels' shares
+                   *(id(m) for unit in (first, second) for m in unit[:2]))
             if self._plan is None or self._plan[0] != key:
                 reason = pair_reason(x, first, second)
                 self._plan = key, None, reason
