@@ -637,8 +637,10 @@ class PairStep:
         self.g_v = np.empty((n_batch, n_hid), one.dtype), np.empty((n_batch, width), one.dtype)
         parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, width, dtype)
         self.parts = [q.numpy() for q in (*parts1[:2], *parts2[:2])]
+        g_w2 = torch.empty((width, n_hid), dtype=dtype)  # padded: its real rows are the gradient
         self.grads = ((torch.empty((n_hid, n_in), dtype=dtype), torch.empty(n_hid, dtype=dtype)),
-                      (torch.empty((width, n_hid), dtype=dtype), torch.empty(n_out, dtype=dtype)))
+                      (g_w2[:n_out], torch.empty(n_out, dtype=dtype)))
+        self._g_w2_padded = g_w2
         h1_st, v1_ck, h2_st, v2_ck = (k.numpy() for k in bufs.kept)
         # the kernels' arguments around those that change from call to call
         self.forward_args = ((*l1.args(), *l2.args(), 1, SEGMENT, one, n_chunks),
@@ -654,7 +656,7 @@ class PairStep:
 
     def run(self, x, w1, b1, w2, b2, params, loss_grad):
         """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor) and the loss; the weight and bias gradients
-        are in ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2 padded, dL/db2)``), overwritten by the next
+        are in ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2, dL/db2)``), overwritten by the next
         call. ``params``: both layers' ``LIFParams``, or ``None`` when they are the floats the step was
         made with (``self.fixed_params``). ``loss_grad(spikes, g_out)`` returns the loss and writes
         ``dL/dspikes`` into ``g_out``."""
@@ -676,9 +678,9 @@ class PairStep:
         kept, rest = self.backward_args
         backward(self.g_out.numpy(), g_v1, g_v2, *self.inp[:3], values, *self.hid, *kept,
                  w2.detach().contiguous().numpy(), *rest)
-        (g_w1, g_b1), (g_w2, g_b2) = self.grads
+        (g_w1, g_b1), (_, g_b2) = self.grads
         single.sum_transposed(self.parts[0], g_w1.numpy())
-        single.sum_transposed(self.parts[2], g_w2.numpy())
+        single.sum_transposed(self.parts[2], self._g_w2_padded.numpy())
         self.parts[1].sum(0, out=g_b1.numpy())
         self.parts[3][:, :l2.n].sum(0, out=g_b2.numpy())
         return out, loss

@@ -89,12 +89,12 @@ class TrainStep:
         for (lin, _, _), grads in zip((first, second), step.grads):
             for param, grad in zip((lin.weight, lin.bias), grads):
                 if param is not None and param.requires_grad:
-                    ours[id(param)] = param, grad[:param.shape[0]]
+                    ours[id(param)] = param, grad
         for group in self.optimizer.param_groups:  # zero_grad(set_to_none=True), ours replaced
             for param in group["params"]:
-                param.grad = ours[id(param)][1] if id(param) in ours else None
+                _set_grad(param, ours.pop(id(param), (None, None))[1])
         for param, grad in ours.values():  # trained, though not given to this optimizer
-            param.grad = grad
+            _set_grad(param, grad)
         self.optimizer.step()
         self.fused = True
         return torch.tensor(loss), out
@@ -120,9 +120,16 @@ class TrainStep:
             return "the network or one of its layers has forward hooks or a wrapped forward"
         if x.dim() != 3 or x.requires_grad:
             return "the input is not [T, B, features] or needs a gradient"
-        if any(p.requires_grad for unit in units[:2] for p in unit[1].parameters()):
-            return "a LIF parameter is learned"
+        if any(p.requires_grad for unit in units[:2] for p in unit[1]._parameters.values() if p is not None):
+            return "a LIF parameter is learned"  # (a LIF layer has no submodules)
         return None
+
+
+def _set_grad(param, grad) -> None:
+    """``param.grad = grad``, skipped when it already is that tensor (the fused step's gradients are
+    the same tensors at every call; torch checks every assignment)."""
+    if param.grad is not grad:
+        param.grad = grad
 
 
 def _check_labels(x, y) -> None:
