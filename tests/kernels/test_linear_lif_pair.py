@@ -318,3 +318,67 @@ def test_input_major_keeps_only_a_live_parameter():
     del p
     gc.collect()
     assert key not in single._INPUT_MAJOR
+
+
+def _parameter_pair(seed, n_in=24, n_hid=40, n_out=6):
+    g = torch.Generator().manual_seed(seed)
+    units = [_layer(g, torch.float32, a, b, "subtract", False, Surrogate("fast_sigmoid", 10.0), name)[0]
+             for a, b, name in ((n_in, n_hid, "first"), (n_hid, n_out, "second"))]
+    return g, [(torch.nn.Parameter(u[0].detach()), torch.nn.Parameter(u[1].detach()), *u[2:]) for u in units]
+
+
+def _pair_reference(x, first, second):
+    hid, v1 = _reference(x, first)
+    out, v2 = _reference(hid, second)
+    return out, v1, v2
+
+
+def test_pair_inference_keeps_its_plan_and_reads_biases_and_parameters_at_every_call():
+    """Calls without autograd of one input shape reuse one plan (layers at rest, the kernel's
+    arguments); a bias and a per-neuron threshold changed in place between calls are read again, and
+    a second input shape gets a plan of its own: every call equals the unfused reference."""
+    g, (first, second) = _parameter_pair(11)
+    xs = [(torch.rand(20, b, 24, generator=g) < 0.3).float() for b in (3, 5)]
+    with torch.no_grad():
+        pair.linear_lif_pair(xs[0], first, second)
+        plan = pair._INFERENCE[id(first[0])][2]
+        pair.linear_lif_pair(xs[0], first, second)
+        assert pair._INFERENCE[id(first[0])][2] is plan  # the same shape: the same plan
+        first[1].add_(0.25)  # a dyadic change: exact currents in any order
+        first[2].v_threshold[::2] += 0.5
+        second[1].sub_(0.5)
+        for x in (xs[0], xs[1], xs[0]):
+            out, v1, v2 = pair.linear_lif_pair(x, first, second)
+            out_r, v1_r, v2_r = _pair_reference(x, first, second)
+            assert torch.equal(out, out_r) and _rel(v1, v1_r) <= 1e-6 and _rel(v2, v2_r) <= 1e-6
+        assert pair._INFERENCE[id(first[0])][2] is not plan  # the last call's shape was made again
+
+
+def test_pair_inference_plan_follows_the_thread_count_and_goes_with_its_weight():
+    """The plan's key holds the kernel's thread count (each thread lists its own rows); a plan kept
+    for a weight does not keep the weight alive."""
+    import gc
+
+    def run():
+        g, (first, second) = _parameter_pair(12)
+        x = (torch.rand(20, 4, 24, generator=g) < 0.3).float()
+        threads = torch.get_num_threads()
+        keys = []
+        try:
+            with torch.no_grad():
+                outs = []
+                for n in (1, 2):
+                    torch.set_num_threads(n)
+                    outs.append(pair.linear_lif_pair(x, first, second))
+                    keys.append(pair._INFERENCE[id(first[0])][1])
+                expected = _pair_reference(x, first, second)
+        finally:
+            torch.set_num_threads(threads)
+        for out in outs:
+            assert torch.equal(out[0], expected[0]) and _rel(out[1], expected[1]) <= 1e-6
+        return id(first[0]), keys
+
+    key, plan_keys = run()
+    assert [k[2] for k in plan_keys] == [1, 2]
+    gc.collect()
+    assert key not in pair._INFERENCE

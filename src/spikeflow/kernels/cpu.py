@@ -33,10 +33,15 @@ _HALF_PI = math.pi / 2.0
 
 
 def set_threads() -> None:
-    """Numba's thread count follows torch's (``torch.set_num_threads``)."""
-    n = max(1, min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS))
+    """Numba's thread count follows torch's (``torch.set_num_threads``). Numba's first call starts
+    its OpenMP threads, which sets the process's OpenMP thread count, torch's too, to numba's
+    default: torch's own count is put back."""
+    want = torch.get_num_threads()
+    n = max(1, min(want, nb.config.NUMBA_NUM_THREADS))
     if nb.get_num_threads() != n:
         nb.set_num_threads(n)
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
 
 
 @nb.njit(cache=True)

@@ -1010,22 +1010,15 @@ class Layer:
         buffer; for a weight that changes every call, as in a training step), written into ``wt``.
 
         ``unchecked``: a kept input-major weight is taken without comparing its bytes
-        (``unchecked_input_major``); ``self.unchecked`` holds the two byte arrays to compare, and
-        ``renew`` replaces the weight when they differ."""
+        (``unchecked_input_major``); ``self.unchecked`` holds the two byte arrays to compare (the
+        caller forgets the kept form when they differ)."""
         layer = cls.__new__(cls)
         layer._operands(cfg, weight, bias, params, pad, True, unchecked, wt)
         layer.v0 = np.repeat(layer.p[VL][None], n_batch, 0)  # its padding is 0, as __init__'s
         return layer
 
-    def renew(self) -> None:
-        """Makes the input-major weight afresh (the kept one no longer matches the weight)."""
-        forget_input_major(self.weight)
-        self.wt = input_major(self.weight, self.width, reuse=True)
-        self.unchecked = (NO_BYTES, NO_BYTES)
-
     def _operands(self, cfg, weight, bias, params, pad, reuse, unchecked=False, wt=None):
         self.cfg = cfg
-        self.weight = weight if unchecked else None  # for renew (a backward's context holds no input here)
         self.n = n = weight.shape[0]
         self.width = width = padded_width(n, weight.element_size()) if pad else n
         self.unchecked = (NO_BYTES, NO_BYTES)

@@ -21,6 +21,7 @@ chained ``linear_lif`` calls bit for bit, and so do the gradients but for the or
 from __future__ import annotations
 
 import math
+import weakref
 from types import SimpleNamespace
 
 import numba as nb
@@ -391,28 +392,84 @@ def _input_values(inp, non_binary):
     return inp[3]
 
 
-def _run_inference(x2, l1: single.Layer, l2: single.Layer, n_steps: int, n_batch: int, one):
-    """``_run_forward`` for a call without a backward: spikes and both final membranes only. Nothing
-    is kept, so no buffers are leased: each thread lists a row's entries in small rows of its own.
-    The layers come from ``Layer.at_rest(unchecked=True)``: the kernel compares their weights, and
-    when one was changed in place unseen by autograd (through ``.data``) the layers are renewed and
-    the kernel runs again."""
-    n_chunks = max(1, min(n_batch, nb.get_num_threads()))
-    out, v1_t, v2_t = _outputs(n_steps, n_batch, l1.n, l2.n, l1.wt.dtype)
-    bad, stale = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_chunks, np.bool_)
-    inp = (_NO_ROWS, _NO_ROWS, _NO_INDICES, l1.bias[:0])
-    nothing = l1.p[:0, :0].reshape(0, 1, 0)  # what the kernel keeps with store == 0
+class PairInference:
+    """``linear_lif_pair``'s call without a backward for inputs of one shape: spikes and both final
+    membranes only, nothing kept (each thread lists a row's entries in small rows of its own). Made
+    once per shape, layers and weights (``inference``) with the layers at rest and the kernel's
+    arguments, so that a call runs the kernel with little Python around it: every operation between
+    two calls runs with caches the kernel has just filled with its own data.
+
+    The layers come from ``Layer.at_rest(unchecked=True)``: the kernel compares the kept input-major
+    weights' bytes with the weights' own, and reports a weight changed in place unseen by autograd
+    (through ``.data``); ``run`` then returns ``None``."""
+
+    def __init__(self, n_steps: int, n_batch: int, first, second, values, cfgs):
+        self.layers = l1, l2 = [single.Layer.at_rest(cfg, weight, bias, vals, n_batch, pad=pad, unchecked=True)
+                                for cfg, (weight, bias, *_), vals, pad in zip(cfgs, (first, second), values,
+                                                                                (False, True))]
+        for layer, (weight, *_) in zip(self.layers, (first, second)):
+            if layer.unchecked[0].shape[0] == 0 and isinstance(weight, torch.nn.Parameter):
+                # made just now: taken again, with the bytes the kernel compares at every call
+                layer.wt, *layer.unchecked = single.unchecked_input_major(weight, layer.width)
+        n_chunks = max(1, min(n_batch, nb.get_num_threads()))
+        self.shape = n_steps, n_batch
+        self.bad, self.stale = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_chunks, np.bool_)
+        inp = (_NO_ROWS, _NO_ROWS, _NO_INDICES, l1.bias[:0])
+        nothing = l1.p[:0, :0].reshape(0, 1, 0)  # what the kernel keeps with store == 0
+        self.args = ((*l1.args(), *l2.args(), 0, SEGMENT, _one(first[0]), n_chunks),
+                     (inp, inp[:3], self.bad, self.bad[:0], nothing, nothing, nothing, nothing),
+                     ((*l1.unchecked, *l2.unchecked), self.stale))
+
+    def run(self, x2, biases, values):
+        """Spikes ``[T, B, out]`` and both final membranes (fresh tensors) of ``x2 [T * B, in]``, with
+        the layers' biases and LIF parameter values as they are now; ``None`` when a weight has
+        changed in place."""
+        l1, l2 = self.layers
+        for layer, bias, vals in zip(self.layers, biases, values):
+            layer._fill(bias, vals)
+            layer.v0[:] = layer.p[VL]
+        out, v1_t, v2_t = _outputs(*self.shape, l1.n, l2.n, l1.wt.dtype)
+        self.bad[:] = False
+        self.stale[:] = False
+        before, lists, after = self.args
+        forward(x2, *before, out.numpy(), *lists, v1_t.numpy(), v2_t.numpy(), *after)
+        if self.stale.any():
+            return None
+        _check_finite(self.bad, l1)
+        return out, v1_t, v2_t
+
+
+# id of the first weight -> (a weak reference to it, the key, its PairInference): the last plan of each
+# fused pair, dropped with its weight
+_INFERENCE: dict[int, tuple] = {}
+
+
+def _forget_plan(key: int):
+    return lambda _ref: _INFERENCE.pop(key, None)
+
+
+def inference(x3, first, second, values, cfgs):
+    """``PairInference.run`` of ``x3 [T, B, in]`` by the kept plan of these layers and this input
+    shape (made anew when the shape, the layers' weights or biases, their configuration or the
+    thread count change)."""
+    (w1, b1, *_), (w2, b2, *_) = first, second
+    key = (tuple(x3.shape), x3.dtype, nb.get_num_threads(), cfgs,
+           *[(id(t), t.data_ptr(), t.dtype) for t in (w1, b1, w2, b2) if t is not None], b1 is None, b2 is None)
+    x2 = _rows(x3)
     while True:
-        forward(x2, *l1.args(), *l2.args(), 0, SEGMENT, one, n_chunks, out.numpy(), inp, inp[:3], bad, bad[:0],
-                nothing, nothing, nothing, nothing, v1_t.numpy(), v2_t.numpy(), (*l1.unchecked, *l2.unchecked),
-                stale)
-        if not stale.any():
-            break
-        l1.renew()
-        l2.renew()
-        stale[:] = False
-    _check_finite(bad, l1)
-    return out, v1_t, v2_t
+        entry = _INFERENCE.get(id(w1))
+        if entry is not None and entry[0]() is w1 and entry[1] == key:
+            plan = entry[2]
+        else:
+            plan = PairInference(*x3.shape[:2], first, second, values, cfgs)
+            if isinstance(w1, torch.nn.Parameter) and isinstance(w2, torch.nn.Parameter):
+                _INFERENCE[id(w1)] = (weakref.ref(w1, _forget_plan(id(w1))), key, plan)
+        result = plan.run(x2, (b1, b2), values)
+        if result is not None:
+            return result
+        _INFERENCE.pop(id(w1), None)  # a weight changed in place: its input-major form is made again
+        single.forget_input_major(w1)
+        single.forget_input_major(w2)
 
 
 def _outputs(n_steps, n_batch, n_hid, n_out, dtype):
@@ -583,9 +640,7 @@ def linear_lif_pair(x, first, second, recompute=None):
         out, v1_t, v2_t = PairFunction.apply(cfg1, cfg2, x3, *inputs[0], *inputs[1])
     else:
         set_threads()
-        l1 = single.Layer.at_rest(cfg1, *operands[0][:2], values[0], n_batch, unchecked=True)
-        l2 = single.Layer.at_rest(cfg2, *operands[1][:2], values[1], n_batch, pad=True, unchecked=True)
-        out, v1_t, v2_t = _run_inference(_rows(x3), l1, l2, n_steps, n_batch, _one(first[0]))
+        out, v1_t, v2_t = inference(x3, first, second, values, (cfg1, cfg2))
     n_hid, n_out = first[0].shape[0], second[0].shape[0]
     return out.reshape(n_steps, *batch, n_out), v1_t.reshape(*batch, n_hid), v2_t.reshape(*batch, n_out)
 
