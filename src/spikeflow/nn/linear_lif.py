@@ -9,6 +9,7 @@ are never stored. ``spikeflow.nn.Sequential`` applies the same fusion to an adja
 from __future__ import annotations
 
 from torch import nn
+from torch.nn.modules import module as _module
 
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
@@ -49,8 +50,6 @@ def fused_reason(x, linear: SpikeLinear, neuron: NeuronLayer, event: str = "auto
 
 def intercepted(m: nn.Module) -> bool:
     """Hooks or instance-level wrappers (metrics, recorders) that a fused run would bypass."""
-    from torch.nn.modules import module as _module
-
     return bool(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ or "multistep" in m.__dict__
                 or _module._global_forward_hooks or _module._global_forward_pre_hooks)
 
