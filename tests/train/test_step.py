@@ -7,6 +7,8 @@ loss gradient's rounding (numpy in float64 against torch's float32)."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -208,3 +210,111 @@ def test_the_loss_is_cross_entropy_on_the_spike_counts():
     x, y = _batch(12)
     loss, out = TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.0))(x, y)
     assert loss.item() == pytest.approx(F.cross_entropy(out.sum(0), y).item(), rel=1e-6)
+
+
+def _adam_reference(parts, w, m, v, t, lr, betas, eps):
+    """torch's own Adam (single-tensor implementation) from the same state, on ``sum over c of parts[c].T``."""
+    p = torch.nn.Parameter(w.clone())
+    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, foreach=False)
+    p.grad = parts.sum(0).t()[:w.shape[0]].contiguous() if w.dim() == 2 else parts.sum(0)[:w.shape[0]].clone()
+    opt.state[p] = {"step": torch.tensor(float(t - 1)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+    opt.step()
+    state = opt.state[p]
+    return p.grad, p.detach(), state["exp_avg"], state["exp_avg_sq"]
+
+
+@pytest.mark.parametrize("n_out,n_in", [(40, 37), (20, 256), (7, 5)])  # whole blocks and edges; edges only
+def test_adam_kernel_equals_torch_adam_on_the_summed_parts(n_out, n_in):
+    """``kernels.adam``: the threads' input-major gradient parts summed into ``grad [out, in]`` and
+    Adam's update from a state some steps in, against ``torch.optim.Adam`` on the same numbers."""
+    from spikeflow.kernels import adam
+    from spikeflow.train.fused_adam import _scalars
+
+    g = torch.Generator().manual_seed(n_in)
+    width = -(-n_out // 16) * 16
+    lr, betas, eps, t = 3e-3, (0.8, 0.95), 1e-6, 4
+    for dim in (2, 1):
+        shape = (n_out, n_in) if dim == 2 else (n_out,)
+        parts = torch.randn((2, n_in, width) if dim == 2 else (2, width), generator=g)
+        w, m = torch.randn(shape, generator=g), 0.1 * torch.randn(shape, generator=g)
+        v = 0.01 * torch.rand(shape, generator=g)
+        ref = _adam_reference(parts, w, m, v, t, lr, betas, eps)
+        grad = torch.empty(shape)
+        kernel = adam.adam_from_parts if dim == 2 else adam.adam_bias_from_parts
+        kernel(parts.numpy(), grad.numpy(), w.numpy(), m.numpy(), v.numpy(), *_scalars(lr, betas, eps, t))
+        for got, want in zip((grad, w, m, v), ref):
+            torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-7)
+        assert not torch.equal(w, ref[1] - 1)  # (w was updated in place)
+
+
+def _adam_nets(seed, **adam_kw):
+    nets = [_net(seed), _net(seed)]
+    opts = [torch.optim.Adam(n.parameters(), lr=0.01, **adam_kw) for n in nets]
+    return nets, opts
+
+
+def test_fused_adam_steps_update_as_torch_adam():
+    """``TrainStep`` with plain ``torch.optim.Adam``: the first step is torch's (it makes the state),
+    the next ones are Adam's update fused with the gradients' reduction. Each step starts both
+    networks from the same weights and optimizer state (copied after the step before, so the spikes
+    cannot part through a rounding difference of an earlier update) and ends with the same gradients,
+    weights and state as torch's step, the step counts included."""
+    nets, opts = _adam_nets(30)
+    step = TrainStep(nets[1], opts[1])
+    for k in range(3):
+        x, y = _batch(40 + k)
+        nets[0].load_state_dict(nets[1].state_dict())
+        opts[0].load_state_dict(copy.deepcopy(opts[1].state_dict()))  # (loaded as they are: shared)
+        versions = [p._version for p in nets[1].parameters()]
+        _autograd_grads(nets[0], x, y)
+        opts[0].step()
+        step(x, y)
+        assert step.fused and step.fused_update == (k > 0)
+        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(q, p, rtol=0, atol=2e-6)
+            for key in ("exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(opts[1].state[q][key], opts[0].state[p][key], rtol=1e-4, atol=1e-9)
+            assert opts[1].state[q]["step"].item() == k + 1
+        assert all(p._version > v for p, v in zip(nets[1].parameters(), versions))  # changed in place, seen
+
+
+def test_fused_adam_follows_the_learning_rate_of_a_scheduler():
+    """A scheduler sets the learning rate to 0 after the second step: the fused third step leaves the
+    weights as they are (their moments still move on), and the scheduler sees each step taken."""
+    import warnings
+
+    nets, opts = _adam_nets(31)
+    step = TrainStep(nets[1], opts[1])
+    sched = torch.optim.lr_scheduler.LambdaLR(opts[1], lambda epoch: 1.0 if epoch < 2 else 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "lr_scheduler.step() before optimizer.step()" would fail
+        for k in range(3):
+            before = [p.detach().clone() for p in nets[1].parameters()]
+            step(*_batch(50 + k))
+            sched.step()
+            changed = [not torch.equal(p, b) for p, b in zip(nets[1].parameters(), before)]
+            assert all(changed) if k < 2 else not any(changed)
+            assert step.fused_update == (k > 0)
+    assert step.fused and opts[1].state[nets[1][0].linear.weight]["step"].item() == 3
+
+
+@pytest.mark.parametrize("adam_kw", [dict(weight_decay=1e-3), dict(amsgrad=True), dict(maximize=True),
+                                     dict(hook=True)])
+def test_adam_options_the_fused_update_does_not_cover_take_torch_step(adam_kw):
+    """Weight decay, AMSGrad, ``maximize`` or a step hook: torch's step runs (the kernels still fuse), so
+    the weights follow the autograd step's."""
+    from spikeflow.train.fused_adam import adam_terms
+
+    hook = adam_kw.pop("hook", False)
+    nets, opts = _adam_nets(32, **adam_kw)
+    calls = []
+    if hook:
+        for opt in opts:
+            opt.register_step_post_hook(lambda *_: calls.append(1))
+    step = TrainStep(nets[1], opts[1])
+    for k in range(2):
+        _both_steps(nets, opts[0], step, *_batch(60 + k))
+        assert not step.fused_update
+    assert adam_terms(opts[1], list(nets[1].parameters())) is None  # the decision itself, past the first step
+    assert len(calls) == (4 if hook else 0)

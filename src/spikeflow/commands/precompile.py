@@ -40,8 +40,8 @@ def linear_kernels() -> None:
 
 
 def train_step_kernels() -> None:
-    """``spikeflow.train.TrainStep`` on a fused pair: the count cross-entropy's kernel (the pair's own
-    kernels as ``linear_kernels`` compiles them)."""
+    """``spikeflow.train.TrainStep`` on a fused pair: the count cross-entropy's kernel and, from Adam's
+    second step, its fused update (the pair's own kernels as ``linear_kernels`` compiles them)."""
     import torch
 
     from spikeflow import nn as snn
@@ -49,7 +49,9 @@ def train_step_kernels() -> None:
 
     x = (torch.rand(12, 2, 24, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
     pair = snn.Sequential(snn.LinearLIF(24, 16, event="always", **LIF), snn.LinearLIF(16, 6, event="always", **LIF))
-    TrainStep(pair, torch.optim.SGD(pair.parameters(), lr=0.0))(x, torch.zeros(2, dtype=torch.long))
+    step = TrainStep(pair, torch.optim.Adam(pair.parameters(), lr=0.0))
+    for _ in range(2):
+        step(x, torch.zeros(2, dtype=torch.long))
 
 
 def conv_kernels() -> None:

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from spikeflow.errors import InputError
+from spikeflow.kernels import adam, scratch
 from spikeflow.kernels import linear_lif as single
-from spikeflow.kernels import scratch
 from spikeflow.kernels.borrow import borrow, keep
 from spikeflow.kernels.cpu import RESET_CODES, _one, set_threads
 from spikeflow.kernels.fused import _surrogate_code
@@ -711,11 +711,11 @@ class PairStep:
                                 for v in _param_values(params))
 
     def run(self, x, w1, b1, w2, b2, params, loss_grad):
-        """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor) and the loss; the weight and bias gradients
-        are in ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2, dL/db2)``), overwritten by the next
-        call. ``params``: both layers' ``LIFParams``, or ``None`` when they are the floats the step was
-        made with (``self.fixed_params``). ``loss_grad(spikes, g_out)`` returns the loss and writes
-        ``dL/dspikes`` into ``g_out``."""
+        """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor) and the loss; then ``reduce`` (or ``adam``)
+        writes the weight and bias gradients into ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2,
+        dL/db2)``), overwritten by the next call. ``params``: both layers' ``LIFParams``, or ``None``
+        when they are the floats the step was made with (``self.fixed_params``). ``loss_grad(spikes,
+        g_out)`` returns the loss and writes ``dL/dspikes`` into ``g_out``."""
         set_threads()
         l1, l2 = self.layers
         for layer, w, b, p in zip(self.layers, (w1, w2), (b1, b2), params or (None, None)):
@@ -734,9 +734,20 @@ class PairStep:
         kept, rest = self.backward_args
         backward(self.g_out.numpy(), g_v1, g_v2, *self.inp[:3], values, *self.hid, *kept,
                  w2.detach().contiguous().numpy(), *rest)
+        return out, loss
+
+    def reduce(self) -> None:
+        """The weight and bias gradients (``self.grads``) of the last ``run``, from the threads' parts."""
         (g_w1, g_b1), (_, g_b2) = self.grads
         single.sum_transposed(self.parts[0], g_w1.numpy())
         single.sum_transposed(self.parts[2], self._g_w2_padded.numpy())
         self.parts[1].sum(0, out=g_b1.numpy())
-        self.parts[3][:, :l2.n].sum(0, out=g_b2.numpy())
-        return out, loss
+        self.parts[3][:, :self.layers[1].n].sum(0, out=g_b2.numpy())
+
+    def adam(self, params, terms) -> None:
+        """``reduce`` with Adam's update of ``params`` (``(W1, b1, W2, b2)``) in the same pass
+        (``kernels.adam``); ``terms``: each one's moments and scalars (``train.fused_adam.adam_terms``)."""
+        grads = [g for pair in self.grads for g in pair]
+        for k, (param, grad, (m, v, scalars)) in enumerate(zip(params, grads, terms)):
+            kernel = adam.adam_from_parts if k % 2 == 0 else adam.adam_bias_from_parts
+            kernel(self.parts[k], grad.numpy(), param.detach().numpy(), m, v, *scalars)

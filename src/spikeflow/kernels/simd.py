@@ -196,6 +196,16 @@ def vabs(typingctx, a):
     return a(a), codegen
 
 
+@intrinsic
+def vsqrt(typingctx, a):
+    """The square root lane by lane (IEEE, as the scalar ``math.sqrt``)."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(args[0].type, [args[0].type]),
+                                            f"llvm.sqrt.{_vector_suffix(sig.args[0])}")
+        return builder.call(fn, [args[0]])
+    return a(a), codegen
+
+
 def _vector_suffix(vt):
     return f"v{vt.lanes}f{vt.dtype.bitwidth}"
 

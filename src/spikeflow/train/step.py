@@ -11,12 +11,14 @@ back to the autograd step elsewhere. ``benchmarks/profile_w1.py`` times both on 
 from __future__ import annotations
 
 import torch
+from torch.autograd.graph import increment_version
 
 from spikeflow.errors import InputError
 from spikeflow.kernels.count_loss import count_cross_entropy
 from spikeflow.kernels.linear_lif_pair import PairStep
 from spikeflow.nn.linear_lif import intercepted, pair_operands, pair_reason
 from spikeflow.nn.sequential import pair_units
+from spikeflow.train.fused_adam import adam_terms
 from spikeflow.train.losses import LOSSES, classification_loss
 
 
@@ -35,7 +37,9 @@ class TrainStep:
     step runs the kernels of the forward and of the backward directly and sets the weights' and
     biases' ``.grad`` (the same tensors at every call, rewritten, as ``zero_grad(set_to_none=False)``
     keeps them); the spikes and gradients equal autograd's (the loss's gradient up to float rounding).
-    Otherwise it runs the autograd step above. ``self.fused`` tells which path the last call took and
+    With plain ``torch.optim.Adam`` (``train.fused_adam``) the update is done in the same pass as the
+    gradients' sums, on the optimizer's state, instead of ``optimizer.step()`` (``self.fused_update``
+    tells). Otherwise it runs the autograd step above. ``self.fused`` tells which path the last call took and
     ``self.reason`` why it was not fused.
 
     Whether the kernels apply (the layers' options, the input's dtype and its activity against the
@@ -48,6 +52,7 @@ class TrainStep:
             raise InputError(f"TrainStep: 'loss' must be one of {LOSSES}, got {loss!r}")
         self.net, self.optimizer, self.loss = net, optimizer, loss
         self.fused, self.reason = False, None
+        self.fused_update = False  # the last step's optimizer update done by the fused pass (plain Adam)
         self._plan = None  # (key, PairStep or None, reason): the fused step of the last input shape
         self._units = None  # (net's modules, pair_units of them, the modules whose hooks would be bypassed)
 
@@ -68,7 +73,7 @@ class TrainStep:
             _, step, self.reason = self._plan
         if self.reason is None:
             return self._fused(step, x, y, first, second)
-        self.fused = False
+        self.fused = self.fused_update = False
         self.optimizer.zero_grad(set_to_none=True)
         out = self.net(x)
         _check_classes(y, out.shape[-1])
@@ -90,12 +95,22 @@ class TrainStep:
             for param, grad in zip((lin.weight, lin.bias), grads):
                 if param is not None and param.requires_grad:
                     ours[id(param)] = param, grad
+        pair = [param for param, _ in ours.values()]
+        terms = adam_terms(self.optimizer, pair) if len(pair) == 4 else None
+        if terms is None:
+            step.reduce()
         for group in self.optimizer.param_groups:  # zero_grad(set_to_none=True), ours replaced
             for param in group["params"]:
                 _set_grad(param, ours.pop(id(param), (None, None))[1])
         for param, grad in ours.values():  # trained, though not given to this optimizer
             _set_grad(param, grad)
-        self.optimizer.step()
+        self.fused_update = terms is not None
+        if terms is None:
+            self.optimizer.step()
+        else:
+            step.adam(pair, terms)
+            for param in pair:  # changed in place, as by torch's step: autograd's version check sees it
+                increment_version(param)
         self.fused = True
         return torch.tensor(loss), out
 

@@ -1,0 +1,66 @@
+"""When ``TrainStep`` may do ``torch.optim.Adam``'s update itself, in the fused backward's last pass
+(``spikeflow.kernels.adam``), and the per-parameter terms of that update.
+
+Only the plain update is taken over: one parameter group holding exactly the pair's weights and
+biases, float32 on the CPU, no weight decay, AMSGrad, ``maximize``, ``capturable`` or
+``differentiable``, no step hooks, and every parameter past its first step (the first step, which
+makes the optimizer's state, is torch's own). The state stays torch's (``step``, ``exp_avg``,
+``exp_avg_sq`` in ``optimizer.state``), so that the optimizer's ``state_dict``, learning-rate
+schedulers and torch's own step before or after go on from it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.optim import optimizer as _optimizer
+
+_PLAIN = {"amsgrad": False, "maximize": False, "capturable": False, "differentiable": False,
+          "decoupled_weight_decay": False}
+
+
+def adam_terms(optimizer, params):
+    """For each of ``params`` (the pair's trained tensors), ``(exp_avg, exp_avg_sq, scalars)`` as numpy
+    arrays and the float32 scalars ``adam.adam_from_parts`` takes, with the state's ``step`` advanced
+    by one, as torch's step does; ``None`` (nothing changed) when ``optimizer.step()`` must run."""
+    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1 or _hooked(optimizer):
+        return None
+    group = optimizer.param_groups[0]
+    if (group["weight_decay"] != 0 or any(group.get(k, v) != v for k, v in _PLAIN.items())
+            or len(group["params"]) != len(params) or {id(p) for p in group["params"]} != {id(p) for p in params}):
+        return None
+    states = [optimizer.state.get(p) for p in params]
+    if not all(_plain_state(s, p) for s, p in zip(states, params)):
+        return None
+    terms = []
+    for s in states:
+        step = s["step"].numpy()  # a 0-d tensor of torch's, advanced in place
+        step += 1
+        terms.append((s["exp_avg"].numpy(), s["exp_avg_sq"].numpy(),
+                      _scalars(group["lr"], group["betas"], group["eps"], float(step))))
+    if getattr(optimizer.step, "_wrapped_by_lr_sched", False):
+        optimizer._opt_called = True  # what the scheduler's wrapper of step() records
+    return terms
+
+
+def _scalars(lr, betas, eps, t: float) -> tuple:
+    """``adam_from_parts``' scalars at step ``t`` (from 1), the bias corrections in float64."""
+    lr, beta1, beta2, f = float(lr), float(betas[0]), float(betas[1]), np.float32
+    return (f(lr / (1.0 - beta1 ** t)), (f(beta1), f(1.0 - beta1)), (f(beta2), f(1.0 - beta2)), f(eps),
+            f(math.sqrt(1.0 - beta2 ** t)))
+
+
+def _plain_state(state, p) -> bool:
+    """A float32 CPU parameter past its first step, it and its moments contiguous (the kernel's layout)."""
+    return (bool(state) and isinstance(state.get("step"), torch.Tensor) and p.dtype == torch.float32
+            and p.device.type == "cpu" and all(t.is_contiguous() for t in (p, state["exp_avg"], state["exp_avg_sq"])))
+
+
+def _hooked(optimizer) -> bool:
+    """Step hooks, or a ``step`` wrapped by anything but a learning-rate scheduler (which only notes
+    that a step was taken), that the fused update would bypass."""
+    wrapped = "step" in optimizer.__dict__ and not getattr(optimizer.step, "_wrapped_by_lr_sched", False)
+    return bool(wrapped or optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+                or _optimizer._global_optimizer_pre_hooks or _optimizer._global_optimizer_post_hooks)
