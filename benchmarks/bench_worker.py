@@ -444,9 +444,12 @@ def main(argv=None) -> int:
             if record:
                 with torch.no_grad():
                     h = forward(x, True)[1]
+            first_step = "step" not in opt.state.get(opt.param_groups[0]["params"][0], {})
             train_step(x, y)
             if not train_step.fused:
                 raise SystemExit(f"spikeflow-step: TrainStep did not fuse the step: {train_step.reason}")
+            if not (first_step or train_step.fused_update):  # Adam's first step, which makes its state, is torch's
+                raise SystemExit("spikeflow-step: TrainStep did not fuse Adam's update")
         else:
             out, h = forward(x, record)
             loss = F.cross_entropy(out.sum(0), y)

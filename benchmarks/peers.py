@@ -418,10 +418,11 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         "its jit: the `uint8 input` row) and the faster counts as the peer; the torch libraries get float32 "
         "(their layers compute in float); W2's input is float32 for every library. The `TrainStep` row (W1): the "
         "same network and Adam, each step one call of `spikeflow.train.TrainStep` (the pair's forward kernel, "
-        "the count cross-entropy's gradient in numpy, the one-sweep backward kernel, the weights' and biases' "
-        "`.grad` set, `optimizer.step()`), which skips autograd's graph and the per-call checks and tensors "
-        "around the kernels, as spyx's `jax.jit` compiles its whole step; the autograd row is the loop every "
-        "library runs.",
+        "the count cross-entropy and its gradient in one numba call, the one-sweep backward kernel, then the "
+        "threads' gradient parts summed and Adam's update on torch's optimizer state in one pass, the weights' "
+        "and biases' `.grad` set), which skips autograd's graph, the per-call checks and tensors around the "
+        "kernels and a separate optimizer pass, as spyx's `jax.jit` compiles its whole step with optax's "
+        "Adam; the autograd row is the loop every library runs.",
         "- spyx (JAX, `bench_worker_spyx.py`, its own venv `benchmarks/.venv-spyx`): flax `nnx` layers on all time "
         "steps at once, each LIF layer one `jax.lax.scan` over time (`spyx.nn.run`), the whole training step "
         "(forward, `jax.value_and_grad`, optax Adam with torch's hyper-parameters) one `jax.jit`, NHWC convolutions. "

@@ -118,7 +118,8 @@ def _tiny_counts(lib, workload, python=sys.executable, env=None):
 def test_train_step_worker_computes_spikeflows_function_and_runs_fused():
     """The ``spikeflow-step`` row (``spikeflow.train.TrainStep``): the same hidden spike counts as the
     autograd loop's in the first forward (counted here, in process, as the ``spikeflow`` worker counts
-    them), and two timed steps: the worker stops with an error where the step did not fuse."""
+    them), and two timed steps: the worker stops with an error where the step, or from the second step
+    Adam's update, did not fuse."""
     res = _worker(sys.executable, BENCH / "bench_worker.py", "spikeflow-step", "W1", "--tiny", "--steps", "2",
                   "--warmup", "1", "--threads", "1")
     sys.path.insert(0, str(BENCH))
