@@ -18,21 +18,8 @@ import math
 
 import numba as nb
 
-from spikeflow.kernels.simd import (
-    lanes,
-    vadd,
-    vadd_rows,
-    vdiv,
-    vload,
-    vload_rows,
-    vmul,
-    vsplat,
-    vsqrt,
-    vstore,
-    vstore_rows,
-    vsub,
-    vtranspose,
-)
+from spikeflow.kernels.linear_lif import block_bounds, summed, summed_block
+from spikeflow.kernels.simd import lanes, vadd, vdiv, vload, vmul, vsplat, vsqrt, vstore, vstore_rows, vsub
 
 
 @nb.njit(inline="always")
@@ -56,21 +43,15 @@ def adam_from_parts(parts, grad, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt
     update of ``w [out, in]`` and its moments ``m``, ``v`` in place. The scalars are of the arrays'
     dtype: ``step_size = lr / (1 - beta1^t)``, ``beta1 = (beta1, 1 - beta1)``, ``beta2`` likewise,
     ``eps``, ``bc2_sqrt = sqrt(1 - beta2^t)``. Blocks of one vector a side; the edges element by element."""
-    n_parts, n_in = parts.shape[0], parts.shape[1]
-    n_out = grad.shape[0]
+    n_in, n_out = parts.shape[1], grad.shape[0]
     lw = lanes(grad)
     n_blocks = (n_in + lw - 1) // lw
     for blk in nb.prange(n_blocks):
-        i0 = blk * lw
-        i1 = min(n_in, i0 + lw)
-        o_end = n_out // lw * lw if i1 - i0 == lw else 0
+        i0, i1, o_end = block_bounds(blk, lw, n_in, n_out)
         s_step, s_eps, s_bc2 = vsplat(step_size), vsplat(eps), vsplat(bc2_sqrt)
         s_b1, s_b2 = (vsplat(beta1[0]), vsplat(beta1[1])), (vsplat(beta2[0]), vsplat(beta2[1]))
         for o0 in range(0, o_end, lw):
-            acc = vload_rows(parts[0], i0, o0)
-            for c in range(1, n_parts):
-                acc = vadd_rows(acc, vload_rows(parts[c], i0, o0))
-            vstore_rows(grad, o0, i0, vtranspose(acc))
+            vstore_rows(grad, o0, i0, summed_block(parts, i0, o0))
             for o in range(o0, o0 + lw):
                 g_row, w_row, m_row, v_row = grad[o], w[o], m[o], v[o]
                 new_w, new_m, new_v = _update(vload(g_row, i0), vload(w_row, i0), vload(m_row, i0),
@@ -80,9 +61,7 @@ def adam_from_parts(parts, grad, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt
                 vstore(v_row, i0, new_v)
         for o in range(o_end, n_out):
             for i in range(i0, i1):
-                g = parts[0, i, o]
-                for c in range(1, n_parts):
-                    g += parts[c, i, o]
+                g = summed(parts, i, o)
                 grad[o, i] = g
                 w[o, i], m[o, i], v[o, i] = _scalar_update(g, w[o, i], m[o, i], v[o, i], step_size, beta1,
                                                            beta2, eps, bc2_sqrt)

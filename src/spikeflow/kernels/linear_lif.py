@@ -864,26 +864,44 @@ def sum_transposed(parts, out):
     straight into the weight's own ``[out, in]`` layout (no transposed view for autograd to copy).
     Square blocks of one vector a side are summed and transposed in registers (``simd.vtranspose``;
     W1's 2 x 700 x 256 buffers 140 -> 40 us); the edges that fill no block go element by element."""
-    n_parts, n_in, n_out = parts.shape
+    n_in, n_out = parts.shape[1], parts.shape[2]
     lw = lanes(out)
     n_blocks = (n_in + lw - 1) // lw
     for blk in nb.prange(n_blocks):
-        i0 = blk * lw
-        i1 = min(n_in, i0 + lw)
-        o_end = 0
-        if i1 - i0 == lw:
-            o_end = n_out // lw * lw
-            for o0 in range(0, o_end, lw):
-                acc = vload_rows(parts[0], i0, o0)
-                for c in range(1, n_parts):
-                    acc = vadd_rows(acc, vload_rows(parts[c], i0, o0))
-                vstore_rows(out, o0, i0, vtranspose(acc))
+        i0, i1, o_end = block_bounds(blk, lw, n_in, n_out)
+        for o0 in range(0, o_end, lw):
+            vstore_rows(out, o0, i0, summed_block(parts, i0, o0))
         for o in range(o_end, n_out):
             for i in range(i0, i1):
-                acc1 = parts[0, i, o]
-                for c in range(1, n_parts):
-                    acc1 += parts[c, i, o]
-                out[o, i] = acc1
+                out[o, i] = summed(parts, i, o)
+
+
+@nb.njit(inline="always")
+def block_bounds(blk, lw, n_in, n_out):
+    """Column ``blk`` of square blocks ``lw`` a side: its inputs ``[i0, i1)`` and the end of its whole
+    blocks along the outputs (0 in a last, partial column); the rest goes element by element."""
+    i0 = blk * lw
+    i1 = min(n_in, i0 + lw)
+    return i0, i1, n_out // lw * lw if i1 - i0 == lw else 0
+
+
+@nb.njit(inline="always")
+def summed_block(parts, i0, o0):
+    """``parts[:, i0 : i0 + lanes, o0 : o0 + lanes]`` summed over the parts and transposed (row ``o``,
+    column ``i``), in registers."""
+    acc = vload_rows(parts[0], i0, o0)
+    for c in range(1, parts.shape[0]):
+        acc = vadd_rows(acc, vload_rows(parts[c], i0, o0))
+    return vtranspose(acc)
+
+
+@nb.njit(inline="always")
+def summed(parts, i, o):
+    """``parts[:, i, o]`` summed over the parts, in their order."""
+    acc = parts[0, i, o]
+    for c in range(1, parts.shape[0]):
+        acc += parts[c, i, o]
+    return acc
 
 
 @nb.njit(parallel=True, cache=True)
@@ -897,9 +915,7 @@ def transpose_into(w, wt):
     lw = lanes(w)
     n_blocks = (n_in + lw - 1) // lw
     for blk in nb.prange(n_blocks):
-        i0 = blk * lw
-        i1 = min(n_in, i0 + lw)
-        o_end = n // lw * lw if i1 - i0 == lw else 0
+        i0, i1, o_end = block_bounds(blk, lw, n_in, n)
         for o0 in range(0, o_end, lw):
             vstore_rows(wt, i0, o0, vtranspose(vload_rows(w, o0, i0)))
         for i in range(i0, i1):
