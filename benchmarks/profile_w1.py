@@ -8,8 +8,9 @@ Builds W1 exactly as ``benchmarks/peers.py`` does (``bench_worker.build_spikeflo
 kernels with timers and prints, after 3 warm-up steps (2 threads), the median per step of: the
 pair's forward kernel, the backward kernel of each layer, the weight gradient's transposing sum of
 each layer, the autograd functions around them, the whole forward and backward, and Adam; then the
-kernels and the whole step of W1 by ``spikeflow.train.TrainStep`` (no autograd), and the same for W3
-(the forward without grad). Wall-clock times: run it on an idle machine, and compare two trees by
+kernels and the whole step of W1 by ``spikeflow.train.TrainStep`` (no autograd), with Adam's update
+fused into the gradients' sums and with torch's ``Adam.step()``, and the same for W3 (the forward
+without grad). Wall-clock times: run it on an idle machine, and compare two trees by
 alternating runs of both.
 """
 
@@ -97,15 +98,24 @@ def main(argv=None) -> int:
 
     from spikeflow.train import TrainStep
 
-    net_b, _, params_b, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
-    step = TrainStep(net_b.net, torch.optim.Adam(list(params_b), lr=1e-3, fused=True))
+    steps = []
+    for torch_adam in (False, True):
+        net_b, _, params_b, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
+        opt = torch.optim.Adam(list(params_b), lr=1e-3, fused=True)
+        if torch_adam:  # a step hook: TrainStep leaves the update to optimizer.step()
+            opt.register_step_pre_hook(lambda *_: None)
+        steps.append(TrainStep(net_b.net, opt))
 
-    def train_step(i):
+    def train_step(i, step):
         t0 = time.perf_counter()
         step(*data[i % len(data)])
         TIMES["whole step"].append(time.perf_counter() - t0)
+        if i > 0:  # (Adam's first step, which makes its state, is torch's)
+            assert step.fused and step.fused_update == (step is steps[0])
 
-    for run, title in ((train, "W1 training step"), (train_step, "W1 training step by TrainStep"),
+    for run, title in ((train, "W1 training step"),
+                       (lambda i: train_step(i, steps[0]), "W1 training step by TrainStep (Adam's update fused)"),
+                       (lambda i: train_step(i, steps[1]), "W1 training step by TrainStep, torch's Adam.step()"),
                        (infer, "W3 inference call")):
         for i in range(3):
             run(i)
