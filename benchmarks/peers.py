@@ -419,7 +419,7 @@ def header(args, started: str, n_runs: int, json_out: Path) -> list:
         "(their layers compute in float); W2's input is float32 for every library. The `TrainStep` row (W1): the "
         "same network and Adam, each step one call of `spikeflow.train.TrainStep` (the pair's forward kernel, "
         "the count cross-entropy and its gradient in one numba call, the one-sweep backward kernel, then the "
-        "threads' gradient parts summed and Adam's update on torch's optimizer state in one pass, the weights' "
+        "threads' gradient parts summed and Adam's update on torch's optimizer state in one numba call, the weights' "
         "and biases' `.grad` set), which skips autograd's graph, the per-call checks and tensors around the "
         "kernels and a separate optimizer pass, as spyx's `jax.jit` compiles its whole step with optax's "
         "Adam; the autograd row is the loop every library runs.",

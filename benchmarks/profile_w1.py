@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 import bench_worker as bw  # noqa: E402
+from spikeflow.kernels import adam  # noqa: E402
 from spikeflow.kernels import linear_lif as single  # noqa: E402
 from spikeflow.kernels import linear_lif_pair as pair  # noqa: E402
 
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
     pair.backward = timed("kernel pair backward", pair.backward)
     single.backward = timed("kernel backward", single.backward)
     single.sum_transposed = timed("kernel sum_transposed", single.sum_transposed)
+    adam.adam_from_parts = timed("kernel adam_from_parts", adam.adam_from_parts)
     fn = pair.PairFunction
     fn.forward = staticmethod(timed("PairFunction.forward", fn.forward))
     fn.backward = staticmethod(timed("PairFunction.backward", fn.backward))

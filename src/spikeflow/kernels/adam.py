@@ -1,10 +1,9 @@
 """Adam's update of a fused layer's weight straight from the threads' gradient parts.
 
 The fused backward leaves each thread's weight gradient input-major (``linear_lif.backward``'s
-parts); torch's Adam would read the summed gradient, the weight and both moments again in a pass of
-its own, after Python work between the two (``spikeflow.train.TrainStep``). Here each block of 16 x
-16 weights is summed over the parts, transposed in registers into the gradient's ``[out, in]`` place
-(as ``linear_lif.sum_transposed``) and updated while it is in L1.
+parts); ``torch.optim.Adam`` would need them summed into ``.grad`` first and then run after Python
+work of its own (``spikeflow.train.TrainStep``). Here one compiled call sums the parts into the
+gradient's ``[out, in]`` place and updates the weight and its moments from it.
 
 The update is Adam's (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
 Algorithm 1) in the form ``torch.optim.Adam`` computes it without weight decay, AMSGrad or
@@ -18,8 +17,8 @@ import math
 
 import numba as nb
 
-from spikeflow.kernels.linear_lif import block_bounds, summed, summed_block
-from spikeflow.kernels.simd import lanes, vadd, vdiv, vload, vmul, vsplat, vsqrt, vstore, vstore_rows, vsub
+from spikeflow.kernels.linear_lif import sum_transposed
+from spikeflow.kernels.simd import lanes, vadd, vdiv, vload, vmul, vsplat, vsqrt, vstore, vsub
 
 
 @nb.njit(inline="always")
@@ -37,34 +36,41 @@ def _scalar_update(g, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt):
     return w - step_size * m / (math.sqrt(v) / bc2_sqrt + eps), m, v
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def adam_from_parts(parts, grad, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt):
     """``grad[o, i] = sum over c of parts[c, i, o]`` (``parts [C, in, width >= out]``), then Adam's
     update of ``w [out, in]`` and its moments ``m``, ``v`` in place. The scalars are of the arrays'
     dtype: ``step_size = lr / (1 - beta1^t)``, ``beta1 = (beta1, 1 - beta1)``, ``beta2`` likewise,
-    ``eps``, ``bc2_sqrt = sqrt(1 - beta2^t)``. Blocks of one vector a side; the edges element by element."""
-    n_in, n_out = parts.shape[1], grad.shape[0]
-    lw = lanes(grad)
-    n_blocks = (n_in + lw - 1) // lw
-    for blk in nb.prange(n_blocks):
-        i0, i1, o_end = block_bounds(blk, lw, n_in, n_out)
+    ``eps``, ``bc2_sqrt = sqrt(1 - beta2^t)``.
+
+    Two passes: the parts summed and transposed into ``grad`` (``linear_lif.sum_transposed``), then
+    the update over the four arrays as flat runs, each thread a contiguous share. The update done
+    block by block as the sums are made touches 64 lines 2.8 KB apart per block of W1's weight, and
+    took twice as long (``benchmarks/profile_w1.py``'s ``kernel adam_from_parts``, W1: 320 against 145 us)."""
+    sum_transposed(parts, grad)
+    _update_flat(grad.reshape(-1), w.reshape(-1), m.reshape(-1), v.reshape(-1), step_size, beta1, beta2, eps,
+                 bc2_sqrt)
+
+
+@nb.njit(parallel=True)
+def _update_flat(g, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt):
+    """Adam's update of the flat arrays: runs of 64 vectors shared among the threads, the last
+    elements one by one."""
+    n = g.shape[0]
+    lw = lanes(g)
+    run = 64 * lw
+    n_whole = n // lw * lw
+    for r in nb.prange((n_whole + run - 1) // run):
         s_step, s_eps, s_bc2 = vsplat(step_size), vsplat(eps), vsplat(bc2_sqrt)
         s_b1, s_b2 = (vsplat(beta1[0]), vsplat(beta1[1])), (vsplat(beta2[0]), vsplat(beta2[1]))
-        for o0 in range(0, o_end, lw):
-            vstore_rows(grad, o0, i0, summed_block(parts, i0, o0))
-            for o in range(o0, o0 + lw):
-                g_row, w_row, m_row, v_row = grad[o], w[o], m[o], v[o]
-                new_w, new_m, new_v = _update(vload(g_row, i0), vload(w_row, i0), vload(m_row, i0),
-                                              vload(v_row, i0), s_step, s_b1, s_b2, s_eps, s_bc2)
-                vstore(w_row, i0, new_w)
-                vstore(m_row, i0, new_m)
-                vstore(v_row, i0, new_v)
-        for o in range(o_end, n_out):
-            for i in range(i0, i1):
-                g = summed(parts, i, o)
-                grad[o, i] = g
-                w[o, i], m[o, i], v[o, i] = _scalar_update(g, w[o, i], m[o, i], v[o, i], step_size, beta1,
-                                                           beta2, eps, bc2_sqrt)
+        for j in range(r * run, min(n_whole, (r + 1) * run), lw):
+            new_w, new_m, new_v = _update(vload(g, j), vload(w, j), vload(m, j), vload(v, j), s_step, s_b1, s_b2,
+                                          s_eps, s_bc2)
+            vstore(w, j, new_w)
+            vstore(m, j, new_m)
+            vstore(v, j, new_v)
+    for j in range(n_whole, n):
+        w[j], m[j], v[j] = _scalar_update(g[j], w[j], m[j], v[j], step_size, beta1, beta2, eps, bc2_sqrt)
 
 
 @nb.njit(cache=True)

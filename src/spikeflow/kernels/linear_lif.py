@@ -861,10 +861,11 @@ def _rows_times_chunk(ch, n_chunks, a, k, b, out):
 @nb.njit(parallel=True, cache=True)
 def sum_transposed(parts, out):
     """``out[o, i] = sum over c of parts[c, i, o]``: the threads' weight-gradient buffers summed
-    straight into the weight's own ``[out, in]`` layout (no transposed view for autograd to copy).
-    Square blocks of one vector a side are summed and transposed in registers (``simd.vtranspose``;
-    W1's 2 x 700 x 256 buffers 140 -> 40 us); the edges that fill no block go element by element."""
-    n_in, n_out = parts.shape[1], parts.shape[2]
+    straight into the weight's own ``[out, in]`` layout (no transposed view for autograd to copy);
+    ``out`` may have fewer rows than the parts' padded width. Square blocks of one vector a side are
+    summed and transposed in registers (``simd.vtranspose``; W1's 2 x 700 x 256 buffers 140 -> 40
+    us); the edges that fill no block go element by element."""
+    n_in, n_out = parts.shape[1], out.shape[0]
     lw = lanes(out)
     n_blocks = (n_in + lw - 1) // lw
     for blk in nb.prange(n_blocks):

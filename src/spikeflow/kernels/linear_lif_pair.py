@@ -745,7 +745,7 @@ class PairStep:
         self.parts[3][:, :self.layers[1].n].sum(0, out=g_b2.numpy())
 
     def adam(self, params, terms) -> None:
-        """``reduce`` with Adam's update of ``params`` (``(W1, b1, W2, b2)``) in the same pass
+        """``reduce`` with Adam's update of ``params`` (``(W1, b1, W2, b2)``) in the same calls
         (``kernels.adam``); ``terms``: each one's moments and scalars (``train.fused_adam.adam_terms``)."""
         grads = [g for pair in self.grads for g in pair]
         for k, (param, grad, (m, v, scalars)) in enumerate(zip(params, grads, terms)):

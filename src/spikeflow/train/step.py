@@ -37,8 +37,8 @@ class TrainStep:
     step runs the kernels of the forward and of the backward directly and sets the weights' and
     biases' ``.grad`` (the same tensors at every call, rewritten, as ``zero_grad(set_to_none=False)``
     keeps them); the spikes and gradients equal autograd's (the loss's gradient up to float rounding).
-    With plain ``torch.optim.Adam`` (``train.fused_adam``) the update is done in the same pass as the
-    gradients' sums, on the optimizer's state, instead of ``optimizer.step()`` (``self.fused_update``
+    With plain ``torch.optim.Adam`` (``train.fused_adam``) the update is done in the same compiled call as
+    the gradients' sums, on the optimizer's state, instead of ``optimizer.step()`` (``self.fused_update``
     tells). Otherwise it runs the autograd step above. ``self.fused`` tells which path the last call took and
     ``self.reason`` why it was not fused.
 
