@@ -4,7 +4,8 @@
 
 Checks ``REV`` out into a temporary git worktree and runs ``--pairs`` pairs of processes, ``REV``'s
 then this tree's, each building W1/W3 as ``peers.py`` does (``bench_worker.build_spikeflow``, 2
-threads) and timing 60 W3 calls and 30 W1 steps after 5 warm-up ones; prints each process's medians,
+threads) and timing 60 W3 calls, 30 W1 steps and 60 W1 steps by ``spikeflow.train.TrainStep`` (the same
+network and Adam) after 5 warm-up ones; prints each process's medians,
 per tree the median and range of them, and the median of the pairs' differences. Processes alternate
 because a shared machine's speed drifts by tens of percent within minutes: a difference that holds
 pair after pair is the change's.
@@ -23,10 +24,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ENV = dict(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", NUMBA_NUM_THREADS="2",
            MALLOC_TRIM_THRESHOLD_="1099511627776", MALLOC_MMAP_THRESHOLD_="33554432")
+NAMES = ("W3", "W1", "W1-TrainStep")
 
 
 def worker(src: str) -> None:
-    """Prints ``W3_ms W1_ms`` for the spikeflow under ``src``."""
+    """Prints the medians ``W3_ms W1_ms W1-TrainStep_ms`` for the spikeflow under ``src``."""
     sys.path[:0] = [HERE, src]
     import numpy as np
     import torch
@@ -50,8 +52,17 @@ def worker(src: str) -> None:
         loss.backward()
         opt.step()
 
+    from spikeflow.train import TrainStep
+
+    net_s, _, params_s, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
+    train_step = TrainStep(net_s.net, torch.optim.Adam(list(params_s), lr=1e-3, fused=True))
+    data_bytes = [(x.to(bw.SPIKE_BYTES["spikeflow"]), y) for x, y in data]  # as peers.py's TrainStep row
+
+    def fused(i):
+        train_step(*data_bytes[i % len(data_bytes)])
+
     medians = []
-    for step, n in ((infer, 60), (train, 30)):
+    for step, n in ((infer, 60), (train, 30), (fused, 60)):
         for i in range(5):
             step(i)
         times = []
@@ -86,16 +97,17 @@ def main(argv=None) -> int:
                     out = subprocess.run([sys.executable, __file__, args.rev, "--worker", src], env=env,
                                          check=True, capture_output=True, text=True).stdout.split()
                     results[name].append([float(v) for v in out])
-                    print(f"pair {pair + 1} {name:12s} W3 {out[0]} ms  W1 {out[1]} ms", flush=True)
+                    print(f"pair {pair + 1} {name:12s} " + "  ".join(f"{w} {v} ms" for w, v in zip(NAMES, out)),
+                          flush=True)
         finally:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], check=True)
     for name, rows in results.items():
         a = np.array(rows)
-        print(f"{name:12s} W3 median {np.median(a[:, 0]):.3f} ms ({a[:, 0].min():.3f}-{a[:, 0].max():.3f}), "
-              f"W1 median {np.median(a[:, 1]):.3f} ms ({a[:, 1].min():.3f}-{a[:, 1].max():.3f})")
+        print(f"{name:12s} " + ", ".join(f"{w} median {np.median(a[:, k]):.3f} ms ({a[:, k].min():.3f}-"
+                                         f"{a[:, k].max():.3f})" for k, w in enumerate(NAMES)))
     # pair by pair, this tree's time minus REV's: a shift that holds while both drift with the machine
     diff = np.array(results["this tree"]) - np.array(results[args.rev])
-    for k, name in enumerate(("W3", "W1")):
+    for k, name in enumerate(NAMES):
         print(f"{name} this tree minus {args.rev}, per pair: median {np.median(diff[:, k]):+.3f} ms, "
               f"this tree faster in {int((diff[:, k] < 0).sum())} of {len(diff)} pairs")
     return 0

@@ -697,6 +697,8 @@ class PairStep:
         self.grads = ((torch.empty((n_hid, n_in), dtype=dtype), torch.empty(n_hid, dtype=dtype)),
                       (g_w2[:n_out], torch.empty(n_out, dtype=dtype)))
         self._g_w2_padded = g_w2
+        self._grad_arrays = [g.numpy() for pair in self.grads for g in pair]
+        self._adam_kernels = (adam.adam_from_parts, adam.adam_bias_from_parts) * 2
         h1_st, v1_ck, h2_st, v2_ck = (k.numpy() for k in bufs.kept)
         # the kernels' arguments around those that change from call to call
         self.forward_args = ((*l1.args(), *l2.args(), 1, SEGMENT, one, n_chunks),
@@ -747,7 +749,6 @@ class PairStep:
     def adam(self, params, terms) -> None:
         """``reduce`` with Adam's update of ``params`` (``(W1, b1, W2, b2)``) in the same calls
         (``kernels.adam``); ``terms``: each one's moments and scalars (``train.fused_adam.adam_terms``)."""
-        grads = [g for pair in self.grads for g in pair]
-        for k, (param, grad, (m, v, scalars)) in enumerate(zip(params, grads, terms)):
-            kernel = adam.adam_from_parts if k % 2 == 0 else adam.adam_bias_from_parts
-            kernel(self.parts[k], grad.numpy(), param.detach().numpy(), m, v, *scalars)
+        for kernel, part, grad, param, (m, v, scalars) in zip(self._adam_kernels, self.parts, self._grad_arrays,
+                                                              params, terms):
+            kernel(part, grad, param.detach().numpy(), m, v, *scalars)

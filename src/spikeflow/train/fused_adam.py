@@ -32,14 +32,17 @@ def adam_terms(optimizer, params):
             or len(group["params"]) != len(params) or {id(p) for p in group["params"]} != {id(p) for p in params}):
         return None
     states = [optimizer.state.get(p) for p in params]
-    if not all(_plain_state(s, p) for s, p in zip(states, params)):
-        return None
-    terms = []
+    for s, p in zip(states, params):
+        if not _plain_state(s, p):
+            return None
+    terms, scalars = [], {}  # the scalars of each step count (one, unless the states were loaded apart)
     for s in states:
         step = s["step"].numpy()  # a 0-d tensor of torch's, advanced in place
         step += 1
-        terms.append((s["exp_avg"].numpy(), s["exp_avg_sq"].numpy(),
-                      _scalars(group["lr"], group["betas"], group["eps"], float(step))))
+        t = float(step)
+        if t not in scalars:
+            scalars[t] = _scalars(group["lr"], group["betas"], group["eps"], t)
+        terms.append((s["exp_avg"].numpy(), s["exp_avg_sq"].numpy(), scalars[t]))
     if getattr(optimizer.step, "_wrapped_by_lr_sched", False):
         optimizer._opt_called = True  # what the scheduler's wrapper of step() records
     return terms
@@ -55,7 +58,8 @@ def _scalars(lr, betas, eps, t: float) -> tuple:
 def _plain_state(state, p) -> bool:
     """A float32 CPU parameter past its first step, it and its moments contiguous (the kernel's layout)."""
     return (bool(state) and isinstance(state.get("step"), torch.Tensor) and p.dtype == torch.float32
-            and p.device.type == "cpu" and all(t.is_contiguous() for t in (p, state["exp_avg"], state["exp_avg_sq"])))
+            and p.device.type == "cpu" and p.is_contiguous() and state["exp_avg"].is_contiguous()
+            and state["exp_avg_sq"].is_contiguous())
 
 
 def _hooked(optimizer) -> bool:
