@@ -44,9 +44,9 @@ def adam_from_parts(parts, grad, w, m, v, step_size, beta1, beta2, eps, bc2_sqrt
     ``eps``, ``bc2_sqrt = sqrt(1 - beta2^t)``.
 
     Two passes: the parts summed and transposed into ``grad`` (``linear_lif.sum_transposed``), then
-    the update over the four arrays as flat runs, each thread a contiguous share. The update done
+    the update over the four arrays as flat runs of 64 vectors shared among the threads. The update done
     block by block as the sums are made touches 64 lines 2.8 KB apart per block of W1's weight, and
-    took twice as long (``benchmarks/profile_w1.py``'s ``kernel adam_from_parts``, W1: 320 against 145 us)."""
+    took about twice as long in W1's training step (``benchmarks/profile_w1.py`` times this kernel)."""
     sum_transposed(parts, grad)
     _update_flat(grad.reshape(-1), w.reshape(-1), m.reshape(-1), v.reshape(-1), step_size, beta1, beta2, eps,
                  bc2_sqrt)
