@@ -5,16 +5,17 @@ import subprocess
 import sys
 
 from spikeflow.cli import main
-from spikeflow.commands.precompile import train_step_kernels
+from spikeflow.commands.precompile import single_linear_kernels, train_step_kernels
 
-# a new process: a training step of a fused LinearLIF pair, TrainStep's on one, and a camera stream on
-# the event engine, then what numba did for each kernel they ran: loaded it from the cache (hits) or
-# compiled it (misses)
+# a new process: a training step of a fused LinearLIF pair and of one alone, TrainStep's on a pair,
+# and a camera stream on the event engine, then what numba did for each kernel they ran: loaded it
+# from the cache (hits) or compiled it (misses)
 PROBE = """
-from spikeflow.commands.precompile import linear_kernels, runtime_kernels, train_step_kernels
+from spikeflow.commands.precompile import linear_kernels, runtime_kernels, single_linear_kernels, train_step_kernels
 from spikeflow.kernels import adam, count_loss, linear_lif, linear_lif_pair
 from spikeflow.runtime import clockfree_kernel, stream_kernel
 linear_kernels()
+single_linear_kernels()
 runtime_kernels()
 train_step_kernels()
 for k in (linear_lif_pair.forward, linear_lif.forward, linear_lif.backward, linear_lif.compress32,
@@ -27,6 +28,7 @@ for k in (linear_lif_pair.forward, linear_lif.forward, linear_lif.backward, line
 def test_precompiled_kernels_load_from_the_cache_in_a_new_process(capsys):
     assert main(["precompile", "--half", "1"]) == 0  # the fused Linear+LIF and runtime kernels
     assert "half 1 of the kernels compiled" in capsys.readouterr().out
+    single_linear_kernels()  # of half 2: one fused LinearLIF
     train_step_kernels()  # of half 2: TrainStep's loss and fused Adam kernels
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     counts = [line.split() for line in done.stdout.split("\n") if line]
