@@ -279,6 +279,36 @@ def test_fused_adam_steps_update_as_torch_adam():
         assert all(p._version > v for p, v in zip(nets[1].parameters(), versions))  # changed in place, seen
 
 
+def test_fused_adam_takes_again_a_state_replaced_between_steps():
+    """The fused update keeps the moments' numpy views from step to step. A state loaded anew (new
+    tensors), the moments moved to new memory under the same tensors (``.data =``), and a weight
+    moved so, are each noticed: every step still ends as torch's, in the tensors the optimizer holds."""
+    nets, opts = _adam_nets(33)
+    step = TrainStep(nets[1], opts[1])
+    for k in range(5):
+        if k == 2:
+            opts[1].load_state_dict(copy.deepcopy(opts[1].state_dict()))
+        if k == 3:
+            for s in opts[1].state.values():
+                s["exp_avg"].data = s["exp_avg"].clone()
+                s["exp_avg_sq"].data = s["exp_avg_sq"].clone()
+        if k == 4:
+            w = next(nets[1].parameters())
+            w.data = w.data.clone()
+        x, y = _batch(70 + k)
+        nets[0].load_state_dict(nets[1].state_dict())
+        opts[0].load_state_dict(copy.deepcopy(opts[1].state_dict()))
+        _autograd_grads(nets[0], x, y)
+        opts[0].step()
+        step(x, y)
+        assert step.fused and step.fused_update == (k > 0)
+        for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+            torch.testing.assert_close(q, p, rtol=0, atol=2e-6)
+            for key in ("exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(opts[1].state[q][key], opts[0].state[p][key], rtol=1e-4, atol=1e-9)
+            assert opts[1].state[q]["step"].item() == k + 1
+
+
 def test_fused_adam_follows_the_learning_rate_of_a_scheduler():
     """A scheduler sets the learning rate to 0 after the second step: the fused third step leaves the
     weights as they are (their moments still move on), and the scheduler sees each step taken."""

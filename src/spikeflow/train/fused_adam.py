@@ -21,31 +21,57 @@ _PLAIN = {"amsgrad": False, "maximize": False, "capturable": False, "differentia
           "decoupled_weight_decay": False}
 
 
-def adam_terms(optimizer, params):
+def adam_terms(optimizer, params, kept=None):
     """For each of ``params`` (the pair's trained tensors), ``(exp_avg, exp_avg_sq, scalars)`` as numpy
     arrays and the float32 scalars ``adam.adam_from_parts`` takes, with the state's ``step`` advanced
-    by one, as torch's step does; ``None`` (nothing changed) when ``optimizer.step()`` must run."""
+    by one, as torch's step does; ``None`` (nothing changed) when ``optimizer.step()`` must run.
+
+    ``kept``: a list the caller keeps from step to step (empty at first). The checks of the tensors'
+    layout and their numpy views are kept in it, and taken again while the parameters and the state
+    are the same tensors over the same memory: a step then touches no tensor but to read its
+    address (``TrainStep`` calls this between two kernels, where every operation runs with cold
+    caches)."""
     if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1 or _hooked(optimizer):
         return None
     group = optimizer.param_groups[0]
     if (group["weight_decay"] != 0 or any(group.get(k, v) != v for k, v in _PLAIN.items())
             or len(group["params"]) != len(params) or {id(p) for p in group["params"]} != {id(p) for p in params}):
         return None
-    states = [optimizer.state.get(p) for p in params]
-    for s, p in zip(states, params):
-        if not _plain_state(s, p):
+    state = optimizer.state
+    tensors = []
+    for p in params:
+        s = state.get(p)
+        if not s:
+            return None  # before the first step
+        tensors += (p, s.get("step"), s.get("exp_avg"), s.get("exp_avg_sq"))
+    kept = [] if kept is None else kept
+    if not _same(kept, tensors):
+        if not all(_plain_state(state[p], p) for p in params):
+            kept.clear()
             return None
+        kept[:] = [tensors, _addresses(tensors),
+                   [tuple(t.numpy() for t in tensors[k + 1:k + 4]) for k in range(0, len(tensors), 4)]]
     terms, scalars = [], {}  # the scalars of each step count (one, unless the states were loaded apart)
-    for s in states:
-        step = s["step"].numpy()  # a 0-d tensor of torch's, advanced in place
-        step += 1
+    for step, m, v in kept[2]:
+        step += 1  # a 0-d tensor of torch's, advanced in place
         t = float(step)
         if t not in scalars:
             scalars[t] = _scalars(group["lr"], group["betas"], group["eps"], t)
-        terms.append((s["exp_avg"].numpy(), s["exp_avg_sq"].numpy(), scalars[t]))
+        terms.append((m, v, scalars[t]))
     if getattr(optimizer.step, "_wrapped_by_lr_sched", False):
         optimizer._opt_called = True  # what the scheduler's wrapper of step() records
     return terms
+
+
+def _same(kept, tensors) -> bool:
+    """Whether ``kept`` was made for these very tensors, each still over the same memory (``.data``
+    assigned, or ``set_``, keeps a tensor but moves it)."""
+    return bool(kept) and len(kept[0]) == len(tensors) and all(a is b for a, b in zip(kept[0], tensors)) \
+        and kept[1] == _addresses(tensors)
+
+
+def _addresses(tensors) -> list:
+    return [t.data_ptr() for t in tensors]
 
 
 def _scalars(lr, betas, eps, t: float) -> tuple:
@@ -56,8 +82,10 @@ def _scalars(lr, betas, eps, t: float) -> tuple:
 
 
 def _plain_state(state, p) -> bool:
-    """A float32 CPU parameter past its first step, it and its moments contiguous (the kernel's layout)."""
-    return (bool(state) and isinstance(state.get("step"), torch.Tensor) and p.dtype == torch.float32
+    """A float32 CPU parameter past its first step, it and its moments contiguous (the kernel's layout),
+    its step count a CPU tensor."""
+    step = state.get("step")
+    return (isinstance(step, torch.Tensor) and step.device.type == "cpu" and p.dtype == torch.float32
             and p.device.type == "cpu" and p.is_contiguous() and state["exp_avg"].is_contiguous()
             and state["exp_avg_sq"].is_contiguous())
 

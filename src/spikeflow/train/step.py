@@ -55,6 +55,7 @@ class TrainStep:
         self.fused_update = False  # the last step's optimizer update done by the fused pass (plain Adam)
         self._plan = None  # (key, PairStep or None, reason): the fused step of the last input shape
         self._units = None  # (net's modules, pair_units of them, the modules whose hooks would be bypassed)
+        self._adam_kept = []  # fused_adam.adam_terms' checks and views, from step to step
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         _check_labels(x, y)
@@ -96,7 +97,7 @@ class TrainStep:
                 if param is not None and param.requires_grad:
                     ours[id(param)] = param, grad
         pair = [param for param, _ in ours.values()]
-        terms = adam_terms(self.optimizer, pair) if len(pair) == 4 else None
+        terms = adam_terms(self.optimizer, pair, self._adam_kept) if len(pair) == 4 else None
         if terms is None:
             step.reduce()
         for group in self.optimizer.param_groups:  # zero_grad(set_to_none=True), ours replaced
@@ -109,8 +110,7 @@ class TrainStep:
             self.optimizer.step()
         else:
             step.adam(pair, terms)
-            for param in pair:  # changed in place, as by torch's step: autograd's version check sees it
-                increment_version(param)
+            increment_version(pair)  # changed in place, as by torch's step: autograd's version check sees it
         self.fused = True
         return torch.tensor(loss), out
 
