@@ -105,6 +105,25 @@ def test_fused_steps_train_as_the_autograd_steps():
         _both_steps(nets, opts[0], step, *_batch(10 + k))
 
 
+def test_flags_of_one_step_do_not_carry_to_the_next():
+    """Input with a NaN stops the step with the layer named and nothing changed; the step after it,
+    on input with values other than 1, and the one after that, on spikes, each equal the autograd
+    step (the forward's per-row flags are cleared at every step)."""
+    from spikeflow.errors import InputError
+
+    nets = [_net(4), _net(4)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05) for n in nets]
+    step = TrainStep(nets[1], opts[1])
+    x, y = _batch(20, dtype=torch.float32)
+    x[3, 1, 2] = float("nan")
+    before = [p.detach().clone() for p in nets[1].parameters()]
+    with pytest.raises(InputError, match="LinearLIF.*NaN"):
+        step(x, y)
+    assert all(torch.equal(p, b) for p, b in zip(nets[1].parameters(), before))
+    _both_steps(nets, opts[0], step, *_batch(21, dtype=torch.float32, values=True))
+    _both_steps(nets, opts[0], step, *_batch(22, dtype=torch.float32))
+
+
 def test_per_neuron_parameters_changed_between_steps_are_taken():
     """Per-neuron thresholds (buffers, not learned), changed in place after the first step: the fused
     step reads them again, as the autograd step does."""

@@ -1067,8 +1067,10 @@ class Layer:
     def reload(self, weight, bias, params=None) -> None:
         """Takes a changed weight, bias and (unless ``None``) parameters of the same shapes, as a
         training step's, into this layer's own buffers: the weight input-major into ``wt``, whose
-        buffer was given to ``at_rest``; with new parameters the membranes start at the new rest."""
-        transpose_into(weight.detach().contiguous().numpy(), self.wt.numpy())
+        buffer was given to ``at_rest``; with new parameters the membranes start at the new rest.
+        ``self.source``: the weight as read (out-major), for a backward that needs it so."""
+        self.source = weight.detach().contiguous().numpy()
+        transpose_into(self.source, self.wt.numpy())
         if params is None:
             if bias is not None:
                 self.bias[:self.n] = bias.detach().numpy()

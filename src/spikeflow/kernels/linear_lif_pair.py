@@ -688,9 +688,14 @@ class PairStep:
         bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, 1, lambda n, dt: torch.empty(n, dtype=dt).numpy())
         self.out_shape, self.dtype = bufs.out.shape, dtype
         self.inp, self.hid = bufs.inp, bufs.hid
-        self.bad, self.non_binary = np.zeros(n_steps * n_batch, np.bool_), np.zeros(n_steps * n_batch, np.bool_)
+        # the forward's flags of each row, NaN/inf and values other than 1, in one array: one pass clears
+        # them, one tells whether any is set
+        self.flags = np.zeros((2, n_steps * n_batch), np.bool_)
+        self.bad, self.non_binary = self.flags
         self.g_out = torch.empty(bufs.out.shape, dtype=dtype)
-        self.g_v = np.empty((n_batch, n_hid), one.dtype), np.empty((n_batch, width), one.dtype)
+        # dL/dv after the last step: 0 (the kernel copies it, never writes it)
+        self.g_v = np.zeros((n_batch, n_hid), one.dtype), np.zeros((n_batch, width), one.dtype)
+        self.no_values = bufs.inp[3][:0]
         parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, width, dtype)
         self.parts = [q.numpy() for q in (*parts1[:2], *parts2[:2])]
         g_w2 = torch.empty((width, n_hid), dtype=dtype)  # padded: its real rows are the gradient
@@ -723,19 +728,16 @@ class PairStep:
         for layer, w, b, p in zip(self.layers, (w1, w2), (b1, b2), params or (None, None)):
             layer.reload(w, b, None if p is None else _param_values(p))
         out = torch.empty(self.out_shape, dtype=self.dtype)
-        self.bad[:] = False
-        self.non_binary[:] = False
+        self.flags[:] = False
         before, after = self.forward_args
         forward(_rows(x), *before, out.numpy(), *after)
-        _check_finite(self.bad, l1)
-        values = _input_values(self.inp, self.non_binary)
+        values = self.no_values
+        if self.flags.any():
+            _check_finite(self.bad, l1)
+            values = _input_values(self.inp, self.non_binary)
         loss = loss_grad(out, self.g_out)
-        g_v1, g_v2 = self.g_v
-        g_v1[:] = 0
-        g_v2[:] = 0
         kept, rest = self.backward_args
-        backward(self.g_out.numpy(), g_v1, g_v2, *self.inp[:3], values, *self.hid, *kept,
-                 w2.detach().contiguous().numpy(), *rest)
+        backward(self.g_out.numpy(), *self.g_v, *self.inp[:3], values, *self.hid, *kept, l2.source, *rest)
         return out, loss
 
     def reduce(self) -> None:
