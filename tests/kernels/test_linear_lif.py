@@ -207,6 +207,7 @@ def test_sequential_fuses_spikelinear_and_lif(monkeypatch):
     real, real_pair = kernel.linear_lif, linear_lif_pair.linear_lif_pair
     monkeypatch.setattr(kernel, "linear_lif", lambda *a, **k: calls.append("single") or real(*a, **k))
     monkeypatch.setattr(linear_lif_pair, "linear_lif_pair", lambda *a, **k: calls.append("pair") or real_pair(*a, **k))
+    _spy_on_plans(monkeypatch, lambda x: calls.append("pair"))
     out = seq(x)
     assert calls == ["pair", "single"]
     ref = x
@@ -219,6 +220,21 @@ def test_sequential_fuses_spikelinear_and_lif(monkeypatch):
     g_r = torch.autograd.grad((ref * w_out).sum(), weights)
     for a, b in zip(g_f, g_r):
         assert _rel(a, b) <= 1e-4
+
+
+def _spy_on_plans(monkeypatch, seen):
+    """``seen(x)`` for each pair call that ``kernels.pair_training`` runs (under autograd it comes
+    before ``linear_lif_pair``'s own call, which runs only where it returns ``None``)."""
+    from spikeflow.kernels import pair_training
+
+    real = pair_training.linear_lif_pair
+
+    def spy(x, *args, **kwargs):
+        out = real(x, *args, **kwargs)
+        if out is not None:
+            seen(x)
+        return out
+    monkeypatch.setattr(pair_training, "linear_lif_pair", spy)
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.bool])
@@ -239,6 +255,7 @@ def test_layers_take_bool_and_uint8_spikes(dtype, monkeypatch):
     real_pair = linear_lif_pair.linear_lif_pair
     monkeypatch.setattr(linear_lif_pair, "linear_lif_pair",
                         lambda x, *a, **k: seen.append(x.dtype) or real_pair(x, *a, **k))
+    _spy_on_plans(monkeypatch, lambda x: seen.append(x.dtype))
     out = seq(x)
     assert seen == [dtype]
     assert torch.equal(out, seq(spikes.float())) and 0 < out.sum() < out.numel()

@@ -687,6 +687,7 @@ class PairStep:
         one = _one(w1)
         bufs = _forward_buffers(n_steps, n_batch, n_in, l1, l2, 1, lambda n, dt: torch.empty(n, dtype=dt).numpy())
         self.out_shape, self.dtype = bufs.out.shape, dtype
+        self.v_t = bufs.v1_t, bufs.v2_t
         self.inp, self.hid = bufs.inp, bufs.hid
         # the forward's flags of each row, NaN/inf and values other than 1, in one array: one pass clears
         # them, one tells whether any is set
@@ -698,10 +699,7 @@ class PairStep:
         self.no_values = bufs.inp[3][:0]
         parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, width, dtype)
         self.parts = [q.numpy() for q in (*parts1[:2], *parts2[:2])]
-        g_w2 = torch.empty((width, n_hid), dtype=dtype)  # padded: its real rows are the gradient
-        self.grads = ((torch.empty((n_hid, n_in), dtype=dtype), torch.empty(n_hid, dtype=dtype)),
-                      (g_w2[:n_out], torch.empty(n_out, dtype=dtype)))
-        self._g_w2_padded = g_w2
+        self.grads = self.new_grads()
         self._grad_arrays = [g.numpy() for pair in self.grads for g in pair]
         self._adam_kernels = (adam.adam_from_parts, adam.adam_bias_from_parts) * 2
         h1_st, v1_ck, h2_st, v2_ck = (k.numpy() for k in bufs.kept)
@@ -720,31 +718,50 @@ class PairStep:
     def run(self, x, w1, b1, w2, b2, params, loss_grad):
         """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor) and the loss; then ``reduce`` (or ``adam``)
         writes the weight and bias gradients into ``self.grads`` (``(dL/dW1, dL/db1), (dL/dW2,
-        dL/db2)``), overwritten by the next call. ``params``: both layers' ``LIFParams``, or ``None``
-        when they are the floats the step was made with (``self.fixed_params``). ``loss_grad(spikes,
+        dL/db2)``), overwritten by the next call. ``params`` as ``forward_pass``'s. ``loss_grad(spikes,
         g_out)`` returns the loss and writes ``dL/dspikes`` into ``g_out``."""
+        out = self.forward_pass(x, w1, b1, w2, b2, params)
+        loss = loss_grad(out, self.g_out)
+        self.backward_pass(self.g_out.numpy())
+        return out, loss
+
+    def forward_pass(self, x, w1, b1, w2, b2, params):
+        """Spikes ``[T, B, out]`` of ``x`` (a fresh tensor), both final membranes in ``self.v_t``, and
+        what ``backward_pass`` reads in the step's buffers. ``params``: both layers' ``LIFParams``, or
+        ``None`` when they are the floats the step was made with (``self.fixed_params``)."""
         set_threads()
-        l1, l2 = self.layers
         for layer, w, b, p in zip(self.layers, (w1, w2), (b1, b2), params or (None, None)):
             layer.reload(w, b, None if p is None else _param_values(p))
         out = torch.empty(self.out_shape, dtype=self.dtype)
         self.flags[:] = False
         before, after = self.forward_args
         forward(_rows(x), *before, out.numpy(), *after)
-        values = self.no_values
+        self.values = self.no_values
         if self.flags.any():
-            _check_finite(self.bad, l1)
-            values = _input_values(self.inp, self.non_binary)
-        loss = loss_grad(out, self.g_out)
-        kept, rest = self.backward_args
-        backward(self.g_out.numpy(), *self.g_v, *self.inp[:3], values, *self.hid, *kept, l2.source, *rest)
-        return out, loss
+            _check_finite(self.bad, self.layers[0])
+            self.values = _input_values(self.inp, self.non_binary)
+        return out
 
-    def reduce(self) -> None:
-        """The weight and bias gradients (``self.grads``) of the last ``run``, from the threads' parts."""
-        (g_w1, g_b1), (_, g_b2) = self.grads
+    def backward_pass(self, g_out, g_v=None) -> None:
+        """The threads' gradient parts of the last ``forward_pass`` from ``g_out`` (``dL/dspikes``, a
+        ``[T, B, out]`` array) and ``g_v`` (both layers' ``dL/dv`` after the last step, the output
+        layer's padded to its width; ``None``: zeros)."""
+        kept, rest = self.backward_args
+        backward(g_out, *(g_v or self.g_v), *self.inp[:3], self.values, *self.hid, *kept, self.layers[1].source,
+                 *rest)
+
+    def new_grads(self):
+        """Tensors for ``reduce``'s gradients: ``(dL/dW1, dL/db1), (dL/dW2, dL/db2)``."""
+        (n_hid, n_in), n_out = self.layers[0].wt.shape[::-1], self.layers[1].n
+        return tuple((torch.empty(shape, dtype=self.dtype), torch.empty(shape[0], dtype=self.dtype))
+                     for shape in ((n_hid, n_in), (n_out, n_hid)))
+
+    def reduce(self, grads=None) -> None:
+        """The weight and bias gradients of the last backward into ``grads`` (``new_grads``; default
+        ``self.grads``), from the threads' parts."""
+        (g_w1, g_b1), (g_w2, g_b2) = grads or self.grads
         single.sum_transposed(self.parts[0], g_w1.numpy())
-        single.sum_transposed(self.parts[2], self._g_w2_padded.numpy())
+        single.sum_transposed(self.parts[2], g_w2.numpy())
         self.parts[1].sum(0, out=g_b1.numpy())
         self.parts[3][:, :self.layers[1].n].sum(0, out=g_b2.numpy())
 

@@ -14,7 +14,7 @@ from torch.nn.modules import module as _module
 from spikeflow.errors import ParameterError, ShapeError
 from spikeflow.kernels import linear_lif as kernel
 from spikeflow.kernels import linear_lif_pair as pair_kernel
-from spikeflow.kernels import runs_on_gpu
+from spikeflow.kernels import pair_training, runs_on_gpu
 from spikeflow.kernels import synapse as synapse_kernels
 from spikeflow.neurons.base import check_time_major
 from spikeflow.nn.neuron import LIF, NeuronLayer
@@ -95,7 +95,10 @@ def fused_pair(x, first, second, recompute=None):
     The hidden layer always takes the event path (its spikes are gathered, never scanned)."""
     if pair_reason(x, first, second) is not None:
         return None
-    return pair_kernel.linear_lif_pair(x, *pair_operands(first, second), recompute=recompute)[0]
+    operands = pair_operands(first, second)
+    # under autograd, the plain case through kept buffers (pair_training); else the kernel's own call
+    fused = pair_training.linear_lif_pair(x, *operands, recompute=recompute)
+    return (fused or pair_kernel.linear_lif_pair(x, *operands, recompute=recompute))[0]
 
 
 def pair_reason(x, first, second):
