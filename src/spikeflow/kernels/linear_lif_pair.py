@@ -649,7 +649,9 @@ def linear_lif_pair(x, first, second, recompute=None):
 class PairStep:
     """One training step of the pair without autograd, for inputs of one shape: ``linear_lif_pair``'s
     forward keeping every membrane, the loss's gradient, then the one-sweep ``backward``; the same
-    kernels as the autograd path, without the graph, checks and fresh tensors around them there.
+    kernels as the autograd path, without the graph, checks and fresh tensors around them there
+    (``run``). Its ``forward_pass`` and ``backward_pass`` also serve the autograd call
+    (``kernels.pair_training``).
 
     Made once per input shape with everything the step writes but the spikes: both layers' operands
     (the weights input-major), the spike lists and membranes of the forward, the backward's gradient
@@ -696,7 +698,7 @@ class PairStep:
         self.g_out = torch.empty(bufs.out.shape, dtype=dtype)
         # dL/dv after the last step: 0 (the kernel copies it, never writes it)
         self.g_v = np.zeros((n_batch, n_hid), one.dtype), np.zeros((n_batch, width), one.dtype)
-        self.no_values = bufs.inp[3][:0]
+        self.no_values = self.values = bufs.inp[3][:0]  # values: the last forward's active inputs' (none: all 1)
         parts1, parts2 = _grad_parts(n_chunks, n_in, n_hid, dtype), _grad_parts(n_chunks, n_hid, width, dtype)
         self.parts = [q.numpy() for q in (*parts1[:2], *parts2[:2])]
         self.grads = self.new_grads()
