@@ -29,7 +29,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import numpy as np
     import torch
-    from torch.nn import functional as F
 
     import bench_worker as bw
     from spikeflow.kernels import pair_training
@@ -41,11 +40,7 @@ def main(argv=None) -> int:
     ways = {"kept plans": pair_training.linear_lif_pair, "fresh calls": lambda *args, **kwargs: None}
 
     def train(i):
-        x, y = data[i % len(data)]
-        loss = F.cross_entropy(forward(x)[0].sum(0), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        bw.usual_step(forward, opt, *data[i % len(data)])
 
     times = {name: [] for name in ways}
     try:

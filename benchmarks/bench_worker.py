@@ -48,6 +48,15 @@ def shared_weights(kind: str, seed: int = 0):
     return [c1, c2, fc]
 
 
+def usual_step(forward, opt, x, y):
+    """One training step the usual way: the spike-count cross-entropy's ``backward()`` and ``opt.step()``
+    (``forward`` as ``build_*`` returns it)."""
+    loss = F.cross_entropy(forward(x)[0].sum(0), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def make_data(kind: str, T: int, B: int, n_batches: int = N_BATCHES, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     shape, p = ((700,), 0.05) if kind == "mlp" else ((2, 32, 32), 0.1)
