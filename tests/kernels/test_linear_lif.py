@@ -369,6 +369,26 @@ def test_hooks_see_the_layers_run_unfused():
     assert len(seen) == 1 and torch.equal(seen[0], out)
 
 
+def test_hooks_on_a_linear_lifs_own_layers_see_them_run():
+    """A hook on ``LinearLIF.lif`` (where ``train.record_spikes`` puts its recorders) fires with the
+    layer's spikes, for a lone ``LinearLIF`` and for a pair in ``Sequential``; the outputs are the
+    fused ones."""
+    torch.manual_seed(3)
+    seq = Sequential(LinearLIF(12, 16, tau_mem=5e-3, r=5.0), LinearLIF(16, 4, tau_mem=5e-3, r=5.0))
+    with torch.no_grad():
+        for m in seq:
+            m.linear.weight.abs_()  # spikes in both layers
+    x = (torch.rand(10, 2, 12) < 0.3).float()
+    want = seq(x), seq[0](x)
+    seen = {}
+    for k in (0, 1):
+        seq[k].lif.register_forward_hook(lambda m, i, o, k=k: seen.setdefault(k, []).append(o))
+    out = seq(x), seq[0](x)
+    assert torch.equal(out[0], want[0]) and torch.equal(out[1], want[1]) and 0 < want[0].sum() < want[0].numel()
+    assert torch.equal(seen[1][0], want[0]) and len(seen[1]) == 1
+    assert len(seen[0]) == 2 and torch.equal(seen[0][0], want[1]) and torch.equal(seen[0][1], want[1])
+
+
 @pytest.mark.parametrize("dtype,m,k,width,n", [
     (torch.float32, 37, 3, 5, 150),
     (torch.float32, 4, 20, 32, 256),

@@ -161,3 +161,46 @@ def test_distillation_mixes_the_teacher_into_the_loss():
                 teacher_logits=teacher[:5])
     with pytest.raises(ConfigError, match="distill"):
         TrainConfig(distill=1.5)
+
+
+class _TimeMajor(torch.nn.Module):
+    """``net`` on batch-major ``[B, T, in]`` samples, as the Trainer indexes its data."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x.transpose(0, 1))
+
+
+@pytest.mark.parametrize("rate_reg", [0.0, 0.5])
+def test_train_step_runs_the_fused_pair_unless_a_regulariser_records_spikes(monkeypatch, rate_reg):
+    """Without a regulariser the step records no spikes, so a user's fused LinearLIF pair trains
+    through its kernel; a rate regulariser needs the hidden spikes, so the layers run one by one
+    (their recording hooks must see them) and the loss holds the regulariser of those rates."""
+    import spikeflow.nn as snn
+    from spikeflow.kernels import pair_training
+    from spikeflow.train.losses import classification_loss, rate_regularizer
+    from spikeflow.train.metrics import record_spikes
+
+    torch.manual_seed(0)
+    model = _TimeMajor(snn.Sequential(snn.LinearLIF(40, 48), snn.LinearLIF(48, 5)))
+    with torch.no_grad():
+        for m in model.net:
+            m.linear.weight.abs_().mul_(16.0)  # hidden and output spikes both
+    g = torch.Generator().manual_seed(1)
+    x, y = (torch.rand(16, 12, 40, generator=g) < 0.1).float(), torch.arange(16) % 5
+    with torch.no_grad(), record_spikes(model) as rec:
+        out = model(x)
+    rates = [torch.cat(v, 1).mean(dim=(0, 1)) for v in rec.values() if v]
+    want = classification_loss(out, y, "ce_count") + (rate_regularizer(rates, 0.1, rate_reg) if rate_reg else 0)
+    assert len(rates) == 2 and all(0 < float(r.mean()) < 1 for r in rates)
+    calls = []
+    real = pair_training.linear_lif_pair
+    monkeypatch.setattr(pair_training, "linear_lif_pair",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = TrainConfig(epochs=1, batch_size=16, loss="ce_count", progress=False, energy_samples=0, rate_reg=rate_reg)
+    loss, _ = Trainer(model, (x, y), None, cfg).train_step(x, y)
+    assert len(calls) == (0 if rate_reg else 1)
+    assert loss == pytest.approx(float(want), rel=1e-6)

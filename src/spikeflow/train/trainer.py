@@ -10,6 +10,7 @@ checkpoint's step on resume, so it has neither gaps nor duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -304,7 +305,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         regularise = c.rate_reg > 0 or c.spike_reg > 0
         with quantized_weights(self.model, c.qat_bits):  # QAT: forward and backward on the chip's grid
-            with record_spikes(self.model, keep_graph=regularise) as rec:
+            # spikes are recorded only for a regulariser: the recording hooks make fused layers run
+            # unfused (spikeflow.nn.Sequential runs a layer as its hooks must see it)
+            with record_spikes(self.model, keep_graph=True) if regularise else contextlib.nullcontext() as rec:
                 out = self.ddp_model(xb)
             loss = classification_loss(out, yb, c.loss)
             if teacher is not None and c.distill > 0:
