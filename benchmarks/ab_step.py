@@ -3,12 +3,14 @@ revision's, in one process.
 
     python benchmarks/ab_step.py REV [--modules kernels/adam.py ...] [--rounds 16] [--steps 25]
 
-``--modules`` (paths under ``src/spikeflow``; default: every module a step runs through,
-``MODULES``) are loaded as ``REV`` has them (``git show``), each a module of its own that imports
-``REV``'s versions of the others and this tree's of the rest; their numba kernels compile afresh
-(a minute or two). Two ``TrainStep`` on the same W1 network and Adam (``bench_worker.build_spikeflow``,
-uint8 input as ``peers.py``'s TrainStep row, 2 threads), one from each tree, take turns, ``--steps``
-steps each, for ``--rounds`` rounds; the medians of all their steps are printed. A change of a few
+``--modules`` (paths under ``src/spikeflow``, in import order: a module after those it imports;
+default: every module a step runs through, ``MODULES``) are loaded as ``REV`` has them (``git
+show``), each a module of its own that imports ``REV``'s versions of those before it and this
+tree's of the rest (``--modules kernels/simd.py kernels/linear_lif.py ...``: the kernels compiled
+with ``REV``'s vectors); their numba kernels compile afresh (a minute or two). Two ``TrainStep``
+on the same W1 network and Adam (``bench_worker.build_spikeflow``, uint8 input as ``peers.py``'s
+TrainStep row, 2 threads), one from each tree, take turns, ``--steps`` steps each, for
+``--rounds`` rounds; the medians of all their steps are printed. A change of a few
 percent in a step of milliseconds is below the drift between processes on a shared machine
 (``ab_w1w3.py`` runs one process per tree); blocks that alternate within one process see the same
 machine.
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rev", help="the git revision to compare with")
     ap.add_argument("--modules", nargs="+", default=list(MODULES),
-                    help="the modules taken from REV, paths under src/spikeflow (default: %(default)s)")
+                    help="the modules taken from REV, paths under src/spikeflow in import order "
+                         "(default: %(default)s)")
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--steps", type=int, default=25)
     args = ap.parse_args(argv)
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     import bench_worker as bw
     from spikeflow.train import step as this_step
 
-    paths = [p for p in MODULES if p in args.modules] + [p for p in args.modules if p not in MODULES]
+    paths = args.modules
     torch.set_num_threads(2)
     data = [(x.to(bw.SPIKE_BYTES["spikeflow"]), y) for x, y in bw.make_data("mlp", 100, 32)]
     with tempfile.TemporaryDirectory() as folder:
