@@ -1,7 +1,7 @@
 """Where spikeflow's W1 training step and W3 inference call spend their time: the fused kernels
 of the LinearLIF pair against the rest.
 
-    python benchmarks/profile_w1.py [--steps 40]
+    python benchmarks/profile_w1.py [--steps 40] [--json benchmarks/results/profile-w1.json]
 
 Builds W1 exactly as ``benchmarks/peers.py`` does (``bench_worker.build_spikeflow``: two
 ``LinearLIF`` layers in ``spikeflow.nn.Sequential``, run as one pair kernel), wraps the numba
@@ -10,7 +10,9 @@ pair's forward kernel, the backward kernel of each layer, the weight gradient's 
 each layer, the autograd functions around them, the whole forward and backward, and Adam; then the
 kernels and the whole step of W1 by ``spikeflow.train.TrainStep`` (no autograd), with Adam's update
 fused into the gradients' sums and with torch's ``Adam.step()``, and the same for W3 (the forward
-without grad). Wall-clock times: run it on an idle machine, and compare two trees by
+without grad). Last, torch's own work in the usual step: the same loop with the pair replaced by
+an autograd function that does no work (its spikes given, its gradients zeros), so that loss,
+autograd and Adam remain. Wall-clock times: run it on an idle machine, and compare two trees by
 alternating runs of both.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import sys
 import time
@@ -30,9 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 import bench_worker as bw  # noqa: E402
+from spikeflow.atomic import atomic_write_text  # noqa: E402
 from spikeflow.kernels import adam  # noqa: E402
 from spikeflow.kernels import linear_lif as single  # noqa: E402
 from spikeflow.kernels import linear_lif_pair as pair  # noqa: E402
+from spikeflow.provenance import commit, machine  # noqa: E402
 
 TIMES = collections.defaultdict(list)
 
@@ -46,23 +51,43 @@ def timed(name, fn):
     return run
 
 
-def report(title, steps):
-    """Medians per step; a kernel called once per layer and step is split by layer (the backward
-    runs the output layer first, the gradients are summed for the hidden layer first)."""
+class NullPair(torch.autograd.Function):
+    """The pair's place in the usual step with none of its work: the spikes ``out`` given, the
+    weights' and biases' gradients zeros (fresh tensors, as the pair's backward hands autograd)."""
+
+    @staticmethod
+    def forward(ctx, out, *params):
+        ctx.shapes = [p.shape for p in params]
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, g_out):
+        return (None, *[torch.zeros(shape) for shape in ctx.shapes])
+
+
+def report(title, steps) -> dict:
+    """Prints and returns the medians per step (ms); a kernel called once per layer and step is split
+    by layer (the backward runs the output layer first, the gradients are summed for the hidden layer
+    first)."""
     print(title)
+    medians = {}
     for name, t in TIMES.items():
         t = np.array(t) * 1e3
         if len(t) == 2 * steps:
             first, second = (t[1::2], t[0::2]) if name == "kernel backward" else (t[0::2], t[1::2])
+            medians[name] = {"layer 1": float(np.median(first)), "layer 2": float(np.median(second))}
             print(f"  {name:30s} layer 1 {np.median(first):6.2f}, layer 2 {np.median(second):6.2f}")
         else:
+            medians[name] = float(np.median(t))
             print(f"  {name:30s} {np.median(t):6.2f}")
     TIMES.clear()
+    return medians
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--json", default=None, help="write the medians here")
     args = ap.parse_args(argv)
     pair.forward = timed("kernel pair forward", pair.forward)
     pair.backward = timed("kernel pair backward", pair.backward)
@@ -115,16 +140,36 @@ def main(argv=None) -> int:
         if i > 0:  # (Adam's first step, which makes its state, is torch's)
             assert step.fused and step.fused_update == (step is steps[0])
 
+    null_params = [p.detach().clone().requires_grad_() for p in bw.shared_weights("mlp")[0].parameters()]
+    null_params += [p.detach().clone().requires_grad_() for p in bw.shared_weights("mlp")[1].parameters()]
+    null_opt = torch.optim.Adam(null_params, lr=1e-3, fused=True)
+    with torch.no_grad():
+        null_out = [net_forward(x)[0] for x, _ in data]  # the spikes the pair would give
+
+    def train_null(i):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(NullPair.apply(null_out[i % len(data)], *null_params).sum(0), data[i % len(data)][1])
+        null_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        null_opt.step()
+        TIMES["whole step"].append(time.perf_counter() - t0)
+
+    found = {}
     for run, title in ((train, "W1 training step"),
                        (lambda i: train_step(i, steps[0]), "W1 training step by TrainStep (Adam's update fused)"),
                        (lambda i: train_step(i, steps[1]), "W1 training step by TrainStep, torch's Adam.step()"),
-                       (infer, "W3 inference call")):
+                       (infer, "W3 inference call"),
+                       (train_null, "W1 training step around a pair that does no work (torch's own work)")):
         for i in range(3):
             run(i)
         TIMES.clear()
         for i in range(args.steps):
             run(i)
-        report(f"{title}, ms (median of {args.steps}, 2 threads)", args.steps)
+        found[title] = report(f"{title}, ms (median of {args.steps}, 2 threads)", args.steps)
+    if args.json:
+        doc = {"command": "python benchmarks/profile_w1.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "commit": commit(), "machine": machine(), "threads": 2, "steps": args.steps, "median_ms": found}
+        atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
     return 0
 
 
