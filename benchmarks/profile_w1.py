@@ -140,8 +140,7 @@ def main(argv=None) -> int:
         if i > 0:  # (Adam's first step, which makes its state, is torch's)
             assert step.fused and step.fused_update == (step is steps[0])
 
-    null_params = [p.detach().clone().requires_grad_() for p in bw.shared_weights("mlp")[0].parameters()]
-    null_params += [p.detach().clone().requires_grad_() for p in bw.shared_weights("mlp")[1].parameters()]
+    null_params = [p.detach().clone().requires_grad_() for m in bw.shared_weights("mlp") for p in m.parameters()]
     null_opt = torch.optim.Adam(null_params, lr=1e-3, fused=True)
     with torch.no_grad():
         null_out = [net_forward(x)[0] for x, _ in data]  # the spikes the pair would give
