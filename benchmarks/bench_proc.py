@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 WORKLOADS = {
@@ -123,3 +124,15 @@ def timed_run(step, warmup: int, steps: int, warmup_s: float = 0.0, steps_s: flo
 
 def emit(result: dict) -> None:
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def save_json(path: str, script: str, argv, **fields) -> None:
+    """``fields`` after the command that made them (``python benchmarks/SCRIPT ARGS``, ``argv`` or the
+    process's own arguments), the commit and the machine, written to ``path`` as JSON by one atomic
+    write (spikeflow imported here: the spyx worker's venv has no torch)."""
+    from spikeflow.atomic import atomic_write_text
+    from spikeflow.provenance import commit, machine
+
+    command = f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    doc = {"command": command, "commit": commit(), "machine": machine(), **fields}
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")

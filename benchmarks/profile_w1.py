@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import sys
 import time
@@ -33,11 +32,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 import bench_worker as bw  # noqa: E402
-from spikeflow.atomic import atomic_write_text  # noqa: E402
+from bench_proc import save_json  # noqa: E402
 from spikeflow.kernels import adam  # noqa: E402
 from spikeflow.kernels import linear_lif as single  # noqa: E402
 from spikeflow.kernels import linear_lif_pair as pair  # noqa: E402
-from spikeflow.provenance import commit, machine  # noqa: E402
 
 TIMES = collections.defaultdict(list)
 
@@ -166,9 +164,7 @@ def main(argv=None) -> int:
             run(i)
         found[title] = report(f"{title}, ms (median of {args.steps}, 2 threads)", args.steps)
     if args.json:
-        doc = {"command": "python benchmarks/profile_w1.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "commit": commit(), "machine": machine(), "threads": 2, "steps": args.steps, "median_ms": found}
-        atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
+        save_json(args.json, "profile_w1.py", argv, threads=2, steps=args.steps, median_ms=found)
     return 0
 
 

@@ -121,9 +121,8 @@ def main(argv=None) -> int:
     if args.child:
         print("RESULT " + json.dumps(measure(args.steps)), flush=True)
         return 0
+    from bench_proc import save_json
     from peers import MALLOC_KEEP
-    from spikeflow.atomic import atomic_write_text
-    from spikeflow.provenance import commit, machine
 
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", NUMBA_NUM_THREADS="2", **MALLOC_KEEP)
     rows = []
@@ -136,9 +135,7 @@ def main(argv=None) -> int:
         rows.append(json.loads(line[len("RESULT "):]))
         print(f"process {k + 1}: " + ", ".join(f"{name} {v:.2f}" for name, v in rows[-1].items()), flush=True)
     if args.json:
-        doc = {"command": "python benchmarks/w1_phases.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "commit": commit(), "machine": machine(), "threads": 2, "steps": args.steps, "processes": rows}
-        atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
+        save_json(args.json, "w1_phases.py", argv, threads=2, steps=args.steps, processes=rows)
     return 0
 
 
