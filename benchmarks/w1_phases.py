@@ -10,6 +10,9 @@ memory) times, after warm-up:
   reads of 1 KB weight rows, one share on one thread (a core whose other hardware thread is busy,
   or a cache shared with busy neighbours, makes these slower, and spikeflow's code has not changed);
 - an empty two-thread numba kernel: waking the thread pool;
+- one thread reading a W1-sized buffer that the same thread, or the other one, has just written
+  (before and after the steps): what handing data from one core to the other costs now (every step
+  does it: Adam writes each weight in two halves, and each thread's forward reads all of it);
 - ``TrainStep``'s step on W1 (``benchmarks/bench_worker.py``'s network and batches) and, inside it,
   each kernel: the pair's forward and backward, Adam's update, the weight's transpose, the loss;
 - the usual autograd step (``loss.backward()``, torch's fused Adam) on the same network.
@@ -61,6 +64,33 @@ def measure(steps: int) -> dict:
         for i in nb.prange(a.shape[0]):
             a[i] += 1.0
 
+    @nb.njit(parallel=True)
+    def write_by(buf, writer):
+        for share in nb.prange(2):
+            if share == writer:
+                buf[:] = share + 1.0
+
+    @nb.njit(parallel=True)
+    def read_by(buf, reader, out):
+        for share in nb.prange(2):
+            if share == reader:  # an xor of the bits: vectorised, so the reads, not the adds, take the time
+                acc = np.int32(0)
+                for i in range(buf.shape[0]):
+                    acc ^= buf[i]
+                out[share] = acc
+
+    def handoff_us(same: bool):
+        """One thread reading a W1-sized buffer (700 x 256 float32) that the same or the other
+        thread of the pool has just written (each share goes to the same thread at every call)."""
+        buf, out = np.zeros(core_probe.N_IN * core_probe.N_OUT, np.int32), np.zeros(2, np.int32)
+        times = []
+        for _ in range(40):
+            write_by(buf, 0)
+            t0 = time.perf_counter()
+            read_by(buf, 0 if same else 1, out)
+            times.append(time.perf_counter() - t0)
+        return 1e6 * statistics.median(times[1:])
+
     def median_us(fn, repeats):
         times = []
         for _ in range(repeats):
@@ -79,6 +109,8 @@ def measure(steps: int) -> dict:
         "one thread: multiply-adds us": median_us(lambda: core_probe._compute(20_000, one), 40),
         "one thread: weight-row reads us": median_us(lambda: core_probe._l2_rows(w, idx, one), 40),
         "empty two-thread kernel us": median_us(lambda: empty(two), 400),
+        "read what the same thread wrote us": handoff_us(True),
+        "read what the other thread wrote us": handoff_us(False),
     }
     data = [(x.to(torch.uint8), y) for x, y in bw.make_data("mlp", 100, 32)]
     net_forward, _, params, _ = bw.build_spikeflow("mlp", bw.shared_weights("mlp"))
@@ -106,6 +138,8 @@ def measure(steps: int) -> dict:
             for kernel, times in profile_w1.TIMES.items():
                 per_step = len(times) // steps
                 result[f"TrainStep: {kernel} ms"] = 1e3 * per_step * statistics.median(times)
+    result["after the steps: read what the same thread wrote us"] = handoff_us(True)
+    result["after the steps: read what the other thread wrote us"] = handoff_us(False)
     return result
 
 
